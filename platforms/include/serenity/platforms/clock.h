@@ -1,0 +1,17 @@
+// Monotonic time for benchmarks, budgets and profiling.
+#ifndef SERENITY_PLATFORMS_CLOCK_H_
+#define SERENITY_PLATFORMS_CLOCK_H_
+
+#include <cstdint>
+
+namespace serenity::platforms {
+
+// Seconds on a monotonic clock with an arbitrary origin.
+double NowSeconds();
+
+// Peak resident set size of this process in bytes, or 0 where unknown.
+uint64_t PeakRssBytes();
+
+}  // namespace serenity::platforms
+
+#endif  // SERENITY_PLATFORMS_CLOCK_H_

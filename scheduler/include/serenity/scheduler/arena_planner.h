@@ -1,0 +1,74 @@
+// Arena planning: give every buffer an offset in one static arena.
+//
+// Input: buffers with a size, an inclusive live range [first, last] in steps,
+// and an alignment. Output: offsets such that two buffers whose live ranges
+// intersect never intersect in bytes. The lower bound for any plan is the
+// largest total size live at one step (the peak); `kBest` reaches it whenever
+// it can.
+#ifndef SERENITY_SCHEDULER_ARENA_PLANNER_H_
+#define SERENITY_SCHEDULER_ARENA_PLANNER_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "serenity/status.h"
+
+namespace serenity::scheduler {
+
+struct PlanBuffer {
+  uint64_t size = 0;
+  int first = 0;  // first live step, inclusive
+  int last = 0;   // last live step, inclusive
+  uint64_t alignment = 64;
+};
+
+enum class PlannerKind {
+  // TensorFlow Lite's rule (DESIGN.md §3 baseline): largest first, each into
+  // the smallest gap among already placed buffers whose live ranges overlap.
+  kGreedy,
+  // Greedy first; only when above the lower bound, a time-boxed exact search
+  // that stops as soon as it reaches the bound. Deterministic.
+  kBest,
+};
+
+const char* PlannerKindName(PlannerKind kind);
+Result<PlannerKind> ParsePlannerKind(const std::string& name);
+
+struct PlanOptions {
+  PlannerKind kind = PlannerKind::kBest;
+  double time_limit_seconds = 10.0;  // for kBest's search; <= 0: none
+  // Fail with kResourceExhausted when the arena would exceed this (0: none).
+  uint64_t capacity_bytes = 0;
+  // Bytes that may be read (never written) past the end of a buffer
+  // (XNNPACK_EXTRA_BYTES). The planner guarantees such reads stay inside the
+  // arena by adding this margin to the reported arena size, not to every
+  // buffer: reading past a buffer into a neighbour is harmless, reading past
+  // the arena is not.
+  uint64_t read_past_bytes = 0;
+};
+
+struct ArenaPlan {
+  std::vector<uint64_t> offsets;   // per buffer
+  uint64_t arena_bytes = 0;        // max(offset + size) + read_past_bytes
+  uint64_t lower_bound_bytes = 0;  // largest total size live at one step
+  bool optimal = false;            // arena_bytes - read_past == lower bound
+  double time_ms = 0.0;
+};
+
+// Largest total size live at one step.
+uint64_t ArenaLowerBound(const std::vector<PlanBuffer>& buffers);
+
+Result<ArenaPlan> PlanArena(const std::vector<PlanBuffer>& buffers,
+                            const PlanOptions& options);
+
+// Written separately from the planners: checks alignment, that no two
+// buffers live at the same step overlap in bytes, and that every buffer (plus
+// `read_past_bytes`) lies inside `plan.arena_bytes`. The error names the
+// offending buffer indices.
+Status ValidateArenaPlan(const std::vector<PlanBuffer>& buffers,
+                         const ArenaPlan& plan, uint64_t read_past_bytes);
+
+}  // namespace serenity::scheduler
+
+#endif  // SERENITY_SCHEDULER_ARENA_PLANNER_H_

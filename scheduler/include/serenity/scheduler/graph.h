@@ -1,0 +1,68 @@
+// The scheduler's view of a model: operators and the activation tensors
+// between them, with byte sizes. Constants (weights) are not part of it.
+//
+// The scheduler is pure computation on this struct. It is built from a Model
+// (GraphFromModel) or directly by tests (random DAGs) and benchmarks.
+#ifndef SERENITY_SCHEDULER_GRAPH_H_
+#define SERENITY_SCHEDULER_GRAPH_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "serenity/status.h"
+
+namespace serenity {
+class Model;
+}
+
+namespace serenity::scheduler {
+
+// Activation buffers are rounded up to this many bytes (DESIGN.md §2).
+inline constexpr uint64_t kArenaAlignment = 64;
+
+inline uint64_t AlignUp(uint64_t bytes, uint64_t alignment = kArenaAlignment) {
+  return (bytes + alignment - 1) / alignment * alignment;
+}
+
+struct GraphTensor {
+  std::string name;
+  uint64_t bytes = 0;         // unaligned size
+  int producer = -1;          // operator index; -1 for a graph input
+  std::vector<int> consumers;  // operator indices, each once, ascending
+  bool graph_input = false;
+  bool graph_output = false;
+  int model_tensor = -1;      // index in Model::tensors(), -1 if synthetic
+};
+
+struct GraphOp {
+  std::string name;
+  std::string type;           // OpTypeName(), or free text in tests
+  std::vector<int> inputs;    // GraphTensor indices (activations only), each once
+  std::vector<int> outputs;   // GraphTensor indices
+  int model_operator = -1;    // index in Model::operators(), -1 if synthetic
+};
+
+// Invariants (checked by ValidateGraph): every tensor has exactly one
+// producer or is a graph input; consumer and producer lists agree with the
+// operators' inputs and outputs; the operators form a DAG. Operator indices
+// 0..n-1 are the stored order, which need not be topological only if the
+// file lists operators out of order (the reader rejects that, so for a
+// loaded model it is).
+struct Graph {
+  std::vector<GraphTensor> tensors;
+  std::vector<GraphOp> ops;
+};
+
+// Builds the graph of a validated model. Operators keep their stored order.
+Graph GraphFromModel(const Model& model);
+
+// Checks the invariants above; the message names the offending tensor or op.
+Status ValidateGraph(const Graph& graph);
+
+// True if `order` is a permutation of 0..n-1 that respects every edge.
+bool IsTopologicalOrder(const Graph& graph, const std::vector<int>& order);
+
+}  // namespace serenity::scheduler
+
+#endif  // SERENITY_SCHEDULER_GRAPH_H_

@@ -1,0 +1,55 @@
+// Operator orderings behind one interface: the stored order, a fast
+// heuristic, and the exact (provably peak-optimal) search.
+#ifndef SERENITY_SCHEDULER_ORDERING_H_
+#define SERENITY_SCHEDULER_ORDERING_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "serenity/scheduler/graph.h"
+#include "serenity/scheduler/memory_model.h"
+#include "serenity/status.h"
+
+namespace serenity::scheduler {
+
+enum class Algorithm { kStored, kHeuristic, kOptimal };
+
+// "stored", "heuristic", "optimal".
+const char* AlgorithmName(Algorithm algorithm);
+Result<Algorithm> ParseAlgorithm(const std::string& name);
+
+struct ScheduleOptions {
+  Algorithm algorithm = Algorithm::kOptimal;
+  // Wall-clock budget for the exact search; <= 0 means none.
+  double time_limit_seconds = 10.0;
+  // Cap on the memory the exact search may hold in its tables.
+  uint64_t memo_limit_bytes = uint64_t{512} << 20;
+};
+
+struct ScheduleStats {
+  uint64_t states = 0;       // signatures (partial schedules) explored
+  uint64_t memo_bytes = 0;   // high-water mark of search tables
+  double time_ms = 0.0;
+};
+
+struct Schedule {
+  Algorithm algorithm = Algorithm::kOptimal;
+  std::vector<int> order;    // a topological order of all operators
+  uint64_t peak_bytes = 0;   // PeakBytes of `order`
+  // True only when the search proved that no order has a smaller peak.
+  bool optimal = false;
+  // A proven lower bound on every order's peak (== peak_bytes when optimal).
+  uint64_t lower_bound_bytes = 0;
+  ScheduleStats stats;
+};
+
+// Computes an order for `graph` under `memory`. Never fails on a valid graph:
+// when a limit is hit the exact search returns its best order so far with
+// optimal == false. Errors only for an invalid graph (kInvalidArgument).
+Result<Schedule> ComputeSchedule(const Graph& graph, const MemoryModel& memory,
+                                 const ScheduleOptions& options);
+
+}  // namespace serenity::scheduler
+
+#endif  // SERENITY_SCHEDULER_ORDERING_H_
