@@ -1,0 +1,89 @@
+// The op registry: how each operator of the .srn op set validates itself,
+// binds to XNNPACK with fixed pointers, and runs.
+//
+// Binding happens once, at Engine::Create, with every operand's final address
+// in the arena: XNNPACK's setup stores absolute pointers (indirection
+// buffers), so a BoundOp is only valid while those addresses are. Run() then
+// does no allocation and no validation: Prepare proved everything.
+#ifndef SERENITY_KERNELS_OP_KERNEL_H_
+#define SERENITY_KERNELS_OP_KERNEL_H_
+
+#include <pthreadpool.h>
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "serenity/model_format/model.h"
+#include "serenity/status.h"
+
+namespace serenity::kernels {
+
+// Where one operand lives at run time.
+//
+// `data` points at element [0, 0, 0, c0] of the tensor's view. For a dense
+// tensor `pixel_stride` == shape.back(). For a channel slice of a wider NHWC
+// buffer (zero-copy concat), data is offset by the slice's first channel and
+// pixel_stride is the wider buffer's channel count: element [n, h, w, c] is at
+// data[((n * H + h) * W + w) * pixel_stride + c].
+struct OperandView {
+  float* data = nullptr;
+  std::vector<int64_t> shape;
+  int64_t pixel_stride = 0;
+
+  bool dense() const { return shape.empty() || pixel_stride == shape.back(); }
+};
+
+// What an op kind can do, so the rewriting pass only aliases where the kernel
+// really supports it.
+struct OpCapabilities {
+  bool strided_input = false;   // can read a channel slice (pixel stride)
+  bool strided_output = false;  // can write a channel slice
+  bool in_place = false;        // output may be the same memory as input 0
+};
+
+// An operator bound to fixed pointers. Run() never allocates.
+class BoundOp {
+ public:
+  virtual ~BoundOp() = default;
+  virtual Status Run(pthreadpool_t pool) = 0;
+  // Bytes XNNPACK holds for this op's packed weights (0 if none).
+  virtual uint64_t packed_weight_bytes() const { return 0; }
+};
+
+struct BindRequest {
+  const Model* model = nullptr;
+  int op_index = 0;
+  // Index-aligned with the operator's inputs/outputs. Constant operands have
+  // `data` pointing at the model's weights (read-only despite the type);
+  // an absent optional operand has data == nullptr.
+  std::vector<OperandView> inputs;
+  std::vector<OperandView> outputs;
+  pthreadpool_t pool = nullptr;  // threads available for setup
+};
+
+// Returns the capabilities of op kind `type` (independent of shapes).
+OpCapabilities CapabilitiesOf(OpType type);
+
+// Creates and sets up the XNNPACK operator(s) (or a hand-written kernel) for
+// one operator. Errors: kUnsupported (a shape or attribute combination this
+// kernel cannot run, naming the operator), kBackendError / kResourceExhausted
+// (XNNPACK refused).
+Result<std::unique_ptr<BoundOp>> BindOp(const BindRequest& request);
+
+// Naive reference implementation of one operator, for tests: plain loops in
+// double-precision accumulation, no XNNPACK. Same operand convention as
+// BindOp (strided views allowed).
+Status RunReferenceOp(const Model& model, int op_index,
+                      const std::vector<OperandView>& inputs,
+                      const std::vector<OperandView>& outputs);
+
+// Runs a whole model on the reference kernels in stored order, each tensor in
+// its own buffer. `inputs` are index-aligned with model.inputs(); returns one
+// vector per model.outputs().
+Result<std::vector<std::vector<float>>> RunModelReference(
+    const Model& model, const std::vector<std::vector<float>>& inputs);
+
+}  // namespace serenity::kernels
+
+#endif  // SERENITY_KERNELS_OP_KERNEL_H_
