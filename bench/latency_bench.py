@@ -1,0 +1,95 @@
+#!/usr/bin/python3
+"""Latency of Serenity beside ONNX Runtime on the very same zoo files.
+
+usage: bench/latency_bench.py --zoo DIR --serenity-run PATH [--threads 1,2]
+                              [--runs N] [--warmup N] [--only a,b] [--json FILE]
+
+For every DIR/NAME.srn with a DIR/NAME.onnx next to it, runs
+`serenity_run --json` and `node bench/ort/ort_latency.js` at each thread
+count, one after the other in the same run, and prints a table of medians and
+their ratio (Serenity / ONNX Runtime: below 1 means Serenity is faster), plus
+Serenity's arena against its planned peak. Timing figures wander on a shared
+machine: compare the ratios, not the absolute times.
+"""
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def run_json(command):
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed: {result.stderr.strip()}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--zoo", required=True)
+    parser.add_argument("--serenity-run", required=True)
+    parser.add_argument("--threads", default="1,2")
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--only", default="")
+    parser.add_argument("--json", default="")
+    args = parser.parse_args()
+
+    setup = subprocess.run([os.path.join(HERE, "ort", "setup.sh")])
+    if setup.returncode != 0:
+        sys.exit("latency_bench: error: cannot install onnxruntime-node")
+    names = sorted(f[:-4] for f in os.listdir(args.zoo)
+                   if f.endswith(".srn") and os.path.exists(os.path.join(args.zoo, f[:-4] + ".onnx")))
+    if args.only:
+        wanted = set(args.only.split(","))
+        names = [n for n in names if n in wanted]
+    if not names:
+        sys.exit(f"latency_bench: error: no NAME.srn + NAME.onnx pairs in {args.zoo}")
+
+    rows = []
+    for name in names:
+        for threads in [int(t) for t in args.threads.split(",")]:
+            srn = os.path.join(args.zoo, name + ".srn")
+            onnx_path = os.path.join(args.zoo, name + ".onnx")
+            ours = run_json([args.serenity_run, "--model", srn, "--threads", str(threads),
+                             "--runs", str(args.runs), "--warmup", str(args.warmup), "--json"])
+            peer = run_json(["node", os.path.join(HERE, "ort", "ort_latency.js"), onnx_path,
+                             "--threads", str(threads), "--runs", str(args.runs),
+                             "--warmup", str(args.warmup)])
+            row = {
+                "model": name,
+                "threads": threads,
+                "serenity_median_ms": ours["latency_ms"]["median"],
+                "ort_median_ms": peer["latency_ms"]["median"],
+                "ratio": ours["latency_ms"]["median"] / peer["latency_ms"]["median"],
+                "arena_bytes": ours["memory"]["arena_bytes"],
+                "peak_bytes": ours["memory"]["peak_bytes"],
+                "baseline_arena_bytes": ours["memory"]["baseline_arena_bytes"],
+            }
+            rows.append(row)
+            print(f"{name:22s} t={threads}  serenity {row['serenity_median_ms']:9.3f} ms  "
+                  f"ort {row['ort_median_ms']:9.3f} ms  ratio {row['ratio']:.2f}", file=sys.stderr)
+
+    print(f"{'model':22s} {'thr':>3s} {'serenity ms':>12s} {'ORT ms':>10s} {'ser/ORT':>8s} "
+          f"{'arena KiB':>10s} {'peak KiB':>9s} {'arena=peak':>10s}")
+    for r in rows:
+        print(f"{r['model']:22s} {r['threads']:3d} {r['serenity_median_ms']:12.3f} "
+              f"{r['ort_median_ms']:10.3f} {r['ratio']:8.2f} {r['arena_bytes'] / 1024:10.1f} "
+              f"{r['peak_bytes'] / 1024:9.1f} {'yes' if r['arena_bytes'] <= r['peak_bytes'] + 64 else 'no':>10s}")
+    for threads in sorted({r["threads"] for r in rows}):
+        ratios = [r["ratio"] for r in rows if r["threads"] == threads]
+        geomean = math.exp(sum(math.log(x) for x in ratios) / len(ratios))
+        wins = sum(1 for x in ratios if x <= 1.0)
+        print(f"threads={threads}: geometric mean serenity/ORT = {geomean:.2f}; "
+              f"serenity at or below ORT on {wins}/{len(ratios)} models")
+    if args.json:
+        with open(args.json, "w") as out:
+            json.dump(rows, out, indent=1)
+
+
+if __name__ == "__main__":
+    main()
