@@ -1,10 +1,4 @@
-# Warning and sanitizer flags, applied to Serenity's own targets through
-# serenity_target_defaults().
-add_library(serenity_build_flags INTERFACE)
-target_compile_options(serenity_build_flags INTERFACE -Wall -Wextra)
-if(SERENITY_WERROR)
-  target_compile_options(serenity_build_flags INTERFACE -Werror)
-endif()
+# Warning and sanitizer flags for Serenity's own targets.
 
 if(SERENITY_SANITIZE)
   add_compile_options(-fsanitize=${SERENITY_SANITIZE} -fno-omit-frame-pointer
@@ -12,7 +6,11 @@ if(SERENITY_SANITIZE)
   add_link_options(-fsanitize=${SERENITY_SANITIZE})
 endif()
 
-# Applies Serenity's warning flags to a target.
+# Applies Serenity's warning flags to a target. Compile options rather than a
+# linked interface library, so nothing build-only leaks into installed exports.
 function(serenity_target_defaults target)
-  target_link_libraries(${target} PRIVATE serenity_build_flags)
+  target_compile_options(${target} PRIVATE -Wall -Wextra)
+  if(SERENITY_WERROR)
+    target_compile_options(${target} PRIVATE -Werror)
+  endif()
 endfunction()
