@@ -1,0 +1,503 @@
+#include "serenity/engine.h"
+
+#include <pthreadpool.h>
+#include <xnnpack.h>
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
+#include <new>
+#include <utility>
+
+#include "serenity/kernels/op_kernel.h"
+#include "serenity/kernels/xnnpack_util.h"
+#include "serenity/platforms/clock.h"
+#include "serenity/scheduler/arena_planner.h"
+#include "serenity/scheduler/graph.h"
+#include "serenity/scheduler/memory_model.h"
+
+namespace serenity {
+namespace {
+
+constexpr uint64_t kReadPastBytes = XNN_EXTRA_BYTES;
+constexpr const char* kIoLayoutKey = "serenity.io_layout";
+
+struct AlignedFree {
+  void operator()(uint8_t* p) const {
+    ::operator delete[](p, std::align_val_t{kArenaAlignment});
+  }
+};
+using OwnedArena = std::unique_ptr<uint8_t[], AlignedFree>;
+
+struct PoolDeleter {
+  void operator()(pthreadpool_t pool) const { pthreadpool_destroy(pool); }
+};
+using Pool = std::unique_ptr<std::remove_pointer_t<pthreadpool_t>, PoolDeleter>;
+
+std::string ShapeString(const std::vector<int64_t>& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (i) s += ", ";
+    s += std::to_string(shape[i]);
+  }
+  return s + "]";
+}
+
+BoundaryLayout LayoutOf(const Model& model) {
+  for (const auto& [key, value] : model.metadata()) {
+    if (key == kIoLayoutKey && (value == "nchw" || value == "NCHW")) {
+      return BoundaryLayout::kNchw;
+    }
+  }
+  return BoundaryLayout::kAsStored;
+}
+
+// The memory model the scheduler orders under and the runtime obeys. The
+// rewriting pass (aliasing groups: in place, zero-copy concat) plugs in here
+// when `rewrites` is on; until then every tensor owns its buffer.
+scheduler::MemoryModel BuildMemoryModel(const scheduler::Graph& graph, bool /*rewrites*/) {
+  return scheduler::MemoryModel::WithoutAliasing(graph);
+}
+
+// Where each tensor of a buffer sits inside it. Without aliasing a tensor is
+// the whole buffer, dense. With zero-copy concat a producer's tensor is a
+// channel slice: offset by its first channel, pixel stride of the concat.
+TensorPlacement PlaceInBuffer(const Tensor& tensor, uint64_t buffer_offset) {
+  TensorPlacement placement;
+  placement.offset = static_cast<int64_t>(buffer_offset);
+  placement.pixel_stride = tensor.shape.empty() ? 1 : tensor.shape.back();
+  return placement;
+}
+
+Status CheckOptions(const EngineOptions& options) {
+  if (options.threads < 0) {
+    return InvalidArgumentError("EngineOptions::threads is ", options.threads,
+                                "; use 1 for no pool, 0 for one thread per core, or a count");
+  }
+  if (options.arena == nullptr && options.arena_bytes != 0) {
+    return InvalidArgumentError("EngineOptions::arena_bytes is ", options.arena_bytes,
+                                " but EngineOptions::arena is null");
+  }
+  return Status::Ok();
+}
+
+Status CheckModelSupported(const Model& model) {
+  const std::vector<Tensor>& tensors = model.tensors();
+  for (size_t t = 0; t < tensors.size(); ++t) {
+    if (!tensors[t].is_constant() && tensors[t].type != DataType::kFloat32) {
+      return UnsupportedError(model.DescribeTensor(static_cast<int>(t)), " is ",
+                              DataTypeName(tensors[t].type),
+                              "; the runtime runs float32 activations only");
+    }
+  }
+  if (model.operators().empty()) {
+    return UnsupportedError("model '", model.name(), "' has no operators");
+  }
+  return Status::Ok();
+}
+
+std::vector<scheduler::PlanBuffer> PlanBuffers(const scheduler::MemoryModel& memory,
+                                               const std::vector<scheduler::LiveRange>& ranges) {
+  std::vector<scheduler::PlanBuffer> buffers(memory.buffers.size());
+  for (size_t b = 0; b < buffers.size(); ++b) {
+    buffers[b].size = memory.buffers[b].bytes;
+    buffers[b].first = ranges[b].first;
+    buffers[b].last = ranges[b].last;
+    buffers[b].alignment = kArenaAlignment;
+  }
+  return buffers;
+}
+
+std::vector<int64_t> BoundaryShape(const std::vector<int64_t>& shape, BoundaryLayout layout) {
+  if (layout != BoundaryLayout::kNchw || shape.size() != 4) return shape;
+  return {shape[0], shape[3], shape[1], shape[2]};
+}
+
+// NCHW <-> NHWC copies for the boundary; `to_nhwc` picks the direction.
+void TransposeNchw(const std::vector<int64_t>& nhwc, const float* src, float* dst,
+                   bool to_nhwc) {
+  const int64_t n = nhwc[0], h = nhwc[1], w = nhwc[2], c = nhwc[3];
+  for (int64_t b = 0; b < n; ++b) {
+    for (int64_t y = 0; y < h; ++y) {
+      for (int64_t x = 0; x < w; ++x) {
+        for (int64_t k = 0; k < c; ++k) {
+          const int64_t nhwc_index = ((b * h + y) * w + x) * c + k;
+          const int64_t nchw_index = ((b * c + k) * h + y) * w + x;
+          if (to_nhwc) {
+            dst[nhwc_index] = src[nchw_index];
+          } else {
+            dst[nchw_index] = src[nhwc_index];
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+struct Engine::Impl {
+  const Model* model = nullptr;
+  EngineOptions options;
+  ExecutionPlan plan;
+  OwnedArena owned_arena;
+  uint8_t* arena = nullptr;
+  Pool pool;
+  std::vector<std::unique_ptr<kernels::BoundOp>> ops;  // run order
+  std::vector<TensorView> inputs;
+  std::vector<TensorView> outputs;
+  std::vector<double> op_seconds;  // run order; sized at Create when profiling
+  int profiled_runs = 0;
+
+  TensorView MakeView(int index, int tensor_index, BoundaryLayout layout) const {
+    const Tensor& tensor = model->tensors()[tensor_index];
+    TensorView view;
+    view.index = index;
+    view.tensor = tensor_index;
+    view.name = tensor.name;
+    view.shape = tensor.shape;
+    view.layout = layout;
+    view.boundary_shape = BoundaryShape(tensor.shape, layout);
+    view.num_elements = static_cast<size_t>(tensor.num_elements());
+    view.data = reinterpret_cast<float*>(arena + plan.placements[tensor_index].offset);
+    return view;
+  }
+
+  kernels::OperandView Operand(int tensor_index) const {
+    kernels::OperandView view;
+    if (tensor_index < 0) return view;
+    const Tensor& tensor = model->tensors()[tensor_index];
+    view.shape = tensor.shape;
+    if (tensor.is_constant()) {
+      // Kernels only read constants; the non-const type is the view's.
+      view.data = const_cast<float*>(reinterpret_cast<const float*>(tensor.data));
+      view.pixel_stride = tensor.shape.empty() ? 1 : tensor.shape.back();
+    } else {
+      const TensorPlacement& placement = plan.placements[tensor_index];
+      view.data = reinterpret_cast<float*>(arena + placement.offset);
+      view.pixel_stride = placement.pixel_stride;
+    }
+    return view;
+  }
+};
+
+Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Engine::Engine(Engine&&) noexcept = default;
+Engine& Engine::operator=(Engine&&) noexcept = default;
+Engine::~Engine() = default;
+
+Result<ExecutionPlan> Engine::Prepare(const Model& model, const EngineOptions& options) {
+  SERENITY_RETURN_IF_ERROR(CheckOptions(options));
+  SERENITY_RETURN_IF_ERROR(CheckModelSupported(model));
+
+  const scheduler::Graph graph = scheduler::GraphFromModel(model);
+  const scheduler::MemoryModel memory = BuildMemoryModel(graph, options.rewrites);
+
+  scheduler::ScheduleOptions schedule_options;
+  schedule_options.algorithm = options.scheduler;
+  schedule_options.time_limit_seconds = options.schedule_time_limit_seconds;
+  SERENITY_ASSIGN_OR_RETURN(scheduler::Schedule schedule,
+                            scheduler::ComputeSchedule(graph, memory, schedule_options));
+  if (!scheduler::IsTopologicalOrder(graph, schedule.order)) {
+    return InternalError("the ", scheduler::AlgorithmName(schedule.algorithm),
+                         " scheduler returned an order that is not topological");
+  }
+
+  const std::vector<scheduler::LiveRange> ranges =
+      scheduler::ComputeLiveRanges(graph, memory, schedule.order);
+  const std::vector<scheduler::PlanBuffer> buffers = PlanBuffers(memory, ranges);
+  scheduler::PlanOptions plan_options;
+  plan_options.kind = scheduler::PlannerKind::kBest;
+  plan_options.read_past_bytes = kReadPastBytes;
+  SERENITY_ASSIGN_OR_RETURN(scheduler::ArenaPlan arena,
+                            scheduler::PlanArena(buffers, plan_options));
+#ifndef NDEBUG
+  SERENITY_RETURN_IF_ERROR(
+      scheduler::ValidateArenaPlan(buffers, arena, kReadPastBytes)
+          .WithContext("arena plan for model '" + model.name() + "'"));
+#endif
+
+  // The DESIGN.md §3 baseline: stored order, greedy, no aliasing.
+  const scheduler::MemoryModel plain = scheduler::MemoryModel::WithoutAliasing(graph);
+  std::vector<int> stored_order(graph.ops.size());
+  for (size_t i = 0; i < stored_order.size(); ++i) stored_order[i] = static_cast<int>(i);
+  const std::vector<scheduler::PlanBuffer> baseline_buffers =
+      PlanBuffers(plain, scheduler::ComputeLiveRanges(graph, plain, stored_order));
+  scheduler::PlanOptions baseline_options;
+  baseline_options.kind = scheduler::PlannerKind::kGreedy;
+  baseline_options.read_past_bytes = kReadPastBytes;
+  SERENITY_ASSIGN_OR_RETURN(scheduler::ArenaPlan baseline,
+                            scheduler::PlanArena(baseline_buffers, baseline_options));
+
+  ExecutionPlan plan;
+  plan.graph_hash = model.GraphHash();
+  plan.rewrites = options.rewrites && memory.buffers.size() != graph.tensors.size();
+  plan.order.reserve(schedule.order.size());
+  for (int op : schedule.order) plan.order.push_back(graph.ops[op].model_operator);
+
+  const std::vector<Tensor>& tensors = model.tensors();
+  plan.placements.assign(tensors.size(), TensorPlacement{});
+  for (size_t g = 0; g < graph.tensors.size(); ++g) {
+    const int model_tensor = graph.tensors[g].model_tensor;
+    if (model_tensor < 0) continue;
+    const int buffer = memory.buffer_of_tensor[g];
+    plan.placements[model_tensor] = PlaceInBuffer(tensors[model_tensor], arena.offsets[buffer]);
+    const uint64_t end = arena.offsets[buffer] + tensors[model_tensor].num_bytes();
+    if (end > arena.arena_bytes) {
+      return InternalError("arena plan puts ", model.DescribeTensor(model_tensor),
+                           " at [", arena.offsets[buffer], ", ", end,
+                           ") beyond the arena of ", arena.arena_bytes, " bytes");
+    }
+  }
+
+  plan.schedule.algorithm = schedule.algorithm;
+  plan.schedule.optimal = schedule.optimal;
+  plan.schedule.lower_bound_bytes = schedule.lower_bound_bytes;
+  plan.schedule.time_ms = schedule.stats.time_ms;
+  plan.schedule.states = schedule.stats.states;
+
+  plan.memory.arena_bytes = arena.arena_bytes;
+  plan.memory.peak_bytes = schedule.peak_bytes;
+  plan.memory.baseline_arena_bytes = baseline.arena_bytes;
+  plan.memory.stored_order_peak_bytes = scheduler::PeakBytes(graph, plain, stored_order);
+  plan.memory.weights_bytes = model.weight_bytes();
+  if (plan.memory.arena_bytes > std::numeric_limits<size_t>::max() / 2) {
+    return ResourceExhaustedError("model '", model.name(), "' needs an arena of ",
+                                  plan.memory.arena_bytes, " bytes");
+  }
+  return plan;
+}
+
+Result<uint64_t> Engine::RequiredArenaBytes(const Model& model, const EngineOptions& options) {
+  SERENITY_ASSIGN_OR_RETURN(ExecutionPlan plan, Prepare(model, options));
+  return plan.memory.arena_bytes;
+}
+
+Result<Engine> Engine::Create(const Model& model, const EngineOptions& options) {
+  SERENITY_ASSIGN_OR_RETURN(ExecutionPlan plan, Prepare(model, options));
+  return Create(model, std::move(plan), options);
+}
+
+Result<Engine> Engine::Create(const Model& model, ExecutionPlan plan,
+                              const EngineOptions& options) {
+  SERENITY_RETURN_IF_ERROR(CheckOptions(options));
+  const std::vector<Tensor>& tensors = model.tensors();
+  const std::vector<Operator>& operators = model.operators();
+  if (plan.graph_hash != model.GraphHash() || plan.placements.size() != tensors.size() ||
+      plan.order.size() != operators.size()) {
+    return InvalidArgumentError("the ExecutionPlan was not made for model '", model.name(),
+                                "' (Engine::Prepare it from this model)");
+  }
+  SERENITY_RETURN_IF_ERROR(kernels::InitializeXnnpack(nullptr));
+
+  auto impl = std::make_unique<Impl>();
+  impl->model = &model;
+  impl->options = options;
+  impl->plan = std::move(plan);
+  const uint64_t arena_bytes = impl->plan.memory.arena_bytes;
+
+  if (options.arena != nullptr) {
+    if (reinterpret_cast<uintptr_t>(options.arena) % kArenaAlignment != 0) {
+      return InvalidArgumentError("the caller-provided arena at ", options.arena,
+                                  " is not ", kArenaAlignment, "-byte aligned");
+    }
+    if (options.arena_bytes < arena_bytes) {
+      return InvalidArgumentError("the caller-provided arena has ", options.arena_bytes,
+                                  " bytes; model '", model.name(), "' needs ", arena_bytes,
+                                  " bytes (Engine::RequiredArenaBytes)");
+    }
+    impl->arena = static_cast<uint8_t*>(options.arena);
+    std::memset(impl->arena, 0, arena_bytes);
+  } else {
+    const size_t bytes = std::max<size_t>(static_cast<size_t>(arena_bytes), kArenaAlignment);
+    uint8_t* memory = new (std::align_val_t{kArenaAlignment}, std::nothrow) uint8_t[bytes]();
+    if (memory == nullptr) {
+      return ResourceExhaustedError("cannot allocate an arena of ", bytes, " bytes for model '",
+                                    model.name(), "'");
+    }
+    impl->owned_arena.reset(memory);
+    impl->arena = memory;
+  }
+
+  if (options.threads != 1) {
+    impl->pool.reset(pthreadpool_create(static_cast<size_t>(options.threads)));
+    if (impl->pool == nullptr) {
+      return ResourceExhaustedError("cannot create a thread pool of ", options.threads,
+                                    " threads");
+    }
+  }
+
+  impl->ops.reserve(impl->plan.order.size());
+  uint64_t packed_bytes = 0;
+  for (int op_index : impl->plan.order) {
+    const Operator& op = operators[op_index];
+    kernels::BindRequest request;
+    request.model = &model;
+    request.op_index = op_index;
+    request.pool = impl->pool.get();
+    for (int t : op.inputs) request.inputs.push_back(impl->Operand(t));
+    for (int t : op.outputs) request.outputs.push_back(impl->Operand(t));
+    Result<std::unique_ptr<kernels::BoundOp>> bound = kernels::BindOp(request);
+    if (!bound.ok()) {
+      const std::string where = model.DescribeOperator(op_index);
+      const std::string& message = bound.status().message();
+      if (message.find(where) != std::string::npos) return bound.status();
+      return bound.status().WithContext(where);
+    }
+    packed_bytes += (*bound)->packed_weight_bytes();
+    impl->ops.push_back(std::move(bound).value());
+  }
+  impl->plan.memory.packed_weight_bytes = packed_bytes;
+
+  const BoundaryLayout layout = LayoutOf(model);
+  for (size_t i = 0; i < model.inputs().size(); ++i) {
+    impl->inputs.push_back(impl->MakeView(static_cast<int>(i), model.inputs()[i], layout));
+  }
+  for (size_t i = 0; i < model.outputs().size(); ++i) {
+    impl->outputs.push_back(impl->MakeView(static_cast<int>(i), model.outputs()[i], layout));
+  }
+  if (options.profile) impl->op_seconds.assign(impl->ops.size(), 0.0);
+  return Engine(std::move(impl));
+}
+
+Status Engine::Invoke() {
+  Impl& impl = *impl_;
+  pthreadpool_t pool = impl.pool.get();
+  const size_t n = impl.ops.size();
+  if (impl.op_seconds.empty()) {
+    for (size_t i = 0; i < n; ++i) {
+      Status status = impl.ops[i]->Run(pool);
+      if (!status.ok()) return status.WithContext(impl.model->DescribeOperator(impl.plan.order[i]));
+    }
+    return Status::Ok();
+  }
+  double start = platforms::NowSeconds();
+  for (size_t i = 0; i < n; ++i) {
+    Status status = impl.ops[i]->Run(pool);
+    if (!status.ok()) return status.WithContext(impl.model->DescribeOperator(impl.plan.order[i]));
+    const double now = platforms::NowSeconds();
+    impl.op_seconds[i] += now - start;
+    start = now;
+  }
+  ++impl.profiled_runs;
+  return Status::Ok();
+}
+
+int Engine::num_inputs() const { return static_cast<int>(impl_->inputs.size()); }
+int Engine::num_outputs() const { return static_cast<int>(impl_->outputs.size()); }
+
+namespace {
+
+Result<TensorView> ByIndex(const std::vector<TensorView>& views, int index, const char* what) {
+  if (index < 0 || index >= static_cast<int>(views.size())) {
+    return OutOfRangeError(what, " index ", index, " is out of range: the model has ",
+                           views.size(), " ", what, "s");
+  }
+  return views[index];
+}
+
+Result<TensorView> ByName(const std::vector<TensorView>& views, const std::string& name,
+                          const char* what) {
+  for (const TensorView& view : views) {
+    if (view.name == name) return view;
+  }
+  std::string names;
+  for (const TensorView& view : views) {
+    names += names.empty() ? "'" : ", '";
+    names += view.name + "'";
+  }
+  return NotFoundError("no ", what, " named '", name, "'; the model's ", what, "s are ",
+                       names.empty() ? std::string("(none)") : names);
+}
+
+Status CheckCount(const TensorView& view, const float* data, size_t count, const char* what) {
+  if (data == nullptr) {
+    return InvalidArgumentError(what, " '", view.name, "': the data pointer is null");
+  }
+  if (count != view.num_elements) {
+    return InvalidArgumentError(what, " '", view.name, "' has shape ",
+                                ShapeString(view.boundary_shape), " = ", view.num_elements,
+                                " elements, but ", count, " were given");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<TensorView> Engine::input(int index) const { return ByIndex(impl_->inputs, index, "input"); }
+Result<TensorView> Engine::input(const std::string& name) const {
+  return ByName(impl_->inputs, name, "input");
+}
+Result<TensorView> Engine::output(int index) const {
+  return ByIndex(impl_->outputs, index, "output");
+}
+Result<TensorView> Engine::output(const std::string& name) const {
+  return ByName(impl_->outputs, name, "output");
+}
+
+Status Engine::SetInput(int index, const float* data, size_t count) {
+  SERENITY_ASSIGN_OR_RETURN(TensorView view, input(index));
+  SERENITY_RETURN_IF_ERROR(CheckCount(view, data, count, "input"));
+  if (view.shape != view.boundary_shape) {
+    TransposeNchw(view.shape, data, view.data, /*to_nhwc=*/true);
+  } else {
+    std::memcpy(view.data, data, count * sizeof(float));
+  }
+  return Status::Ok();
+}
+
+Status Engine::SetInput(const std::string& name, const float* data, size_t count) {
+  SERENITY_ASSIGN_OR_RETURN(TensorView view, input(name));
+  return SetInput(view.index, data, count);
+}
+
+Status Engine::GetOutput(int index, float* data, size_t count) const {
+  SERENITY_ASSIGN_OR_RETURN(TensorView view, output(index));
+  SERENITY_RETURN_IF_ERROR(CheckCount(view, data, count, "output"));
+  if (view.shape != view.boundary_shape) {
+    TransposeNchw(view.shape, view.data, data, /*to_nhwc=*/false);
+  } else {
+    std::memcpy(data, view.data, count * sizeof(float));
+  }
+  return Status::Ok();
+}
+
+Status Engine::GetOutput(const std::string& name, float* data, size_t count) const {
+  SERENITY_ASSIGN_OR_RETURN(TensorView view, output(name));
+  return GetOutput(view.index, data, count);
+}
+
+const ExecutionPlan& Engine::plan() const { return impl_->plan; }
+const MemoryFigures& Engine::memory() const { return impl_->plan.memory; }
+const ScheduleInfo& Engine::schedule() const { return impl_->plan.schedule; }
+const Model& Engine::model() const { return *impl_->model; }
+int Engine::num_operators() const { return static_cast<int>(impl_->ops.size()); }
+int Engine::threads() const {
+  return impl_->pool ? static_cast<int>(pthreadpool_get_threads_count(impl_->pool.get())) : 1;
+}
+void* Engine::arena() const { return impl_->arena; }
+
+std::vector<OpProfile> Engine::profile() const {
+  std::vector<OpProfile> result;
+  const Impl& impl = *impl_;
+  for (size_t i = 0; i < impl.op_seconds.size(); ++i) {
+    const int op_index = impl.plan.order[i];
+    const Operator& op = impl.model->operators()[op_index];
+    OpProfile entry;
+    entry.op = op_index;
+    entry.name = op.name;
+    entry.type = OpTypeName(op.type);
+    entry.total_ms = impl.op_seconds[i] * 1e3;
+    result.push_back(std::move(entry));
+  }
+  return result;
+}
+
+int Engine::profiled_runs() const { return impl_->profiled_runs; }
+
+void Engine::ResetProfile() {
+  std::fill(impl_->op_seconds.begin(), impl_->op_seconds.end(), 0.0);
+  impl_->profiled_runs = 0;
+}
+
+}  // namespace serenity

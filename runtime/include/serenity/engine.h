@@ -1,0 +1,260 @@
+// The Serenity runtime: turn a loaded Model into outputs.
+//
+//   Result<Model> model = Model::Load("net.srn");
+//   Result<Engine> engine = Engine::Create(*model, EngineOptions{});
+//   engine->SetInput(0, pixels, count);   // or write through input(0)->data
+//   engine->Invoke();
+//   engine->GetOutput(0, logits, count);  // or read through output(0)->data
+//
+// What Create does, once (DESIGN.md §1-2):
+//   graph of the model -> memory model (buffers, aliasing) -> operator order
+//   (exact by default) -> live ranges -> arena plan (offsets) -> the arena ->
+//   every operator bound to XNNPACK with its final arena pointers.
+// Invoke() then only runs the bound operators in the chosen order. It takes no
+// locks, allocates nothing and validates nothing: Create proved it all.
+//
+// The arena, drawn:
+//
+//   arena (64-byte aligned, ExecutionPlan::memory.arena_bytes long)
+//   +---------+------------+-----+---------+--------------+
+//   | buf @0  | buf @off1  | ... | buf @k  | read margin  |
+//   +---------+------------+-----+---------+--------------+
+//   Every activation tensor (graph inputs and outputs included) lives at a
+//   fixed offset; tensors whose live ranges do not intersect may share bytes.
+//   The margin (16 bytes) is there because XNNPACK may read, never write, a
+//   little past the end of an input.
+//
+// Because buffers are reused, data in the arena is only meaningful at these
+// moments: an input's bytes from the time you write them until the first
+// Invoke() that follows (the run may overwrite them: write every input before
+// every Invoke); an output's bytes from the end of Invoke() until you write
+// an input or Invoke() again.
+//
+// Threading: an Engine is not thread-safe; use one Engine per thread (several
+// Engines may share one Model).
+#ifndef SERENITY_ENGINE_H_
+#define SERENITY_ENGINE_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "serenity/model.h"
+#include "serenity/scheduler/ordering.h"
+#include "serenity/status.h"
+
+namespace serenity {
+
+// "0.1.0": the library's version.
+const char* VersionString();
+
+// Which operator order the engine runs.
+using ScheduleAlgorithm = scheduler::Algorithm;  // kStored, kHeuristic, kOptimal
+
+// Alignment of the arena, and so of a caller-provided one.
+inline constexpr size_t kArenaAlignment = 64;
+
+struct EngineOptions {
+  // Worker threads for the kernels. 1: no thread pool, everything runs on the
+  // calling thread. 0: one thread per core. Negative: kInvalidArgument.
+  int threads = 1;
+
+  // kOptimal: the exact search (proven smallest peak, unless the time limit
+  // cuts it short: ScheduleInfo::optimal then says false and the best order
+  // found is used). kHeuristic: a fast greedy order. kStored: the order in
+  // the file, as TensorFlow Lite would run it.
+  ScheduleAlgorithm scheduler = ScheduleAlgorithm::kOptimal;
+  // Wall-clock budget for the exact search; <= 0 means none.
+  double schedule_time_limit_seconds = 10.0;
+
+  // Graph rewrites and buffer aliasing (in-place element-wise ops, zero-copy
+  // concat). Stored and reported; no effect yet: every tensor currently gets
+  // its own buffer (the rewriting issue fills this in).
+  bool rewrites = true;
+
+  // A caller-provided arena, or nullptr to let the engine allocate one.
+  // When set: must be kArenaAlignment-aligned and at least as large as the
+  // plan's arena_bytes (RequiredArenaBytes, or ExecutionPlan from Prepare);
+  // it is borrowed, not owned, and must outlive the Engine; the engine
+  // writes to it from Create on (no other use of it while the Engine lives).
+  void* arena = nullptr;
+  size_t arena_bytes = 0;
+
+  // Record the time spent in every operator during Invoke() (the storage is
+  // taken at Create, so profiling still allocates nothing in Invoke()).
+  bool profile = false;
+};
+
+// How the order was found.
+struct ScheduleInfo {
+  ScheduleAlgorithm algorithm = ScheduleAlgorithm::kOptimal;
+  bool optimal = false;             // proven: no order has a smaller peak
+  uint64_t lower_bound_bytes = 0;   // proven lower bound on every order's peak
+  double time_ms = 0.0;             // time spent ordering
+  uint64_t states = 0;              // partial schedules the search explored
+};
+
+// Memory figures, in bytes (DESIGN.md §2-3).
+struct MemoryFigures {
+  // The arena this engine runs in: plan size including the read margin.
+  uint64_t arena_bytes = 0;
+  // Largest total of live buffers under the chosen order (lower bound on
+  // the arena, margin excluded).
+  uint64_t peak_bytes = 0;
+  // DESIGN.md §3 baseline: stored order, greedy largest-first planner, no
+  // aliasing, same 64-byte alignment and read margin as arena_bytes.
+  uint64_t baseline_arena_bytes = 0;
+  // Peak of the stored order without aliasing.
+  uint64_t stored_order_peak_bytes = 0;
+  // Constant tensors in the model file (used in place or packed).
+  uint64_t weights_bytes = 0;
+  // XNNPACK's packed copies of the weights (0 in an ExecutionPlan: known
+  // only once operators are bound).
+  uint64_t packed_weight_bytes = 0;
+};
+
+// Where one model tensor lives in the arena.
+struct TensorPlacement {
+  int64_t offset = -1;       // bytes from the arena start; -1: not in the arena
+  int64_t pixel_stride = 0;  // elements between pixels (NHWC); == channels if dense
+};
+
+// Everything Create decides before it takes memory: the order and the arena
+// layout. A plain value: copy it, keep it, hand it to Create.
+struct ExecutionPlan {
+  uint64_t graph_hash = 0;              // Model::GraphHash() it was made for
+  std::vector<int> order;               // operator indices, in run order
+  std::vector<TensorPlacement> placements;  // per Model::tensors() entry
+  ScheduleInfo schedule;
+  MemoryFigures memory;
+  bool rewrites = false;                // whether aliasing was applied
+};
+
+// The layout of the arrays SetInput takes and GetOutput fills.
+enum class BoundaryLayout {
+  kAsStored,  // same as in the graph (NHWC for 4-D tensors)
+  // The model's metadata says "serenity.io_layout" = "nchw" (an ONNX import):
+  // 4-D inputs and outputs are NCHW arrays outside, NHWC inside; the copy
+  // helpers transpose. The raw `data` pointers stay NHWC.
+  kNchw,
+};
+
+// One graph input or output.
+struct TensorView {
+  int index = 0;          // position in the model's inputs (or outputs)
+  int tensor = 0;         // index in Model::tensors()
+  std::string name;
+  // Shape in the arena (as in the graph); `data` is dense row-major in it.
+  std::vector<int64_t> shape;
+  // Shape of the arrays SetInput/GetOutput use: `shape` unless the layout
+  // is kNchw and the tensor is 4-D, then [N, C, H, W].
+  std::vector<int64_t> boundary_shape;
+  BoundaryLayout layout = BoundaryLayout::kAsStored;
+  size_t num_elements = 0;
+  // Points into the arena; valid while the Engine lives (see the top of this
+  // file for when its contents are meaningful). Owned by the Engine or by
+  // the caller-provided arena, never by the view.
+  float* data = nullptr;
+};
+
+// Time spent in one operator, summed over the profiled Invoke() calls.
+struct OpProfile {
+  int op = 0;              // index in Model::operators()
+  std::string name;
+  std::string type;        // "Conv2D", ...
+  double total_ms = 0.0;
+};
+
+// A model bound to an arena and ready to run. Move-only: it owns the arena
+// (unless caller-provided), the thread pool, and XNNPACK operators that hold
+// absolute pointers into the arena.
+//
+// Lifetime: the Model passed to Create must outlive the Engine (weights may
+// be used in place from the Model's mapped file, and names are read from it).
+class Engine {
+ public:
+  // Schedules and plans without taking any arena memory or binding kernels.
+  // Errors: kInvalidArgument (bad options: negative threads), kUnsupported
+  // (a non-float32 activation), kInternal (the planner broke an invariant;
+  // checked in debug builds), kResourceExhausted (the arena size overflows).
+  static Result<ExecutionPlan> Prepare(const Model& model,
+                                       const EngineOptions& options);
+
+  // The arena size Create(model, options) needs: Prepare(...)'s
+  // memory.arena_bytes. Deterministic unless the exact search hits its time
+  // limit; to be exact in that case too, Prepare once and Create from the plan.
+  static Result<uint64_t> RequiredArenaBytes(const Model& model,
+                                             const EngineOptions& options);
+
+  // Prepare + Create(model, plan, options).
+  static Result<Engine> Create(const Model& model, const EngineOptions& options);
+
+  // Binds `plan` (from Prepare on this model). Errors:
+  //   kInvalidArgument  options.arena misaligned or smaller than the plan (the
+  //                     message gives the needed size), arena_bytes without an
+  //                     arena, negative threads, or a plan made for another
+  //                     model;
+  //   kResourceExhausted  the arena or the thread pool cannot be allocated;
+  //   kUnsupported      an operator this build cannot run (names it);
+  //   kBackendError     XNNPACK refused an operator (names it).
+  static Result<Engine> Create(const Model& model, ExecutionPlan plan,
+                               const EngineOptions& options);
+
+  Engine(Engine&&) noexcept;
+  Engine& operator=(Engine&&) noexcept;
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+  ~Engine();
+
+  // Runs every operator once. Allocates nothing. Errors: kBackendError if a
+  // kernel fails at run time (names the operator); the outputs are then
+  // undefined.
+  Status Invoke();
+
+  int num_inputs() const;
+  int num_outputs() const;
+  // By position (kOutOfRange outside [0, count)) or by tensor name
+  // (kNotFound, listing the names that exist).
+  Result<TensorView> input(int index) const;
+  Result<TensorView> input(const std::string& name) const;
+  Result<TensorView> output(int index) const;
+  Result<TensorView> output(const std::string& name) const;
+
+  // Copy `count` floats (laid out as TensorView::boundary_shape) into input
+  // `index`, or out of output `index`. Errors: kOutOfRange (index),
+  // kNotFound (name), kInvalidArgument (null pointer, or `count` differs from
+  // the tensor's element count: the message gives both and the shape).
+  Status SetInput(int index, const float* data, size_t count);
+  Status SetInput(const std::string& name, const float* data, size_t count);
+  Status GetOutput(int index, float* data, size_t count) const;
+  Status GetOutput(const std::string& name, float* data, size_t count) const;
+
+  // The plan this engine runs, with memory.packed_weight_bytes filled in.
+  const ExecutionPlan& plan() const;
+  const MemoryFigures& memory() const;
+  const ScheduleInfo& schedule() const;
+  const Model& model() const;
+  int num_operators() const;
+  // Threads actually used (1 when there is no pool).
+  int threads() const;
+  // Start of the arena (owned or the caller's).
+  void* arena() const;
+
+  // Per-operator times in run order, summed over the Invoke() calls since
+  // Create or ResetProfile; empty unless options.profile.
+  std::vector<OpProfile> profile() const;
+  int profiled_runs() const;
+  void ResetProfile();
+
+  struct Impl;
+
+ private:
+  explicit Engine(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace serenity
+
+#endif  // SERENITY_ENGINE_H_
