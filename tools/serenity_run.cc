@@ -1,0 +1,460 @@
+// serenity_run: load a .srn model, run it on this machine, report latency and
+// memory (a readable summary, or one JSON object with --json).
+//
+// Every user error (missing file, bad flag, bad model, an input of the wrong
+// shape or dtype, an unwritable output) prints one line
+// "serenity_run: error: ..." on stderr and exits 1.
+#include <algorithm>
+#include <cerrno>
+#include <cinttypes>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "serenity/engine.h"
+#include "serenity/npy.h"
+#include "serenity/platforms/clock.h"
+
+namespace {
+
+using serenity::Status;
+
+constexpr char kUsage[] =
+    "usage: serenity_run --model FILE.srn [options]\n"
+    "\n"
+    "  --model FILE.srn      the model to run (required)\n"
+    "  --threads N           worker threads (default 1; 0 = one per core)\n"
+    "  --warmup N            untimed runs first (default 2)\n"
+    "  --runs N              timed runs (default 10)\n"
+    "  --scheduler NAME      optimal (default), heuristic or stored\n"
+    "  --time-limit SECONDS  budget of the optimal search (default 10; 0 = none)\n"
+    "  --no-rewrite          no graph rewrites or buffer aliasing\n"
+    "  --input FILE.npy      float32 input, once per model input in order\n"
+    "                        (default: seeded uniform random in [-1, 1])\n"
+    "  --seed N              seed of the random input (default 1)\n"
+    "  --output FILE.npy     write an output after the last run, once per output\n"
+    "  --profile             per-operator times (top 10 in the summary, all in JSON)\n"
+    "  --json                print one JSON object instead of the summary\n"
+    "  --version             print the version and exit\n"
+    "  --help                print this help and exit\n";
+
+struct Flags {
+  std::string model;
+  int threads = 1;
+  int warmup = 2;
+  int runs = 10;
+  serenity::ScheduleAlgorithm scheduler = serenity::ScheduleAlgorithm::kOptimal;
+  double time_limit_seconds = 10.0;
+  bool rewrite = true;
+  std::vector<std::string> inputs;
+  std::vector<std::string> outputs;
+  uint64_t seed = 1;
+  bool profile = false;
+  bool json = false;
+  bool version = false;
+  bool help = false;
+};
+
+std::string OneLine(std::string text) {
+  std::replace(text.begin(), text.end(), '\n', ' ');
+  while (!text.empty() && text.back() == ' ') text.pop_back();
+  return text;
+}
+
+int Fail(const std::string& message) {
+  std::fprintf(stderr, "serenity_run: error: %s\n", OneLine(message).c_str());
+  return 1;
+}
+
+Status ParseInt(const std::string& flag, const std::string& text, int64_t min, int64_t max,
+                int64_t* value) {
+  errno = 0;
+  char* end = nullptr;
+  const long long parsed = std::strtoll(text.c_str(), &end, 10);
+  if (text.empty() || *end != '\0' || errno == ERANGE || parsed < min || parsed > max) {
+    return serenity::InvalidArgumentError(flag, " wants an integer in [", min, ", ", max,
+                                          "], got '", text, "'");
+  }
+  *value = parsed;
+  return Status::Ok();
+}
+
+Status ParseFlags(int argc, char** argv, Flags* flags) {
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    std::string value;
+    bool has_value = false;
+    const size_t eq = arg.find('=');
+    if (arg.rfind("--", 0) == 0 && eq != std::string::npos) {
+      value = arg.substr(eq + 1);
+      arg = arg.substr(0, eq);
+      has_value = true;
+    }
+    auto next = [&](std::string* out) -> Status {
+      if (has_value) {
+        *out = value;
+        return Status::Ok();
+      }
+      if (i + 1 >= argc) return serenity::InvalidArgumentError(arg, " needs a value");
+      *out = argv[++i];
+      return Status::Ok();
+    };
+    auto no_value = [&]() -> Status {
+      if (has_value) return serenity::InvalidArgumentError(arg, " takes no value");
+      return Status::Ok();
+    };
+    std::string text;
+    int64_t number = 0;
+    if (arg == "--model") {
+      SERENITY_RETURN_IF_ERROR(next(&flags->model));
+    } else if (arg == "--threads") {
+      SERENITY_RETURN_IF_ERROR(next(&text));
+      SERENITY_RETURN_IF_ERROR(ParseInt(arg, text, 0, 1024, &number));
+      flags->threads = static_cast<int>(number);
+    } else if (arg == "--warmup") {
+      SERENITY_RETURN_IF_ERROR(next(&text));
+      SERENITY_RETURN_IF_ERROR(ParseInt(arg, text, 0, 1000000, &number));
+      flags->warmup = static_cast<int>(number);
+    } else if (arg == "--runs") {
+      SERENITY_RETURN_IF_ERROR(next(&text));
+      SERENITY_RETURN_IF_ERROR(ParseInt(arg, text, 1, 1000000, &number));
+      flags->runs = static_cast<int>(number);
+    } else if (arg == "--seed") {
+      SERENITY_RETURN_IF_ERROR(next(&text));
+      SERENITY_RETURN_IF_ERROR(ParseInt(arg, text, 0, INT64_MAX, &number));
+      flags->seed = static_cast<uint64_t>(number);
+    } else if (arg == "--scheduler") {
+      SERENITY_RETURN_IF_ERROR(next(&text));
+      if (text == "optimal") {
+        flags->scheduler = serenity::ScheduleAlgorithm::kOptimal;
+      } else if (text == "heuristic") {
+        flags->scheduler = serenity::ScheduleAlgorithm::kHeuristic;
+      } else if (text == "stored") {
+        flags->scheduler = serenity::ScheduleAlgorithm::kStored;
+      } else {
+        return serenity::InvalidArgumentError(
+            "--scheduler wants optimal, heuristic or stored, got '", text, "'");
+      }
+    } else if (arg == "--time-limit") {
+      SERENITY_RETURN_IF_ERROR(next(&text));
+      char* end = nullptr;
+      const double seconds = std::strtod(text.c_str(), &end);
+      if (text.empty() || *end != '\0' || !std::isfinite(seconds) || seconds < 0) {
+        return serenity::InvalidArgumentError("--time-limit wants seconds >= 0, got '", text,
+                                              "'");
+      }
+      flags->time_limit_seconds = seconds;
+    } else if (arg == "--no-rewrite") {
+      SERENITY_RETURN_IF_ERROR(no_value());
+      flags->rewrite = false;
+    } else if (arg == "--input") {
+      SERENITY_RETURN_IF_ERROR(next(&text));
+      flags->inputs.push_back(text);
+    } else if (arg == "--output") {
+      SERENITY_RETURN_IF_ERROR(next(&text));
+      flags->outputs.push_back(text);
+    } else if (arg == "--profile") {
+      SERENITY_RETURN_IF_ERROR(no_value());
+      flags->profile = true;
+    } else if (arg == "--json") {
+      SERENITY_RETURN_IF_ERROR(no_value());
+      flags->json = true;
+    } else if (arg == "--version") {
+      flags->version = true;
+    } else if (arg == "--help" || arg == "-h") {
+      flags->help = true;
+    } else {
+      return serenity::InvalidArgumentError("unknown flag '", argv[i],
+                                            "' (serenity_run --help lists the flags)");
+    }
+  }
+  if (!flags->help && !flags->version && flags->model.empty()) {
+    return serenity::InvalidArgumentError("--model FILE.srn is required");
+  }
+  return Status::Ok();
+}
+
+std::string ShapeText(const std::vector<int64_t>& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (i) s += ", ";
+    s += std::to_string(shape[i]);
+  }
+  return s + "]";
+}
+
+std::string JsonString(const std::string& text) {
+  std::string out = "\"";
+  for (unsigned char c : text) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\t': out += "\\t"; break;
+      case '\r': out += "\\r"; break;
+      default:
+        if (c < 0x20) {
+          char buffer[8];
+          std::snprintf(buffer, sizeof(buffer), "\\u%04x", c);
+          out += buffer;
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+  return out + "\"";
+}
+
+std::string JsonNumber(double value) {
+  if (!std::isfinite(value)) return "null";
+  char buffer[64];
+  std::snprintf(buffer, sizeof(buffer), "%.6g", value);
+  return buffer;
+}
+
+struct Latency {
+  double min = 0, median = 0, p90 = 0, mean = 0, max = 0;
+};
+
+Latency Summarise(std::vector<double> ms) {
+  std::sort(ms.begin(), ms.end());
+  Latency latency;
+  const size_t n = ms.size();
+  latency.min = ms.front();
+  latency.max = ms.back();
+  latency.median = n % 2 ? ms[n / 2] : 0.5 * (ms[n / 2 - 1] + ms[n / 2]);
+  // Nearest rank.
+  const size_t rank = static_cast<size_t>(std::ceil(0.9 * static_cast<double>(n)));
+  latency.p90 = ms[std::min(n, std::max<size_t>(rank, 1)) - 1];
+  double sum = 0;
+  for (double v : ms) sum += v;
+  latency.mean = sum / static_cast<double>(n);
+  return latency;
+}
+
+std::string ShapesJson(const std::vector<serenity::TensorView>& views) {
+  std::string s = "[";
+  for (size_t i = 0; i < views.size(); ++i) {
+    if (i) s += ", ";
+    s += "{\"name\": " + JsonString(views[i].name) + ", \"shape\": [";
+    for (size_t d = 0; d < views[i].boundary_shape.size(); ++d) {
+      if (d) s += ", ";
+      s += std::to_string(views[i].boundary_shape[d]);
+    }
+    s += "]}";
+  }
+  return s + "]";
+}
+
+int Run(const Flags& flags) {
+  const double load_start = serenity::platforms::NowSeconds();
+  serenity::Result<serenity::Model> model = serenity::Model::Load(flags.model);
+  if (!model.ok()) return Fail(model.status().ToString());
+  const double model_loaded = serenity::platforms::NowSeconds();
+
+  serenity::EngineOptions options;
+  options.threads = flags.threads;
+  options.scheduler = flags.scheduler;
+  options.schedule_time_limit_seconds = flags.time_limit_seconds;
+  options.rewrites = flags.rewrite;
+  options.profile = flags.profile;
+  serenity::Result<serenity::Engine> created = serenity::Engine::Create(*model, options);
+  if (!created.ok()) return Fail(flags.model + ": " + created.status().ToString());
+  serenity::Engine& engine = *created;
+  const double load_end = serenity::platforms::NowSeconds();
+
+  std::vector<serenity::TensorView> inputs, outputs;
+  for (int i = 0; i < engine.num_inputs(); ++i) inputs.push_back(*engine.input(i));
+  for (int i = 0; i < engine.num_outputs(); ++i) outputs.push_back(*engine.output(i));
+
+  if (!flags.inputs.empty() && flags.inputs.size() != inputs.size()) {
+    return Fail(serenity::StrCat("the model has ", inputs.size(), " input(s) but ",
+                                 flags.inputs.size(), " --input file(s) were given"));
+  }
+  if (flags.outputs.size() > outputs.size()) {
+    return Fail(serenity::StrCat("the model has ", outputs.size(), " output(s) but ",
+                                 flags.outputs.size(), " --output files were given"));
+  }
+  std::vector<std::vector<float>> input_data(inputs.size());
+  std::mt19937_64 random(flags.seed);
+  std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (flags.inputs.empty()) {
+      input_data[i].resize(inputs[i].num_elements);
+      for (float& v : input_data[i]) v = uniform(random);
+      continue;
+    }
+    serenity::Result<serenity::npy::Array> array = serenity::npy::Read(flags.inputs[i]);
+    if (!array.ok()) return Fail(array.status().message());
+    if (array->shape != inputs[i].boundary_shape) {
+      return Fail(serenity::StrCat(flags.inputs[i], ": shape ", ShapeText(array->shape),
+                                   " does not match input '", inputs[i].name, "' of shape ",
+                                   ShapeText(inputs[i].boundary_shape)));
+    }
+    input_data[i] = std::move(array->data);
+  }
+
+  auto run_once = [&]() -> Status {
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      SERENITY_RETURN_IF_ERROR(
+          engine.SetInput(static_cast<int>(i), input_data[i].data(), input_data[i].size()));
+    }
+    return Status::Ok();
+  };
+  for (int r = 0; r < flags.warmup; ++r) {
+    Status status = run_once();
+    if (status.ok()) status = engine.Invoke();
+    if (!status.ok()) return Fail(status.ToString());
+  }
+  engine.ResetProfile();
+  std::vector<double> times_ms;
+  times_ms.reserve(flags.runs);
+  for (int r = 0; r < flags.runs; ++r) {
+    Status status = run_once();
+    if (!status.ok()) return Fail(status.ToString());
+    const double start = serenity::platforms::NowSeconds();
+    status = engine.Invoke();
+    const double end = serenity::platforms::NowSeconds();
+    if (!status.ok()) return Fail(status.ToString());
+    times_ms.push_back((end - start) * 1e3);
+  }
+
+  std::vector<std::vector<float>> output_data(outputs.size());
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    output_data[i].resize(outputs[i].num_elements);
+    Status status =
+        engine.GetOutput(static_cast<int>(i), output_data[i].data(), output_data[i].size());
+    if (!status.ok()) return Fail(status.ToString());
+  }
+  for (size_t i = 0; i < flags.outputs.size(); ++i) {
+    Status status = serenity::npy::Write(flags.outputs[i], outputs[i].boundary_shape,
+                                         output_data[i].data(), output_data[i].size());
+    if (!status.ok()) return Fail(status.message());
+  }
+
+  const Latency latency = Summarise(times_ms);
+  const serenity::MemoryFigures& memory = engine.memory();
+  const serenity::ScheduleInfo& schedule = engine.schedule();
+  const uint64_t rss_peak = serenity::platforms::PeakRssBytes();
+  const double load_ms = (load_end - load_start) * 1e3;
+  std::vector<serenity::OpProfile> profile = engine.profile();
+  const int profiled_runs = std::max(engine.profiled_runs(), 1);
+
+  if (flags.json) {
+    std::string j = "{";
+    j += "\"model\": " + JsonString(flags.model);
+    j += ", \"name\": " + JsonString(model->name());
+    j += ", \"version\": " + JsonString(serenity::VersionString());
+    j += ", \"ops\": " + std::to_string(engine.num_operators());
+    j += ", \"threads\": " + std::to_string(engine.threads());
+    j += ", \"rewrites\": " + std::string(flags.rewrite ? "true" : "false");
+    j += ", \"schedule\": {\"algorithm\": " +
+         JsonString(serenity::scheduler::AlgorithmName(schedule.algorithm)) +
+         ", \"optimal\": " + (schedule.optimal ? "true" : "false") +
+         ", \"time_ms\": " + JsonNumber(schedule.time_ms) +
+         ", \"states\": " + std::to_string(schedule.states) +
+         ", \"lower_bound_bytes\": " + std::to_string(schedule.lower_bound_bytes) + "}";
+    j += ", \"memory\": {\"arena_bytes\": " + std::to_string(memory.arena_bytes) +
+         ", \"peak_bytes\": " + std::to_string(memory.peak_bytes) +
+         ", \"baseline_arena_bytes\": " + std::to_string(memory.baseline_arena_bytes) +
+         ", \"stored_order_peak_bytes\": " + std::to_string(memory.stored_order_peak_bytes) +
+         ", \"weights_bytes\": " + std::to_string(memory.weights_bytes) +
+         ", \"packed_weight_bytes\": " + std::to_string(memory.packed_weight_bytes) +
+         ", \"rss_peak_bytes\": " + std::to_string(rss_peak) + "}";
+    j += ", \"latency_ms\": {\"min\": " + JsonNumber(latency.min) +
+         ", \"median\": " + JsonNumber(latency.median) + ", \"p90\": " + JsonNumber(latency.p90) +
+         ", \"mean\": " + JsonNumber(latency.mean) + ", \"max\": " + JsonNumber(latency.max) + "}";
+    j += ", \"runs\": " + std::to_string(flags.runs);
+    j += ", \"warmup\": " + std::to_string(flags.warmup);
+    j += ", \"load_ms\": " + JsonNumber(load_ms);
+    j += ", \"model_load_ms\": " + JsonNumber((model_loaded - load_start) * 1e3);
+    j += ", \"prepare_ms\": " + JsonNumber((load_end - model_loaded) * 1e3);
+    j += ", \"inputs\": " + ShapesJson(inputs);
+    j += ", \"outputs\": " + ShapesJson(outputs);
+    if (flags.profile) {
+      j += ", \"profile\": [";
+      for (size_t i = 0; i < profile.size(); ++i) {
+        if (i) j += ", ";
+        j += "{\"op\": " + std::to_string(profile[i].op) + ", \"name\": " +
+             JsonString(profile[i].name) + ", \"type\": " + JsonString(profile[i].type) +
+             ", \"mean_ms\": " + JsonNumber(profile[i].total_ms / profiled_runs) + "}";
+      }
+      j += "]";
+    }
+    j += "}";
+    std::printf("%s\n", j.c_str());
+    return 0;
+  }
+
+  auto kib = [](uint64_t bytes) { return static_cast<double>(bytes) / 1024.0; };
+  std::printf("model      %s ('%s'), %d operators\n", flags.model.c_str(), model->name().c_str(),
+              engine.num_operators());
+  std::printf("schedule   %s, %s, %.1f ms, %" PRIu64 " states\n",
+              serenity::scheduler::AlgorithmName(schedule.algorithm),
+              schedule.optimal ? "proven optimal" : "not proven optimal", schedule.time_ms,
+              schedule.states);
+  std::printf("memory     arena %.1f KiB (peak %.1f KiB); baseline arena %.1f KiB (%.2fx), "
+              "stored-order peak %.1f KiB\n",
+              kib(memory.arena_bytes), kib(memory.peak_bytes), kib(memory.baseline_arena_bytes),
+              memory.arena_bytes ? static_cast<double>(memory.baseline_arena_bytes) /
+                                       static_cast<double>(memory.arena_bytes)
+                                 : 0.0,
+              kib(memory.stored_order_peak_bytes));
+  std::printf("weights    %.1f KiB in the file, %.1f KiB packed by XNNPACK; peak RSS %.1f MiB\n",
+              kib(memory.weights_bytes), kib(memory.packed_weight_bytes), kib(rss_peak) / 1024.0);
+  std::printf("latency    %d runs on %d thread(s): min %.3f  median %.3f  p90 %.3f  mean %.3f  "
+              "max %.3f ms (load %.1f ms)\n",
+              flags.runs, engine.threads(), latency.min, latency.median, latency.p90,
+              latency.mean, latency.max, load_ms);
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    const std::vector<float>& v = output_data[i];
+    double sum = 0;
+    float lo = v.empty() ? 0 : v[0], hi = lo;
+    size_t argmax = 0;
+    for (size_t k = 0; k < v.size(); ++k) {
+      sum += v[k];
+      lo = std::min(lo, v[k]);
+      if (v[k] > hi) {
+        hi = v[k];
+        argmax = k;
+      }
+    }
+    std::printf("output     '%s' %s: min %.6g  max %.6g (at %zu)  mean %.6g\n",
+                outputs[i].name.c_str(), ShapeText(outputs[i].boundary_shape).c_str(), lo, hi,
+                argmax, v.empty() ? 0.0 : sum / static_cast<double>(v.size()));
+  }
+  if (flags.profile) {
+    std::vector<serenity::OpProfile> top = profile;
+    std::sort(top.begin(), top.end(),
+              [](const auto& a, const auto& b) { return a.total_ms > b.total_ms; });
+    if (top.size() > 10) top.resize(10);
+    std::printf("profile    slowest operators (mean per run):\n");
+    for (const serenity::OpProfile& op : top) {
+      std::printf("  %8.3f ms  %-14s %s\n", op.total_ms / profiled_runs, op.type.c_str(),
+                  op.name.empty() ? ("operator " + std::to_string(op.op)).c_str()
+                                  : op.name.c_str());
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Flags flags;
+  Status status = ParseFlags(argc, argv, &flags);
+  if (!status.ok()) return Fail(status.message());
+  if (flags.help) {
+    std::fputs(kUsage, stdout);
+    return 0;
+  }
+  if (flags.version) {
+    std::printf("serenity_run %s\n", serenity::VersionString());
+    return 0;
+  }
+  return Run(flags);
+}
