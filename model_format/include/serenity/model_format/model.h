@@ -127,6 +127,9 @@ struct SliceAttrs {
 struct ResizeBilinearAttrs {
   bool align_corners = false;
   bool half_pixel_centers = true;
+  // The output's height and width. Not stored in the file (the output
+  // tensor's shape is authoritative there); the reader fills them in.
+  int64_t output_h = 0, output_w = 0;
 };
 struct NoAttrs {};
 
@@ -243,6 +246,9 @@ class Model {
 // the rewriting pass (new operators). Given the operator and the shapes of its
 // inputs (index-aligned with op.inputs; empty vector for an absent optional),
 // returns the shape of each output, or kInvalidModel naming the problem.
+// `inputs` (index-aligned too, nullptr for an absent optional) lets it check
+// that weights are constants; pass an empty vector to skip those checks.
+// Accepts negative concat/softmax axes and slice size -1.
 Result<std::vector<std::vector<int64_t>>> InferOutputShapes(
     const Operator& op, const std::vector<std::vector<int64_t>>& input_shapes,
     const std::vector<const Tensor*>& inputs);
@@ -282,9 +288,11 @@ class ModelBuilder {
   void MarkOutput(int tensor);
   void SetPlan(StoredPlan plan);
 
-  // Serialises. The builder checks only what it must to write a file (indices
-  // in range); run the bytes through Model::FromBuffer for full validation.
-  // Tests use this to write deliberately bad models.
+  // Serialises. The builder checks only what it must to write a file (sizes
+  // FlatBuffers can address); operator and tensor indices are written as
+  // given. Run the bytes through Model::FromBuffer for full validation.
+  // Tests use this to write deliberately bad models. Errors:
+  // kResourceExhausted when the file would exceed kMaxFileBytes.
   Result<std::vector<uint8_t>> Finish() const;
 
   // Starts from an existing model (all tensors, operators, constants, plan).

@@ -1,0 +1,212 @@
+#include <cstring>
+#include <type_traits>
+
+#include "model_impl.h"
+#include "serenity/model_format/model.h"
+
+namespace serenity {
+namespace {
+
+// Names are free-form and may be long; messages quote at most this much.
+constexpr size_t kMaxQuotedName = 96;
+
+std::string Quote(const std::string& name) {
+  if (name.size() <= kMaxQuotedName) return "'" + name + "'";
+  return "'" + name.substr(0, kMaxQuotedName) + "...'";
+}
+
+// A 64-bit hash written for this format: FNV-1a's offset basis and prime, fed
+// eight bytes at a time with an extra rotate so that weights (most of the
+// hashed bytes) are hashed at memory speed; a final avalanche spreads the
+// last words. Stable across platforms: words are assembled little-endian.
+class GraphHasher {
+ public:
+  void Bytes(const uint8_t* data, size_t size) {
+    size_t i = 0;
+    for (; i + 8 <= size; i += 8) {
+      uint64_t word = 0;
+      for (int b = 7; b >= 0; --b) word = (word << 8) | data[i + b];
+      Mix(word);
+    }
+    uint64_t tail = 0;
+    for (size_t b = size; b > i; --b) tail = (tail << 8) | data[b - 1];
+    Mix(tail ^ (static_cast<uint64_t>(size - i) << 56));
+  }
+  void U64(uint64_t value) { Mix(value); }
+  void I64(int64_t value) { Mix(static_cast<uint64_t>(value)); }
+  void F32(float value) {
+    uint32_t bits = 0;
+    std::memcpy(&bits, &value, sizeof(bits));
+    Mix(bits);
+  }
+  void Ints(const std::vector<int>& values) {
+    U64(values.size());
+    for (int v : values) I64(v);
+  }
+  void Int64s(const std::vector<int64_t>& values) {
+    U64(values.size());
+    for (int64_t v : values) I64(v);
+  }
+  uint64_t Final() const {
+    uint64_t h = state_;
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ULL;
+    h ^= h >> 33;
+    return h;
+  }
+
+ private:
+  void Mix(uint64_t word) {
+    state_ ^= word;
+    state_ *= 0x100000001b3ULL;
+    state_ ^= state_ >> 29;
+  }
+  uint64_t state_ = 0xcbf29ce484222325ULL;
+};
+
+void HashAttrs(const OpAttrs& attrs, GraphHasher& h) {
+  h.U64(attrs.index());
+  std::visit(
+      [&h](const auto& a) {
+        using T = std::decay_t<decltype(a)>;
+        if constexpr (std::is_same_v<T, Conv2DAttrs>) {
+          for (int v : {a.stride_h, a.stride_w, a.dilation_h, a.dilation_w,
+                        a.pad_top, a.pad_bottom, a.pad_left, a.pad_right,
+                        a.groups}) {
+            h.I64(v);
+          }
+          h.U64(static_cast<uint64_t>(a.activation));
+        } else if constexpr (std::is_same_v<T, FullyConnectedAttrs> ||
+                             std::is_same_v<T, ElementwiseAttrs>) {
+          h.U64(static_cast<uint64_t>(a.activation));
+        } else if constexpr (std::is_same_v<T, Pool2DAttrs>) {
+          for (int v : {a.filter_h, a.filter_w, a.stride_h, a.stride_w,
+                        a.pad_top, a.pad_bottom, a.pad_left, a.pad_right}) {
+            h.I64(v);
+          }
+          h.U64(a.count_include_pad ? 1 : 0);
+        } else if constexpr (std::is_same_v<T, ConcatAttrs> ||
+                             std::is_same_v<T, SoftmaxAttrs>) {
+          h.I64(a.axis);
+        } else if constexpr (std::is_same_v<T, ClampAttrs>) {
+          h.F32(a.min);
+          h.F32(a.max);
+        } else if constexpr (std::is_same_v<T, ReshapeAttrs>) {
+          h.Int64s(a.new_shape);
+        } else if constexpr (std::is_same_v<T, PadAttrs>) {
+          h.Int64s(a.paddings);
+          h.F32(a.value);
+        } else if constexpr (std::is_same_v<T, SliceAttrs>) {
+          h.Int64s(a.begin);
+          h.Int64s(a.size);
+        } else if constexpr (std::is_same_v<T, ResizeBilinearAttrs>) {
+          h.U64(a.align_corners ? 1 : 0);
+          h.U64(a.half_pixel_centers ? 1 : 0);
+          h.I64(a.output_h);
+          h.I64(a.output_w);
+        }
+      },
+      attrs);
+}
+
+}  // namespace
+
+AlignedBytes AllocateAligned(size_t size) {
+  void* memory = ::operator new(size == 0 ? 1 : size,
+                                std::align_val_t(kStorageAlignment));
+  return AlignedBytes(static_cast<uint8_t*>(memory));
+}
+
+std::string DescribeTensorOf(const std::vector<Tensor>& tensors, int index) {
+  std::string text = StrCat("tensor ", index);
+  if (index >= 0 && static_cast<size_t>(index) < tensors.size() &&
+      !tensors[index].name.empty()) {
+    text += " (" + Quote(tensors[index].name) + ")";
+  }
+  return text;
+}
+
+std::string DescribeOperatorOf(const std::vector<Operator>& operators,
+                               int index) {
+  std::string text = StrCat("operator ", index);
+  if (index >= 0 && static_cast<size_t>(index) < operators.size() &&
+      !operators[index].name.empty()) {
+    text += " (" + Quote(operators[index].name) + ")";
+  }
+  return text;
+}
+
+Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Model::Model(Model&&) noexcept = default;
+Model& Model::operator=(Model&&) noexcept = default;
+Model::~Model() = default;
+
+const std::string& Model::name() const { return impl_->name; }
+const std::string& Model::description() const { return impl_->description; }
+const std::vector<std::pair<std::string, std::string>>& Model::metadata()
+    const {
+  return impl_->metadata;
+}
+const std::vector<Tensor>& Model::tensors() const { return impl_->tensors; }
+const std::vector<Operator>& Model::operators() const {
+  return impl_->operators;
+}
+const std::vector<int>& Model::inputs() const { return impl_->inputs; }
+const std::vector<int>& Model::outputs() const { return impl_->outputs; }
+const std::optional<StoredPlan>& Model::plan() const { return impl_->plan; }
+const uint8_t* Model::bytes() const { return impl_->bytes; }
+size_t Model::size_bytes() const { return impl_->size; }
+
+uint64_t Model::GraphHash() const {
+  std::call_once(impl_->hash_once, [this] {
+    GraphHasher h;
+    h.U64(impl_->tensors.size());
+    for (const Tensor& t : impl_->tensors) {
+      h.U64(static_cast<uint64_t>(t.type));
+      h.Int64s(t.shape);
+      h.U64(t.is_constant() ? 1 : 0);
+      if (t.is_constant()) {
+        h.U64(t.data_bytes);
+        h.Bytes(t.data, t.data_bytes);
+      }
+      h.U64(t.quantization.has_value() ? 1 : 0);
+      if (t.quantization) {
+        h.U64(t.quantization->scale.size());
+        for (float s : t.quantization->scale) h.F32(s);
+        h.Int64s(t.quantization->zero_point);
+        h.I64(t.quantization->quantized_dimension);
+      }
+    }
+    h.U64(impl_->operators.size());
+    for (const Operator& op : impl_->operators) {
+      h.U64(static_cast<uint64_t>(op.type));
+      h.Ints(op.inputs);
+      h.Ints(op.outputs);
+      HashAttrs(op.attrs, h);
+    }
+    h.Ints(impl_->inputs);
+    h.Ints(impl_->outputs);
+    impl_->graph_hash = h.Final();
+  });
+  return impl_->graph_hash;
+}
+
+uint64_t Model::weight_bytes() const {
+  uint64_t total = 0;
+  for (const Tensor& t : impl_->tensors) {
+    if (t.is_constant()) total += t.data_bytes;
+  }
+  return total;
+}
+
+std::string Model::DescribeOperator(int index) const {
+  return DescribeOperatorOf(impl_->operators, index);
+}
+
+std::string Model::DescribeTensor(int index) const {
+  return DescribeTensorOf(impl_->tensors, index);
+}
+
+}  // namespace serenity

@@ -1,0 +1,61 @@
+// Private to model_format/: the representation behind Model.
+#ifndef SERENITY_MODEL_FORMAT_MODEL_IMPL_H_
+#define SERENITY_MODEL_FORMAT_MODEL_IMPL_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "serenity/model_format/model.h"
+#include "serenity/platforms/file_map.h"
+
+namespace serenity {
+
+// Constants and the verifier both want 64-byte aligned storage.
+inline constexpr size_t kStorageAlignment = 64;
+
+struct AlignedDelete {
+  void operator()(uint8_t* pointer) const {
+    ::operator delete(pointer, std::align_val_t(kStorageAlignment));
+  }
+};
+using AlignedBytes = std::unique_ptr<uint8_t[], AlignedDelete>;
+
+// Allocates `size` bytes (at least one) aligned to kStorageAlignment.
+AlignedBytes AllocateAligned(size_t size);
+
+struct Model::Impl {
+  // Exactly one of these holds the file's bytes.
+  AlignedBytes owned;
+  std::optional<platforms::MappedFile> mapped;
+  const uint8_t* bytes = nullptr;
+  size_t size = 0;
+
+  std::string source;  // file path or "<buffer>", for messages
+  std::string name;
+  std::string description;
+  std::vector<std::pair<std::string, std::string>> metadata;
+  std::vector<Tensor> tensors;
+  std::vector<Operator> operators;
+  std::vector<int> inputs;
+  std::vector<int> outputs;
+  std::optional<StoredPlan> plan;
+
+  mutable std::once_flag hash_once;
+  mutable uint64_t graph_hash = 0;
+};
+
+// "tensor 3 ('conv/w')" or "tensor 3" when the name is empty.
+std::string DescribeTensorOf(const std::vector<Tensor>& tensors, int index);
+std::string DescribeOperatorOf(const std::vector<Operator>& operators,
+                               int index);
+
+}  // namespace serenity
+
+#endif  // SERENITY_MODEL_FORMAT_MODEL_IMPL_H_
