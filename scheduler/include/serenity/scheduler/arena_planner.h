@@ -45,6 +45,13 @@ struct PlanOptions {
   // arena by adding this margin to the reported arena size, not to every
   // buffer: reading past a buffer into a neighbour is harmless, reading past
   // the arena is not.
+  //
+  //   0                                   max(offset + size)   arena_bytes
+  //   |  buffers (placed to minimise this) |  read_past_bytes  |
+  //
+  // So for every buffer, offset + size + read_past_bytes <= arena_bytes; the
+  // slack is never written and never handed to a buffer. Offsets and the
+  // lower bound ignore the margin; `capacity_bytes` counts it.
   uint64_t read_past_bytes = 0;
 };
 
@@ -59,6 +66,13 @@ struct ArenaPlan {
 // Largest total size live at one step.
 uint64_t ArenaLowerBound(const std::vector<PlanBuffer>& buffers);
 
+// Errors: kInvalidArgument for a buffer with alignment 0 or first > last (the
+// message names the buffer), or sizes summing past 2^62; kResourceExhausted
+// when `capacity_bytes` is set and the lower bound + read_past, or the arena
+// the planner reached in its time, exceeds it. kBest is deterministic when its
+// search finishes within the time limit; on a timeout it returns the best
+// plan found so far (at worst greedy's) with optimal = false. Debug builds
+// check every plan with ValidateArenaPlan (kInternal on failure).
 Result<ArenaPlan> PlanArena(const std::vector<PlanBuffer>& buffers,
                             const PlanOptions& options);
 

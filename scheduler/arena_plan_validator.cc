@@ -1,0 +1,69 @@
+// The oracle for every planner. Kept independent of the planners' code on
+// purpose: it shares no helpers with arena_planner*.cc, so a bug there cannot
+// hide itself here.
+#include <algorithm>
+#include <numeric>
+
+#include "serenity/scheduler/arena_planner.h"
+
+namespace serenity::scheduler {
+
+Status ValidateArenaPlan(const std::vector<PlanBuffer>& buffers, const ArenaPlan& plan,
+                         uint64_t read_past_bytes) {
+  const size_t n = buffers.size();
+  if (plan.offsets.size() != n) {
+    return InvalidArgumentError("plan has ", plan.offsets.size(), " offsets for ", n, " buffers");
+  }
+  for (size_t i = 0; i < n; ++i) {
+    const PlanBuffer& b = buffers[i];
+    const uint64_t offset = plan.offsets[i];
+    if (b.first > b.last) {
+      return InvalidArgumentError("buffer ", i, ": live range [", b.first, ", ", b.last,
+                                  "] is empty");
+    }
+    if (b.alignment == 0) return InvalidArgumentError("buffer ", i, ": alignment is 0");
+    if (offset % b.alignment != 0) {
+      return InvalidArgumentError("buffer ", i, ": offset ", offset,
+                                  " is not a multiple of its alignment ", b.alignment);
+    }
+    // Compared by subtraction so that huge offsets cannot wrap around.
+    if (offset > plan.arena_bytes || b.size > plan.arena_bytes - offset) {
+      return InvalidArgumentError("buffer ", i, ": bytes [", offset, ", ", offset, " + ", b.size,
+                                  ") end outside the arena of ", plan.arena_bytes, " bytes");
+    }
+    if (read_past_bytes > plan.arena_bytes - offset - b.size) {
+      return InvalidArgumentError("buffer ", i, ": a read of ", read_past_bytes,
+                                  " bytes past its end at ", offset + b.size,
+                                  " leaves the arena of ", plan.arena_bytes, " bytes");
+    }
+  }
+
+  // Sweep in offset order: once a buffer starts at or above the end of
+  // `i`, no later one can overlap `i` in bytes.
+  std::vector<size_t> by_offset(n);
+  std::iota(by_offset.begin(), by_offset.end(), size_t{0});
+  std::sort(by_offset.begin(), by_offset.end(), [&](size_t a, size_t b) {
+    return plan.offsets[a] != plan.offsets[b] ? plan.offsets[a] < plan.offsets[b] : a < b;
+  });
+  for (size_t x = 0; x < n; ++x) {
+    const size_t i = by_offset[x];
+    if (buffers[i].size == 0) continue;
+    const uint64_t end_i = plan.offsets[i] + buffers[i].size;
+    for (size_t y = x + 1; y < n; ++y) {
+      const size_t j = by_offset[y];
+      if (plan.offsets[j] >= end_i) break;
+      if (buffers[j].size == 0) continue;
+      if (buffers[i].last < buffers[j].first || buffers[j].last < buffers[i].first) continue;
+      const size_t lo = std::min(i, j);
+      const size_t hi = std::max(i, j);
+      return InvalidArgumentError(
+          "buffers ", lo, " and ", hi, " are both live at step ",
+          std::max(buffers[i].first, buffers[j].first), " and overlap in bytes: [",
+          plan.offsets[lo], ", ", plan.offsets[lo] + buffers[lo].size, ") and [",
+          plan.offsets[hi], ", ", plan.offsets[hi] + buffers[hi].size, ")");
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace serenity::scheduler

@@ -1,0 +1,216 @@
+#include "serenity/scheduler/arena_planner.h"
+
+#include <algorithm>
+#include <chrono>
+#include <numeric>
+#include <utility>
+
+#include "arena_planner_internal.h"
+
+namespace serenity::scheduler {
+namespace {
+
+using internal::AlignUp;
+
+// Keeps every sum of sizes and offsets far from uint64 overflow.
+constexpr uint64_t kMaxTotalBytes = uint64_t{1} << 62;
+
+Status CheckBuffers(const std::vector<PlanBuffer>& buffers, const PlanOptions& options) {
+  uint64_t total = 0;
+  for (size_t i = 0; i < buffers.size(); ++i) {
+    const PlanBuffer& b = buffers[i];
+    if (b.alignment == 0) return InvalidArgumentError("buffer ", i, ": alignment is 0");
+    if (b.alignment > kMaxTotalBytes) {
+      return InvalidArgumentError("buffer ", i, ": alignment ", b.alignment, " is too large");
+    }
+    if (b.first > b.last) {
+      return InvalidArgumentError("buffer ", i, ": live range [", b.first, ", ", b.last,
+                                  "] is empty (first > last)");
+    }
+    if (b.size > kMaxTotalBytes - total) {
+      return InvalidArgumentError("buffer ", i, ": total size exceeds 2^62 bytes");
+    }
+    total += b.size + b.alignment;
+  }
+  if (options.read_past_bytes > kMaxTotalBytes) {
+    return InvalidArgumentError("read_past_bytes ", options.read_past_bytes, " is too large");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+const char* PlannerKindName(PlannerKind kind) {
+  switch (kind) {
+    case PlannerKind::kGreedy:
+      return "greedy";
+    case PlannerKind::kBest:
+      return "best";
+  }
+  return "unknown";
+}
+
+Result<PlannerKind> ParsePlannerKind(const std::string& name) {
+  if (name == "greedy") return PlannerKind::kGreedy;
+  if (name == "best") return PlannerKind::kBest;
+  return InvalidArgumentError("unknown planner '", name, "' (expected greedy or best)");
+}
+
+uint64_t ArenaLowerBound(const std::vector<PlanBuffer>& buffers) {
+  // Sweep over step boundaries: +size at first, -size after last.
+  std::vector<std::pair<int64_t, uint64_t>> starts, ends;
+  starts.reserve(buffers.size());
+  ends.reserve(buffers.size());
+  for (const PlanBuffer& b : buffers) {
+    starts.emplace_back(b.first, b.size);
+    ends.emplace_back(int64_t{b.last} + 1, b.size);
+  }
+  std::sort(starts.begin(), starts.end());
+  std::sort(ends.begin(), ends.end());
+  uint64_t live = 0;
+  uint64_t peak = 0;
+  size_t e = 0;
+  for (size_t s = 0; s < starts.size(); ++s) {
+    while (e < ends.size() && ends[e].first <= starts[s].first) live -= ends[e++].second;
+    live += starts[s].second;
+    peak = std::max(peak, live);
+  }
+  return peak;
+}
+
+namespace internal {
+
+uint64_t PlacementHeight(const std::vector<PlanBuffer>& buffers,
+                         const std::vector<uint64_t>& offsets) {
+  uint64_t height = 0;
+  for (size_t i = 0; i < buffers.size(); ++i) {
+    height = std::max(height, offsets[i] + buffers[i].size);
+  }
+  return height;
+}
+
+std::vector<uint64_t> GreedyOffsets(const std::vector<PlanBuffer>& buffers) {
+  const size_t n = buffers.size();
+  std::vector<size_t> order(n);
+  std::iota(order.begin(), order.end(), size_t{0});
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    if (buffers[a].size != buffers[b].size) return buffers[a].size > buffers[b].size;
+    if (buffers[a].first != buffers[b].first) return buffers[a].first < buffers[b].first;
+    return a < b;
+  });
+
+  std::vector<uint64_t> offsets(n, 0);
+  // Placed buffers, kept sorted by (offset, index) so gaps are scanned bottom-up.
+  std::vector<size_t> placed;
+  placed.reserve(n);
+  for (size_t idx : order) {
+    const PlanBuffer& buffer = buffers[idx];
+    uint64_t candidate = 0;
+    uint64_t best_gap = UINT64_MAX;
+    uint64_t best_offset = 0;
+    bool found_gap = false;
+    for (size_t p : placed) {
+      const PlanBuffer& other = buffers[p];
+      if (other.last < buffer.first || buffer.last < other.first) continue;
+      if (other.size == 0) continue;
+      const uint64_t aligned = AlignUp(candidate, buffer.alignment);
+      if (offsets[p] >= aligned + buffer.size) {
+        const uint64_t gap = offsets[p] - aligned;
+        if (gap < best_gap) {
+          best_gap = gap;
+          best_offset = aligned;
+          found_gap = true;
+        }
+      }
+      candidate = std::max(candidate, offsets[p] + other.size);
+    }
+    offsets[idx] = found_gap ? best_offset : AlignUp(candidate, buffer.alignment);
+    auto position = std::lower_bound(placed.begin(), placed.end(), idx, [&](size_t a, size_t b) {
+      return offsets[a] != offsets[b] ? offsets[a] < offsets[b] : a < b;
+    });
+    placed.insert(position, idx);
+  }
+  return offsets;
+}
+
+}  // namespace internal
+
+Result<ArenaPlan> PlanArena(const std::vector<PlanBuffer>& buffers, const PlanOptions& options) {
+  const auto start = std::chrono::steady_clock::now();
+  SERENITY_RETURN_IF_ERROR(CheckBuffers(buffers, options));
+
+  ArenaPlan plan;
+  plan.lower_bound_bytes = ArenaLowerBound(buffers);
+  const uint64_t read_past = options.read_past_bytes;
+  const uint64_t capacity = options.capacity_bytes;
+  if (capacity > 0 && (capacity < read_past || plan.lower_bound_bytes > capacity - read_past)) {
+    return ResourceExhaustedError("arena capacity ", capacity, " bytes is below the lower bound ",
+                                  plan.lower_bound_bytes, " bytes + ", read_past,
+                                  " read-past bytes: no placement fits");
+  }
+
+  plan.offsets = internal::GreedyOffsets(buffers);
+  uint64_t height = internal::PlacementHeight(buffers, plan.offsets);
+
+  if (options.kind == PlannerKind::kBest && height > plan.lower_bound_bytes) {
+    const bool has_deadline = options.time_limit_seconds > 0;
+    const auto deadline =
+        start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                    std::chrono::duration<double>(has_deadline ? options.time_limit_seconds : 0));
+    const uint64_t capacity_height = capacity > 0 ? capacity - read_past : 0;
+    // With a capacity above the bound, part of the time goes to the bound and
+    // the rest to fitting the capacity, so a hard bound cannot starve the fit.
+    auto first_deadline = deadline;
+    if (has_deadline && capacity_height > plan.lower_bound_bytes && height > capacity_height) {
+      first_deadline = start + (deadline - start) / 4;
+    }
+    auto accept = [&](internal::SearchResult& result) {
+      plan.offsets = std::move(result.offsets);
+      height = internal::PlacementHeight(buffers, plan.offsets);
+    };
+    // Known: no plan of height < lo exists (lo is the bound or proven).
+    uint64_t lo = plan.lower_bound_bytes;
+    internal::SearchResult result =
+        internal::SearchOffsets(buffers, lo, first_deadline, has_deadline);
+    if (result.outcome == internal::SearchOutcome::kFound) {
+      accept(result);
+    } else {
+      lo += 1;
+      if (capacity_height > 0 && capacity_height < height && capacity_height >= lo) {
+        result = internal::SearchOffsets(buffers, capacity_height, deadline, has_deadline);
+        if (result.outcome == internal::SearchOutcome::kFound) accept(result);
+        if (result.outcome == internal::SearchOutcome::kInfeasible) lo = capacity_height + 1;
+      }
+      // Bisect between the floor and the best height found while the
+      // searches keep finishing in time.
+      while (lo < height) {
+        const uint64_t mid = lo + (height - lo) / 2;
+        result = internal::SearchOffsets(buffers, mid, deadline, has_deadline);
+        if (result.outcome == internal::SearchOutcome::kTimedOut) break;
+        if (result.outcome == internal::SearchOutcome::kFound) {
+          accept(result);
+        } else {
+          lo = mid + 1;
+        }
+      }
+    }
+  }
+
+  plan.arena_bytes = height + read_past;
+  plan.optimal = height == plan.lower_bound_bytes;
+  plan.time_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  if (capacity > 0 && plan.arena_bytes > capacity) {
+    return ResourceExhaustedError("planner '", PlannerKindName(options.kind), "' needs ",
+                                  plan.arena_bytes, " arena bytes (lower bound ",
+                                  plan.lower_bound_bytes, " + ", read_past,
+                                  " read-past), above the capacity of ", capacity, " bytes");
+  }
+#ifndef NDEBUG
+  Status valid = ValidateArenaPlan(buffers, plan, read_past);
+  if (!valid.ok()) return InternalError("arena planner produced an invalid plan: ", valid.message());
+#endif
+  return plan;
+}
+
+}  // namespace serenity::scheduler

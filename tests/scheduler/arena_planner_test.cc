@@ -1,0 +1,350 @@
+#include "serenity/scheduler/arena_planner.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <numeric>
+#include <random>
+
+namespace serenity::scheduler {
+namespace {
+
+uint64_t RoundUp(uint64_t value, uint64_t alignment) {
+  return (value + alignment - 1) / alignment * alignment;
+}
+
+bool LiveTogether(const PlanBuffer& a, const PlanBuffer& b) {
+  return a.first <= b.last && b.first <= a.last;
+}
+
+// Brute-force optimum. Any valid plan can be pushed down until every buffer
+// sits at its alignment-rounded resting height; listed in offset order, each
+// buffer then sits at RoundUp(max top of the earlier buffers live with it).
+// So the minimum of that rule over all orders is the optimal height.
+uint64_t BruteForceOptimalHeight(const std::vector<PlanBuffer>& buffers) {
+  std::vector<size_t> order;
+  for (size_t i = 0; i < buffers.size(); ++i) {
+    if (buffers[i].size > 0) order.push_back(i);
+  }
+  uint64_t best = UINT64_MAX;
+  std::vector<uint64_t> offsets(buffers.size(), 0);
+  do {
+    uint64_t height = 0;
+    for (size_t x = 0; x < order.size() && height < best; ++x) {
+      const size_t i = order[x];
+      uint64_t top = 0;
+      for (size_t y = 0; y < x; ++y) {
+        const size_t j = order[y];
+        if (LiveTogether(buffers[i], buffers[j])) top = std::max(top, offsets[j] + buffers[j].size);
+      }
+      offsets[i] = RoundUp(top, buffers[i].alignment);
+      height = std::max(height, offsets[i] + buffers[i].size);
+    }
+    best = std::min(best, height);
+  } while (std::next_permutation(order.begin(), order.end()));
+  return best;
+}
+
+std::vector<PlanBuffer> RandomBuffers(std::mt19937& rng, int count, int steps) {
+  static constexpr uint64_t kAlignments[] = {1, 1, 2, 4, 8, 16};
+  std::vector<PlanBuffer> buffers(count);
+  for (PlanBuffer& b : buffers) {
+    b.alignment = kAlignments[rng() % 6];
+    b.size = rng() % 10 == 0 ? 0 : 1 + rng() % 24;
+    b.first = static_cast<int>(rng() % steps);
+    b.last = b.first + static_cast<int>(rng() % (steps - b.first));
+  }
+  return buffers;
+}
+
+uint64_t Height(const std::vector<PlanBuffer>& buffers, const ArenaPlan& plan) {
+  uint64_t height = 0;
+  for (size_t i = 0; i < buffers.size(); ++i) {
+    height = std::max(height, plan.offsets[i] + buffers[i].size);
+  }
+  return height;
+}
+
+PlanOptions Options(PlannerKind kind, uint64_t read_past = 0) {
+  PlanOptions options;
+  options.kind = kind;
+  options.read_past_bytes = read_past;
+  return options;
+}
+
+TEST(ArenaPlannerTest, NamesRoundTrip) {
+  for (PlannerKind kind : {PlannerKind::kGreedy, PlannerKind::kBest}) {
+    Result<PlannerKind> parsed = ParsePlannerKind(PlannerKindName(kind));
+    ASSERT_TRUE(parsed.ok());
+    EXPECT_EQ(*parsed, kind);
+  }
+  Result<PlannerKind> bad = ParsePlannerKind("fastest");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("fastest"), std::string::npos);
+}
+
+TEST(ArenaPlannerTest, LowerBoundIsLargestLiveTotal) {
+  const std::vector<PlanBuffer> buffers = {
+      {100, 0, 2, 1}, {50, 1, 1, 1}, {70, 2, 4, 1}, {30, 3, 3, 1}, {500, 6, 6, 1}};
+  // Step 2: 100 + 70; step 6: 500.
+  EXPECT_EQ(ArenaLowerBound(buffers), 500u);
+  const std::vector<PlanBuffer> touching = {{100, 0, 2, 1}, {70, 2, 4, 1}, {30, 3, 3, 1}};
+  EXPECT_EQ(ArenaLowerBound(touching), 170u);
+  EXPECT_EQ(ArenaLowerBound({}), 0u);
+}
+
+TEST(ArenaPlannerTest, EmptyInput) {
+  Result<ArenaPlan> plan = PlanArena({}, Options(PlannerKind::kBest, 16));
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  EXPECT_TRUE(plan->offsets.empty());
+  EXPECT_EQ(plan->arena_bytes, 16u);
+  EXPECT_TRUE(plan->optimal);
+}
+
+// The TensorFlow Lite rule on a hand-checked case: largest first (ties: the
+// earlier first step), each into the smallest gap that fits, else on top.
+TEST(ArenaPlannerTest, GreedyFollowsTfliteRule) {
+  const std::vector<PlanBuffer> buffers = {
+      {256, 0, 1, 64},  // placed first at 0
+      {192, 1, 2, 64},  // overlaps 0 → on top at 256
+      {128, 2, 3, 64},  // overlaps 1 only → gap [0, 256) below it at 0
+      {64, 3, 4, 64},   // overlaps 2 ([0,128)) → on top at 128
+      {64, 0, 0, 64},   // overlaps 0 only → on top at 256
+  };
+  Result<ArenaPlan> plan = PlanArena(buffers, Options(PlannerKind::kGreedy));
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  EXPECT_EQ(plan->offsets, (std::vector<uint64_t>{0, 256, 0, 128, 256}));
+  EXPECT_EQ(plan->arena_bytes, 448u);
+  EXPECT_EQ(plan->lower_bound_bytes, 448u);
+  EXPECT_TRUE(plan->optimal);
+}
+
+TEST(ArenaPlannerTest, GreedyPicksSmallestFittingGap) {
+  // Placed in this order; at step 2 the buffers live only at step 1 leave
+  // holes of 250 bytes at [300, 550) and 100 bytes at [750, 850).
+  const std::vector<PlanBuffer> buffers = {
+      {300, 1, 2, 1},  // 0
+      {250, 1, 1, 1},  // 300
+      {200, 1, 2, 1},  // 550
+      {100, 1, 1, 1},  // 750
+      {90, 1, 2, 1},   // 850
+      {80, 2, 2, 1},   // the smaller hole, not the lower one: 750
+  };
+  Result<ArenaPlan> plan = PlanArena(buffers, Options(PlannerKind::kGreedy));
+  ASSERT_TRUE(plan.ok());
+  EXPECT_EQ(plan->offsets, (std::vector<uint64_t>{0, 300, 550, 750, 850, 750}));
+  EXPECT_TRUE(ValidateArenaPlan(buffers, *plan, 0).ok());
+}
+
+TEST(ArenaPlannerTest, RejectsBadBuffers) {
+  Result<ArenaPlan> zero_alignment = PlanArena({{64, 0, 1, 64}, {64, 0, 1, 0}}, PlanOptions());
+  ASSERT_FALSE(zero_alignment.ok());
+  EXPECT_EQ(zero_alignment.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(zero_alignment.status().message().find("buffer 1"), std::string::npos);
+
+  Result<ArenaPlan> backwards = PlanArena({{64, 3, 1, 64}}, PlanOptions());
+  ASSERT_FALSE(backwards.ok());
+  EXPECT_EQ(backwards.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(backwards.status().message().find("buffer 0"), std::string::npos);
+}
+
+TEST(ArenaPlannerTest, CapacityBelowBoundIsResourceExhausted) {
+  const std::vector<PlanBuffer> buffers = {{640, 0, 1, 64}, {640, 1, 2, 64}};
+  PlanOptions options = Options(PlannerKind::kBest, 16);
+  options.capacity_bytes = 1280;  // bound 1280 + 16 read-past does not fit
+  Result<ArenaPlan> plan = PlanArena(buffers, options);
+  ASSERT_FALSE(plan.ok());
+  EXPECT_EQ(plan.status().code(), StatusCode::kResourceExhausted);
+  EXPECT_NE(plan.status().message().find("capacity 1280"), std::string::npos)
+      << plan.status().message();
+  EXPECT_NE(plan.status().message().find("1280"), std::string::npos);
+
+  options.capacity_bytes = 1296;
+  plan = PlanArena(buffers, options);
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  EXPECT_EQ(plan->arena_bytes, 1296u);
+}
+
+// A capacity between the bound and greedy's arena fails greedy, not best.
+TEST(ArenaPlannerTest, CapacityBetweenBoundAndGreedy) {
+  std::mt19937 rng(99);
+  std::vector<PlanBuffer> buffers;
+  uint64_t bound = 0;
+  for (int attempt = 0; attempt < 10000; ++attempt) {
+    buffers = RandomBuffers(rng, 7, 5);
+    bound = ArenaLowerBound(buffers);
+    Result<ArenaPlan> greedy = PlanArena(buffers, Options(PlannerKind::kGreedy));
+    ASSERT_TRUE(greedy.ok());
+    if (greedy->arena_bytes > bound && BruteForceOptimalHeight(buffers) == bound) break;
+  }
+  Result<ArenaPlan> greedy = PlanArena(buffers, Options(PlannerKind::kGreedy));
+  ASSERT_GT(greedy->arena_bytes, bound) << "no instance separates the planners";
+
+  PlanOptions options = Options(PlannerKind::kGreedy);
+  options.capacity_bytes = bound;
+  Result<ArenaPlan> capped = PlanArena(buffers, options);
+  ASSERT_FALSE(capped.ok());
+  EXPECT_EQ(capped.status().code(), StatusCode::kResourceExhausted);
+  EXPECT_NE(capped.status().message().find("greedy"), std::string::npos);
+  EXPECT_NE(capped.status().message().find("capacity of " + std::to_string(bound)),
+            std::string::npos)
+      << capped.status().message();
+
+  options.kind = PlannerKind::kBest;
+  capped = PlanArena(buffers, options);
+  ASSERT_TRUE(capped.ok()) << capped.status().ToString();
+  EXPECT_EQ(capped->arena_bytes, bound);
+  EXPECT_TRUE(capped->optimal);
+}
+
+TEST(ArenaPlannerTest, RandomSmallInstancesAgainstBruteForce) {
+  std::mt19937 rng(20261124);
+  int bound_reached = 0;
+  int bound_missed = 0;
+  for (int trial = 0; trial < 3000; ++trial) {
+    const int count = 1 + trial % 8;
+    const std::vector<PlanBuffer> buffers = RandomBuffers(rng, count, 2 + trial % 6);
+    const uint64_t read_past = trial % 3 == 0 ? 16 : 0;
+    const uint64_t bound = ArenaLowerBound(buffers);
+    const uint64_t optimum = BruteForceOptimalHeight(buffers);
+    ASSERT_GE(optimum, bound);
+    (optimum == bound ? bound_reached : bound_missed) += 1;
+
+    for (PlannerKind kind : {PlannerKind::kGreedy, PlannerKind::kBest}) {
+      SCOPED_TRACE(testing::Message() << "trial " << trial << " planner " << PlannerKindName(kind));
+      Result<ArenaPlan> plan = PlanArena(buffers, Options(kind, read_past));
+      ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+      ASSERT_EQ(plan->offsets.size(), buffers.size());
+      Status valid = ValidateArenaPlan(buffers, *plan, read_past);
+      ASSERT_TRUE(valid.ok()) << valid.ToString();
+      for (size_t i = 0; i < buffers.size(); ++i) {
+        ASSERT_EQ(plan->offsets[i] % buffers[i].alignment, 0u);
+        ASSERT_LE(plan->offsets[i] + buffers[i].size + read_past, plan->arena_bytes);
+      }
+      const uint64_t height = Height(buffers, *plan);
+      ASSERT_EQ(plan->arena_bytes, height + read_past);
+      ASSERT_EQ(plan->lower_bound_bytes, bound);
+      ASSERT_EQ(plan->optimal, height == bound);
+      ASSERT_GE(height, optimum);
+      if (kind == PlannerKind::kBest) {
+        ASSERT_EQ(height, optimum);
+      }
+    }
+  }
+  // The generator must exercise both cases.
+  EXPECT_GT(bound_reached, 100);
+  EXPECT_GT(bound_missed, 20);
+}
+
+// Larger random instances with the alignment Serenity uses: every plan valid,
+// best never worse than greedy, and the same input gives the same plan.
+TEST(ArenaPlannerTest, MediumInstancesValidAndDeterministic) {
+  std::mt19937 rng(7);
+  for (int trial = 0; trial < 20; ++trial) {
+    std::vector<PlanBuffer> buffers(40 + trial);
+    for (PlanBuffer& b : buffers) {
+      b.size = 64 * (1 + rng() % 32);
+      b.first = static_cast<int>(rng() % 30);
+      b.last = b.first + static_cast<int>(rng() % 6);
+      b.alignment = 64;
+    }
+    PlanOptions options = Options(PlannerKind::kBest, 16);
+    options.time_limit_seconds = 0.1;
+    Result<ArenaPlan> greedy = PlanArena(buffers, Options(PlannerKind::kGreedy, 16));
+    Result<ArenaPlan> best = PlanArena(buffers, options);
+    Result<ArenaPlan> again = PlanArena(buffers, options);
+    ASSERT_TRUE(greedy.ok() && best.ok() && again.ok());
+    EXPECT_TRUE(ValidateArenaPlan(buffers, *greedy, 16).ok());
+    Status valid = ValidateArenaPlan(buffers, *best, 16);
+    EXPECT_TRUE(valid.ok()) << valid.ToString();
+    EXPECT_LE(best->arena_bytes, greedy->arena_bytes);
+    EXPECT_GE(best->arena_bytes, best->lower_bound_bytes + 16);
+    if (best->optimal && again->optimal) {
+      EXPECT_EQ(best->offsets, again->offsets);
+    }
+  }
+}
+
+// --- The validator, one fault kind per test. ---
+
+std::vector<PlanBuffer> ThreeBuffers() {
+  return {{128, 0, 2, 64}, {64, 1, 3, 64}, {192, 3, 5, 64}};
+}
+
+ArenaPlan GoodPlan() {
+  ArenaPlan plan;
+  plan.offsets = {0, 128, 192};
+  plan.arena_bytes = 384 + 16;
+  return plan;
+}
+
+TEST(ArenaPlanValidatorTest, AcceptsGoodPlan) {
+  EXPECT_TRUE(ValidateArenaPlan(ThreeBuffers(), GoodPlan(), 16).ok());
+  // Buffers live at neighbouring steps may share bytes.
+  const std::vector<PlanBuffer> successive = {{64, 0, 1, 64}, {64, 2, 3, 64}};
+  ArenaPlan plan;
+  plan.offsets = {0, 0};
+  plan.arena_bytes = 64;
+  EXPECT_TRUE(ValidateArenaPlan(successive, plan, 0).ok());
+}
+
+TEST(ArenaPlanValidatorTest, CatchesMisalignedOffset) {
+  ArenaPlan plan = GoodPlan();
+  plan.offsets[1] = 136;
+  plan.arena_bytes = 400;
+  Status status = ValidateArenaPlan(ThreeBuffers(), plan, 16);
+  ASSERT_FALSE(status.ok());
+  EXPECT_NE(status.message().find("buffer 1"), std::string::npos) << status.message();
+  EXPECT_NE(status.message().find("alignment"), std::string::npos) << status.message();
+}
+
+TEST(ArenaPlanValidatorTest, CatchesOverlappingLiveBuffers) {
+  ArenaPlan plan = GoodPlan();
+  plan.offsets[1] = 64;  // buffers 0 and 1 are both live at steps 1-2
+  Status status = ValidateArenaPlan(ThreeBuffers(), plan, 16);
+  ASSERT_FALSE(status.ok());
+  EXPECT_NE(status.message().find("buffers 0 and 1"), std::string::npos) << status.message();
+
+  plan = GoodPlan();
+  plan.offsets[2] = 128;  // buffers 1 and 2 share step 3
+  status = ValidateArenaPlan(ThreeBuffers(), plan, 16);
+  ASSERT_FALSE(status.ok());
+  EXPECT_NE(status.message().find("buffers 1 and 2"), std::string::npos) << status.message();
+}
+
+TEST(ArenaPlanValidatorTest, CatchesBufferOutsideArena) {
+  ArenaPlan plan = GoodPlan();
+  plan.arena_bytes = 380;
+  Status status = ValidateArenaPlan(ThreeBuffers(), plan, 0);
+  ASSERT_FALSE(status.ok());
+  EXPECT_NE(status.message().find("buffer 2"), std::string::npos) << status.message();
+  EXPECT_NE(status.message().find("outside the arena"), std::string::npos) << status.message();
+
+  plan.offsets[2] = UINT64_MAX - 64;  // must not wrap around
+  plan.arena_bytes = 1000;
+  status = ValidateArenaPlan(ThreeBuffers(), plan, 0);
+  ASSERT_FALSE(status.ok());
+}
+
+TEST(ArenaPlanValidatorTest, CatchesReadPastOutsideArena) {
+  ArenaPlan plan = GoodPlan();
+  plan.arena_bytes = 384;  // fits the buffers, not the 16-byte read past
+  EXPECT_TRUE(ValidateArenaPlan(ThreeBuffers(), plan, 0).ok());
+  Status status = ValidateArenaPlan(ThreeBuffers(), plan, 16);
+  ASSERT_FALSE(status.ok());
+  EXPECT_NE(status.message().find("buffer 2"), std::string::npos) << status.message();
+  EXPECT_NE(status.message().find("read of 16 bytes"), std::string::npos) << status.message();
+}
+
+TEST(ArenaPlanValidatorTest, CatchesWrongOffsetCount) {
+  ArenaPlan plan = GoodPlan();
+  plan.offsets.pop_back();
+  Status status = ValidateArenaPlan(ThreeBuffers(), plan, 16);
+  ASSERT_FALSE(status.ok());
+  EXPECT_NE(status.message().find("2 offsets for 3 buffers"), std::string::npos)
+      << status.message();
+}
+
+}  // namespace
+}  // namespace serenity::scheduler
