@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "serenity/model_format/model.h"
@@ -49,6 +50,10 @@ class BoundOp {
   virtual Status Run(pthreadpool_t pool) = 0;
   // Bytes XNNPACK holds for this op's packed weights (0 if none).
   virtual uint64_t packed_weight_bytes() const { return 0; }
+  // True when Run() has nothing to do because the operands already alias
+  // (a zero-copy concat whose producers wrote into its slices, a reshape
+  // whose output is its input): the runtime may skip it.
+  virtual bool is_noop() const { return false; }
 };
 
 struct BindRequest {
@@ -71,12 +76,28 @@ OpCapabilities CapabilitiesOf(OpType type);
 // (XNNPACK refused).
 Result<std::unique_ptr<BoundOp>> BindOp(const BindRequest& request);
 
+// BindOp for an operator outside a Model (tests, passes that build
+// operators). `input_tensors` is index-aligned with op.inputs (nullptr for an
+// absent optional) or empty; it is consulted only to learn which inputs are
+// constant (their bytes are then copied where XNNPACK would read past their
+// end). `name` names the operator in error messages. The BoundOp keeps no
+// reference to `op`, the tensors or the views, only the views' data pointers.
+Result<std::unique_ptr<BoundOp>> BindOp(const Operator& op,
+                                        const std::vector<const Tensor*>& input_tensors,
+                                        const std::vector<OperandView>& inputs,
+                                        const std::vector<OperandView>& outputs,
+                                        pthreadpool_t pool, const std::string& name);
+
 // Naive reference implementation of one operator, for tests: plain loops in
 // double-precision accumulation, no XNNPACK. Same operand convention as
 // BindOp (strided views allowed).
 Status RunReferenceOp(const Model& model, int op_index,
                       const std::vector<OperandView>& inputs,
                       const std::vector<OperandView>& outputs);
+
+// RunReferenceOp for an operator outside a Model; `name` as for BindOp.
+Status RunReferenceOp(const Operator& op, const std::vector<OperandView>& inputs,
+                      const std::vector<OperandView>& outputs, const std::string& name);
 
 // Runs a whole model on the reference kernels in stored order, each tensor in
 // its own buffer. `inputs` are index-aligned with model.inputs(); returns one

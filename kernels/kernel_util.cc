@@ -1,0 +1,121 @@
+#include "kernel_util.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <sstream>
+
+namespace serenity::kernels {
+
+int64_t RowsOf(const OperandView& view) {
+  int64_t rows = 1;
+  for (size_t i = 0; i + 1 < view.shape.size(); ++i) rows *= view.shape[i];
+  return rows;
+}
+
+int64_t ChannelsOf(const OperandView& view) {
+  return view.shape.empty() ? 1 : view.shape.back();
+}
+
+int64_t ElementsOf(const OperandView& view) { return RowsOf(view) * ChannelsOf(view); }
+
+void ActivationRange(Activation activation, float* output_min, float* output_max) {
+  *output_min = -INFINITY;
+  *output_max = INFINITY;
+  if (activation == Activation::kRelu || activation == Activation::kRelu6) *output_min = 0.0f;
+  if (activation == Activation::kRelu6) *output_max = 6.0f;
+}
+
+std::string ShapeString(const std::vector<int64_t>& shape) {
+  std::ostringstream out;
+  out << '[';
+  for (size_t i = 0; i < shape.size(); ++i) out << (i ? "," : "") << shape[i];
+  out << ']';
+  return out.str();
+}
+
+XnnBoundOp::~XnnBoundOp() {
+  for (xnn_operator_t op : operators_) xnn_delete_operator(op);
+}
+
+Status XnnBoundOp::Run(pthreadpool_t pool) {
+  for (xnn_operator_t op : operators_) {
+    xnn_status status = xnn_run_operator(op, pool);
+    if (status != xnn_status_success) return Check(status, "xnn_run_operator");
+  }
+  return Status::Ok();
+}
+
+float* XnnBoundOp::AllocateBuffer(size_t count) {
+  const size_t padded = count + XNN_EXTRA_BYTES / sizeof(float);
+  buffers_.push_back(std::make_unique<float[]>(padded));
+  std::memset(buffers_.back().get(), 0, padded * sizeof(float));
+  return buffers_.back().get();
+}
+
+const float* XnnBoundOp::CopyConstant(const float* data, size_t count) {
+  float* copy = AllocateBuffer(count);
+  std::memcpy(copy, data, count * sizeof(float));
+  return copy;
+}
+
+Status XnnBoundOp::Check(xnn_status status, const char* what) const {
+  return XnnToStatus(status, StrCat(name_, ": ", what));
+}
+
+namespace {
+
+struct CopyRowsTask {
+  const float* src;
+  int64_t src_stride;
+  float* dst;
+  int64_t dst_stride;
+  int64_t row_floats;
+};
+
+void CopyRowTile(void* context, size_t start, size_t count) {
+  const CopyRowsTask& task = *static_cast<const CopyRowsTask*>(context);
+  for (size_t row = start; row < start + count; ++row) {
+    std::memcpy(task.dst + static_cast<int64_t>(row) * task.dst_stride,
+                task.src + static_cast<int64_t>(row) * task.src_stride,
+                static_cast<size_t>(task.row_floats) * sizeof(float));
+  }
+}
+
+}  // namespace
+
+void ParallelCopyRows(pthreadpool_t pool, const float* src, int64_t src_stride, float* dst,
+                      int64_t dst_stride, int64_t rows, int64_t row_floats) {
+  if (rows <= 0 || row_floats <= 0 || src == dst) return;
+  // Contiguous rows are one long row, re-cut into chunks that keep every
+  // thread busy.
+  constexpr int64_t kChunkFloats = 4096;
+  if (src_stride == row_floats && dst_stride == row_floats) {
+    const int64_t total = rows * row_floats;
+    if (total > kChunkFloats) {
+      const int64_t whole = total / kChunkFloats;
+      CopyRowsTask task{src, kChunkFloats, dst, kChunkFloats, kChunkFloats};
+      pthreadpool_parallelize_1d_tile_1d(pool, CopyRowTile, &task, static_cast<size_t>(whole), 1,
+                                         0);
+      const int64_t tail = total - whole * kChunkFloats;
+      if (tail > 0) {
+        std::memcpy(dst + whole * kChunkFloats, src + whole * kChunkFloats,
+                    static_cast<size_t>(tail) * sizeof(float));
+      }
+      return;
+    }
+    rows = 1;
+    row_floats = total;
+  }
+  CopyRowsTask task{src, src_stride, dst, dst_stride, row_floats};
+  const int64_t tile = std::max<int64_t>(1, kChunkFloats / row_floats);
+  pthreadpool_parallelize_1d_tile_1d(pool, CopyRowTile, &task, static_cast<size_t>(rows),
+                                     static_cast<size_t>(tile), 0);
+}
+
+Status CopyRowsOp::Run(pthreadpool_t pool) {
+  ParallelCopyRows(pool, src_, src_stride_, dst_, dst_stride_, rows_, row_floats_);
+  return Status::Ok();
+}
+
+}  // namespace serenity::kernels

@@ -1,0 +1,116 @@
+// Helpers shared by the XNNPACK bindings and hand-written kernels (not by the
+// reference kernels, which stay independent of this file on purpose).
+#ifndef SERENITY_KERNELS_KERNEL_UTIL_H_
+#define SERENITY_KERNELS_KERNEL_UTIL_H_
+
+#include <xnnpack.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "op_registry.h"
+#include "serenity/kernels/op_kernel.h"
+#include "serenity/kernels/xnnpack_util.h"
+#include "serenity/status.h"
+
+namespace serenity::kernels {
+
+// Product of all dimensions but the last (1 for rank 0 and 1).
+int64_t RowsOf(const OperandView& view);
+// The last dimension (1 for rank 0).
+int64_t ChannelsOf(const OperandView& view);
+// Product of all dimensions.
+int64_t ElementsOf(const OperandView& view);
+
+// XNNPACK's output_min/output_max for a fused activation.
+void ActivationRange(Activation activation, float* output_min, float* output_max);
+
+// The operator's attributes of type T, or kInternal naming the operator.
+template <typename T>
+Result<const T*> AttrsOf(const KernelContext& context) {
+  const T* attrs = std::get_if<T>(&context.op.attrs);
+  if (attrs == nullptr) {
+    return InternalError(context.name, ": ", OpTypeName(context.op.type),
+                         " has attributes of the wrong kind");
+  }
+  return attrs;
+}
+
+// kUnsupported "<name> (<Type>): <why>".
+template <typename... Args>
+Status Unsupported(const KernelContext& context, const Args&... args) {
+  return UnsupportedError(context.name, " (", OpTypeName(context.op.type), "): ", args...);
+}
+
+// "[1,8,8,3]".
+std::string ShapeString(const std::vector<int64_t>& shape);
+
+// One or more XNNPACK operators run in sequence, plus buffers they point into.
+class XnnBoundOp : public BoundOp {
+ public:
+  explicit XnnBoundOp(std::string name) : name_(std::move(name)) {}
+  ~XnnBoundOp() override;
+  XnnBoundOp(const XnnBoundOp&) = delete;
+  XnnBoundOp& operator=(const XnnBoundOp&) = delete;
+
+  Status Run(pthreadpool_t pool) override;
+  uint64_t packed_weight_bytes() const override { return packed_weight_bytes_; }
+
+  // Takes ownership of `op` (deleted with this object, also on error paths).
+  void Adopt(xnn_operator_t op) { operators_.push_back(op); }
+  // Zero-filled storage that lives as long as this object, with
+  // XNN_EXTRA_BYTES of slack after `count` floats.
+  float* AllocateBuffer(size_t count);
+  // A padded copy of `count` floats from `data`.
+  const float* CopyConstant(const float* data, size_t count);
+  void AddPackedWeightBytes(uint64_t bytes) { packed_weight_bytes_ += bytes; }
+  // "<name>: <what>" wrapping of an XNNPACK status.
+  Status Check(xnn_status status, const char* what) const;
+
+ private:
+  std::string name_;
+  std::vector<xnn_operator_t> operators_;
+  std::vector<std::unique_ptr<float[]>> buffers_;
+  uint64_t packed_weight_bytes_ = 0;
+};
+
+// Nothing to do: the operands already alias.
+class NoOpBoundOp : public BoundOp {
+ public:
+  Status Run(pthreadpool_t) override { return Status::Ok(); }
+  bool is_noop() const override { return true; }
+};
+
+// Copies rows (see ParallelCopyRows) when run.
+class CopyRowsOp : public BoundOp {
+ public:
+  CopyRowsOp(const float* src, int64_t src_stride, float* dst, int64_t dst_stride, int64_t rows,
+             int64_t row_floats)
+      : src_(src),
+        src_stride_(src_stride),
+        dst_(dst),
+        dst_stride_(dst_stride),
+        rows_(rows),
+        row_floats_(row_floats) {}
+  Status Run(pthreadpool_t pool) override;
+
+ private:
+  const float* src_;
+  int64_t src_stride_;
+  float* dst_;
+  int64_t dst_stride_;
+  int64_t rows_, row_floats_;
+};
+
+// Copies `rows` rows of `row_floats` floats from `src` (rows `src_stride`
+// floats apart) to `dst` (rows `dst_stride` apart), in parallel over rows.
+// Allocates nothing.
+void ParallelCopyRows(pthreadpool_t pool, const float* src, int64_t src_stride, float* dst,
+                      int64_t dst_stride, int64_t rows, int64_t row_floats);
+
+}  // namespace serenity::kernels
+
+#endif  // SERENITY_KERNELS_KERNEL_UTIL_H_

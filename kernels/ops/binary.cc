@@ -1,0 +1,192 @@
+// Add and Mul. Two operands broadcast through XNNPACK's add_nd / multiply_nd
+// (dense only: the nd operators take no strides). Three or more same-shape
+// addends go through a hand-written one-pass kernel, parallel over blocks of
+// elements, that reads every addend of an element before writing it, so the
+// output may alias any input.
+#include <algorithm>
+#include <cmath>
+
+#include "kernel_util.h"
+#include "reference_util.h"
+
+namespace serenity::kernels {
+namespace {
+
+// numpy broadcasting of two shapes, or false.
+bool BroadcastShapes(const std::vector<int64_t>& a, const std::vector<int64_t>& b,
+                     std::vector<int64_t>* out) {
+  const size_t rank = std::max(a.size(), b.size());
+  out->assign(rank, 1);
+  for (size_t i = 0; i < rank; ++i) {
+    const int64_t da = i < rank - a.size() ? 1 : a[i - (rank - a.size())];
+    const int64_t db = i < rank - b.size() ? 1 : b[i - (rank - b.size())];
+    if (da != db && da != 1 && db != 1) return false;
+    (*out)[i] = da == 1 ? db : da;
+  }
+  return true;
+}
+
+Result<Activation> ActivationOf(const KernelContext& c) {
+  SERENITY_ASSIGN_OR_RETURN(const ElementwiseAttrs* attrs, AttrsOf<ElementwiseAttrs>(c));
+  return attrs->activation;
+}
+
+using CreateBinary = xnn_status (*)(float, float, uint32_t, xnn_operator_t*);
+using SetupBinary = xnn_status (*)(xnn_operator_t, size_t, const size_t*, size_t, const size_t*,
+                                   const float*, const float*, float*, pthreadpool_t);
+
+Result<std::unique_ptr<BoundOp>> BindBinary(const KernelContext& c, CreateBinary create,
+                                            SetupBinary setup, const char* create_name,
+                                            const char* setup_name) {
+  SERENITY_ASSIGN_OR_RETURN(Activation activation, ActivationOf(c));
+  const OperandView& a = c.inputs[0];
+  const OperandView& b = c.inputs[1];
+  const OperandView& y = c.outputs[0];
+  std::vector<int64_t> broadcast;
+  if (!BroadcastShapes(a.shape, b.shape, &broadcast) || broadcast != y.shape) {
+    return Unsupported(c, ShapeString(a.shape), " and ", ShapeString(b.shape),
+                       " do not broadcast to the output ", ShapeString(y.shape));
+  }
+  if (a.shape.size() > XNN_MAX_TENSOR_DIMS || b.shape.size() > XNN_MAX_TENSOR_DIMS) {
+    return Unsupported(c, "rank above ", XNN_MAX_TENSOR_DIMS);
+  }
+  float output_min, output_max;
+  ActivationRange(activation, &output_min, &output_max);
+  auto bound = std::make_unique<XnnBoundOp>(c.name);
+  // XNNPACK may read past the end of an input; a constant may end the file.
+  const float* a_data = c.IsConstantInput(0) ? bound->CopyConstant(a.data, ElementsOf(a)) : a.data;
+  const float* b_data = c.IsConstantInput(1) ? bound->CopyConstant(b.data, ElementsOf(b)) : b.data;
+  size_t a_shape[XNN_MAX_TENSOR_DIMS] = {1}, b_shape[XNN_MAX_TENSOR_DIMS] = {1};
+  std::copy(a.shape.begin(), a.shape.end(), a_shape);
+  std::copy(b.shape.begin(), b.shape.end(), b_shape);
+  xnn_operator_t op = nullptr;
+  xnn_status status = create(output_min, output_max, 0, &op);
+  if (status != xnn_status_success) return bound->Check(status, create_name);
+  bound->Adopt(op);
+  status = setup(op, std::max<size_t>(1, a.shape.size()), a_shape,
+                 std::max<size_t>(1, b.shape.size()), b_shape, a_data, b_data, y.data, c.pool);
+  if (status != xnn_status_success) return bound->Check(status, setup_name);
+  return std::unique_ptr<BoundOp>(std::move(bound));
+}
+
+class NaryAddOp : public BoundOp {
+ public:
+  NaryAddOp(std::vector<const float*> inputs, float* output, int64_t count, float output_min,
+            float output_max)
+      : inputs_(std::move(inputs)),
+        output_(output),
+        count_(count),
+        output_min_(output_min),
+        output_max_(output_max) {}
+
+  Status Run(pthreadpool_t pool) override {
+    pthreadpool_parallelize_1d_tile_1d(pool, &NaryAddOp::AddTile, this,
+                                       static_cast<size_t>(count_), kTile, 0);
+    return Status::Ok();
+  }
+
+ private:
+  static constexpr size_t kBlock = 256;
+  static constexpr size_t kTile = 16 * kBlock;
+
+  static void AddTile(void* context, size_t start, size_t count) {
+    const NaryAddOp& self = *static_cast<const NaryAddOp*>(context);
+    float sum[kBlock];
+    for (size_t begin = start; begin < start + count; begin += kBlock) {
+      const size_t n = std::min(kBlock, start + count - begin);
+      const float* first = self.inputs_[0] + begin;
+      const float* second = self.inputs_[1] + begin;
+      for (size_t i = 0; i < n; ++i) sum[i] = first[i] + second[i];
+      for (size_t k = 2; k < self.inputs_.size(); ++k) {
+        const float* addend = self.inputs_[k] + begin;
+        for (size_t i = 0; i < n; ++i) sum[i] += addend[i];
+      }
+      float* out = self.output_ + begin;
+      for (size_t i = 0; i < n; ++i) {
+        out[i] = std::min(std::max(sum[i], self.output_min_), self.output_max_);
+      }
+    }
+  }
+
+  std::vector<const float*> inputs_;
+  float* output_;
+  int64_t count_;
+  float output_min_, output_max_;
+};
+
+Result<std::unique_ptr<BoundOp>> BindAdd(const KernelContext& c) {
+  if (c.inputs.size() == 2) {
+    return BindBinary(c, xnn_create_add_nd_f32, xnn_setup_add_nd_f32, "xnn_create_add_nd_f32",
+                      "xnn_setup_add_nd_f32");
+  }
+  SERENITY_ASSIGN_OR_RETURN(Activation activation, ActivationOf(c));
+  const OperandView& y = c.outputs[0];
+  std::vector<const float*> inputs;
+  for (size_t i = 0; i < c.inputs.size(); ++i) {
+    if (c.inputs[i].shape != y.shape) {
+      return Unsupported(c, "input ", i, " ", ShapeString(c.inputs[i].shape),
+                         " differs from the output ", ShapeString(y.shape),
+                         "; only two addends may broadcast");
+    }
+    inputs.push_back(c.inputs[i].data);
+  }
+  float output_min, output_max;
+  ActivationRange(activation, &output_min, &output_max);
+  return std::unique_ptr<BoundOp>(std::make_unique<NaryAddOp>(
+      std::move(inputs), y.data, ElementsOf(y), output_min, output_max));
+}
+
+Result<std::unique_ptr<BoundOp>> BindMul(const KernelContext& c) {
+  return BindBinary(c, xnn_create_multiply_nd_f32, xnn_setup_multiply_nd_f32,
+                    "xnn_create_multiply_nd_f32", "xnn_setup_multiply_nd_f32");
+}
+
+// Reference: walks every output index; an input reads index 0 along its
+// broadcast (size-1 or missing) dimensions.
+Status ReferenceElementwise(const KernelContext& c, bool multiply) {
+  SERENITY_ASSIGN_OR_RETURN(const ElementwiseAttrs* attrs, AttrsOf<ElementwiseAttrs>(c));
+  const OperandView& y = c.outputs[0];
+  const size_t rank = y.shape.size();
+  for (const OperandView& input : c.inputs) {
+    if (input.shape.size() > rank) return Unsupported(c, "an input has a higher rank than the output");
+    for (size_t d = 0; d < input.shape.size(); ++d) {
+      const int64_t out_dim = y.shape[rank - input.shape.size() + d];
+      if (input.shape[d] != 1 && input.shape[d] != out_dim) {
+        return Unsupported(c, "input ", ShapeString(input.shape), " does not broadcast to ",
+                           ShapeString(y.shape));
+      }
+    }
+  }
+  if (reference::NumElements(y.shape) == 0) return Status::Ok();
+  std::vector<int64_t> index(rank, 0);
+  std::vector<int64_t> input_index;
+  do {
+    double result = multiply ? 1.0 : 0.0;
+    for (const OperandView& input : c.inputs) {
+      const size_t offset = rank - input.shape.size();
+      input_index.assign(input.shape.size(), 0);
+      for (size_t d = 0; d < input.shape.size(); ++d) {
+        input_index[d] = input.shape[d] == 1 ? 0 : index[offset + d];
+      }
+      const double value = reference::AtIndex(input, input_index);
+      result = multiply ? result * value : result + value;
+    }
+    reference::AtIndex(y, index) =
+        static_cast<float>(reference::ApplyActivation(attrs->activation, result));
+  } while (reference::NextIndex(y.shape, index));
+  return Status::Ok();
+}
+
+Status ReferenceAdd(const KernelContext& c) { return ReferenceElementwise(c, false); }
+Status ReferenceMul(const KernelContext& c) { return ReferenceElementwise(c, true); }
+
+}  // namespace
+
+const OpKernel kAddKernel = {
+    OpType::kAdd, {/*strided_input=*/false, /*strided_output=*/false, /*in_place=*/true},
+    2, -1, BindAdd, ReferenceAdd};
+const OpKernel kMulKernel = {
+    OpType::kMul, {/*strided_input=*/false, /*strided_output=*/false, /*in_place=*/true},
+    2, 2, BindMul, ReferenceMul};
+
+}  // namespace serenity::kernels

@@ -1,0 +1,143 @@
+// Concat: a hand-written copy of each input into its part of the output,
+// parallel over rows. An input the runtime already placed in its part (a
+// producer that wrote straight into a channel slice) is skipped; when all are,
+// the concat binds to a no-op.
+#include <cstring>
+
+#include "kernel_util.h"
+#include "reference_util.h"
+
+namespace serenity::kernels {
+namespace {
+
+// One input's copy. Input row r goes to output row
+// (r / block_rows) * out_block_rows + r % block_rows.
+struct ConcatPiece {
+  const float* src;
+  int64_t src_stride;
+  float* dst;
+  int64_t dst_stride;
+  int64_t rows;
+  int64_t block_rows;
+  int64_t out_block_rows;
+  int64_t row_floats;
+};
+
+class ConcatOp : public BoundOp {
+ public:
+  explicit ConcatOp(std::vector<ConcatPiece> pieces) : pieces_(std::move(pieces)) {}
+
+  Status Run(pthreadpool_t pool) override {
+    for (ConcatPiece& piece : pieces_) {
+      const int64_t tile = std::max<int64_t>(1, 4096 / std::max<int64_t>(1, piece.row_floats));
+      pthreadpool_parallelize_1d_tile_1d(pool, &ConcatOp::CopyTile, &piece,
+                                         static_cast<size_t>(piece.rows),
+                                         static_cast<size_t>(tile), 0);
+    }
+    return Status::Ok();
+  }
+
+ private:
+  static void CopyTile(void* context, size_t start, size_t count) {
+    const ConcatPiece& piece = *static_cast<const ConcatPiece*>(context);
+    for (size_t row = start; row < start + count; ++row) {
+      const int64_t r = static_cast<int64_t>(row);
+      const int64_t out_row = (r / piece.block_rows) * piece.out_block_rows + r % piece.block_rows;
+      std::memcpy(piece.dst + out_row * piece.dst_stride, piece.src + r * piece.src_stride,
+                  static_cast<size_t>(piece.row_floats) * sizeof(float));
+    }
+  }
+
+  std::vector<ConcatPiece> pieces_;
+};
+
+Status CheckConcat(const KernelContext& c, int axis) {
+  const OperandView& y = c.outputs[0];
+  const int rank = static_cast<int>(y.shape.size());
+  if (axis < 0 || axis >= rank) return Unsupported(c, "axis ", axis, " for rank ", rank);
+  int64_t total = 0;
+  for (size_t i = 0; i < c.inputs.size(); ++i) {
+    const OperandView& x = c.inputs[i];
+    bool same = static_cast<int>(x.shape.size()) == rank;
+    for (int d = 0; same && d < rank; ++d) {
+      if (d != axis && x.shape[d] != y.shape[d]) same = false;
+    }
+    if (!same) {
+      return Unsupported(c, "input ", i, " ", ShapeString(x.shape), " does not fit output ",
+                         ShapeString(y.shape), " on axis ", axis);
+    }
+    total += x.shape[axis];
+  }
+  if (total != y.shape[axis]) {
+    return Unsupported(c, "inputs add up to ", total, " along axis ", axis, ", output has ",
+                       y.shape[axis]);
+  }
+  return Status::Ok();
+}
+
+Result<std::unique_ptr<BoundOp>> BindConcat(const KernelContext& c) {
+  SERENITY_ASSIGN_OR_RETURN(const ConcatAttrs* attrs, AttrsOf<ConcatAttrs>(c));
+  SERENITY_RETURN_IF_ERROR(CheckConcat(c, attrs->axis));
+  const OperandView& y = c.outputs[0];
+  const int rank = static_cast<int>(y.shape.size());
+  const int axis = attrs->axis;
+  const bool channel_axis = axis == rank - 1;
+  int64_t outer = 1;  // leading dimensions, in rows
+  for (int d = 0; d < axis; ++d) outer *= y.shape[d];
+  std::vector<ConcatPiece> pieces;
+  int64_t offset = 0;  // along the axis
+  for (const OperandView& x : c.inputs) {
+    ConcatPiece piece{};
+    piece.src = x.data;
+    piece.src_stride = x.pixel_stride;
+    piece.dst_stride = y.pixel_stride;
+    piece.rows = RowsOf(x);
+    if (channel_axis) {
+      piece.dst = y.data + offset;
+      piece.block_rows = std::max<int64_t>(1, piece.rows);
+      piece.out_block_rows = 0;
+      piece.row_floats = x.shape[axis];
+    } else {
+      const int64_t out_block_rows = RowsOf(y) / std::max<int64_t>(1, outer);
+      const int64_t rows_per_unit = out_block_rows / std::max<int64_t>(1, y.shape[axis]);
+      piece.dst = y.data + offset * rows_per_unit * y.pixel_stride;
+      piece.block_rows = std::max<int64_t>(1, x.shape[axis] * rows_per_unit);
+      piece.out_block_rows = out_block_rows;
+      piece.row_floats = y.shape.back();
+    }
+    offset += x.shape[axis];
+    const bool aliased = piece.src == piece.dst && piece.src_stride == piece.dst_stride &&
+                         (channel_axis || outer == 1);
+    if (!aliased && piece.rows > 0 && piece.row_floats > 0) pieces.push_back(piece);
+  }
+  if (pieces.empty()) return std::unique_ptr<BoundOp>(std::make_unique<NoOpBoundOp>());
+  return std::unique_ptr<BoundOp>(std::make_unique<ConcatOp>(std::move(pieces)));
+}
+
+Status ReferenceConcat(const KernelContext& c) {
+  SERENITY_ASSIGN_OR_RETURN(const ConcatAttrs* attrs, AttrsOf<ConcatAttrs>(c));
+  const OperandView& y = c.outputs[0];
+  const size_t axis = static_cast<size_t>(attrs->axis);
+  if (axis >= y.shape.size()) return Unsupported(c, "reference: axis out of range");
+  int64_t offset = 0;
+  for (const OperandView& x : c.inputs) {
+    if (reference::NumElements(x.shape) > 0) {
+      std::vector<int64_t> index(x.shape.size(), 0);
+      do {
+        std::vector<int64_t> target = index;
+        target[axis] += offset;
+        reference::AtIndex(y, target) = reference::AtIndex(x, index);
+      } while (reference::NextIndex(x.shape, index));
+    }
+    offset += x.shape[axis];
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+const OpKernel kConcatKernel = {
+    OpType::kConcat, {/*strided_input=*/true, /*strided_output=*/true, /*in_place=*/false},
+    1, -1, BindConcat, ReferenceConcat};
+
+}  // namespace serenity::kernels

@@ -1,0 +1,128 @@
+// Conv2D: XNNPACK's NHWC convolution (dense, grouped, depthwise, dilated),
+// reading and writing channel slices through its pixel strides.
+#include <cmath>
+
+#include "kernel_util.h"
+#include "reference_util.h"
+
+namespace serenity::kernels {
+namespace {
+
+int64_t ConvOutputSize(int64_t input, int pad_before, int pad_after, int64_t kernel,
+                       int dilation, int stride) {
+  const int64_t effective = (kernel - 1) * dilation + 1;
+  const int64_t padded = input + pad_before + pad_after;
+  if (padded < effective) return 0;
+  return (padded - effective) / stride + 1;
+}
+
+Result<std::unique_ptr<BoundOp>> BindConv2D(const KernelContext& c) {
+  SERENITY_ASSIGN_OR_RETURN(const Conv2DAttrs* attrs, AttrsOf<Conv2DAttrs>(c));
+  const OperandView& x = c.inputs[0];
+  const OperandView& w = c.inputs[1];
+  const OperandView& y = c.outputs[0];
+  if (x.shape.size() != 4 || w.shape.size() != 4 || y.shape.size() != 4) {
+    return Unsupported(c, "expects rank-4 input, weights and output, got ", ShapeString(x.shape),
+                       ", ", ShapeString(w.shape), ", ", ShapeString(y.shape));
+  }
+  const int64_t batch = x.shape[0], height = x.shape[1], width = x.shape[2];
+  const int64_t in_channels = x.shape[3];
+  const int64_t out_channels = w.shape[0], kernel_h = w.shape[1], kernel_w = w.shape[2];
+  const int64_t group_in = w.shape[3];
+  const int groups = attrs->groups;
+  if (groups < 1 || in_channels % groups != 0 || group_in * groups != in_channels ||
+      out_channels % groups != 0 || y.shape[3] != out_channels || y.shape[0] != batch) {
+    return Unsupported(c, "inconsistent channels: input ", ShapeString(x.shape), ", weights ",
+                       ShapeString(w.shape), ", groups ", groups, ", output ",
+                       ShapeString(y.shape));
+  }
+  if (attrs->stride_h < 1 || attrs->stride_w < 1 || attrs->dilation_h < 1 ||
+      attrs->dilation_w < 1 || attrs->pad_top < 0 || attrs->pad_bottom < 0 ||
+      attrs->pad_left < 0 || attrs->pad_right < 0) {
+    return Unsupported(c, "strides and dilations must be positive, paddings non-negative");
+  }
+  const int64_t out_h = ConvOutputSize(height, attrs->pad_top, attrs->pad_bottom, kernel_h,
+                                       attrs->dilation_h, attrs->stride_h);
+  const int64_t out_w = ConvOutputSize(width, attrs->pad_left, attrs->pad_right, kernel_w,
+                                       attrs->dilation_w, attrs->stride_w);
+  if (out_h != y.shape[1] || out_w != y.shape[2]) {
+    return Unsupported(c, "output ", ShapeString(y.shape), " does not match the ", out_h, "x",
+                       out_w, " that the convolution computes");
+  }
+  const float* bias = nullptr;
+  if (c.HasInput(2)) {
+    if (c.inputs[2].shape.size() != 1 || c.inputs[2].shape[0] != out_channels) {
+      return Unsupported(c, "bias ", ShapeString(c.inputs[2].shape), " is not [",
+                         out_channels, "]");
+    }
+    bias = c.inputs[2].data;
+  }
+  float output_min, output_max;
+  ActivationRange(attrs->activation, &output_min, &output_max);
+
+  auto bound = std::make_unique<XnnBoundOp>(c.name);
+  xnn_operator_t op = nullptr;
+  xnn_status status = xnn_create_convolution2d_nhwc_f32(
+      attrs->pad_top, attrs->pad_right, attrs->pad_bottom, attrs->pad_left, kernel_h, kernel_w,
+      attrs->stride_h, attrs->stride_w, attrs->dilation_h, attrs->dilation_w, groups, group_in,
+      out_channels / groups, x.pixel_stride, y.pixel_stride, w.data, bias, output_min,
+      output_max, 0, &op);
+  if (status != xnn_status_success) {
+    return bound->Check(status, "xnn_create_convolution2d_nhwc_f32");
+  }
+  bound->Adopt(op);
+  bound->AddPackedWeightBytes((out_channels * kernel_h * kernel_w * group_in + out_channels) *
+                              sizeof(float));
+  status = xnn_setup_convolution2d_nhwc_f32(op, batch, height, width, x.data, y.data, c.pool);
+  if (status != xnn_status_success) {
+    return bound->Check(status, "xnn_setup_convolution2d_nhwc_f32");
+  }
+  return std::unique_ptr<BoundOp>(std::move(bound));
+}
+
+Status ReferenceConv2D(const KernelContext& c) {
+  using reference::At4;
+  SERENITY_ASSIGN_OR_RETURN(const Conv2DAttrs* attrs, AttrsOf<Conv2DAttrs>(c));
+  const OperandView& x = c.inputs[0];
+  const OperandView& w = c.inputs[1];
+  const OperandView& y = c.outputs[0];
+  if (x.shape.size() != 4 || w.shape.size() != 4 || y.shape.size() != 4) {
+    return Unsupported(c, "reference expects rank-4 operands");
+  }
+  const int64_t groups = attrs->groups;
+  const int64_t group_in = w.shape[3];
+  const int64_t group_out = w.shape[0] / groups;
+  const bool has_bias = c.HasInput(2);
+  for (int64_t n = 0; n < y.shape[0]; ++n) {
+    for (int64_t oy = 0; oy < y.shape[1]; ++oy) {
+      for (int64_t ox = 0; ox < y.shape[2]; ++ox) {
+        for (int64_t o = 0; o < y.shape[3]; ++o) {
+          const int64_t g = o / group_out;
+          double sum = has_bias ? c.inputs[2].data[o] : 0.0;
+          for (int64_t ky = 0; ky < w.shape[1]; ++ky) {
+            const int64_t iy = oy * attrs->stride_h + ky * attrs->dilation_h - attrs->pad_top;
+            if (iy < 0 || iy >= x.shape[1]) continue;
+            for (int64_t kx = 0; kx < w.shape[2]; ++kx) {
+              const int64_t ix = ox * attrs->stride_w + kx * attrs->dilation_w - attrs->pad_left;
+              if (ix < 0 || ix >= x.shape[2]) continue;
+              for (int64_t i = 0; i < group_in; ++i) {
+                const double weight = w.data[((o * w.shape[1] + ky) * w.shape[2] + kx) * group_in + i];
+                sum += weight * At4(x, n, iy, ix, g * group_in + i);
+              }
+            }
+          }
+          At4(y, n, oy, ox, o) = static_cast<float>(reference::ApplyActivation(attrs->activation, sum));
+        }
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+const OpKernel kConv2DKernel = {
+    OpType::kConv2D, {/*strided_input=*/true, /*strided_output=*/true, /*in_place=*/false},
+    2, 3, BindConv2D, ReferenceConv2D};
+
+}  // namespace serenity::kernels

@@ -1,0 +1,68 @@
+// Shared machinery for the per-op tests: run one operator through BindOp +
+// Run and through RunReferenceOp on the same random data, with operands placed
+// as channel slices of wider buffers where asked, and compare.
+#ifndef SERENITY_TESTS_KERNELS_OP_TESTER_H_
+#define SERENITY_TESTS_KERNELS_OP_TESTER_H_
+
+#include <gtest/gtest.h>
+#include <pthreadpool.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "serenity/kernels/op_kernel.h"
+#include "serenity/model_format/model.h"
+
+namespace serenity::kernels::testing {
+
+// |xnnpack - reference| <= kAbsTolerance + kRelTolerance * |reference|.
+inline constexpr double kAbsTolerance = 1e-4;
+inline constexpr double kRelTolerance = 1e-4;
+
+// The pool every test binds and runs on (2 threads).
+pthreadpool_t TestPool();
+
+// Where an operand lives: a channel slice [offset, offset + C) of a buffer
+// with C + extra channels per pixel (extra == 0: dense).
+struct Placement {
+  int64_t offset = 0;
+  int64_t extra = 0;
+};
+
+struct OperandSpec {
+  std::vector<int64_t> shape;
+  bool absent = false;    // optional operand left out (-1)
+  bool constant = false;  // a weight: dense, marked constant
+  Placement placement;
+  float min = -1.0f, max = 1.0f;  // random values in [min, max]
+};
+
+inline OperandSpec Spec(std::vector<int64_t> shape, bool constant = false) {
+  OperandSpec spec;
+  spec.shape = std::move(shape);
+  spec.constant = constant;
+  return spec;
+}
+
+struct OpCase {
+  Operator op;
+  std::vector<OperandSpec> inputs;
+  OperandSpec output;
+  bool in_place = false;  // output view := input 0 view
+  uint32_t seed = 1;
+};
+
+// Binds, runs (twice unless in place) and compares against the reference;
+// checks the bytes around an output slice are untouched. Reports failures
+// through GoogleTest with the case's description.
+void RunCase(const OpCase& c);
+
+// BindOp's status for the case (without running).
+Status BindStatus(const OpCase& c);
+
+std::string Describe(const OpCase& c);
+
+}  // namespace serenity::kernels::testing
+
+#endif  // SERENITY_TESTS_KERNELS_OP_TESTER_H_
