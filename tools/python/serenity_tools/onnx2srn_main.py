@@ -1,0 +1,60 @@
+"""onnx2srn IN.onnx -o OUT.srn [--check]: converts an ONNX model to .srn."""
+import argparse
+import os
+import sys
+
+
+def main(argv=None):
+  parser = argparse.ArgumentParser(
+      prog="onnx2srn",
+      description="Convert an ONNX model (opsets 11-17) to Serenity's .srn "
+      "format. Activations become NHWC inside; graph inputs and outputs keep "
+      "their ONNX names and NCHW shapes at the boundary (metadata "
+      "serenity.io_layout=nchw).")
+  parser.add_argument("input", help="the .onnx file")
+  parser.add_argument("-o", "--output", required=True, help="the .srn file")
+  parser.add_argument("--name", help="model name (default: the file name)")
+  parser.add_argument(
+      "--check", action="store_true",
+      help="run the converted graph and an independent evaluation of the "
+      "ONNX graph on one random input and report the largest difference")
+  parser.add_argument("--tolerance", type=float, default=1e-4,
+                      help="--check fails above this difference relative to "
+                      "the largest output magnitude (default 1e-4)")
+  args = parser.parse_args(argv)
+  try:
+    from . import check, onnx_import, srn
+    model = onnx_import.load_onnx(args.input)
+    name = args.name or os.path.splitext(os.path.basename(args.input))[0]
+    out = onnx_import.convert(model, name)
+    size = srn.write(out, args.output)
+  except onnx_import.ConversionError as e:
+    print("onnx2srn: error: %s" % e, file=sys.stderr)
+    return 1
+  except OSError as e:
+    print("onnx2srn: error: %s: %s" % (e.filename or args.output,
+                                       e.strerror or e), file=sys.stderr)
+    return 1
+  except Exception as e:  # noqa: BLE001 - generation failures etc.
+    if os.environ.get("SERENITY_DEBUG"):
+      raise
+    print("onnx2srn: internal error: %s: %s (set SERENITY_DEBUG=1 for a "
+          "traceback)" % (type(e).__name__, e), file=sys.stderr)
+    return 2
+  print("onnx2srn: wrote %s: %d operators, %d tensors, %d parameters, %d "
+        "bytes" % (args.output, len(out.operators), len(out.tensors),
+                   out.parameter_count(), size))
+  if args.check:
+    written = srn.read(args.output)
+    worst, scale, rows = check.compare(model, written)
+    for name, diff, mag in rows:
+      print("onnx2srn: check: output %s: max |difference| %.3g (max |value| "
+            "%.3g)" % (name, diff, mag))
+    rel = worst / max(scale, 1e-30)
+    ok = rel <= args.tolerance
+    print("onnx2srn: check %s: largest difference %.3g, %.3g relative to the "
+          "largest output (tolerance %.1g); reference: numpy ONNX evaluator, "
+          "candidate: numpy .srn evaluator (the runtime is not available yet)"
+          % ("passed" if ok else "FAILED", worst, rel, args.tolerance))
+    return 0 if ok else 1
+  return 0
