@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -147,12 +148,65 @@ class VerifierDiagnosis {
       flatbuffers::Verifier full(bytes_, size_, kMaxFlatbufferDepth,
                                  kMaxFlatbufferTables);
       if (!item->Verify(full)) {
-        *why = StrCat(element, " ", i,
-                      ": a field is malformed or points outside the file");
+        const std::string who = StrCat(element, " ", i, NameOf(item));
+        if constexpr (std::is_same_v<T, sfb::Operator>) {
+          const char* missing = MissingOptionsField(item);
+          if (missing != nullptr) {
+            *why = StrCat(who, ": options: missing required field '", missing,
+                          "'");
+            return false;
+          }
+        }
+        *why = StrCat(who, ": a field is malformed or points outside the file");
         return false;
       }
     }
     return true;
+  }
+
+  // " ('name')" when the element's table starts well and its name verifies.
+  template <typename T>
+  std::string NameOf(const T* item) const {
+    if constexpr (std::is_same_v<T, sfb::Tensor> ||
+                  std::is_same_v<T, sfb::Operator>) {
+      flatbuffers::Verifier v(bytes_, size_, kMaxFlatbufferDepth,
+                              kMaxFlatbufferTables);
+      const auto* table = reinterpret_cast<const flatbuffers::Table*>(item);
+      if (table->VerifyTableStart(v) && table->VerifyOffset(v, T::VT_NAME) &&
+          v.VerifyString(item->name()) && item->name() != nullptr &&
+          item->name()->size() > 0) {
+        return StrCat(" ('", item->name()->str(), "')");
+      }
+    }
+    return "";
+  }
+
+  // The required field absent from an operator's options table, if any.
+  const char* MissingOptionsField(const sfb::Operator* op) const {
+    flatbuffers::Verifier v(bytes_, size_, kMaxFlatbufferDepth,
+                            kMaxFlatbufferTables);
+    const auto* table = reinterpret_cast<const flatbuffers::Table*>(op);
+    if (!table->VerifyTableStart(v) ||
+        !table->VerifyField<uint8_t>(v, sfb::Operator::VT_OPTIONS_TYPE, 1) ||
+        !table->VerifyOffset(v, sfb::Operator::VT_OPTIONS) ||
+        op->options() == nullptr) {
+      return nullptr;
+    }
+    const auto* options = reinterpret_cast<const flatbuffers::Table*>(op->options());
+    if (!options->VerifyTableStart(v)) return nullptr;
+    switch (op->options_type()) {
+      case sfb::OpOptions::PadOptions:
+        if (!options->CheckField(sfb::PadOptions::VT_PADDINGS)) {
+          return "paddings";
+        }
+        return nullptr;
+      case sfb::OpOptions::SliceOptions:
+        if (!options->CheckField(sfb::SliceOptions::VT_BEGIN)) return "begin";
+        if (!options->CheckField(sfb::SliceOptions::VT_SIZE)) return "size";
+        return nullptr;
+      default:
+        return nullptr;
+    }
   }
 
   const uint8_t* bytes_;
