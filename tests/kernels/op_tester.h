@@ -51,6 +51,8 @@ struct OpCase {
   OperandSpec output;
   bool in_place = false;  // output view := input 0 view
   uint32_t seed = 1;
+  // Test of the tester: added to the reference's first output value.
+  float perturb_reference = 0.0f;
 };
 
 // Binds, runs (twice unless in place) and compares against the reference;

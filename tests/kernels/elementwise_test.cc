@@ -1,0 +1,219 @@
+// Add, Mul (broadcasting, n-ary, constants, in place) and the unary ops
+// (Relu, Clamp, Sigmoid, HardSwish, Softmax) against the reference.
+#include <gtest/gtest-spi.h>
+#include <gtest/gtest.h>
+
+#include "op_tester.h"
+
+namespace serenity::kernels::testing {
+namespace {
+
+class BinaryTester {
+ public:
+  explicit BinaryTester(OpType type) : type_(type) {}
+  BinaryTester& inputs(std::vector<std::vector<int64_t>> shapes) {
+    shapes_ = std::move(shapes);
+    return *this;
+  }
+  BinaryTester& constant(size_t index) {
+    constant_.push_back(index);
+    return *this;
+  }
+  BinaryTester& activation(Activation a) {
+    attrs_.activation = a;
+    return *this;
+  }
+  BinaryTester& in_place(bool b) {
+    in_place_ = b;
+    return *this;
+  }
+  OpCase Case() const {
+    OpCase c;
+    c.op.type = type_;
+    c.op.attrs = attrs_;
+    c.in_place = in_place_;
+    std::vector<int64_t> out;
+    for (const auto& shape : shapes_) {
+      OperandSpec spec = Spec(shape);
+      for (size_t k : constant_) spec.constant |= (k == c.inputs.size());
+      spec.min = -3.0f;
+      spec.max = 3.0f;
+      c.inputs.push_back(spec);
+      if (shape.size() > out.size()) out.insert(out.begin(), shape.size() - out.size(), 1);
+      for (size_t d = 0; d < shape.size(); ++d) {
+        int64_t& o = out[out.size() - shape.size() + d];
+        if (shape[d] != 1) o = shape[d];
+      }
+    }
+    c.output = Spec(out);
+    return c;
+  }
+  void Test() const { RunCase(Case()); }
+
+ private:
+  OpType type_;
+  std::vector<std::vector<int64_t>> shapes_;
+  std::vector<size_t> constant_;
+  ElementwiseAttrs attrs_;
+  bool in_place_ = false;
+};
+
+BinaryTester Add() { return BinaryTester(OpType::kAdd); }
+BinaryTester Mul() { return BinaryTester(OpType::kMul); }
+
+const std::vector<std::pair<std::vector<int64_t>, std::vector<int64_t>>>& BroadcastPatterns() {
+  static const auto* patterns = new std::vector<std::pair<std::vector<int64_t>, std::vector<int64_t>>>{
+      {{1, 8, 8, 16}, {1, 8, 8, 16}},  // same shape
+      {{1, 8, 8, 16}, {16}},           // per channel
+      {{1, 8, 8, 16}, {1, 1, 1, 16}},  // squeeze-excite scale
+      {{1, 1, 1, 16}, {1, 8, 8, 16}},  // broadcast first operand
+      {{1, 8, 8, 16}, {}},             // scalar
+      {{2, 5, 1, 3}, {1, 1, 7, 1}},    // both broadcast
+      {{3, 1, 4}, {2, 1, 5, 1}},       // different ranks
+      {{4, 9}, {4, 1}},
+      {{1, 2, 3, 4, 5, 6}, {6}},       // rank 6
+      {{1}, {1}},
+  };
+  return *patterns;
+}
+
+TEST(AddTest, Broadcasting) {
+  for (const auto& [a, b] : BroadcastPatterns()) Add().inputs({a, b}).Test();
+}
+
+TEST(AddTest, ConstantOperandAndActivation) {
+  Add().inputs({{1, 6, 6, 8}, {8}}).constant(1).Test();
+  Add().inputs({{1, 6, 6, 8}, {1, 6, 6, 8}}).constant(0).activation(Activation::kRelu).Test();
+  Add().inputs({{1, 6, 6, 8}, {1, 1, 1, 8}}).activation(Activation::kRelu6).Test();
+}
+
+TEST(AddTest, NAry) {
+  for (int n : {3, 4, 7}) {
+    for (const std::vector<int64_t>& shape :
+         std::vector<std::vector<int64_t>>{{1, 8, 8, 16}, {5}, {1, 33, 35, 7}, {}}) {
+      Add().inputs(std::vector<std::vector<int64_t>>(n, shape)).Test();
+      Add().inputs(std::vector<std::vector<int64_t>>(n, shape)).activation(Activation::kRelu6)
+          .Test();
+    }
+  }
+}
+
+TEST(AddTest, InPlace) {
+  Add().inputs({{1, 8, 8, 16}, {1, 8, 8, 16}}).in_place(true).Test();
+  Add().inputs({{1, 8, 8, 16}, {16}}).in_place(true).Test();
+  Add().inputs({{1, 8, 8, 16}, {1, 1, 1, 16}}).in_place(true).activation(Activation::kRelu).Test();
+  Add().inputs({{1, 9, 9, 5}, {1, 9, 9, 5}, {1, 9, 9, 5}}).in_place(true).Test();
+  Add().inputs({{1, 64, 64, 3}, {1, 64, 64, 3}, {1, 64, 64, 3}, {1, 64, 64, 3}}).in_place(true)
+      .Test();
+}
+
+TEST(MulTest, Broadcasting) {
+  for (const auto& [a, b] : BroadcastPatterns()) Mul().inputs({a, b}).Test();
+  Mul().inputs({{1, 6, 6, 8}, {1, 1, 1, 8}}).constant(1).activation(Activation::kRelu6).Test();
+  Mul().inputs({{8}, {1, 6, 6, 8}}).constant(0).Test();
+}
+
+TEST(MulTest, InPlace) {
+  Mul().inputs({{1, 8, 8, 16}, {1, 8, 8, 16}}).in_place(true).Test();
+  Mul().inputs({{1, 8, 8, 16}, {1, 1, 1, 16}}).in_place(true).Test();
+}
+
+class UnaryTester {
+ public:
+  explicit UnaryTester(OpType type) : type_(type) {
+    if (type == OpType::kClamp) attrs_ = ClampAttrs{};
+    if (type == OpType::kSoftmax) attrs_ = SoftmaxAttrs{};
+  }
+  UnaryTester& shape(std::vector<int64_t> s) {
+    shape_ = std::move(s);
+    return *this;
+  }
+  UnaryTester& clamp(float min, float max) {
+    attrs_ = ClampAttrs{min, max};
+    return *this;
+  }
+  UnaryTester& range(float min, float max) {
+    min_ = min;
+    max_ = max;
+    return *this;
+  }
+  UnaryTester& input_slice(int64_t offset, int64_t extra) {
+    input_placement_ = {offset, extra};
+    return *this;
+  }
+  UnaryTester& output_slice(int64_t offset, int64_t extra) {
+    output_placement_ = {offset, extra};
+    return *this;
+  }
+  UnaryTester& in_place(bool b) {
+    in_place_ = b;
+    return *this;
+  }
+  OpCase Case() const {
+    OpCase c;
+    c.op.type = type_;
+    c.op.attrs = attrs_;
+    if (type_ == OpType::kSoftmax) {
+      c.op.attrs = SoftmaxAttrs{static_cast<int>(shape_.size()) - 1};
+    }
+    c.in_place = in_place_;
+    c.inputs = {Spec(shape_)};
+    c.inputs[0].placement = input_placement_;
+    c.inputs[0].min = min_;
+    c.inputs[0].max = max_;
+    c.output = Spec(shape_);
+    c.output.placement = output_placement_;
+    return c;
+  }
+  void Test() const { RunCase(Case()); }
+
+ private:
+  OpType type_;
+  std::vector<int64_t> shape_ = {1, 8, 8, 16};
+  OpAttrs attrs_;
+  float min_ = -8.0f, max_ = 8.0f;
+  Placement input_placement_, output_placement_;
+  bool in_place_ = false;
+};
+
+const OpType kUnaryTypes[] = {OpType::kRelu, OpType::kClamp, OpType::kSigmoid,
+                              OpType::kHardSwish, OpType::kSoftmax};
+
+TEST(UnaryTest, Shapes) {
+  for (OpType type : kUnaryTypes) {
+    for (const std::vector<int64_t>& shape : std::vector<std::vector<int64_t>>{
+             {1, 8, 8, 16}, {1, 7, 9, 3}, {2, 10}, {1000}, {1, 1, 1, 1}, {3, 1, 5, 129}}) {
+      UnaryTester(type).shape(shape).Test();
+    }
+  }
+}
+
+TEST(UnaryTest, ClampRanges) {
+  UnaryTester(OpType::kClamp).clamp(-1.5f, 2.25f).Test();
+  UnaryTester(OpType::kClamp).clamp(0.0f, 6.0f).Test();
+}
+
+TEST(UnaryTest, ChannelSlices) {
+  for (OpType type : kUnaryTypes) {
+    UnaryTester(type).shape({1, 6, 6, 5}).input_slice(3, 7).Test();
+    UnaryTester(type).shape({1, 6, 6, 5}).output_slice(2, 2).Test();
+    UnaryTester(type).shape({2, 4, 3, 9}).input_slice(0, 1).output_slice(9, 9).Test();
+  }
+}
+
+TEST(UnaryTest, InPlace) {
+  for (OpType type : {OpType::kRelu, OpType::kClamp, OpType::kSigmoid, OpType::kHardSwish}) {
+    UnaryTester(type).shape({1, 16, 16, 24}).in_place(true).Test();
+    UnaryTester(type).shape({1, 5, 5, 3}).in_place(true).Test();
+    UnaryTester(type).shape({1, 6, 6, 5}).input_slice(4, 4).in_place(true).Test();
+  }
+}
+
+TEST(OpTesterTest, DetectsAMismatch) {
+  OpCase c = UnaryTester(OpType::kRelu).shape({4, 4}).Case();
+  c.perturb_reference = 1e-2f;
+  EXPECT_NONFATAL_FAILURE(RunCase(c), "reference");
+}
+
+}  // namespace
+}  // namespace serenity::kernels::testing
