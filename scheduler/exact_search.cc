@@ -1,0 +1,481 @@
+// The exact search.
+//
+// The signature of a partial schedule is the set of operators already run:
+// the live buffers and every footprint still to come depend only on it
+// (DESIGN.md §2). The search answers "is there an order whose peak is at most
+// B?" by depth-first search over these sets, remembering every set from which
+// no completion stays within B ("dead"). It starts with B one byte below the
+// heuristic's peak; each order it finds lowers B below that order's peak, and
+// the first B without an order proves the last order optimal. A set dead under
+// B is dead under any smaller B, so the memo carries over.
+//
+// What keeps it small without losing exactness:
+// - Units. Operators that some optimal order runs back to back are merged
+//   before the search (MergeUnits), which removes their interleavings.
+// - Free steps. If a ready unit does not increase the live bytes and its
+//   steps stay within B, running it first loses nothing: moving it to the
+//   front of any completion within B lowers or keeps every footprint it
+//   passes. So the search takes it without branching.
+// - Static lower bound: B below it is infeasible without searching.
+#include <algorithm>
+#include <numeric>
+#include <random>
+
+#include "ordering_internal.h"
+
+namespace serenity::scheduler::internal {
+namespace {
+
+// Reachability as bitsets over operators.
+class Bits {
+ public:
+  explicit Bits(int size) : words_((size + 63) / 64, 0) {}
+  void Set(int i) { words_[i >> 6] |= uint64_t{1} << (i & 63); }
+  bool Test(int i) const { return (words_[i >> 6] >> (i & 63)) & 1; }
+  void Or(const Bits& other) {
+    for (size_t w = 0; w < words_.size(); ++w) words_[w] |= other.words_[w];
+  }
+  const std::vector<uint64_t>& words() const { return words_; }
+
+ private:
+  std::vector<uint64_t> words_;
+};
+
+// Topological order of the operators (they form a DAG).
+std::vector<int> TopologicalOrder(const ScheduleProblem& problem) {
+  std::vector<int> indegree(problem.num_ops);
+  std::vector<int> order;
+  for (int o = 0; o < problem.num_ops; ++o) {
+    indegree[o] = static_cast<int>(problem.op_preds[o].size());
+    if (indegree[o] == 0) order.push_back(o);
+  }
+  for (size_t i = 0; i < order.size(); ++i) {
+    for (int s : problem.op_succs[order[i]]) {
+      if (--indegree[s] == 0) order.push_back(s);
+    }
+  }
+  return order;
+}
+
+// ancestors[o] and descendants[o], each including o itself.
+void Reachability(const ScheduleProblem& problem, std::vector<Bits>& ancestors,
+                  std::vector<Bits>& descendants) {
+  const std::vector<int> topo = TopologicalOrder(problem);
+  ancestors.assign(problem.num_ops, Bits(problem.num_ops));
+  descendants.assign(problem.num_ops, Bits(problem.num_ops));
+  for (int o : topo) {
+    ancestors[o].Set(o);
+    for (int p : problem.op_preds[o]) ancestors[o].Or(ancestors[p]);
+  }
+  for (auto it = topo.rbegin(); it != topo.rend(); ++it) {
+    descendants[*it].Set(*it);
+    for (int s : problem.op_succs[*it]) descendants[*it].Or(descendants[s]);
+  }
+}
+
+// A set of bitsets (all of the same width) with open addressing; each slot is
+// the 64-bit hash (0: empty) followed by the words.
+class BitsetSet {
+ public:
+  explicit BitsetSet(size_t words) : words_(words) {}
+
+  size_t bytes() const { return table_.size() * sizeof(uint64_t); }
+
+  bool Contains(uint64_t hash, const uint64_t* key) const {
+    if (capacity_ == 0) return false;
+    hash = Fix(hash);
+    for (size_t slot = hash & (capacity_ - 1);; slot = (slot + 1) & (capacity_ - 1)) {
+      const uint64_t* entry = &table_[slot * (words_ + 1)];
+      if (entry[0] == 0) return false;
+      if (entry[0] == hash && std::equal(key, key + words_, entry + 1)) return true;
+    }
+  }
+
+  // False if the table would have to grow beyond `limit_bytes`.
+  bool Insert(uint64_t hash, const uint64_t* key, uint64_t limit_bytes) {
+    if ((size_ + 1) * 2 > capacity_) {
+      const size_t capacity = capacity_ == 0 ? 1024 : capacity_ * 2;
+      if (capacity * (words_ + 1) * sizeof(uint64_t) > limit_bytes) return false;
+      Rehash(capacity);
+    }
+    hash = Fix(hash);
+    for (size_t slot = hash & (capacity_ - 1);; slot = (slot + 1) & (capacity_ - 1)) {
+      uint64_t* entry = &table_[slot * (words_ + 1)];
+      if (entry[0] == 0) {
+        entry[0] = hash;
+        std::copy(key, key + words_, entry + 1);
+        ++size_;
+        return true;
+      }
+      if (entry[0] == hash && std::equal(key, key + words_, entry + 1)) return true;
+    }
+  }
+
+ private:
+  static uint64_t Fix(uint64_t hash) {
+    hash ^= hash >> 29;
+    hash *= 0xbf58476d1ce4e5b9ull;
+    hash ^= hash >> 32;
+    return hash == 0 ? 1 : hash;
+  }
+
+  void Rehash(size_t capacity) {
+    std::vector<uint64_t> old = std::move(table_);
+    const size_t old_capacity = capacity_;
+    table_.assign(capacity * (words_ + 1), 0);
+    capacity_ = capacity;
+    for (size_t slot = 0; slot < old_capacity; ++slot) {
+      const uint64_t* entry = &old[slot * (words_ + 1)];
+      if (entry[0] == 0) continue;
+      for (size_t s = entry[0] & (capacity_ - 1);; s = (s + 1) & (capacity_ - 1)) {
+        uint64_t* target = &table_[s * (words_ + 1)];
+        if (target[0] == 0) {
+          std::copy(entry, entry + words_ + 1, target);
+          break;
+        }
+      }
+    }
+  }
+
+  size_t words_;
+  size_t capacity_ = 0;
+  size_t size_ = 0;
+  std::vector<uint64_t> table_;
+};
+
+// Depth-first decision search over sets of units.
+class BudgetSearch {
+ public:
+  BudgetSearch(const ScheduleProblem& problem, std::vector<std::vector<int>> units,
+               const ExactSearchOptions& options)
+      : problem_(problem),
+        options_(options),
+        units_(std::move(units)),
+        num_units_(static_cast<int>(units_.size())),
+        simulator_(problem),
+        words_((units_.size() + 63) / 64),
+        dead_(words_) {
+    std::vector<int> unit_of_op(problem.num_ops, -1);
+    for (int u = 0; u < num_units_; ++u) {
+      for (int op : units_[u]) unit_of_op[op] = u;
+    }
+    unit_preds_.resize(num_units_);
+    unit_succs_.resize(num_units_);
+    for (int o = 0; o < problem.num_ops; ++o) {
+      for (int s : problem.op_succs[o]) {
+        if (unit_of_op[o] != unit_of_op[s]) unit_succs_[unit_of_op[o]].push_back(unit_of_op[s]);
+      }
+    }
+    for (int u = 0; u < num_units_; ++u) {
+      std::vector<int>& succs = unit_succs_[u];
+      std::sort(succs.begin(), succs.end());
+      succs.erase(std::unique(succs.begin(), succs.end()), succs.end());
+      for (int s : succs) unit_preds_[s].push_back(u);
+    }
+    std::mt19937_64 random(0x5e7e417);
+    zobrist_.resize(num_units_);
+    for (uint64_t& key : zobrist_) key = random();
+    bits_.assign(words_, 0);
+    indegree_.resize(num_units_);
+    position_.assign(num_units_, -1);
+    ResetToRoot();
+  }
+
+  enum class Outcome { kFound, kInfeasible, kAborted };
+
+  // Looks for an order whose peak is at most `budget`.
+  Outcome Decide(uint64_t budget, std::vector<int>& order) {
+    budget_ = budget;
+    ResetToRoot();
+    Closure();
+    if (done_ == num_units_) return Found(order);
+    if (dead_.Contains(hash_, bits_.data())) return Outcome::kInfeasible;
+    frames_.clear();
+    frames_.push_back(Frame{undo_.size(), Candidates(), 0});
+    ++states_;
+    while (!frames_.empty()) {
+      Frame& frame = frames_.back();
+      if (frame.next == frame.candidates.size()) {
+        if (!dead_.Insert(hash_, bits_.data(), options_.memo_limit_bytes)) {
+          return Outcome::kAborted;
+        }
+        memo_bytes_ = std::max<uint64_t>(memo_bytes_, dead_.bytes());
+        UndoTo(frame.undo_mark);
+        frames_.pop_back();
+        continue;
+      }
+      const int unit = frame.candidates[frame.next++];
+      const size_t mark = undo_.size();
+      Apply(unit);
+      Closure();
+      ++states_;
+      if ((states_ & 255) == 0 && options_.has_deadline &&
+          std::chrono::steady_clock::now() > options_.deadline) {
+        return Outcome::kAborted;
+      }
+      if (done_ == num_units_) return Found(order);
+      if (dead_.Contains(hash_, bits_.data())) {
+        UndoTo(mark);
+        continue;
+      }
+      frames_.push_back(Frame{mark, Candidates(), 0});
+    }
+    return Outcome::kInfeasible;
+  }
+
+  uint64_t states() const { return states_; }
+  uint64_t memo_bytes() const { return memo_bytes_; }
+
+ private:
+  struct Frame {
+    size_t undo_mark;
+    std::vector<int> candidates;
+    size_t next;
+  };
+  struct UndoRecord {
+    int unit;
+    int position;     // where the unit stood in ready_
+    int added_ready;  // successors that became ready
+  };
+
+  Outcome Found(std::vector<int>& order) {
+    order.clear();
+    for (const UndoRecord& record : undo_) {
+      order.insert(order.end(), units_[record.unit].begin(), units_[record.unit].end());
+    }
+    return Outcome::kFound;
+  }
+
+  void ResetToRoot() {
+    UndoTo(0);
+    done_ = 0;
+    hash_ = 0;
+    ready_.clear();
+    for (int u = 0; u < num_units_; ++u) {
+      indegree_[u] = static_cast<int>(unit_preds_[u].size());
+      position_[u] = -1;
+      if (indegree_[u] == 0) {
+        position_[u] = static_cast<int>(ready_.size());
+        ready_.push_back(u);
+      }
+    }
+  }
+
+  // Largest footprint while the unit runs and the change of live bytes.
+  void Evaluate(int unit, uint64_t& peak, int64_t& net) {
+    const uint64_t before = simulator_.live_bytes();
+    peak = 0;
+    for (int op : units_[unit]) peak = std::max(peak, simulator_.Do(op));
+    net = static_cast<int64_t>(simulator_.live_bytes()) - static_cast<int64_t>(before);
+    for (auto it = units_[unit].rbegin(); it != units_[unit].rend(); ++it) simulator_.Undo(*it);
+  }
+
+  void Apply(int unit) {
+    for (int op : units_[unit]) simulator_.Do(op);
+    const int position = position_[unit];
+    const int last = ready_.back();
+    ready_[position] = last;
+    position_[last] = position;
+    ready_.pop_back();
+    position_[unit] = -1;
+    int added = 0;
+    for (int s : unit_succs_[unit]) {
+      if (--indegree_[s] == 0) {
+        position_[s] = static_cast<int>(ready_.size());
+        ready_.push_back(s);
+        ++added;
+      }
+    }
+    bits_[unit >> 6] |= uint64_t{1} << (unit & 63);
+    hash_ ^= zobrist_[unit];
+    ++done_;
+    undo_.push_back(UndoRecord{unit, position, added});
+  }
+
+  void UndoTo(size_t mark) {
+    while (undo_.size() > mark) {
+      const UndoRecord record = undo_.back();
+      undo_.pop_back();
+      const int unit = record.unit;
+      --done_;
+      hash_ ^= zobrist_[unit];
+      bits_[unit >> 6] &= ~(uint64_t{1} << (unit & 63));
+      for (int i = 0; i < record.added_ready; ++i) {
+        position_[ready_.back()] = -1;
+        ready_.pop_back();
+      }
+      for (int s : unit_succs_[unit]) ++indegree_[s];
+      // Put the unit back where it stood; the unit that took its place goes
+      // back to the end.
+      ready_.push_back(unit);
+      position_[unit] = static_cast<int>(ready_.size()) - 1;
+      std::swap(ready_[record.position], ready_.back());
+      position_[ready_[record.position]] = record.position;
+      position_[ready_.back()] = static_cast<int>(ready_.size()) - 1;
+      for (auto it = units_[unit].rbegin(); it != units_[unit].rend(); ++it) {
+        simulator_.Undo(*it);
+      }
+    }
+  }
+
+  // Runs free units (no growth, within budget) until none is left.
+  void Closure() {
+    bool progress = true;
+    while (progress) {
+      progress = false;
+      for (size_t i = 0; i < ready_.size(); ++i) {
+        uint64_t peak;
+        int64_t net;
+        Evaluate(ready_[i], peak, net);
+        if (net <= 0 && peak <= budget_) {
+          Apply(ready_[i]);
+          progress = true;
+          break;
+        }
+      }
+    }
+  }
+
+  // Ready units whose steps fit the budget, least growth first.
+  std::vector<int> Candidates() {
+    struct Candidate {
+      int64_t net;
+      uint64_t peak;
+      int unit;
+    };
+    std::vector<Candidate> fitting;
+    for (int unit : ready_) {
+      uint64_t peak;
+      int64_t net;
+      Evaluate(unit, peak, net);
+      if (peak <= budget_) fitting.push_back(Candidate{net, peak, unit});
+    }
+    std::sort(fitting.begin(), fitting.end(), [](const Candidate& a, const Candidate& b) {
+      if (a.net != b.net) return a.net < b.net;
+      if (a.peak != b.peak) return a.peak < b.peak;
+      return a.unit < b.unit;
+    });
+    std::vector<int> result;
+    result.reserve(fitting.size());
+    for (const Candidate& c : fitting) result.push_back(c.unit);
+    return result;
+  }
+
+  const ScheduleProblem& problem_;
+  const ExactSearchOptions& options_;
+  std::vector<std::vector<int>> units_;
+  int num_units_;
+  std::vector<std::vector<int>> unit_preds_;
+  std::vector<std::vector<int>> unit_succs_;
+  std::vector<uint64_t> zobrist_;
+  Simulator simulator_;
+  size_t words_;
+  BitsetSet dead_;
+
+  uint64_t budget_ = 0;
+  std::vector<uint64_t> bits_;
+  uint64_t hash_ = 0;
+  int done_ = 0;
+  std::vector<int> indegree_;
+  std::vector<int> ready_;
+  std::vector<int> position_;
+  std::vector<UndoRecord> undo_;
+  std::vector<Frame> frames_;
+  uint64_t states_ = 0;
+  uint64_t memo_bytes_ = 0;
+};
+
+}  // namespace
+
+uint64_t StaticLowerBound(const ScheduleProblem& problem) {
+  if (problem.num_ops == 0) return 0;
+  std::vector<Bits> ancestors;
+  std::vector<Bits> descendants;
+  Reachability(problem, ancestors, descendants);
+  std::vector<uint64_t> need(problem.num_ops, 0);
+  const size_t words = (problem.num_ops + 63) / 64;
+  std::vector<uint64_t> started(words);
+  std::vector<uint64_t> unfinished(words);
+  for (size_t b = 0; b < problem.buffer_bytes.size(); ++b) {
+    const std::vector<int>& touchers = problem.buffer_touchers[b];
+    if (touchers.empty()) continue;
+    // Live at o if a toucher is an ancestor-or-self of o (or pinned start) and
+    // one is a descendant-or-self (or pinned end).
+    std::fill(started.begin(), started.end(), problem.pinned_start[b] ? ~uint64_t{0} : 0);
+    std::fill(unfinished.begin(), unfinished.end(), problem.pinned_end[b] ? ~uint64_t{0} : 0);
+    for (int t : touchers) {
+      for (size_t w = 0; w < words; ++w) {
+        started[w] |= descendants[t].words()[w];
+        unfinished[w] |= ancestors[t].words()[w];
+      }
+    }
+    for (size_t w = 0; w < words; ++w) {
+      uint64_t live = started[w] & unfinished[w];
+      while (live != 0) {
+        const int o = static_cast<int>(w * 64) + __builtin_ctzll(live);
+        live &= live - 1;
+        if (o < problem.num_ops) need[o] += problem.buffer_bytes[b];
+      }
+    }
+  }
+  // Buffers pinned at both ends and touched by nobody are live at every step.
+  uint64_t always = 0;
+  for (size_t b = 0; b < problem.buffer_bytes.size(); ++b) {
+    if (problem.buffer_touchers[b].empty() && problem.pinned_start[b] && problem.pinned_end[b]) {
+      always += problem.buffer_bytes[b];
+    }
+  }
+  uint64_t bound = 0;
+  for (int o = 0; o < problem.num_ops; ++o) bound = std::max(bound, need[o] + always);
+  // The first step also holds the inputs nobody reads.
+  bound = std::max(bound, always + problem.first_step_only_bytes);
+  return bound;
+}
+
+std::vector<std::vector<int>> MergeUnits(const ScheduleProblem& problem) {
+  std::vector<std::vector<int>> units(problem.num_ops);
+  for (int o = 0; o < problem.num_ops; ++o) units[o] = {o};
+  return units;
+}
+
+ExactSearchResult ExactSearch(const ScheduleProblem& problem, std::vector<int> initial_order,
+                              uint64_t initial_peak, const ExactSearchOptions& options) {
+  ExactSearchResult result;
+  result.order = std::move(initial_order);
+  result.peak_bytes = initial_peak;
+  result.lower_bound_bytes = std::min(StaticLowerBound(problem), initial_peak);
+  if (result.peak_bytes <= result.lower_bound_bytes) {
+    result.optimal = true;
+    return result;
+  }
+  std::vector<std::vector<int>> units;
+  if (options.merge_units) {
+    units = MergeUnits(problem);
+  } else {
+    units.resize(problem.num_ops);
+    for (int o = 0; o < problem.num_ops; ++o) units[o] = {o};
+  }
+  BudgetSearch search(problem, std::move(units), options);
+  std::vector<int> order;
+  while (true) {
+    const uint64_t budget = result.peak_bytes - 1;
+    if (budget < result.lower_bound_bytes) {
+      result.optimal = true;
+      break;
+    }
+    const BudgetSearch::Outcome outcome = search.Decide(budget, order);
+    if (outcome == BudgetSearch::Outcome::kAborted) break;
+    if (outcome == BudgetSearch::Outcome::kInfeasible) {
+      result.lower_bound_bytes = result.peak_bytes;
+      result.optimal = true;
+      break;
+    }
+    result.order = order;
+    result.peak_bytes = ProblemPeak(problem, order);
+  }
+  result.states = search.states();
+  result.memo_bytes = search.memo_bytes();
+  return result;
+}
+
+}  // namespace serenity::scheduler::internal

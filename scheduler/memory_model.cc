@@ -1,0 +1,77 @@
+#include "serenity/scheduler/memory_model.h"
+
+#include <algorithm>
+
+namespace serenity::scheduler {
+
+MemoryModel MemoryModel::WithoutAliasing(const Graph& graph) {
+  MemoryModel memory;
+  memory.buffers.resize(graph.tensors.size());
+  memory.buffer_of_tensor.resize(graph.tensors.size());
+  for (size_t t = 0; t < graph.tensors.size(); ++t) {
+    memory.buffers[t].bytes = AlignUp(graph.tensors[t].bytes);
+    memory.buffers[t].tensors = {static_cast<int>(t)};
+    memory.buffer_of_tensor[t] = static_cast<int>(t);
+  }
+  return memory;
+}
+
+std::vector<LiveRange> ComputeLiveRanges(const Graph& graph, const MemoryModel& memory,
+                                         const std::vector<int>& order) {
+  const int num_steps = static_cast<int>(order.size());
+  std::vector<int> step_of_op(graph.ops.size(), 0);
+  for (int step = 0; step < num_steps; ++step) step_of_op[order[step]] = step;
+
+  // A buffer with no tensors is never live: first > last.
+  std::vector<LiveRange> ranges(memory.buffers.size(), LiveRange{num_steps, -1});
+  for (size_t b = 0; b < memory.buffers.size(); ++b) {
+    LiveRange& range = ranges[b];
+    for (int t : memory.buffers[b].tensors) {
+      const GraphTensor& tensor = graph.tensors[t];
+      // First writer: the producer, or step 0 for a graph input.
+      const int written = tensor.graph_input || tensor.producer < 0
+                              ? 0
+                              : step_of_op[tensor.producer];
+      // Last reader; a tensor nobody reads lives only where it is written.
+      int last_read = written;
+      for (int consumer : tensor.consumers) {
+        last_read = std::max(last_read, step_of_op[consumer]);
+      }
+      if (tensor.graph_output) last_read = std::max(last_read, num_steps - 1);
+      range.first = std::min(range.first, written);
+      range.last = std::max(range.last, last_read);
+    }
+    if (num_steps == 0) range = LiveRange{0, -1};
+  }
+  return ranges;
+}
+
+std::vector<uint64_t> FootprintPerStep(const Graph& graph, const MemoryModel& memory,
+                                       const std::vector<int>& order) {
+  const int num_steps = static_cast<int>(order.size());
+  std::vector<LiveRange> ranges = ComputeLiveRanges(graph, memory, order);
+  // Difference array: +bytes at first, -bytes after last.
+  std::vector<int64_t> delta(num_steps + 1, 0);
+  for (size_t b = 0; b < ranges.size(); ++b) {
+    if (ranges[b].first > ranges[b].last) continue;
+    delta[ranges[b].first] += static_cast<int64_t>(memory.buffers[b].bytes);
+    delta[ranges[b].last + 1] -= static_cast<int64_t>(memory.buffers[b].bytes);
+  }
+  std::vector<uint64_t> footprint(num_steps, 0);
+  int64_t running = 0;
+  for (int step = 0; step < num_steps; ++step) {
+    running += delta[step];
+    footprint[step] = static_cast<uint64_t>(running);
+  }
+  return footprint;
+}
+
+uint64_t PeakBytes(const Graph& graph, const MemoryModel& memory,
+                   const std::vector<int>& order) {
+  std::vector<uint64_t> footprint = FootprintPerStep(graph, memory, order);
+  uint64_t peak = 0;
+  for (uint64_t bytes : footprint) peak = std::max(peak, bytes);
+  return peak;
+}
+
+}  // namespace serenity::scheduler
