@@ -101,6 +101,7 @@ class ComponentSearch {
     }
     placed_.assign(items_.size(), 0);
     offsets_.assign(items_.size(), 0);
+    lowest_.assign(items_.size(), 0);
   }
 
   SearchOutcome Run(uint64_t* nodes) {
@@ -122,8 +123,41 @@ class ComponentSearch {
     return x.size == y.size && x.lo == y.lo && x.hi == y.hi && x.alignment == y.alignment;
   }
 
+  // Offset the unplaced item `c` would take now: its alignment-rounded
+  // highest floor. Floors only rise, so it can only rise too.
+  uint64_t LowestOffset(int c) const {
+    const Item& item = items_[c];
+    uint64_t top = 0;
+    for (int s = item.lo; s <= item.hi; ++s) top = std::max(top, floor_[s]);
+    return AlignUp(top, item.alignment);
+  }
+
+  // In every section, the unplaced buffers that cannot go below v must all
+  // fit between v and the target, for every v.
+  bool SectionsFit() {
+    const int sections = static_cast<int>(floor_.size());
+    for (size_t c = 0; c < items_.size(); ++c) {
+      if (!placed_[c]) lowest_[c] = LowestOffset(static_cast<int>(c));
+    }
+    for (int s = 0; s < sections; ++s) {
+      if (remaining_[s] == 0) continue;
+      scratch_.clear();
+      for (int c : cover_[s]) {
+        if (!placed_[c]) scratch_.emplace_back(lowest_[c], items_[c].size);
+      }
+      std::sort(scratch_.begin(), scratch_.end(),
+                [](const auto& x, const auto& y) { return x.first > y.first; });
+      uint64_t above = 0;
+      for (const auto& [offset, size] : scratch_) {
+        above += size;
+        if (offset > target_ || above > target_ - offset) return false;
+      }
+    }
+    return true;
+  }
+
   bool Dfs() {
-    if ((++nodes_ & 1023) == 0 && has_deadline_ &&
+    if ((nodes_++ & 1023) == 0 && has_deadline_ &&
         std::chrono::steady_clock::now() >= deadline_) {
       timed_out_ = true;
     }
@@ -140,53 +174,78 @@ class ComponentSearch {
     if (lowest < 0) return true;
     const StateKey key{placed_hash_, floor_hash};
     if (failed_.count(key) > 0) return false;
+    if (!SectionsFit()) {
+      Remember(key);
+      return false;
+    }
 
+    // Branch on the section at the lowest level with the fewest choices.
     const uint64_t level = floor_[lowest];
-    const Item* previous = nullptr;
-    for (int c : cover_[lowest]) {
-      if (placed_[c]) continue;
-      const Item& item = items_[c];
-      if (level % item.alignment != 0) continue;
-      if (previous != nullptr && Same(*previous, item)) continue;
-      bool flat = true;
-      for (int s = item.lo; s <= item.hi && flat; ++s) flat = floor_[s] == level;
-      if (!flat) continue;
-      previous = &item;
+    int chosen = -1;
+    size_t chosen_choices = SIZE_MAX;
+    std::vector<int> candidates;
+    std::vector<int> choices;
+    for (int s = lowest; s < sections; ++s) {
+      if (remaining_[s] == 0 || floor_[s] != level) continue;
+      candidates.clear();
+      const Item* previous = nullptr;
+      for (int c : cover_[s]) {
+        if (placed_[c] || lowest_[c] != level) continue;
+        const Item& item = items_[c];
+        if (previous != nullptr && Same(*previous, item)) continue;
+        previous = &item;
+        candidates.push_back(c);
+      }
+      const size_t count = candidates.size() + (remaining_[s] < target_ - level ? 1 : 0);
+      if (count < chosen_choices) {
+        chosen = s;
+        chosen_choices = count;
+        choices.swap(candidates);
+        if (count <= 1) break;
+      }
+    }
+    if (chosen_choices == 0) {
+      Remember(key);
+      return false;
+    }
+
+    for (int c : choices) {
       Place(c, level);
-      if (Dfs()) return true;
+      const bool found = Dfs();
+      if (found) return true;
       Unplace(c, level);
       if (timed_out_) return false;
     }
 
-    // Nothing sits at `level` in `lowest`: raise its floor to the lowest
+    // Nothing sits at `level` in `chosen`: raise its floor to the lowest
     // offset a buffer covering it can still take. Beyond the current floors,
     // a buffer can only rest on one placed later, at least `level` + the
-    // smallest unplaced size above the current level.
+    // smallest unplaced size.
     uint64_t smallest = UINT64_MAX;
     for (size_t i = 0; i < items_.size(); ++i) {
       if (!placed_[i] && items_[i].size < smallest) smallest = items_[i].size;
     }
     uint64_t raised = UINT64_MAX;
-    for (int c : cover_[lowest]) {
+    for (int c : cover_[chosen]) {
       if (placed_[c]) continue;
       const Item& item = items_[c];
-      uint64_t top = 0;
-      for (int s = item.lo; s <= item.hi; ++s) top = std::max(top, floor_[s]);
-      uint64_t offset = AlignUp(top, item.alignment);
+      uint64_t offset = LowestOffset(c);
       if (offset <= level) offset = AlignUp(level + std::max<uint64_t>(smallest, 1), item.alignment);
       raised = std::min(raised, offset);
     }
-    if (raised != UINT64_MAX && raised <= target_ && remaining_[lowest] <= target_ - raised) {
-      floor_[lowest] = raised;
+    if (raised != UINT64_MAX && raised <= target_ && remaining_[chosen] <= target_ - raised) {
+      floor_[chosen] = raised;
       const bool found = Dfs();
-      floor_[lowest] = level;
+      floor_[chosen] = level;
       if (found) return true;
     }
-    if (!timed_out_) {
-      if (failed_.size() >= kMaxRemembered) failed_.clear();
-      failed_.insert(key);
-    }
+    if (!timed_out_) Remember(key);
     return false;
+  }
+
+  void Remember(const StateKey& key) {
+    if (failed_.size() >= kMaxRemembered) failed_.clear();
+    failed_.insert(key);
   }
 
   void Place(int c, uint64_t level) {
@@ -223,6 +282,8 @@ class ComponentSearch {
   std::unordered_set<StateKey, StateKeyHash> failed_;
   uint64_t nodes_ = 0;
   bool timed_out_ = false;
+  std::vector<uint64_t> lowest_;
+  std::vector<std::pair<uint64_t, uint64_t>> scratch_;
 };
 
 }  // namespace
