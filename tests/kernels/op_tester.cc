@@ -141,6 +141,14 @@ Status BindStatus(const OpCase& c) {
   return bound.ok() ? Status::Ok() : bound.status();
 }
 
+Result<BoundCase> BindCase(const OpCase& c) {
+  std::shared_ptr<Prepared> p = Prepare(c, c.in_place);
+  Result<std::unique_ptr<BoundOp>> bound =
+      BindOp(p->op, p->tensor_ptrs, p->input_views, p->output_views, TestPool(), "test op");
+  if (!bound.ok()) return bound.status();
+  return BoundCase{std::move(bound).value(), p};
+}
+
 void RunCase(const OpCase& c) {
   SCOPED_TRACE(Describe(c));
   std::unique_ptr<Prepared> actual = Prepare(c, c.in_place);

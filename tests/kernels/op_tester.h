@@ -8,6 +8,7 @@
 #include <pthreadpool.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -64,6 +65,14 @@ void RunCase(const OpCase& c);
 Status BindStatus(const OpCase& c);
 
 std::string Describe(const OpCase& c);
+
+// A bound case whose buffers live as long as it does, for tests that run it
+// themselves.
+struct BoundCase {
+  std::unique_ptr<BoundOp> op;
+  std::shared_ptr<void> buffers;
+};
+Result<BoundCase> BindCase(const OpCase& c);
 
 }  // namespace serenity::kernels::testing
 
