@@ -1,0 +1,471 @@
+#include "serenity/scheduler/alias.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "rewrite_internal.h"
+
+namespace serenity::scheduler {
+
+AliasCapabilities AliasCapabilities::FromFunction(
+    const std::function<OpAliasCapability(OpType)>& capability_of) {
+  AliasCapabilities capabilities;
+  for (int t = 0; t < kNumOpTypes; ++t) {
+    capabilities.ops[t] = capability_of(static_cast<OpType>(t));
+  }
+  return capabilities;
+}
+
+bool AliasPlan::IsNoOp(int model_operator) const {
+  return std::binary_search(zero_copy_concats.begin(), zero_copy_concats.end(),
+                            model_operator) ||
+         std::binary_search(no_op_reshapes.begin(), no_op_reshapes.end(),
+                            model_operator);
+}
+
+namespace internal {
+
+Graph GraphFromParts(const ModelParts& parts) {
+  const std::vector<Tensor>& tensors = *parts.tensors;
+  Graph graph;
+  // Tensors nothing touches (left behind by a rewrite) are not in the graph,
+  // as they are not in the model the parts serialise to.
+  std::vector<bool> used(tensors.size(), false);
+  for (const Operator& op : *parts.operators) {
+    for (int t : op.inputs) {
+      if (t >= 0) used[t] = true;
+    }
+    for (int t : op.outputs) used[t] = true;
+  }
+  for (int t : *parts.inputs) used[t] = true;
+  for (int t : *parts.outputs) used[t] = true;
+  std::vector<int> graph_index(tensors.size(), -1);
+  for (size_t t = 0; t < tensors.size(); ++t) {
+    if (tensors[t].is_constant() || !used[t]) continue;
+    graph_index[t] = static_cast<int>(graph.tensors.size());
+    GraphTensor tensor;
+    tensor.name = tensors[t].name;
+    tensor.bytes = tensors[t].num_bytes();
+    tensor.model_tensor = static_cast<int>(t);
+    graph.tensors.push_back(std::move(tensor));
+  }
+  for (int input : *parts.inputs) graph.tensors[graph_index[input]].graph_input = true;
+  for (int output : *parts.outputs) {
+    graph.tensors[graph_index[output]].graph_output = true;
+  }
+  const std::vector<Operator>& ops = *parts.operators;
+  for (size_t o = 0; o < ops.size(); ++o) {
+    GraphOp op;
+    op.name = ops[o].name;
+    op.type = OpTypeName(ops[o].type);
+    op.model_operator = static_cast<int>(o);
+    for (int input : ops[o].inputs) {
+      if (input < 0 || graph_index[input] < 0) continue;
+      const int g = graph_index[input];
+      if (std::find(op.inputs.begin(), op.inputs.end(), g) != op.inputs.end()) continue;
+      op.inputs.push_back(g);
+      graph.tensors[g].consumers.push_back(static_cast<int>(o));
+    }
+    for (int output : ops[o].outputs) {
+      const int g = graph_index[output];
+      op.outputs.push_back(g);
+      graph.tensors[g].producer = static_cast<int>(o);
+    }
+    graph.ops.push_back(std::move(op));
+  }
+  return graph;
+}
+
+namespace {
+
+struct Node {
+  int parent = -1;
+  AliasLink link = AliasLink::kNone;
+  int64_t channel_offset = 0;  // within the parent, for kSlice
+};
+
+bool IsInPlaceKind(OpType type) {
+  switch (type) {
+    case OpType::kRelu:
+    case OpType::kClamp:
+    case OpType::kSigmoid:
+    case OpType::kHardSwish:
+    case OpType::kAdd:
+    case OpType::kMul:
+      return true;
+    default:
+      return false;
+  }
+}
+
+int64_t LastDim(const Tensor& tensor) {
+  return tensor.shape.empty() ? 1 : tensor.shape.back();
+}
+
+class AliasPlanner {
+ public:
+  AliasPlanner(const ModelParts& parts, const Graph& graph,
+               const AliasCapabilities& capabilities, const AliasOptions& options)
+      : parts_(parts), graph_(graph), caps_(capabilities), options_(options) {}
+
+  Status Check() const {
+    const std::vector<Operator>& ops = *parts_.operators;
+    if (graph_.ops.size() != ops.size()) {
+      return InvalidArgumentError("the graph has ", graph_.ops.size(),
+                                  " operators, the model ", ops.size());
+    }
+    for (size_t o = 0; o < ops.size(); ++o) {
+      if (graph_.ops[o].model_operator != static_cast<int>(o)) {
+        return InvalidArgumentError("graph operator ", o,
+                                    " is not model operator ", o);
+      }
+    }
+    for (const GraphTensor& tensor : graph_.tensors) {
+      if (tensor.model_tensor < 0 ||
+          tensor.model_tensor >= static_cast<int>(parts_.tensors->size())) {
+        return InvalidArgumentError("graph tensor '", tensor.name,
+                                    "' has no model tensor");
+      }
+    }
+    return Status::Ok();
+  }
+
+  // Returns the plan, or in `hazard_concat` a concat that must stay a copy.
+  AliasPlan Build(const std::vector<int>& copy_concats, int* hazard_concat) {
+    const int num_tensors = static_cast<int>(graph_.tensors.size());
+    const int num_ops = static_cast<int>(graph_.ops.size());
+    graph_of_model_.assign(parts_.tensors->size(), -1);
+    for (int t = 0; t < num_tensors; ++t) {
+      graph_of_model_[graph_.tensors[t].model_tensor] = t;
+    }
+    nodes_.assign(num_tensors, Node{});
+    children_.assign(num_tensors, {});
+    zero_copy_.assign(num_ops, false);
+    no_op_reshape_.assign(num_ops, false);
+    in_place_.assign(num_ops, false);
+
+    if (options_.in_place) PlanInPlace();
+    if (options_.zero_copy_concat) PlanConcats(copy_concats);
+    if (options_.reshape) PlanReshapes();
+    *hazard_concat = FindHazard();
+    return Materialise();
+  }
+
+ private:
+  const Tensor& ModelTensor(int graph_tensor) const {
+    return (*parts_.tensors)[graph_.tensors[graph_tensor].model_tensor];
+  }
+  OpType TypeOf(int op) const { return (*parts_.operators)[op].type; }
+  int GraphTensorOf(int model_tensor) const {
+    if (model_tensor < 0) return -1;
+    return graph_of_model_[model_tensor];
+  }
+
+  void Attach(int child, int parent, AliasLink link, int64_t channel_offset) {
+    nodes_[child] = Node{parent, link, channel_offset};
+    children_[parent].push_back(child);
+  }
+
+  // The tensor's input 0 may be overwritten by `op` in every order.
+  bool SingleReaderIntermediate(int graph_tensor, int op) const {
+    const GraphTensor& tensor = graph_.tensors[graph_tensor];
+    if (tensor.graph_input || tensor.graph_output) return false;
+    if (tensor.consumers.size() != 1 || tensor.consumers[0] != op) return false;
+    const std::vector<int>& inputs = (*parts_.operators)[op].inputs;
+    const int model_tensor = tensor.model_tensor;
+    return std::count(inputs.begin(), inputs.end(), model_tensor) == 1;
+  }
+
+  void PlanInPlace() {
+    const std::vector<Operator>& ops = *parts_.operators;
+    for (int o = 0; o < static_cast<int>(ops.size()); ++o) {
+      const Operator& op = ops[o];
+      if (!IsInPlaceKind(op.type) || !caps_[op.type].in_place) continue;
+      if (op.inputs.empty() || op.outputs.size() != 1) continue;
+      const int x = GraphTensorOf(op.inputs[0]);
+      const int y = GraphTensorOf(op.outputs[0]);
+      if (x < 0 || y < 0) continue;
+      const Tensor& xt = ModelTensor(x);
+      const Tensor& yt = ModelTensor(y);
+      if (xt.shape != yt.shape || xt.type != yt.type) continue;
+      if (!SingleReaderIntermediate(x, o)) continue;
+      Attach(y, x, AliasLink::kInPlace, 0);
+      in_place_[o] = true;
+    }
+  }
+
+  // Follows in-place and reshape links up to the tensor that owns the
+  // placement of `t`.
+  int GroupRoot(int t) const {
+    while (nodes_[t].parent >= 0 && nodes_[t].link != AliasLink::kSlice) {
+      t = nodes_[t].parent;
+    }
+    return t;
+  }
+
+  void Subtree(int root, std::vector<int>* out) const {
+    out->push_back(root);
+    for (size_t i = out->size() - 1; i < out->size(); ++i) {
+      for (int child : children_[(*out)[i]]) out->push_back(child);
+    }
+  }
+
+  // Whether the whole subtree under `root` can move into a channel slice.
+  bool CanBecomeSlice(int root, int concat_op) const {
+    std::vector<int> members;
+    Subtree(root, &members);
+    for (int u : members) {
+      const GraphTensor& tensor = graph_.tensors[u];
+      if (tensor.graph_input || tensor.graph_output) return false;
+      if (nodes_[u].link == AliasLink::kReshape) return false;
+      const int producer = tensor.producer;
+      if (producer < 0) return false;
+      const OpAliasCapability& writer = caps_[TypeOf(producer)];
+      if (nodes_[u].link == AliasLink::kInPlace) {
+        if (!writer.strided_input || !writer.strided_output) return false;
+      } else if (!zero_copy_[producer] && !writer.strided_output) {
+        return false;
+      }
+      for (int consumer : tensor.consumers) {
+        if (consumer == concat_op || zero_copy_[consumer]) continue;
+        if (!caps_[TypeOf(consumer)].strided_input) return false;
+      }
+    }
+    return true;
+  }
+
+  void PlanConcats(const std::vector<int>& copy_concats) {
+    const std::vector<Operator>& ops = *parts_.operators;
+    for (int o = 0; o < static_cast<int>(ops.size()); ++o) {
+      const Operator& op = ops[o];
+      if (op.type != OpType::kConcat || op.outputs.size() != 1) continue;
+      if (std::find(copy_concats.begin(), copy_concats.end(), o) !=
+          copy_concats.end()) {
+        continue;
+      }
+      const int c = GraphTensorOf(op.outputs[0]);
+      if (c < 0) continue;
+      const Tensor& ct = ModelTensor(c);
+      const auto* attrs = std::get_if<ConcatAttrs>(&op.attrs);
+      if (attrs == nullptr || ct.shape.empty() ||
+          attrs->axis != static_cast<int>(ct.shape.size()) - 1) {
+        continue;
+      }
+      bool ok = !op.inputs.empty();
+      std::vector<int> roots;
+      std::vector<int64_t> offsets;
+      int64_t offset = 0;
+      for (size_t i = 0; ok && i < op.inputs.size(); ++i) {
+        const int x = GraphTensorOf(op.inputs[i]);
+        if (x < 0 || std::count(op.inputs.begin(), op.inputs.end(), op.inputs[i]) != 1 ||
+            ModelTensor(x).type != ct.type) {
+          ok = false;
+          break;
+        }
+        const int root = GroupRoot(x);
+        if (nodes_[root].parent >= 0 || root == c || !CanBecomeSlice(root, o)) {
+          ok = false;
+          break;
+        }
+        roots.push_back(root);
+        offsets.push_back(offset);
+        offset += LastDim(ModelTensor(x));
+      }
+      if (!ok || offset != LastDim(ct)) continue;
+      for (size_t i = 0; i < roots.size(); ++i) {
+        Attach(roots[i], c, AliasLink::kSlice, offsets[i]);
+      }
+      zero_copy_[o] = true;
+    }
+  }
+
+  void PlanReshapes() {
+    if (!caps_[OpType::kReshape].in_place) return;
+    const std::vector<Operator>& ops = *parts_.operators;
+    for (int o = 0; o < static_cast<int>(ops.size()); ++o) {
+      const Operator& op = ops[o];
+      if (op.type != OpType::kReshape || op.inputs.empty() || op.outputs.size() != 1) {
+        continue;
+      }
+      const int x = GraphTensorOf(op.inputs[0]);
+      const int y = GraphTensorOf(op.outputs[0]);
+      if (x < 0 || y < 0 || nodes_[y].parent >= 0) continue;
+      if (ModelTensor(x).type != ModelTensor(y).type) continue;
+      if (!SingleReaderIntermediate(x, o)) continue;
+      // Dense over its whole buffer: no slice link on the way up.
+      if (nodes_[GroupRoot(x)].parent >= 0) continue;
+      Attach(y, x, AliasLink::kReshape, 0);
+      no_op_reshape_[o] = true;
+    }
+  }
+
+  // Operators that run before `op` in every order.
+  std::vector<bool> AncestorsOf(int op) const {
+    std::vector<bool> ancestor(graph_.ops.size(), false);
+    std::vector<int> stack = {op};
+    while (!stack.empty()) {
+      const int o = stack.back();
+      stack.pop_back();
+      for (int t : graph_.ops[o].inputs) {
+        const int producer = graph_.tensors[t].producer;
+        if (producer >= 0 && !ancestor[producer]) {
+          ancestor[producer] = true;
+          stack.push_back(producer);
+        }
+      }
+    }
+    return ancestor;
+  }
+
+  // An in-place write over a region that holds concat slices is safe only if
+  // every reader of those slices runs before the writer in every order.
+  int FindHazard() const {
+    for (int y = 0; y < static_cast<int>(nodes_.size()); ++y) {
+      if (nodes_[y].link != AliasLink::kInPlace) continue;
+      const int writer = graph_.tensors[y].producer;
+      std::vector<int> side;
+      int below = y;
+      int a = nodes_[y].parent;
+      while (a >= 0) {
+        for (int child : children_[a]) {
+          if (child != below) Subtree(child, &side);
+        }
+        if (nodes_[a].link == AliasLink::kSlice || nodes_[a].parent < 0) break;
+        below = a;
+        a = nodes_[a].parent;
+      }
+      if (side.empty()) continue;
+      const std::vector<bool> ancestor = AncestorsOf(writer);
+      for (int u : side) {
+        for (int consumer : graph_.tensors[u].consumers) {
+          if (consumer == writer || ancestor[consumer]) continue;
+          // Keep the concat that put `u` into this region as a copy.
+          int t = u;
+          while (nodes_[t].link != AliasLink::kSlice) t = nodes_[t].parent;
+          return graph_.tensors[nodes_[t].parent].producer;
+        }
+      }
+    }
+    return -1;
+  }
+
+  AliasPlan Materialise() const {
+    const int num_tensors = static_cast<int>(graph_.tensors.size());
+    AliasPlan plan;
+    plan.placements.assign(num_tensors, TensorPlacement{});
+    plan.memory.buffer_of_tensor.assign(num_tensors, -1);
+    std::vector<int> order;
+    for (int t = 0; t < num_tensors; ++t) {
+      if (nodes_[t].parent < 0) Subtree(t, &order);
+    }
+    for (int t : order) {
+      TensorPlacement& placement = plan.placements[t];
+      const Node& node = nodes_[t];
+      const Tensor& tensor = ModelTensor(t);
+      const size_t element_size = DataTypeSize(tensor.type);
+      if (node.parent < 0) {
+        placement.buffer = static_cast<int>(plan.memory.buffers.size());
+        placement.pixel_stride = LastDim(tensor);
+        Buffer buffer;
+        buffer.bytes = AlignUp(graph_.tensors[t].bytes);
+        plan.memory.buffers.push_back(std::move(buffer));
+      } else {
+        const TensorPlacement& parent = plan.placements[node.parent];
+        placement.buffer = parent.buffer;
+        placement.alias_of = node.parent;
+        placement.link = node.link;
+        switch (node.link) {
+          case AliasLink::kInPlace:
+            placement.channel_offset = parent.channel_offset;
+            placement.pixel_stride = parent.pixel_stride;
+            break;
+          case AliasLink::kReshape:
+            placement.channel_offset = 0;
+            placement.pixel_stride = LastDim(tensor);
+            break;
+          case AliasLink::kSlice:
+          case AliasLink::kNone:
+            placement.channel_offset = parent.channel_offset + node.channel_offset;
+            placement.pixel_stride = parent.pixel_stride;
+            break;
+        }
+        placement.byte_offset =
+            static_cast<uint64_t>(placement.channel_offset) * element_size;
+      }
+      plan.memory.buffer_of_tensor[t] = placement.buffer;
+      plan.memory.buffers[placement.buffer].tensors.push_back(t);
+    }
+    for (Buffer& buffer : plan.memory.buffers) {
+      std::sort(buffer.tensors.begin(), buffer.tensors.end());
+    }
+    for (int o = 0; o < static_cast<int>(graph_.ops.size()); ++o) {
+      if (in_place_[o]) plan.in_place_ops.push_back(o);
+      if (no_op_reshape_[o]) plan.no_op_reshapes.push_back(o);
+      if (zero_copy_[o]) plan.zero_copy_concats.push_back(o);
+    }
+    return plan;
+  }
+
+  const ModelParts& parts_;
+  const Graph& graph_;
+  const AliasCapabilities& caps_;
+  const AliasOptions& options_;
+  std::vector<int> graph_of_model_;
+  std::vector<Node> nodes_;
+  std::vector<std::vector<int>> children_;
+  std::vector<bool> zero_copy_;
+  std::vector<bool> no_op_reshape_;
+  std::vector<bool> in_place_;
+};
+
+}  // namespace
+
+Result<AliasPlan> PlanAliasingForParts(const ModelParts& parts,
+                                       const Graph& graph,
+                                       const AliasCapabilities& capabilities,
+                                       const AliasOptions& options) {
+  AliasPlanner planner(parts, graph, capabilities, options);
+  SERENITY_RETURN_IF_ERROR(planner.Check());
+  std::vector<int> copy_concats = options.copy_concats;
+  // Each round keeps one more concat as a copy, so this ends.
+  while (true) {
+    int hazard = -1;
+    AliasPlan plan = planner.Build(copy_concats, &hazard);
+    if (hazard < 0) return plan;
+    copy_concats.push_back(hazard);
+  }
+}
+
+AliasPlan PlanWithoutAliasingForParts(const ModelParts& parts,
+                                      const Graph& graph) {
+  AliasPlan plan;
+  plan.memory = MemoryModel();
+  for (size_t t = 0; t < graph.tensors.size(); ++t) {
+    Buffer buffer;
+    buffer.bytes = AlignUp(graph.tensors[t].bytes);
+    buffer.tensors = {static_cast<int>(t)};
+    plan.memory.buffers.push_back(std::move(buffer));
+    plan.memory.buffer_of_tensor.push_back(static_cast<int>(t));
+    TensorPlacement placement;
+    placement.buffer = static_cast<int>(t);
+    const Tensor& tensor = (*parts.tensors)[graph.tensors[t].model_tensor];
+    placement.pixel_stride = LastDim(tensor);
+    plan.placements.push_back(placement);
+  }
+  return plan;
+}
+
+}  // namespace internal
+
+Result<AliasPlan> PlanAliasing(const Model& model, const Graph& graph,
+                               const AliasCapabilities& capabilities,
+                               const AliasOptions& options) {
+  return internal::PlanAliasingForParts(internal::PartsOf(model), graph,
+                                        capabilities, options);
+}
+
+AliasPlan PlanWithoutAliasing(const Model& model, const Graph& graph) {
+  return internal::PlanWithoutAliasingForParts(internal::PartsOf(model), graph);
+}
+
+}  // namespace serenity::scheduler

@@ -1,0 +1,115 @@
+// Identity graph rewrites that lower the peak below the optimal order's, and
+// the measurement loop that decides where to apply them.
+//
+// Every rewrite is Model -> Model, numerically the same network (up to
+// floating-point summation order), built from the existing op set so the
+// kernels need nothing new:
+//
+//   channel-wise  Concat(x1..xk) -> Conv2D(groups 1, bias b, activation a)
+//                 becomes Conv(x1, W[..., slice 1], b) -> y1, then for each
+//                 further input Conv(xi, W[..., slice i]) -> ti and
+//                 Add(y(i-1), ti) -> yi (in place over y(i-1)); the last Add
+//                 carries `a`. The temporary ti is a real tensor and is
+//                 counted. The concat disappears unless something else reads
+//                 it.
+//   kernel-wise   Concat(x1..xk) -> a channel-separable op (Relu, Clamp,
+//                 Sigmoid, HardSwish, depthwise Conv2D with multiplier 1,
+//                 Max/Average/GlobalAverage pooling, Mul or Add by a
+//                 per-channel or scalar constant) becomes the op on each
+//                 input, concatenated (a concat that can then be zero-copy).
+//   partial sum   an n-input Add (n >= 3) becomes a chain of 2-input Adds
+//                 that accumulate in place, so each input can die once added.
+//   copy concat   (an aliasing choice, not a model change) a concat that
+//                 qualifies for zero-copy is kept as a copy.
+//
+// The order of the inputs in a channel-wise chain or a partial sum is the
+// order in which the current best schedule produces them.
+//
+// Selection (RewriteForMemory): greedy, by measurement. For each kind in the
+// order above, first every site of that kind at once, then each remaining
+// site alone; a trial is kept only if the peak of the order computed by
+// ComputeSchedule (options.schedule, normally kOptimal) under the aliasing
+// memory model goes strictly down. Rounds repeat until one changes nothing.
+#ifndef SERENITY_SCHEDULER_REWRITE_H_
+#define SERENITY_SCHEDULER_REWRITE_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "serenity/model_format/model.h"
+#include "serenity/scheduler/alias.h"
+#include "serenity/scheduler/graph.h"
+#include "serenity/scheduler/ordering.h"
+#include "serenity/status.h"
+
+namespace serenity::scheduler {
+
+enum class RewriteKind : uint8_t {
+  kChannelWise,
+  kKernelWise,
+  kPartialSum,
+  kCopyConcat,
+};
+
+// "channel-wise", "kernel-wise", "partial-sum", "copy-concat".
+const char* RewriteKindName(RewriteKind kind);
+
+// The single rewrites, for tests and tools. Operator indices refer to
+// `model`; `order` permutes the concat inputs / Add inputs (empty: as
+// stored). The result has been through Model::FromBuffer. Errors:
+// kInvalidArgument when the site does not have the required form (the
+// message says why), or the reader's error if the result does not validate.
+Result<Model> PartitionChannelWise(const Model& model, int concat_op, int conv_op,
+                                   const std::vector<int>& order = {});
+Result<Model> PartitionKernelWise(const Model& model, int concat_op,
+                                  int consumer_op);
+Result<Model> SplitPartialSum(const Model& model, int add_op,
+                              const std::vector<int>& order = {});
+
+struct RewriteOptions {
+  bool channel_wise = true;
+  bool kernel_wise = true;
+  bool partial_sum = true;
+  // Try keeping zero-copy concats as copies where that lowers the peak.
+  bool choose_copy_concats = true;
+  AliasCapabilities capabilities;  // from the kernels, via the runtime
+  AliasOptions alias;              // copy_concats is ignored (chosen here)
+  ScheduleOptions schedule;        // used for every measurement
+  int max_rounds = 3;
+  // Budget for all trials together; when it runs out, the best model so far
+  // is returned (<= 0: none).
+  double time_limit_seconds = 300.0;
+};
+
+struct RewriteDecision {
+  RewriteKind kind = RewriteKind::kPartialSum;
+  // Names of the operators of the site ("concat -> conv", or several sites
+  // for a batch trial), as named in the model the trial started from.
+  std::vector<std::string> operators;
+  bool batch = false;         // every site of this kind at once
+  uint64_t peak_before = 0;   // best peak before the trial
+  uint64_t peak_after = 0;    // peak with the trial
+  bool applied = false;       // peak_after < peak_before
+};
+
+struct RewriteResult {
+  Model model;           // the rewritten model; the input's when nothing paid
+  Graph graph;           // GraphFromModel(model)
+  AliasPlan alias;       // aliasing of `graph`, with the chosen copy concats
+  Schedule schedule;     // the order measured for `model` under `alias`
+  uint64_t initial_peak_bytes = 0;  // the input, same memory model, no rewrite
+  std::vector<RewriteDecision> decisions;  // every trial, in order
+  int applied_count = 0;
+  bool out_of_time = false;
+};
+
+// Rewrites `model` for a lower peak. Errors only for an invalid model/graph or
+// an internal inconsistency (kInternal: the rewritten model's measured peak
+// differs from the trial's).
+Result<RewriteResult> RewriteForMemory(const Model& model,
+                                       const RewriteOptions& options);
+
+}  // namespace serenity::scheduler
+
+#endif  // SERENITY_SCHEDULER_REWRITE_H_

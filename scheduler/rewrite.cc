@@ -1,0 +1,791 @@
+#include "serenity/scheduler/rewrite.h"
+
+#include <algorithm>
+#include <chrono>
+#include <functional>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <numeric>
+#include <set>
+#include <unordered_set>
+#include <utility>
+
+#include "rewrite_internal.h"
+#include "serenity/scheduler/memory_model.h"
+
+namespace serenity::scheduler {
+
+const char* RewriteKindName(RewriteKind kind) {
+  switch (kind) {
+    case RewriteKind::kChannelWise:
+      return "channel-wise";
+    case RewriteKind::kKernelWise:
+      return "kernel-wise";
+    case RewriteKind::kPartialSum:
+      return "partial-sum";
+    case RewriteKind::kCopyConcat:
+      return "copy-concat";
+  }
+  return "?";
+}
+
+namespace {
+
+// A model being edited. Tensor indices only grow (nothing is removed before
+// Materialise), so they identify sites across edits. Constants point into
+// the source model (which outlives this) or into `storage`, shared between
+// copies and never modified.
+struct EditableModel {
+  std::string name;
+  std::string description;
+  std::vector<std::pair<std::string, std::string>> metadata;
+  std::vector<Tensor> tensors;
+  std::vector<Operator> operators;
+  std::vector<int> inputs;
+  std::vector<int> outputs;
+  std::vector<std::shared_ptr<const std::vector<uint8_t>>> storage;
+
+  internal::ModelParts parts() const {
+    return {&tensors, &operators, &inputs, &outputs};
+  }
+};
+
+EditableModel EditableFrom(const Model& model) {
+  EditableModel edit;
+  edit.name = model.name();
+  edit.description = model.description();
+  edit.metadata = model.metadata();
+  edit.tensors = model.tensors();
+  edit.operators = model.operators();
+  edit.inputs = model.inputs();
+  edit.outputs = model.outputs();
+  return edit;
+}
+
+std::string UniqueTensorName(const EditableModel& edit, const std::string& base) {
+  std::unordered_set<std::string> names;
+  for (const Tensor& tensor : edit.tensors) names.insert(tensor.name);
+  if (names.count(base) == 0) return base;
+  for (int i = 1;; ++i) {
+    std::string candidate = StrCat(base, "_", i);
+    if (names.count(candidate) == 0) return candidate;
+  }
+}
+
+int AddActivation(EditableModel* edit, const std::string& name,
+                  std::vector<int64_t> shape, DataType type) {
+  Tensor tensor;
+  tensor.name = UniqueTensorName(*edit, name);
+  tensor.type = type;
+  tensor.shape = std::move(shape);
+  edit->tensors.push_back(std::move(tensor));
+  return static_cast<int>(edit->tensors.size()) - 1;
+}
+
+int AddConstant(EditableModel* edit, const std::string& name,
+                std::vector<int64_t> shape, const std::vector<float>& values) {
+  auto bytes = std::make_shared<std::vector<uint8_t>>(values.size() * sizeof(float));
+  if (!values.empty()) std::memcpy(bytes->data(), values.data(), bytes->size());
+  Tensor tensor;
+  tensor.name = UniqueTensorName(*edit, name);
+  tensor.type = DataType::kFloat32;
+  tensor.shape = std::move(shape);
+  tensor.data = bytes->data();
+  tensor.data_bytes = bytes->size();
+  edit->storage.push_back(std::move(bytes));
+  edit->tensors.push_back(std::move(tensor));
+  return static_cast<int>(edit->tensors.size()) - 1;
+}
+
+std::vector<float> ReadFloats(const Tensor& tensor) {
+  std::vector<float> values(tensor.data_bytes / sizeof(float));
+  if (!values.empty()) std::memcpy(values.data(), tensor.data, values.size() * sizeof(float));
+  return values;
+}
+
+// Elements [begin, begin + count) along the last axis of a constant.
+std::vector<float> SliceLastAxis(const Tensor& tensor, int64_t begin, int64_t count) {
+  const std::vector<float> values = ReadFloats(tensor);
+  const int64_t last = tensor.shape.empty() ? 1 : tensor.shape.back();
+  const int64_t rows = last == 0 ? 0 : static_cast<int64_t>(values.size()) / last;
+  std::vector<float> out;
+  out.reserve(rows * count);
+  for (int64_t r = 0; r < rows; ++r) {
+    out.insert(out.end(), values.begin() + r * last + begin,
+               values.begin() + r * last + begin + count);
+  }
+  return out;
+}
+
+// Elements [begin, begin + count) along the first axis of a constant.
+std::vector<float> SliceFirstAxis(const Tensor& tensor, int64_t begin, int64_t count) {
+  const std::vector<float> values = ReadFloats(tensor);
+  const int64_t first = tensor.shape.empty() ? 1 : tensor.shape.front();
+  const int64_t row = first == 0 ? 0 : static_cast<int64_t>(values.size()) / first;
+  return std::vector<float>(values.begin() + begin * row,
+                            values.begin() + (begin + count) * row);
+}
+
+std::vector<int> ConsumersOf(const EditableModel& edit, int tensor) {
+  std::vector<int> consumers;
+  for (int o = 0; o < static_cast<int>(edit.operators.size()); ++o) {
+    const std::vector<int>& inputs = edit.operators[o].inputs;
+    if (std::find(inputs.begin(), inputs.end(), tensor) != inputs.end()) {
+      consumers.push_back(o);
+    }
+  }
+  return consumers;
+}
+
+int ProducerOf(const EditableModel& edit, int tensor) {
+  for (int o = 0; o < static_cast<int>(edit.operators.size()); ++o) {
+    const std::vector<int>& outputs = edit.operators[o].outputs;
+    if (std::find(outputs.begin(), outputs.end(), tensor) != outputs.end()) return o;
+  }
+  return -1;
+}
+
+bool IsGraphOutput(const EditableModel& edit, int tensor) {
+  return std::find(edit.outputs.begin(), edit.outputs.end(), tensor) !=
+         edit.outputs.end();
+}
+
+std::string OpLabel(const EditableModel& edit, int op) {
+  const Operator& o = edit.operators[op];
+  return o.name.empty() ? StrCat(OpTypeName(o.type), "#", op)
+                        : o.name;
+}
+
+Status CheckPermutation(const std::vector<int>& order, size_t n) {
+  if (order.size() != n) {
+    return InvalidArgumentError("order has ", order.size(), " entries, expected ", n);
+  }
+  std::vector<int> sorted = order;
+  std::sort(sorted.begin(), sorted.end());
+  for (size_t i = 0; i < n; ++i) {
+    if (sorted[i] != static_cast<int>(i)) {
+      return InvalidArgumentError("order is not a permutation of 0..", n - 1);
+    }
+  }
+  return Status::Ok();
+}
+
+std::vector<int> IdentityOrder(size_t n) {
+  std::vector<int> order(n);
+  std::iota(order.begin(), order.end(), 0);
+  return order;
+}
+
+// Replaces operator `at` by `replacement`; removes the concat `concat_op`
+// (< at) when nothing reads its output any more.
+void Splice(EditableModel* edit, int at, std::vector<Operator> replacement,
+            int concat_op) {
+  edit->operators.erase(edit->operators.begin() + at);
+  edit->operators.insert(edit->operators.begin() + at,
+                         std::make_move_iterator(replacement.begin()),
+                         std::make_move_iterator(replacement.end()));
+  if (concat_op >= 0) {
+    const int c = edit->operators[concat_op].outputs[0];
+    if (ConsumersOf(*edit, c).empty() && !IsGraphOutput(*edit, c)) {
+      edit->operators.erase(edit->operators.begin() + concat_op);
+    }
+  }
+}
+
+// A channel (last-axis) concat of activations.
+Status CheckChannelConcat(const EditableModel& edit, int concat_op) {
+  if (concat_op < 0 || concat_op >= static_cast<int>(edit.operators.size())) {
+    return InvalidArgumentError("operator ", concat_op, " does not exist");
+  }
+  const Operator& concat = edit.operators[concat_op];
+  if (concat.type != OpType::kConcat || concat.outputs.size() != 1) {
+    return InvalidArgumentError("operator ", OpLabel(edit, concat_op), " is not a Concat");
+  }
+  const Tensor& c = edit.tensors[concat.outputs[0]];
+  const auto* attrs = std::get_if<ConcatAttrs>(&concat.attrs);
+  if (attrs == nullptr || c.shape.empty() ||
+      attrs->axis != static_cast<int>(c.shape.size()) - 1) {
+    return InvalidArgumentError("Concat ", OpLabel(edit, concat_op),
+                                " is not on the last (channel) axis");
+  }
+  for (int x : concat.inputs) {
+    if (x < 0 || edit.tensors[x].is_constant() ||
+        edit.tensors[x].type != DataType::kFloat32) {
+      return InvalidArgumentError("Concat ", OpLabel(edit, concat_op),
+                                  " has an input that is not a float activation");
+    }
+  }
+  return Status::Ok();
+}
+
+Status ApplyPartialSum(EditableModel* edit, int add_op, std::vector<int> order) {
+  if (add_op < 0 || add_op >= static_cast<int>(edit->operators.size())) {
+    return InvalidArgumentError("operator ", add_op, " does not exist");
+  }
+  const Operator add = edit->operators[add_op];
+  if (add.type != OpType::kAdd || add.inputs.size() < 3 || add.outputs.size() != 1) {
+    return InvalidArgumentError("operator ", OpLabel(*edit, add_op),
+                                " is not an Add of 3 or more inputs");
+  }
+  const Tensor out = edit->tensors[add.outputs[0]];
+  for (int x : add.inputs) {
+    if (x < 0 || edit->tensors[x].shape != out.shape) {
+      return InvalidArgumentError("Add ", OpLabel(*edit, add_op),
+                                  " broadcasts: inputs differ in shape");
+    }
+  }
+  if (order.empty()) order = IdentityOrder(add.inputs.size());
+  SERENITY_RETURN_IF_ERROR(CheckPermutation(order, add.inputs.size()));
+  const Activation activation = std::get<ElementwiseAttrs>(add.attrs).activation;
+  const std::string base = add.name.empty() ? out.name : add.name;
+  std::vector<Operator> chain;
+  int accumulator = add.inputs[order[0]];
+  const size_t n = add.inputs.size();
+  for (size_t j = 1; j < n; ++j) {
+    const bool last = j + 1 == n;
+    const int sum = last ? add.outputs[0]
+                         : AddActivation(edit, StrCat(out.name, "/sum", j), out.shape,
+                                         out.type);
+    Operator step;
+    step.type = OpType::kAdd;
+    step.name = last ? add.name : StrCat(base, "/sum", j);
+    step.inputs = {accumulator, add.inputs[order[j]]};
+    step.outputs = {sum};
+    step.attrs = ElementwiseAttrs{last ? activation : Activation::kNone};
+    chain.push_back(std::move(step));
+    accumulator = sum;
+  }
+  Splice(edit, add_op, std::move(chain), -1);
+  return Status::Ok();
+}
+
+Status ApplyChannelWise(EditableModel* edit, int concat_op, int conv_op,
+                        std::vector<int> order) {
+  SERENITY_RETURN_IF_ERROR(CheckChannelConcat(*edit, concat_op));
+  if (conv_op <= concat_op || conv_op >= static_cast<int>(edit->operators.size())) {
+    return InvalidArgumentError("operator ", conv_op, " does not follow the concat");
+  }
+  const Operator concat = edit->operators[concat_op];
+  const Operator conv = edit->operators[conv_op];
+  const int c = concat.outputs[0];
+  if (conv.type != OpType::kConv2D || conv.inputs.size() < 2 || conv.inputs[0] != c ||
+      conv.inputs[1] == c || (conv.inputs.size() > 2 && conv.inputs[2] == c)) {
+    return InvalidArgumentError("operator ", OpLabel(*edit, conv_op),
+                                " is not a Conv2D reading the concat as its input");
+  }
+  const Conv2DAttrs attrs = std::get<Conv2DAttrs>(conv.attrs);
+  const Tensor weights = edit->tensors[conv.inputs[1]];
+  const int64_t channels = edit->tensors[c].shape.back();
+  if (attrs.groups != 1 || !weights.is_constant() || weights.shape.size() != 4 ||
+      weights.shape[3] != channels || weights.type != DataType::kFloat32) {
+    return InvalidArgumentError("Conv2D ", OpLabel(*edit, conv_op),
+                                " is grouped or has non-constant weights");
+  }
+  const int bias = conv.inputs.size() > 2 ? conv.inputs[2] : -1;
+  const size_t k = concat.inputs.size();
+  if (order.empty()) order = IdentityOrder(k);
+  SERENITY_RETURN_IF_ERROR(CheckPermutation(order, k));
+  std::vector<int64_t> offsets(k, 0);
+  for (size_t i = 1; i < k; ++i) {
+    offsets[i] = offsets[i - 1] + edit->tensors[concat.inputs[i - 1]].shape.back();
+  }
+  const int z = conv.outputs[0];
+  const Tensor out = edit->tensors[z];
+  const std::string base = conv.name.empty() ? out.name : conv.name;
+  std::vector<Operator> ops;
+  int accumulator = -1;
+  for (size_t j = 0; j < k; ++j) {
+    const int branch = order[j];
+    const int x = concat.inputs[branch];
+    const int64_t width = edit->tensors[x].shape.back();
+    const int w = AddConstant(edit, StrCat(weights.name, "/part", branch),
+                              {weights.shape[0], weights.shape[1], weights.shape[2], width},
+                              SliceLastAxis(weights, offsets[branch], width));
+    const bool last = j + 1 == k;
+    Operator partial;
+    partial.type = OpType::kConv2D;
+    partial.name = StrCat(base, "/part", branch);
+    partial.inputs = {x, w, j == 0 ? bias : -1};
+    Conv2DAttrs partial_attrs = attrs;
+    partial_attrs.activation = k == 1 ? attrs.activation : Activation::kNone;
+    partial.attrs = partial_attrs;
+    if (j == 0) {
+      accumulator = k == 1 ? z : AddActivation(edit, StrCat(out.name, "/acc0"), out.shape,
+                                               out.type);
+      partial.outputs = {accumulator};
+      ops.push_back(std::move(partial));
+      continue;
+    }
+    const int term = AddActivation(edit, StrCat(out.name, "/part", branch), out.shape,
+                                   out.type);
+    partial.outputs = {term};
+    ops.push_back(std::move(partial));
+    const int sum = last ? z : AddActivation(edit, StrCat(out.name, "/acc", j),
+                                             out.shape, out.type);
+    Operator add;
+    add.type = OpType::kAdd;
+    add.name = last ? conv.name : StrCat(base, "/acc", j);
+    add.inputs = {accumulator, term};
+    add.outputs = {sum};
+    add.attrs = ElementwiseAttrs{last ? attrs.activation : Activation::kNone};
+    ops.push_back(std::move(add));
+    accumulator = sum;
+  }
+  Splice(edit, conv_op, std::move(ops), concat_op);
+  return Status::Ok();
+}
+
+// Whether `op` works channel by channel with `c` (channels `channels`) as
+// its activation input at `input`; constants must be per-channel or scalar.
+bool ChannelSeparable(const EditableModel& edit, const Operator& op, int c,
+                      int64_t channels) {
+  if (op.outputs.size() != 1 || op.inputs.empty()) return false;
+  const Tensor& in = edit.tensors[c];
+  switch (op.type) {
+    case OpType::kRelu:
+    case OpType::kClamp:
+    case OpType::kSigmoid:
+    case OpType::kHardSwish:
+      return op.inputs.size() == 1 && op.inputs[0] == c;
+    case OpType::kMaxPool2D:
+    case OpType::kAveragePool2D:
+    case OpType::kGlobalAveragePool:
+      return op.inputs.size() == 1 && op.inputs[0] == c && in.shape.size() == 4;
+    case OpType::kConv2D: {
+      if (op.inputs[0] != c || op.inputs.size() < 2 || in.shape.size() != 4) return false;
+      const Conv2DAttrs& attrs = std::get<Conv2DAttrs>(op.attrs);
+      const Tensor& w = edit.tensors[op.inputs[1]];
+      if (op.inputs[1] == c || !w.is_constant() || w.type != DataType::kFloat32) return false;
+      if (op.inputs.size() > 2 && op.inputs[2] >= 0 &&
+          (op.inputs[2] == c || !edit.tensors[op.inputs[2]].is_constant())) {
+        return false;
+      }
+      return attrs.groups == channels && w.shape.size() == 4 && w.shape[0] == channels &&
+             w.shape[3] == 1;
+    }
+    case OpType::kMul:
+    case OpType::kAdd: {
+      if (op.inputs.size() != 2 || (op.inputs[0] == c) == (op.inputs[1] == c)) return false;
+      const Tensor& constant = edit.tensors[op.inputs[0] == c ? op.inputs[1] : op.inputs[0]];
+      if (!constant.is_constant() || constant.type != DataType::kFloat32) return false;
+      if (constant.shape.size() > in.shape.size()) return false;
+      for (size_t d = 0; d + 1 < constant.shape.size(); ++d) {
+        if (constant.shape[d] != 1) return false;
+      }
+      const int64_t last = constant.shape.empty() ? 1 : constant.shape.back();
+      return last == 1 || last == channels;
+    }
+    default:
+      return false;
+  }
+}
+
+Status ApplyKernelWise(EditableModel* edit, int concat_op, int consumer_op) {
+  SERENITY_RETURN_IF_ERROR(CheckChannelConcat(*edit, concat_op));
+  if (consumer_op <= concat_op || consumer_op >= static_cast<int>(edit->operators.size())) {
+    return InvalidArgumentError("operator ", consumer_op, " does not follow the concat");
+  }
+  const Operator concat = edit->operators[concat_op];
+  const Operator op = edit->operators[consumer_op];
+  const int c = concat.outputs[0];
+  const int64_t channels = edit->tensors[c].shape.back();
+  if (!ChannelSeparable(*edit, op, c, channels)) {
+    return InvalidArgumentError("operator ", OpLabel(*edit, consumer_op),
+                                " is not a channel-separable op on the concat");
+  }
+  const int z = op.outputs[0];
+  const Tensor out = edit->tensors[z];
+  const std::string base = op.name.empty() ? out.name : op.name;
+  std::vector<Operator> ops;
+  std::vector<int> parts;
+  int64_t offset = 0;
+  for (size_t i = 0; i < concat.inputs.size(); ++i) {
+    const int x = concat.inputs[i];
+    const int64_t width = edit->tensors[x].shape.back();
+    Operator branch = op;
+    branch.name = StrCat(base, "/branch", i);
+    for (int& input : branch.inputs) {
+      if (input == c) input = x;
+    }
+    if (op.type == OpType::kConv2D) {
+      const Tensor weights = edit->tensors[op.inputs[1]];
+      branch.inputs[1] = AddConstant(
+          edit, StrCat(weights.name, "/branch", i),
+          {width, weights.shape[1], weights.shape[2], 1},
+          SliceFirstAxis(weights, offset, width));
+      if (op.inputs.size() > 2 && op.inputs[2] >= 0) {
+        const Tensor bias = edit->tensors[op.inputs[2]];
+        branch.inputs[2] = AddConstant(edit, StrCat(bias.name, "/branch", i), {width},
+                                       SliceFirstAxis(bias, offset, width));
+      }
+      std::get<Conv2DAttrs>(branch.attrs).groups = static_cast<int>(width);
+    } else if (op.type == OpType::kMul || op.type == OpType::kAdd) {
+      const int which = op.inputs[0] == c ? 1 : 0;
+      const Tensor constant = edit->tensors[op.inputs[which]];
+      if (!constant.shape.empty() && constant.shape.back() == channels && channels != 1) {
+        std::vector<int64_t> shape = constant.shape;
+        shape.back() = width;
+        branch.inputs[which] = AddConstant(edit, StrCat(constant.name, "/branch", i),
+                                           shape, SliceLastAxis(constant, offset, width));
+      }
+    }
+    std::vector<std::vector<int64_t>> shapes;
+    std::vector<const Tensor*> inputs;
+    for (int input : branch.inputs) {
+      shapes.push_back(input >= 0 ? edit->tensors[input].shape : std::vector<int64_t>{});
+      inputs.push_back(input >= 0 ? &edit->tensors[input] : nullptr);
+    }
+    Result<std::vector<std::vector<int64_t>>> inferred =
+        InferOutputShapes(branch, shapes, inputs);
+    if (!inferred.ok()) return inferred.status();
+    const int y = AddActivation(edit, StrCat(out.name, "/branch", i),
+                                inferred.value().at(0), out.type);
+    branch.outputs = {y};
+    parts.push_back(y);
+    ops.push_back(std::move(branch));
+    offset += width;
+  }
+  Operator join;
+  join.type = OpType::kConcat;
+  join.name = StrCat(base, "/concat");
+  join.inputs = parts;
+  join.outputs = {z};
+  join.attrs = ConcatAttrs{static_cast<int>(out.shape.size()) - 1};
+  ops.push_back(std::move(join));
+  Splice(edit, consumer_op, std::move(ops), concat_op);
+  return Status::Ok();
+}
+
+struct MaterialisedModel {
+  Model model;
+  std::vector<int> new_index;  // per editable tensor, -1 if dropped
+};
+
+Result<MaterialisedModel> Materialise(const EditableModel& edit) {
+  std::vector<bool> used(edit.tensors.size(), false);
+  for (const Operator& op : edit.operators) {
+    for (int t : op.inputs) {
+      if (t >= 0) used[t] = true;
+    }
+    for (int t : op.outputs) used[t] = true;
+  }
+  for (int t : edit.inputs) used[t] = true;
+  for (int t : edit.outputs) used[t] = true;
+
+  ModelBuilder builder(edit.name);
+  builder.SetDescription(edit.description);
+  for (const auto& [key, value] : edit.metadata) builder.AddMetadata(key, value);
+  std::vector<int> new_index(edit.tensors.size(), -1);
+  for (int t : edit.inputs) {
+    const Tensor& tensor = edit.tensors[t];
+    new_index[t] = builder.AddInput(tensor.name, tensor.shape, tensor.type);
+  }
+  for (size_t t = 0; t < edit.tensors.size(); ++t) {
+    if (!used[t] || new_index[t] >= 0) continue;
+    const Tensor& tensor = edit.tensors[t];
+    if (tensor.is_constant()) {
+      new_index[t] = builder.AddConstantBytes(
+          tensor.name, tensor.shape, tensor.type,
+          std::vector<uint8_t>(tensor.data, tensor.data + tensor.data_bytes));
+    } else {
+      new_index[t] = builder.AddActivation(tensor.name, tensor.shape, tensor.type);
+    }
+  }
+  for (const Operator& op : edit.operators) {
+    std::vector<int> inputs;
+    for (int t : op.inputs) inputs.push_back(t >= 0 ? new_index[t] : -1);
+    std::vector<int> outputs;
+    for (int t : op.outputs) outputs.push_back(new_index[t]);
+    builder.AddOperator(op.type, op.name, std::move(inputs), std::move(outputs), op.attrs);
+  }
+  for (int t : edit.outputs) builder.MarkOutput(new_index[t]);
+  SERENITY_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, builder.Finish());
+  Result<Model> model = Model::FromBuffer(bytes.data(), bytes.size(),
+                                          StrCat("rewritten ", edit.name));
+  if (!model.ok()) {
+    return model.status().WithContext("the rewritten model does not validate");
+  }
+  return MaterialisedModel{std::move(model).value(), std::move(new_index)};
+}
+
+Result<Model> ApplyAndMaterialise(const Model& model,
+                                  const std::function<Status(EditableModel*)>& apply) {
+  EditableModel edit = EditableFrom(model);
+  SERENITY_RETURN_IF_ERROR(apply(&edit));
+  SERENITY_ASSIGN_OR_RETURN(MaterialisedModel out, Materialise(edit));
+  return std::move(out.model);
+}
+
+// ---------------------------------------------------------------------------
+// Selection by measurement.
+
+// A site, named by tensors (stable across edits): the concat's output and
+// the consumer's output, or the Add's output.
+struct Site {
+  RewriteKind kind;
+  int first = -1;   // concat output (or Add output for partial sums)
+  int second = -1;  // consumer output
+};
+
+struct Measurement {
+  uint64_t peak = 0;
+  Schedule schedule;
+  Graph graph;
+  AliasPlan alias;
+};
+
+class Searcher {
+ public:
+  Searcher(const RewriteOptions& options) : options_(options) {
+    start_ = std::chrono::steady_clock::now();
+  }
+
+  bool OutOfTime() const {
+    if (options_.time_limit_seconds <= 0) return false;
+    const double elapsed = std::chrono::duration<double>(
+                               std::chrono::steady_clock::now() - start_).count();
+    return elapsed > options_.time_limit_seconds;
+  }
+
+  // copy_concats: editable tensor indices of concat outputs kept as copies.
+  Result<Measurement> Measure(const EditableModel& edit,
+                              const std::set<int>& copy_concats) const {
+    Measurement m;
+    m.graph = internal::GraphFromParts(edit.parts());
+    AliasOptions alias = options_.alias;
+    alias.copy_concats.clear();
+    for (int o = 0; o < static_cast<int>(edit.operators.size()); ++o) {
+      const Operator& op = edit.operators[o];
+      if (op.type == OpType::kConcat && copy_concats.count(op.outputs[0]) > 0) {
+        alias.copy_concats.push_back(o);
+      }
+    }
+    SERENITY_ASSIGN_OR_RETURN(
+        m.alias, internal::PlanAliasingForParts(edit.parts(), m.graph,
+                                                options_.capabilities, alias));
+    SERENITY_ASSIGN_OR_RETURN(m.schedule,
+                              ComputeSchedule(m.graph, m.alias.memory, options_.schedule));
+    m.peak = m.schedule.peak_bytes;
+    return m;
+  }
+
+  std::vector<Site> Sites(const EditableModel& edit, RewriteKind kind,
+                          const Measurement& current) const {
+    std::vector<Site> sites;
+    const std::vector<Operator>& ops = edit.operators;
+    for (int o = 0; o < static_cast<int>(ops.size()); ++o) {
+      const Operator& op = ops[o];
+      if (kind == RewriteKind::kPartialSum) {
+        if (op.type != OpType::kAdd || op.inputs.size() < 3) continue;
+        bool same = true;
+        for (int x : op.inputs) {
+          same = same && x >= 0 && edit.tensors[x].shape == edit.tensors[op.outputs[0]].shape;
+        }
+        if (same) sites.push_back({kind, op.outputs[0], -1});
+        continue;
+      }
+      if (kind == RewriteKind::kCopyConcat) {
+        if (op.type == OpType::kConcat &&
+            std::binary_search(current.alias.zero_copy_concats.begin(),
+                               current.alias.zero_copy_concats.end(), o)) {
+          sites.push_back({kind, op.outputs[0], -1});
+        }
+        continue;
+      }
+      if (op.type != OpType::kConcat || !CheckChannelConcat(edit, o).ok()) continue;
+      const int c = op.outputs[0];
+      const int64_t channels = edit.tensors[c].shape.back();
+      for (int q : ConsumersOf(edit, c)) {
+        const Operator& consumer = ops[q];
+        if (kind == RewriteKind::kChannelWise) {
+          if (consumer.type != OpType::kConv2D || consumer.inputs[0] != c) continue;
+          const Conv2DAttrs& attrs = std::get<Conv2DAttrs>(consumer.attrs);
+          const Tensor& w = edit.tensors[consumer.inputs[1]];
+          if (attrs.groups != 1 || !w.is_constant() || consumer.inputs[1] == c) continue;
+          if (edit.tensors[c].shape.size() != 4) continue;
+          sites.push_back({kind, c, consumer.outputs[0]});
+        } else if (kind == RewriteKind::kKernelWise) {
+          if (ChannelSeparable(edit, consumer, c, channels)) {
+            sites.push_back({kind, c, consumer.outputs[0]});
+          }
+        }
+      }
+    }
+    return sites;
+  }
+
+  // Order of `tensors` by the step at which `current` produces them.
+  std::vector<int> ProductionOrder(const EditableModel& edit,
+                                   const std::vector<int>& tensors,
+                                   const Measurement& current) const {
+    std::vector<int> step_of_op(current.graph.ops.size(), 0);
+    for (size_t s = 0; s < current.schedule.order.size(); ++s) {
+      step_of_op[current.schedule.order[s]] = static_cast<int>(s);
+    }
+    std::vector<int> key;
+    for (int t : tensors) {
+      const int producer = ProducerOf(edit, t);
+      key.push_back(producer < 0 ? -1 : step_of_op[producer]);
+    }
+    std::vector<int> order = IdentityOrder(tensors.size());
+    std::stable_sort(order.begin(), order.end(),
+                     [&](int a, int b) { return key[a] < key[b]; });
+    return order;
+  }
+
+  // Applies one site to `edit`; kInvalidArgument if it no longer exists.
+  Status Apply(EditableModel* edit, const Site& site, const Measurement& current,
+               std::set<int>* copy_concats, std::vector<std::string>* names) const {
+    if (site.kind == RewriteKind::kCopyConcat) {
+      const int producer = ProducerOf(*edit, site.first);
+      if (producer < 0) return InvalidArgumentError("gone");
+      names->push_back(OpLabel(*edit, producer));
+      copy_concats->insert(site.first);
+      return Status::Ok();
+    }
+    const int first_op = ProducerOf(*edit, site.first);
+    if (first_op < 0) return InvalidArgumentError("gone");
+    const Operator& first = edit->operators[first_op];
+    if (site.kind == RewriteKind::kPartialSum) {
+      names->push_back(OpLabel(*edit, first_op));
+      return ApplyPartialSum(edit, first_op, ProductionOrder(*edit, first.inputs, current));
+    }
+    const int second_op = ProducerOf(*edit, site.second);
+    if (second_op < 0) return InvalidArgumentError("gone");
+    names->push_back(StrCat(OpLabel(*edit, first_op), " -> ", OpLabel(*edit, second_op)));
+    if (site.kind == RewriteKind::kChannelWise) {
+      return ApplyChannelWise(edit, first_op, second_op,
+                              ProductionOrder(*edit, first.inputs, current));
+    }
+    return ApplyKernelWise(edit, first_op, second_op);
+  }
+
+ private:
+  const RewriteOptions& options_;
+  std::chrono::steady_clock::time_point start_;
+};
+
+}  // namespace
+
+Result<Model> PartitionChannelWise(const Model& model, int concat_op, int conv_op,
+                                   const std::vector<int>& order) {
+  return ApplyAndMaterialise(model, [&](EditableModel* edit) {
+    return ApplyChannelWise(edit, concat_op, conv_op, order);
+  });
+}
+
+Result<Model> PartitionKernelWise(const Model& model, int concat_op, int consumer_op) {
+  return ApplyAndMaterialise(model, [&](EditableModel* edit) {
+    return ApplyKernelWise(edit, concat_op, consumer_op);
+  });
+}
+
+Result<Model> SplitPartialSum(const Model& model, int add_op,
+                              const std::vector<int>& order) {
+  return ApplyAndMaterialise(model, [&](EditableModel* edit) {
+    return ApplyPartialSum(edit, add_op, order);
+  });
+}
+
+Result<RewriteResult> RewriteForMemory(const Model& model,
+                                       const RewriteOptions& options) {
+  Searcher searcher(options);
+  EditableModel best = EditableFrom(model);
+  std::set<int> copy_concats;
+  SERENITY_ASSIGN_OR_RETURN(Measurement current, searcher.Measure(best, copy_concats));
+  const uint64_t initial_peak = current.peak;
+  std::vector<RewriteDecision> decisions;
+  int applied = 0;
+  bool out_of_time = false;
+
+  std::vector<RewriteKind> kinds;
+  if (options.channel_wise) kinds.push_back(RewriteKind::kChannelWise);
+  if (options.kernel_wise) kinds.push_back(RewriteKind::kKernelWise);
+  if (options.partial_sum) kinds.push_back(RewriteKind::kPartialSum);
+  if (options.choose_copy_concats) kinds.push_back(RewriteKind::kCopyConcat);
+
+  // Tries `sites` together on the current best; keeps them if the peak drops.
+  auto trial = [&](RewriteKind kind, const std::vector<Site>& sites,
+                   bool batch) -> Result<bool> {
+    EditableModel candidate = best;
+    std::set<int> candidate_copies = copy_concats;
+    RewriteDecision decision;
+    decision.kind = kind;
+    decision.batch = batch;
+    int done = 0;
+    for (const Site& site : sites) {
+      if (searcher.Apply(&candidate, site, current, &candidate_copies,
+                         &decision.operators).ok()) {
+        ++done;
+      }
+    }
+    if (done == 0) return false;
+    SERENITY_ASSIGN_OR_RETURN(Measurement m, searcher.Measure(candidate, candidate_copies));
+    decision.peak_before = current.peak;
+    decision.peak_after = m.peak;
+    decision.applied = m.peak < current.peak;
+    decisions.push_back(decision);
+    if (!decision.applied) return false;
+    ++applied;
+    best = std::move(candidate);
+    copy_concats = std::move(candidate_copies);
+    current = std::move(m);
+    return true;
+  };
+
+  for (int round = 0; round < options.max_rounds && !out_of_time; ++round) {
+    bool changed = false;
+    for (RewriteKind kind : kinds) {
+      std::vector<Site> sites = searcher.Sites(best, kind, current);
+      if (sites.empty()) continue;
+      if (sites.size() > 1) {
+        if (searcher.OutOfTime()) {
+          out_of_time = true;
+          break;
+        }
+        SERENITY_ASSIGN_OR_RETURN(bool kept, trial(kind, sites, true));
+        changed = changed || kept;
+        if (kept) continue;
+      }
+      for (const Site& site : sites) {
+        if (searcher.OutOfTime()) {
+          out_of_time = true;
+          break;
+        }
+        SERENITY_ASSIGN_OR_RETURN(bool kept, trial(kind, {site}, false));
+        changed = changed || kept;
+      }
+      if (out_of_time) break;
+    }
+    if (!changed) break;
+  }
+
+  SERENITY_ASSIGN_OR_RETURN(MaterialisedModel out, Materialise(best));
+  Graph graph = GraphFromModel(out.model);
+  AliasOptions alias = options.alias;
+  alias.copy_concats.clear();
+  const std::vector<Operator>& ops = out.model.operators();
+  std::set<int> copies_new;
+  for (int t : copy_concats) copies_new.insert(out.new_index[t]);
+  for (int o = 0; o < static_cast<int>(ops.size()); ++o) {
+    if (ops[o].type == OpType::kConcat && copies_new.count(ops[o].outputs[0]) > 0) {
+      alias.copy_concats.push_back(o);
+    }
+  }
+  SERENITY_ASSIGN_OR_RETURN(AliasPlan plan,
+                            PlanAliasing(out.model, graph, options.capabilities, alias));
+  if (!IsTopologicalOrder(graph, current.schedule.order)) {
+    return InternalError("the measured order is not an order of the rewritten model");
+  }
+  const uint64_t peak = PeakBytes(graph, plan.memory, current.schedule.order);
+  if (peak != current.peak) {
+    return InternalError("the rewritten model's peak ", peak,
+                         " differs from the measured ", current.peak);
+  }
+  return RewriteResult{std::move(out.model), std::move(graph), std::move(plan),
+                       std::move(current.schedule), initial_peak, std::move(decisions),
+                       applied, out_of_time};
+}
+
+}  // namespace serenity::scheduler

@@ -1,0 +1,461 @@
+// Rewrites and aliasing on small hand-built graphs, without kernels: the
+// structure of each rewrite, the aliasing rules, the peak against an
+// independent simulation, and selection by measurement. Numerical
+// equivalence is in tests/runtime/rewrite_equivalence_test.cc.
+#include "serenity/scheduler/rewrite.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "rewrite_test_models.h"
+#include "serenity/scheduler/alias.h"
+#include "serenity/scheduler/graph.h"
+#include "serenity/scheduler/memory_model.h"
+#include "serenity/scheduler/ordering.h"
+
+namespace serenity::scheduler {
+namespace {
+
+using rewrite_testing::AddNNet;
+using rewrite_testing::ConcatConvNet;
+using rewrite_testing::ConcatSeparableNet;
+using rewrite_testing::KernelLikeCapabilities;
+
+int CountOps(const Model& model, OpType type) {
+  return static_cast<int>(std::count_if(model.operators().begin(), model.operators().end(),
+                                        [&](const Operator& op) { return op.type == type; }));
+}
+
+int FindOp(const Model& model, const std::string& name) {
+  for (size_t o = 0; o < model.operators().size(); ++o) {
+    if (model.operators()[o].name == name) return static_cast<int>(o);
+  }
+  return -1;
+}
+
+int TensorOf(const Graph& graph, const std::string& name) {
+  for (size_t t = 0; t < graph.tensors.size(); ++t) {
+    if (graph.tensors[t].name == name) return static_cast<int>(t);
+  }
+  return -1;
+}
+
+// Checks the plan's contents and peak under several random orders.
+void ExpectPlanHolds(const Model& model, const Graph& graph, const AliasPlan& plan) {
+  for (uint32_t seed = 0; seed < 12; ++seed) {
+    const std::vector<int> order = rewrite_testing::RandomOrder(graph, seed);
+    ASSERT_TRUE(IsTopologicalOrder(graph, order));
+    EXPECT_EQ(rewrite_testing::SimulateContents(model, graph, plan, order), "")
+        << "seed " << seed;
+    EXPECT_EQ(PeakBytes(graph, plan.memory, order),
+              rewrite_testing::SimulatePeak(graph, plan, order))
+        << "seed " << seed;
+  }
+}
+
+// --- the rewrites' structure --------------------------------------------
+
+TEST(RewriteStructureTest, ChannelWiseReplacesConcatWithPartialConvsAndAdds) {
+  const Model model = ConcatConvNet({4, 2, 6}, 5, 3);
+  Result<Model> out = PartitionChannelWise(model, FindOp(model, "concat"), FindOp(model, "mix"));
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  EXPECT_EQ(CountOps(*out, OpType::kConcat), 0);
+  EXPECT_EQ(CountOps(*out, OpType::kConv2D), 3 + 3);
+  EXPECT_EQ(CountOps(*out, OpType::kAdd), 2);
+  // Bias on the first partial only, activation on the last Add only.
+  int with_bias = 0;
+  for (const Operator& op : out->operators()) {
+    if (op.type == OpType::kConv2D && op.name.rfind("mix/part", 0) == 0) {
+      EXPECT_EQ(std::get<Conv2DAttrs>(op.attrs).activation, Activation::kNone);
+      EXPECT_EQ(out->tensors()[op.inputs[1]].shape[3],
+                out->tensors()[op.inputs[0]].shape[3]);
+      if (op.inputs[2] >= 0) ++with_bias;
+    }
+  }
+  EXPECT_EQ(with_bias, 1);
+  const Operator& last = out->operators()[FindOp(*out, "mix")];
+  EXPECT_EQ(last.type, OpType::kAdd);
+  EXPECT_EQ(std::get<ElementwiseAttrs>(last.attrs).activation, Activation::kRelu);
+}
+
+TEST(RewriteStructureTest, ChannelWiseKeepsAConcatThatIsReadElsewhere) {
+  ModelBuilder b("shared");
+  const int x = b.AddInput("x", {1, 2, 2, 3});
+  const int a = rewrite_testing::AddConv(b, "a", x, 3, 2, 1, 2, Activation::kNone, 1);
+  const int c2 = rewrite_testing::AddConv(b, "b", x, 3, 2, 1, 2, Activation::kNone, 2);
+  const int c = b.AddActivation("cat", {1, 2, 2, 4});
+  b.AddOperator(OpType::kConcat, "concat", {a, c2}, {c}, ConcatAttrs{3});
+  const int y = rewrite_testing::AddConv(b, "mix", c, 4, 3, 1, 2, Activation::kNone, 3);
+  const int r = b.AddActivation("r", {1, 2, 2, 4});
+  b.AddOperator(OpType::kRelu, "relu", {c}, {r});
+  b.MarkOutput(y);
+  b.MarkOutput(r);
+  const Model model = rewrite_testing::Build(b);
+  Result<Model> out = PartitionChannelWise(model, FindOp(model, "concat"), FindOp(model, "mix"));
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  EXPECT_EQ(CountOps(*out, OpType::kConcat), 1);
+}
+
+TEST(RewriteStructureTest, ChannelWiseRefusesAGroupedConv) {
+  const Model model = ConcatSeparableNet(OpType::kConv2D);
+  Result<Model> out = PartitionChannelWise(model, FindOp(model, "concat"), FindOp(model, "sep"));
+  EXPECT_FALSE(out.ok());
+  EXPECT_EQ(out.status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(RewriteStructureTest, KernelWiseMovesEachSeparableOpOntoTheBranches) {
+  for (OpType type : {OpType::kRelu, OpType::kClamp, OpType::kSigmoid, OpType::kHardSwish,
+                      OpType::kMaxPool2D, OpType::kAveragePool2D, OpType::kGlobalAveragePool,
+                      OpType::kConv2D, OpType::kMul, OpType::kAdd}) {
+    SCOPED_TRACE(OpTypeName(type));
+    const Model model = ConcatSeparableNet(type);
+    Result<Model> out =
+        PartitionKernelWise(model, FindOp(model, "concat"), FindOp(model, "sep"));
+    ASSERT_TRUE(out.ok()) << out.status().ToString();
+    EXPECT_EQ(CountOps(*out, type), CountOps(model, type) - 1 + 3);
+    const int join = FindOp(*out, "sep/concat");
+    ASSERT_GE(join, 0);
+    EXPECT_EQ(out->operators()[join].inputs.size(), 3u);
+    EXPECT_EQ(FindOp(*out, "concat"), -1);
+  }
+}
+
+TEST(RewriteStructureTest, PartialSumBuildsAChainInTheGivenOrder) {
+  const Model model = AddNNet(4);
+  const int add = FindOp(model, "sum");
+  Result<Model> out = SplitPartialSum(model, add, {2, 0, 3, 1});
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  EXPECT_EQ(CountOps(*out, OpType::kAdd), 3);
+  const Operator& first = out->operators()[FindOp(*out, "sum/sum1")];
+  EXPECT_EQ(out->tensors()[first.inputs[0]].name, "branch2/y");
+  EXPECT_EQ(out->tensors()[first.inputs[1]].name, "branch0/y");
+  const Operator& last = out->operators()[FindOp(*out, "sum")];
+  EXPECT_EQ(out->tensors()[last.inputs[1]].name, "branch1/y");
+  EXPECT_EQ(std::get<ElementwiseAttrs>(last.attrs).activation, Activation::kRelu);
+  EXPECT_FALSE(SplitPartialSum(model, add, {0, 0, 1, 2}).ok());
+  EXPECT_FALSE(SplitPartialSum(model, FindOp(model, "head"), {}).ok());
+}
+
+// --- aliasing rules ----------------------------------------------------------
+
+TEST(AliasTest, InPlaceOnlyOverASingleReaderIntermediate) {
+  ModelBuilder b("inplace");
+  const int x = b.AddInput("x", {1, 2, 2, 4});
+  const int relu_in = b.AddActivation("relu_in", {1, 2, 2, 4});
+  b.AddOperator(OpType::kRelu, "on_input", {x}, {relu_in});  // graph input: no
+  const int a = rewrite_testing::AddConv(b, "a", relu_in, 4, 4, 1, 2, Activation::kNone, 1);
+  const int s = b.AddActivation("s", {1, 2, 2, 4});
+  b.AddOperator(OpType::kSigmoid, "sig", {a}, {s});  // single reader: yes
+  const int r1 = b.AddActivation("r1", {1, 2, 2, 4});
+  b.AddOperator(OpType::kRelu, "r1", {s}, {r1});  // s read twice: no
+  const int r2 = b.AddActivation("r2", {1, 2, 2, 4});
+  b.AddOperator(OpType::kClamp, "r2", {s}, {r2}, ClampAttrs{});
+  const int sum = b.AddActivation("sum", {1, 2, 2, 4});
+  b.AddOperator(OpType::kAdd, "add", {r1, r2}, {sum});  // r1 single reader: yes
+  b.MarkOutput(sum);
+  const Model model = rewrite_testing::Build(b);
+  const Graph graph = GraphFromModel(model);
+  Result<AliasPlan> plan = PlanAliasing(model, graph, KernelLikeCapabilities());
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  auto same = [&](const char* p, const char* q) {
+    return plan->memory.buffer_of_tensor[TensorOf(graph, p)] ==
+           plan->memory.buffer_of_tensor[TensorOf(graph, q)];
+  };
+  EXPECT_FALSE(same("x", "relu_in"));
+  EXPECT_TRUE(same("a/y", "s"));
+  EXPECT_FALSE(same("s", "r1"));
+  EXPECT_FALSE(same("s", "r2"));
+  EXPECT_TRUE(same("r1", "sum"));
+  EXPECT_FALSE(same("r2", "sum"));
+  EXPECT_EQ(plan->in_place_ops.size(), 2u);
+  ExpectPlanHolds(model, graph, *plan);
+
+  // Without the capability nothing is shared.
+  Result<AliasPlan> none = PlanAliasing(model, graph, AliasCapabilities::None());
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(none->memory.buffers.size(), graph.tensors.size());
+}
+
+TEST(AliasTest, ZeroCopyConcatMakesEachInputAChannelSlice) {
+  const Model model = ConcatConvNet({4, 2, 6}, 5);
+  const Graph graph = GraphFromModel(model);
+  Result<AliasPlan> plan = PlanAliasing(model, graph, KernelLikeCapabilities());
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  ASSERT_EQ(plan->zero_copy_concats.size(), 1u);
+  const int cat = TensorOf(graph, "cat");
+  const int64_t offsets[] = {0, 4, 6};
+  for (int i = 0; i < 3; ++i) {
+    const TensorPlacement& p = plan->placements[TensorOf(graph, "branch" + std::to_string(i) + "/y")];
+    EXPECT_EQ(p.buffer, plan->placements[cat].buffer);
+    EXPECT_EQ(p.link, AliasLink::kSlice);
+    EXPECT_EQ(p.channel_offset, offsets[i]);
+    EXPECT_EQ(p.byte_offset, static_cast<uint64_t>(offsets[i] * 4));
+    EXPECT_EQ(p.pixel_stride, 12);
+  }
+  EXPECT_TRUE(plan->IsNoOp(FindOp(model, "concat")));
+  ExpectPlanHolds(model, graph, *plan);
+  // A kept copy is kept.
+  AliasOptions options;
+  options.copy_concats = {FindOp(model, "concat")};
+  Result<AliasPlan> copy = PlanAliasing(model, graph, KernelLikeCapabilities(), options);
+  ASSERT_TRUE(copy.ok());
+  EXPECT_TRUE(copy->zero_copy_concats.empty());
+}
+
+TEST(AliasTest, ZeroCopyRefusedWhenAProducerCannotWriteASlice) {
+  const Model model = ConcatConvNet({4, 2, 6}, 5);
+  const Graph graph = GraphFromModel(model);
+  AliasCapabilities caps = KernelLikeCapabilities();
+  caps[OpType::kConv2D].strided_output = false;
+  Result<AliasPlan> plan = PlanAliasing(model, graph, caps);
+  ASSERT_TRUE(plan.ok());
+  EXPECT_TRUE(plan->zero_copy_concats.empty());
+}
+
+TEST(AliasTest, ZeroCopyRefusedWhenAnotherReaderCannotReadASlice) {
+  ModelBuilder b("reader");
+  const int x = b.AddInput("x", {1, 2, 2, 3});
+  const int a = rewrite_testing::AddConv(b, "a", x, 3, 4, 1, 2, Activation::kNone, 1);
+  const int a2 = rewrite_testing::AddConv(b, "a2", x, 3, 4, 1, 2, Activation::kNone, 2);
+  const int c = b.AddActivation("cat", {1, 2, 2, 8});
+  b.AddOperator(OpType::kConcat, "concat", {a, a2}, {c}, ConcatAttrs{3});
+  const int sum = b.AddActivation("sum", {1, 2, 2, 4});
+  b.AddOperator(OpType::kAdd, "add", {a, a2}, {sum});  // Add takes dense only
+  const int y = rewrite_testing::AddConv(b, "mix", c, 8, 4, 1, 2, Activation::kNone, 3);
+  const int out = b.AddActivation("out", {1, 2, 2, 4});
+  b.AddOperator(OpType::kAdd, "join", {y, sum}, {out});
+  b.MarkOutput(out);
+  const Model model = rewrite_testing::Build(b);
+  const Graph graph = GraphFromModel(model);
+  Result<AliasPlan> plan = PlanAliasing(model, graph, KernelLikeCapabilities());
+  ASSERT_TRUE(plan.ok());
+  EXPECT_TRUE(plan->zero_copy_concats.empty());
+  // With a strided Add it qualifies.
+  AliasCapabilities caps = KernelLikeCapabilities();
+  caps[OpType::kAdd].strided_input = true;
+  Result<AliasPlan> strided = PlanAliasing(model, graph, caps);
+  ASSERT_TRUE(strided.ok());
+  EXPECT_EQ(strided->zero_copy_concats.size(), 1u);
+  ExpectPlanHolds(model, graph, *strided);
+}
+
+TEST(AliasTest, ZeroCopyRefusesGraphInputsAndRepeatedInputs) {
+  ModelBuilder b("refuse");
+  const int x = b.AddInput("x", {1, 2, 2, 3});
+  const int a = rewrite_testing::AddConv(b, "a", x, 3, 3, 1, 2, Activation::kNone, 1);
+  const int c1 = b.AddActivation("c1", {1, 2, 2, 6});
+  b.AddOperator(OpType::kConcat, "with_input", {x, a}, {c1}, ConcatAttrs{3});
+  const int c2 = b.AddActivation("c2", {1, 2, 2, 6});
+  b.AddOperator(OpType::kConcat, "twice", {a, a}, {c2}, ConcatAttrs{3});
+  const int out = b.AddActivation("out", {1, 2, 2, 6});
+  b.AddOperator(OpType::kAdd, "add", {c1, c2}, {out});
+  b.MarkOutput(out);
+  const Model model = rewrite_testing::Build(b);
+  const Graph graph = GraphFromModel(model);
+  Result<AliasPlan> plan = PlanAliasing(model, graph, KernelLikeCapabilities());
+  ASSERT_TRUE(plan.ok());
+  EXPECT_TRUE(plan->zero_copy_concats.empty());
+}
+
+TEST(AliasTest, NestedConcatsComposeOffsets) {
+  ModelBuilder b("nested");
+  const int x = b.AddInput("x", {1, 2, 2, 3});
+  const int a = rewrite_testing::AddConv(b, "a", x, 3, 2, 1, 2, Activation::kNone, 1);
+  const int a2 = rewrite_testing::AddConv(b, "b", x, 3, 3, 1, 2, Activation::kNone, 2);
+  const int inner = b.AddActivation("inner", {1, 2, 2, 5});
+  b.AddOperator(OpType::kConcat, "inner", {a, a2}, {inner}, ConcatAttrs{3});
+  const int d = rewrite_testing::AddConv(b, "d", x, 3, 4, 1, 2, Activation::kRelu, 3);
+  const int r = b.AddActivation("r", {1, 2, 2, 4});
+  b.AddOperator(OpType::kRelu, "relu", {d}, {r});
+  const int outer = b.AddActivation("outer", {1, 2, 2, 9});
+  b.AddOperator(OpType::kConcat, "outer", {r, inner}, {outer}, ConcatAttrs{3});
+  const int y = rewrite_testing::AddConv(b, "mix", outer, 9, 2, 1, 2, Activation::kNone, 4);
+  b.MarkOutput(y);
+  const Model model = rewrite_testing::Build(b);
+  const Graph graph = GraphFromModel(model);
+  Result<AliasPlan> plan = PlanAliasing(model, graph, KernelLikeCapabilities());
+  ASSERT_TRUE(plan.ok());
+  EXPECT_EQ(plan->zero_copy_concats.size(), 2u);
+  EXPECT_EQ(plan->placements[TensorOf(graph, "d/y")].channel_offset, 0);
+  EXPECT_EQ(plan->placements[TensorOf(graph, "a/y")].channel_offset, 4);
+  EXPECT_EQ(plan->placements[TensorOf(graph, "b/y")].channel_offset, 6);
+  EXPECT_EQ(plan->placements[TensorOf(graph, "b/y")].pixel_stride, 9);
+  ExpectPlanHolds(model, graph, *plan);
+}
+
+TEST(AliasTest, InPlaceOverAConcatWhoseSliceIsStillReadKeepsTheCopy) {
+  // cat = concat(a, b); r = relu(cat) in place; `late` reads a after the relu
+  // may have run: zero-copy would let the relu clobber a.
+  ModelBuilder b("hazard");
+  const int x = b.AddInput("x", {1, 2, 2, 3});
+  const int a = rewrite_testing::AddConv(b, "a", x, 3, 2, 1, 2, Activation::kNone, 1);
+  const int a2 = rewrite_testing::AddConv(b, "b", x, 3, 2, 1, 2, Activation::kNone, 2);
+  const int c = b.AddActivation("cat", {1, 2, 2, 4});
+  b.AddOperator(OpType::kConcat, "concat", {a, a2}, {c}, ConcatAttrs{3});
+  const int r = b.AddActivation("r", {1, 2, 2, 4});
+  b.AddOperator(OpType::kRelu, "relu", {c}, {r});
+  const int late = rewrite_testing::AddConv(b, "late", a, 2, 4, 1, 2, Activation::kNone, 3);
+  const int out = b.AddActivation("out", {1, 2, 2, 4});
+  b.AddOperator(OpType::kAdd, "add", {r, late}, {out});
+  b.MarkOutput(out);
+  const Model model = rewrite_testing::Build(b);
+  const Graph graph = GraphFromModel(model);
+  Result<AliasPlan> plan = PlanAliasing(model, graph, KernelLikeCapabilities());
+  ASSERT_TRUE(plan.ok());
+  EXPECT_TRUE(plan->zero_copy_concats.empty());
+  EXPECT_EQ(plan->in_place_ops.size(), 2u);  // relu over cat, add over r
+  ExpectPlanHolds(model, graph, *plan);
+}
+
+TEST(AliasTest, ReshapeSharesTheBytesOfADenseSingleReaderInput) {
+  ModelBuilder b("reshape");
+  const int x = b.AddInput("x", {1, 2, 2, 3});
+  const int a = rewrite_testing::AddConv(b, "a", x, 3, 4, 1, 2, Activation::kNone, 1);
+  const int flat = b.AddActivation("flat", {1, 16});
+  ReshapeAttrs attrs;
+  attrs.new_shape = {1, 16};
+  b.AddOperator(OpType::kReshape, "flatten", {a}, {flat}, attrs);
+  const int s = b.AddActivation("s", {1, 16});
+  b.AddOperator(OpType::kSigmoid, "sig", {flat}, {s});
+  b.MarkOutput(s);
+  const Model model = rewrite_testing::Build(b);
+  const Graph graph = GraphFromModel(model);
+  Result<AliasPlan> plan = PlanAliasing(model, graph, KernelLikeCapabilities());
+  ASSERT_TRUE(plan.ok());
+  EXPECT_EQ(plan->memory.buffers.size(), 2u);  // x; a = flat = s
+  EXPECT_TRUE(plan->IsNoOp(FindOp(model, "flatten")));
+  EXPECT_EQ(plan->placements[TensorOf(graph, "flat")].pixel_stride, 16);
+  ExpectPlanHolds(model, graph, *plan);
+}
+
+TEST(AliasTest, RewrittenModelsKeepThePlanSound) {
+  const Model base = ConcatConvNet({4, 2, 6}, 5, 3);
+  Result<Model> channel_wise =
+      PartitionChannelWise(base, FindOp(base, "concat"), FindOp(base, "mix"));
+  ASSERT_TRUE(channel_wise.ok());
+  const Model separable = ConcatSeparableNet(OpType::kMaxPool2D);
+  Result<Model> kernel_wise =
+      PartitionKernelWise(separable, FindOp(separable, "concat"), FindOp(separable, "sep"));
+  ASSERT_TRUE(kernel_wise.ok());
+  const Model add = AddNNet(5);
+  Result<Model> partial = SplitPartialSum(add, FindOp(add, "sum"));
+  ASSERT_TRUE(partial.ok());
+  for (const Model* model : {&channel_wise.value(), &kernel_wise.value(), &partial.value()}) {
+    const Graph graph = GraphFromModel(*model);
+    Result<AliasPlan> plan = PlanAliasing(*model, graph, KernelLikeCapabilities());
+    ASSERT_TRUE(plan.ok());
+    ExpectPlanHolds(*model, graph, *plan);
+  }
+  // The accumulating Adds run in place; each partial term is its own tensor.
+  const Graph graph = GraphFromModel(*channel_wise);
+  Result<AliasPlan> plan = PlanAliasing(*channel_wise, graph, KernelLikeCapabilities());
+  ASSERT_TRUE(plan.ok());
+  EXPECT_EQ(plan->in_place_ops.size(), 2u);
+  EXPECT_NE(plan->memory.buffer_of_tensor[TensorOf(graph, "mix/y/part1")],
+            plan->memory.buffer_of_tensor[TensorOf(graph, "mix/y")]);
+  EXPECT_EQ(plan->memory.buffer_of_tensor[TensorOf(graph, "mix/y/acc0")],
+            plan->memory.buffer_of_tensor[TensorOf(graph, "mix/y")]);
+}
+
+// --- selection by measurement ------------------------------------------------
+
+RewriteOptions TestOptions() {
+  RewriteOptions options;
+  options.capabilities = KernelLikeCapabilities();
+  options.schedule.algorithm = Algorithm::kOptimal;
+  options.schedule.time_limit_seconds = 10;
+  return options;
+}
+
+uint64_t OptimalPeak(const Model& model, const AliasCapabilities& caps) {
+  const Graph graph = GraphFromModel(model);
+  Result<AliasPlan> plan = PlanAliasing(model, graph, caps);
+  EXPECT_TRUE(plan.ok());
+  ScheduleOptions options;
+  Result<Schedule> schedule = ComputeSchedule(graph, plan->memory, options);
+  EXPECT_TRUE(schedule.ok());
+  EXPECT_TRUE(schedule->optimal);
+  return schedule->peak_bytes;
+}
+
+TEST(RewriteForMemoryTest, ChannelWisePaysWhenTheConcatIsWide) {
+  // Wide branches, narrow conv output: never materialising the concat pays.
+  const Model model = ConcatConvNet({16, 16, 16}, 2, 1, 4);
+  RewriteOptions options = TestOptions();
+  options.capabilities = AliasCapabilities::None();  // so the concat is a copy
+  options.capabilities[OpType::kAdd].in_place = true;
+  Result<RewriteResult> result = RewriteForMemory(model, options);
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  ASSERT_GE(result->applied_count, 1);
+  bool channel_wise = false;
+  for (const RewriteDecision& d : result->decisions) {
+    channel_wise = channel_wise || (d.applied && d.kind == RewriteKind::kChannelWise);
+    if (d.applied) {
+      EXPECT_LT(d.peak_after, d.peak_before);
+    }
+  }
+  EXPECT_TRUE(channel_wise);
+  EXPECT_EQ(CountOps(result->model, OpType::kConcat), 0);
+  EXPECT_LT(result->schedule.peak_bytes, result->initial_peak_bytes);
+  // The reported peak is what the memory model and the simulation say.
+  EXPECT_EQ(result->schedule.peak_bytes,
+            PeakBytes(result->graph, result->alias.memory, result->schedule.order));
+  EXPECT_EQ(result->schedule.peak_bytes,
+            rewrite_testing::SimulatePeak(result->graph, result->alias, result->schedule.order));
+  EXPECT_EQ(result->schedule.peak_bytes, OptimalPeak(result->model, options.capabilities));
+  ExpectPlanHolds(result->model, result->graph, result->alias);
+}
+
+TEST(RewriteForMemoryTest, PartialSumPaysForAWideAdd) {
+  const Model model = AddNNet(6, 16);
+  RewriteOptions options = TestOptions();
+  Result<RewriteResult> result = RewriteForMemory(model, options);
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  EXPECT_EQ(CountOps(result->model, OpType::kAdd), 5);
+  EXPECT_LT(result->schedule.peak_bytes, result->initial_peak_bytes);
+  EXPECT_EQ(result->schedule.peak_bytes,
+            rewrite_testing::SimulatePeak(result->graph, result->alias, result->schedule.order));
+  ExpectPlanHolds(result->model, result->graph, result->alias);
+}
+
+TEST(RewriteForMemoryTest, NoRewriteWhereItWouldRaiseThePeak) {
+  // One-channel branches into a 64-channel conv: partial convolutions need a
+  // 64-channel accumulator and a 64-channel term at once, more than the
+  // 3-channel concat costs.
+  const Model model = ConcatConvNet({1, 1, 1}, 64, 1, 4, Activation::kNone);
+  RewriteOptions options = TestOptions();
+  options.kernel_wise = options.partial_sum = false;
+  options.capabilities = AliasCapabilities::None();
+  options.capabilities[OpType::kAdd].in_place = true;
+  Result<RewriteResult> result = RewriteForMemory(model, options);
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  ASSERT_FALSE(result->decisions.empty());  // it was tried ...
+  for (const RewriteDecision& d : result->decisions) {
+    EXPECT_FALSE(d.applied);  // ... and measured worse
+    EXPECT_GE(d.peak_after, d.peak_before);
+  }
+  EXPECT_EQ(result->model.operators().size(), model.operators().size());
+  EXPECT_EQ(result->schedule.peak_bytes, result->initial_peak_bytes);
+  // The rewrite really is worse on its own.
+  Result<Model> forced =
+      PartitionChannelWise(model, FindOp(model, "concat"), FindOp(model, "mix"));
+  ASSERT_TRUE(forced.ok());
+  EXPECT_GT(OptimalPeak(*forced, options.capabilities), result->initial_peak_bytes);
+}
+
+TEST(RewriteForMemoryTest, NothingEnabledLeavesTheModelAlone) {
+  const Model model = AddNNet(4);
+  RewriteOptions options = TestOptions();
+  options.channel_wise = options.kernel_wise = options.partial_sum = false;
+  options.choose_copy_concats = false;
+  Result<RewriteResult> result = RewriteForMemory(model, options);
+  ASSERT_TRUE(result.ok());
+  EXPECT_TRUE(result->decisions.empty());
+  EXPECT_EQ(result->model.GraphHash(), model.GraphHash());
+}
+
+}  // namespace
+}  // namespace serenity::scheduler

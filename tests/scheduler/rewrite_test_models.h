@@ -1,0 +1,331 @@
+// Small models for the rewriting and aliasing tests, and an independent
+// step-by-step simulation of an aliasing plan under an order.
+#ifndef SERENITY_TESTS_SCHEDULER_REWRITE_TEST_MODELS_H_
+#define SERENITY_TESTS_SCHEDULER_REWRITE_TEST_MODELS_H_
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <map>
+#include <random>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "serenity/model_format/model.h"
+#include "serenity/scheduler/alias.h"
+#include "serenity/scheduler/graph.h"
+
+namespace serenity::rewrite_testing {
+
+inline std::vector<float> Values(size_t count, float seed, float scale = 0.5f) {
+  std::vector<float> values(count);
+  for (size_t i = 0; i < count; ++i) {
+    values[i] = scale * std::sin(seed * 1.7f + 0.6180f * static_cast<float>(i) +
+                                 0.011f * static_cast<float>(i * i % 89));
+  }
+  return values;
+}
+
+inline int AddConv(ModelBuilder& b, const std::string& name, int x, int64_t in_channels,
+                   int64_t out_channels, int kernel, int64_t hw, Activation activation,
+                   float seed, bool bias = true) {
+  const int64_t fan_in = in_channels * kernel * kernel;
+  const int w = b.AddConstant(name + "/w", {out_channels, kernel, kernel, in_channels},
+                              Values(static_cast<size_t>(out_channels * fan_in), seed,
+                                     1.2f / std::sqrt(static_cast<float>(fan_in))));
+  const int bias_tensor =
+      bias ? b.AddConstant(name + "/b", {out_channels}, Values(out_channels, seed + 3, 0.1f))
+           : -1;
+  const int y = b.AddActivation(name + "/y", {1, hw, hw, out_channels});
+  Conv2DAttrs attrs;
+  attrs.pad_top = attrs.pad_bottom = attrs.pad_left = attrs.pad_right = kernel / 2;
+  attrs.activation = activation;
+  b.AddOperator(OpType::kConv2D, name, {x, w, bias_tensor}, {y}, attrs);
+  return y;
+}
+
+inline Model Build(const ModelBuilder& b) {
+  Result<std::vector<uint8_t>> bytes = b.Finish();
+  if (!bytes.ok()) DieOnBadResultAccess(bytes.status());
+  Result<Model> model = Model::FromBuffer(bytes->data(), bytes->size(), "test");
+  if (!model.ok()) DieOnBadResultAccess(model.status());
+  return std::move(model).value();
+}
+
+// x [1,hw,hw,3] -> branch_i: 1x1 conv -> widths[i] (relu)
+//   -> concat -> conv kxk -> out_channels (activation) -> output.
+inline Model ConcatConvNet(const std::vector<int64_t>& widths, int64_t out_channels,
+                           int kernel = 1, int64_t hw = 4,
+                           Activation activation = Activation::kRelu) {
+  ModelBuilder b("concat_conv");
+  const int x = b.AddInput("x", {1, hw, hw, 3});
+  std::vector<int> branches;
+  int64_t total = 0;
+  for (size_t i = 0; i < widths.size(); ++i) {
+    branches.push_back(AddConv(b, "branch" + std::to_string(i), x, 3, widths[i], 1, hw,
+                               Activation::kRelu, 1.0f + i));
+    total += widths[i];
+  }
+  const int c = b.AddActivation("cat", {1, hw, hw, total});
+  b.AddOperator(OpType::kConcat, "concat", branches, {c}, ConcatAttrs{3});
+  const int y = AddConv(b, "mix", c, total, out_channels, kernel, hw, activation, 9.0f);
+  b.MarkOutput(y);
+  return Build(b);
+}
+
+// x -> three 1x1 conv branches (widths) -> concat -> `type` -> 1x1 conv -> out.
+// `type` is one of Relu, Clamp, Sigmoid, HardSwish, MaxPool2D, AveragePool2D,
+// GlobalAveragePool, Conv2D (depthwise 3x3), Mul / Add (per-channel constant).
+inline Model ConcatSeparableNet(OpType type, const std::vector<int64_t>& widths = {4, 2, 6},
+                                int64_t hw = 4) {
+  ModelBuilder b("concat_separable");
+  const int x = b.AddInput("x", {1, hw, hw, 3});
+  std::vector<int> branches;
+  int64_t total = 0;
+  for (size_t i = 0; i < widths.size(); ++i) {
+    branches.push_back(AddConv(b, "branch" + std::to_string(i), x, 3, widths[i], 1, hw,
+                               Activation::kNone, 2.0f + i));
+    total += widths[i];
+  }
+  const int c = b.AddActivation("cat", {1, hw, hw, total});
+  b.AddOperator(OpType::kConcat, "concat", branches, {c}, ConcatAttrs{3});
+  int64_t out_hw = hw;
+  int z = -1;
+  switch (type) {
+    case OpType::kMaxPool2D:
+    case OpType::kAveragePool2D: {
+      Pool2DAttrs attrs;
+      attrs.filter_h = attrs.filter_w = 3;
+      attrs.stride_h = attrs.stride_w = 2;
+      attrs.pad_top = attrs.pad_left = 1;
+      attrs.pad_bottom = attrs.pad_right = 1;
+      out_hw = (hw + 2 - 3) / 2 + 1;
+      z = b.AddActivation("sep", {1, out_hw, out_hw, total});
+      b.AddOperator(type, "sep", {c}, {z}, attrs);
+      break;
+    }
+    case OpType::kGlobalAveragePool:
+      out_hw = 1;
+      z = b.AddActivation("sep", {1, 1, 1, total});
+      b.AddOperator(type, "sep", {c}, {z});
+      break;
+    case OpType::kConv2D: {
+      const int w = b.AddConstant("sep/w", {total, 3, 3, 1}, Values(total * 9, 7.0f, 0.4f));
+      const int bias = b.AddConstant("sep/b", {total}, Values(total, 8.0f, 0.1f));
+      Conv2DAttrs attrs;
+      attrs.pad_top = attrs.pad_bottom = attrs.pad_left = attrs.pad_right = 1;
+      attrs.groups = static_cast<int>(total);
+      attrs.activation = Activation::kRelu;
+      z = b.AddActivation("sep", {1, hw, hw, total});
+      b.AddOperator(type, "sep", {c, w, bias}, {z}, attrs);
+      break;
+    }
+    case OpType::kMul:
+    case OpType::kAdd: {
+      const int k = b.AddConstant("sep/k", {1, 1, 1, total}, Values(total, 6.0f, 1.0f));
+      z = b.AddActivation("sep", {1, hw, hw, total});
+      b.AddOperator(type, "sep", {c, k}, {z}, ElementwiseAttrs{});
+      break;
+    }
+    case OpType::kClamp:
+      z = b.AddActivation("sep", {1, hw, hw, total});
+      b.AddOperator(type, "sep", {c}, {z}, ClampAttrs{-0.1f, 0.2f});
+      break;
+    default:
+      z = b.AddActivation("sep", {1, hw, hw, total});
+      b.AddOperator(type, "sep", {c}, {z});
+      break;
+  }
+  const int y = AddConv(b, "head", z, total, 5, 1, out_hw, Activation::kNone, 11.0f);
+  b.MarkOutput(y);
+  return Build(b);
+}
+
+// x -> n 1x1 conv branches of `width` -> Add(all, relu) -> 1x1 conv -> out.
+inline Model AddNNet(int n, int64_t width = 8, int64_t hw = 4) {
+  ModelBuilder b("add_n");
+  const int x = b.AddInput("x", {1, hw, hw, 3});
+  std::vector<int> branches;
+  for (int i = 0; i < n; ++i) {
+    branches.push_back(AddConv(b, "branch" + std::to_string(i), x, 3, width, 1, hw,
+                               Activation::kNone, 3.0f + i));
+  }
+  const int s = b.AddActivation("sum", {1, hw, hw, width});
+  b.AddOperator(OpType::kAdd, "sum", branches, {s}, ElementwiseAttrs{Activation::kRelu});
+  const int y = AddConv(b, "head", s, width, 4, 1, hw, Activation::kNone, 13.0f);
+  b.MarkOutput(y);
+  return Build(b);
+}
+
+// XNNPACK-like capabilities (as kernels::CapabilitiesOf reports them).
+inline scheduler::AliasCapabilities KernelLikeCapabilities() {
+  scheduler::AliasCapabilities caps;
+  for (OpType type : {OpType::kConv2D, OpType::kFullyConnected, OpType::kMaxPool2D,
+                      OpType::kAveragePool2D, OpType::kGlobalAveragePool, OpType::kConcat,
+                      OpType::kRelu, OpType::kClamp, OpType::kSigmoid, OpType::kHardSwish,
+                      OpType::kSlice, OpType::kResizeBilinear, OpType::kSoftmax}) {
+    caps[type].strided_input = caps[type].strided_output = true;
+  }
+  for (OpType type : {OpType::kRelu, OpType::kClamp, OpType::kSigmoid, OpType::kHardSwish,
+                      OpType::kAdd, OpType::kMul, OpType::kReshape}) {
+    caps[type].in_place = true;
+  }
+  return caps;
+}
+
+// A random topological order of the graph.
+inline std::vector<int> RandomOrder(const scheduler::Graph& graph, uint32_t seed) {
+  std::mt19937 rng(seed);
+  const int n = static_cast<int>(graph.ops.size());
+  std::vector<int> indegree(n, 0);
+  for (int o = 0; o < n; ++o) {
+    for (int t : graph.ops[o].inputs) {
+      if (graph.tensors[t].producer >= 0) ++indegree[o];
+    }
+  }
+  std::vector<int> ready, order;
+  for (int o = 0; o < n; ++o) {
+    if (indegree[o] == 0) ready.push_back(o);
+  }
+  while (!ready.empty()) {
+    const size_t pick = rng() % ready.size();
+    const int o = ready[pick];
+    ready.erase(ready.begin() + pick);
+    order.push_back(o);
+    for (int t : graph.ops[o].outputs) {
+      for (int consumer : graph.tensors[t].consumers) {
+        if (--indegree[consumer] == 0) ready.push_back(consumer);
+      }
+    }
+  }
+  return order;
+}
+
+// Runs the plan symbolically under `order`: every buffer element holds a tag
+// (tensor, element) saying whose value is there. Before each operator runs,
+// every element of every activation it reads must hold the expected value;
+// then its outputs are written (nothing for a no-op). Returns "" or what
+// went wrong. Written without the planner's code: a different algorithm over
+// the same placements.
+inline std::string SimulateContents(const Model& model, const scheduler::Graph& graph,
+                                    const scheduler::AliasPlan& plan,
+                                    const std::vector<int>& order) {
+  using Tag = std::pair<int, int64_t>;
+  const int num_tensors = static_cast<int>(graph.tensors.size());
+  std::vector<int> graph_of_model(model.tensors().size(), -1);
+  for (int t = 0; t < num_tensors; ++t) graph_of_model[graph.tensors[t].model_tensor] = t;
+  auto shape_of = [&](int t) { return model.tensors()[graph.tensors[t].model_tensor].shape; };
+  auto elements = [&](int t) {
+    int64_t n = 1;
+    for (int64_t d : shape_of(t)) n *= d;
+    return n;
+  };
+  auto address = [&](int t, int64_t i) {
+    const std::vector<int64_t> shape = shape_of(t);
+    const int64_t channels = shape.empty() ? 1 : shape.back();
+    const scheduler::TensorPlacement& p = plan.placements[t];
+    return (i / channels) * p.pixel_stride + p.channel_offset + i % channels;
+  };
+  // The value a tensor's element must hold: views resolve to what they show.
+  std::vector<const Operator*> producer(num_tensors, nullptr);
+  for (int o = 0; o < static_cast<int>(graph.ops.size()); ++o) {
+    for (int t : graph.ops[o].outputs) producer[t] = &model.operators()[o];
+  }
+  auto expected = [&](auto&& self, int t, int64_t i) -> Tag {
+    const int op = graph.tensors[t].producer;
+    if (op >= 0 && plan.IsNoOp(op)) {
+      const Operator& o = model.operators()[op];
+      if (o.type == OpType::kReshape) return self(self, graph_of_model[o.inputs[0]], i);
+      const int64_t channels = shape_of(t).back();
+      const int64_t pixel = i / channels;
+      int64_t channel = i % channels;
+      for (int input : o.inputs) {
+        const int g = graph_of_model[input];
+        const int64_t width = shape_of(g).back();
+        if (channel < width) return self(self, g, pixel * width + channel);
+        channel -= width;
+      }
+    }
+    return Tag{t, i};
+  };
+  std::map<int, std::vector<Tag>> memory;
+  auto cell = [&](int t, int64_t i) -> Tag& {
+    std::vector<Tag>& buffer = memory[plan.placements[t].buffer];
+    const int64_t a = address(t, i);
+    if (static_cast<int64_t>(buffer.size()) <= a) buffer.resize(a + 1, Tag{-1, -1});
+    return buffer[a];
+  };
+  auto check = [&](int t, const std::string& when) -> std::string {
+    for (int64_t i = 0; i < elements(t); ++i) {
+      if (cell(t, i) != expected(expected, t, i)) {
+        return "tensor '" + graph.tensors[t].name + "' element " + std::to_string(i) +
+               " was overwritten " + when;
+      }
+    }
+    return "";
+  };
+  for (int t = 0; t < num_tensors; ++t) {
+    if (!graph.tensors[t].graph_input) continue;
+    for (int64_t i = 0; i < elements(t); ++i) cell(t, i) = Tag{t, i};
+  }
+  for (int op : order) {
+    for (int t : graph.ops[op].inputs) {
+      std::string error = check(t, "before operator '" + graph.ops[op].name + "' read it");
+      if (!error.empty()) return error;
+    }
+    if (plan.IsNoOp(op)) continue;
+    for (int t : graph.ops[op].outputs) {
+      for (int64_t i = 0; i < elements(t); ++i) cell(t, i) = Tag{t, i};
+    }
+  }
+  for (int t = 0; t < num_tensors; ++t) {
+    if (!graph.tensors[t].graph_output) continue;
+    std::string error = check(t, "before the end (graph output)");
+    if (!error.empty()) return error;
+  }
+  return "";
+}
+
+// Peak by direct simulation: at each step, a buffer counts if some tensor in
+// it has been written (or is a graph input) and some tensor in it is still to
+// be read at this step or later (or is a graph output).
+inline uint64_t SimulatePeak(const scheduler::Graph& graph, const scheduler::AliasPlan& plan,
+                             const std::vector<int>& order) {
+  const int steps = static_cast<int>(order.size());
+  uint64_t peak = 0;
+  for (int step = 0; step < steps; ++step) {
+    uint64_t live = 0;
+    for (size_t b = 0; b < plan.memory.buffers.size(); ++b) {
+      bool written = false, needed = false;
+      for (int t : plan.memory.buffers[b].tensors) {
+        const scheduler::GraphTensor& tensor = graph.tensors[t];
+        for (int s = 0; s <= step; ++s) {
+          const int op = order[s];
+          if (tensor.producer == op) written = true;
+          if (std::find(tensor.consumers.begin(), tensor.consumers.end(), op) !=
+              tensor.consumers.end()) {
+            written = true;  // read implies written before (inputs)
+          }
+        }
+        if (tensor.graph_input) written = true;
+        if (tensor.graph_output) needed = true;
+        for (int s = step; s < steps; ++s) {
+          const int op = order[s];
+          if (tensor.producer == op ||
+              std::find(tensor.consumers.begin(), tensor.consumers.end(), op) !=
+                  tensor.consumers.end()) {
+            needed = true;
+          }
+        }
+      }
+      if (written && needed) live += plan.memory.buffers[b].bytes;
+    }
+    peak = std::max(peak, live);
+  }
+  return peak;
+}
+
+}  // namespace serenity::rewrite_testing
+
+#endif  // SERENITY_TESTS_SCHEDULER_REWRITE_TEST_MODELS_H_
