@@ -432,10 +432,157 @@ uint64_t StaticLowerBound(const ScheduleProblem& problem) {
   return bound;
 }
 
+// Two exchange arguments, applied until nothing changes. Both assume an
+// optimal order in which the units formed so far are contiguous and show that
+// moving one operator next to a unit keeps every footprint within the peak.
+//
+// Sink (operator a runs right before unit V, which holds all of a's
+// successors). Let X be the buffers only a and V touch (unpinned), E the
+// other buffers a touches that outlive it, I those only a touches. Moving a
+// down to V: the steps it jumps over lose X and gain at most E, so E <= X
+// keeps them; a's own step then holds what V's first step holds, minus the
+// buffers that surely start there (start(V1)), plus E and I, so
+// E + I <= start(V1) keeps it.
+//
+// Lift (operator c runs right after unit U, which holds all of c's
+// predecessors). Let X be the buffers only U and c touch (unpinned), O the
+// rest of c's buffers. Moving c up to U: the steps it jumps over lose X and
+// gain at most O; c's step holds what is live after U plus O, and U's last
+// step held that plus the buffers it surely frees (surely_freed(U_last)). So
+// O <= X and O <= surely_freed(U_last). (Inputs nobody reads count at the
+// first step only; a sink may not move the first operator away from it.)
 std::vector<std::vector<int>> MergeUnits(const ScheduleProblem& problem) {
-  std::vector<std::vector<int>> units(problem.num_ops);
-  for (int o = 0; o < problem.num_ops; ++o) units[o] = {o};
-  return units;
+  const int num_ops = problem.num_ops;
+  std::vector<std::vector<int>> units(num_ops);
+  std::vector<int> unit_of_op(num_ops);
+  for (int o = 0; o < num_ops; ++o) {
+    units[o] = {o};
+    unit_of_op[o] = o;
+  }
+  if (num_ops == 0) return units;
+  std::vector<Bits> ancestors;
+  std::vector<Bits> descendants;
+  Reachability(problem, ancestors, descendants);
+
+  // Bytes of the buffers that start at op's step in every order.
+  std::vector<uint64_t> surely_started(num_ops, 0);
+  std::vector<uint64_t> surely_freed(num_ops, 0);
+  for (int o = 0; o < num_ops; ++o) {
+    for (int b : problem.op_buffers[o]) {
+      bool all_after = !problem.pinned_start[b];
+      bool all_before = !problem.pinned_end[b];
+      for (int t : problem.buffer_touchers[b]) {
+        if (t == o) continue;
+        all_after = all_after && descendants[o].Test(t);
+        all_before = all_before && ancestors[o].Test(t);
+      }
+      if (all_after) surely_started[o] += problem.buffer_bytes[b];
+      if (all_before) surely_freed[o] += problem.buffer_bytes[b];
+    }
+  }
+
+  auto same_unit = [&](const std::vector<int>& ops, int unit) {
+    if (ops.empty()) return -1;
+    for (int o : ops) {
+      if (unit_of_op[o] != unit_of_op[ops[0]]) return -1;
+    }
+    return unit_of_op[ops[0]] == unit ? -1 : unit_of_op[ops[0]];
+  };
+  auto merge = [&](int into, int from, bool from_first) {
+    std::vector<int> ops;
+    if (from_first) {
+      ops = units[from];
+      ops.insert(ops.end(), units[into].begin(), units[into].end());
+    } else {
+      ops = units[into];
+      ops.insert(ops.end(), units[from].begin(), units[from].end());
+    }
+    units[into] = std::move(ops);
+    for (int o : units[from]) unit_of_op[o] = into;
+    units[from].clear();
+  };
+
+  bool changed = true;
+  while (changed) {
+    changed = false;
+    for (int a = 0; a < num_ops; ++a) {
+      const int self = unit_of_op[a];
+      if (units[self].size() != 1) continue;
+      // Sink a into the unit of all its successors.
+      const int sink = same_unit(problem.op_succs[a], self);
+      if (sink >= 0) {
+        uint64_t x = 0, e = 0, i = 0;
+        for (int b : problem.op_buffers[a]) {
+          const bool pinned = problem.pinned_start[b] || problem.pinned_end[b];
+          bool only_a = true, only_a_and_v = true, touched_by_v = false;
+          for (int t : problem.buffer_touchers[b]) {
+            if (t == a) continue;
+            only_a = false;
+            if (unit_of_op[t] == sink) {
+              touched_by_v = true;
+            } else {
+              only_a_and_v = false;
+            }
+          }
+          if (pinned) {
+            e += problem.buffer_bytes[b];
+          } else if (only_a) {
+            i += problem.buffer_bytes[b];
+          } else if (only_a_and_v && touched_by_v) {
+            x += problem.buffer_bytes[b];
+          } else {
+            e += problem.buffer_bytes[b];
+          }
+        }
+        const int first = units[sink].front();
+        bool acyclic = true;
+        for (int o : units[sink]) acyclic = acyclic && !ancestors[a].Test(o);
+        // If a may run first, moving it hands the first step's extra bytes
+        // (inputs nobody reads) to another operator.
+        const bool may_run_first =
+            problem.op_preds[a].empty() && problem.first_step_only_bytes > 0;
+        if (acyclic && !may_run_first && e <= x && e + i <= surely_started[first]) {
+          merge(sink, self, /*from_first=*/true);
+          changed = true;
+          continue;
+        }
+      }
+      // Lift a into the unit of all its predecessors.
+      const int lift = same_unit(problem.op_preds[a], self);
+      if (lift >= 0) {
+        uint64_t x = 0, o_bytes = 0;
+        for (int b : problem.op_buffers[a]) {
+          const bool pinned = problem.pinned_start[b] || problem.pinned_end[b];
+          bool only_u_and_c = true, touched_by_u = false;
+          for (int t : problem.buffer_touchers[b]) {
+            if (t == a) continue;
+            if (unit_of_op[t] == lift) {
+              touched_by_u = true;
+            } else {
+              only_u_and_c = false;
+            }
+          }
+          if (!pinned && only_u_and_c && touched_by_u) {
+            x += problem.buffer_bytes[b];
+          } else {
+            o_bytes += problem.buffer_bytes[b];
+          }
+        }
+        const int last = units[lift].back();
+        bool acyclic = true;
+        for (int o : units[lift]) acyclic = acyclic && !descendants[a].Test(o);
+        if (acyclic && o_bytes <= x && o_bytes <= surely_freed[last]) {
+          merge(lift, self, /*from_first=*/false);
+          changed = true;
+        }
+      }
+    }
+  }
+  std::vector<std::vector<int>> result;
+  for (std::vector<int>& unit : units) {
+    if (!unit.empty()) result.push_back(std::move(unit));
+  }
+  return result;
 }
 
 ExactSearchResult ExactSearch(const ScheduleProblem& problem, std::vector<int> initial_order,

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <random>
 #include <set>
+#include <sstream>
 
 #include "random_graphs.h"
 
@@ -162,6 +163,25 @@ class BruteForce {
 };
 
 
+// For failure messages: every operator's reads and writes, and the buffers.
+std::string DescribeGraph(const Graph& graph, const MemoryModel& memory) {
+  std::ostringstream out;
+  for (size_t o = 0; o < graph.ops.size(); ++o) {
+    out << "\n  op " << o << ": reads";
+    for (int t : graph.ops[o].inputs) out << " t" << t;
+    out << " writes";
+    for (int t : graph.ops[o].outputs) out << " t" << t;
+  }
+  for (size_t b = 0; b < memory.buffers.size(); ++b) {
+    out << "\n  buffer " << b << " (" << memory.buffers[b].bytes << " B):";
+    for (int t : memory.buffers[b].tensors) {
+      out << " t" << t << (graph.tensors[t].graph_input ? "(in)" : "")
+          << (graph.tensors[t].graph_output ? "(out)" : "");
+    }
+  }
+  return out.str();
+}
+
 Schedule MustSchedule(const Graph& graph, const MemoryModel& memory, Algorithm algorithm,
                       double time_limit_seconds = 0) {
   ScheduleOptions options;
@@ -203,7 +223,7 @@ void CheckAgainstBruteForce(int seed, int num_graphs, bool aliasing) {
     const Schedule exact = MustSchedule(graph, memory, Algorithm::kOptimal);
     ASSERT_TRUE(IsTopologicalOrder(graph, exact.order));
     ASSERT_EQ(exact.peak_bytes, testing::SimulatePeak(graph, memory, exact.order));
-    ASSERT_EQ(exact.peak_bytes, optimum);
+    ASSERT_EQ(exact.peak_bytes, optimum) << DescribeGraph(graph, memory);
     ASSERT_TRUE(exact.optimal);
     ASSERT_EQ(exact.lower_bound_bytes, optimum);
 
@@ -227,23 +247,29 @@ void CheckAgainstBruteForce(int seed, int num_graphs, bool aliasing) {
   EXPECT_GT(total_orders, static_cast<uint64_t>(num_graphs) * 50);
 }
 
-#ifdef SERENITY_SANITIZED
+// Longer runs: -DSERENITY_ORDERING_TEST_SEED=<n> -DSERENITY_ORDERING_TEST_GRAPHS=<n>.
+#ifndef SERENITY_ORDERING_TEST_SEED
+#define SERENITY_ORDERING_TEST_SEED 0
+#endif
+#ifdef SERENITY_ORDERING_TEST_GRAPHS
+constexpr int kGraphsPerCase = SERENITY_ORDERING_TEST_GRAPHS;
+#elif defined(SERENITY_SANITIZED)
 constexpr int kGraphsPerCase = 400;
 #else
 constexpr int kGraphsPerCase = 1250;
 #endif
 
 TEST(OrderingTest, ExactMatchesBruteForceWithoutAliasing) {
-  CheckAgainstBruteForce(1, kGraphsPerCase, false);
+  CheckAgainstBruteForce(1 + SERENITY_ORDERING_TEST_SEED, kGraphsPerCase, false);
 }
 
 TEST(OrderingTest, ExactMatchesBruteForceWithAliasing) {
-  CheckAgainstBruteForce(2, kGraphsPerCase, true);
+  CheckAgainstBruteForce(2 + SERENITY_ORDERING_TEST_SEED, kGraphsPerCase, true);
 }
 
 // Long chains and wide fans: the shapes where units are merged.
 TEST(OrderingTest, ExactMatchesBruteForceOnChainyGraphs) {
-  std::mt19937 rng(3);
+  std::mt19937 rng(3 + SERENITY_ORDERING_TEST_SEED);
   RandomGraphOptions options;
   options.min_ops = 6;
   options.max_ops = 12;
