@@ -15,6 +15,7 @@ producer's activation) emit none.
 Errors a user can cause raise ConversionError with a one-line message.
 """
 import json
+import warnings
 
 import numpy as np
 import onnx
@@ -1388,7 +1389,9 @@ def parse_onnx(data, source="<bytes>"):
     raise ConversionError("malformed ONNX file %s: it is empty" % source)
   try:
     model = onnx.ModelProto()
-    model.ParseFromString(data)
+    with warnings.catch_warnings():
+      warnings.simplefilter("ignore")  # protobuf warns on some garbage
+      model.ParseFromString(data)
   except Exception as e:  # noqa: BLE001 - protobuf raises DecodeError & co
     raise ConversionError("malformed ONNX file %s: not a valid ONNX protobuf "
                           "(%s)" % (source, str(e).splitlines()[0] if str(e)

@@ -20,6 +20,11 @@ def main(argv=None):
   parser.add_argument("--check", action="store_true",
                       help="also compare each .srn against the ONNX graph "
                       "(numpy evaluators; slow for the 224x224 models)")
+  parser.add_argument("--table", metavar="FILE.md",
+                      help="after generating, write the zoo table (computed "
+                      "from the .srn files) into FILE.md between the markers "
+                      "<!-- zoo-table:begin --> and <!-- zoo-table:end -->, "
+                      "or to stdout with '-'")
   args = parser.parse_args(argv)
   if args.list:
     for name in MODELS:
@@ -44,7 +49,10 @@ def main(argv=None):
     return 1
   import onnx
   from . import check, onnx_import, srn
+  from . import zoo_stats
+  from .zoo import PUBLISHED
   status = 0
+  rows = []
   for name in names:
     start = time.time()
     model = MODELS[name]()
@@ -70,4 +78,22 @@ def main(argv=None):
       if rel > 1e-4:
         status = 1
     print(line, flush=True)
+    rows.append((name, zoo_stats.stats(converted)))
+  if args.table:
+    table = zoo_stats.markdown(rows, PUBLISHED)
+    if args.table == "-":
+      sys.stdout.write(table)
+    else:
+      begin, end = "<!-- zoo-table:begin -->", "<!-- zoo-table:end -->"
+      try:
+        with open(args.table) as f:
+          text = f.read()
+        head, rest = text.split(begin, 1)
+        _, tail = rest.split(end, 1)
+      except (OSError, ValueError):
+        print("serenity_zoo: error: %s must exist and hold the markers %s and "
+              "%s" % (args.table, begin, end), file=sys.stderr)
+        return 1
+      with open(args.table, "w") as f:
+        f.write(head + begin + "\n" + table + end + tail)
   return status
