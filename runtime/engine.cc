@@ -209,6 +209,7 @@ Result<ExecutionPlan> Engine::Prepare(const Model& model, const EngineOptions& o
   scheduler::PlanOptions plan_options;
   plan_options.kind = scheduler::PlannerKind::kBest;
   plan_options.read_past_bytes = kReadPastBytes;
+  plan_options.time_limit_seconds = options.arena_time_limit_seconds;
   SERENITY_ASSIGN_OR_RETURN(scheduler::ArenaPlan arena,
                             scheduler::PlanArena(buffers, plan_options));
 #ifndef NDEBUG
@@ -256,6 +257,8 @@ Result<ExecutionPlan> Engine::Prepare(const Model& model, const EngineOptions& o
   plan.schedule.time_ms = schedule.stats.time_ms;
   plan.schedule.states = schedule.stats.states;
 
+  plan.arena.at_peak = arena.arena_bytes - kReadPastBytes == schedule.peak_bytes;
+  plan.arena.time_ms = arena.time_ms;
   plan.memory.arena_bytes = arena.arena_bytes;
   plan.memory.peak_bytes = schedule.peak_bytes;
   plan.memory.baseline_arena_bytes = baseline.arena_bytes;

@@ -59,6 +59,7 @@ int ToOptions(const serenity_engine_options* c, serenity::EngineOptions* options
   }
   options->threads = c->threads;
   options->schedule_time_limit_seconds = c->schedule_time_limit_seconds;
+  options->arena_time_limit_seconds = c->arena_time_limit_seconds;
   options->rewrites = c->rewrites != 0;
   options->profile = c->profile != 0;
   options->arena = c->arena;
@@ -118,6 +119,7 @@ void serenity_engine_options_init(serenity_engine_options* options) {
   options->threads = defaults.threads;
   options->scheduler = SERENITY_SCHEDULER_OPTIMAL;
   options->schedule_time_limit_seconds = defaults.schedule_time_limit_seconds;
+  options->arena_time_limit_seconds = defaults.arena_time_limit_seconds;
   options->rewrites = defaults.rewrites ? 1 : 0;
   options->profile = 0;
   options->arena = nullptr;

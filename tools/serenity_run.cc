@@ -32,6 +32,8 @@ constexpr char kUsage[] =
     "  --runs N              timed runs (default 10)\n"
     "  --scheduler NAME      optimal (default), heuristic or stored\n"
     "  --time-limit SECONDS  budget of the optimal search (default 10; 0 = none)\n"
+    "  --arena-time-limit SECONDS\n"
+    "                        budget of the arena placement search (default 10)\n"
     "  --no-rewrite          no graph rewrites or buffer aliasing\n"
     "  --input FILE.npy      float32 input, once per model input in order\n"
     "                        (default: seeded uniform random in [-1, 1])\n"
@@ -49,6 +51,7 @@ struct Flags {
   int runs = 10;
   serenity::ScheduleAlgorithm scheduler = serenity::ScheduleAlgorithm::kOptimal;
   double time_limit_seconds = 10.0;
+  double arena_time_limit_seconds = 10.0;
   bool rewrite = true;
   std::vector<std::string> inputs;
   std::vector<std::string> outputs;
@@ -139,15 +142,15 @@ Status ParseFlags(int argc, char** argv, Flags* flags) {
         return serenity::InvalidArgumentError(
             "--scheduler wants optimal, heuristic or stored, got '", text, "'");
       }
-    } else if (arg == "--time-limit") {
+    } else if (arg == "--time-limit" || arg == "--arena-time-limit") {
       SERENITY_RETURN_IF_ERROR(next(&text));
       char* end = nullptr;
       const double seconds = std::strtod(text.c_str(), &end);
       if (text.empty() || *end != '\0' || !std::isfinite(seconds) || seconds < 0) {
-        return serenity::InvalidArgumentError("--time-limit wants seconds >= 0, got '", text,
-                                              "'");
+        return serenity::InvalidArgumentError(arg, " wants seconds >= 0, got '", text, "'");
       }
-      flags->time_limit_seconds = seconds;
+      (arg == "--time-limit" ? flags->time_limit_seconds : flags->arena_time_limit_seconds) =
+          seconds;
     } else if (arg == "--no-rewrite") {
       SERENITY_RETURN_IF_ERROR(no_value());
       flags->rewrite = false;
@@ -260,6 +263,7 @@ int Run(const Flags& flags) {
   options.threads = flags.threads;
   options.scheduler = flags.scheduler;
   options.schedule_time_limit_seconds = flags.time_limit_seconds;
+  options.arena_time_limit_seconds = flags.arena_time_limit_seconds;
   options.rewrites = flags.rewrite;
   options.profile = flags.profile;
   serenity::Result<serenity::Engine> created = serenity::Engine::Create(*model, options);
@@ -365,6 +369,8 @@ int Run(const Flags& flags) {
          ", \"weights_bytes\": " + std::to_string(memory.weights_bytes) +
          ", \"packed_weight_bytes\": " + std::to_string(memory.packed_weight_bytes) +
          ", \"rss_peak_bytes\": " + std::to_string(rss_peak) + "}";
+    j += ", \"arena\": {\"at_peak\": " + std::string(engine.plan().arena.at_peak ? "true" : "false") +
+         ", \"time_ms\": " + JsonNumber(engine.plan().arena.time_ms) + "}";
     j += ", \"latency_ms\": {\"min\": " + JsonNumber(latency.min) +
          ", \"median\": " + JsonNumber(latency.median) + ", \"p90\": " + JsonNumber(latency.p90) +
          ", \"mean\": " + JsonNumber(latency.mean) + ", \"max\": " + JsonNumber(latency.max) + "}";

@@ -68,6 +68,9 @@ struct EngineOptions {
   ScheduleAlgorithm scheduler = ScheduleAlgorithm::kOptimal;
   // Wall-clock budget for the exact search; <= 0 means none.
   double schedule_time_limit_seconds = 10.0;
+  // Wall-clock budget for the arena placement search, which only runs when
+  // the greedy placement is above the peak; <= 0 means none.
+  double arena_time_limit_seconds = 10.0;
 
   // Graph rewrites and buffer aliasing (in-place element-wise ops, zero-copy
   // concat). Stored and reported; no effect yet: every tensor currently gets
@@ -94,6 +97,12 @@ struct ScheduleInfo {
   uint64_t lower_bound_bytes = 0;   // proven lower bound on every order's peak
   double time_ms = 0.0;             // time spent ordering
   uint64_t states = 0;              // partial schedules the search explored
+};
+
+// How the arena offsets were found.
+struct ArenaInfo {
+  bool at_peak = false;   // arena (without the read margin) == peak: optimal
+  double time_ms = 0.0;   // time spent placing buffers
 };
 
 // Memory figures, in bytes (DESIGN.md §2-3).
@@ -128,6 +137,7 @@ struct ExecutionPlan {
   std::vector<int> order;               // operator indices, in run order
   std::vector<TensorPlacement> placements;  // per Model::tensors() entry
   ScheduleInfo schedule;
+  ArenaInfo arena;
   MemoryFigures memory;
   bool rewrites = false;                // whether aliasing was applied
 };

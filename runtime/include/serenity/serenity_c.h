@@ -72,6 +72,7 @@ typedef struct serenity_engine_options {
   int threads;                        /* 1: no pool (default); 0: one per core */
   serenity_scheduler scheduler;       /* default SERENITY_SCHEDULER_OPTIMAL */
   double schedule_time_limit_seconds; /* exact search budget; <= 0: none */
+  double arena_time_limit_seconds;    /* arena placement budget; <= 0: none */
   int rewrites;                       /* non-zero: allow graph rewrites (default 1) */
   int profile;                        /* non-zero: per-operator timing */
   /* Optional caller-owned arena: 64-byte aligned, at least
