@@ -263,7 +263,12 @@ Result<std::vector<uint8_t>> ModelBuilder::Finish() const {
   for (size_t i = 0; i < m.tensors.size(); ++i) {
     const Tensor& t = m.tensors[i];
     if (!t.is_constant()) continue;
-    fbb.ForceVectorAlignment(t.data_bytes, 1, kStorageAlignment);
+    // Not ForceVectorAlignment: FlatBuffers 2.0.8 asserts (in debug builds)
+    // that alignments stay <= 32 (FLATBUFFERS_MAX_ALIGNMENT), yet PreAlign
+    // and Finish honour 64: the padding puts the start of the data a multiple
+    // of 64 bytes before the end of the buffer, and Finish pads the whole
+    // buffer to a multiple of 64, so the offset from the start is one too.
+    fbb.PreAlign(t.data_bytes, kStorageAlignment);
     auto data = fbb.CreateVector(t.data, t.data_bytes);
     buffer_of[i] = static_cast<uint32_t>(buffers.size());
     buffers.push_back(sfb::CreateBuffer(fbb, data));

@@ -56,10 +56,15 @@ inline std::vector<uint8_t> WriteRaw(const RawModel& r) {
     std::vector<flatbuffers::Offset<sfb::Tensor>> tensors;
     {
       auto name = fbb.CreateString("x");
-      auto shape = r.x_has_shape ? fbb.CreateVector(std::vector<int32_t>{1, 4})
-                                 : 0;
-      tensors.push_back(sfb::CreateTensor(
-          fbb, name, shape, static_cast<sfb::DataType>(r.x_type), r.x_buffer));
+      auto shape = fbb.CreateVector(std::vector<int32_t>{1, 4});
+      // Tables are ended by hand throughout: the generated builders assert
+      // (in debug builds) that required fields are present.
+      const auto start = fbb.StartTable();
+      fbb.AddOffset(sfb::Tensor::VT_NAME, name);
+      if (r.x_has_shape) fbb.AddOffset(sfb::Tensor::VT_SHAPE, shape);
+      fbb.AddElement<int8_t>(sfb::Tensor::VT_TYPE, r.x_type, 0);
+      fbb.AddElement<uint32_t>(sfb::Tensor::VT_BUFFER, r.x_buffer, 0);
+      tensors.push_back(flatbuffers::Offset<sfb::Tensor>(fbb.EndTable(start)));
     }
     {
       auto name = fbb.CreateString("y");
@@ -83,27 +88,40 @@ inline std::vector<uint8_t> WriteRaw(const RawModel& r) {
     }
     if (r.pad_options_without_paddings) {
       opcode = static_cast<int16_t>(sfb::OpCode::PAD);
-      sfb::PadOptionsBuilder pb(fbb);
-      pb.add_value(1.0f);
-      options = pb.Finish().Union();
+      const auto start = fbb.StartTable();
+      fbb.AddElement<float>(sfb::PadOptions::VT_VALUE, 1.0f, 0.0f);
+      options = flatbuffers::Offset<void>(fbb.EndTable(start));
       options_type = sfb::OpOptions::PadOptions;
     }
     auto op_name = fbb.CreateString("op");
     auto op_inputs = fbb.CreateVector(r.op_inputs);
-    auto op_outputs =
-        r.op_has_outputs ? fbb.CreateVector(std::vector<int32_t>{1}) : 0;
-    std::vector<flatbuffers::Offset<sfb::Operator>> ops = {sfb::CreateOperator(
-        fbb, static_cast<sfb::OpCode>(opcode), op_name, op_inputs, op_outputs,
-        options_type, options)};
+    auto op_outputs = fbb.CreateVector(std::vector<int32_t>{1});
+    std::vector<flatbuffers::Offset<sfb::Operator>> ops;
+    {
+      const auto start = fbb.StartTable();
+      fbb.AddElement<int16_t>(sfb::Operator::VT_OPCODE, opcode, 0);
+      fbb.AddOffset(sfb::Operator::VT_NAME, op_name);
+      fbb.AddOffset(sfb::Operator::VT_INPUTS, op_inputs);
+      if (r.op_has_outputs) fbb.AddOffset(sfb::Operator::VT_OUTPUTS, op_outputs);
+      fbb.AddElement<uint8_t>(sfb::Operator::VT_OPTIONS_TYPE,
+                              static_cast<uint8_t>(options_type), 0);
+      if (!options.IsNull()) fbb.AddOffset(sfb::Operator::VT_OPTIONS, options);
+      ops.push_back(flatbuffers::Offset<sfb::Operator>(fbb.EndTable(start)));
+    }
     auto ops_vec = fbb.CreateVector(ops);
     auto inputs = fbb.CreateVector(std::vector<int32_t>{0});
     auto outputs = fbb.CreateVector(std::vector<int32_t>{1});
     auto name = fbb.CreateString("raw");
-    auto root = sfb::CreateModel(
-        fbb, r.version, name, 0, 0, r.with_tensors ? tensors_vec : 0,
-        r.with_operators ? ops_vec : 0, r.with_inputs ? inputs : 0,
-        r.with_outputs ? outputs : 0, r.with_buffers ? buffers_vec : 0);
-    sfb::FinishModelBuffer(fbb, root);
+    const auto start = fbb.StartTable();
+    fbb.AddElement<uint32_t>(sfb::Model::VT_FORMAT_VERSION, r.version, 0);
+    fbb.AddOffset(sfb::Model::VT_NAME, name);
+    if (r.with_tensors) fbb.AddOffset(sfb::Model::VT_TENSORS, tensors_vec);
+    if (r.with_operators) fbb.AddOffset(sfb::Model::VT_OPERATORS, ops_vec);
+    if (r.with_inputs) fbb.AddOffset(sfb::Model::VT_INPUTS, inputs);
+    if (r.with_outputs) fbb.AddOffset(sfb::Model::VT_OUTPUTS, outputs);
+    if (r.with_buffers) fbb.AddOffset(sfb::Model::VT_BUFFERS, buffers_vec);
+    sfb::FinishModelBuffer(fbb,
+                           flatbuffers::Offset<sfb::Model>(fbb.EndTable(start)));
     std::vector<uint8_t> bytes(fbb.GetBufferPointer(),
                                fbb.GetBufferPointer() + fbb.GetSize());
     if (!r.misaligned_constant ||
