@@ -20,6 +20,9 @@
 #include <algorithm>
 #include <numeric>
 #include <random>
+#ifdef SERENITY_SEARCH_DEBUG
+#include <cstdio>
+#endif
 
 #include "ordering_internal.h"
 
@@ -172,6 +175,20 @@ class BudgetSearch {
       succs.erase(std::unique(succs.begin(), succs.end()), succs.end());
       for (int s : succs) unit_preds_[s].push_back(u);
     }
+    unit_buffers_.resize(num_units_);
+    buffer_units_.resize(problem.buffer_bytes.size());
+    for (int u = 0; u < num_units_; ++u) {
+      for (int op : units_[u]) {
+        for (int b : problem.op_buffers[op]) unit_buffers_[u].push_back(b);
+      }
+      std::sort(unit_buffers_[u].begin(), unit_buffers_[u].end());
+      unit_buffers_[u].erase(std::unique(unit_buffers_[u].begin(), unit_buffers_[u].end()),
+                             unit_buffers_[u].end());
+      for (int b : unit_buffers_[u]) buffer_units_[b].push_back(u);
+    }
+    cache_valid_.assign(num_units_, 0);
+    cache_peak_above_live_.assign(num_units_, 0);
+    cache_net_.assign(num_units_, 0);
     std::mt19937_64 random(0x5e7e417);
     zobrist_.resize(num_units_);
     for (uint64_t& key : zobrist_) key = random();
@@ -261,17 +278,37 @@ class BudgetSearch {
     }
   }
 
-  // Largest footprint while the unit runs and the change of live bytes.
+  // Largest footprint while the unit runs and the change of live bytes. Both
+  // depend only on how often the unit's buffers were touched (and, for the
+  // first step, on the inputs nobody reads), so they are cached per unit and
+  // invalidated when a unit sharing a buffer runs or is undone.
   void Evaluate(int unit, uint64_t& peak, int64_t& net) {
     const uint64_t before = simulator_.live_bytes();
+    if (simulator_.steps() > 0 && cache_valid_[unit]) {
+      peak = before + cache_peak_above_live_[unit];
+      net = cache_net_[unit];
+      return;
+    }
     peak = 0;
     for (int op : units_[unit]) peak = std::max(peak, simulator_.Do(op));
     net = static_cast<int64_t>(simulator_.live_bytes()) - static_cast<int64_t>(before);
     for (auto it = units_[unit].rbegin(); it != units_[unit].rend(); ++it) simulator_.Undo(*it);
+    if (simulator_.steps() > 0) {
+      cache_valid_[unit] = 1;
+      cache_peak_above_live_[unit] = peak - before;
+      cache_net_[unit] = net;
+    }
+  }
+
+  void Invalidate(int unit) {
+    for (int b : unit_buffers_[unit]) {
+      for (int other : buffer_units_[b]) cache_valid_[other] = 0;
+    }
   }
 
   void Apply(int unit) {
     for (int op : units_[unit]) simulator_.Do(op);
+    Invalidate(unit);
     const int position = position_[unit];
     const int last = ready_.back();
     ready_[position] = last;
@@ -315,6 +352,7 @@ class BudgetSearch {
       for (auto it = units_[unit].rbegin(); it != units_[unit].rend(); ++it) {
         simulator_.Undo(*it);
       }
+      Invalidate(unit);
     }
   }
 
@@ -368,6 +406,11 @@ class BudgetSearch {
   std::vector<std::vector<int>> unit_preds_;
   std::vector<std::vector<int>> unit_succs_;
   std::vector<uint64_t> zobrist_;
+  std::vector<std::vector<int>> unit_buffers_;
+  std::vector<std::vector<int>> buffer_units_;
+  std::vector<uint8_t> cache_valid_;
+  std::vector<uint64_t> cache_peak_above_live_;
+  std::vector<int64_t> cache_net_;
   Simulator simulator_;
   size_t words_;
   BitsetSet dead_;
@@ -611,6 +654,10 @@ ExactSearchResult ExactSearch(const ScheduleProblem& problem, std::vector<int> i
       break;
     }
     const BudgetSearch::Outcome outcome = search.Decide(budget, order);
+#ifdef SERENITY_SEARCH_DEBUG
+    std::fprintf(stderr, "budget %llu outcome %d states %llu\n", (unsigned long long)budget,
+                 static_cast<int>(outcome), (unsigned long long)search.states());
+#endif
     if (outcome == BudgetSearch::Outcome::kAborted) break;
     if (outcome == BudgetSearch::Outcome::kInfeasible) {
       result.lower_bound_bytes = result.peak_bytes;

@@ -276,7 +276,7 @@ TEST(OrderingTest, ExactMatchesBruteForceOnChainyGraphs) {
   options.max_inputs_per_op = 1;
   options.far_read = 0.25;
   for (int trial = 0; trial < kGraphsPerCase / 2; ++trial) {
-    Graph graph = EnumerableGraph(rng, options, 50000);
+    Graph graph = EnumerableGraph(rng, options, 20000);
     MemoryModel memory =
         trial % 2 ? RandomAliasing(rng, graph) : MemoryModel::WithoutAliasing(graph);
     BruteForce brute_force(graph, memory);
