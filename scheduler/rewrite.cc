@@ -26,6 +26,8 @@ const char* RewriteKindName(RewriteKind kind) {
       return "partial-sum";
     case RewriteKind::kCopyConcat:
       return "copy-concat";
+    case RewriteKind::kMergeDuplicates:
+      return "merge-duplicates";
   }
   return "?";
 }
@@ -457,6 +459,67 @@ Status ApplyKernelWise(EditableModel* edit, int concat_op, int consumer_op) {
   return Status::Ok();
 }
 
+bool AttrsEqual(const OpAttrs& a, const OpAttrs& b) {
+  if (a.index() != b.index()) return false;
+  if (std::holds_alternative<NoAttrs>(a)) return true;
+  if (const auto* x = std::get_if<ClampAttrs>(&a)) {
+    const auto& y = std::get<ClampAttrs>(b);
+    return x->min == y.min && x->max == y.max;
+  }
+  if (const auto* x = std::get_if<ElementwiseAttrs>(&a)) {
+    return x->activation == std::get<ElementwiseAttrs>(b).activation;
+  }
+  if (const auto* x = std::get_if<ConcatAttrs>(&a)) {
+    return x->axis == std::get<ConcatAttrs>(b).axis;
+  }
+  if (const auto* x = std::get_if<Pool2DAttrs>(&a)) {
+    const auto& y = std::get<Pool2DAttrs>(b);
+    return x->filter_h == y.filter_h && x->filter_w == y.filter_w &&
+           x->stride_h == y.stride_h && x->stride_w == y.stride_w &&
+           x->pad_top == y.pad_top && x->pad_bottom == y.pad_bottom &&
+           x->pad_left == y.pad_left && x->pad_right == y.pad_right &&
+           x->count_include_pad == y.count_include_pad;
+  }
+  if (const auto* x = std::get_if<Conv2DAttrs>(&a)) {
+    const auto& y = std::get<Conv2DAttrs>(b);
+    return x->stride_h == y.stride_h && x->stride_w == y.stride_w &&
+           x->dilation_h == y.dilation_h && x->dilation_w == y.dilation_w &&
+           x->pad_top == y.pad_top && x->pad_bottom == y.pad_bottom &&
+           x->pad_left == y.pad_left && x->pad_right == y.pad_right &&
+           x->groups == y.groups && x->activation == y.activation;
+  }
+  return false;
+}
+
+// Two operators compute the same tensor: same kind, attributes and inputs.
+bool Duplicates(const EditableModel& edit, int a, int b) {
+  const Operator& x = edit.operators[a];
+  const Operator& y = edit.operators[b];
+  return x.type == y.type && x.inputs == y.inputs && x.outputs.size() == 1 &&
+         y.outputs.size() == 1 && AttrsEqual(x.attrs, y.attrs) &&
+         edit.tensors[x.outputs[0]].shape == edit.tensors[y.outputs[0]].shape &&
+         !IsGraphOutput(edit, y.outputs[0]);
+}
+
+// Removes operator `duplicate` (which repeats `kept`, earlier), reading
+// `kept`'s output wherever its own was read.
+Status ApplyMergeDuplicate(EditableModel* edit, int kept, int duplicate) {
+  const int n = static_cast<int>(edit->operators.size());
+  if (kept < 0 || duplicate <= kept || duplicate >= n || !Duplicates(*edit, kept, duplicate)) {
+    return InvalidArgumentError("operators ", kept, " and ", duplicate,
+                                " do not compute the same tensor");
+  }
+  const int from = edit->operators[duplicate].outputs[0];
+  const int to = edit->operators[kept].outputs[0];
+  for (Operator& op : edit->operators) {
+    for (int& input : op.inputs) {
+      if (input == from) input = to;
+    }
+  }
+  edit->operators.erase(edit->operators.begin() + duplicate);
+  return Status::Ok();
+}
+
 struct MaterialisedModel {
   Model model;
   std::vector<int> new_index;  // per editable tensor, -1 if dropped
@@ -585,6 +648,16 @@ class Searcher {
         if (same) sites.push_back({kind, op.outputs[0], -1});
         continue;
       }
+      if (kind == RewriteKind::kMergeDuplicates) {
+        if (op.outputs.size() != 1 || op.inputs.empty()) continue;
+        for (int earlier = 0; earlier < o; ++earlier) {
+          if (Duplicates(edit, earlier, o)) {
+            sites.push_back({kind, ops[earlier].outputs[0], op.outputs[0]});
+            break;
+          }
+        }
+        continue;
+      }
       if (kind == RewriteKind::kCopyConcat) {
         if (op.type == OpType::kConcat &&
             std::binary_search(current.alias.zero_copy_concats.begin(),
@@ -647,6 +720,12 @@ class Searcher {
     const int first_op = ProducerOf(*edit, site.first);
     if (first_op < 0) return InvalidArgumentError("gone");
     const Operator& first = edit->operators[first_op];
+    if (site.kind == RewriteKind::kMergeDuplicates) {
+      const int second_op = ProducerOf(*edit, site.second);
+      if (second_op < 0) return InvalidArgumentError("gone");
+      names->push_back(StrCat(OpLabel(*edit, first_op), " = ", OpLabel(*edit, second_op)));
+      return ApplyMergeDuplicate(edit, first_op, second_op);
+    }
     if (site.kind == RewriteKind::kPartialSum) {
       names->push_back(OpLabel(*edit, first_op));
       return ApplyPartialSum(edit, first_op, ProductionOrder(*edit, first.inputs, current));
@@ -700,6 +779,7 @@ Result<RewriteResult> RewriteForMemory(const Model& model,
   bool out_of_time = false;
 
   std::vector<RewriteKind> kinds;
+  if (options.merge_duplicates) kinds.push_back(RewriteKind::kMergeDuplicates);
   if (options.channel_wise) kinds.push_back(RewriteKind::kChannelWise);
   if (options.kernel_wise) kinds.push_back(RewriteKind::kKernelWise);
   if (options.partial_sum) kinds.push_back(RewriteKind::kPartialSum);

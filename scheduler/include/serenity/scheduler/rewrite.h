@@ -21,12 +21,16 @@
 //                 that accumulate in place, so each input can die once added.
 //   copy concat   (an aliasing choice, not a model change) a concat that
 //                 qualifies for zero-copy is kept as a copy.
+//   merge         two operators of the same kind with the same attributes
+//   duplicates    and the same inputs (DARTS and NASNet apply the same Relu
+//                 to a cell's output in two later cells) become one, read by
+//                 both sets of consumers.
 //
 // The order of the inputs in a channel-wise chain or a partial sum is the
 // order in which the current best schedule produces them.
 //
-// Selection (RewriteForMemory): greedy, by measurement. For each kind in the
-// order above, first every site of that kind at once, then each remaining
+// Selection (RewriteForMemory): greedy, by measurement. For each kind (merge
+// duplicates, channel-wise, kernel-wise, partial sum, copy concat), first every site of that kind at once, then each remaining
 // site alone; a trial is kept only if the peak of the order computed by
 // ComputeSchedule (options.schedule, normally kOptimal) under the aliasing
 // memory model goes strictly down. Rounds repeat until one changes nothing.
@@ -50,9 +54,11 @@ enum class RewriteKind : uint8_t {
   kKernelWise,
   kPartialSum,
   kCopyConcat,
+  kMergeDuplicates,
 };
 
-// "channel-wise", "kernel-wise", "partial-sum", "copy-concat".
+// "channel-wise", "kernel-wise", "partial-sum", "copy-concat",
+// "merge-duplicates".
 const char* RewriteKindName(RewriteKind kind);
 
 // The single rewrites, for tests and tools. Operator indices refer to
@@ -68,6 +74,7 @@ Result<Model> SplitPartialSum(const Model& model, int add_op,
                               const std::vector<int>& order = {});
 
 struct RewriteOptions {
+  bool merge_duplicates = true;
   bool channel_wise = true;
   bool kernel_wise = true;
   bool partial_sum = true;

@@ -1,0 +1,298 @@
+// The rewrites are identities and the aliasing plan is executable: checked
+// numerically with the reference kernels.
+//
+//  1. Each rewrite on small graphs: the rewritten model, run by
+//     kernels::RunModelReference, gives the original's outputs.
+//  2. Arena execution: every operator runs on the reference kernels with the
+//     operand views the runtime would build from an AliasPlan (buffer offset
+//     from an arena plan, channel offset, pixel stride), in random orders, in
+//     one arena filled with NaN first; no-op Concats and Reshapes are skipped.
+//     Outputs must match the original model's.
+//  3. Zoo models (SERENITY_ZOO_DIR; ctest's zoo fixture generates them) with
+//     every rewrite the measurement keeps: same outputs as without.
+//
+// Tolerance: |a - b| <= 1e-4 + 1e-4 * |b|. The rewrites change only the
+// order of float additions (partial sums, partial convolutions); the
+// reference kernels accumulate in double.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "../scheduler/rewrite_test_models.h"
+#include "serenity/kernels/op_kernel.h"
+#include "serenity/scheduler/alias.h"
+#include "serenity/scheduler/arena_planner.h"
+#include "serenity/scheduler/graph.h"
+#include "serenity/scheduler/memory_model.h"
+#include "serenity/scheduler/ordering.h"
+#include "serenity/scheduler/rewrite.h"
+
+namespace serenity {
+namespace {
+
+using scheduler::AliasPlan;
+using scheduler::Graph;
+
+scheduler::AliasCapabilities KernelCapabilities() {
+  return scheduler::AliasCapabilities::FromFunction([](OpType type) {
+    const kernels::OpCapabilities c = kernels::CapabilitiesOf(type);
+    return scheduler::OpAliasCapability{c.strided_input, c.strided_output, c.in_place};
+  });
+}
+
+std::vector<std::vector<float>> Inputs(const Model& model) {
+  std::vector<std::vector<float>> inputs;
+  for (size_t i = 0; i < model.inputs().size(); ++i) {
+    const Tensor& tensor = model.tensors()[model.inputs()[i]];
+    inputs.push_back(rewrite_testing::Values(tensor.num_elements(), 40.0f + i, 1.0f));
+  }
+  return inputs;
+}
+
+void ExpectClose(const std::vector<std::vector<float>>& actual,
+                 const std::vector<std::vector<float>>& expected) {
+  ASSERT_EQ(actual.size(), expected.size());
+  for (size_t o = 0; o < actual.size(); ++o) {
+    ASSERT_EQ(actual[o].size(), expected[o].size()) << "output " << o;
+    int bad = 0;
+    for (size_t i = 0; i < actual[o].size() && bad < 5; ++i) {
+      const float a = actual[o][i], b = expected[o][i];
+      if (!(std::fabs(a - b) <= 1e-4f + 1e-4f * std::fabs(b))) {
+        ADD_FAILURE() << "output " << o << " element " << i << ": " << a << " vs " << b;
+        ++bad;
+      }
+    }
+  }
+}
+
+// Runs `model` the way the runtime would with `plan`, under `order`.
+Result<std::vector<std::vector<float>>> RunInArena(const Model& model, const Graph& graph,
+                                                   const AliasPlan& plan,
+                                                   const std::vector<int>& order,
+                                                   const std::vector<std::vector<float>>& inputs) {
+  const std::vector<scheduler::LiveRange> ranges =
+      scheduler::ComputeLiveRanges(graph, plan.memory, order);
+  std::vector<scheduler::PlanBuffer> buffers;
+  for (size_t b = 0; b < plan.memory.buffers.size(); ++b) {
+    buffers.push_back({plan.memory.buffers[b].bytes, ranges[b].first, ranges[b].last, 64});
+  }
+  scheduler::PlanOptions options;
+  options.kind = scheduler::PlannerKind::kGreedy;
+  SERENITY_ASSIGN_OR_RETURN(scheduler::ArenaPlan arena_plan,
+                            scheduler::PlanArena(buffers, options));
+  std::vector<float> arena(arena_plan.arena_bytes / sizeof(float) + 16,
+                           std::numeric_limits<float>::quiet_NaN());
+  std::vector<int> graph_of_model(model.tensors().size(), -1);
+  for (size_t t = 0; t < graph.tensors.size(); ++t) {
+    graph_of_model[graph.tensors[t].model_tensor] = static_cast<int>(t);
+  }
+  auto view_of = [&](int model_tensor) {
+    kernels::OperandView view;
+    if (model_tensor < 0) return view;
+    const Tensor& tensor = model.tensors()[model_tensor];
+    view.shape = tensor.shape;
+    if (tensor.is_constant()) {
+      view.data = const_cast<float*>(reinterpret_cast<const float*>(tensor.data));
+      view.pixel_stride = tensor.shape.empty() ? 1 : tensor.shape.back();
+      return view;
+    }
+    const scheduler::TensorPlacement& p = plan.placements[graph_of_model[model_tensor]];
+    const uint64_t byte = arena_plan.offsets[p.buffer] + p.byte_offset;
+    view.data = arena.data() + byte / sizeof(float);
+    view.pixel_stride = p.pixel_stride;
+    return view;
+  };
+  auto copy = [&](const kernels::OperandView& view, float* dense, bool to_view) {
+    const int64_t channels = view.shape.empty() ? 1 : view.shape.back();
+    int64_t elements = 1;
+    for (int64_t d : view.shape) elements *= d;
+    for (int64_t i = 0; i < elements; ++i) {
+      float* cell = view.data + (i / channels) * view.pixel_stride + i % channels;
+      if (to_view) {
+        *cell = dense[i];
+      } else {
+        dense[i] = *cell;
+      }
+    }
+  };
+  for (size_t i = 0; i < model.inputs().size(); ++i) {
+    std::vector<float> values = inputs[i];
+    copy(view_of(model.inputs()[i]), values.data(), true);
+  }
+  for (int op : order) {
+    if (plan.IsNoOp(op)) continue;
+    const Operator& o = model.operators()[op];
+    std::vector<kernels::OperandView> in, out;
+    for (int t : o.inputs) in.push_back(view_of(t));
+    for (int t : o.outputs) out.push_back(view_of(t));
+    SERENITY_RETURN_IF_ERROR(kernels::RunReferenceOp(model, op, in, out));
+  }
+  std::vector<std::vector<float>> outputs;
+  for (int t : model.outputs()) {
+    const kernels::OperandView view = view_of(t);
+    std::vector<float> values(model.tensors()[t].num_elements());
+    copy(view, values.data(), false);
+    outputs.push_back(std::move(values));
+  }
+  return outputs;
+}
+
+void ExpectArenaRunsMatch(const Model& model, const std::vector<std::vector<float>>& expected,
+                          int orders) {
+  const Graph graph = scheduler::GraphFromModel(model);
+  Result<AliasPlan> plan = scheduler::PlanAliasing(model, graph, KernelCapabilities());
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  for (int seed = 0; seed < orders; ++seed) {
+    SCOPED_TRACE("order seed " + std::to_string(seed));
+    const std::vector<int> order = rewrite_testing::RandomOrder(graph, seed);
+    Result<std::vector<std::vector<float>>> out =
+        RunInArena(model, graph, *plan, order, Inputs(model));
+    ASSERT_TRUE(out.ok()) << out.status().ToString();
+    ExpectClose(*out, expected);
+  }
+}
+
+int FindOp(const Model& model, const std::string& name) {
+  for (size_t o = 0; o < model.operators().size(); ++o) {
+    if (model.operators()[o].name == name) return static_cast<int>(o);
+  }
+  return -1;
+}
+
+void ExpectSameOutputs(const Model& original, const Model& rewritten) {
+  Result<std::vector<std::vector<float>>> expected =
+      kernels::RunModelReference(original, Inputs(original));
+  ASSERT_TRUE(expected.ok()) << expected.status().ToString();
+  Result<std::vector<std::vector<float>>> actual =
+      kernels::RunModelReference(rewritten, Inputs(rewritten));
+  ASSERT_TRUE(actual.ok()) << actual.status().ToString();
+  ExpectClose(*actual, *expected);
+  ExpectArenaRunsMatch(original, *expected, 4);
+  ExpectArenaRunsMatch(rewritten, *expected, 4);
+}
+
+TEST(RewriteEquivalenceTest, ChannelWise) {
+  for (int kernel : {1, 3}) {
+    for (Activation activation : {Activation::kNone, Activation::kRelu, Activation::kRelu6}) {
+      const Model model = rewrite_testing::ConcatConvNet({4, 2, 6}, 5, kernel, 5, activation);
+      for (std::vector<int> order : {std::vector<int>{}, std::vector<int>{2, 0, 1}}) {
+        Result<Model> out = scheduler::PartitionChannelWise(model, FindOp(model, "concat"),
+                                                            FindOp(model, "mix"), order);
+        ASSERT_TRUE(out.ok()) << out.status().ToString();
+        ExpectSameOutputs(model, *out);
+      }
+    }
+  }
+}
+
+TEST(RewriteEquivalenceTest, KernelWise) {
+  for (OpType type : {OpType::kRelu, OpType::kClamp, OpType::kSigmoid, OpType::kHardSwish,
+                      OpType::kMaxPool2D, OpType::kAveragePool2D, OpType::kGlobalAveragePool,
+                      OpType::kConv2D, OpType::kMul, OpType::kAdd}) {
+    SCOPED_TRACE(OpTypeName(type));
+    const Model model = rewrite_testing::ConcatSeparableNet(type, {4, 2, 6}, 5);
+    Result<Model> out =
+        scheduler::PartitionKernelWise(model, FindOp(model, "concat"), FindOp(model, "sep"));
+    ASSERT_TRUE(out.ok()) << out.status().ToString();
+    ExpectSameOutputs(model, *out);
+  }
+}
+
+TEST(RewriteEquivalenceTest, PartialSum) {
+  const Model model = rewrite_testing::AddNNet(5);
+  for (std::vector<int> order : {std::vector<int>{}, std::vector<int>{4, 2, 0, 3, 1}}) {
+    Result<Model> out = scheduler::SplitPartialSum(model, FindOp(model, "sum"), order);
+    ASSERT_TRUE(out.ok()) << out.status().ToString();
+    ExpectSameOutputs(model, *out);
+  }
+}
+
+TEST(RewriteEquivalenceTest, ArenaExecutionCatchesABadPlan) {
+  // The oracle can fail: a plan that puts two live tensors in one buffer.
+  const Model model = rewrite_testing::AddNNet(3);
+  const Graph graph = scheduler::GraphFromModel(model);
+  Result<AliasPlan> plan = scheduler::PlanAliasing(model, graph, KernelCapabilities());
+  ASSERT_TRUE(plan.ok());
+  AliasPlan bad = *plan;
+  int b0 = -1, b1 = -1;
+  for (size_t t = 0; t < graph.tensors.size(); ++t) {
+    if (graph.tensors[t].name == "branch0/y") b0 = static_cast<int>(t);
+    if (graph.tensors[t].name == "branch1/y") b1 = static_cast<int>(t);
+  }
+  ASSERT_GE(b0, 0);
+  ASSERT_GE(b1, 0);
+  bad.placements[b1] = bad.placements[b0];
+  Result<std::vector<std::vector<float>>> expected =
+      kernels::RunModelReference(model, Inputs(model));
+  ASSERT_TRUE(expected.ok());
+  Result<std::vector<std::vector<float>>> out = RunInArena(
+      model, graph, bad, rewrite_testing::RandomOrder(graph, 0), Inputs(model));
+  ASSERT_TRUE(out.ok());
+  bool differs = false;
+  for (size_t i = 0; i < (*out)[0].size(); ++i) {
+    differs = differs || std::fabs((*out)[0][i] - (*expected)[0][i]) > 1e-3f;
+  }
+  EXPECT_TRUE(differs);
+  EXPECT_NE(rewrite_testing::SimulateContents(model, graph, bad,
+                                              rewrite_testing::RandomOrder(graph, 0)),
+            "");
+}
+
+TEST(RewriteEquivalenceTest, ZooModelsWithEveryRewrite) {
+  const char* dir = std::getenv("SERENITY_ZOO_DIR");
+#ifdef SERENITY_REWRITE_ZOO_DIR
+  if (dir == nullptr) dir = SERENITY_REWRITE_ZOO_DIR;
+#endif
+  if (dir == nullptr || !std::filesystem::exists(std::string(dir) + "/tiny_branch.srn")) {
+    GTEST_SKIP() << "no zoo (SERENITY_ZOO_DIR, or ctest's runtime_zoo_generate fixture)";
+  }
+  std::vector<std::string> names = {"tiny_branch", "tiny_concat_conv", "tiny_add_chain",
+                                    "tiny_all_ops", "darts_cifar", "nasnet_cifar",
+                                    "amoebanet_cifar", "randwire_ws_c78_32"};
+  if (const char* only = std::getenv("SERENITY_REWRITE_ZOO_MODELS")) {
+    names.clear();
+    std::string list = only;
+    for (size_t start = 0; start <= list.size();) {
+      const size_t comma = std::min(list.find(',', start), list.size());
+      if (comma > start) names.push_back(list.substr(start, comma - start));
+      start = comma + 1;
+    }
+  }
+  for (const std::string& name : names) {
+    SCOPED_TRACE(name);
+    const std::string path = std::string(dir) + "/" + name + ".srn";
+    if (!std::filesystem::exists(path)) {
+      ADD_FAILURE() << path << " missing";
+      continue;
+    }
+    Result<Model> model = Model::Load(path);
+    ASSERT_TRUE(model.ok()) << model.status().ToString();
+    scheduler::RewriteOptions options;
+    options.capabilities = KernelCapabilities();
+    // Equivalence, not the peak, is under test: the fast heuristic order.
+    options.schedule.algorithm = scheduler::Algorithm::kHeuristic;
+    options.time_limit_seconds = 30;
+    Result<scheduler::RewriteResult> result = scheduler::RewriteForMemory(*model, options);
+    ASSERT_TRUE(result.ok()) << result.status().ToString();
+    Result<std::vector<std::vector<float>>> expected =
+        kernels::RunModelReference(*model, Inputs(*model));
+    ASSERT_TRUE(expected.ok()) << expected.status().ToString();
+    Result<std::vector<std::vector<float>>> actual = RunInArena(
+        result->model, result->graph, result->alias, result->schedule.order,
+        Inputs(result->model));
+    ASSERT_TRUE(actual.ok()) << actual.status().ToString();
+    ExpectClose(*actual, *expected);
+    std::printf("[ info ] %s: %d rewrites applied, peak %llu -> %llu\n", name.c_str(),
+                result->applied_count, (unsigned long long)result->initial_peak_bytes,
+                (unsigned long long)result->schedule.peak_bytes);
+  }
+}
+
+}  // namespace
+}  // namespace serenity
