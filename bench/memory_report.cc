@@ -7,7 +7,9 @@
 //              planner
 //
 //   memory_report [--json] [--no-rewrite] [--zoo DIR] [--time-limit S]
-//                 [--rewrite-time-limit S] [model.srn ...]
+//                 [--rewrite-time-limit S] [--write DIR] [model.srn ...]
+//
+// --write DIR saves each rewritten model as DIR/<name>.rewritten.srn.
 //
 // Geometric means of baseline/serenity arena over the irregular models
 // (randwire*, darts*, nasnet*, amoebanet*) and over all models given.
@@ -101,7 +103,7 @@ bool IsIrregular(const std::string& name) {
 }
 
 Result<Row> Measure(const std::string& path, bool rewrite, double time_limit,
-                    double rewrite_time_limit) {
+                    double rewrite_time_limit, const std::string& write_dir) {
   const auto start = std::chrono::steady_clock::now();
   SERENITY_ASSIGN_OR_RETURN(Model model, Model::Load(path));
   Row row;
@@ -137,6 +139,12 @@ Result<Row> Measure(const std::string& path, bool rewrite, double time_limit,
   SERENITY_ASSIGN_OR_RETURN(scheduler::RewriteResult result,
                             scheduler::RewriteForMemory(model, options));
   row.alias_only_peak = result.initial_peak_bytes;
+  if (!write_dir.empty()) {
+    const uint8_t* bytes = result.model.bytes();
+    SERENITY_RETURN_IF_ERROR(WriteFileAtomically(
+        write_dir + "/" + row.name + ".rewritten.srn",
+        std::vector<uint8_t>(bytes, bytes + result.model.size_bytes())));
+  }
   row.ops_after = static_cast<int>(result.graph.ops.size());
   SERENITY_ASSIGN_OR_RETURN(row.all, PlanFor(result.graph, result.alias.memory,
                                              result.schedule, scheduler::PlannerKind::kBest));
@@ -188,6 +196,7 @@ int Main(int argc, char** argv) {
   bool rewrite = true;
   double time_limit = 30.0;
   double rewrite_time_limit = 120.0;
+  std::string write_dir;
   std::vector<std::string> paths;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
@@ -195,7 +204,8 @@ int Main(int argc, char** argv) {
       json = true;
     } else if (arg == "--no-rewrite") {
       rewrite = false;
-    } else if ((arg == "--zoo" || arg == "--time-limit" || arg == "--rewrite-time-limit") &&
+    } else if ((arg == "--zoo" || arg == "--time-limit" || arg == "--rewrite-time-limit" ||
+                arg == "--write") &&
                i + 1 < argc) {
       const std::string value = argv[++i];
       if (arg == "--zoo") {
@@ -205,6 +215,8 @@ int Main(int argc, char** argv) {
         }
         std::sort(found.begin(), found.end());
         paths.insert(paths.end(), found.begin(), found.end());
+      } else if (arg == "--write") {
+        write_dir = value;
       } else if (arg == "--time-limit") {
         time_limit = std::atof(value.c_str());
       } else {
@@ -215,7 +227,7 @@ int Main(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: memory_report [--json] [--no-rewrite] [--zoo DIR] "
-                   "[--time-limit S] [--rewrite-time-limit S] [model.srn ...]\n");
+                   "[--time-limit S] [--rewrite-time-limit S] [--write DIR] [model.srn ...]\n");
       return 2;
     }
   }
@@ -226,7 +238,7 @@ int Main(int argc, char** argv) {
 
   std::vector<Row> rows;
   for (const std::string& path : paths) {
-    Result<Row> row = Measure(path, rewrite, time_limit, rewrite_time_limit);
+    Result<Row> row = Measure(path, rewrite, time_limit, rewrite_time_limit, write_dir);
     if (!row.ok()) {
       std::fprintf(stderr, "memory_report: %s: %s\n", path.c_str(),
                    row.status().ToString().c_str());

@@ -612,8 +612,8 @@ class Searcher {
   }
 
   // copy_concats: editable tensor indices of concat outputs kept as copies.
-  Result<Measurement> Measure(const EditableModel& edit,
-                              const std::set<int>& copy_concats) const {
+  Result<Measurement> Measure(const EditableModel& edit, const std::set<int>& copy_concats,
+                              bool warm_start = false) const {
     Measurement m;
     m.graph = internal::GraphFromParts(edit.parts());
     AliasOptions alias = options_.alias;
@@ -630,6 +630,18 @@ class Searcher {
     SERENITY_ASSIGN_OR_RETURN(m.schedule,
                               ComputeSchedule(m.graph, m.alias.memory, options_.schedule));
     m.peak = m.schedule.peak_bytes;
+    if (!m.schedule.optimal && warm_start) {
+      // An unproven search may miss the order found without aliasing, which
+      // aliasing can only improve on in place (never worse per order).
+      SERENITY_ASSIGN_OR_RETURN(
+          Schedule plain, ComputeSchedule(m.graph, MemoryModel::WithoutAliasing(m.graph),
+                                          options_.schedule));
+      const uint64_t peak = PeakBytes(m.graph, m.alias.memory, plain.order);
+      if (peak < m.peak) {
+        m.schedule.order = std::move(plain.order);
+        m.schedule.peak_bytes = m.peak = peak;
+      }
+    }
     return m;
   }
 
@@ -772,7 +784,8 @@ Result<RewriteResult> RewriteForMemory(const Model& model,
   Searcher searcher(options);
   EditableModel best = EditableFrom(model);
   std::set<int> copy_concats;
-  SERENITY_ASSIGN_OR_RETURN(Measurement current, searcher.Measure(best, copy_concats));
+  SERENITY_ASSIGN_OR_RETURN(Measurement current,
+                            searcher.Measure(best, copy_concats, /*warm_start=*/true));
   const uint64_t initial_peak = current.peak;
   std::vector<RewriteDecision> decisions;
   int applied = 0;
@@ -814,29 +827,31 @@ Result<RewriteResult> RewriteForMemory(const Model& model,
     return true;
   };
 
+  // Each round: every kind as a batch first (cheap, and repeated cells tie
+  // for the peak, so one site alone rarely lowers it), then site by site.
   for (int round = 0; round < options.max_rounds && !out_of_time; ++round) {
     bool changed = false;
-    for (RewriteKind kind : kinds) {
-      std::vector<Site> sites = searcher.Sites(best, kind, current);
-      if (sites.empty()) continue;
-      if (sites.size() > 1) {
+    std::vector<bool> batch_kept(kinds.size(), false);
+    for (size_t k = 0; k < kinds.size() && !out_of_time; ++k) {
+      std::vector<Site> sites = searcher.Sites(best, kinds[k], current);
+      if (sites.size() < 2) continue;
+      if (searcher.OutOfTime()) {
+        out_of_time = true;
+        break;
+      }
+      SERENITY_ASSIGN_OR_RETURN(batch_kept[k], trial(kinds[k], sites, true));
+      changed = changed || batch_kept[k];
+    }
+    for (size_t k = 0; k < kinds.size() && !out_of_time; ++k) {
+      if (batch_kept[k]) continue;
+      for (const Site& site : searcher.Sites(best, kinds[k], current)) {
         if (searcher.OutOfTime()) {
           out_of_time = true;
           break;
         }
-        SERENITY_ASSIGN_OR_RETURN(bool kept, trial(kind, sites, true));
-        changed = changed || kept;
-        if (kept) continue;
-      }
-      for (const Site& site : sites) {
-        if (searcher.OutOfTime()) {
-          out_of_time = true;
-          break;
-        }
-        SERENITY_ASSIGN_OR_RETURN(bool kept, trial(kind, {site}, false));
+        SERENITY_ASSIGN_OR_RETURN(bool kept, trial(kinds[k], {site}, false));
         changed = changed || kept;
       }
-      if (out_of_time) break;
     }
     if (!changed) break;
   }
