@@ -6,15 +6,18 @@
 // later goes below it. Any valid plan can be pushed down until each buffer
 // rests on 0 or on a buffer beneath it (rounded up to its alignment); such a
 // "canonical" plan is found by this branching, at every node:
-//   s = the lowest section that still has unplaced buffers (leftmost on ties),
-//   f = its floor;
-//   either some unplaced buffer covering s sits exactly at f (it then needs
-//   the floor of all its sections to be f), one branch per such buffer;
-//   or nothing sits at f in s: the floor of s rises to the lowest offset any
-//   buffer covering s can still take.
-// Pruning: floor + unplaced bytes of a section must fit under the target;
-// failed states (placed set + floors) are remembered; identical buffers are
-// tried once per node; independent pieces of the timeline are solved apart.
+//   f = the lowest floor among sections that still have unplaced buffers,
+//   s = one section at f (the one with the fewest choices);
+//   either some unplaced buffer covering s sits exactly at f (all its
+//   sections must then be at f), one branch per such buffer;
+//   or nothing ever sits at f in s: its floor rises to the lowest offset a
+//   buffer covering it can still take.
+// Pruning: in every section, the lowest offset any of its unplaced buffers
+// can take + their total size must fit under the target. A stretch of
+// sections with no unplaced buffer splits the rest into independent parts,
+// solved one by one (a failing part fails the node without retrying the
+// others); failed parts (their floors and unplaced buffers) are remembered.
+// Identical buffers are tried once per node.
 #include <algorithm>
 #include <unordered_set>
 
@@ -41,14 +44,17 @@ struct StateKeyHash {
 
 // Remembered failures are capped so memory stays bounded on long searches.
 constexpr size_t kMaxRemembered = size_t{1} << 22;
+// Node budget of a restart is this times the Luby sequence.
+constexpr uint64_t kRunNodes = 512;
 
 struct Item {
   uint64_t size;
   uint64_t alignment;
   int lo;  // first section, inclusive
   int hi;  // last section, inclusive
+  int64_t duration;
   size_t buffer;
-  uint64_t key;  // Zobrist key of "placed"
+  uint64_t key;  // for hashing sets of items
 };
 
 class ComponentSearch {
@@ -65,35 +71,27 @@ class ComponentSearch {
     std::sort(cuts.begin(), cuts.end());
     cuts.erase(std::unique(cuts.begin(), cuts.end()), cuts.end());
     const int sections = static_cast<int>(cuts.size()) - 1;
+    auto section_of = [&](int64_t t) {
+      return static_cast<int>(std::lower_bound(cuts.begin(), cuts.end(), t) - cuts.begin());
+    };
     for (size_t m : members) {
       Item item;
       item.size = buffers[m].size;
       item.alignment = buffers[m].alignment;
-      item.lo = static_cast<int>(std::lower_bound(cuts.begin(), cuts.end(), buffers[m].first) -
-                                 cuts.begin());
-      item.hi = static_cast<int>(std::lower_bound(cuts.begin(), cuts.end(),
-                                                  int64_t{buffers[m].last} + 1) -
-                                 cuts.begin()) -
-                1;
+      item.lo = section_of(buffers[m].first);
+      item.hi = section_of(int64_t{buffers[m].last} + 1) - 1;
+      item.duration = int64_t{buffers[m].last} - buffers[m].first + 1;
       item.buffer = m;
       item.key = Mix(m * 2 + 1);
       items_.push_back(item);
     }
-    // Branching order: long-lived, then large buffers first; identical
-    // buffers end up adjacent.
-    std::sort(items_.begin(), items_.end(), [](const Item& x, const Item& y) {
-      const int wx = x.hi - x.lo;
-      const int wy = y.hi - y.lo;
-      if (wx != wy) return wx > wy;
-      if (x.size != y.size) return x.size > y.size;
-      if (x.lo != y.lo) return x.lo < y.lo;
-      if (x.alignment != y.alignment) return x.alignment < y.alignment;
-      return x.buffer < y.buffer;
-    });
     cover_.assign(sections, {});
+    starts_.assign(sections, {});
     floor_.assign(sections, 0);
     remaining_.assign(sections, 0);
+    smallest_.assign(sections, 0);
     for (size_t i = 0; i < items_.size(); ++i) {
+      starts_[items_[i].lo].push_back(static_cast<int>(i));
       for (int s = items_[i].lo; s <= items_[i].hi; ++s) {
         cover_[s].push_back(static_cast<int>(i));
         remaining_[s] += items_[i].size;
@@ -104,14 +102,30 @@ class ComponentSearch {
     lowest_.assign(items_.size(), 0);
   }
 
+  // Restarts with a different branching order each time and a node budget
+  // that follows the Luby sequence: on these problems one order often
+  // finishes in hundreds of nodes where another wanders for millions.
+  // Failures proven in one run stay valid in the next. Budgets count nodes,
+  // not time, so the result does not depend on the machine's speed.
   SearchOutcome Run(uint64_t* nodes) {
-    for (uint64_t r : remaining_) {
-      if (r > target_) return SearchOutcome::kInfeasible;
+    SearchOutcome outcome = SearchOutcome::kInfeasible;
+    const int last = static_cast<int>(floor_.size()) - 1;
+    for (uint64_t run = 0;; ++run) {
+      SetOrder(run);
+      budget_ = nodes_ + kRunNodes * Luby(run + 1);
+      stopped_ = false;
+      if (SolveRegion(0, last)) {
+        outcome = SearchOutcome::kFound;
+        break;
+      }
+      if (timed_out_) {
+        outcome = SearchOutcome::kTimedOut;
+        break;
+      }
+      if (!stopped_) break;  // ran to completion: infeasible
     }
-    const bool found = Dfs();
     *nodes += nodes_;
-    if (found) return SearchOutcome::kFound;
-    return timed_out_ ? SearchOutcome::kTimedOut : SearchOutcome::kInfeasible;
+    return outcome;
   }
 
   void WriteOffsets(std::vector<uint64_t>* offsets) const {
@@ -119,74 +133,147 @@ class ComponentSearch {
   }
 
  private:
-  bool Same(const Item& x, const Item& y) const {
+  // One undoable change: a placement (item >= 0) or a raised floor.
+  struct Change {
+    int item;
+    int section;
+    uint64_t old_floor;
+  };
+
+  static uint64_t Luby(uint64_t i) {
+    for (uint64_t k = 1;; ++k) {
+      const uint64_t full = (uint64_t{1} << k) - 1;
+      if (i == full) return uint64_t{1} << (k - 1);
+      if (i < full) return Luby(i - (full >> 1));
+    }
+  }
+
+  // Runs 0..4: fixed orders that each suit some instances; later runs:
+  // random weights on size, width in sections and duration (seeded by the
+  // run number). Ties fall back to the full shape so identical items stay
+  // adjacent.
+  void SetOrder(uint64_t run) {
+    const size_t n = items_.size();
+    std::vector<double> score(n);
+    double max_size = 1, max_width = 1, max_duration = 1;
+    for (const Item& item : items_) {
+      max_size = std::max(max_size, static_cast<double>(item.size));
+      max_width = std::max(max_width, static_cast<double>(item.hi - item.lo + 1));
+      max_duration = std::max(max_duration, static_cast<double>(item.duration));
+    }
+    double w_size = 0, w_width = 0, w_duration = 0, w_area = 0;
+    switch (run) {
+      case 0: w_width = 1e6; w_size = 1; break;
+      case 1: w_size = 1e6; w_width = 1; break;
+      case 2: w_width = -1e6; w_size = 1; break;
+      case 3: w_duration = 1e6; w_size = 1; break;
+      case 4: w_area = 1; break;
+      default: {
+        const uint64_t r = Mix(run * 0x51ed27ull);
+        w_size = static_cast<double>(r & 0xffff) / 65535.0;
+        w_width = static_cast<double>((r >> 16) & 0xffff) / 65535.0 - 0.3;
+        w_duration = static_cast<double>((r >> 32) & 0xffff) / 65535.0 - 0.3;
+        w_area = static_cast<double>((r >> 48) & 0xffff) / 65535.0 - 0.3;
+      }
+    }
+    for (size_t i = 0; i < n; ++i) {
+      const double size = static_cast<double>(items_[i].size) / max_size;
+      const double width = static_cast<double>(items_[i].hi - items_[i].lo + 1) / max_width;
+      const double duration = static_cast<double>(items_[i].duration) / max_duration;
+      score[i] = w_size * size + w_width * width + w_duration * duration + w_area * size * duration;
+    }
+    auto before = [&](int x, int y) {
+      if (score[x] != score[y]) return score[x] > score[y];
+      const Item& a = items_[x];
+      const Item& b = items_[y];
+      if (a.size != b.size) return a.size > b.size;
+      if (a.lo != b.lo) return a.lo < b.lo;
+      if (a.hi != b.hi) return a.hi > b.hi;
+      if (a.alignment != b.alignment) return a.alignment < b.alignment;
+      return x < y;
+    };
+    for (std::vector<int>& list : cover_) std::sort(list.begin(), list.end(), before);
+
+  }
+
+  static bool Same(const Item& x, const Item& y) {
     return x.size == y.size && x.lo == y.lo && x.hi == y.hi && x.alignment == y.alignment;
   }
 
-  // Offset the unplaced item `c` would take now: its alignment-rounded
-  // highest floor. Floors only rise, so it can only rise too.
-  uint64_t LowestOffset(int c) const {
-    const Item& item = items_[c];
-    uint64_t top = 0;
-    for (int s = item.lo; s <= item.hi; ++s) top = std::max(top, floor_[s]);
-    return AlignUp(top, item.alignment);
-  }
-
-  // In every section, the unplaced buffers that cannot go below v must all
-  // fit between v and the target, for every v.
-  bool SectionsFit() {
-    const int sections = static_cast<int>(floor_.size());
-    for (size_t c = 0; c < items_.size(); ++c) {
-      if (!placed_[c]) lowest_[c] = LowestOffset(static_cast<int>(c));
-    }
-    for (int s = 0; s < sections; ++s) {
+  // Solves every independent part of sections [a, b]; on failure, leaves
+  // everything as it found it.
+  bool SolveRegion(int a, int b) {
+    std::vector<std::pair<int, int>> parts;
+    for (int s = a; s <= b; ++s) {
       if (remaining_[s] == 0) continue;
-      scratch_.clear();
-      for (int c : cover_[s]) {
-        if (!placed_[c]) scratch_.emplace_back(lowest_[c], items_[c].size);
-      }
-      std::sort(scratch_.begin(), scratch_.end(),
-                [](const auto& x, const auto& y) { return x.first > y.first; });
-      uint64_t above = 0;
-      for (const auto& [offset, size] : scratch_) {
-        above += size;
-        if (offset > target_ || above > target_ - offset) return false;
+      int e = s;
+      while (e + 1 <= b && remaining_[e + 1] > 0) ++e;
+      parts.emplace_back(s, e);
+      s = e;
+    }
+    if (parts.size() == 1) return SolvePart(parts[0].first, parts[0].second);
+    const size_t mark = trail_.size();
+    for (const auto& [first, last] : parts) {
+      if (!SolvePart(first, last)) {
+        Undo(mark);
+        return false;
       }
     }
     return true;
   }
 
-  bool Dfs() {
+  // Sections [a, b] all hold unplaced buffers, and no unplaced buffer
+  // leaves them.
+  bool SolvePart(int a, int b) {
     if ((nodes_++ & 1023) == 0 && has_deadline_ &&
         std::chrono::steady_clock::now() >= deadline_) {
       timed_out_ = true;
     }
-    if (timed_out_) return false;
+    if (timed_out_ || nodes_ > budget_) stopped_ = true;
+    if (stopped_) return false;
 
-    int lowest = -1;
-    uint64_t floor_hash = 0;
-    const int sections = static_cast<int>(floor_.size());
-    for (int s = 0; s < sections; ++s) {
-      if (remaining_[s] == 0) continue;
+    uint64_t set_hash = 0;
+    uint64_t floor_hash = Mix((static_cast<uint64_t>(a) << 32) | static_cast<uint64_t>(b));
+    for (int s = a; s <= b; ++s) {
       floor_hash += Mix(floor_[s] * 4099 + static_cast<uint64_t>(s));
-      if (lowest < 0 || floor_[s] < floor_[lowest]) lowest = s;
+      for (int c : starts_[s]) {
+        if (placed_[c]) continue;
+        set_hash ^= items_[c].key;
+        const Item& item = items_[c];
+        uint64_t top = 0;
+        for (int t = item.lo; t <= item.hi; ++t) top = std::max(top, floor_[t]);
+        lowest_[c] = AlignUp(top, item.alignment);
+      }
     }
-    if (lowest < 0) return true;
-    const StateKey key{placed_hash_, floor_hash};
+    const StateKey key{set_hash, floor_hash};
     if (failed_.count(key) > 0) return false;
-    if (!SectionsFit()) {
-      Remember(key);
-      return false;
+
+    // Every unplaced buffer of a section goes at or above the lowest offset
+    // any of them can take.
+    uint64_t level = UINT64_MAX;
+    for (int s = a; s <= b; ++s) {
+      uint64_t low = UINT64_MAX;
+      uint64_t smallest = UINT64_MAX;
+      for (int c : cover_[s]) {
+        if (placed_[c]) continue;
+        low = std::min(low, lowest_[c]);
+        smallest = std::min(smallest, items_[c].size);
+      }
+      smallest_[s] = smallest;
+      if (low > target_ || remaining_[s] > target_ - low) {
+        Remember(key);
+        return false;
+      }
+      level = std::min(level, floor_[s]);
     }
 
-    // Branch on the section at the lowest level with the fewest choices.
-    const uint64_t level = floor_[lowest];
+    // Branch on a section at the lowest level with the fewest choices.
     int chosen = -1;
-    size_t chosen_choices = SIZE_MAX;
+    size_t chosen_count = SIZE_MAX;
     std::vector<int> candidates;
     std::vector<int> choices;
-    for (int s = lowest; s < sections; ++s) {
-      if (remaining_[s] == 0 || floor_[s] != level) continue;
+    for (int s = a; s <= b; ++s) {
+      if (floor_[s] != level) continue;
       candidates.clear();
       const Item* previous = nullptr;
       for (int c : cover_[s]) {
@@ -197,49 +284,54 @@ class ComponentSearch {
         candidates.push_back(c);
       }
       const size_t count = candidates.size() + (remaining_[s] < target_ - level ? 1 : 0);
-      if (count < chosen_choices) {
+      if (count < chosen_count) {
         chosen = s;
-        chosen_choices = count;
+        chosen_count = count;
         choices.swap(candidates);
         if (count <= 1) break;
       }
     }
-    if (chosen_choices == 0) {
+    if (chosen_count == 0) {
       Remember(key);
       return false;
     }
 
-    for (int c : choices) {
-      Place(c, level);
-      const bool found = Dfs();
-      if (found) return true;
-      Unplace(c, level);
-      if (timed_out_) return false;
-    }
-
-    // Nothing sits at `level` in `chosen`: raise its floor to the lowest
-    // offset a buffer covering it can still take. Beyond the current floors,
-    // a buffer can only rest on one placed later, at least `level` + the
-    // smallest unplaced size.
-    uint64_t smallest = UINT64_MAX;
-    for (size_t i = 0; i < items_.size(); ++i) {
-      if (!placed_[i] && items_[i].size < smallest) smallest = items_[i].size;
-    }
+    // The branch where nothing sits at `level` in `chosen` raises its floor
+    // to the lowest offset the lowest buffer that will cover it can take
+    // (computed now: the children overwrite lowest_). That buffer rests on
+    // a floor already there (rounded up to its alignment), or on a buffer
+    // placed later, at `level` or above, in one of its other sections
+    // (anything in `chosen` would be lower).
     uint64_t raised = UINT64_MAX;
     for (int c : cover_[chosen]) {
-      if (placed_[c]) continue;
       const Item& item = items_[c];
-      uint64_t offset = LowestOffset(c);
-      if (offset <= level) offset = AlignUp(level + std::max<uint64_t>(smallest, 1), item.alignment);
+      if (placed_[c]) continue;
+      uint64_t offset = lowest_[c];
+      if (offset <= level) {
+        if (item.lo == item.hi) continue;
+        uint64_t smallest = UINT64_MAX;
+        for (int s = item.lo; s <= item.hi; ++s) {
+          if (s != chosen) smallest = std::min(smallest, smallest_[s]);
+        }
+        offset = AlignUp(level + smallest, item.alignment);
+      }
       raised = std::min(raised, offset);
     }
-    if (raised != UINT64_MAX && raised <= target_ && remaining_[chosen] <= target_ - raised) {
-      floor_[chosen] = raised;
-      const bool found = Dfs();
-      floor_[chosen] = level;
-      if (found) return true;
+    const size_t mark = trail_.size();
+    for (int c : choices) {
+      Place(c, level);
+      if (SolveRegion(a, b)) return true;
+      Undo(mark);
+      if (stopped_) return false;
     }
-    if (!timed_out_) Remember(key);
+
+    if (raised <= target_ && remaining_[chosen] <= target_ - raised) {
+      trail_.push_back({-1, chosen, floor_[chosen]});
+      floor_[chosen] = raised;
+      if (SolveRegion(a, b)) return true;
+      Undo(mark);
+    }
+    if (!stopped_) Remember(key);
     return false;
   }
 
@@ -250,22 +342,31 @@ class ComponentSearch {
 
   void Place(int c, uint64_t level) {
     const Item& item = items_[c];
+    trail_.push_back({c, -1, level});
     placed_[c] = 1;
     offsets_[c] = level;
-    placed_hash_ ^= item.key;
     for (int s = item.lo; s <= item.hi; ++s) {
+      if (floor_[s] != level) trail_.push_back({-1, s, floor_[s]});
       floor_[s] = level + item.size;
       remaining_[s] -= item.size;
     }
   }
 
-  void Unplace(int c, uint64_t level) {
-    const Item& item = items_[c];
-    placed_[c] = 0;
-    placed_hash_ ^= item.key;
-    for (int s = item.lo; s <= item.hi; ++s) {
-      floor_[s] = level;
-      remaining_[s] += item.size;
+  void Undo(size_t mark) {
+    while (trail_.size() > mark) {
+      const Change change = trail_.back();
+      trail_.pop_back();
+      if (change.item < 0) {
+        floor_[change.section] = change.old_floor;
+        continue;
+      }
+      const Item& item = items_[change.item];
+      placed_[change.item] = 0;
+      // Sections below `old_floor` were restored by their own entries.
+      for (int s = item.lo; s <= item.hi; ++s) {
+        if (floor_[s] == change.old_floor + item.size) floor_[s] = change.old_floor;
+        remaining_[s] += item.size;
+      }
     }
   }
 
@@ -273,17 +374,20 @@ class ComponentSearch {
   std::chrono::steady_clock::time_point deadline_;
   bool has_deadline_;
   std::vector<Item> items_;
-  std::vector<std::vector<int>> cover_;
+  std::vector<std::vector<int>> cover_;   // per section: items live there
+  std::vector<std::vector<int>> starts_;  // per section: items starting there
   std::vector<uint64_t> floor_;
-  std::vector<uint64_t> remaining_;
+  std::vector<uint64_t> remaining_;       // per section: unplaced bytes
+  std::vector<uint64_t> smallest_;        // per section: smallest unplaced size
   std::vector<char> placed_;
   std::vector<uint64_t> offsets_;
-  uint64_t placed_hash_ = 0;
+  std::vector<uint64_t> lowest_;          // per unplaced item: lowest offset left
+  std::vector<Change> trail_;
   std::unordered_set<StateKey, StateKeyHash> failed_;
   uint64_t nodes_ = 0;
+  uint64_t budget_ = 0;
+  bool stopped_ = false;  // by the budget or the deadline
   bool timed_out_ = false;
-  std::vector<uint64_t> lowest_;
-  std::vector<std::pair<uint64_t, uint64_t>> scratch_;
 };
 
 }  // namespace
