@@ -66,7 +66,9 @@ def main(argv=None):
     except onnx_import.ConversionError as e:
       print("serenity_zoo: error: %s: %s" % (name, e), file=sys.stderr)
       return 1
-    converted.description = (model.doc_string.strip().splitlines() or [""])[0]
+    # The first paragraph of the model definition's docstring, on one line.
+    converted.description = " ".join(
+        model.doc_string.strip().split("\n\n")[0].split())
     srn.write(converted, srn_path)
     line = "%-20s %5d ops %10d params  %.1fs" % (
         name, len(converted.operators), converted.parameter_count(),
