@@ -386,6 +386,20 @@ Status WriteFileAtomically(const std::string& path,
     ::unlink(temp.c_str());
     return IoError(path, ": cannot rename into place: ", std::strerror(error));
   }
+  // The rename itself is durable only once the directory is synced.
+  const size_t slash = path.find_last_of('/');
+  const std::string dir =
+      slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+  const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd >= 0) {
+    const bool synced = ::fsync(dir_fd) == 0;
+    const int error = errno;
+    ::close(dir_fd);
+    if (!synced && error != EINVAL) {
+      return IoError(path, ": cannot sync the directory: ",
+                     std::strerror(error));
+    }
+  }
   return Status::Ok();
 }
 

@@ -634,8 +634,11 @@ TEST(MalformedTest, NonFloatActivationIsUnsupported) {
 TEST(MalformedTest, RandomByteFlipsNeverCrash) {
   std::mt19937 rng(12345);
   int accepted = 0, rejected = 0;
-  for (const ModelBuilder& b : {ReluNet(), testing::TinyConvNet()}) {
-    const std::vector<uint8_t> original = FinishOrDie(b);
+  testing::EveryOp every;
+  const std::vector<std::vector<uint8_t>> files = {
+      FinishOrDie(ReluNet()), FinishOrDie(testing::TinyConvNet()),
+      FinishOrDie(every.b)};
+  for (const std::vector<uint8_t>& original : files) {
     for (int trial = 0; trial < 2000; ++trial) {
       std::vector<uint8_t> bytes = original;
       const int flips = 1 + static_cast<int>(rng() % 4);

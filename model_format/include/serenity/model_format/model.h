@@ -197,8 +197,10 @@ class Model {
   //                          non-float32 activation).
   static Result<Model> Load(const std::string& path);
 
-  // Validates `bytes` (copied into the Model, which owns the copy).
-  // `source_name` appears in error messages in place of a path.
+  // Validates `bytes` (copied into the Model, which owns the copy; the caller
+  // may free them on return). `source_name` appears in error messages in
+  // place of a path. Errors as for Load, plus kInvalidArgument when `bytes`
+  // is null and `size` is not 0.
   static Result<Model> FromBuffer(const uint8_t* bytes, size_t size,
                                   const std::string& source_name = "<buffer>");
 
@@ -309,7 +311,9 @@ class ModelBuilder {
   std::unique_ptr<Impl> impl_;
 };
 
-// Writes `bytes` to `path` atomically (temporary file + rename).
+// Writes `bytes` to `path` atomically: a temporary file in the same
+// directory, fsync, rename over `path`, fsync of the directory. Readers see
+// the old file or the new one, never a mix. Errors: kIoError.
 Status WriteFileAtomically(const std::string& path,
                            const std::vector<uint8_t>& bytes);
 
