@@ -41,6 +41,12 @@ if(SERENITY_WITH_XNNPACK)
     serenity_find_shared_library(xnnpack_imported xnnpack.h XNNPACK libxnnpack-dev)
     set_property(TARGET xnnpack_imported APPEND PROPERTY
                  INTERFACE_LINK_LIBRARIES pthreadpool::pthreadpool Threads::Threads)
+    # What a static libXNNPACK.a from the user's own build needs after it
+    # (cpuinfo, clog); set by platforms/toolchains/android.cmake.
+    if(SERENITY_XNNPACK_EXTRA_LIBRARIES)
+      set_property(TARGET xnnpack_imported APPEND PROPERTY
+                   INTERFACE_LINK_LIBRARIES ${SERENITY_XNNPACK_EXTRA_LIBRARIES})
+    endif()
     add_library(XNNPACK::XNNPACK ALIAS xnnpack_imported)
   endif()
 endif()
