@@ -80,6 +80,7 @@ class NaryAddOp : public BoundOp {
         output_max_(output_max) {}
 
   Status Run(pthreadpool_t pool) override {
+    if (count_ == 0) return Status::Ok();
     pthreadpool_parallelize_1d_tile_1d(pool, &NaryAddOp::AddTile, this,
                                        static_cast<size_t>(count_), kTile, 0);
     return Status::Ok();

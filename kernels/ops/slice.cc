@@ -13,6 +13,7 @@ class SliceOp : public BoundOp {
   static constexpr int kMaxRows = kMaxRank;  // row dimensions: all but the last
 
   Status Run(pthreadpool_t pool) override {
+    if (rows_ == 0) return Status::Ok();
     const int64_t tile = std::max<int64_t>(1, 4096 / std::max<int64_t>(1, row_floats_));
     pthreadpool_parallelize_1d_tile_1d(pool, &SliceOp::CopyTile, this,
                                        static_cast<size_t>(rows_), static_cast<size_t>(tile), 0);

@@ -191,6 +191,12 @@ TEST(Conv2DTest, BatchAndOddSizes) {
   ConvTester().input(1, 2, 17, 2).kernel(1, 3).padding(0, 0, 1, 1).output_channels(2).Test();
 }
 
+TEST(Conv2DTest, NullPool) {
+  OpCase c = ConvTester().input(1, 9, 9, 4).kernel(3, 3).padding(1).output_channels(8).Case();
+  c.single_threaded = true;
+  RunCase(c);
+}
+
 class FullyConnectedTester {
  public:
   FullyConnectedTester& batch(int64_t n) {

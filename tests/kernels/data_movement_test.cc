@@ -161,6 +161,43 @@ TEST(ConcatTest, ZeroCopy) {
   }
 }
 
+TEST(ConcatTest, ZeroCopyAlongRows) {
+  // Concat along H with batch 1: each input is a run of whole rows.
+  const int64_t w = 6, c = 3, h0 = 2, h1 = 4;
+  std::vector<float> out((h0 + h1) * w * c + 16, 1.0f);
+  Operator op;
+  op.type = OpType::kConcat;
+  op.attrs = ConcatAttrs{1};
+  op.inputs = {0, 1};
+  op.outputs = {2};
+  std::vector<OperandView> inputs = {OperandView{out.data(), {1, h0, w, c}, c},
+                                     OperandView{out.data() + h0 * w * c, {1, h1, w, c}, c}};
+  std::vector<OperandView> outputs = {OperandView{out.data(), {1, h0 + h1, w, c}, c}};
+  Result<std::unique_ptr<BoundOp>> bound = BindOp(op, {}, inputs, outputs, TestPool(), "concat");
+  ASSERT_TRUE(bound.ok()) << bound.status().ToString();
+  EXPECT_TRUE((*bound)->is_noop());
+  // Misplaced by one row: a real copy.
+  inputs[1].data += w * c;
+  bound = BindOp(op, {}, inputs, outputs, TestPool(), "concat");
+  ASSERT_TRUE(bound.ok());
+  EXPECT_FALSE((*bound)->is_noop());
+}
+
+TEST(SingleThreadedTest, NullPool) {
+  OpCase slice = SliceCase({1, 8, 8, 16}, {0, 1, 2, 3}, {1, 5, 4, 9});
+  slice.single_threaded = true;
+  RunCase(slice);
+  OpCase concat = ConcatCase({{1, 5, 5, 3}, {1, 5, 5, 7}}, 3);
+  concat.single_threaded = true;
+  RunCase(concat);
+  OpCase reshape = ReshapeCase({1, 40, 40, 8}, {1, 12800});
+  reshape.single_threaded = true;
+  RunCase(reshape);
+  OpCase pad = PadCase({1, 5, 5, 3}, {0, 0, 1, 1, 1, 1, 0, 0}, 0.0f);
+  pad.single_threaded = true;
+  RunCase(pad);
+}
+
 OpCase ResizeCase(std::vector<int64_t> in, int64_t out_h, int64_t out_w, bool align_corners,
                   bool half_pixel) {
   OpCase c;

@@ -98,6 +98,12 @@ TEST(AddTest, NAry) {
   }
 }
 
+TEST(AddTest, NAryNullPool) {
+  OpCase c = Add().inputs({{1, 20, 20, 8}, {1, 20, 20, 8}, {1, 20, 20, 8}}).Case();
+  c.single_threaded = true;
+  RunCase(c);
+}
+
 TEST(AddTest, InPlace) {
   Add().inputs({{1, 8, 8, 16}, {1, 8, 8, 16}}).in_place(true).Test();
   Add().inputs({{1, 8, 8, 16}, {16}}).in_place(true).Test();

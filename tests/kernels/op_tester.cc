@@ -154,13 +154,14 @@ void RunCase(const OpCase& c) {
   std::unique_ptr<Prepared> actual = Prepare(c, c.in_place);
   std::unique_ptr<Prepared> expected = Prepare(c, false);
 
+  pthreadpool_t pool = c.single_threaded ? nullptr : TestPool();
   Result<std::unique_ptr<BoundOp>> bound = BindOp(actual->op, actual->tensor_ptrs,
                                                   actual->input_views, actual->output_views,
-                                                  TestPool(), "test op");
+                                                  pool, "test op");
   ASSERT_TRUE(bound.ok()) << bound.status().ToString();
   const int runs = c.in_place ? 1 : 2;
   for (int run = 0; run < runs; ++run) {
-    Status status = (*bound)->Run(TestPool());
+    Status status = (*bound)->Run(pool);
     ASSERT_TRUE(status.ok()) << status.ToString();
   }
   Status status = RunReferenceOp(expected->op, expected->input_views, expected->output_views,

@@ -52,6 +52,7 @@ struct OpCase {
   OperandSpec output;
   bool in_place = false;  // output view := input 0 view
   uint32_t seed = 1;
+  bool single_threaded = false;  // bind and run with a null pool
   // Test of the tester: added to the reference's first output value.
   float perturb_reference = 0.0f;
 };
