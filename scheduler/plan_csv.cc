@@ -55,7 +55,7 @@ Result<PlanCsv> ParsePlanCsv(const std::string& text, uint64_t alignment) {
     uint64_t unused = 0;
     if (first_line) {
       first_line = false;
-      if (!ParseUnsigned(fields[0], &unused)) {
+      if (fields.size() < 2 || !ParseUnsigned(fields[1], &unused)) {
         for (int c = 0; c < 4; ++c) {
           column[c] = -1;
           for (size_t f = 0; f < fields.size(); ++f) {

@@ -27,7 +27,7 @@ struct PlanCsv {
   std::vector<PlanBuffer> buffers;
 };
 
-// The first non-empty line is a header when its first field is not a number;
+// The first non-empty line is a header when its second field is not a number;
 // it must then name the columns id, lower, upper and size (any order; other
 // columns are ignored). Without a header the first four columns are taken in
 // that order. Blank lines and '\r' are ignored. Every row gets `alignment`.
