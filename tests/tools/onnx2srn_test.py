@@ -506,12 +506,16 @@ class CliTest(unittest.TestCase):
     m = model([h.make_node("Tanh", ["x"], ["a"], name="t1"),
                h.make_node("Relu", ["a"], ["b"], name="fine"),
                h.make_node("LeakyRelu", ["b"], ["c"], name="leaky"),
-               h.make_node("Tanh", ["c"], ["y"], name="t2")],
+               h.make_node("Tanh", ["c"], ["d"], name="t2"),
+               # Transpose is supported only inside constant expressions.
+               h.make_node("Transpose", ["d"], ["y"], name="tr",
+                           perm=[0, 1, 3, 2])],
               [("x", [1, 3, 4, 4])], [("y", [1, 3, 4, 4])])
     onnx.save(m, self.path("u.onnx"))
     r = cli([self.path("u.onnx"), "-o", self.path("u.srn")])
     self.assertUserError(r, "unsupported operators", "LeakyRelu ('leaky')",
-                         "Tanh ('t1', 't2')")
+                         "Tanh ('t1', 't2')",
+                         "Transpose ('tr' on a computed tensor)")
     self.assertNotIn("fine", r.stderr)
     self.assertFalse(os.path.exists(self.path("u.srn")))
 

@@ -24,6 +24,12 @@ def main(argv=None):
   args = parser.parse_args(argv)
   try:
     from . import check, onnx_import, srn
+  except ImportError as e:
+    print("onnx2srn: error: %s (onnx2srn runs on Debian's /usr/bin/python3 "
+          "with python3-onnx, python3-numpy and python3-flatbuffers; "
+          "scripts/install-deps.sh installs them)" % e, file=sys.stderr)
+    return 1
+  try:
     model = onnx_import.load_onnx(args.input)
     name = args.name or os.path.splitext(os.path.basename(args.input))[0]
     out = onnx_import.convert(model, name)

@@ -228,22 +228,6 @@ class Converter:
     for o in g.output:
       self.static_uses[o.name] = self.static_uses.get(o.name, 0) + 1
 
-    # Unsupported op types first: one error lists them all.
-    unsupported = {}
-    for i, n in enumerate(g.node):
-      if n.domain not in ("", "ai.onnx"):
-        key = "%s::%s" % (n.domain, n.op_type)
-      elif n.op_type in HANDLERS or n.op_type in FOLDERS:
-        continue
-      else:
-        key = n.op_type
-      unsupported.setdefault(key, []).append(n.name or "#%d" % i)
-    if unsupported:
-      raise ConversionError(
-          "unsupported operators: " + "; ".join(
-              "%s (%s)" % (k, ", ".join("'%s'" % x for x in v))
-              for k, v in sorted(unsupported.items())))
-
     for init in g.initializer:
       try:
         arr = numpy_helper.to_array(init)
@@ -265,11 +249,35 @@ class Converter:
     if not self.out.inputs:
       raise ConversionError("malformed ONNX: the graph has no inputs")
 
+    # Every node is visited even after a failure, so one error lists every
+    # unsupported op type (with its nodes) and every other problem.
+    unsupported = {}
     for i, node in enumerate(g.node):
       if not node.name:
         node.name = "%s_%d" % (node.op_type, i)
+      known = node.domain in ("", "ai.onnx") and (
+          node.op_type in HANDLERS or node.op_type in FOLDERS)
+      if not known:
+        key = (node.op_type if node.domain in ("", "ai.onnx") else
+               "%s::%s" % (node.domain, node.op_type))
+        unsupported.setdefault(key, []).append("'%s'" % node.name)
+        for k in range(len(node.output)):
+          self.set_out(node, k, Val("bad"))
+        continue
       inputs = [self.vals.get(x) for x in node.input if x]
       if any(v is not None and v.kind == "bad" for v in inputs):
+        if node.op_type not in HANDLERS and node.op_type != "Shape":
+          unsupported.setdefault(node.op_type, []).append(
+              "'%s' on a computed tensor" % node.name)
+        for k in range(len(node.output)):
+          self.set_out(node, k, Val("bad"))
+        continue
+      if node.op_type not in HANDLERS and not all(
+          v is None or v.kind == "const" for v in inputs) and not (
+              node.op_type == "Shape"):
+        # Supported only as part of a constant expression.
+        unsupported.setdefault(node.op_type, []).append(
+            "'%s' on a computed tensor" % node.name)
         for k in range(len(node.output)):
           self.set_out(node, k, Val("bad"))
         continue
@@ -279,6 +287,13 @@ class Converter:
         self.problems.append((node.op_type, node.name, str(p)))
         for k in range(len(node.output)):
           self.set_out(node, k, Val("bad"))
+    if unsupported:
+      message = "unsupported operators: " + "; ".join(
+          "%s (%s)" % (k, ", ".join(v)) for k, v in sorted(unsupported.items()))
+      if self.problems:
+        message += "; also cannot convert: " + "; ".join(
+            "%s node '%s': %s" % p for p in self.problems)
+      raise ConversionError(message)
 
     for o in g.output:
       if o.name not in self.vals:

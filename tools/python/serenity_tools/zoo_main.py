@@ -7,7 +7,14 @@ import time
 
 
 def main(argv=None):
-  from .zoo import MODELS
+  try:
+    from .zoo import MODELS
+  except ImportError as e:
+    print("serenity_zoo: error: %s (serenity_zoo runs on Debian's "
+          "/usr/bin/python3 with python3-onnx, python3-numpy and "
+          "python3-flatbuffers; scripts/install-deps.sh installs them)" % e,
+          file=sys.stderr)
+    return 1
   parser = argparse.ArgumentParser(
       prog="serenity_zoo",
       description="Generate the Serenity network zoo as ONNX files and their "
