@@ -151,8 +151,7 @@ class BudgetSearch {
  public:
   BudgetSearch(const ScheduleProblem& problem, std::vector<std::vector<int>> units,
                const ExactSearchOptions& options)
-      : problem_(problem),
-        options_(options),
+      : options_(options),
         units_(std::move(units)),
         num_units_(static_cast<int>(units_.size())),
         simulator_(problem),
@@ -399,7 +398,6 @@ class BudgetSearch {
     return result;
   }
 
-  const ScheduleProblem& problem_;
   const ExactSearchOptions& options_;
   std::vector<std::vector<int>> units_;
   int num_units_;
