@@ -1,6 +1,8 @@
 // Conv2D and FullyConnected: XNNPACK binding against the reference.
 #include <gtest/gtest.h>
 
+#include <random>
+
 #include "op_tester.h"
 
 namespace serenity::kernels::testing {
@@ -189,6 +191,35 @@ TEST(Conv2DTest, BatchAndOddSizes) {
   ConvTester().input(3, 4, 5, 3).kernel(2, 2).stride(1).padding(0).output_channels(5).Test();
   ConvTester().input(1, 1, 1, 9).kernel(1, 1).padding(0).output_channels(3).Test();
   ConvTester().input(1, 2, 17, 2).kernel(1, 3).padding(0, 0, 1, 1).output_channels(2).Test();
+}
+
+// Seeded random configurations: every combination of the knobs at once.
+TEST(Conv2DTest, RandomConfigurations) {
+  std::mt19937 rng(2026);
+  auto pick = [&rng](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  int tested = 0;
+  for (uint32_t seed = 1; tested < 80; ++seed) {
+    const int groups_kind = pick(0, 2);
+    const int per_group_in = groups_kind == 2 ? 1 : pick(1, 6);
+    const int groups = groups_kind == 0 ? 1 : pick(2, 6);
+    const int per_group_out = pick(1, 4);
+    const int kh = pick(1, 4), kw = pick(1, 4);
+    const int dh = pick(1, 3), dw = pick(1, 3);
+    const int sh = pick(1, 3), sw = pick(1, 3);
+    const int h = pick(1, 12), w = pick(1, 12);
+    const int top = pick(0, kh - 1), bottom = pick(0, kh - 1);
+    const int left = pick(0, kw - 1), right = pick(0, kw - 1);
+    if (h + top + bottom < (kh - 1) * dh + 1 || w + left + right < (kw - 1) * dw + 1) continue;
+    ConvTester t;
+    t.input(pick(1, 2), h, w, per_group_in * groups).kernel(kh, kw).stride(sh, sw)
+        .dilation(dh, dw).padding(top, bottom, left, right).groups(groups)
+        .output_channels(per_group_out * groups).bias(pick(0, 3) != 0)
+        .activation(static_cast<Activation>(pick(0, 2))).seed(seed);
+    if (pick(0, 1)) t.input_slice(pick(0, 3), 3);
+    if (pick(0, 1)) t.output_slice(pick(0, 5), 5);
+    t.Test();
+    ++tested;
+  }
 }
 
 TEST(Conv2DTest, NullPool) {

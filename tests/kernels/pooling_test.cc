@@ -1,6 +1,8 @@
 // MaxPool2D, AveragePool2D and GlobalAveragePool against the reference.
 #include <gtest/gtest.h>
 
+#include <random>
+
 #include "op_tester.h"
 
 namespace serenity::kernels::testing {
@@ -126,6 +128,26 @@ TEST(AveragePool2DTest, ChannelSlices) {
         .input_slice(2, 4).output_slice(1, 6).Test();
     AvgPool().input(1, 8, 8, 4).filter(2, 2).stride(2).count_include_pad(include_pad)
         .output_slice(4, 4).Test();
+  }
+}
+
+TEST(Pool2DTest, RandomConfigurations) {
+  std::mt19937 rng(7);
+  auto pick = [&rng](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  int tested = 0;
+  while (tested < 80) {
+    const int fh = pick(1, 4), fw = pick(1, 4);
+    const int h = pick(1, 11), w = pick(1, 11);
+    const int top = pick(0, fh - 1), bottom = pick(0, fh - 1);
+    const int left = pick(0, fw - 1), right = pick(0, fw - 1);
+    if (h + top + bottom < fh || w + left + right < fw) continue;
+    PoolTester t = pick(0, 1) ? MaxPool() : AvgPool();
+    t.input(pick(1, 2), h, w, pick(1, 9)).filter(fh, fw).stride(pick(1, 3), pick(1, 3))
+        .padding(top, bottom, left, right).count_include_pad(pick(0, 1));
+    if (pick(0, 1)) t.input_slice(pick(0, 2), 2);
+    if (pick(0, 1)) t.output_slice(pick(0, 4), 4);
+    t.Test();
+    ++tested;
   }
 }
 

@@ -48,7 +48,10 @@ class BoundOp {
  public:
   virtual ~BoundOp() = default;
   virtual Status Run(pthreadpool_t pool) = 0;
-  // Bytes XNNPACK holds for this op's packed weights (0 if none).
+  // Bytes XNNPACK holds for this op's packed weights (0 if none). Counted as
+  // the weight and bias bytes handed to XNNPACK; its packed form pads output
+  // channels to the micro-kernel's tile, so the true figure is a little
+  // larger (a counting xnn_allocator measures it exactly).
   virtual uint64_t packed_weight_bytes() const { return 0; }
   // True when Run() has nothing to do because the operands already alias
   // (a zero-copy concat whose producers wrote into its slices, a reshape
@@ -71,7 +74,12 @@ struct BindRequest {
 OpCapabilities CapabilitiesOf(OpType type);
 
 // Creates and sets up the XNNPACK operator(s) (or a hand-written kernel) for
-// one operator. Errors: kUnsupported (a shape or attribute combination this
+// one operator. Initialises XNNPACK with the default allocator if nothing has
+// yet (call InitializeXnnpack first to use another). XNNPACK may read up to
+// XNN_EXTRA_BYTES past the end of any input view, so activation buffers need
+// that much readable slack after them; constant operands XNNPACK reads at run
+// time are copied into padded storage owned by the BoundOp. Channel-slice
+// views are accepted only where CapabilitiesOf says so (else kUnsupported). Errors: kUnsupported (a shape or attribute combination this
 // kernel cannot run, naming the operator), kBackendError / kResourceExhausted
 // (XNNPACK refused).
 Result<std::unique_ptr<BoundOp>> BindOp(const BindRequest& request);
