@@ -688,5 +688,124 @@ class TorchExportTest(unittest.TestCase):
                                    atol=1e-5)
 
 
+  def standard_cnns(self):
+    """Full-size ResNet-18 and MobileNetV2 written after torchvision's
+    definitions (torchvision itself is not installed)."""
+    import torch
+    from torch import nn
+
+    def conv_bn(cin, cout, k, s, groups=1, act=None):
+      layers = [nn.Conv2d(cin, cout, k, s, (k - 1) // 2, groups=groups,
+                          bias=False), nn.BatchNorm2d(cout)]
+      return nn.Sequential(*(layers + ([act()] if act else [])))
+
+    class Basic(nn.Module):
+
+      def __init__(self, cin, cout, s):
+        super().__init__()
+        self.a = conv_bn(cin, cout, 3, s, act=nn.ReLU)
+        self.b = conv_bn(cout, cout, 3, 1)
+        self.down = conv_bn(cin, cout, 1, s) if s != 1 or cin != cout else None
+
+      def forward(self, x):
+        y = self.b(self.a(x))
+        return torch.relu(y + (self.down(x) if self.down else x))
+
+    class ResNet18(nn.Module):
+
+      def __init__(self):
+        super().__init__()
+        layers = [conv_bn(3, 64, 7, 2, act=nn.ReLU), nn.MaxPool2d(3, 2, 1)]
+        cin = 64
+        for cout, s in ((64, 1), (128, 2), (256, 2), (512, 2)):
+          layers += [Basic(cin, cout, s), Basic(cout, cout, 1)]
+          cin = cout
+        self.features = nn.Sequential(*layers)
+        self.fc = nn.Linear(512, 1000)
+
+      def forward(self, x):
+        x = nn.functional.adaptive_avg_pool2d(self.features(x), 1)
+        return self.fc(torch.flatten(x, 1))
+
+    class Inverted(nn.Module):
+
+      def __init__(self, cin, cout, s, t):
+        super().__init__()
+        hidden = cin * t
+        layers = [conv_bn(cin, hidden, 1, 1, act=nn.ReLU6)] if t != 1 else []
+        layers += [conv_bn(hidden, hidden, 3, s, hidden, nn.ReLU6),
+                   conv_bn(hidden, cout, 1, 1)]
+        self.conv = nn.Sequential(*layers)
+        self.res = s == 1 and cin == cout
+
+      def forward(self, x):
+        return x + self.conv(x) if self.res else self.conv(x)
+
+    class MobileNetV2(nn.Module):
+
+      def __init__(self):
+        super().__init__()
+        layers = [conv_bn(3, 32, 3, 2, act=nn.ReLU6)]
+        cin = 32
+        for t, c, n, s in ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2),
+                           (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2),
+                           (6, 320, 1, 1)):
+          for i in range(n):
+            layers.append(Inverted(cin, c, s if i == 0 else 1, t))
+            cin = c
+        layers.append(conv_bn(320, 1280, 1, 1, act=nn.ReLU6))
+        self.features = nn.Sequential(*layers)
+        self.classifier = nn.Sequential(nn.Dropout(0.2), nn.Linear(1280, 1000))
+
+      def forward(self, x):
+        x = nn.functional.adaptive_avg_pool2d(self.features(x), (1, 1))
+        return self.classifier(torch.flatten(x, 1))
+
+    torch.manual_seed(1)
+    nets = {"resnet18": ResNet18().eval(), "mobilenet_v2": MobileNetV2().eval()}
+    with torch.no_grad():
+      for net in nets.values():
+        for mod in net.modules():
+          if isinstance(mod, nn.BatchNorm2d):
+            mod.running_mean.normal_(0, 0.1)
+            mod.running_var.uniform_(0.5, 1.5)
+    return nets
+
+  def test_full_size_standard_cnns(self):
+    import torch
+    import warnings
+    run = os.environ.get("SERENITY_TOOLS_DIR")
+    run = os.path.join(run, "serenity_run") if run else None
+    x = torch.randn(1, 3, 224, 224)
+    for name, net in self.standard_cnns().items():
+      with torch.no_grad():
+        expected = net(x).numpy()
+      f = io.BytesIO()
+      with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(net, x, f, opset_version=13, input_names=["image"],
+                          output_names=["logits"])
+      m = onnx.load_from_string(f.getvalue())
+      with self.subTest(model=name):
+        out = onnx_import.convert(m, name)
+        counts = {}
+        for o in out.operators:
+          counts[o.opcode] = counts.get(o.opcode, 0) + 1
+        convs = 20 if name == "resnet18" else 52
+        self.assertEqual(counts["CONV_2D"], convs)
+        self.assertNotIn("RELU", counts)  # fused into the convs and adds
+        self.assertNotIn("CLAMP", counts)
+        with tempfile.TemporaryDirectory() as tmp:
+          path = os.path.join(tmp, name + ".srn")
+          srn.write(out, path)
+          written = srn.read(path)
+          got = check.ref_srn.evaluate(written, {"image": check.to_srn_layout(
+              x.numpy())})["logits"]
+          np.testing.assert_allclose(got, expected, rtol=1e-3, atol=1e-4)
+          if run and os.access(run, os.X_OK):
+            worst, scale, _ = check.compare_runtime(m, path, written, run)
+            self.assertLess(worst, 1e-4 * max(scale, 1.0))
+
+
 if __name__ == "__main__":
   unittest.main()

@@ -7,6 +7,7 @@ a cache directory keyed by the schema's hash, because generated FlatBuffers
 code must match the installed flatbuffers version and is never committed.
 """
 import hashlib
+import importlib
 import os
 import shutil
 import subprocess
@@ -32,9 +33,8 @@ def _cache_dir():
 def ensure_generated():
   """Imports serenity.fb, generating it first if needed. Returns the module."""
   try:
-    import serenity.fb.Model  # noqa: F401
-    import serenity.fb as fb
-    return fb
+    importlib.import_module("serenity.fb.Model")
+    return importlib.import_module("serenity.fb")
   except ImportError:
     pass
   target = _cache_dir()
@@ -57,6 +57,5 @@ def ensure_generated():
     except OSError:
       shutil.rmtree(tmp, ignore_errors=True)  # another process won the race
   sys.path.insert(0, target)
-  import serenity.fb.Model  # noqa: F401,F811
-  import serenity.fb as fb
-  return fb
+  importlib.import_module("serenity.fb.Model")
+  return importlib.import_module("serenity.fb")

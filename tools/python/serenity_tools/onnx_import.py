@@ -777,8 +777,6 @@ def _fuse_activation(c, node, x, activation):
                                     "MUL"))
   if prod is None or prod.option("activation") != "NONE":
     return False
-  if prod.opcode == "ADD" and len(prod.inputs) != 2:
-    pass  # n-ary add takes an activation too
   prod.options["activation"] = activation
   c.rename(x.tensor, node.output[0])
   c.set_out(node, 0, Val("act", tensor=x.tensor, shape=x.shape,
@@ -1167,7 +1165,7 @@ def _squeeze_like(c, node):
   _reshape_to(c, node, x, target)
 
 
-def _gemm_like(c, node, weights_ok, w_oi, bias):
+def _gemm_like(c, node, w_oi, bias):
   x = c.get(node, 0)
   xt = c.act(x)
   if len(x.shape) != 2:
@@ -1208,14 +1206,14 @@ def _gemm(c, node):
       raise _Problem("Gemm C of shape %s (only a bias per output)" %
                      list(cc.shape))
     bias = np.broadcast_to(cc.ravel(), [o]) * a.get("beta", 1.0)
-  _gemm_like(c, node, True, w, bias)
+  _gemm_like(c, node, w, bias)
 
 
 def _matmul(c, node):
   b = c.const_input(node, 1, "MatMul B")
   if b.ndim != 2:
     raise _Problem("MatMul B of rank %d" % b.ndim)
-  _gemm_like(c, node, True, b.T, None)
+  _gemm_like(c, node, b.T, None)
 
 
 def _softmax(c, node):

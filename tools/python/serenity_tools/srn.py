@@ -163,7 +163,7 @@ def _aligned_bytes(builder, data):
 
 def serialize(model):
   """Returns the .srn bytes of `model`."""
-  fb = fbgen.ensure_generated()
+  fbgen.ensure_generated()
   mods = {}
 
   def mod(name):
@@ -299,7 +299,7 @@ class FormatError(Exception):
 
 def parse(data, check_alignment=True):
   """Reads .srn bytes into a Model. Raises FormatError on what it notices."""
-  fb = fbgen.ensure_generated()
+  fbgen.ensure_generated()
   ModelFb = importlib.import_module("serenity.fb.Model").Model
   if len(data) < 8 or data[4:8] != FILE_IDENTIFIER:
     raise FormatError("not a .srn file (identifier is not SRN1)")
