@@ -120,11 +120,12 @@ Status ReferenceConcat(const KernelContext& c) {
   const size_t axis = static_cast<size_t>(attrs->axis);
   if (axis >= y.shape.size()) return Unsupported(c, "reference: axis out of range");
   int64_t offset = 0;
+  std::vector<int64_t> index, target;
   for (const OperandView& x : c.inputs) {
     if (reference::NumElements(x.shape) > 0) {
-      std::vector<int64_t> index(x.shape.size(), 0);
+      index.assign(x.shape.size(), 0);
       do {
-        std::vector<int64_t> target = index;
+        target = index;
         target[axis] += offset;
         reference::AtIndex(y, target) = reference::AtIndex(x, index);
       } while (reference::NextIndex(x.shape, index));
