@@ -8,6 +8,7 @@
 #include <memory>
 #include <numeric>
 #include <set>
+#include <unordered_map>
 #include <unordered_set>
 #include <utility>
 
@@ -28,6 +29,8 @@ const char* RewriteKindName(RewriteKind kind) {
       return "copy-concat";
     case RewriteKind::kMergeDuplicates:
       return "merge-duplicates";
+    case RewriteKind::kKernelThenChannelWise:
+      return "kernel-wise+channel-wise";
   }
   return "?";
 }
@@ -354,6 +357,13 @@ bool ChannelSeparable(const EditableModel& edit, const Operator& op, int c,
     case OpType::kAveragePool2D:
     case OpType::kGlobalAveragePool:
       return op.inputs.size() == 1 && op.inputs[0] == c && in.shape.size() == 4;
+    case OpType::kSlice: {
+      // A box that keeps every channel (DARTS shifts a pixel this way).
+      const auto* attrs = std::get_if<SliceAttrs>(&op.attrs);
+      return op.inputs.size() == 1 && op.inputs[0] == c && attrs != nullptr &&
+             attrs->begin.size() == in.shape.size() && !attrs->begin.empty() &&
+             attrs->begin.back() == 0 && attrs->size.back() == channels;
+    }
     case OpType::kConv2D: {
       if (op.inputs[0] != c || op.inputs.size() < 2 || in.shape.size() != 4) return false;
       const Conv2DAttrs& attrs = std::get<Conv2DAttrs>(op.attrs);
@@ -422,6 +432,8 @@ Status ApplyKernelWise(EditableModel* edit, int concat_op, int consumer_op) {
                                        SliceFirstAxis(bias, offset, width));
       }
       std::get<Conv2DAttrs>(branch.attrs).groups = static_cast<int>(width);
+    } else if (op.type == OpType::kSlice) {
+      std::get<SliceAttrs>(branch.attrs).size.back() = width;
     } else if (op.type == OpType::kMul || op.type == OpType::kAdd) {
       const int which = op.inputs[0] == c ? 1 : 0;
       const Tensor constant = edit->tensors[op.inputs[which]];
@@ -598,6 +610,19 @@ struct Measurement {
   AliasPlan alias;
 };
 
+// `op` is a dense Conv2D reading the channel concat output `c` as input 0.
+bool ChannelWiseTarget(const EditableModel& edit, int op, int c) {
+  const Operator& conv = edit.operators[op];
+  if (conv.type != OpType::kConv2D || conv.inputs.size() < 2 || conv.inputs[0] != c ||
+      conv.inputs[1] == c || (conv.inputs.size() > 2 && conv.inputs[2] == c)) {
+    return false;
+  }
+  const Tensor& w = edit.tensors[conv.inputs[1]];
+  return std::get<Conv2DAttrs>(conv.attrs).groups == 1 && w.is_constant() &&
+         edit.tensors[c].shape.size() == 4 && w.shape.size() == 4 &&
+         w.shape[3] == edit.tensors[c].shape.back();
+}
+
 class Searcher {
  public:
   Searcher(const RewriteOptions& options) : options_(options) {
@@ -684,15 +709,15 @@ class Searcher {
       for (int q : ConsumersOf(edit, c)) {
         const Operator& consumer = ops[q];
         if (kind == RewriteKind::kChannelWise) {
-          if (consumer.type != OpType::kConv2D || consumer.inputs[0] != c) continue;
-          const Conv2DAttrs& attrs = std::get<Conv2DAttrs>(consumer.attrs);
-          const Tensor& w = edit.tensors[consumer.inputs[1]];
-          if (attrs.groups != 1 || !w.is_constant() || consumer.inputs[1] == c) continue;
-          if (edit.tensors[c].shape.size() != 4) continue;
-          sites.push_back({kind, c, consumer.outputs[0]});
+          if (ChannelWiseTarget(edit, q, c)) sites.push_back({kind, c, consumer.outputs[0]});
         } else if (kind == RewriteKind::kKernelWise) {
           if (ChannelSeparable(edit, consumer, c, channels)) {
             sites.push_back({kind, c, consumer.outputs[0]});
+          }
+        } else if (kind == RewriteKind::kKernelThenChannelWise) {
+          if (ChannelSeparable(edit, consumer, c, channels) || ChannelWiseTarget(edit, q, c)) {
+            sites.push_back({kind, c, -1});
+            break;  // one site per concat: all its readers
           }
         }
       }
@@ -700,18 +725,23 @@ class Searcher {
     return sites;
   }
 
-  // Order of `tensors` by the step at which `current` produces them.
+  // Order of `tensors` by the step at which `current` produces them; tensors
+  // the measured graph does not have (made by an earlier site of the same
+  // trial) keep their relative order, last. Names are unique in a model.
   std::vector<int> ProductionOrder(const EditableModel& edit,
                                    const std::vector<int>& tensors,
                                    const Measurement& current) const {
-    std::vector<int> step_of_op(current.graph.ops.size(), 0);
+    std::unordered_map<std::string, int> step_of_tensor;
     for (size_t s = 0; s < current.schedule.order.size(); ++s) {
-      step_of_op[current.schedule.order[s]] = static_cast<int>(s);
+      for (int t : current.graph.ops[current.schedule.order[s]].outputs) {
+        step_of_tensor[current.graph.tensors[t].name] = static_cast<int>(s);
+      }
     }
     std::vector<int> key;
     for (int t : tensors) {
-      const int producer = ProducerOf(edit, t);
-      key.push_back(producer < 0 ? -1 : step_of_op[producer]);
+      const auto it = step_of_tensor.find(edit.tensors[t].name);
+      const bool input = std::find(edit.inputs.begin(), edit.inputs.end(), t) != edit.inputs.end();
+      key.push_back(input ? -1 : it == step_of_tensor.end() ? INT32_MAX : it->second);
     }
     std::vector<int> order = IdentityOrder(tensors.size());
     std::stable_sort(order.begin(), order.end(),
@@ -742,6 +772,10 @@ class Searcher {
       names->push_back(OpLabel(*edit, first_op));
       return ApplyPartialSum(edit, first_op, ProductionOrder(*edit, first.inputs, current));
     }
+    if (site.kind == RewriteKind::kKernelThenChannelWise) {
+      names->push_back(OpLabel(*edit, first_op));
+      return PushDown(edit, site.first, 3, current);
+    }
     const int second_op = ProducerOf(*edit, site.second);
     if (second_op < 0) return InvalidArgumentError("gone");
     names->push_back(StrCat(OpLabel(*edit, first_op), " -> ", OpLabel(*edit, second_op)));
@@ -750,6 +784,37 @@ class Searcher {
                               ProductionOrder(*edit, first.inputs, current));
     }
     return ApplyKernelWise(edit, first_op, second_op);
+  }
+
+  // Pushes the concat producing `c` down into its readers: channel-wise into
+  // dense convolutions, kernel-wise through channel-separable ops (then the
+  // same for the concat that makes), until no reader can take it.
+  Status PushDown(EditableModel* edit, int c, int depth, const Measurement& current) const {
+    while (true) {
+      const int join = ProducerOf(*edit, c);
+      if (join < 0 || edit->operators[join].type != OpType::kConcat ||
+          !CheckChannelConcat(*edit, join).ok()) {
+        return Status::Ok();
+      }
+      const int64_t channels = edit->tensors[c].shape.back();
+      bool progressed = false;
+      for (int r : ConsumersOf(*edit, c)) {
+        if (ChannelWiseTarget(*edit, r, c)) {
+          SERENITY_RETURN_IF_ERROR(ApplyChannelWise(
+              edit, join, r, ProductionOrder(*edit, edit->operators[join].inputs, current)));
+          progressed = true;
+          break;
+        }
+        if (depth > 0 && ChannelSeparable(*edit, edit->operators[r], c, channels)) {
+          const int z = edit->operators[r].outputs[0];
+          SERENITY_RETURN_IF_ERROR(ApplyKernelWise(edit, join, r));
+          SERENITY_RETURN_IF_ERROR(PushDown(edit, z, depth - 1, current));
+          progressed = true;
+          break;
+        }
+      }
+      if (!progressed) return Status::Ok();
+    }
   }
 
  private:
@@ -795,6 +860,9 @@ Result<RewriteResult> RewriteForMemory(const Model& model,
   if (options.merge_duplicates) kinds.push_back(RewriteKind::kMergeDuplicates);
   if (options.channel_wise) kinds.push_back(RewriteKind::kChannelWise);
   if (options.kernel_wise) kinds.push_back(RewriteKind::kKernelWise);
+  if (options.kernel_wise && options.channel_wise) {
+    kinds.push_back(RewriteKind::kKernelThenChannelWise);
+  }
   if (options.partial_sum) kinds.push_back(RewriteKind::kPartialSum);
   if (options.choose_copy_concats) kinds.push_back(RewriteKind::kCopyConcat);
 

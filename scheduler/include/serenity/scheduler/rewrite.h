@@ -14,8 +14,8 @@
 //                 it.
 //   kernel-wise   Concat(x1..xk) -> a channel-separable op (Relu, Clamp,
 //                 Sigmoid, HardSwish, depthwise Conv2D with multiplier 1,
-//                 Max/Average/GlobalAverage pooling, Mul or Add by a
-//                 per-channel or scalar constant) becomes the op on each
+//                 Max/Average/GlobalAverage pooling, a Slice keeping every
+//                 channel, Mul or Add by a per-channel or scalar constant) becomes the op on each
 //                 input, concatenated (a concat that can then be zero-copy).
 //   partial sum   an n-input Add (n >= 3) becomes a chain of 2-input Adds
 //                 that accumulate in place, so each input can die once added.
@@ -30,7 +30,8 @@
 // order in which the current best schedule produces them.
 //
 // Selection (RewriteForMemory): greedy, by measurement. For each kind (merge
-// duplicates, channel-wise, kernel-wise, partial sum, copy concat), first every site of that kind at once, then each remaining
+// duplicates, channel-wise, kernel-wise, kernel-wise followed by channel-wise,
+// partial sum, copy concat), first every site of that kind at once, then each remaining
 // site alone; a trial is kept only if the peak of the order computed by
 // ComputeSchedule (options.schedule, normally kOptimal) under the aliasing
 // memory model goes strictly down. Rounds repeat until one changes nothing.
@@ -55,10 +56,16 @@ enum class RewriteKind : uint8_t {
   kPartialSum,
   kCopyConcat,
   kMergeDuplicates,
+  // A concat pushed down into all its readers as one step: channel-wise into
+  // dense convolutions, kernel-wise through channel-separable ops and then
+  // the same for the concat that makes (up to 3 levels): DARTS's
+  // Concat -> Relu -> {Conv2D, Conv2D, Slice -> Conv2D} ends with no concat.
+  // One step, as a kernel-wise half alone rarely lowers the peak.
+  kKernelThenChannelWise,
 };
 
 // "channel-wise", "kernel-wise", "partial-sum", "copy-concat",
-// "merge-duplicates".
+// "merge-duplicates", "kernel-wise+channel-wise".
 const char* RewriteKindName(RewriteKind kind);
 
 // The single rewrites, for tests and tools. Operator indices refer to
