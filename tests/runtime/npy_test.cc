@@ -1,8 +1,10 @@
 #include "serenity/npy.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -104,13 +106,15 @@ TEST(NpyTest, FileErrors) {
   EXPECT_EQ(unwritable.code(), StatusCode::kIoError);
   EXPECT_NE(unwritable.message().find("/nonexistent/dir/x.npy"), std::string::npos);
 
-  const std::string path = ::testing::TempDir() + "/npy_test_roundtrip.npy";
+  const std::string path =
+      ::testing::TempDir() + "/npy_test_" + std::to_string(getpid()) + ".npy";
   const std::vector<float> values = {1, 2, 3, 4};
   ASSERT_TRUE(Write(path, {2, 2}, values.data(), values.size()).ok());
   Result<Array> back = Read(path);
   ASSERT_TRUE(back.ok()) << back.status().ToString();
   EXPECT_EQ(back->shape, (std::vector<int64_t>{2, 2}));
   EXPECT_EQ(back->data, values);
+  std::remove(path.c_str());
 }
 
 }  // namespace

@@ -1,7 +1,9 @@
 // serenity_run as a real process: a good run with --json, and every user
 // error ending in exit 1 with one "serenity_run: error: ..." line on stderr.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cctype>
 #include <cmath>
@@ -29,6 +31,17 @@ struct Outcome {
   std::string err;
 };
 
+// ctest runs these tests in parallel processes: each gets its own directory.
+const std::string& Dir() {
+  static const std::string* dir = [] {
+    auto* d = new std::string(::testing::TempDir() + "/serenity_run_test_" +
+                              std::to_string(getpid()));
+    mkdir(d->c_str(), 0700);
+    return d;
+  }();
+  return *dir;
+}
+
 std::string ReadAll(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::stringstream s;
@@ -43,8 +56,7 @@ std::string Quote(const std::string& arg) {
 }
 
 Outcome RunTool(const std::vector<std::string>& args) {
-  const std::string dir = ::testing::TempDir();
-  const std::string out = dir + "/serenity_run_test.out", err = dir + "/serenity_run_test.err";
+  const std::string out = Dir() + "/run.out", err = Dir() + "/run.err";
   std::string command = Quote(SERENITY_RUN_PATH);
   for (const std::string& arg : args) command += " " + Quote(arg);
   command += " >" + Quote(out) + " 2>" + Quote(err) + " </dev/null";
@@ -152,12 +164,14 @@ class FlatJson {
 class SerenityRunTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    model_path_ = new std::string(::testing::TempDir() + "/serenity_run_test_branchy.srn");
+    model_path_ = new std::string(Dir() + "/branchy.srn");
     Result<std::vector<uint8_t>> bytes = runtime_testing::BranchyNet().Finish();
     ASSERT_TRUE(bytes.ok()) << bytes.status().ToString();
     ASSERT_TRUE(WriteFileAtomically(*model_path_, *bytes).ok());
   }
   static void TearDownTestSuite() {
+    const int removed = std::system(("rm -rf " + Quote(Dir())).c_str());
+    EXPECT_EQ(removed, 0);
     delete model_path_;
     model_path_ = nullptr;
   }
@@ -217,7 +231,7 @@ TEST_F(SerenityRunTest, StoredSchedulerAndSummary) {
 }
 
 TEST_F(SerenityRunTest, InputAndOutputFilesMatchTheEngine) {
-  const std::string dir = ::testing::TempDir();
+  const std::string& dir = Dir();
   const std::vector<float> input = runtime_testing::Pattern(256, 2.0f, 1.0f);
   ASSERT_TRUE(npy::Write(dir + "/srt_in.npy", {1, 8, 8, 4}, input.data(), input.size()).ok());
   Outcome outcome = RunTool({"--model", *model_path_, "--input", dir + "/srt_in.npy", "--output",
@@ -242,7 +256,7 @@ TEST_F(SerenityRunTest, InputAndOutputFilesMatchTheEngine) {
 }
 
 TEST_F(SerenityRunTest, UserErrorsExitOneWithOneLine) {
-  const std::string dir = ::testing::TempDir();
+  const std::string& dir = Dir();
   ExpectOneLineError(RunTool({"--model", dir + "/no_such_model.srn"}), "no_such_model.srn");
   ExpectOneLineError(RunTool({"--model", *model_path_, "--bogus"}), "--bogus");
   ExpectOneLineError(RunTool({}), "--model");
