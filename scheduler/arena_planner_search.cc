@@ -44,8 +44,9 @@ struct StateKeyHash {
 
 // Remembered failures are capped so memory stays bounded on long searches.
 constexpr size_t kMaxRemembered = size_t{1} << 22;
-// Node budget of a restart is this times the Luby sequence.
-constexpr uint64_t kRunNodes = 512;
+// Branching orders per round of restarts, and the first round's node budget.
+constexpr uint64_t kOrders = 8;
+constexpr uint64_t kRunNodes = 1000;
 
 struct Item {
   uint64_t size;
@@ -102,27 +103,30 @@ class ComponentSearch {
     lowest_.assign(items_.size(), 0);
   }
 
-  // Restarts with a different branching order each time and a node budget
-  // that follows the Luby sequence: on these problems one order often
+  // Restarts in rounds: every round gives each branching order a node
+  // budget twice the last round's. On these problems one order often
   // finishes in hundreds of nodes where another wanders for millions.
   // Failures proven in one run stay valid in the next. Budgets count nodes,
   // not time, so the result does not depend on the machine's speed.
   SearchOutcome Run(uint64_t* nodes) {
     SearchOutcome outcome = SearchOutcome::kInfeasible;
     const int last = static_cast<int>(floor_.size()) - 1;
-    for (uint64_t run = 0;; ++run) {
-      SetOrder(run);
-      budget_ = nodes_ + kRunNodes * Luby(run + 1);
-      stopped_ = false;
-      if (SolveRegion(0, last)) {
-        outcome = SearchOutcome::kFound;
-        break;
+    bool done = false;
+    for (uint64_t round = 0; !done; ++round) {
+      for (uint64_t order = 0; order < kOrders && !done; ++order) {
+        SetOrder(order, round);
+        budget_ = nodes_ + (kRunNodes << std::min<uint64_t>(round, 40));
+        stopped_ = false;
+        if (SolveRegion(0, last)) {
+          outcome = SearchOutcome::kFound;
+          done = true;
+        } else if (timed_out_) {
+          outcome = SearchOutcome::kTimedOut;
+          done = true;
+        } else if (!stopped_) {
+          done = true;  // ran to completion: infeasible
+        }
       }
-      if (timed_out_) {
-        outcome = SearchOutcome::kTimedOut;
-        break;
-      }
-      if (!stopped_) break;  // ran to completion: infeasible
     }
     *nodes += nodes_;
     return outcome;
@@ -140,19 +144,16 @@ class ComponentSearch {
     uint64_t old_floor;
   };
 
-  static uint64_t Luby(uint64_t i) {
-    for (uint64_t k = 1;; ++k) {
-      const uint64_t full = (uint64_t{1} << k) - 1;
-      if (i == full) return uint64_t{1} << (k - 1);
-      if (i < full) return Luby(i - (full >> 1));
-    }
-  }
-
-  // Runs 0..4: fixed orders that each suit some instances; later runs:
-  // random weights on size, width in sections and duration (seeded by the
-  // run number). Ties fall back to the full shape so identical items stay
+  // Orders 0..4 are fixed and each suits some instances; the others weigh
+  // size, width in sections and duration at random (seeded by order and
+  // round). Ties fall back to the full shape so identical items stay
   // adjacent.
-  void SetOrder(uint64_t run) {
+  void SetOrder(uint64_t order, uint64_t round) {
+    // (static order, snug) per slot, picked on the MiniMalloc instances.
+    static constexpr int kStatic[kOrders] = {0, 1, 2, 0, 5, 3, 4, 6};
+    static constexpr bool kSnugSlot[kOrders] = {false, false, true, true, true, true, false, true};
+    snug_ = kSnugSlot[order];
+    const uint64_t run = static_cast<uint64_t>(kStatic[order]);
     const size_t n = items_.size();
     std::vector<double> score(n);
     double max_size = 1, max_width = 1, max_duration = 1;
@@ -169,7 +170,7 @@ class ComponentSearch {
       case 3: w_duration = 1e6; w_size = 1; break;
       case 4: w_area = 1; break;
       default: {
-        const uint64_t r = Mix(run * 0x51ed27ull);
+        const uint64_t r = Mix(order * 0x51ed27ull + round * 0x9137ull);
         w_size = static_cast<double>(r & 0xffff) / 65535.0;
         w_width = static_cast<double>((r >> 16) & 0xffff) / 65535.0 - 0.3;
         w_duration = static_cast<double>((r >> 32) & 0xffff) / 65535.0 - 0.3;
@@ -295,6 +296,26 @@ class ComponentSearch {
       Remember(key);
       return false;
     }
+    if (snug_ && choices.size() > 1) {
+      // Prefer buffers that fill the gap they land in: walls on both sides,
+      // and a top level with a neighbour.
+      auto snug = [&](int c) {
+        const Item& item = items_[c];
+        const uint64_t top = level + item.size;
+        int score = 0;
+        if (item.lo == a || floor_[item.lo - 1] > level) score += 2;
+        if (item.hi == b || floor_[item.hi + 1] > level) score += 2;
+        if (item.lo > a && floor_[item.lo - 1] == top) score += 1;
+        if (item.hi < b && floor_[item.hi + 1] == top) score += 1;
+        return score;
+      };
+      std::vector<std::pair<int, int>> scored;
+      for (size_t i = 0; i < choices.size(); ++i) scored.emplace_back(-snug(choices[i]), static_cast<int>(i));
+      std::sort(scored.begin(), scored.end());
+      std::vector<int> sorted;
+      for (const auto& [score, i] : scored) sorted.push_back(choices[i]);
+      choices.swap(sorted);
+    }
 
     // The branch where nothing sits at `level` in `chosen` raises its floor
     // to the lowest offset the lowest buffer that will cover it can take
@@ -388,6 +409,7 @@ class ComponentSearch {
   uint64_t budget_ = 0;
   bool stopped_ = false;  // by the budget or the deadline
   bool timed_out_ = false;
+  bool snug_ = false;
 };
 
 }  // namespace
