@@ -63,6 +63,12 @@ Status XnnBoundOp::Check(xnn_status status, const char* what) const {
   return XnnToStatus(status, StrCat(name_, ": ", what));
 }
 
+const float* RunTimeInput(const KernelContext& context, size_t i, XnnBoundOp& bound) {
+  const OperandView& view = context.inputs[i];
+  if (!context.IsConstantInput(i)) return view.data;
+  return bound.CopyConstant(view.data, static_cast<size_t>(ElementsOf(view)));
+}
+
 namespace {
 
 struct CopyRowsTask {

@@ -77,6 +77,11 @@ class XnnBoundOp : public BoundOp {
   uint64_t packed_weight_bytes_ = 0;
 };
 
+// The pointer XNNPACK reads input `i` through at run time: for a constant, a
+// padded copy owned by `bound` (XNNPACK may read past an input's end, and a
+// constant may end the mapped model file); else the view's data.
+const float* RunTimeInput(const KernelContext& context, size_t i, XnnBoundOp& bound);
+
 // Nothing to do: the operands already alias.
 class NoOpBoundOp : public BoundOp {
  public:

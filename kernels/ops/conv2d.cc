@@ -73,7 +73,7 @@ Result<std::unique_ptr<BoundOp>> BindConv2D(const KernelContext& c) {
   bound->Adopt(op);
   bound->AddPackedWeightBytes((out_channels * kernel_h * kernel_w * group_in + out_channels) *
                               sizeof(float));
-  status = xnn_setup_convolution2d_nhwc_f32(op, batch, height, width, x.data, y.data, c.pool);
+  status = xnn_setup_convolution2d_nhwc_f32(op, batch, height, width, RunTimeInput(c, 0, *bound), y.data, c.pool);
   if (status != xnn_status_success) {
     return bound->Check(status, "xnn_setup_convolution2d_nhwc_f32");
   }

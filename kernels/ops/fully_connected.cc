@@ -41,7 +41,7 @@ Result<std::unique_ptr<BoundOp>> BindFullyConnected(const KernelContext& c) {
   }
   bound->Adopt(op);
   bound->AddPackedWeightBytes((out_channels * in_channels + out_channels) * sizeof(float));
-  status = xnn_setup_fully_connected_nc_f32(op, batch, x.data, y.data, c.pool);
+  status = xnn_setup_fully_connected_nc_f32(op, batch, RunTimeInput(c, 0, *bound), y.data, c.pool);
   if (status != xnn_status_success) {
     return bound->Check(status, "xnn_setup_fully_connected_nc_f32");
   }

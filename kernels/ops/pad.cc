@@ -39,7 +39,7 @@ Result<std::unique_ptr<BoundOp>> BindPad(const KernelContext& c) {
   }
   bound->Adopt(op);
   status = xnn_setup_constant_pad_nd_x32(op, rank == 0 ? 1 : rank, input_shape, before, after,
-                                         x.data, y.data, c.pool);
+                                         RunTimeInput(c, 0, *bound), y.data, c.pool);
   if (status != xnn_status_success) {
     return bound->Check(status, "xnn_setup_constant_pad_nd_x32");
   }

@@ -59,7 +59,7 @@ Result<std::unique_ptr<BoundOp>> BindConstantDepthwise(const KernelContext& c,
   }
   bound->Adopt(op);
   bound->AddPackedWeightBytes(weights.size() * sizeof(float));
-  status = xnn_setup_convolution2d_nhwc_f32(op, x.shape[0], x.shape[1], x.shape[2], x.data,
+  status = xnn_setup_convolution2d_nhwc_f32(op, x.shape[0], x.shape[1], x.shape[2], RunTimeInput(c, 0, *bound),
                                             y.data, c.pool);
   if (status != xnn_status_success) {
     return bound->Check(status, "xnn_setup_convolution2d_nhwc_f32 (pooling)");
@@ -83,7 +83,7 @@ Result<std::unique_ptr<BoundOp>> BindMaxPool2D(const KernelContext& c) {
     return bound->Check(status, "xnn_create_max_pooling2d_nhwc_f32");
   }
   bound->Adopt(op);
-  status = xnn_setup_max_pooling2d_nhwc_f32(op, x.shape[0], x.shape[1], x.shape[2], x.data,
+  status = xnn_setup_max_pooling2d_nhwc_f32(op, x.shape[0], x.shape[1], x.shape[2], RunTimeInput(c, 0, *bound),
                                             y.data, c.pool);
   if (status != xnn_status_success) {
     return bound->Check(status, "xnn_setup_max_pooling2d_nhwc_f32");
@@ -112,7 +112,7 @@ Result<std::unique_ptr<BoundOp>> BindAveragePool2D(const KernelContext& c) {
     return bound->Check(status, "xnn_create_average_pooling2d_nhwc_f32");
   }
   bound->Adopt(op);
-  status = xnn_setup_average_pooling2d_nhwc_f32(op, x.shape[0], x.shape[1], x.shape[2], x.data,
+  status = xnn_setup_average_pooling2d_nhwc_f32(op, x.shape[0], x.shape[1], x.shape[2], RunTimeInput(c, 0, *bound),
                                                 y.data, c.pool);
   if (status != xnn_status_success) {
     return bound->Check(status, "xnn_setup_average_pooling2d_nhwc_f32");
@@ -137,7 +137,7 @@ Result<std::unique_ptr<BoundOp>> BindGlobalAveragePool(const KernelContext& c) {
   }
   bound->Adopt(op);
   status = xnn_setup_global_average_pooling_nwc_f32(op, x.shape[0], x.shape[1] * x.shape[2],
-                                                    x.data, y.data, c.pool);
+                                                    RunTimeInput(c, 0, *bound), y.data, c.pool);
   if (status != xnn_status_success) {
     return bound->Check(status, "xnn_setup_global_average_pooling_nwc_f32");
   }

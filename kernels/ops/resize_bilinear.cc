@@ -44,7 +44,7 @@ Result<std::unique_ptr<BoundOp>> BindResizeBilinear(const KernelContext& c) {
   }
   bound->Adopt(op);
   status = xnn_setup_resize_bilinear2d_nhwc_f32(op, x.shape[0], x.shape[1], x.shape[2],
-                                                y.shape[1], y.shape[2], x.data, y.data, c.pool);
+                                                y.shape[1], y.shape[2], RunTimeInput(c, 0, *bound), y.data, c.pool);
   if (status != xnn_status_success) {
     return bound->Check(status, "xnn_setup_resize_bilinear2d_nhwc_f32");
   }

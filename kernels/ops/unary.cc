@@ -72,19 +72,19 @@ Result<std::unique_ptr<BoundOp>> BindUnary(const KernelContext& c, Unary kind) {
     case Unary::kRelu:
     case Unary::kClamp:
       setup_name = "xnn_setup_clamp_nc_f32";
-      status = xnn_setup_clamp_nc_f32(op, batch, x.data, y.data, c.pool);
+      status = xnn_setup_clamp_nc_f32(op, batch, RunTimeInput(c, 0, *bound), y.data, c.pool);
       break;
     case Unary::kSigmoid:
       setup_name = "xnn_setup_sigmoid_nc_f32";
-      status = xnn_setup_sigmoid_nc_f32(op, batch, x.data, y.data, c.pool);
+      status = xnn_setup_sigmoid_nc_f32(op, batch, RunTimeInput(c, 0, *bound), y.data, c.pool);
       break;
     case Unary::kHardSwish:
       setup_name = "xnn_setup_hardswish_nc_f32";
-      status = xnn_setup_hardswish_nc_f32(op, batch, x.data, y.data, c.pool);
+      status = xnn_setup_hardswish_nc_f32(op, batch, RunTimeInput(c, 0, *bound), y.data, c.pool);
       break;
     case Unary::kSoftmax:
       setup_name = "xnn_setup_softmax_nc_f32";
-      status = xnn_setup_softmax_nc_f32(op, batch, x.data, y.data, c.pool);
+      status = xnn_setup_softmax_nc_f32(op, batch, RunTimeInput(c, 0, *bound), y.data, c.pool);
       break;
   }
   if (status != xnn_status_success) return bound->Check(status, setup_name);

@@ -27,6 +27,9 @@ TEST(PadTest, Shapes) {
   RunCase(PadCase({7}, {3, 4}, 1.0f));
   RunCase(PadCase({2, 3}, {0, 0, 0, 0}, 1.0f));
   RunCase(PadCase({1, 2, 2, 2, 2, 3}, {0, 1, 1, 0, 0, 0, 1, 1, 0, 0, 2, 0}, 0.5f));
+  OpCase constant = PadCase({3, 4}, {1, 1, 0, 2}, 2.0f);
+  constant.inputs[0].constant = true;
+  RunCase(constant);
 }
 
 OpCase ReshapeCase(std::vector<int64_t> in, std::vector<int64_t> out) {

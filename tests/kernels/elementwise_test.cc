@@ -215,6 +215,14 @@ TEST(UnaryTest, InPlace) {
   }
 }
 
+TEST(UnaryTest, ConstantInput) {
+  for (OpType type : kUnaryTypes) {
+    OpCase c = UnaryTester(type).shape({3, 5}).Case();
+    c.inputs[0].constant = true;
+    RunCase(c);
+  }
+}
+
 TEST(OpTesterTest, DetectsAMismatch) {
   OpCase c = UnaryTester(OpType::kRelu).shape({4, 4}).Case();
   c.perturb_reference = 1e-2f;
