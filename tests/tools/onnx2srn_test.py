@@ -558,6 +558,19 @@ class CliTest(unittest.TestCase):
     self.assertUserError(cli([self.path("old.onnx"), "-o", self.path("o.srn")]),
                          "opset 9")
 
+  def test_external_weights(self):
+    m = model([h.make_node("Conv", ["x", "w"], ["y"], name="conv",
+                           kernel_shape=[1, 1])],
+              [("x", [1, 3, 4, 4])], [("y", [1, 4, 4, 4])],
+              [("w", randn(4, 3, 1, 1))])
+    onnx.save_model(m, self.path("ext.onnx"), save_as_external_data=True,
+                    location="ext.weights", size_threshold=0)
+    r = cli([self.path("ext.onnx"), "-o", self.path("ext.srn"), "--check"])
+    self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+    os.remove(self.path("ext.weights"))
+    self.assertUserError(cli([self.path("ext.onnx"), "-o",
+                              self.path("ext2.srn")]), "ext.weights")
+
   def test_unwritable_output(self):
     m = model([h.make_node("Relu", ["x"], ["y"], name="r")],
               [("x", [1, 3, 4, 4])], [("y", [1, 3, 4, 4])])

@@ -1394,10 +1394,22 @@ def load_onnx(path):
       data = f.read()
   except OSError as e:
     raise ConversionError("cannot read %s: %s" % (path, e.strerror or e))
-  return parse_onnx(data, path)
+  model = parse_onnx(data, path, check=False)
+  if any(t.data_location == onnx.TensorProto.EXTERNAL
+         for t in model.graph.initializer):
+    import os
+    from onnx import external_data_helper
+    try:
+      external_data_helper.load_external_data_for_model(
+          model, os.path.dirname(os.path.abspath(path)))
+    except Exception as e:  # noqa: BLE001 - missing files, bad offsets
+      raise ConversionError("cannot load the external weights of %s: %s" %
+                            (path, e))
+  _check(model, path)
+  return model
 
 
-def parse_onnx(data, source="<bytes>"):
+def parse_onnx(data, source="<bytes>", check=True):
   if not data:
     raise ConversionError("malformed ONNX file %s: it is empty" % source)
   try:
@@ -1412,12 +1424,17 @@ def parse_onnx(data, source="<bytes>"):
   if not model.HasField("graph") or model.ir_version == 0:
     raise ConversionError("malformed ONNX file %s: no graph or IR version "
                           "(not an ONNX model?)" % source)
+  if check:
+    _check(model, source)
+  return model
+
+
+def _check(model, source):
   try:
     onnx.checker.check_model(model)
   except Exception as e:  # noqa: BLE001 - onnx raises ValidationError & co
     msg = " ".join(str(e).split())
     raise ConversionError("malformed ONNX file %s: %s" % (source, msg[:400]))
-  return model
 
 
 def convert(model, name=None):
