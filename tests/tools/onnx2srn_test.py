@@ -561,7 +561,7 @@ class CliTest(unittest.TestCase):
   def test_external_weights(self):
     m = model([h.make_node("Conv", ["x", "w"], ["y"], name="conv",
                            kernel_shape=[1, 1])],
-              [("x", [1, 3, 4, 4])], [("y", [1, 4, 4, 4])],
+              [("x", [1, 3, 4, 5])], [("y", [1, 4, 4, 5])],
               [("w", randn(4, 3, 1, 1))])
     onnx.save_model(m, self.path("ext.onnx"), save_as_external_data=True,
                     location="ext.weights", size_threshold=0)
