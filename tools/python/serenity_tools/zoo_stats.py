@@ -46,6 +46,12 @@ def stats(model):
   }
 
 
+def _bytes(n):
+  if n >= 2**20:
+    return "%.1f MiB" % (n / 2**20)
+  return "%.1f KiB" % (n / 2**10)
+
+
 def _m(x):
   return "%.2fM" % (x / 1e6) if x < 1e9 else "%.2fG" % (x / 1e9)
 
@@ -65,10 +71,10 @@ def markdown(rows, published):
     if name in PUBLISHED_MACS:
       p = PUBLISHED_MACS[name][0]
       mac += " (%s, %+.1f%%)" % (_m(p), 100.0 * (s["macs"] - p) / p)
-    out.append("| `%s` | %s | %d | %d (%.1f MiB / %.2f MiB) | %s | %s |" % (
+    out.append("| `%s` | %s | %d | %d (%s / %s) | %s | %s |" % (
         name, "x".join(str(d) for d in s["input"]), s["operators"],
-        s["activations"], s["activation_bytes"] / 2**20,
-        s["largest_activation_bytes"] / 2**20, params, mac))
+        s["activations"], _bytes(s["activation_bytes"]),
+        _bytes(s["largest_activation_bytes"]), params, mac))
   out.append("")
   out.append("Operators by type:")
   out.append("")
