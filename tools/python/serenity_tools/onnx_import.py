@@ -25,6 +25,10 @@ from . import srn
 
 MIN_OPSET = 11
 MAX_OPSET = 17
+# Limits of the C++ reader (kMaxOperators, kMaxTensors, kMaxRank).
+MAX_OPERATORS = 1 << 15
+MAX_TENSORS = 1 << 16
+MAX_RANK = 6
 
 
 class ConversionError(Exception):
@@ -307,6 +311,19 @@ class Converter:
       raise ConversionError("cannot convert: " + "; ".join(
           "%s node '%s': %s" % p for p in self.problems))
 
+    # The reader's limits (model_format/.../model.h): say so here rather than
+    # write a file Serenity will refuse.
+    if len(self.out.operators) > MAX_OPERATORS or len(
+        self.out.tensors) > MAX_TENSORS:
+      raise ConversionError(
+          "the converted model has %d operators and %d tensors; Serenity's "
+          "reader accepts at most %d and %d" % (
+              len(self.out.operators), len(self.out.tensors), MAX_OPERATORS,
+              MAX_TENSORS))
+    for t in self.out.tensors:
+      if len(t.shape) > MAX_RANK:
+        raise ConversionError("tensor '%s' has rank %d; Serenity supports at "
+                              "most %d" % (t.name, len(t.shape), MAX_RANK))
     self.out.metadata.append(("serenity.io_layout", "nchw"))
     self.out.metadata.append(("serenity.converter", "onnx2srn"))
     self.out.metadata.append(("serenity.onnx_opset", str(self.opset)))
