@@ -158,40 +158,35 @@ Result<ArenaPlan> PlanArena(const std::vector<PlanBuffer>& buffers, const PlanOp
         start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                     std::chrono::duration<double>(has_deadline ? options.time_limit_seconds : 0));
     const uint64_t capacity_height = capacity > 0 ? capacity - read_past : 0;
-    // With a capacity above the bound, part of the time goes to the bound and
-    // the rest to fitting the capacity, so a hard bound cannot starve the fit.
-    auto first_deadline = deadline;
-    if (has_deadline && capacity_height > plan.lower_bound_bytes && height > capacity_height) {
-      first_deadline = start + (deadline - start) / 4;
-    }
     auto accept = [&](internal::SearchResult& result) {
       plan.offsets = std::move(result.offsets);
       height = internal::PlacementHeight(buffers, plan.offsets);
     };
-    // Known: no plan of height < lo exists (lo is the bound or proven).
+    // No plan lower than `lo` exists (the bound, or proven by a search).
     uint64_t lo = plan.lower_bound_bytes;
-    internal::SearchResult result =
-        internal::SearchOffsets(buffers, lo, first_deadline, has_deadline);
-    if (result.outcome == internal::SearchOutcome::kFound) {
-      accept(result);
-    } else {
-      lo += 1;
-      if (capacity_height > 0 && capacity_height < height && capacity_height >= lo) {
-        result = internal::SearchOffsets(buffers, capacity_height, deadline, has_deadline);
-        if (result.outcome == internal::SearchOutcome::kFound) accept(result);
-        if (result.outcome == internal::SearchOutcome::kInfeasible) lo = capacity_height + 1;
-      }
-      // Bisect between the floor and the best height found while the
-      // searches keep finishing in time.
-      while (lo < height) {
-        const uint64_t mid = lo + (height - lo) / 2;
-        result = internal::SearchOffsets(buffers, mid, deadline, has_deadline);
-        if (result.outcome == internal::SearchOutcome::kTimedOut) break;
-        if (result.outcome == internal::SearchOutcome::kFound) {
-          accept(result);
-        } else {
-          lo = mid + 1;
-        }
+    auto search_deadline = deadline;
+    if (capacity_height > plan.lower_bound_bytes && height > capacity_height) {
+      // Fitting the capacity is what the caller needs: that first, then the
+      // bound with at most a quarter of the time limit.
+      internal::SearchResult fit =
+          internal::SearchOffsets(buffers, capacity_height, deadline, has_deadline);
+      if (fit.outcome == internal::SearchOutcome::kFound) accept(fit);
+      if (fit.outcome == internal::SearchOutcome::kInfeasible) lo = capacity_height + 1;
+      search_deadline = std::min(deadline, std::chrono::steady_clock::now() + (deadline - start) / 4);
+    }
+    // The bound, then bisection between the proven floor and the best height
+    // found while the searches keep finishing in time.
+    bool first = true;
+    while (lo < height) {
+      const uint64_t target = first ? lo : lo + (height - lo) / 2;
+      first = false;
+      internal::SearchResult result =
+          internal::SearchOffsets(buffers, target, search_deadline, has_deadline);
+      if (result.outcome == internal::SearchOutcome::kTimedOut) break;
+      if (result.outcome == internal::SearchOutcome::kFound) {
+        accept(result);
+      } else {
+        lo = target + 1;
       }
     }
   }

@@ -45,7 +45,7 @@ struct StateKeyHash {
 // Remembered failures are capped so memory stays bounded on long searches.
 constexpr size_t kMaxRemembered = size_t{1} << 22;
 // Branching orders per round of restarts, and the first round's node budget.
-constexpr uint64_t kOrders = 8;
+constexpr uint64_t kOrders = 10;
 constexpr uint64_t kRunNodes = 1000;
 
 struct Item {
@@ -101,6 +101,11 @@ class ComponentSearch {
     placed_.assign(items_.size(), 0);
     offsets_.assign(items_.size(), 0);
     lowest_.assign(items_.size(), 0);
+    low_.assign(sections, 0);
+    next_.assign(sections + 1, 0);
+    for (size_t i = 0; i < items_.size(); ++i) by_size_.push_back(static_cast<int>(i));
+    std::sort(by_size_.begin(), by_size_.end(),
+              [&](int x, int y) { return items_[x].size < items_[y].size; });
   }
 
   // Restarts in rounds: every round gives each branching order a node
@@ -150,8 +155,8 @@ class ComponentSearch {
   // adjacent.
   void SetOrder(uint64_t order, uint64_t round) {
     // (static order, snug) per slot, picked on the MiniMalloc instances.
-    static constexpr int kStatic[kOrders] = {0, 1, 2, 0, 5, 3, 4, 6};
-    static constexpr bool kSnugSlot[kOrders] = {false, false, true, true, true, true, false, true};
+    static constexpr int kStatic[kOrders] = {0, 1, 2, 3, 4, 5, 6, 7, 1, 0};
+    static constexpr bool kSnugSlot[kOrders] = {true, true, true, true, true, true, true, true, false, false};
     snug_ = kSnugSlot[order];
     const uint64_t run = static_cast<uint64_t>(kStatic[order]);
     const size_t n = items_.size();
@@ -233,34 +238,52 @@ class ComponentSearch {
     if (timed_out_ || nodes_ > budget_) stopped_ = true;
     if (stopped_) return false;
 
+    // Range maxima of the floors over [a, b] (sparse table), for the
+    // lowest offset of every unplaced item.
+    const int width = b - a + 1;
+    int levels = 1;
+    while ((1 << levels) <= width) ++levels;
+    if (static_cast<int>(sparse_.size()) < levels) sparse_.resize(levels);
+    sparse_[0].assign(floor_.begin() + a, floor_.begin() + b + 1);
+    for (int k = 1; k < levels; ++k) {
+      const int step = 1 << (k - 1);
+      sparse_[k].resize(width);
+      for (int i = 0; i + (1 << k) <= width; ++i) {
+        sparse_[k][i] = std::max(sparse_[k - 1][i], sparse_[k - 1][i + step]);
+      }
+    }
     uint64_t set_hash = 0;
     uint64_t floor_hash = Mix((static_cast<uint64_t>(a) << 32) | static_cast<uint64_t>(b));
+    unplaced_.clear();
     for (int s = a; s <= b; ++s) {
       floor_hash += Mix(floor_[s] * 4099 + static_cast<uint64_t>(s));
       for (int c : starts_[s]) {
         if (placed_[c]) continue;
         set_hash ^= items_[c].key;
         const Item& item = items_[c];
-        uint64_t top = 0;
-        for (int t = item.lo; t <= item.hi; ++t) top = std::max(top, floor_[t]);
+        const int lo = item.lo - a;
+        const int span = item.hi - item.lo + 1;
+        int k = 0;
+        while ((2 << k) <= span) ++k;
+        const uint64_t top = std::max(sparse_[k][lo], sparse_[k][item.hi - a - (1 << k) + 1]);
         lowest_[c] = AlignUp(top, item.alignment);
+        unplaced_.push_back(c);
       }
     }
     const StateKey key{set_hash, floor_hash};
     if (failed_.count(key) > 0) return false;
 
     // Every unplaced buffer of a section goes at or above the lowest offset
-    // any of them can take.
+    // any of them can take. Per section, that minimum and the smallest
+    // unplaced size: each section takes the first item covering it in
+    // increasing order (painting with a skip list).
+    std::sort(unplaced_.begin(), unplaced_.end(),
+              [&](int x, int y) { return lowest_[x] < lowest_[y]; });
+    Paint(a, b, unplaced_, [&](int s, int c) { low_[s] = lowest_[c]; });
+    Paint(a, b, by_size_, [&](int s, int c) { smallest_[s] = items_[c].size; });
     uint64_t level = UINT64_MAX;
     for (int s = a; s <= b; ++s) {
-      uint64_t low = UINT64_MAX;
-      uint64_t smallest = UINT64_MAX;
-      for (int c : cover_[s]) {
-        if (placed_[c]) continue;
-        low = std::min(low, lowest_[c]);
-        smallest = std::min(smallest, items_[c].size);
-      }
-      smallest_[s] = smallest;
+      const uint64_t low = low_[s];
       if (low > target_ || remaining_[s] > target_ - low) {
         Remember(key);
         return false;
@@ -356,6 +379,34 @@ class ComponentSearch {
     return false;
   }
 
+  // Calls assign(s, c) once for every section s in [a, b], with the first
+  // unplaced item c in `order` that covers it.
+  template <typename Assign>
+  void Paint(int a, int b, const std::vector<int>& order, Assign assign) {
+    for (int s = a; s <= b + 1; ++s) next_[s] = s;
+    auto find = [&](int s) {
+      int root = s;
+      while (next_[root] != root) root = next_[root];
+      while (next_[s] != root) {
+        const int up = next_[s];
+        next_[s] = root;
+        s = up;
+      }
+      return root;
+    };
+    int left = b - a + 1;
+    for (int c : order) {
+      if (left == 0) break;
+      const Item& item = items_[c];
+      if (placed_[c] || item.hi < a || item.lo > b) continue;
+      for (int s = find(item.lo); s <= item.hi; s = find(s)) {
+        assign(s, c);
+        next_[s] = s + 1;
+        --left;
+      }
+    }
+  }
+
   void Remember(const StateKey& key) {
     if (failed_.size() >= kMaxRemembered) failed_.clear();
     failed_.insert(key);
@@ -404,6 +455,11 @@ class ComponentSearch {
   std::vector<uint64_t> offsets_;
   std::vector<uint64_t> lowest_;          // per unplaced item: lowest offset left
   std::vector<Change> trail_;
+  std::vector<uint64_t> low_;     // per section: lowest offset of its unplaced items
+  std::vector<int> next_;         // Paint's skip list
+  std::vector<int> by_size_;      // all items, smallest first
+  std::vector<int> unplaced_;     // scratch
+  std::vector<std::vector<uint64_t>> sparse_;  // scratch
   std::unordered_set<StateKey, StateKeyHash> failed_;
   uint64_t nodes_ = 0;
   uint64_t budget_ = 0;
