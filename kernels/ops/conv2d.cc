@@ -93,25 +93,36 @@ Status ReferenceConv2D(const KernelContext& c) {
   const int64_t group_in = w.shape[3];
   const int64_t group_out = w.shape[0] / groups;
   const bool has_bias = c.HasInput(2);
+  const int64_t kernel_h = w.shape[1], kernel_w = w.shape[2];
   for (int64_t n = 0; n < y.shape[0]; ++n) {
     for (int64_t oy = 0; oy < y.shape[1]; ++oy) {
       for (int64_t ox = 0; ox < y.shape[2]; ++ox) {
         for (int64_t o = 0; o < y.shape[3]; ++o) {
           const int64_t g = o / group_out;
           double sum = has_bias ? c.inputs[2].data[o] : 0.0;
-          for (int64_t ky = 0; ky < w.shape[1]; ++ky) {
+          for (int64_t ky = 0; ky < kernel_h; ++ky) {
             const int64_t iy = oy * attrs->stride_h + ky * attrs->dilation_h - attrs->pad_top;
             if (iy < 0 || iy >= x.shape[1]) continue;
-            for (int64_t kx = 0; kx < w.shape[2]; ++kx) {
+            for (int64_t kx = 0; kx < kernel_w; ++kx) {
               const int64_t ix = ox * attrs->stride_w + kx * attrs->dilation_w - attrs->pad_left;
               if (ix < 0 || ix >= x.shape[2]) continue;
-              for (int64_t i = 0; i < group_in; ++i) {
-                const double weight = w.data[((o * w.shape[1] + ky) * w.shape[2] + kx) * group_in + i];
-                sum += weight * At4(x, n, iy, ix, g * group_in + i);
+              const float* pixel = &At4(x, n, iy, ix, g * group_in);
+              const float* weights = w.data + ((o * kernel_h + ky) * kernel_w + kx) * group_in;
+              // Four partial sums: independent chains run in parallel on the
+              // FPU; in double, the order does not matter at float precision.
+              double partial[4] = {0.0, 0.0, 0.0, 0.0};
+              int64_t i = 0;
+              for (; i + 4 <= group_in; i += 4) {
+                for (int64_t k = 0; k < 4; ++k) {
+                  partial[k] += static_cast<double>(weights[i + k]) * pixel[i + k];
+                }
               }
+              for (; i < group_in; ++i) partial[0] += static_cast<double>(weights[i]) * pixel[i];
+              sum += (partial[0] + partial[1]) + (partial[2] + partial[3]);
             }
           }
-          At4(y, n, oy, ox, o) = static_cast<float>(reference::ApplyActivation(attrs->activation, sum));
+          At4(y, n, oy, ox, o) =
+              static_cast<float>(reference::ApplyActivation(attrs->activation, sum));
         }
       }
     }
