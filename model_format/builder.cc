@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 #include <deque>
+#include <limits>
 #include <string>
 #include <utility>
 #include <vector>
@@ -36,6 +37,43 @@ uint64_t EstimateOverhead(const std::vector<Tensor>& tensors,
     bytes += 256 + op.name.size() + 4 * (op.inputs.size() + op.outputs.size());
   }
   return bytes;
+}
+
+// The file stores dimensions and attribute lists as 32-bit ints; values that
+// do not fit cannot be written at all (truncating would write another model).
+Status CheckInt32(const std::vector<int64_t>& values, const std::string& what) {
+  for (int64_t v : values) {
+    if (v < std::numeric_limits<int32_t>::min() ||
+        v > std::numeric_limits<int32_t>::max()) {
+      return InvalidArgumentError(what, " holds ", v,
+                                  ", which does not fit the file's 32-bit "
+                                  "field");
+    }
+  }
+  return Status::Ok();
+}
+
+Status CheckWritable(const std::vector<Tensor>& tensors,
+                     const std::vector<Operator>& operators) {
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    SERENITY_RETURN_IF_ERROR(CheckInt32(
+        tensors[i].shape,
+        StrCat(DescribeTensorOf(tensors, static_cast<int>(i)), " shape")));
+  }
+  for (size_t j = 0; j < operators.size(); ++j) {
+    const std::string who =
+        DescribeOperatorOf(operators, static_cast<int>(j));
+    const OpAttrs& attrs = operators[j].attrs;
+    if (const auto* a = std::get_if<ReshapeAttrs>(&attrs)) {
+      SERENITY_RETURN_IF_ERROR(CheckInt32(a->new_shape, who + " new_shape"));
+    } else if (const auto* a = std::get_if<PadAttrs>(&attrs)) {
+      SERENITY_RETURN_IF_ERROR(CheckInt32(a->paddings, who + " paddings"));
+    } else if (const auto* a = std::get_if<SliceAttrs>(&attrs)) {
+      SERENITY_RETURN_IF_ERROR(CheckInt32(a->begin, who + " begin"));
+      SERENITY_RETURN_IF_ERROR(CheckInt32(a->size, who + " size"));
+    }
+  }
+  return Status::Ok();
 }
 
 std::vector<int32_t> ToInt32(const std::vector<int64_t>& values) {
@@ -233,6 +271,7 @@ ModelBuilder ModelBuilder::FromModel(const Model& model) {
 
 Result<std::vector<uint8_t>> ModelBuilder::Finish() const {
   const Impl& m = *impl_;
+  SERENITY_RETURN_IF_ERROR(CheckWritable(m.tensors, m.operators));
   uint64_t total = EstimateOverhead(m.tensors, m.operators);
   for (const Tensor& t : m.tensors) {
     if (t.is_constant()) total += t.data_bytes + 2 * kStorageAlignment;

@@ -1,4 +1,5 @@
 // Builder -> bytes/file -> reader, for every operator and option.
+#include <dirent.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -243,6 +244,28 @@ TEST(RoundTripTest, GraphHashIgnoresNamesButSeesWeightsAndAttrs) {
   EXPECT_NE(hash_of(act), base);
 }
 
+TEST(RoundTripTest, BuilderRefusesValuesTheFileCannotHold) {
+  ModelBuilder shape = testing::TinyConvNet();
+  shape.tensors()[2].shape = {int64_t{1} << 33};
+  Result<std::vector<uint8_t>> bytes = shape.Finish();
+  ASSERT_FALSE(bytes.ok());
+  EXPECT_EQ(bytes.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(bytes.status().message().find("tensor 2 ('conv/b') shape holds "
+                                          "8589934592"),
+            std::string::npos)
+      << bytes.status().message();
+  ModelBuilder pad("pad");
+  int x = pad.AddInput("x", {1, 4});
+  int y = pad.AddActivation("y", {1, 5});
+  pad.AddOperator(OpType::kPad, "p", {x}, {y},
+                  PadAttrs{{0, 0, -(int64_t{1} << 40), 1}, 0.0f});
+  bytes = pad.Finish();
+  ASSERT_FALSE(bytes.ok());
+  EXPECT_NE(bytes.status().message().find("operator 0 ('p') paddings"),
+            std::string::npos)
+      << bytes.status().message();
+}
+
 TEST(RoundTripTest, WriteFileAtomicallyReplacesAndLeavesNoTemp) {
   const std::string path = TempPath("atomic.srn");
   ASSERT_TRUE(WriteFileAtomically(path, {1, 2, 3}).ok());
@@ -251,6 +274,15 @@ TEST(RoundTripTest, WriteFileAtomicallyReplacesAndLeavesNoTemp) {
   std::vector<char> got((std::istreambuf_iterator<char>(in)),
                         std::istreambuf_iterator<char>());
   EXPECT_EQ(got, (std::vector<char>{4, 5}));
+  const std::string dir = path.substr(0, path.find_last_of('/'));
+  const std::string base = path.substr(path.find_last_of('/') + 1);
+  DIR* listing = ::opendir(dir.c_str());
+  ASSERT_NE(listing, nullptr);
+  while (const dirent* entry = ::readdir(listing)) {
+    const std::string name = entry->d_name;
+    EXPECT_FALSE(name != base && name.rfind(base, 0) == 0) << name;
+  }
+  ::closedir(listing);
   std::remove(path.c_str());
   Status bad = WriteFileAtomically("/nonexistent-dir/x.srn", {1});
   EXPECT_EQ(bad.code(), StatusCode::kIoError);

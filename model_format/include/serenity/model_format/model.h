@@ -294,7 +294,9 @@ class ModelBuilder {
   // FlatBuffers can address); operator and tensor indices are written as
   // given. Run the bytes through Model::FromBuffer for full validation.
   // Tests use this to write deliberately bad models. Errors:
-  // kResourceExhausted when the file would exceed kMaxFileBytes.
+  // kInvalidArgument when a dimension or attribute value does not fit the
+  // file's 32-bit fields; kResourceExhausted when the file would exceed
+  // kMaxFileBytes.
   Result<std::vector<uint8_t>> Finish() const;
 
   // Starts from an existing model (all tensors, operators, constants, plan).
