@@ -213,6 +213,28 @@ TEST(RewriteEquivalenceTest, PartialSum) {
   }
 }
 
+TEST(RewriteEquivalenceTest, MergedDuplicatesAndPushedDownConcats) {
+  const Model model = rewrite_testing::SharedReluNet(6, 5);
+  scheduler::RewriteOptions options;
+  options.capabilities = KernelCapabilities();
+  Result<scheduler::RewriteResult> result = scheduler::RewriteForMemory(model, options);
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  EXPECT_GT(result->applied_count, 0);
+  ExpectSameOutputs(model, result->model);
+  // And the push-down forced, whatever it measures: kernel-wise through
+  // relu2 and the slice, channel-wise into the convolutions.
+  Result<Model> step1 =
+      scheduler::PartitionKernelWise(model, FindOp(model, "concat"), FindOp(model, "relu2"));
+  ASSERT_TRUE(step1.ok()) << step1.status().ToString();
+  Result<Model> step2 =
+      scheduler::PartitionKernelWise(*step1, FindOp(*step1, "relu2/concat"), FindOp(*step1, "shift"));
+  ASSERT_TRUE(step2.ok()) << step2.status().ToString();
+  Result<Model> step3 = scheduler::PartitionChannelWise(*step2, FindOp(*step2, "shift/concat"),
+                                                        FindOp(*step2, "reduce"));
+  ASSERT_TRUE(step3.ok()) << step3.status().ToString();
+  ExpectSameOutputs(model, *step3);
+}
+
 TEST(RewriteEquivalenceTest, ArenaExecutionCatchesABadPlan) {
   // The oracle can fail: a plan that puts two live tensors in one buffer.
   const Model model = rewrite_testing::AddNNet(3);

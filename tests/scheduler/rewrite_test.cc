@@ -139,6 +139,18 @@ TEST(RewriteStructureTest, PartialSumBuildsAChainInTheGivenOrder) {
   EXPECT_FALSE(SplitPartialSum(model, FindOp(model, "head"), {}).ok());
 }
 
+TEST(RewriteStructureTest, KernelWiseThroughAChannelKeepingSlice) {
+  const Model model = rewrite_testing::SharedReluNet();
+  Result<Model> out = PartitionKernelWise(model, FindOp(model, "concat"), FindOp(model, "relu2"));
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  Result<Model> sliced =
+      PartitionKernelWise(*out, FindOp(*out, "relu2/concat"), FindOp(*out, "shift"));
+  ASSERT_TRUE(sliced.ok()) << sliced.status().ToString();
+  EXPECT_EQ(CountOps(*sliced, OpType::kSlice), 3);
+  const Operator& branch = sliced->operators()[FindOp(*sliced, "shift/branch1")];
+  EXPECT_EQ(sliced->tensors()[branch.outputs[0]].shape, (std::vector<int64_t>{1, 3, 3, 8}));
+}
+
 // --- aliasing rules ----------------------------------------------------------
 
 TEST(AliasTest, InPlaceOnlyOverASingleReaderIntermediate) {
@@ -446,11 +458,31 @@ TEST(RewriteForMemoryTest, NoRewriteWhereItWouldRaiseThePeak) {
   EXPECT_GT(OptimalPeak(*forced, options.capabilities), result->initial_peak_bytes);
 }
 
+TEST(RewriteForMemoryTest, SharedReluIsMergedAndTheConcatPushedDown) {
+  const Model model = rewrite_testing::SharedReluNet(16, 4);
+  RewriteOptions options = TestOptions();
+  Result<RewriteResult> result = RewriteForMemory(model, options);
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  bool merged = false;
+  for (const RewriteDecision& d : result->decisions) {
+    merged = merged || (d.applied && d.kind == RewriteKind::kMergeDuplicates);
+    if (d.applied) {
+      EXPECT_LT(d.peak_after, d.peak_before);
+    }
+  }
+  EXPECT_TRUE(merged);
+  EXPECT_LT(result->schedule.peak_bytes, result->initial_peak_bytes);
+  EXPECT_EQ(result->schedule.peak_bytes,
+            rewrite_testing::SimulatePeak(result->graph, result->alias, result->schedule.order));
+  EXPECT_EQ(result->schedule.peak_bytes, OptimalPeak(result->model, options.capabilities));
+  ExpectPlanHolds(result->model, result->graph, result->alias);
+}
+
 TEST(RewriteForMemoryTest, NothingEnabledLeavesTheModelAlone) {
   const Model model = AddNNet(4);
   RewriteOptions options = TestOptions();
   options.channel_wise = options.kernel_wise = options.partial_sum = false;
-  options.choose_copy_concats = false;
+  options.choose_copy_concats = options.merge_duplicates = false;
   Result<RewriteResult> result = RewriteForMemory(model, options);
   ASSERT_TRUE(result.ok());
   EXPECT_TRUE(result->decisions.empty());

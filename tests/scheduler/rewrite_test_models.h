@@ -158,6 +158,40 @@ inline Model AddNNet(int n, int64_t width = 8, int64_t hw = 4) {
   return Build(b);
 }
 
+// A DARTS-like cell output: x -> three 1x1 conv branches -> concat; the same
+// Relu of the concat twice (two later cells), each into a 1x1 conv, and a
+// channel-keeping Slice of one Relu into a third conv; the three sum to the
+// output.
+inline Model SharedReluNet(int64_t width = 8, int64_t hw = 4) {
+  ModelBuilder b("shared_relu");
+  const int x = b.AddInput("x", {1, hw, hw, 3});
+  std::vector<int> branches;
+  for (int i = 0; i < 3; ++i) {
+    branches.push_back(AddConv(b, "branch" + std::to_string(i), x, 3, width, 1, hw,
+                               Activation::kNone, 4.0f + i));
+  }
+  const int c = b.AddActivation("cat", {1, hw, hw, 3 * width});
+  b.AddOperator(OpType::kConcat, "concat", branches, {c}, ConcatAttrs{3});
+  const int r1 = b.AddActivation("relu1", {1, hw, hw, 3 * width});
+  b.AddOperator(OpType::kRelu, "relu1", {c}, {r1});
+  const int r2 = b.AddActivation("relu2", {1, hw, hw, 3 * width});
+  b.AddOperator(OpType::kRelu, "relu2", {c}, {r2});
+  const int y1 = AddConv(b, "pre1", r1, 3 * width, width, 1, hw, Activation::kNone, 21.0f);
+  const int y2 = AddConv(b, "pre0", r2, 3 * width, width, 1, hw, Activation::kNone, 22.0f);
+  const int shifted = b.AddActivation("shift", {1, hw - 1, hw - 1, 3 * width});
+  SliceAttrs slice;
+  slice.begin = {0, 1, 1, 0};
+  slice.size = {1, hw - 1, hw - 1, 3 * width};
+  b.AddOperator(OpType::kSlice, "shift", {r2}, {shifted}, slice);
+  const int y3 = AddConv(b, "reduce", shifted, 3 * width, width, 1, hw - 1,
+                         Activation::kNone, 23.0f);
+  const int sum = b.AddActivation("sum", {1, hw, hw, width});
+  b.AddOperator(OpType::kAdd, "sum", {y1, y2}, {sum});
+  b.MarkOutput(sum);
+  b.MarkOutput(y3);
+  return Build(b);
+}
+
 // XNNPACK-like capabilities (as kernels::CapabilitiesOf reports them).
 inline scheduler::AliasCapabilities KernelLikeCapabilities() {
   scheduler::AliasCapabilities caps;
