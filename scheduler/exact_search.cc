@@ -430,6 +430,16 @@ class BudgetSearch {
 
 uint64_t StaticLowerBound(const ScheduleProblem& problem) {
   if (problem.num_ops == 0) return 0;
+  if (problem.num_ops > kMaxOpsForQuadratic) {
+    // Every buffer an operator touches is live at its step.
+    uint64_t bound = problem.first_step_only_bytes;
+    for (int o = 0; o < problem.num_ops; ++o) {
+      uint64_t bytes = 0;
+      for (int b : problem.op_buffers[o]) bytes += problem.buffer_bytes[b];
+      bound = std::max(bound, bytes);
+    }
+    return bound;
+  }
   std::vector<Bits> ancestors;
   std::vector<Bits> descendants;
   Reachability(problem, ancestors, descendants);
@@ -475,7 +485,8 @@ uint64_t StaticLowerBound(const ScheduleProblem& problem) {
 
 // Two exchange arguments, applied until nothing changes. Both assume an
 // optimal order in which the units formed so far are contiguous and show that
-// moving one operator next to a unit keeps every footprint within the peak.
+// moving an operator (sink) or a unit (lift) next to another unit keeps every
+// footprint within the peak.
 //
 // Sink (operator a runs right before unit V, which holds all of a's
 // successors). Let X be the buffers only a and V touch (unpinned), E the
@@ -485,13 +496,9 @@ uint64_t StaticLowerBound(const ScheduleProblem& problem) {
 // buffers that surely start there (start(V1)), plus E and I, so
 // E + I <= start(V1) keeps it.
 //
-// Lift (operator c runs right after unit U, which holds all of c's
-// predecessors). Let X be the buffers only U and c touch (unpinned), O the
-// rest of c's buffers. Moving c up to U: the steps it jumps over lose X and
-// gain at most O; c's step holds what is live after U plus O, and U's last
-// step held that plus the buffers it surely frees (surely_freed(U_last)). So
-// O <= X and O <= surely_freed(U_last). (Inputs nobody reads count at the
-// first step only; a sink may not move the first operator away from it.)
+// Lift (a unit B runs right after unit A, which holds all of B's outside
+// predecessors): see try_lift below. Inputs nobody reads count at the first
+// step only, so a sink may not move the first operator away from it.
 std::vector<std::vector<int>> MergeUnits(const ScheduleProblem& problem) {
   const int num_ops = problem.num_ops;
   std::vector<std::vector<int>> units(num_ops);
@@ -543,14 +550,91 @@ std::vector<std::vector<int>> MergeUnits(const ScheduleProblem& problem) {
     units[from].clear();
   };
 
+  // Lift unit B (any length) to right after unit A, which holds all of B's
+  // outside predecessors. X: buffers only A and B touch (unpinned), freed by
+  // B; internal: only B touches them; O: the rest. The steps B jumps over
+  // lose X and gain at most O. At B's k-th step, on top of what is live after
+  // A, at most the non-X buffers that may be live there minus the X buffers
+  // already freed; A's last step held what is live after A plus
+  // surely_freed(A_last).
+  auto try_lift = [&](int self) {
+    std::vector<int> outside_preds;
+    for (int o : units[self]) {
+      for (int p : problem.op_preds[o]) {
+        if (unit_of_op[p] != self) outside_preds.push_back(p);
+      }
+    }
+    const int lift = same_unit(outside_preds, self);
+    if (lift < 0) return false;
+    const std::vector<int>& ops = units[self];
+    Bits after_b(num_ops);  // descendants of B's operators
+    for (int o : ops) after_b.Or(descendants[o]);
+    for (int o : units[lift]) {
+      if (after_b.Test(o)) return false;
+    }
+    auto position_in_b = [&](int op) {
+      for (size_t i = 0; i < ops.size(); ++i) {
+        if (ops[i] == op) return static_cast<int>(i);
+      }
+      return -1;
+    };
+    std::vector<int> buffers;
+    for (int o : ops) {
+      for (int b : problem.op_buffers[o]) buffers.push_back(b);
+    }
+    std::sort(buffers.begin(), buffers.end());
+    buffers.erase(std::unique(buffers.begin(), buffers.end()), buffers.end());
+    uint64_t x = 0, outer = 0;
+    const int steps = static_cast<int>(ops.size());
+    std::vector<int64_t> profile(steps, 0);
+    for (int b : buffers) {
+      const bool pinned = problem.pinned_start[b] || problem.pinned_end[b];
+      bool touched_by_a = false, touched_elsewhere = false, may_start_before = false;
+      int first_in_b = steps, last_in_b = -1;
+      for (int t : problem.buffer_touchers[b]) {
+        const int in_b = position_in_b(t);
+        if (in_b >= 0) {
+          first_in_b = std::min(first_in_b, in_b);
+          last_in_b = std::max(last_in_b, in_b);
+        } else if (unit_of_op[t] == lift) {
+          touched_by_a = true;
+          may_start_before = true;
+        } else {
+          touched_elsewhere = true;
+          if (!after_b.Test(t)) may_start_before = true;
+        }
+      }
+      const int64_t bytes = static_cast<int64_t>(problem.buffer_bytes[b]);
+      if (!pinned && !touched_elsewhere && touched_by_a) {
+        x += bytes;
+        for (int k = last_in_b + 1; k < steps; ++k) profile[k] -= bytes;
+        continue;
+      }
+      if (pinned || touched_elsewhere) outer += bytes;
+      const bool ends_in_b = !problem.pinned_end[b] && !touched_elsewhere;
+      for (int k = 0; k < steps; ++k) {
+        const bool started = problem.pinned_start[b] || may_start_before || first_in_b <= k;
+        const bool ended = ends_in_b && last_in_b < k;
+        if (started && !ended) profile[k] += bytes;
+      }
+    }
+    if (outer > x) return false;
+    const int64_t freed = static_cast<int64_t>(surely_freed[units[lift].back()]);
+    for (int64_t bytes : profile) {
+      if (bytes > freed) return false;
+    }
+    merge(lift, self, /*from_first=*/false);
+    return true;
+  };
+
   bool changed = true;
   while (changed) {
     changed = false;
     for (int a = 0; a < num_ops; ++a) {
       const int self = unit_of_op[a];
-      if (units[self].size() != 1) continue;
+      if (units[self].front() != a) continue;  // each unit once per pass
       // Sink a into the unit of all its successors.
-      const int sink = same_unit(problem.op_succs[a], self);
+      const int sink = units[self].size() == 1 ? same_unit(problem.op_succs[a], self) : -1;
       if (sink >= 0) {
         uint64_t x = 0, e = 0, i = 0;
         for (int b : problem.op_buffers[a]) {
@@ -588,35 +672,7 @@ std::vector<std::vector<int>> MergeUnits(const ScheduleProblem& problem) {
           continue;
         }
       }
-      // Lift a into the unit of all its predecessors.
-      const int lift = same_unit(problem.op_preds[a], self);
-      if (lift >= 0) {
-        uint64_t x = 0, o_bytes = 0;
-        for (int b : problem.op_buffers[a]) {
-          const bool pinned = problem.pinned_start[b] || problem.pinned_end[b];
-          bool only_u_and_c = true, touched_by_u = false;
-          for (int t : problem.buffer_touchers[b]) {
-            if (t == a) continue;
-            if (unit_of_op[t] == lift) {
-              touched_by_u = true;
-            } else {
-              only_u_and_c = false;
-            }
-          }
-          if (!pinned && only_u_and_c && touched_by_u) {
-            x += problem.buffer_bytes[b];
-          } else {
-            o_bytes += problem.buffer_bytes[b];
-          }
-        }
-        const int last = units[lift].back();
-        bool acyclic = true;
-        for (int o : units[lift]) acyclic = acyclic && !descendants[a].Test(o);
-        if (acyclic && o_bytes <= x && o_bytes <= surely_freed[last]) {
-          merge(lift, self, /*from_first=*/false);
-          changed = true;
-        }
-      }
+      if (try_lift(self)) changed = true;
     }
   }
   std::vector<std::vector<int>> result;
@@ -636,6 +692,7 @@ ExactSearchResult ExactSearch(const ScheduleProblem& problem, std::vector<int> i
     result.optimal = true;
     return result;
   }
+  if (problem.num_ops > kMaxOpsForQuadratic) return result;
   std::vector<std::vector<int>> units;
   if (options.merge_units) {
     units = MergeUnits(problem);

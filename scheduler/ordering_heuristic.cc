@@ -174,9 +174,11 @@ std::vector<int> HeuristicOrder(const ScheduleProblem& problem) {
   }
   std::vector<std::vector<int>> candidates;
   candidates.push_back(StoredOrder(problem));
-  candidates.push_back(GreedyOrder(problem, GreedyRule::kSmallestFootprint));
-  candidates.push_back(GreedyOrder(problem, GreedyRule::kMostFreed));
-  candidates.push_back(GreedyOrder(problem, GreedyRule::kFreedThenRecent));
+  if (problem.num_ops <= kMaxOpsForQuadratic) {
+    candidates.push_back(GreedyOrder(problem, GreedyRule::kSmallestFootprint));
+    candidates.push_back(GreedyOrder(problem, GreedyRule::kMostFreed));
+    candidates.push_back(GreedyOrder(problem, GreedyRule::kFreedThenRecent));
+  }
   candidates.push_back(PostOrder(problem, [](int a, int b) { return a < b; }));
   candidates.push_back(PostOrder(problem, [](int a, int b) { return a > b; }));
   candidates.push_back(PostOrder(problem, [&](int a, int b) {

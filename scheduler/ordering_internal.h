@@ -10,6 +10,11 @@
 
 namespace serenity::scheduler::internal {
 
+// Above this many operators the quadratic parts (reachability bitsets, the
+// greedy orders, the exact search) are skipped: their memory and time would
+// grow with the square of the graph.
+inline constexpr int kMaxOpsForQuadratic = 8192;
+
 // The stored order 0..n-1 when it is topological; otherwise the topological
 // order closest to it (Kahn's algorithm, smallest index first).
 std::vector<int> StoredOrder(const ScheduleProblem& problem);
