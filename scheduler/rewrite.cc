@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <numeric>
+#include <queue>
 #include <set>
 #include <unordered_map>
 #include <unordered_set>
@@ -638,7 +639,8 @@ class Searcher {
 
   // copy_concats: editable tensor indices of concat outputs kept as copies.
   Result<Measurement> Measure(const EditableModel& edit, const std::set<int>& copy_concats,
-                              bool warm_start = false) const {
+                              bool warm_start = false,
+                              const Measurement* previous = nullptr) const {
     Measurement m;
     m.graph = internal::GraphFromParts(edit.parts());
     AliasOptions alias = options_.alias;
@@ -667,7 +669,63 @@ class Searcher {
         m.schedule.peak_bytes = m.peak = peak;
       }
     }
+    if (!m.schedule.optimal && previous != nullptr) {
+      // Likewise the previous best order carried over to the trial graph.
+      std::vector<int> order = CarryOver(m.graph, *previous);
+      const uint64_t peak = PeakBytes(m.graph, m.alias.memory, order);
+      if (peak < m.peak) {
+        m.schedule.order = std::move(order);
+        m.schedule.peak_bytes = m.peak = peak;
+      }
+    }
     return m;
+  }
+
+  // A topological order of `graph` that follows `previous`'s order for the
+  // operators it had (matched by name) and runs new ones as soon as their
+  // inputs exist, so partial sums and partial convolutions free their inputs
+  // early.
+  static std::vector<int> CarryOver(const Graph& graph, const Measurement& previous) {
+    std::unordered_map<std::string, double> step_of;
+    for (size_t s = 0; s < previous.schedule.order.size(); ++s) {
+      const GraphOp& op = previous.graph.ops[previous.schedule.order[s]];
+      if (!op.name.empty()) step_of[op.name] = static_cast<double>(s);
+    }
+    const int n = static_cast<int>(graph.ops.size());
+    std::vector<double> key(n, -1.0);
+    std::vector<int> indegree(n, 0);
+    for (int o = 0; o < n; ++o) {
+      for (int t : graph.ops[o].inputs) {
+        if (graph.tensors[t].producer >= 0) ++indegree[o];
+      }
+    }
+    using Entry = std::pair<double, int>;
+    std::priority_queue<Entry, std::vector<Entry>, std::greater<Entry>> ready;
+    auto key_of = [&](int o) {
+      const auto it = graph.ops[o].name.empty() ? step_of.end() : step_of.find(graph.ops[o].name);
+      if (it != step_of.end()) return it->second;
+      double k = -1.0;
+      for (int t : graph.ops[o].inputs) {
+        const int producer = graph.tensors[t].producer;
+        if (producer >= 0) k = std::max(k, key[producer]);
+      }
+      return k + 1e-3;
+    };
+    for (int o = 0; o < n; ++o) {
+      if (indegree[o] == 0) ready.push({key[o] = key_of(o), o});
+    }
+    std::vector<int> order;
+    while (!ready.empty()) {
+      const int o = ready.top().second;
+      ready.pop();
+      order.push_back(o);
+      for (int t : graph.ops[o].outputs) {
+        for (int consumer : graph.tensors[t].consumers) {
+          if (--indegree[consumer] == 0) ready.push({key[consumer] = key_of(consumer), consumer});
+        }
+      }
+    }
+    return order;
   }
 
   std::vector<Site> Sites(const EditableModel& edit, RewriteKind kind,
@@ -882,7 +940,8 @@ Result<RewriteResult> RewriteForMemory(const Model& model,
       }
     }
     if (done == 0) return false;
-    SERENITY_ASSIGN_OR_RETURN(Measurement m, searcher.Measure(candidate, candidate_copies));
+    SERENITY_ASSIGN_OR_RETURN(Measurement m,
+                              searcher.Measure(candidate, candidate_copies, false, &current));
     decision.peak_before = current.peak;
     decision.peak_after = m.peak;
     decision.applied = m.peak < current.peak;
