@@ -13,9 +13,7 @@ int64_t RowsOf(const OperandView& view) {
   return rows;
 }
 
-int64_t ChannelsOf(const OperandView& view) {
-  return view.shape.empty() ? 1 : view.shape.back();
-}
+int64_t ChannelsOf(const OperandView& view) { return view.shape.empty() ? 1 : view.shape.back(); }
 
 int64_t ElementsOf(const OperandView& view) { return RowsOf(view) * ChannelsOf(view); }
 

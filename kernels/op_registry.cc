@@ -8,12 +8,23 @@ namespace {
 
 // The supported operators: one line per op kind.
 const OpKernel* const kKernels[] = {
-    &kConv2DKernel,         &kFullyConnectedKernel, &kMaxPool2DKernel,
-    &kAveragePool2DKernel,  &kGlobalAveragePoolKernel,
-    &kAddKernel,            &kMulKernel,            &kConcatKernel,
-    &kReluKernel,           &kClampKernel,          &kSigmoidKernel,
-    &kHardSwishKernel,      &kSoftmaxKernel,        &kReshapeKernel,
-    &kPadKernel,            &kSliceKernel,          &kResizeBilinearKernel,
+    &kConv2DKernel,
+    &kFullyConnectedKernel,
+    &kMaxPool2DKernel,
+    &kAveragePool2DKernel,
+    &kGlobalAveragePoolKernel,
+    &kAddKernel,
+    &kMulKernel,
+    &kConcatKernel,
+    &kReluKernel,
+    &kClampKernel,
+    &kSigmoidKernel,
+    &kHardSwishKernel,
+    &kSoftmaxKernel,
+    &kReshapeKernel,
+    &kPadKernel,
+    &kSliceKernel,
+    &kResizeBilinearKernel,
 };
 
 std::string DefaultName(const Operator& op, const std::string& name) {
@@ -36,9 +47,9 @@ Status CheckView(const std::string& name, const Operator& op, const char* kind, 
   }
   if (!view.dense() && !strided_allowed) {
     return UnsupportedError(name, " (", OpTypeName(op.type), "): ", kind, " ", index,
-                            " is a channel slice (", view.shape.back(),
-                            " channels, pixel stride ", view.pixel_stride, ") but ",
-                            OpTypeName(op.type), " takes dense operands only");
+                            " is a channel slice (", view.shape.back(), " channels, pixel stride ",
+                            view.pixel_stride, ") but ", OpTypeName(op.type),
+                            " takes dense operands only");
   }
   return Status::Ok();
 }
@@ -65,9 +76,8 @@ Status CheckOperands(const OpKernel& kernel, const Operator& op,
                             " outputs is not supported");
   }
   if (!input_tensors.empty() && input_tensors.size() != op.inputs.size()) {
-    return InvalidArgumentError(name, " (", OpTypeName(op.type), "): got ",
-                                input_tensors.size(), " input tensors for ", op.inputs.size(),
-                                " inputs");
+    return InvalidArgumentError(name, " (", OpTypeName(op.type), "): got ", input_tensors.size(),
+                                " input tensors for ", op.inputs.size(), " inputs");
   }
   for (size_t i = 0; i < input_tensors.size(); ++i) {
     if (input_tensors[i] != nullptr && input_tensors[i]->type != DataType::kFloat32) {
@@ -110,8 +120,8 @@ OpCapabilities CapabilitiesOf(OpType type) {
 Result<std::unique_ptr<BoundOp>> BindOp(const Operator& op,
                                         const std::vector<const Tensor*>& input_tensors,
                                         const std::vector<OperandView>& inputs,
-                                        const std::vector<OperandView>& outputs,
-                                        pthreadpool_t pool, const std::string& name) {
+                                        const std::vector<OperandView>& outputs, pthreadpool_t pool,
+                                        const std::string& name) {
   const std::string full_name = DefaultName(op, name);
   const OpKernel* kernel = FindKernel(op.type);
   if (kernel == nullptr) {

@@ -47,6 +47,12 @@ struct OpKernel {
   ReferenceFunction reference;
 };
 
+// Capability sets the op kinds share.
+inline constexpr OpCapabilities kDenseOnly = {false, false, false};
+inline constexpr OpCapabilities kDenseInPlace = {false, false, true};
+inline constexpr OpCapabilities kStrided = {true, true, false};
+inline constexpr OpCapabilities kStridedInPlace = {true, true, true};
+
 // The registered kernel for `type`, or nullptr.
 const OpKernel* FindKernel(OpType type);
 

@@ -81,8 +81,8 @@ class NaryAddOp : public BoundOp {
 
   Status Run(pthreadpool_t pool) override {
     if (count_ == 0) return Status::Ok();
-    pthreadpool_parallelize_1d_tile_1d(pool, &NaryAddOp::AddTile, this,
-                                       static_cast<size_t>(count_), kTile, 0);
+    pthreadpool_parallelize_1d_tile_1d(pool, &NaryAddOp::AddTile, this, static_cast<size_t>(count_),
+                                       kTile, 0);
     return Status::Ok();
   }
 
@@ -149,7 +149,8 @@ Status ReferenceElementwise(const KernelContext& c, bool multiply) {
   const OperandView& y = c.outputs[0];
   const size_t rank = y.shape.size();
   for (const OperandView& input : c.inputs) {
-    if (input.shape.size() > rank) return Unsupported(c, "an input has a higher rank than the output");
+    if (input.shape.size() > rank)
+      return Unsupported(c, "an input has a higher rank than the output");
     for (size_t d = 0; d < input.shape.size(); ++d) {
       const int64_t out_dim = y.shape[rank - input.shape.size() + d];
       if (input.shape[d] != 1 && input.shape[d] != out_dim) {
@@ -183,11 +184,7 @@ Status ReferenceMul(const KernelContext& c) { return ReferenceElementwise(c, tru
 
 }  // namespace
 
-const OpKernel kAddKernel = {
-    OpType::kAdd, {/*strided_input=*/false, /*strided_output=*/false, /*in_place=*/true},
-    2, -1, BindAdd, ReferenceAdd};
-const OpKernel kMulKernel = {
-    OpType::kMul, {/*strided_input=*/false, /*strided_output=*/false, /*in_place=*/true},
-    2, 2, BindMul, ReferenceMul};
+const OpKernel kAddKernel = {OpType::kAdd, kDenseInPlace, 2, -1, BindAdd, ReferenceAdd};
+const OpKernel kMulKernel = {OpType::kMul, kDenseInPlace, 2, 2, BindMul, ReferenceMul};
 
 }  // namespace serenity::kernels

@@ -31,8 +31,8 @@ class ConcatOp : public BoundOp {
     for (ConcatPiece& piece : pieces_) {
       const int64_t tile = std::max<int64_t>(1, 4096 / std::max<int64_t>(1, piece.row_floats));
       pthreadpool_parallelize_1d_tile_1d(pool, &ConcatOp::CopyTile, &piece,
-                                         static_cast<size_t>(piece.rows),
-                                         static_cast<size_t>(tile), 0);
+                                         static_cast<size_t>(piece.rows), static_cast<size_t>(tile),
+                                         0);
     }
     return Status::Ok();
   }
@@ -137,8 +137,6 @@ Status ReferenceConcat(const KernelContext& c) {
 
 }  // namespace
 
-const OpKernel kConcatKernel = {
-    OpType::kConcat, {/*strided_input=*/true, /*strided_output=*/true, /*in_place=*/false},
-    1, -1, BindConcat, ReferenceConcat};
+const OpKernel kConcatKernel = {OpType::kConcat, kStrided, 1, -1, BindConcat, ReferenceConcat};
 
 }  // namespace serenity::kernels

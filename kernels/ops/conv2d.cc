@@ -8,8 +8,8 @@
 namespace serenity::kernels {
 namespace {
 
-int64_t ConvOutputSize(int64_t input, int pad_before, int pad_after, int64_t kernel,
-                       int dilation, int stride) {
+int64_t ConvOutputSize(int64_t input, int pad_before, int pad_after, int64_t kernel, int dilation,
+                       int stride) {
   const int64_t effective = (kernel - 1) * dilation + 1;
   const int64_t padded = input + pad_before + pad_after;
   if (padded < effective) return 0;
@@ -37,8 +37,8 @@ Result<std::unique_ptr<BoundOp>> BindConv2D(const KernelContext& c) {
                        ShapeString(y.shape));
   }
   if (attrs->stride_h < 1 || attrs->stride_w < 1 || attrs->dilation_h < 1 ||
-      attrs->dilation_w < 1 || attrs->pad_top < 0 || attrs->pad_bottom < 0 ||
-      attrs->pad_left < 0 || attrs->pad_right < 0) {
+      attrs->dilation_w < 1 || attrs->pad_top < 0 || attrs->pad_bottom < 0 || attrs->pad_left < 0 ||
+      attrs->pad_right < 0) {
     return Unsupported(c, "strides and dilations must be positive, paddings non-negative");
   }
   const int64_t out_h = ConvOutputSize(height, attrs->pad_top, attrs->pad_bottom, kernel_h,
@@ -52,8 +52,8 @@ Result<std::unique_ptr<BoundOp>> BindConv2D(const KernelContext& c) {
   const float* bias = nullptr;
   if (c.HasInput(2)) {
     if (c.inputs[2].shape.size() != 1 || c.inputs[2].shape[0] != out_channels) {
-      return Unsupported(c, "bias ", ShapeString(c.inputs[2].shape), " is not [",
-                         out_channels, "]");
+      return Unsupported(c, "bias ", ShapeString(c.inputs[2].shape), " is not [", out_channels,
+                         "]");
     }
     bias = c.inputs[2].data;
   }
@@ -65,15 +65,16 @@ Result<std::unique_ptr<BoundOp>> BindConv2D(const KernelContext& c) {
   xnn_status status = xnn_create_convolution2d_nhwc_f32(
       attrs->pad_top, attrs->pad_right, attrs->pad_bottom, attrs->pad_left, kernel_h, kernel_w,
       attrs->stride_h, attrs->stride_w, attrs->dilation_h, attrs->dilation_w, groups, group_in,
-      out_channels / groups, x.pixel_stride, y.pixel_stride, w.data, bias, output_min,
-      output_max, 0, &op);
+      out_channels / groups, x.pixel_stride, y.pixel_stride, w.data, bias, output_min, output_max,
+      0, &op);
   if (status != xnn_status_success) {
     return bound->Check(status, "xnn_create_convolution2d_nhwc_f32");
   }
   bound->Adopt(op);
   bound->AddPackedWeightBytes((out_channels * kernel_h * kernel_w * group_in + out_channels) *
                               sizeof(float));
-  status = xnn_setup_convolution2d_nhwc_f32(op, batch, height, width, RunTimeInput(c, 0, *bound), y.data, c.pool);
+  status = xnn_setup_convolution2d_nhwc_f32(op, batch, height, width, RunTimeInput(c, 0, *bound),
+                                            y.data, c.pool);
   if (status != xnn_status_success) {
     return bound->Check(status, "xnn_setup_convolution2d_nhwc_f32");
   }
@@ -132,8 +133,6 @@ Status ReferenceConv2D(const KernelContext& c) {
 
 }  // namespace
 
-const OpKernel kConv2DKernel = {
-    OpType::kConv2D, {/*strided_input=*/true, /*strided_output=*/true, /*in_place=*/false},
-    2, 3, BindConv2D, ReferenceConv2D};
+const OpKernel kConv2DKernel = {OpType::kConv2D, kStrided, 2, 3, BindConv2D, ReferenceConv2D};
 
 }  // namespace serenity::kernels

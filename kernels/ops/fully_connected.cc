@@ -12,8 +12,8 @@ Result<std::unique_ptr<BoundOp>> BindFullyConnected(const KernelContext& c) {
   const OperandView& w = c.inputs[1];
   const OperandView& y = c.outputs[0];
   if (x.shape.empty() || w.shape.size() != 2 || y.shape.empty()) {
-    return Unsupported(c, "expects [N,K] input, [O,K] weights, got ", ShapeString(x.shape),
-                       ", ", ShapeString(w.shape));
+    return Unsupported(c, "expects [N,K] input, [O,K] weights, got ", ShapeString(x.shape), ", ",
+                       ShapeString(w.shape));
   }
   const int64_t out_channels = w.shape[0], in_channels = w.shape[1];
   const int64_t batch = RowsOf(x);
@@ -24,8 +24,8 @@ Result<std::unique_ptr<BoundOp>> BindFullyConnected(const KernelContext& c) {
   const float* bias = nullptr;
   if (c.HasInput(2)) {
     if (c.inputs[2].shape.size() != 1 || c.inputs[2].shape[0] != out_channels) {
-      return Unsupported(c, "bias ", ShapeString(c.inputs[2].shape), " is not [",
-                         out_channels, "]");
+      return Unsupported(c, "bias ", ShapeString(c.inputs[2].shape), " is not [", out_channels,
+                         "]");
     }
     bias = c.inputs[2].data;
   }
@@ -34,8 +34,8 @@ Result<std::unique_ptr<BoundOp>> BindFullyConnected(const KernelContext& c) {
   auto bound = std::make_unique<XnnBoundOp>(c.name);
   xnn_operator_t op = nullptr;
   xnn_status status = xnn_create_fully_connected_nc_f32(
-      in_channels, out_channels, x.shape.empty() ? 1 : x.pixel_stride, y.pixel_stride, w.data,
-      bias, output_min, output_max, 0, &op);
+      in_channels, out_channels, x.shape.empty() ? 1 : x.pixel_stride, y.pixel_stride, w.data, bias,
+      output_min, output_max, 0, &op);
   if (status != xnn_status_success) {
     return bound->Check(status, "xnn_create_fully_connected_nc_f32");
   }
@@ -70,8 +70,7 @@ Status ReferenceFullyConnected(const KernelContext& c) {
 
 }  // namespace
 
-const OpKernel kFullyConnectedKernel = {
-    OpType::kFullyConnected, {/*strided_input=*/true, /*strided_output=*/true, /*in_place=*/false},
-    2, 3, BindFullyConnected, ReferenceFullyConnected};
+const OpKernel kFullyConnectedKernel = {OpType::kFullyConnected, kStrided, 2, 3, BindFullyConnected,
+                                        ReferenceFullyConnected};
 
 }  // namespace serenity::kernels

@@ -69,8 +69,6 @@ Status ReferencePad(const KernelContext& c) {
 
 }  // namespace
 
-const OpKernel kPadKernel = {
-    OpType::kPad, {/*strided_input=*/false, /*strided_output=*/false, /*in_place=*/false},
-    1, 1, BindPad, ReferencePad};
+const OpKernel kPadKernel = {OpType::kPad, kDenseOnly, 1, 1, BindPad, ReferencePad};
 
 }  // namespace serenity::kernels

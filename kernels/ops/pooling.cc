@@ -31,12 +31,14 @@ Status CheckPool(const KernelContext& c, const Pool2DAttrs& attrs) {
   }
   const int64_t padded_h = x.shape[1] + attrs.pad_top + attrs.pad_bottom;
   const int64_t padded_w = x.shape[2] + attrs.pad_left + attrs.pad_right;
-  const int64_t out_h = padded_h < attrs.filter_h ? 0 : (padded_h - attrs.filter_h) / attrs.stride_h + 1;
-  const int64_t out_w = padded_w < attrs.filter_w ? 0 : (padded_w - attrs.filter_w) / attrs.stride_w + 1;
+  const int64_t out_h =
+      padded_h < attrs.filter_h ? 0 : (padded_h - attrs.filter_h) / attrs.stride_h + 1;
+  const int64_t out_w =
+      padded_w < attrs.filter_w ? 0 : (padded_w - attrs.filter_w) / attrs.stride_w + 1;
   if (y.shape[0] != x.shape[0] || y.shape[1] != out_h || y.shape[2] != out_w ||
       y.shape[3] != x.shape[3]) {
-    return Unsupported(c, "output ", ShapeString(y.shape), " does not match the [", x.shape[0],
-                       ",", out_h, ",", out_w, ",", x.shape[3], "] the pooling computes");
+    return Unsupported(c, "output ", ShapeString(y.shape), " does not match the [", x.shape[0], ",",
+                       out_h, ",", out_w, ",", x.shape[3], "] the pooling computes");
   }
   return Status::Ok();
 }
@@ -59,8 +61,8 @@ Result<std::unique_ptr<BoundOp>> BindConstantDepthwise(const KernelContext& c,
   }
   bound->Adopt(op);
   bound->AddPackedWeightBytes(weights.size() * sizeof(float));
-  status = xnn_setup_convolution2d_nhwc_f32(op, x.shape[0], x.shape[1], x.shape[2], RunTimeInput(c, 0, *bound),
-                                            y.data, c.pool);
+  status = xnn_setup_convolution2d_nhwc_f32(op, x.shape[0], x.shape[1], x.shape[2],
+                                            RunTimeInput(c, 0, *bound), y.data, c.pool);
   if (status != xnn_status_success) {
     return bound->Check(status, "xnn_setup_convolution2d_nhwc_f32 (pooling)");
   }
@@ -83,8 +85,8 @@ Result<std::unique_ptr<BoundOp>> BindMaxPool2D(const KernelContext& c) {
     return bound->Check(status, "xnn_create_max_pooling2d_nhwc_f32");
   }
   bound->Adopt(op);
-  status = xnn_setup_max_pooling2d_nhwc_f32(op, x.shape[0], x.shape[1], x.shape[2], RunTimeInput(c, 0, *bound),
-                                            y.data, c.pool);
+  status = xnn_setup_max_pooling2d_nhwc_f32(op, x.shape[0], x.shape[1], x.shape[2],
+                                            RunTimeInput(c, 0, *bound), y.data, c.pool);
   if (status != xnn_status_success) {
     return bound->Check(status, "xnn_setup_max_pooling2d_nhwc_f32");
   }
@@ -106,14 +108,14 @@ Result<std::unique_ptr<BoundOp>> BindAveragePool2D(const KernelContext& c) {
   xnn_operator_t op = nullptr;
   xnn_status status = xnn_create_average_pooling2d_nhwc_f32(
       attrs->pad_top, attrs->pad_right, attrs->pad_bottom, attrs->pad_left, attrs->filter_h,
-      attrs->filter_w, attrs->stride_h, attrs->stride_w, x.shape[3], x.pixel_stride,
-      y.pixel_stride, -INFINITY, INFINITY, 0, &op);
+      attrs->filter_w, attrs->stride_h, attrs->stride_w, x.shape[3], x.pixel_stride, y.pixel_stride,
+      -INFINITY, INFINITY, 0, &op);
   if (status != xnn_status_success) {
     return bound->Check(status, "xnn_create_average_pooling2d_nhwc_f32");
   }
   bound->Adopt(op);
-  status = xnn_setup_average_pooling2d_nhwc_f32(op, x.shape[0], x.shape[1], x.shape[2], RunTimeInput(c, 0, *bound),
-                                                y.data, c.pool);
+  status = xnn_setup_average_pooling2d_nhwc_f32(op, x.shape[0], x.shape[1], x.shape[2],
+                                                RunTimeInput(c, 0, *bound), y.data, c.pool);
   if (status != xnn_status_success) {
     return bound->Check(status, "xnn_setup_average_pooling2d_nhwc_f32");
   }
@@ -123,8 +125,8 @@ Result<std::unique_ptr<BoundOp>> BindAveragePool2D(const KernelContext& c) {
 Result<std::unique_ptr<BoundOp>> BindGlobalAveragePool(const KernelContext& c) {
   const OperandView& x = c.inputs[0];
   const OperandView& y = c.outputs[0];
-  if (x.shape.size() != 4 || y.shape.size() != 4 || y.shape[0] != x.shape[0] ||
-      y.shape[1] != 1 || y.shape[2] != 1 || y.shape[3] != x.shape[3]) {
+  if (x.shape.size() != 4 || y.shape.size() != 4 || y.shape[0] != x.shape[0] || y.shape[1] != 1 ||
+      y.shape[2] != 1 || y.shape[3] != x.shape[3]) {
     return Unsupported(c, "expects [N,H,W,C] -> [N,1,1,C], got ", ShapeString(x.shape), " -> ",
                        ShapeString(y.shape));
   }
@@ -212,15 +214,11 @@ Status ReferenceGlobalAveragePool(const KernelContext& c) {
 
 }  // namespace
 
-const OpKernel kMaxPool2DKernel = {
-    OpType::kMaxPool2D, {/*strided_input=*/true, /*strided_output=*/true, /*in_place=*/false},
-    1, 1, BindMaxPool2D, ReferenceMaxPool2D};
-const OpKernel kAveragePool2DKernel = {
-    OpType::kAveragePool2D, {/*strided_input=*/true, /*strided_output=*/true, /*in_place=*/false},
-    1, 1, BindAveragePool2D, ReferenceAveragePool2D};
+const OpKernel kMaxPool2DKernel = {OpType::kMaxPool2D, kStrided,          1, 1,
+                                   BindMaxPool2D,      ReferenceMaxPool2D};
+const OpKernel kAveragePool2DKernel = {OpType::kAveragePool2D, kStrided, 1, 1, BindAveragePool2D,
+                                       ReferenceAveragePool2D};
 const OpKernel kGlobalAveragePoolKernel = {
-    OpType::kGlobalAveragePool,
-    {/*strided_input=*/true, /*strided_output=*/true, /*in_place=*/false},
-    1, 1, BindGlobalAveragePool, ReferenceGlobalAveragePool};
+    OpType::kGlobalAveragePool, kStrided, 1, 1, BindGlobalAveragePool, ReferenceGlobalAveragePool};
 
 }  // namespace serenity::kernels

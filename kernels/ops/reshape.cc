@@ -14,7 +14,8 @@ Result<std::unique_ptr<BoundOp>> BindReshape(const KernelContext& c) {
   }
   if (x.data == y.data) return std::unique_ptr<BoundOp>(std::make_unique<NoOpBoundOp>());
   const int64_t count = ElementsOf(x);
-  return std::unique_ptr<BoundOp>(std::make_unique<CopyRowsOp>(x.data, count, y.data, count, 1, count));
+  return std::unique_ptr<BoundOp>(
+      std::make_unique<CopyRowsOp>(x.data, count, y.data, count, 1, count));
 }
 
 Status ReferenceReshape(const KernelContext& c) {
@@ -36,8 +37,7 @@ Status ReferenceReshape(const KernelContext& c) {
 
 }  // namespace
 
-const OpKernel kReshapeKernel = {
-    OpType::kReshape, {/*strided_input=*/false, /*strided_output=*/false, /*in_place=*/true},
-    1, 1, BindReshape, ReferenceReshape};
+const OpKernel kReshapeKernel = {OpType::kReshape, kDenseInPlace,   1, 1,
+                                 BindReshape,      ReferenceReshape};
 
 }  // namespace serenity::kernels

@@ -15,8 +15,8 @@ Status CheckResize(const KernelContext& c, const ResizeBilinearAttrs& attrs) {
   const OperandView& y = c.outputs[0];
   if (x.shape.size() != 4 || y.shape.size() != 4 || x.shape[0] != y.shape[0] ||
       x.shape[3] != y.shape[3]) {
-    return Unsupported(c, "expects [N,H,W,C] -> [N,OH,OW,C], got ", ShapeString(x.shape),
-                       " -> ", ShapeString(y.shape));
+    return Unsupported(c, "expects [N,H,W,C] -> [N,OH,OW,C], got ", ShapeString(x.shape), " -> ",
+                       ShapeString(y.shape));
   }
   if (attrs.align_corners && attrs.half_pixel_centers) {
     return Unsupported(c, "align_corners and half_pixel_centers together");
@@ -37,14 +37,15 @@ Result<std::unique_ptr<BoundOp>> BindResizeBilinear(const KernelContext& c) {
   }
   auto bound = std::make_unique<XnnBoundOp>(c.name);
   xnn_operator_t op = nullptr;
-  xnn_status status = xnn_create_resize_bilinear2d_nhwc_f32(x.shape[3], x.pixel_stride,
-                                                            y.pixel_stride, flags, &op);
+  xnn_status status =
+      xnn_create_resize_bilinear2d_nhwc_f32(x.shape[3], x.pixel_stride, y.pixel_stride, flags, &op);
   if (status != xnn_status_success) {
     return bound->Check(status, "xnn_create_resize_bilinear2d_nhwc_f32");
   }
   bound->Adopt(op);
-  status = xnn_setup_resize_bilinear2d_nhwc_f32(op, x.shape[0], x.shape[1], x.shape[2],
-                                                y.shape[1], y.shape[2], RunTimeInput(c, 0, *bound), y.data, c.pool);
+  status =
+      xnn_setup_resize_bilinear2d_nhwc_f32(op, x.shape[0], x.shape[1], x.shape[2], y.shape[1],
+                                           y.shape[2], RunTimeInput(c, 0, *bound), y.data, c.pool);
   if (status != xnn_status_success) {
     return bound->Check(status, "xnn_setup_resize_bilinear2d_nhwc_f32");
   }
@@ -98,9 +99,7 @@ Status ReferenceResizeBilinear(const KernelContext& c) {
 
 }  // namespace
 
-const OpKernel kResizeBilinearKernel = {
-    OpType::kResizeBilinear,
-    {/*strided_input=*/true, /*strided_output=*/true, /*in_place=*/false},
-    1, 1, BindResizeBilinear, ReferenceResizeBilinear};
+const OpKernel kResizeBilinearKernel = {OpType::kResizeBilinear, kStrided, 1, 1, BindResizeBilinear,
+                                        ReferenceResizeBilinear};
 
 }  // namespace serenity::kernels

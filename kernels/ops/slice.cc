@@ -15,8 +15,8 @@ class SliceOp : public BoundOp {
   Status Run(pthreadpool_t pool) override {
     if (rows_ == 0) return Status::Ok();
     const int64_t tile = std::max<int64_t>(1, 4096 / std::max<int64_t>(1, row_floats_));
-    pthreadpool_parallelize_1d_tile_1d(pool, &SliceOp::CopyTile, this,
-                                       static_cast<size_t>(rows_), static_cast<size_t>(tile), 0);
+    pthreadpool_parallelize_1d_tile_1d(pool, &SliceOp::CopyTile, this, static_cast<size_t>(rows_),
+                                       static_cast<size_t>(tile), 0);
     return Status::Ok();
   }
 
@@ -116,8 +116,6 @@ Status ReferenceSlice(const KernelContext& c) {
 
 }  // namespace
 
-const OpKernel kSliceKernel = {
-    OpType::kSlice, {/*strided_input=*/true, /*strided_output=*/true, /*in_place=*/false},
-    1, 1, BindSlice, ReferenceSlice};
+const OpKernel kSliceKernel = {OpType::kSlice, kStrided, 1, 1, BindSlice, ReferenceSlice};
 
 }  // namespace serenity::kernels

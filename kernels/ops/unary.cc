@@ -11,9 +11,7 @@ namespace {
 
 enum class Unary { kRelu, kClamp, kSigmoid, kHardSwish, kSoftmax };
 
-int64_t StrideOf(const OperandView& view) {
-  return view.shape.empty() ? 1 : view.pixel_stride;
-}
+int64_t StrideOf(const OperandView& view) { return view.shape.empty() ? 1 : view.pixel_stride; }
 
 Result<std::unique_ptr<BoundOp>> BindUnary(const KernelContext& c, Unary kind) {
   const OperandView& x = c.inputs[0];
@@ -31,8 +29,8 @@ Result<std::unique_ptr<BoundOp>> BindUnary(const KernelContext& c, Unary kind) {
   switch (kind) {
     case Unary::kRelu:
       create_name = "xnn_create_clamp_nc_f32";
-      status = xnn_create_clamp_nc_f32(channels, input_stride, output_stride, 0.0f, INFINITY, 0,
-                                       &op);
+      status =
+          xnn_create_clamp_nc_f32(channels, input_stride, output_stride, 0.0f, INFINITY, 0, &op);
       break;
     case Unary::kClamp: {
       SERENITY_ASSIGN_OR_RETURN(const ClampAttrs* attrs, AttrsOf<ClampAttrs>(c));
@@ -159,19 +157,14 @@ Status ReferenceSigmoid(const KernelContext& c) { return ReferenceUnary(c, Unary
 Status ReferenceHardSwish(const KernelContext& c) { return ReferenceUnary(c, Unary::kHardSwish); }
 Status ReferenceSoftmax(const KernelContext& c) { return ReferenceUnary(c, Unary::kSoftmax); }
 
-constexpr OpCapabilities kElementwise = {/*strided_input=*/true, /*strided_output=*/true,
-                                         /*in_place=*/true};
-
 }  // namespace
 
-const OpKernel kReluKernel = {OpType::kRelu, kElementwise, 1, 1, BindRelu, ReferenceRelu};
-const OpKernel kClampKernel = {OpType::kClamp, kElementwise, 1, 1, BindClamp, ReferenceClamp};
-const OpKernel kSigmoidKernel = {OpType::kSigmoid, kElementwise, 1, 1, BindSigmoid,
-                                 ReferenceSigmoid};
-const OpKernel kHardSwishKernel = {OpType::kHardSwish, kElementwise, 1, 1, BindHardSwish,
-                                   ReferenceHardSwish};
-const OpKernel kSoftmaxKernel = {
-    OpType::kSoftmax, {/*strided_input=*/true, /*strided_output=*/true, /*in_place=*/false},
-    1, 1, BindSoftmax, ReferenceSoftmax};
+const OpKernel kReluKernel = {OpType::kRelu, kStridedInPlace, 1, 1, BindRelu, ReferenceRelu};
+const OpKernel kClampKernel = {OpType::kClamp, kStridedInPlace, 1, 1, BindClamp, ReferenceClamp};
+const OpKernel kSigmoidKernel = {OpType::kSigmoid, kStridedInPlace, 1, 1,
+                                 BindSigmoid,      ReferenceSigmoid};
+const OpKernel kHardSwishKernel = {OpType::kHardSwish, kStridedInPlace,   1, 1,
+                                   BindHardSwish,      ReferenceHardSwish};
+const OpKernel kSoftmaxKernel = {OpType::kSoftmax, kStrided, 1, 1, BindSoftmax, ReferenceSoftmax};
 
 }  // namespace serenity::kernels

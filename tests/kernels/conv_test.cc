@@ -73,12 +73,14 @@ class ConvTester {
     c.op.type = OpType::kConv2D;
     c.op.attrs = attrs_;
     c.seed = seed_;
-    const int64_t out_h =
-        (input_[1] + attrs_.pad_top + attrs_.pad_bottom - ((kernel_h_ - 1) * attrs_.dilation_h + 1)) /
-            attrs_.stride_h + 1;
-    const int64_t out_w =
-        (input_[2] + attrs_.pad_left + attrs_.pad_right - ((kernel_w_ - 1) * attrs_.dilation_w + 1)) /
-            attrs_.stride_w + 1;
+    const int64_t out_h = (input_[1] + attrs_.pad_top + attrs_.pad_bottom -
+                           ((kernel_h_ - 1) * attrs_.dilation_h + 1)) /
+                              attrs_.stride_h +
+                          1;
+    const int64_t out_w = (input_[2] + attrs_.pad_left + attrs_.pad_right -
+                           ((kernel_w_ - 1) * attrs_.dilation_w + 1)) /
+                              attrs_.stride_w +
+                          1;
     OperandSpec x = Spec(input_);
     x.placement = input_placement_;
     OperandSpec w = Spec({output_channels_, kernel_h_, kernel_w_, input_[3] / attrs_.groups}, true);
@@ -115,12 +117,23 @@ TEST(Conv2DTest, KernelsStridesPaddings) {
     for (int s : {1, 2, 3}) {
       for (int p : {0, 1, 2}) {
         if (p >= k) continue;
-        ConvTester().input(1, 11, 9, 5).kernel(k, k).stride(s).padding(p).output_channels(7)
-            .seed(seed++).Test();
+        ConvTester()
+            .input(1, 11, 9, 5)
+            .kernel(k, k)
+            .stride(s)
+            .padding(p)
+            .output_channels(7)
+            .seed(seed++)
+            .Test();
       }
     }
   }
-  ConvTester().input(2, 10, 8, 3).kernel(3, 2).stride(2, 1).padding(1, 0, 0, 1).output_channels(6)
+  ConvTester()
+      .input(2, 10, 8, 3)
+      .kernel(3, 2)
+      .stride(2, 1)
+      .padding(1, 0, 0, 1)
+      .output_channels(6)
       .Test();
   ConvTester().input(1, 9, 9, 3).kernel(3, 3).padding(0, 2, 2, 0).output_channels(8).Test();
 }
@@ -128,15 +141,26 @@ TEST(Conv2DTest, KernelsStridesPaddings) {
 TEST(Conv2DTest, Dilated) {
   for (int d : {2, 3}) {
     ConvTester().input(1, 13, 12, 6).kernel(3, 3).dilation(d).padding(d).output_channels(5).Test();
-    ConvTester().input(1, 13, 12, 6).kernel(3, 3).dilation(d, 1).stride(2).padding(1)
-        .output_channels(9).Test();
+    ConvTester()
+        .input(1, 13, 12, 6)
+        .kernel(3, 3)
+        .dilation(d, 1)
+        .stride(2)
+        .padding(1)
+        .output_channels(9)
+        .Test();
   }
 }
 
 TEST(Conv2DTest, Grouped) {
   for (int g : {2, 3}) {
-    ConvTester().input(1, 8, 8, 6 * g / 2 * 2).kernel(3, 3).padding(1).groups(g)
-        .output_channels(4 * g).Test();
+    ConvTester()
+        .input(1, 8, 8, 6 * g / 2 * 2)
+        .kernel(3, 3)
+        .padding(1)
+        .groups(g)
+        .output_channels(4 * g)
+        .Test();
   }
   ConvTester().input(1, 7, 7, 8).kernel(1, 1).padding(0).groups(4).output_channels(8).Test();
 }
@@ -144,26 +168,55 @@ TEST(Conv2DTest, Grouped) {
 TEST(Conv2DTest, Depthwise) {
   for (int64_t c : {1, 4, 7, 32}) {
     for (int multiplier : {1, 2}) {
-      ConvTester().input(1, 9, 9, c).kernel(3, 3).padding(1).groups(c)
-          .output_channels(c * multiplier).Test();
-      ConvTester().input(1, 9, 9, c).kernel(5, 5).stride(2).padding(2).groups(c)
-          .output_channels(c * multiplier).Test();
+      ConvTester()
+          .input(1, 9, 9, c)
+          .kernel(3, 3)
+          .padding(1)
+          .groups(c)
+          .output_channels(c * multiplier)
+          .Test();
+      ConvTester()
+          .input(1, 9, 9, c)
+          .kernel(5, 5)
+          .stride(2)
+          .padding(2)
+          .groups(c)
+          .output_channels(c * multiplier)
+          .Test();
     }
   }
-  ConvTester().input(1, 9, 9, 8).kernel(3, 3).stride(2).dilation(2).padding(2).groups(8)
-      .output_channels(8).Test();
+  ConvTester()
+      .input(1, 9, 9, 8)
+      .kernel(3, 3)
+      .stride(2)
+      .dilation(2)
+      .padding(2)
+      .groups(8)
+      .output_channels(8)
+      .Test();
 }
 
 TEST(Conv2DTest, FusedActivationAndNoBias) {
   for (Activation a : {Activation::kRelu, Activation::kRelu6}) {
-    ConvTester().input(1, 6, 6, 4).kernel(3, 3).padding(1).output_channels(8).activation(a)
+    ConvTester().input(1, 6, 6, 4).kernel(3, 3).padding(1).output_channels(8).activation(a).Test();
+    ConvTester()
+        .input(1, 6, 6, 4)
+        .kernel(3, 3)
+        .padding(1)
+        .groups(4)
+        .output_channels(4)
+        .activation(a)
+        .bias(false)
         .Test();
-    ConvTester().input(1, 6, 6, 4).kernel(3, 3).padding(1).groups(4).output_channels(4)
-        .activation(a).bias(false).Test();
   }
   // Large values so that relu6 really clips.
-  OpCase c = ConvTester().input(1, 5, 5, 16).kernel(3, 3).padding(1).output_channels(4)
-                 .activation(Activation::kRelu6).Case();
+  OpCase c = ConvTester()
+                 .input(1, 5, 5, 16)
+                 .kernel(3, 3)
+                 .padding(1)
+                 .output_channels(4)
+                 .activation(Activation::kRelu6)
+                 .Case();
   c.inputs[0].min = -4.0f;
   c.inputs[0].max = 4.0f;
   RunCase(c);
@@ -173,18 +226,56 @@ TEST(Conv2DTest, FusedActivationAndNoBias) {
 TEST(Conv2DTest, ChannelSlices) {
   // Zero-copy concat: write channels [offset, offset + O) of a wider buffer;
   // zero-copy split: read a slice.
-  ConvTester().input(1, 8, 8, 4).kernel(1, 1).padding(0).output_channels(6).output_slice(5, 9)
+  ConvTester()
+      .input(1, 8, 8, 4)
+      .kernel(1, 1)
+      .padding(0)
+      .output_channels(6)
+      .output_slice(5, 9)
       .Test();
-  ConvTester().input(1, 8, 8, 4).kernel(3, 3).padding(1).output_channels(6).output_slice(0, 3)
+  ConvTester()
+      .input(1, 8, 8, 4)
+      .kernel(3, 3)
+      .padding(1)
+      .output_channels(6)
+      .output_slice(0, 3)
       .Test();
-  ConvTester().input(1, 9, 9, 8).kernel(3, 3).stride(2).dilation(2).padding(2).groups(8)
-      .output_channels(8).output_slice(5, 7).Test();
-  ConvTester().input(1, 8, 8, 5).kernel(3, 3).padding(1).output_channels(7).input_slice(3, 4)
+  ConvTester()
+      .input(1, 9, 9, 8)
+      .kernel(3, 3)
+      .stride(2)
+      .dilation(2)
+      .padding(2)
+      .groups(8)
+      .output_channels(8)
+      .output_slice(5, 7)
       .Test();
-  ConvTester().input(1, 8, 8, 6).kernel(3, 3).padding(1).groups(6).output_channels(6)
-      .input_slice(2, 5).output_slice(1, 1).Test();
-  ConvTester().input(2, 7, 5, 6).kernel(1, 1).padding(0).groups(2).output_channels(4)
-      .input_slice(6, 6).output_slice(4, 8).activation(Activation::kRelu).Test();
+  ConvTester()
+      .input(1, 8, 8, 5)
+      .kernel(3, 3)
+      .padding(1)
+      .output_channels(7)
+      .input_slice(3, 4)
+      .Test();
+  ConvTester()
+      .input(1, 8, 8, 6)
+      .kernel(3, 3)
+      .padding(1)
+      .groups(6)
+      .output_channels(6)
+      .input_slice(2, 5)
+      .output_slice(1, 1)
+      .Test();
+  ConvTester()
+      .input(2, 7, 5, 6)
+      .kernel(1, 1)
+      .padding(0)
+      .groups(2)
+      .output_channels(4)
+      .input_slice(6, 6)
+      .output_slice(4, 8)
+      .activation(Activation::kRelu)
+      .Test();
 }
 
 TEST(Conv2DTest, BatchAndOddSizes) {
@@ -211,10 +302,16 @@ TEST(Conv2DTest, RandomConfigurations) {
     const int left = pick(0, kw - 1), right = pick(0, kw - 1);
     if (h + top + bottom < (kh - 1) * dh + 1 || w + left + right < (kw - 1) * dw + 1) continue;
     ConvTester t;
-    t.input(pick(1, 2), h, w, per_group_in * groups).kernel(kh, kw).stride(sh, sw)
-        .dilation(dh, dw).padding(top, bottom, left, right).groups(groups)
-        .output_channels(per_group_out * groups).bias(pick(0, 3) != 0)
-        .activation(static_cast<Activation>(pick(0, 2))).seed(seed);
+    t.input(pick(1, 2), h, w, per_group_in * groups)
+        .kernel(kh, kw)
+        .stride(sh, sw)
+        .dilation(dh, dw)
+        .padding(top, bottom, left, right)
+        .groups(groups)
+        .output_channels(per_group_out * groups)
+        .bias(pick(0, 3) != 0)
+        .activation(static_cast<Activation>(pick(0, 2)))
+        .seed(seed);
     if (pick(0, 1)) t.input_slice(pick(0, 3), 3);
     if (pick(0, 1)) t.output_slice(pick(0, 5), 5);
     t.Test();
@@ -291,12 +388,20 @@ TEST(FullyConnectedTest, Shapes) {
 }
 
 TEST(FullyConnectedTest, ActivationBiasSlices) {
-  FullyConnectedTester().input_channels(20).output_channels(9).activation(Activation::kRelu)
+  FullyConnectedTester().input_channels(20).output_channels(9).activation(Activation::kRelu).Test();
+  FullyConnectedTester()
+      .input_channels(20)
+      .output_channels(9)
+      .activation(Activation::kRelu6)
+      .bias(false)
       .Test();
-  FullyConnectedTester().input_channels(20).output_channels(9).activation(Activation::kRelu6)
-      .bias(false).Test();
-  FullyConnectedTester().batch(4).input_channels(12).output_channels(5).input_slice(3, 6)
-      .output_slice(2, 4).Test();
+  FullyConnectedTester()
+      .batch(4)
+      .input_channels(12)
+      .output_channels(5)
+      .input_slice(3, 6)
+      .output_slice(2, 4)
+      .Test();
 }
 
 }  // namespace

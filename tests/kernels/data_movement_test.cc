@@ -212,8 +212,8 @@ OpCase ResizeCase(std::vector<int64_t> in, int64_t out_h, int64_t out_w, bool al
 }
 
 TEST(ResizeBilinearTest, Modes) {
-  for (auto [align, half] : {std::pair{false, true}, std::pair{true, false},
-                             std::pair{false, false}}) {
+  for (auto [align, half] :
+       {std::pair{false, true}, std::pair{true, false}, std::pair{false, false}}) {
     RunCase(ResizeCase({1, 4, 4, 3}, 8, 8, align, half));
     RunCase(ResizeCase({1, 5, 7, 8}, 10, 3, align, half));
     RunCase(ResizeCase({2, 3, 3, 2}, 7, 5, align, half));

@@ -62,18 +62,19 @@ BinaryTester Add() { return BinaryTester(OpType::kAdd); }
 BinaryTester Mul() { return BinaryTester(OpType::kMul); }
 
 const std::vector<std::pair<std::vector<int64_t>, std::vector<int64_t>>>& BroadcastPatterns() {
-  static const auto* patterns = new std::vector<std::pair<std::vector<int64_t>, std::vector<int64_t>>>{
-      {{1, 8, 8, 16}, {1, 8, 8, 16}},  // same shape
-      {{1, 8, 8, 16}, {16}},           // per channel
-      {{1, 8, 8, 16}, {1, 1, 1, 16}},  // squeeze-excite scale
-      {{1, 1, 1, 16}, {1, 8, 8, 16}},  // broadcast first operand
-      {{1, 8, 8, 16}, {}},             // scalar
-      {{2, 5, 1, 3}, {1, 1, 7, 1}},    // both broadcast
-      {{3, 1, 4}, {2, 1, 5, 1}},       // different ranks
-      {{4, 9}, {4, 1}},
-      {{1, 2, 3, 4, 5, 6}, {6}},       // rank 6
-      {{1}, {1}},
-  };
+  static const auto* patterns =
+      new std::vector<std::pair<std::vector<int64_t>, std::vector<int64_t>>>{
+          {{1, 8, 8, 16}, {1, 8, 8, 16}},  // same shape
+          {{1, 8, 8, 16}, {16}},           // per channel
+          {{1, 8, 8, 16}, {1, 1, 1, 16}},  // squeeze-excite scale
+          {{1, 1, 1, 16}, {1, 8, 8, 16}},  // broadcast first operand
+          {{1, 8, 8, 16}, {}},             // scalar
+          {{2, 5, 1, 3}, {1, 1, 7, 1}},    // both broadcast
+          {{3, 1, 4}, {2, 1, 5, 1}},       // different ranks
+          {{4, 9}, {4, 1}},
+          {{1, 2, 3, 4, 5, 6}, {6}},  // rank 6
+          {{1}, {1}},
+      };
   return *patterns;
 }
 
@@ -92,7 +93,9 @@ TEST(AddTest, NAry) {
     for (const std::vector<int64_t>& shape :
          std::vector<std::vector<int64_t>>{{1, 8, 8, 16}, {5}, {1, 33, 35, 7}, {}}) {
       Add().inputs(std::vector<std::vector<int64_t>>(n, shape)).Test();
-      Add().inputs(std::vector<std::vector<int64_t>>(n, shape)).activation(Activation::kRelu6)
+      Add()
+          .inputs(std::vector<std::vector<int64_t>>(n, shape))
+          .activation(Activation::kRelu6)
           .Test();
     }
   }
@@ -109,7 +112,9 @@ TEST(AddTest, InPlace) {
   Add().inputs({{1, 8, 8, 16}, {16}}).in_place(true).Test();
   Add().inputs({{1, 8, 8, 16}, {1, 1, 1, 16}}).in_place(true).activation(Activation::kRelu).Test();
   Add().inputs({{1, 9, 9, 5}, {1, 9, 9, 5}, {1, 9, 9, 5}}).in_place(true).Test();
-  Add().inputs({{1, 64, 64, 3}, {1, 64, 64, 3}, {1, 64, 64, 3}, {1, 64, 64, 3}}).in_place(true)
+  Add()
+      .inputs({{1, 64, 64, 3}, {1, 64, 64, 3}, {1, 64, 64, 3}, {1, 64, 64, 3}})
+      .in_place(true)
       .Test();
 }
 
@@ -182,8 +187,8 @@ class UnaryTester {
   bool in_place_ = false;
 };
 
-const OpType kUnaryTypes[] = {OpType::kRelu, OpType::kClamp, OpType::kSigmoid,
-                              OpType::kHardSwish, OpType::kSoftmax};
+const OpType kUnaryTypes[] = {OpType::kRelu, OpType::kClamp, OpType::kSigmoid, OpType::kHardSwish,
+                              OpType::kSoftmax};
 
 TEST(UnaryTest, Shapes) {
   for (OpType type : kUnaryTypes) {

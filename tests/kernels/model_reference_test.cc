@@ -154,8 +154,7 @@ TEST(ModelReferenceTest, BindErrorsNameTheOperator) {
   request.outputs = {OperandView{storage.data(), {1, 8, 8, 16}, 16}};
   Result<std::unique_ptr<BoundOp>> bound = BindOp(request);
   EXPECT_EQ(bound.status().code(), StatusCode::kUnsupported);
-  EXPECT_NE(bound.status().message().find("add"), std::string::npos)
-      << bound.status().message();
+  EXPECT_NE(bound.status().message().find("add"), std::string::npos) << bound.status().message();
 }
 
 }  // namespace

@@ -47,8 +47,8 @@ void* XnnAlignedAllocate(void*, size_t alignment, size_t size) {
 }
 void XnnAlignedDeallocate(void*, void* pointer) { std::free(pointer); }
 
-const xnn_allocator kCountingAllocator = {nullptr, XnnAllocate, XnnReallocate, XnnDeallocate,
-                                          XnnAlignedAllocate, XnnAlignedDeallocate};
+const xnn_allocator kCountingAllocator = {nullptr,       XnnAllocate,        XnnReallocate,
+                                          XnnDeallocate, XnnAlignedAllocate, XnnAlignedDeallocate};
 
 }  // namespace
 
@@ -153,8 +153,8 @@ std::vector<OpCase> OneCasePerOp() {
   slice.begin = {0, 1, 1, 1};
   slice.size = {1, 6, 6, 2};
   cases.push_back(unary(OpType::kSlice, slice, {1, 8, 8, 4}, {1, 6, 6, 2}));
-  cases.push_back(unary(OpType::kResizeBilinear, ResizeBilinearAttrs{}, {1, 4, 4, 4},
-                        {1, 8, 8, 4}));
+  cases.push_back(
+      unary(OpType::kResizeBilinear, ResizeBilinearAttrs{}, {1, 4, 4, 4}, {1, 8, 8, 4}));
   return cases;
 }
 

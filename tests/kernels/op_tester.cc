@@ -155,17 +155,16 @@ void RunCase(const OpCase& c) {
   std::unique_ptr<Prepared> expected = Prepare(c, false);
 
   pthreadpool_t pool = c.single_threaded ? nullptr : TestPool();
-  Result<std::unique_ptr<BoundOp>> bound = BindOp(actual->op, actual->tensor_ptrs,
-                                                  actual->input_views, actual->output_views,
-                                                  pool, "test op");
+  Result<std::unique_ptr<BoundOp>> bound = BindOp(
+      actual->op, actual->tensor_ptrs, actual->input_views, actual->output_views, pool, "test op");
   ASSERT_TRUE(bound.ok()) << bound.status().ToString();
   const int runs = c.in_place ? 1 : 2;
   for (int run = 0; run < runs; ++run) {
     Status status = (*bound)->Run(pool);
     ASSERT_TRUE(status.ok()) << status.ToString();
   }
-  Status status = RunReferenceOp(expected->op, expected->input_views, expected->output_views,
-                                 "test op");
+  Status status =
+      RunReferenceOp(expected->op, expected->input_views, expected->output_views, "test op");
   ASSERT_TRUE(status.ok()) << status.ToString();
   expected->output_views[0].data[0] += c.perturb_reference;
 

@@ -107,14 +107,24 @@ TEST(AveragePool2DTest, FiltersStridesPaddings) {
       for (int s : {1, 2}) {
         for (int p : {0, 1}) {
           for (int64_t c : {1, 7, 16}) {
-            AvgPool().input(1, 10, 11, c).filter(f, f).stride(s).padding(p)
-                .count_include_pad(include_pad).Test();
+            AvgPool()
+                .input(1, 10, 11, c)
+                .filter(f, f)
+                .stride(s)
+                .padding(p)
+                .count_include_pad(include_pad)
+                .Test();
           }
         }
       }
     }
-    AvgPool().input(2, 9, 7, 3).filter(3, 2).stride(2, 1).padding(1, 0, 0, 1)
-        .count_include_pad(include_pad).Test();
+    AvgPool()
+        .input(2, 9, 7, 3)
+        .filter(3, 2)
+        .stride(2, 1)
+        .padding(1, 0, 0, 1)
+        .count_include_pad(include_pad)
+        .Test();
   }
 }
 
@@ -124,10 +134,21 @@ TEST(AveragePool2DTest, OneByOneWindow) {
 
 TEST(AveragePool2DTest, ChannelSlices) {
   for (bool include_pad : {false, true}) {
-    AvgPool().input(1, 8, 8, 5).filter(3, 3).padding(1).count_include_pad(include_pad)
-        .input_slice(2, 4).output_slice(1, 6).Test();
-    AvgPool().input(1, 8, 8, 4).filter(2, 2).stride(2).count_include_pad(include_pad)
-        .output_slice(4, 4).Test();
+    AvgPool()
+        .input(1, 8, 8, 5)
+        .filter(3, 3)
+        .padding(1)
+        .count_include_pad(include_pad)
+        .input_slice(2, 4)
+        .output_slice(1, 6)
+        .Test();
+    AvgPool()
+        .input(1, 8, 8, 4)
+        .filter(2, 2)
+        .stride(2)
+        .count_include_pad(include_pad)
+        .output_slice(4, 4)
+        .Test();
   }
 }
 
@@ -142,8 +163,11 @@ TEST(Pool2DTest, RandomConfigurations) {
     const int left = pick(0, fw - 1), right = pick(0, fw - 1);
     if (h + top + bottom < fh || w + left + right < fw) continue;
     PoolTester t = pick(0, 1) ? MaxPool() : AvgPool();
-    t.input(pick(1, 2), h, w, pick(1, 9)).filter(fh, fw).stride(pick(1, 3), pick(1, 3))
-        .padding(top, bottom, left, right).count_include_pad(pick(0, 1));
+    t.input(pick(1, 2), h, w, pick(1, 9))
+        .filter(fh, fw)
+        .stride(pick(1, 3), pick(1, 3))
+        .padding(top, bottom, left, right)
+        .count_include_pad(pick(0, 1));
     if (pick(0, 1)) t.input_slice(pick(0, 2), 2);
     if (pick(0, 1)) t.output_slice(pick(0, 4), 4);
     t.Test();

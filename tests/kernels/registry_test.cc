@@ -33,8 +33,8 @@ TEST(RegistryTest, Capabilities) {
     EXPECT_FALSE(CapabilitiesOf(type).strided_output) << OpTypeName(type);
   }
   // Verified by the InPlace tests.
-  for (OpType type : {OpType::kAdd, OpType::kMul, OpType::kRelu, OpType::kClamp,
-                      OpType::kSigmoid, OpType::kHardSwish, OpType::kReshape}) {
+  for (OpType type : {OpType::kAdd, OpType::kMul, OpType::kRelu, OpType::kClamp, OpType::kSigmoid,
+                      OpType::kHardSwish, OpType::kReshape}) {
     EXPECT_TRUE(CapabilitiesOf(type).in_place) << OpTypeName(type);
   }
   for (OpType type : {OpType::kConv2D, OpType::kSoftmax, OpType::kConcat, OpType::kPad}) {

@@ -79,9 +79,11 @@ OpCapabilities CapabilitiesOf(OpType type);
 // XNN_EXTRA_BYTES past the end of any input view, so activation buffers need
 // that much readable slack after them; constant operands XNNPACK reads at run
 // time are copied into padded storage owned by the BoundOp. Channel-slice
-// views are accepted only where CapabilitiesOf says so (else kUnsupported). Errors: kUnsupported (a shape or attribute combination this
-// kernel cannot run, naming the operator), kBackendError / kResourceExhausted
-// (XNNPACK refused).
+// views are accepted only where CapabilitiesOf says so. Errors: kUnsupported
+// (a shape or attribute combination this kernel cannot run, or a channel
+// slice it cannot take, naming the operator), kInvalidArgument (views that do
+// not match the operator), kBackendError / kResourceExhausted (XNNPACK
+// refused).
 Result<std::unique_ptr<BoundOp>> BindOp(const BindRequest& request);
 
 // BindOp for an operator outside a Model (tests, passes that build
