@@ -80,7 +80,7 @@ if [[ $run_tests -eq 1 ]]; then
   #  - tests that start this build's programs as child processes (std::system,
   #    Python's subprocess): the host cannot exec an ARM binary without
   #    binfmt_misc, which these machines do not register.
-  no_emulation_tests='^(InspectTest|SerenityRunTest|SerenityPlanCliTest)\.|^tools\.'
+  no_emulation_tests='^(InspectTest|SerenityRunTest|SerenityPlanCliTest|SerenityScheduleTest)\.|^tools\.'
   # The zoo end-to-end test compares every model against the naive reference
   # kernels: a CIFAR model takes minutes under qemu. The tiny models keep the
   # test meaningful; scripts/arm-zoo-compare.sh runs darts_cifar on the fast

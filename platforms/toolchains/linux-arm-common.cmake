@@ -6,6 +6,7 @@
 #   serenity_arm_deb_arch   Debian architecture (arm64, armhf)
 #   serenity_arm_processor  CMAKE_SYSTEM_PROCESSOR
 #   serenity_arm_cpu_flags  default target CPU flags
+#   serenity_arm_cxx_flags  other C++ flags (may be empty)
 #   serenity_arm_loader     the dynamic loader's file name
 #   serenity_arm_qemu       qemu-user binary and its default -cpu
 #   serenity_arm_qemu_cpu
@@ -37,7 +38,7 @@ set(CMAKE_LIBRARY_ARCHITECTURE ${serenity_arm_triple})
 set(SERENITY_ARM_CPU_FLAGS "${serenity_arm_cpu_flags}" CACHE STRING
     "Target CPU flags of the ARM cross build")
 set(CMAKE_C_FLAGS_INIT "${SERENITY_ARM_CPU_FLAGS}")
-set(CMAKE_CXX_FLAGS_INIT "${SERENITY_ARM_CPU_FLAGS}")
+set(CMAKE_CXX_FLAGS_INIT "${SERENITY_ARM_CPU_FLAGS} ${serenity_arm_cxx_flags}")
 
 if(NOT SERENITY_ARM_SYSROOT)
   if(DEFINED ENV{SERENITY_ARM_SYSROOT} AND NOT "$ENV{SERENITY_ARM_SYSROOT}" STREQUAL "")
