@@ -10,9 +10,15 @@ namespace {
 // Names are free-form and may be long; messages quote at most this much.
 constexpr size_t kMaxQuotedName = 96;
 
+// Messages stay one printable line whatever bytes a name holds.
 std::string Quote(const std::string& name) {
-  if (name.size() <= kMaxQuotedName) return "'" + name + "'";
-  return "'" + name.substr(0, kMaxQuotedName) + "...'";
+  std::string text = name.substr(0, kMaxQuotedName);
+  for (char& c : text) {
+    const unsigned char u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f) c = '?';
+  }
+  if (name.size() > kMaxQuotedName) text += "...";
+  return "'" + text + "'";
 }
 
 // A 64-bit hash written for this format: FNV-1a's offset basis and prime, fed

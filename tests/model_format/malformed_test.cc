@@ -1,11 +1,14 @@
 // One or more malformed files per class of DESIGN.md §5, each expecting its
 // specific status code and a message that names the culprit.
+#include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <limits>
 #include <random>
 #include <string>
@@ -629,6 +632,32 @@ TEST(MalformedTest, NonFloatActivationIsUnsupported) {
               {"tensor 0 ('x')", "int8", "float32"});
 }
 
+// Whatever the reader accepts is internally consistent, and the builder
+// writes it back to a model with the same graph.
+void CheckAccepted(const Model& m) {
+  (void)m.GraphHash();
+  for (const Operator& op : m.operators()) {
+    std::vector<std::vector<int64_t>> shapes;
+    std::vector<const Tensor*> inputs;
+    for (int t : op.inputs) {
+      inputs.push_back(t < 0 ? nullptr : &m.tensors()[t]);
+      shapes.push_back(t < 0 ? std::vector<int64_t>{} : m.tensors()[t].shape);
+    }
+    Result<std::vector<std::vector<int64_t>>> out =
+        InferOutputShapes(op, shapes, inputs);
+    ASSERT_TRUE(out.ok()) << out.status().ToString();
+    ASSERT_EQ(out->size(), op.outputs.size());
+    for (size_t k = 0; k < op.outputs.size(); ++k) {
+      EXPECT_EQ((*out)[k], m.tensors()[op.outputs[k]].shape);
+    }
+  }
+  Result<std::vector<uint8_t>> again = ModelBuilder::FromModel(m).Finish();
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  Result<Model> reread = Model::FromBuffer(again->data(), again->size());
+  ASSERT_TRUE(reread.ok()) << reread.status().ToString();
+  EXPECT_EQ(reread->GraphHash(), m.GraphHash());
+}
+
 // Random byte flips over valid files never crash (ASan/UBSan in CI catch
 // memory errors); whatever is accepted is internally consistent.
 TEST(MalformedTest, RandomByteFlipsNeverCrash) {
@@ -657,28 +686,42 @@ TEST(MalformedTest, RandomByteFlipsNeverCrash) {
         continue;
       }
       ++accepted;
-      const Model& m = *model;
-      (void)m.GraphHash();
-      for (const Operator& op : m.operators()) {
-        std::vector<std::vector<int64_t>> shapes;
-        std::vector<const Tensor*> inputs;
-        for (int t : op.inputs) {
-          inputs.push_back(t < 0 ? nullptr : &m.tensors()[t]);
-          shapes.push_back(t < 0 ? std::vector<int64_t>{} : m.tensors()[t].shape);
-        }
-        Result<std::vector<std::vector<int64_t>>> out =
-            InferOutputShapes(op, shapes, inputs);
-        ASSERT_TRUE(out.ok()) << out.status().ToString();
-        ASSERT_EQ(out->size(), op.outputs.size());
-        for (size_t k = 0; k < op.outputs.size(); ++k) {
-          EXPECT_EQ((*out)[k], m.tensors()[op.outputs[k]].shape);
-        }
-      }
+      CheckAccepted(*model);
     }
   }
   EXPECT_GT(rejected, 0);
   RecordProperty("accepted", accepted);
   RecordProperty("rejected", rejected);
+}
+
+// Inputs the fuzzer found, one per distinct outcome of the reader (and any
+// input that ever crashed it): each must still be handled cleanly.
+TEST(MalformedTest, FuzzCorpusReplays) {
+  const std::string dir = SERENITY_FUZZ_CORPUS_DIR;
+  DIR* listing = ::opendir(dir.c_str());
+  ASSERT_NE(listing, nullptr) << dir;
+  int files = 0, accepted = 0;
+  while (const dirent* entry = ::readdir(listing)) {
+    const std::string name = entry->d_name;
+    if (name.size() < 4 || name.substr(name.size() - 4) != ".srn") continue;
+    std::ifstream in(dir + "/" + name, std::ios::binary);
+    std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)),
+                               std::istreambuf_iterator<char>());
+    ++files;
+    Result<Model> model = Model::FromBuffer(bytes.data(), bytes.size(), name);
+    if (model.ok()) {
+      ++accepted;
+      CheckAccepted(*model);
+    } else {
+      EXPECT_EQ(model.status().message().rfind(name + ": ", 0), 0u)
+          << model.status().message();
+      EXPECT_EQ(model.status().message().find('\n'), std::string::npos)
+          << model.status().message();
+    }
+  }
+  ::closedir(listing);
+  EXPECT_GT(files, 100);
+  EXPECT_GT(accepted, 0);
 }
 
 }  // namespace
