@@ -12,6 +12,7 @@
 #include "serenity/kernels/op_kernel.h"
 #include "serenity/kernels/xnnpack_util.h"
 #include "serenity/platforms/clock.h"
+#include "serenity/scheduler/alias.h"
 #include "serenity/scheduler/arena_planner.h"
 #include "serenity/scheduler/graph.h"
 #include "serenity/scheduler/memory_model.h"
@@ -52,21 +53,16 @@ BoundaryLayout LayoutOf(const Model& model) {
   return BoundaryLayout::kAsStored;
 }
 
-// The memory model the scheduler orders under and the runtime obeys. The
-// rewriting pass (aliasing groups: in place, zero-copy concat) plugs in here
-// when `rewrites` is on; until then every tensor owns its buffer.
-scheduler::MemoryModel BuildMemoryModel(const scheduler::Graph& graph, bool /*rewrites*/) {
-  return scheduler::MemoryModel::WithoutAliasing(graph);
-}
-
-// Where each tensor of a buffer sits inside it. Without aliasing a tensor is
-// the whole buffer, dense. With zero-copy concat a producer's tensor is a
-// channel slice: offset by its first channel, pixel stride of the concat.
-TensorPlacement PlaceInBuffer(const Tensor& tensor, uint64_t buffer_offset) {
-  TensorPlacement placement;
-  placement.offset = static_cast<int64_t>(buffer_offset);
-  placement.pixel_stride = tensor.shape.empty() ? 1 : tensor.shape.back();
-  return placement;
+// The seam for aliasing (DESIGN.md §2): which tensors share a buffer and where
+// each one sits inside it (offset, pixel stride). The scheduler orders under
+// plan.memory and the operand views follow plan.placements, so turning
+// aliasing on is a change here alone: scheduler::PlanAliasing(model, graph,
+// capabilities from kernels::CapabilitiesOf) when `rewrites` is on; operators
+// whose BoundOp is_noop() are then skipped by Invoke. Until the rewriting
+// issue switches it on, every tensor owns its buffer.
+scheduler::AliasPlan BuildAliasPlan(const Model& model, const scheduler::Graph& graph,
+                                    bool /*rewrites*/) {
+  return scheduler::PlanWithoutAliasing(model, graph);
 }
 
 Status CheckOptions(const EngineOptions& options) {
@@ -143,7 +139,11 @@ struct Engine::Impl {
   OwnedArena owned_arena;
   uint8_t* arena = nullptr;
   Pool pool;
-  std::vector<std::unique_ptr<kernels::BoundOp>> ops;  // run order
+  // The operators Invoke runs, in run order (no-ops, which exist only to
+  // keep aliased tensors in the graph, are bound but not run).
+  std::vector<std::unique_ptr<kernels::BoundOp>> ops;
+  std::vector<int> op_indices;  // model operator of each entry of `ops`
+  std::vector<std::unique_ptr<kernels::BoundOp>> no_ops;
   std::vector<TensorView> inputs;
   std::vector<TensorView> outputs;
   std::vector<double> op_seconds;  // run order; sized at Create when profiling
@@ -191,7 +191,12 @@ Result<ExecutionPlan> Engine::Prepare(const Model& model, const EngineOptions& o
   SERENITY_RETURN_IF_ERROR(CheckModelSupported(model));
 
   const scheduler::Graph graph = scheduler::GraphFromModel(model);
-  const scheduler::MemoryModel memory = BuildMemoryModel(graph, options.rewrites);
+  const scheduler::AliasPlan alias = BuildAliasPlan(model, graph, options.rewrites);
+  const scheduler::MemoryModel& memory = alias.memory;
+  if (alias.placements.size() != graph.tensors.size()) {
+    return InternalError("the alias plan places ", alias.placements.size(), " of ",
+                         graph.tensors.size(), " tensors");
+  }
 
   scheduler::ScheduleOptions schedule_options;
   schedule_options.algorithm = options.scheduler;
@@ -241,12 +246,21 @@ Result<ExecutionPlan> Engine::Prepare(const Model& model, const EngineOptions& o
   for (size_t g = 0; g < graph.tensors.size(); ++g) {
     const int model_tensor = graph.tensors[g].model_tensor;
     if (model_tensor < 0) continue;
-    const int buffer = memory.buffer_of_tensor[g];
-    plan.placements[model_tensor] = PlaceInBuffer(tensors[model_tensor], arena.offsets[buffer]);
-    const uint64_t end = arena.offsets[buffer] + tensors[model_tensor].num_bytes();
+    const scheduler::TensorPlacement& where = alias.placements[g];
+    TensorPlacement& placement = plan.placements[model_tensor];
+    placement.offset = static_cast<int64_t>(arena.offsets[where.buffer] + where.byte_offset);
+    placement.pixel_stride = where.pixel_stride;
+    // The last pixel ends pixel_stride * (pixels - 1) + channels elements in.
+    const std::vector<int64_t>& shape = tensors[model_tensor].shape;
+    const int64_t channels = shape.empty() ? 1 : shape.back();
+    const int64_t pixels = channels == 0 ? 0 : tensors[model_tensor].num_elements() / channels;
+    const uint64_t end =
+        placement.offset +
+        static_cast<uint64_t>(pixels == 0 ? 0 : (pixels - 1) * where.pixel_stride + channels) *
+            sizeof(float);
     if (end > arena.arena_bytes) {
       return InternalError("arena plan puts ", model.DescribeTensor(model_tensor),
-                           " at [", arena.offsets[buffer], ", ", end,
+                           " at [", placement.offset, ", ", end,
                            ") beyond the arena of ", arena.arena_bytes, " bytes");
     }
   }
@@ -348,7 +362,12 @@ Result<Engine> Engine::Create(const Model& model, ExecutionPlan plan,
       return bound.status().WithContext(where);
     }
     packed_bytes += (*bound)->packed_weight_bytes();
+    if ((*bound)->is_noop()) {
+      impl->no_ops.push_back(std::move(bound).value());
+      continue;
+    }
     impl->ops.push_back(std::move(bound).value());
+    impl->op_indices.push_back(op_index);
   }
   impl->plan.memory.packed_weight_bytes = packed_bytes;
 
@@ -370,14 +389,14 @@ Status Engine::Invoke() {
   if (impl.op_seconds.empty()) {
     for (size_t i = 0; i < n; ++i) {
       Status status = impl.ops[i]->Run(pool);
-      if (!status.ok()) return status.WithContext(impl.model->DescribeOperator(impl.plan.order[i]));
+      if (!status.ok()) return status.WithContext(impl.model->DescribeOperator(impl.op_indices[i]));
     }
     return Status::Ok();
   }
   double start = platforms::NowSeconds();
   for (size_t i = 0; i < n; ++i) {
     Status status = impl.ops[i]->Run(pool);
-    if (!status.ok()) return status.WithContext(impl.model->DescribeOperator(impl.plan.order[i]));
+    if (!status.ok()) return status.WithContext(impl.model->DescribeOperator(impl.op_indices[i]));
     const double now = platforms::NowSeconds();
     impl.op_seconds[i] += now - start;
     start = now;
@@ -474,7 +493,7 @@ const ExecutionPlan& Engine::plan() const { return impl_->plan; }
 const MemoryFigures& Engine::memory() const { return impl_->plan.memory; }
 const ScheduleInfo& Engine::schedule() const { return impl_->plan.schedule; }
 const Model& Engine::model() const { return *impl_->model; }
-int Engine::num_operators() const { return static_cast<int>(impl_->ops.size()); }
+int Engine::num_operators() const { return static_cast<int>(impl_->plan.order.size()); }
 int Engine::threads() const {
   return impl_->pool ? static_cast<int>(pthreadpool_get_threads_count(impl_->pool.get())) : 1;
 }
@@ -484,7 +503,7 @@ std::vector<OpProfile> Engine::profile() const {
   std::vector<OpProfile> result;
   const Impl& impl = *impl_;
   for (size_t i = 0; i < impl.op_seconds.size(); ++i) {
-    const int op_index = impl.plan.order[i];
+    const int op_index = impl.op_indices[i];
     const Operator& op = impl.model->operators()[op_index];
     OpProfile entry;
     entry.op = op_index;

@@ -246,14 +246,16 @@ class Engine {
   const MemoryFigures& memory() const;
   const ScheduleInfo& schedule() const;
   const Model& model() const;
+  // Operators of the model (all in plan().order; those that alias away to
+  // no-ops are bound but not run).
   int num_operators() const;
   // Threads actually used (1 when there is no pool).
   int threads() const;
   // Start of the arena (owned or the caller's).
   void* arena() const;
 
-  // Per-operator times in run order, summed over the Invoke() calls since
-  // Create or ResetProfile; empty unless options.profile.
+  // Per-operator times in run order (no-ops left out), summed over the
+  // Invoke() calls since Create or ResetProfile; empty unless options.profile.
   std::vector<OpProfile> profile() const;
   int profiled_runs() const;
   void ResetProfile();
