@@ -11,7 +11,9 @@
 //
 // What keeps it small without losing exactness:
 // - Units. Operators that some optimal order runs back to back are merged
-//   before the search (MergeUnits), which removes their interleavings.
+//   before the search (MergeUnits), which removes their interleavings: a
+//   separable convolution chain, a weighted sum and its inputs' scalings, a
+//   pooling branch feeding one add become one unit each.
 // - Free steps. If a ready unit does not increase the live bytes and its
 //   steps stay within B, running it first loses nothing: moving it to the
 //   front of any completion within B lowers or keeps every footprint it
@@ -20,9 +22,6 @@
 #include <algorithm>
 #include <numeric>
 #include <random>
-#ifdef SERENITY_SEARCH_DEBUG
-#include <cstdio>
-#endif
 
 #include "ordering_internal.h"
 
@@ -627,14 +626,18 @@ std::vector<std::vector<int>> MergeUnits(const ScheduleProblem& problem) {
     return true;
   };
 
+  // Sinks cascade against the topological order, lifts along it; the pass
+  // cap only bounds the work (fewer merges are just as exact).
+  const std::vector<int> topo = TopologicalOrder(problem);
   bool changed = true;
-  while (changed) {
+  for (int pass = 0; changed && pass < 64; ++pass) {
     changed = false;
-    for (int a = 0; a < num_ops; ++a) {
+    for (auto it = topo.rbegin(); it != topo.rend(); ++it) {
+      const int a = *it;
       const int self = unit_of_op[a];
-      if (units[self].front() != a) continue;  // each unit once per pass
+      if (units[self].size() != 1) continue;
       // Sink a into the unit of all its successors.
-      const int sink = units[self].size() == 1 ? same_unit(problem.op_succs[a], self) : -1;
+      const int sink = same_unit(problem.op_succs[a], self);
       if (sink >= 0) {
         uint64_t x = 0, e = 0, i = 0;
         for (int b : problem.op_buffers[a]) {
@@ -669,9 +672,12 @@ std::vector<std::vector<int>> MergeUnits(const ScheduleProblem& problem) {
         if (acyclic && !may_run_first && e <= x && e + i <= surely_started[first]) {
           merge(sink, self, /*from_first=*/true);
           changed = true;
-          continue;
         }
       }
+    }
+    for (int a : topo) {
+      const int self = unit_of_op[a];
+      if (units[self].front() != a) continue;  // each unit once per pass
       if (try_lift(self)) changed = true;
     }
   }
@@ -709,10 +715,6 @@ ExactSearchResult ExactSearch(const ScheduleProblem& problem, std::vector<int> i
       break;
     }
     const BudgetSearch::Outcome outcome = search.Decide(budget, order);
-#ifdef SERENITY_SEARCH_DEBUG
-    std::fprintf(stderr, "budget %llu outcome %d states %llu\n", (unsigned long long)budget,
-                 static_cast<int>(outcome), (unsigned long long)search.states());
-#endif
     if (outcome == BudgetSearch::Outcome::kAborted) break;
     if (outcome == BudgetSearch::Outcome::kInfeasible) {
       result.lower_bound_bytes = result.peak_bytes;
