@@ -9,6 +9,20 @@
 namespace serenity::scheduler {
 namespace {
 
+// Sanitizer builds run unoptimised and several times slower: fewer random
+// instances there, the full count in Release.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kSanitized = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool kSanitized = true;
+#else
+constexpr bool kSanitized = false;
+#endif
+#else
+constexpr bool kSanitized = false;
+#endif
+
 uint64_t RoundUp(uint64_t value, uint64_t alignment) {
   return (value + alignment - 1) / alignment * alignment;
 }
@@ -202,7 +216,8 @@ TEST(ArenaPlannerTest, RandomSmallInstancesAgainstBruteForce) {
   std::mt19937 rng(20261124);
   int bound_reached = 0;
   int bound_missed = 0;
-  for (int trial = 0; trial < 3000; ++trial) {
+  const int trials = kSanitized ? 400 : 3000;
+  for (int trial = 0; trial < trials; ++trial) {
     const int count = 1 + trial % 8;
     const std::vector<PlanBuffer> buffers = RandomBuffers(rng, count, 2 + trial % 6);
     const uint64_t read_past = trial % 3 == 0 ? 16 : 0;
@@ -233,8 +248,8 @@ TEST(ArenaPlannerTest, RandomSmallInstancesAgainstBruteForce) {
     }
   }
   // The generator must exercise both cases.
-  EXPECT_GT(bound_reached, 100);
-  EXPECT_GT(bound_missed, 20);
+  EXPECT_GT(bound_reached, trials / 30);
+  EXPECT_GT(bound_missed, trials / 150);
 }
 
 // Larger random instances with the alignment Serenity uses: every plan valid,
