@@ -206,16 +206,19 @@ class BudgetSearch {
     if (done_ == num_units_) return Found(order);
     if (dead_.Contains(hash_, bits_.data())) return Outcome::kInfeasible;
     frames_.clear();
-    frames_.push_back(Frame{undo_.size(), Candidates(), 0});
+    stack_bytes_ = 0;
+    if (!PushFrame(undo_.size())) return Outcome::kAborted;
     ++states_;
     while (!frames_.empty()) {
       Frame& frame = frames_.back();
       if (frame.next == frame.candidates.size()) {
-        if (!dead_.Insert(hash_, bits_.data(), options_.memo_limit_bytes)) {
+        const uint64_t limit = options_.memo_limit_bytes;
+        if (stack_bytes_ > limit || !dead_.Insert(hash_, bits_.data(), limit - stack_bytes_)) {
           return Outcome::kAborted;
         }
-        memo_bytes_ = std::max<uint64_t>(memo_bytes_, dead_.bytes());
+        memo_bytes_ = std::max<uint64_t>(memo_bytes_, dead_.bytes() + stack_bytes_);
         UndoTo(frame.undo_mark);
+        stack_bytes_ -= FrameBytes(frame);
         frames_.pop_back();
         continue;
       }
@@ -233,7 +236,7 @@ class BudgetSearch {
         UndoTo(mark);
         continue;
       }
-      frames_.push_back(Frame{mark, Candidates(), 0});
+      if (!PushFrame(mark)) return Outcome::kAborted;
     }
     return Outcome::kInfeasible;
   }
@@ -252,6 +255,19 @@ class BudgetSearch {
     int position;     // where the unit stood in ready_
     int added_ready;  // successors that became ready
   };
+
+  static uint64_t FrameBytes(const Frame& frame) {
+    return sizeof(Frame) + frame.candidates.capacity() * sizeof(int);
+  }
+
+  // The depth-first stack counts against the memory cap too: on a wide graph
+  // it holds a candidate list per level.
+  bool PushFrame(size_t undo_mark) {
+    frames_.push_back(Frame{undo_mark, Candidates(), 0});
+    stack_bytes_ += FrameBytes(frames_.back());
+    memo_bytes_ = std::max<uint64_t>(memo_bytes_, dead_.bytes() + stack_bytes_);
+    return dead_.bytes() + stack_bytes_ <= options_.memo_limit_bytes;
+  }
 
   Outcome Found(std::vector<int>& order) {
     order.clear();
@@ -421,6 +437,7 @@ class BudgetSearch {
   std::vector<int> position_;
   std::vector<UndoRecord> undo_;
   std::vector<Frame> frames_;
+  uint64_t stack_bytes_ = 0;
   uint64_t states_ = 0;
   uint64_t memo_bytes_ = 0;
 };
