@@ -5,8 +5,9 @@
 #   scripts/arm-zoo-compare.sh [MODEL...]     (default: tiny_all_ops darts_cifar)
 #
 # Needs build/aarch64 from scripts/cross-build.sh aarch64. Builds the x86
-# reference serenity_run (and the zoo generator) in build/arm-x86ref and works
-# in build/arm-compare. TOLERANCE (default 1e-4) is the allowed max abs
+# reference serenity_run (and the zoo generator) in build/arm-x86ref, or in
+# an existing x86 build directory named by X86_BUILD (e.g. build/release in
+# CI, after the README's build), and works in build/arm-compare. TOLERANCE (default 1e-4) is the allowed max abs
 # difference relative to the x86 output's max abs value.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,7 +15,7 @@ cd "$(dirname "$0")/.."
 models=("$@")
 [[ ${#models[@]} -gt 0 ]] || models=(tiny_all_ops darts_cifar)
 arm_build=build/aarch64
-x86_build=build/arm-x86ref
+x86_build="${X86_BUILD:-build/arm-x86ref}"
 work=build/arm-compare
 tolerance="${TOLERANCE:-1e-4}"
 jobs="${JOBS:-2}"

@@ -16,10 +16,10 @@ export CI="${CI:-true}"
 export JOBS="${JOBS:-2}"
 
 job_start=$SECONDS
-step_start=$SECONDS
+step_start=-1
 section() {
-  if [[ $step_start -ne $job_start ]]; then
-    printf '(%d s)\n' $((SECONDS - step_start))
+  if [[ $step_start -ge 0 ]]; then
+    printf '(step took %d s)\n' $((SECONDS - step_start))
   fi
   step_start=$SECONDS
   printf '\n==== ARM: %s ====\n' "$*"
