@@ -253,10 +253,8 @@ class ComponentSearch {
       }
     }
     uint64_t set_hash = 0;
-    uint64_t floor_hash = Mix((static_cast<uint64_t>(a) << 32) | static_cast<uint64_t>(b));
     unplaced_.clear();
     for (int s = a; s <= b; ++s) {
-      floor_hash += Mix(floor_[s] * 4099 + static_cast<uint64_t>(s));
       for (int c : starts_[s]) {
         if (placed_[c]) continue;
         set_hash ^= items_[c].key;
@@ -270,16 +268,20 @@ class ComponentSearch {
         unplaced_.push_back(c);
       }
     }
-    const StateKey key{set_hash, floor_hash};
-    if (failed_.count(key) > 0) return false;
-
     // Every unplaced buffer of a section goes at or above the lowest offset
-    // any of them can take. Per section, that minimum and the smallest
-    // unplaced size: each section takes the first item covering it in
-    // increasing order (painting with a skip list).
+    // any of them can take (low_), so that is the section's effective floor:
+    // states that differ only below it behave the same. Per section, that
+    // minimum and the smallest unplaced size: each section takes the first
+    // item covering it in increasing order (painting with a skip list).
     std::sort(unplaced_.begin(), unplaced_.end(),
               [&](int x, int y) { return lowest_[x] < lowest_[y]; });
     Paint(a, b, unplaced_, [&](int s, int c) { low_[s] = lowest_[c]; });
+    uint64_t floor_hash = Mix((static_cast<uint64_t>(a) << 32) | static_cast<uint64_t>(b));
+    for (int s = a; s <= b; ++s) {
+      floor_hash += Mix(std::max(floor_[s], low_[s]) * 4099 + static_cast<uint64_t>(s));
+    }
+    const StateKey key{set_hash, floor_hash};
+    if (failed_.count(key) > 0) return false;
     Paint(a, b, by_size_, [&](int s, int c) { smallest_[s] = items_[c].size; });
     uint64_t level = UINT64_MAX;
     for (int s = a; s <= b; ++s) {
@@ -288,7 +290,8 @@ class ComponentSearch {
         Remember(key);
         return false;
       }
-      level = std::min(level, floor_[s]);
+      low_[s] = std::max(floor_[s], low);
+      level = std::min(level, low_[s]);
     }
 
     // Branch on a section at the lowest level with the fewest choices.
@@ -297,7 +300,7 @@ class ComponentSearch {
     std::vector<int> candidates;
     std::vector<int> choices;
     for (int s = a; s <= b; ++s) {
-      if (floor_[s] != level) continue;
+      if (low_[s] != level) continue;
       candidates.clear();
       const Item* previous = nullptr;
       for (int c : cover_[s]) {
@@ -326,10 +329,10 @@ class ComponentSearch {
         const Item& item = items_[c];
         const uint64_t top = level + item.size;
         int score = 0;
-        if (item.lo == a || floor_[item.lo - 1] > level) score += 2;
-        if (item.hi == b || floor_[item.hi + 1] > level) score += 2;
-        if (item.lo > a && floor_[item.lo - 1] == top) score += 1;
-        if (item.hi < b && floor_[item.hi + 1] == top) score += 1;
+        if (item.lo == a || low_[item.lo - 1] > level) score += 2;
+        if (item.hi == b || low_[item.hi + 1] > level) score += 2;
+        if (item.lo > a && low_[item.lo - 1] == top) score += 1;
+        if (item.hi < b && low_[item.hi + 1] == top) score += 1;
         return score;
       };
       std::vector<std::pair<int, int>> scored;
