@@ -29,12 +29,17 @@
 // The order of the inputs in a channel-wise chain or a partial sum is the
 // order in which the current best schedule produces them.
 //
-// Selection (RewriteForMemory): greedy, by measurement. For each kind (merge
-// duplicates, channel-wise, kernel-wise, kernel-wise followed by channel-wise,
-// partial sum, copy concat), first every site of that kind at once, then each remaining
-// site alone; a trial is kept only if the peak of the order computed by
-// ComputeSchedule (options.schedule, normally kOptimal) under the aliasing
-// memory model goes strictly down. Rounds repeat until one changes nothing.
+// Selection (RewriteForMemory): greedy, by measurement. Each round tries
+// every kind (merge duplicates, channel-wise, kernel-wise, concat push-down,
+// partial sum, copy concat) first as a batch of all its sites (repeated cells
+// tie for the peak, so one site alone rarely lowers it), then site by site
+// for the kinds whose batch was not kept. A trial is kept only if the peak of
+// the order ComputeSchedule finds (options.schedule, normally kOptimal) under
+// the aliasing memory model goes strictly down. When the search is not proven
+// optimal, the measured order is the better of its order and the previous
+// best order carried over (and, for the input, the order found without
+// aliasing), so a time-limited search does not reject a rewrite by accident.
+// Rounds repeat until one changes nothing, or the time budget runs out.
 #ifndef SERENITY_SCHEDULER_REWRITE_H_
 #define SERENITY_SCHEDULER_REWRITE_H_
 
