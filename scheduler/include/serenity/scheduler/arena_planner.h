@@ -71,8 +71,11 @@ uint64_t ArenaLowerBound(const std::vector<PlanBuffer>& buffers);
 // when `capacity_bytes` is set and the lower bound + read_past, or the arena
 // the planner reached in its time, exceeds it. kBest is deterministic when its
 // search finishes within the time limit; on a timeout it returns the best
-// plan found so far (at worst greedy's) with optimal = false. Debug builds
-// check every plan with ValidateArenaPlan (kInternal on failure).
+// plan found so far (at worst greedy's) with optimal = false. When
+// `capacity_bytes` lies above the bound, kBest first searches for a plan that
+// fits the capacity, then spends at most a quarter of the time limit trying
+// to reach the bound. Debug builds check every plan with ValidateArenaPlan
+// (kInternal on failure).
 Result<ArenaPlan> PlanArena(const std::vector<PlanBuffer>& buffers,
                             const PlanOptions& options);
 
