@@ -35,7 +35,8 @@ int NullArgument(const char* function, const char* argument) {
   return Fail(serenity::InvalidArgumentError(function, ": ", argument, " is NULL"));
 }
 
-bool ToAlgorithm(serenity_scheduler scheduler, serenity::ScheduleAlgorithm* algorithm) {
+// An int, not the enum: a C caller may store any value in the field.
+bool ToAlgorithm(int scheduler, serenity::ScheduleAlgorithm* algorithm) {
   switch (scheduler) {
     case SERENITY_SCHEDULER_OPTIMAL:
       *algorithm = serenity::ScheduleAlgorithm::kOptimal;
@@ -54,7 +55,7 @@ int ToOptions(const serenity_engine_options* c, serenity::EngineOptions* options
   if (c == nullptr) return SERENITY_OK;
   if (!ToAlgorithm(c->scheduler, &options->scheduler)) {
     return Fail(serenity::InvalidArgumentError("serenity_engine_options.scheduler is ",
-                                               static_cast<int>(c->scheduler),
+                                               c->scheduler,
                                                ", not a serenity_scheduler value"));
   }
   options->threads = c->threads;

@@ -135,7 +135,7 @@ TEST_F(CApiTest, ErrorsCarryCodesAndMessages) {
 
   serenity_engine_options options;
   serenity_engine_options_init(&options);
-  options.scheduler = static_cast<serenity_scheduler>(17);
+  options.scheduler = 17;
   EXPECT_EQ(serenity_engine_create(model_, &options, &engine), SERENITY_INVALID_ARGUMENT);
   options.scheduler = SERENITY_SCHEDULER_STORED;
   options.threads = -1;

@@ -70,7 +70,7 @@ typedef struct serenity_engine serenity_engine;
 /* Fill with serenity_engine_options_init, then change what you need. */
 typedef struct serenity_engine_options {
   int threads;                        /* 1: no pool (default); 0: one per core */
-  serenity_scheduler scheduler;       /* default SERENITY_SCHEDULER_OPTIMAL */
+  int scheduler;                      /* a serenity_scheduler; default OPTIMAL */
   double schedule_time_limit_seconds; /* exact search budget; <= 0: none */
   double arena_time_limit_seconds;    /* arena placement budget; <= 0: none */
   int rewrites;                       /* non-zero: allow graph rewrites (default 1) */
