@@ -356,6 +356,8 @@ int Run(const Flags& flags) {
     j += ", \"ops\": " + std::to_string(engine.num_operators());
     j += ", \"threads\": " + std::to_string(engine.threads());
     j += ", \"rewrites\": " + std::string(flags.rewrite ? "true" : "false");
+    // Whether buffers are actually shared (false until aliasing is switched on).
+    j += ", \"aliasing\": " + std::string(engine.plan().rewrites ? "true" : "false");
     j += ", \"schedule\": {\"algorithm\": " +
          JsonString(serenity::scheduler::AlgorithmName(schedule.algorithm)) +
          ", \"optimal\": " + (schedule.optimal ? "true" : "false") +
