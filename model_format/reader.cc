@@ -1,6 +1,7 @@
 // Model::Load and Model::FromBuffer: FlatBuffers verification, then semantic
 // validation of everything downstream code trusts (model.h).
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <string>
 #include <type_traits>
@@ -33,6 +34,15 @@ std::string ShapeString(const std::vector<int64_t>& shape) {
     text += std::to_string(shape[i]);
   }
   return text + "]";
+}
+
+// The 2.0.8 verifier checks a vector's 4-byte length prefix but not that
+// 8-byte elements are 8-byte aligned; reading misaligned ones is undefined
+// behaviour (found by the fuzzer), so such vectors are rejected.
+template <typename T>
+bool ElementsAligned(const flatbuffers::Vector<T>* v) {
+  return v == nullptr ||
+         reinterpret_cast<uintptr_t>(v->Data()) % alignof(T) == 0;
 }
 
 std::string String(const flatbuffers::String* s) {
@@ -456,6 +466,10 @@ class Reader {
                        " scales but dimension ", axis, " is ",
                        t.shape[axis]);
       }
+    }
+    if (!ElementsAligned(q.zero_point()) || !ElementsAligned(q.scale())) {
+      return Invalid(who, ": quantization vectors are not aligned to their "
+                     "element size");
     }
     Quantization out;
     out.scale.assign(q.scale()->begin(), q.scale()->end());
@@ -914,6 +928,11 @@ class Reader {
                        " entries, more than the limit of ", kMaxOperators);
       }
       plan.order.assign(p->order()->begin(), p->order()->end());
+    }
+    if (!ElementsAligned(p->tensor_offsets()) ||
+        !ElementsAligned(p->order())) {
+      return Invalid("plan fields order and tensor_offsets must be aligned to "
+                     "their element size");
     }
     if (p->tensor_offsets() != nullptr) {
       if (p->tensor_offsets()->size() > kMaxTensors) {

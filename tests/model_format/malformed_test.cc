@@ -694,6 +694,20 @@ TEST(MalformedTest, RandomByteFlipsNeverCrash) {
   RecordProperty("rejected", rejected);
 }
 
+// Found by the fuzzer: a plan whose [ulong] tensor_offsets start 4 bytes off
+// an 8-byte boundary passes the FlatBuffers verifier, and reading it was a
+// misaligned load (UBSan).
+TEST(MalformedTest, FuzzCrashMisalignedPlanOffsets) {
+  const std::string path = std::string(SERENITY_FUZZ_CORPUS_DIR) +
+                           "/crash_misaligned_plan_offsets.srn";
+  std::ifstream in(path, std::ios::binary);
+  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)),
+                             std::istreambuf_iterator<char>());
+  ASSERT_FALSE(bytes.empty()) << path;
+  ExpectError(bytes, kInvalid, {"plan fields order and tensor_offsets",
+                                "aligned"});
+}
+
 // Inputs the fuzzer found, one per distinct outcome of the reader (and any
 // input that ever crashed it): each must still be handled cleanly.
 TEST(MalformedTest, FuzzCorpusReplays) {
