@@ -38,10 +38,11 @@ std::string ShapeString(const std::vector<int64_t>& shape) {
 
 // The 2.0.8 verifier checks a vector's 4-byte length prefix but not that
 // 8-byte elements are 8-byte aligned; reading misaligned ones is undefined
-// behaviour (found by the fuzzer), so such vectors are rejected.
+// behaviour (found by the fuzzer), so such vectors are rejected. Empty ones
+// are fine: FlatBufferBuilder does not align them, and nothing is read.
 template <typename T>
 bool ElementsAligned(const flatbuffers::Vector<T>* v) {
-  return v == nullptr ||
+  return v == nullptr || v->size() == 0 ||
          reinterpret_cast<uintptr_t>(v->Data()) % alignof(T) == 0;
 }
 
