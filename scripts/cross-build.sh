@@ -81,11 +81,13 @@ if [[ $run_tests -eq 1 ]]; then
   #    Python's subprocess): the host cannot exec an ARM binary without
   #    binfmt_misc, which these machines do not register.
   no_emulation_tests='^(InspectTest|SerenityRunTest|SerenityPlanCliTest|SerenityScheduleTest)\.|^tools\.'
-  # The zoo end-to-end test compares every model against the naive reference
-  # kernels: a CIFAR model takes minutes under qemu. The tiny models keep the
+  # The zoo end-to-end and rewrite tests compare every model against the
+  # naive reference kernels: a CIFAR model takes minutes under qemu. The tiny models keep the
   # test meaningful; scripts/arm-zoo-compare.sh runs darts_cifar on the fast
   # kernels against x86.
-  export SERENITY_ZOO_MODELS="${SERENITY_ZOO_MODELS:-tiny_branch,tiny_concat_conv,tiny_add_chain,tiny_all_ops}"
+  tiny_zoo=tiny_branch,tiny_concat_conv,tiny_add_chain,tiny_all_ops
+  export SERENITY_ZOO_MODELS="${SERENITY_ZOO_MODELS:-$tiny_zoo}"
+  export SERENITY_REWRITE_ZOO_MODELS="${SERENITY_REWRITE_ZOO_MODELS:-$tiny_zoo}"
   # Emulated tests run 100-500x slower than native ones: a generous default
   # timeout (tests that set their own keep it).
   ctest --test-dir "$build_dir" --output-on-failure -j "$jobs" --timeout 900 \
