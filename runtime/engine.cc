@@ -460,7 +460,7 @@ Result<TensorView> Engine::output(const std::string& name) const {
 Status Engine::SetInput(int index, const float* data, size_t count) {
   SERENITY_ASSIGN_OR_RETURN(TensorView view, input(index));
   SERENITY_RETURN_IF_ERROR(CheckCount(view, data, count, "input"));
-  if (view.shape != view.boundary_shape) {
+  if (view.transposes_at_boundary()) {
     TransposeNchw(view.shape, data, view.data, /*to_nhwc=*/true);
   } else {
     std::memcpy(view.data, data, count * sizeof(float));
@@ -476,7 +476,7 @@ Status Engine::SetInput(const std::string& name, const float* data, size_t count
 Status Engine::GetOutput(int index, float* data, size_t count) const {
   SERENITY_ASSIGN_OR_RETURN(TensorView view, output(index));
   SERENITY_RETURN_IF_ERROR(CheckCount(view, data, count, "output"));
-  if (view.shape != view.boundary_shape) {
+  if (view.transposes_at_boundary()) {
     TransposeNchw(view.shape, view.data, data, /*to_nhwc=*/false);
   } else {
     std::memcpy(data, view.data, count * sizeof(float));

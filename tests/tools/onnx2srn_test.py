@@ -456,12 +456,9 @@ class OpConversionTest(unittest.TestCase):
     self.assertEqual(out.tensors[out.outputs[0]].shape, [1, 5, 6, 4])
     self.assertEqual(out.metadata_value("serenity.io_layout"), "nchw")
 
-  @unittest.expectedFailure
   def test_runtime_boundary_with_equal_nchw_and_nhwc_shapes(self):
-    # Known runtime bug (runtime/engine.cc, SetInput/GetOutput): the NCHW
-    # transpose is skipped when the NCHW and NHWC shapes are equal (C == H ==
-    # W), so [1, 4, 4, 4] arrays cross the boundary untransposed. When this
-    # test starts passing ("unexpected success"), remove the decorator.
+    # When C == H == W the NCHW and NHWC shapes coincide; the runtime must
+    # still transpose (it once compared shapes instead of the layout).
     tools = os.environ.get("SERENITY_TOOLS_DIR")
     if not tools or not os.access(os.path.join(tools, "serenity_run"),
                                   os.X_OK):

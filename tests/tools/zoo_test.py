@@ -284,36 +284,7 @@ class ZooTest(unittest.TestCase):
         m = onnx.load(os.path.join(self.dir, name + ".onnx"))
         worst, scale, _ = check.compare_runtime(
             m, os.path.join(self.dir, name + ".srn"), self.models[name], run)
-        if worst > 1e-4 * max(scale, 1.0) and self.nhwc_output_bug(
-            m, name, run):
-          self.skipTest(
-              "known runtime bug: serenity_run returns %s's output NHWC "
-              "although serenity.io_layout=nchw (its NCHW and NHWC shapes "
-              "coincide and Engine::GetOutput compares shapes, not the "
-              "layout)" % name)
         self.assertLess(worst, 1e-4 * max(scale, 1.0))
-
-  def nhwc_output_bug(self, onnx_model, name, run):
-    """True if the runtime's output is right once read as NHWC."""
-    from serenity_tools import ref_onnx
-    with tempfile.TemporaryDirectory() as tmp:
-      shape = [d.dim_value for d in
-               onnx_model.graph.input[0].type.tensor_type.shape.dim]
-      x = np.random.default_rng(5).standard_normal(shape).astype(np.float32)
-      np.save(os.path.join(tmp, "x.npy"), x)
-      subprocess.run([run, "--model", os.path.join(self.dir, name + ".srn"),
-                      "--input", os.path.join(tmp, "x.npy"), "--output",
-                      os.path.join(tmp, "y.npy"), "--runs", "1", "--warmup",
-                      "0", "--scheduler", "stored"], check=True,
-                     capture_output=True)
-      y = np.load(os.path.join(tmp, "y.npy"))
-    ref = list(ref_onnx.evaluate(onnx_model, {"input": x}).values())[0]
-    if y.ndim != 4 or y.shape[1:] != (y.shape[2], y.shape[3], y.shape[1]):
-      return False
-    return np.abs(y.reshape(ref.shape[0], ref.shape[2], ref.shape[3],
-                            ref.shape[1]).transpose(0, 3, 1, 2) - ref).max() \
-        < 1e-4 * max(np.abs(ref).max(), 1.0)
-
 
 if __name__ == "__main__":
   unittest.main()

@@ -167,6 +167,13 @@ struct TensorView {
   // file for when its contents are meaningful). Owned by the Engine or by
   // the caller-provided arena, never by the view.
   float* data = nullptr;
+
+  // True when SetInput/GetOutput change the layout (NCHW outside, NHWC in the
+  // arena). Decided by the layout, never by comparing shapes: when C == H == W
+  // the two shapes are equal but the element order still differs.
+  bool transposes_at_boundary() const {
+    return layout == BoundaryLayout::kNchw && shape.size() == 4;
+  }
 };
 
 // Time spent in one operator, summed over the profiled Invoke() calls.
