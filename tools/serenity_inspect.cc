@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "json_text.h"
 #include "serenity/model_format/model.h"
 
 namespace serenity {
@@ -28,37 +29,7 @@ std::string ShapeString(const std::vector<int64_t>& shape) {
   return text + "]";
 }
 
-std::string JsonString(const std::string& s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      default:
-        if (c < 0x20) {
-          char buffer[8];
-          std::snprintf(buffer, sizeof(buffer), "\\u%04x", c);
-          out += buffer;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  return out + "\"";
-}
+using serenity::tools::JsonString;
 
 // Messages are one line on stderr even when a name holds a newline.
 std::string OneLine(std::string s) {

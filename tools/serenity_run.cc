@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "json_text.h"
 #include "serenity/engine.h"
 #include "serenity/npy.h"
 #include "serenity/platforms/clock.h"
@@ -190,27 +191,7 @@ std::string ShapeText(const std::vector<int64_t>& shape) {
   return s + "]";
 }
 
-std::string JsonString(const std::string& text) {
-  std::string out = "\"";
-  for (unsigned char c : text) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      case '\r': out += "\\r"; break;
-      default:
-        if (c < 0x20) {
-          char buffer[8];
-          std::snprintf(buffer, sizeof(buffer), "\\u%04x", c);
-          out += buffer;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  return out + "\"";
-}
+using serenity::tools::JsonString;
 
 std::string JsonNumber(double value) {
   if (!std::isfinite(value)) return "null";

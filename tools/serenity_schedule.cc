@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "json_text.h"
 #include "serenity/model_format/model.h"
 #include "serenity/scheduler/graph.h"
 #include "serenity/scheduler/memory_model.h"
@@ -43,22 +44,7 @@ struct Flags {
   bool json = false;
 };
 
-std::string JsonString(const std::string& text) {
-  std::string out = "\"";
-  for (unsigned char c : text) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20) {
-      char escaped[8];
-      std::snprintf(escaped, sizeof(escaped), "\\u%04x", c);
-      out += escaped;
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out + "\"";
-}
+using serenity::tools::JsonString;
 
 Status ParseFlags(int argc, char** argv, Flags& flags) {
   for (int i = 1; i < argc; ++i) {
