@@ -118,6 +118,7 @@ Status Order(const EngineOptions& options, const std::vector<int>* fallback_orde
   scheduler::ScheduleOptions schedule_options;
   schedule_options.algorithm = options.scheduler;
   schedule_options.time_limit_seconds = options.schedule_time_limit_seconds;
+  schedule_options.memo_limit_bytes = options.schedule_memory_limit_bytes;
   SERENITY_ASSIGN_OR_RETURN(
       candidate->schedule,
       scheduler::ComputeSchedule(candidate->graph, candidate->alias.memory, schedule_options));
@@ -145,6 +146,14 @@ Result<Candidate> RewriteCandidate(const Model& model, const EngineOptions& opti
   rewrite_options.capabilities = KernelCapabilities();
   rewrite_options.schedule.algorithm = options.scheduler;
   rewrite_options.schedule.time_limit_seconds = options.schedule_time_limit_seconds;
+  if (options.rewrite_time_limit_seconds > 0) {
+    const double per_trial = options.rewrite_time_limit_seconds / 10;
+    if (rewrite_options.schedule.time_limit_seconds <= 0 ||
+        rewrite_options.schedule.time_limit_seconds > per_trial) {
+      rewrite_options.schedule.time_limit_seconds = per_trial;
+    }
+  }
+  rewrite_options.schedule.memo_limit_bytes = options.schedule_memory_limit_bytes;
   rewrite_options.time_limit_seconds = options.rewrite_time_limit_seconds;
   SERENITY_ASSIGN_OR_RETURN(scheduler::RewriteResult result,
                             scheduler::RewriteForMemory(model, rewrite_options));

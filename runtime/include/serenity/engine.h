@@ -68,6 +68,9 @@ struct EngineOptions {
   ScheduleAlgorithm scheduler = ScheduleAlgorithm::kOptimal;
   // Wall-clock budget for the exact search; <= 0 means none.
   double schedule_time_limit_seconds = 10.0;
+  // Cap on the exact search's tables (its memo of dead partial schedules);
+  // when reached the search stops like at its time limit.
+  uint64_t schedule_memory_limit_bytes = uint64_t{64} << 20;
   // Wall-clock budget for the arena placement search, which only runs when
   // the greedy placement is above the peak; <= 0 means none.
   double arena_time_limit_seconds = 10.0;
@@ -82,8 +85,8 @@ struct EngineOptions {
   // model as stored.
   bool rewrites = true;
   // Wall-clock budget for the rewrite search (every trial is a full
-  // re-schedule); when it runs out, the best rewritten model so far is used.
-  // <= 0 means none.
+  // re-schedule, each limited to a tenth of this budget); when it runs out,
+  // the best rewritten model so far is used. <= 0 means none.
   double rewrite_time_limit_seconds = 5.0;
 
   // A caller-provided arena, or nullptr to let the engine allocate one.
