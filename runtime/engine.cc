@@ -63,6 +63,19 @@ scheduler::AliasCapabilities KernelCapabilities() {
   });
 }
 
+// Starting points for aliasing and the greedy rewrite search: everything the
+// kernels allow, and the same without zero-copy concats fed by an Add. A
+// node sum written straight into its cell's concat keeps the whole concat
+// buffer live from the first node on, which some cells (DARTS) pay back and
+// others (AmoebaNet) do not; the search, which keeps a step only when the
+// peak drops, rarely gets from one of these to the other by itself.
+std::vector<scheduler::AliasCapabilities> AliasingStarts() {
+  scheduler::AliasCapabilities all = KernelCapabilities();
+  scheduler::AliasCapabilities no_add_slices = all;
+  no_add_slices[OpType::kAdd].strided_output = false;
+  return {all, no_add_slices};
+}
+
 // One way of running the model that Prepare weighs against the others.
 struct Candidate {
   MemoryStrategy strategy = MemoryStrategy::kOrder;
@@ -140,21 +153,23 @@ Status Order(const EngineOptions& options, const std::vector<int>* fallback_orde
 
 // The rewrite search (scheduler/rewrite.h) under the engine's options; an
 // empty `rewritten` when no rewrite paid off.
-Result<Candidate> RewriteCandidate(const Model& model, const EngineOptions& options) {
+Result<Candidate> RewriteCandidate(const Model& model, const EngineOptions& options,
+                                   const scheduler::AliasCapabilities& capabilities,
+                                   double time_limit_seconds) {
   const double start = platforms::NowSeconds();
   scheduler::RewriteOptions rewrite_options;
-  rewrite_options.capabilities = KernelCapabilities();
+  rewrite_options.capabilities = capabilities;
   rewrite_options.schedule.algorithm = options.scheduler;
   rewrite_options.schedule.time_limit_seconds = options.schedule_time_limit_seconds;
-  if (options.rewrite_time_limit_seconds > 0) {
-    const double per_trial = options.rewrite_time_limit_seconds / 10;
+  if (time_limit_seconds > 0) {
+    const double per_trial = time_limit_seconds / 10;
     if (rewrite_options.schedule.time_limit_seconds <= 0 ||
         rewrite_options.schedule.time_limit_seconds > per_trial) {
       rewrite_options.schedule.time_limit_seconds = per_trial;
     }
   }
   rewrite_options.schedule.memo_limit_bytes = options.schedule_memory_limit_bytes;
-  rewrite_options.time_limit_seconds = options.rewrite_time_limit_seconds;
+  rewrite_options.time_limit_seconds = time_limit_seconds;
   SERENITY_ASSIGN_OR_RETURN(scheduler::RewriteResult result,
                             scheduler::RewriteForMemory(model, rewrite_options));
   Candidate candidate;
@@ -310,33 +325,40 @@ Result<ExecutionPlan> Engine::Prepare(const Model& model, const EngineOptions& o
   plain.alias = scheduler::PlanWithoutAliasing(model, plain.graph);
   SERENITY_RETURN_IF_ERROR(Order(options, nullptr, &plain));
   SERENITY_RETURN_IF_ERROR(PlaceArena(model.name(), options, &plain));
-  uint64_t aliasing_peak = 0;
-  uint64_t rewrites_peak = 0;
+  constexpr uint64_t kNone = std::numeric_limits<uint64_t>::max();
+  uint64_t aliasing_peak = kNone;
+  uint64_t rewrites_peak = kNone;
   double rewrite_ms = 0.0;
 
   if (options.rewrites) {
-    // Candidate 2: aliasing on the model as stored. Aliasing never raises the
-    // peak of a given order, so the plain order is a safe fallback.
-    Candidate aliasing;
-    aliasing.strategy = MemoryStrategy::kAliasing;
-    aliasing.graph = candidates[0].graph;
-    SERENITY_ASSIGN_OR_RETURN(
-        aliasing.alias, scheduler::PlanAliasing(model, aliasing.graph, KernelCapabilities()));
-    const std::vector<int> plain_order = candidates[0].schedule.order;
-    SERENITY_RETURN_IF_ERROR(Order(options, &plain_order, &aliasing));
-    SERENITY_RETURN_IF_ERROR(PlaceArena(model.name(), options, &aliasing));
-    aliasing_peak = aliasing.schedule.peak_bytes;
+    for (const scheduler::AliasCapabilities& capabilities : AliasingStarts()) {
+      // Aliasing on the model as stored. Aliasing never raises the peak of a
+      // given order, so the plain order is a safe fallback.
+      Candidate aliasing;
+      aliasing.strategy = MemoryStrategy::kAliasing;
+      aliasing.graph = candidates[0].graph;
+      SERENITY_ASSIGN_OR_RETURN(aliasing.alias,
+                                scheduler::PlanAliasing(model, aliasing.graph, capabilities));
+      const std::vector<int> plain_order = candidates[0].schedule.order;
+      SERENITY_RETURN_IF_ERROR(Order(options, &plain_order, &aliasing));
+      SERENITY_RETURN_IF_ERROR(PlaceArena(model.name(), options, &aliasing));
+      aliasing_peak = std::min(aliasing_peak, aliasing.schedule.peak_bytes);
+      candidates.push_back(std::move(aliasing));
 
-    // Candidate 3: the rewrites that lower the peak, with aliasing.
-    SERENITY_ASSIGN_OR_RETURN(Candidate rewritten, RewriteCandidate(model, options));
-    rewrite_ms = rewritten.rewrite_ms;
-    candidates.push_back(std::move(aliasing));
-    if (rewritten.rewritten != nullptr) {
-      SERENITY_RETURN_IF_ERROR(PlaceArena(model.name(), options, &rewritten));
-      rewrites_peak = rewritten.schedule.peak_bytes;
-      candidates.push_back(std::move(rewritten));
+      // The rewrites that lower the peak, with aliasing.
+      SERENITY_ASSIGN_OR_RETURN(Candidate rewritten,
+                                RewriteCandidate(model, options, capabilities,
+                                                 options.rewrite_time_limit_seconds / 2));
+      rewrite_ms += rewritten.rewrite_ms;
+      if (rewritten.rewritten != nullptr) {
+        SERENITY_RETURN_IF_ERROR(PlaceArena(model.name(), options, &rewritten));
+        rewrites_peak = std::min(rewrites_peak, rewritten.schedule.peak_bytes);
+        candidates.push_back(std::move(rewritten));
+      }
     }
   }
+  if (aliasing_peak == kNone) aliasing_peak = 0;
+  if (rewrites_peak == kNone) rewrites_peak = 0;
   // The smallest arena wins; on a tie, the simpler strategy (listed first).
   size_t best = 0;
   for (size_t c = 1; c < candidates.size(); ++c) {

@@ -79,14 +79,15 @@ struct EngineOptions {
   // concat, no-op reshapes) and the identity graph rewrites of
   // scheduler/rewrite.h (channel-wise and kernel-wise partitioning, partial
   // sums, merged duplicates), each kept only where it lowers the peak. Prepare
-  // then plans three candidates, the optimal order alone, with aliasing, and
-  // with aliasing and rewrites, and keeps the one with the smallest arena
-  // (ExecutionPlan::strategy says which). Off: one buffer per tensor and the
-  // model as stored.
+  // plans the optimal order alone, then with aliasing and with aliasing and
+  // rewrites from two starting points (all aliasing; no zero-copy concat fed
+  // by an Add), and keeps the smallest arena (ExecutionPlan::strategy says
+  // which). Off: one buffer per tensor and the model as stored.
   bool rewrites = true;
-  // Wall-clock budget for the rewrite search (every trial is a full
-  // re-schedule, each limited to a tenth of this budget); when it runs out,
-  // the best rewritten model so far is used. <= 0 means none.
+  // Wall-clock budget for the rewrite search, shared by its two starting
+  // points (every trial is a full re-schedule, each limited to a tenth of a
+  // start's share); when it runs out, the best rewritten model so far is
+  // used. <= 0 means none.
   double rewrite_time_limit_seconds = 5.0;
 
   // A caller-provided arena, or nullptr to let the engine allocate one.
