@@ -9,6 +9,7 @@
 #include <new>
 #include <utility>
 
+#include "plan_cache.h"
 #include "serenity/kernels/op_kernel.h"
 #include "serenity/kernels/xnnpack_util.h"
 #include "serenity/platforms/clock.h"
@@ -104,6 +105,124 @@ std::vector<scheduler::PlanBuffer> PlanBuffers(const scheduler::MemoryModel& mem
   return buffers;
 }
 
+// A plan this process did not search for (a cache entry, a model's stored
+// plan) is checked against the model with the scheduler's own oracles before
+// anything is bound to it: sizes, a topological order, placements that agree
+// with this build's aliasing, the arena plan validator, and the peak. For a
+// stored plan, which does not carry them, the baseline figures are computed.
+Status CheckPlan(const Model& model, const EngineOptions& options, ExecutionPlan* plan,
+                 bool stored) {
+  const std::vector<Tensor>& tensors = model.tensors();
+  if (plan->order.size() != model.operators().size() ||
+      plan->placements.size() != tensors.size()) {
+    return InvalidArgumentError("the plan has ", plan->order.size(), " operators and ",
+                                plan->placements.size(), " tensors; the model has ",
+                                model.operators().size(), " and ", tensors.size());
+  }
+  const scheduler::Graph graph = scheduler::GraphFromModel(model);
+  const scheduler::AliasPlan alias = BuildAliasPlan(model, graph, options.rewrites);
+  const scheduler::MemoryModel& memory = alias.memory;
+
+  std::vector<int> graph_op_of(model.operators().size(), -1);
+  for (size_t g = 0; g < graph.ops.size(); ++g) {
+    const int m = graph.ops[g].model_operator;
+    if (m >= 0 && m < static_cast<int>(graph_op_of.size())) graph_op_of[m] = static_cast<int>(g);
+  }
+  std::vector<int> order;
+  order.reserve(plan->order.size());
+  for (size_t step = 0; step < plan->order.size(); ++step) {
+    const int op = plan->order[step];
+    if (op < 0 || op >= static_cast<int>(graph_op_of.size()) || graph_op_of[op] < 0) {
+      return InvalidArgumentError("step ", step, " of the order runs operator ", op,
+                                  ", which the model does not have");
+    }
+    order.push_back(graph_op_of[op]);
+  }
+  if (!scheduler::IsTopologicalOrder(graph, order)) {
+    return InvalidArgumentError("the order is not a topological order of the model's operators");
+  }
+
+  // Every tensor of a buffer must imply the same buffer offset.
+  constexpr uint64_t kUnset = std::numeric_limits<uint64_t>::max();
+  std::vector<uint64_t> offsets(memory.buffers.size(), kUnset);
+  std::vector<bool> in_graph(tensors.size(), false);
+  for (size_t g = 0; g < graph.tensors.size(); ++g) {
+    const int t = graph.tensors[g].model_tensor;
+    if (t < 0) continue;
+    in_graph[t] = true;
+    const scheduler::TensorPlacement& where = alias.placements[g];
+    const TensorPlacement& placement = plan->placements[t];
+    if (placement.offset < 0 || static_cast<uint64_t>(placement.offset) < where.byte_offset ||
+        placement.pixel_stride != where.pixel_stride) {
+      return InvalidArgumentError(model.DescribeTensor(t), " is placed at offset ",
+                                  placement.offset, " with pixel stride ",
+                                  placement.pixel_stride, "; this engine lays it out with stride ",
+                                  where.pixel_stride);
+    }
+    const uint64_t buffer_offset = static_cast<uint64_t>(placement.offset) - where.byte_offset;
+    uint64_t& offset = offsets[where.buffer];
+    if (offset != kUnset && offset != buffer_offset) {
+      return InvalidArgumentError(model.DescribeTensor(t),
+                                  " does not sit where the other tensors of its buffer put it");
+    }
+    offset = buffer_offset;
+  }
+  for (size_t t = 0; t < tensors.size(); ++t) {
+    if (!in_graph[t] && plan->placements[t].offset != -1) {
+      return InvalidArgumentError(model.DescribeTensor(static_cast<int>(t)),
+                                  " is not an activation but has an arena offset");
+    }
+  }
+  uint64_t total = kReadPastBytes + kArenaAlignment;
+  for (size_t b = 0; b < memory.buffers.size(); ++b) {
+    if (offsets[b] == kUnset) return InternalError("buffer ", b, " holds no tensor");
+    total += memory.buffers[b].bytes + kArenaAlignment;
+  }
+  // No useful plan needs more than every buffer side by side.
+  if (plan->memory.arena_bytes > total) {
+    return InvalidArgumentError("the arena of ", plan->memory.arena_bytes,
+                                " bytes is larger than all buffers side by side (", total, ")");
+  }
+  const std::vector<scheduler::LiveRange> ranges =
+      scheduler::ComputeLiveRanges(graph, memory, order);
+  const std::vector<scheduler::PlanBuffer> buffers = PlanBuffers(memory, ranges);
+  scheduler::ArenaPlan arena;
+  arena.offsets = std::move(offsets);
+  arena.arena_bytes = plan->memory.arena_bytes;
+  SERENITY_RETURN_IF_ERROR(scheduler::ValidateArenaPlan(buffers, arena, kReadPastBytes));
+
+  const uint64_t peak = scheduler::PeakBytes(graph, memory, order);
+  if (plan->memory.peak_bytes != peak) {
+    return InvalidArgumentError("the plan claims a peak of ", plan->memory.peak_bytes,
+                                " bytes; its order peaks at ", peak);
+  }
+  plan->rewrites = options.rewrites && memory.buffers.size() != graph.tensors.size();
+  plan->arena.at_peak = plan->memory.arena_bytes - kReadPastBytes == peak;
+  plan->memory.weights_bytes = model.weight_bytes();
+
+  const scheduler::MemoryModel plain = scheduler::MemoryModel::WithoutAliasing(graph);
+  std::vector<int> stored_order(graph.ops.size());
+  for (size_t i = 0; i < stored_order.size(); ++i) stored_order[i] = static_cast<int>(i);
+  const uint64_t stored_order_peak = scheduler::PeakBytes(graph, plain, stored_order);
+  if (!stored) {
+    if (plan->memory.stored_order_peak_bytes != stored_order_peak) {
+      return InvalidArgumentError("the plan's stored-order peak is wrong");
+    }
+    return Status::Ok();
+  }
+  plan->memory.stored_order_peak_bytes = stored_order_peak;
+  scheduler::PlanOptions baseline_options;
+  baseline_options.kind = scheduler::PlannerKind::kGreedy;
+  baseline_options.read_past_bytes = kReadPastBytes;
+  SERENITY_ASSIGN_OR_RETURN(
+      scheduler::ArenaPlan baseline,
+      scheduler::PlanArena(
+          PlanBuffers(plain, scheduler::ComputeLiveRanges(graph, plain, stored_order)),
+          baseline_options));
+  plan->memory.baseline_arena_bytes = baseline.arena_bytes;
+  return Status::Ok();
+}
+
 std::vector<int64_t> BoundaryShape(const std::vector<int64_t>& shape, BoundaryLayout layout) {
   if (layout != BoundaryLayout::kNchw || shape.size() != 4) return shape;
   return {shape[0], shape[3], shape[1], shape[2]};
@@ -186,10 +305,32 @@ Engine::Engine(Engine&&) noexcept = default;
 Engine& Engine::operator=(Engine&&) noexcept = default;
 Engine::~Engine() = default;
 
+namespace {
+Result<ExecutionPlan> SearchPlan(const Model& model, const EngineOptions& options);
+}  // namespace
+
 Result<ExecutionPlan> Engine::Prepare(const Model& model, const EngineOptions& options) {
+  const double start = platforms::NowSeconds();
   SERENITY_RETURN_IF_ERROR(CheckOptions(options));
   SERENITY_RETURN_IF_ERROR(CheckModelSupported(model));
+  plan_cache::Hooks hooks;
+  hooks.search = [&] { return SearchPlan(model, options); };
+  hooks.check = [&](ExecutionPlan* plan, bool stored) {
+    return CheckPlan(model, options, plan, stored);
+  };
+  SERENITY_ASSIGN_OR_RETURN(ExecutionPlan plan, plan_cache::ObtainPlan(model, options, hooks));
+  if (plan.memory.arena_bytes > std::numeric_limits<size_t>::max() / 2) {
+    return ResourceExhaustedError("model '", model.name(), "' needs an arena of ",
+                                  plan.memory.arena_bytes, " bytes");
+  }
+  plan.planning_ms = (platforms::NowSeconds() - start) * 1e3;
+  return plan;
+}
 
+namespace {
+
+// The search: order, then arena plan (what a cache miss pays for).
+Result<ExecutionPlan> SearchPlan(const Model& model, const EngineOptions& options) {
   const scheduler::Graph graph = scheduler::GraphFromModel(model);
   const scheduler::AliasPlan alias = BuildAliasPlan(model, graph, options.rewrites);
   const scheduler::MemoryModel& memory = alias.memory;
@@ -278,12 +419,10 @@ Result<ExecutionPlan> Engine::Prepare(const Model& model, const EngineOptions& o
   plan.memory.baseline_arena_bytes = baseline.arena_bytes;
   plan.memory.stored_order_peak_bytes = scheduler::PeakBytes(graph, plain, stored_order);
   plan.memory.weights_bytes = model.weight_bytes();
-  if (plan.memory.arena_bytes > std::numeric_limits<size_t>::max() / 2) {
-    return ResourceExhaustedError("model '", model.name(), "' needs an arena of ",
-                                  plan.memory.arena_bytes, " bytes");
-  }
   return plan;
 }
+
+}  // namespace
 
 Result<uint64_t> Engine::RequiredArenaBytes(const Model& model, const EngineOptions& options) {
   SERENITY_ASSIGN_OR_RETURN(ExecutionPlan plan, Prepare(model, options));
