@@ -191,7 +191,18 @@ Status CheckPlan(const Model& model, const EngineOptions& options, ExecutionPlan
   arena.arena_bytes = plan->memory.arena_bytes;
   SERENITY_RETURN_IF_ERROR(scheduler::ValidateArenaPlan(buffers, arena, kReadPastBytes));
 
-  const uint64_t peak = scheduler::PeakBytes(graph, memory, order);
+  // The peak from the same live ranges the validator saw.
+  std::vector<int64_t> delta(order.size() + 1, 0);
+  for (const scheduler::PlanBuffer& b : buffers) {
+    delta[b.first] += static_cast<int64_t>(b.size);
+    delta[b.last + 1] -= static_cast<int64_t>(b.size);
+  }
+  uint64_t peak = 0;
+  int64_t live = 0;
+  for (size_t step = 0; step < order.size(); ++step) {
+    live += delta[step];
+    peak = std::max(peak, static_cast<uint64_t>(live));
+  }
   if (plan->memory.peak_bytes != peak) {
     return InvalidArgumentError("the plan claims a peak of ", plan->memory.peak_bytes,
                                 " bytes; its order peaks at ", peak);
@@ -200,17 +211,13 @@ Status CheckPlan(const Model& model, const EngineOptions& options, ExecutionPlan
   plan->arena.at_peak = plan->memory.arena_bytes - kReadPastBytes == peak;
   plan->memory.weights_bytes = model.weight_bytes();
 
+  // A cache entry carries the baseline figures (reports only, no memory
+  // safety rides on them); a stored plan does not.
+  if (!stored) return Status::Ok();
   const scheduler::MemoryModel plain = scheduler::MemoryModel::WithoutAliasing(graph);
   std::vector<int> stored_order(graph.ops.size());
   for (size_t i = 0; i < stored_order.size(); ++i) stored_order[i] = static_cast<int>(i);
-  const uint64_t stored_order_peak = scheduler::PeakBytes(graph, plain, stored_order);
-  if (!stored) {
-    if (plan->memory.stored_order_peak_bytes != stored_order_peak) {
-      return InvalidArgumentError("the plan's stored-order peak is wrong");
-    }
-    return Status::Ok();
-  }
-  plan->memory.stored_order_peak_bytes = stored_order_peak;
+  plan->memory.stored_order_peak_bytes = scheduler::PeakBytes(graph, plain, stored_order);
   scheduler::PlanOptions baseline_options;
   baseline_options.kind = scheduler::PlannerKind::kGreedy;
   baseline_options.read_past_bytes = kReadPastBytes;
@@ -310,9 +317,11 @@ Result<ExecutionPlan> SearchPlan(const Model& model, const EngineOptions& option
 }  // namespace
 
 Result<ExecutionPlan> Engine::Prepare(const Model& model, const EngineOptions& options) {
-  const double start = platforms::NowSeconds();
   SERENITY_RETURN_IF_ERROR(CheckOptions(options));
   SERENITY_RETURN_IF_ERROR(CheckModelSupported(model));
+  const double hash_start = platforms::NowSeconds();
+  model.GraphHash();
+  const double start = platforms::NowSeconds();
   plan_cache::Hooks hooks;
   hooks.search = [&] { return SearchPlan(model, options); };
   hooks.check = [&](ExecutionPlan* plan, bool stored) {
@@ -324,6 +333,7 @@ Result<ExecutionPlan> Engine::Prepare(const Model& model, const EngineOptions& o
                                   plan.memory.arena_bytes, " bytes");
   }
   plan.planning_ms = (platforms::NowSeconds() - start) * 1e3;
+  plan.model_hash_ms = (start - hash_start) * 1e3;
   return plan;
 }
 

@@ -218,8 +218,12 @@ struct ExecutionPlan {
   bool rewrites = false;                // whether aliasing was applied
   PlanCacheInfo cache;
   // Wall-clock time of the Prepare that returned this plan: search and
-  // placement, or cache lookup and checks.
+  // placement, or stored plan / cache lookup and checks.
   double planning_ms = 0.0;
+  // Time that Prepare spent hashing the model first (Model::GraphHash, the
+  // plan's identity: computed once per Model, which Create needs anyway; 0
+  // when it was already known). Not part of planning_ms.
+  double model_hash_ms = 0.0;
 };
 
 // The plan in the form a .srn file stores it (ModelBuilder::SetPlan), as
