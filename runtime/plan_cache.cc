@@ -81,7 +81,8 @@ Status MakeDirectories(const std::string& dir) {
 Result<std::vector<uint8_t>> ReadEntry(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
-    if (errno == ENOENT) return NotFoundError("no entry ", path);
+    // No entry, or no directory to hold one (the write reports that).
+    if (errno == ENOENT || errno == ENOTDIR) return NotFoundError("no entry ", path);
     return IoError("cannot open ", path, ": ", std::strerror(errno));
   }
   struct stat info;
