@@ -95,10 +95,22 @@ std::string Bytes(uint64_t bytes) {
 }
 
 const char* const kCurveColors[] = {"#7f7f7f", "#1f77b4", "#d62728", "#2ca02c", "#9467bd"};
-const char* const kOpColors[] = {"#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
-                                 "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#86bcb6",
-                                 "#d37295", "#a0cbe8", "#ffbe7d", "#8cd17d", "#b6992d",
-                                 "#499894", "#f1ce63", "#d4a6c8"};
+// One colour per OpType, in enum order (Conv2D, FullyConnected, MaxPool2D,
+// AveragePool2D, GlobalAveragePool, Add, Mul, Concat, Relu, Clamp, Sigmoid,
+// HardSwish, Softmax, Reshape, Pad, Slice, ResizeBilinear): a given operator
+// kind has the same colour in every picture.
+const char* const kOpColors[kNumOpTypes] = {
+    "#f28e2b", "#1f3b73", "#edc948", "#bcbd22", "#ff9da7", "#4e79a7", "#17becf", "#59a14f",
+    "#e15759", "#8c564b", "#b07aa1", "#e377c2", "#2ca02c", "#9c755f", "#aec7e8", "#76b7b2",
+    "#d62728"};
+constexpr const char* kInputColor = "#bab0ac";
+
+const char* ColorOf(const std::string& op_type) {
+  for (int k = 0; k < kNumOpTypes; ++k) {
+    if (op_type == OpTypeName(static_cast<OpType>(k))) return kOpColors[k];
+  }
+  return kInputColor;
+}
 
 // A tick step of 1, 2 or 5 times a power of ten giving about `count` ticks.
 double TickStep(double range, int count) {
@@ -248,7 +260,7 @@ Result<MemoryPicture> BuildMemoryPicture(const Model& model, const ExecutionPlan
 }
 
 std::string RenderMemorySvg(const MemoryPicture& picture) {
-  const double width = 1280, left = 100, plot_width = 860;
+  const double width = 1440, left = 100, plot_width = 900;
   const double notes_height = 18.0 * static_cast<double>(picture.notes.size());
   const double curves_top = 60 + notes_height, curves_height = 300;
   const double arena_top = curves_top + curves_height + 90, arena_height = 420;
@@ -326,14 +338,7 @@ std::string RenderMemorySvg(const MemoryPicture& picture) {
          "): one rectangle per tensor, over its live steps</text>\n";
   Axes(svg, arena, "execution step (the plan's order)", "arena offset");
   std::map<std::string, const char*> colors;
-  for (const ArenaBlock& b : picture.blocks) {
-    if (colors.count(b.op_type) == 0) {
-      const size_t k = colors.size();
-      colors[b.op_type] =
-          b.op_type == "graph input" ? "#bab0ac"
-                                     : kOpColors[k % (sizeof(kOpColors) / sizeof(kOpColors[0]))];
-    }
-  }
+  for (const ArenaBlock& b : picture.blocks) colors[b.op_type] = ColorOf(b.op_type);
   for (const ArenaBlock& b : picture.blocks) {
     const double x = arena.X(b.first);
     const double w = std::max(1.0, arena.X(b.last + 1) - x);
