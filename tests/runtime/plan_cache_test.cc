@@ -120,6 +120,70 @@ void ExpectSamePlan(const ExecutionPlan& a, const ExecutionPlan& b) {
   EXPECT_EQ(a.arena.at_peak, b.arena.at_peak);
 }
 
+// A plan that runs a rewritten model: the entry carries the rewritten model,
+// a hit gives it back (same graph, same plan) and it runs to the original's
+// outputs; an entry whose rewritten model was altered is ignored.
+TEST_F(PlanCacheTest, RewrittenPlansRoundTripAndAlteredModelsAreIgnored) {
+  // The same Relu twice on a wide concat: merging the duplicates must pay.
+  ModelBuilder b("shared_relu");
+  const int x = b.AddInput("x", {1, 8, 8, 4});
+  std::vector<int> branches;
+  for (int i = 0; i < 3; ++i) {
+    branches.push_back(runtime_testing::Conv(b, "branch" + std::to_string(i), x, 4, 16, 1, 8, 8,
+                                             Activation::kNone, 2.0f + i));
+  }
+  const int c = b.AddActivation("cat", {1, 8, 8, 48});
+  b.AddOperator(OpType::kConcat, "concat", branches, {c}, ConcatAttrs{3});
+  const int r1 = b.AddActivation("relu1", {1, 8, 8, 48});
+  b.AddOperator(OpType::kRelu, "relu1", {c}, {r1});
+  const int r2 = b.AddActivation("relu2", {1, 8, 8, 48});
+  b.AddOperator(OpType::kRelu, "relu2", {c}, {r2});
+  const int y1 = runtime_testing::Conv(b, "head1", r1, 48, 8, 1, 8, 8, Activation::kNone, 7.0f);
+  const int y2 = runtime_testing::Conv(b, "head2", r2, 48, 8, 1, 8, 8, Activation::kNone, 8.0f);
+  const int sum = b.AddActivation("sum", {1, 8, 8, 8});
+  b.AddOperator(OpType::kAdd, "sum", {y1, y2}, {sum});
+  b.MarkOutput(sum);
+  const Model model = LoadOrDie(std::move(b));
+
+  Fresh(model);
+  ASSERT_EQ(fresh_.strategy, MemoryStrategy::kRewrites);
+  const ExecutionPlan first = PrepareOrDie(model, options_);
+  EXPECT_EQ(first.cache.status, PlanCacheStatus::kMiss);
+  const ExecutionPlan hit = PrepareOrDie(model, options_);
+  ASSERT_EQ(hit.cache.status, PlanCacheStatus::kHit) << hit.cache.warning;
+  ASSERT_NE(hit.rewritten_model, nullptr);
+  EXPECT_EQ(hit.rewritten_model->GraphHash(), fresh_.rewritten_model->GraphHash());
+  EXPECT_EQ(hit.strategy, MemoryStrategy::kRewrites);
+  EXPECT_EQ(hit.rewrites_applied, fresh_.rewrites_applied);
+  EXPECT_EQ(hit.copy_concats, fresh_.copy_concats);
+  ExpectSamePlan(hit, fresh_);
+
+  // Both plans compute the same outputs.
+  std::vector<float> input(8 * 8 * 4);
+  for (size_t i = 0; i < input.size(); ++i) input[i] = static_cast<float>(i % 13) / 7.0f - 0.8f;
+  std::vector<std::vector<float>> outputs;
+  for (const ExecutionPlan* plan : {static_cast<const ExecutionPlan*>(&fresh_), &hit}) {
+    Result<Engine> engine = Engine::Create(model, *plan, options_);
+    ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+    ASSERT_TRUE(engine->SetInput(0, input.data(), input.size()).ok());
+    ASSERT_TRUE(engine->Invoke().ok());
+    outputs.emplace_back(engine->output(0)->num_elements);
+    ASSERT_TRUE(engine->GetOutput(0, outputs.back().data(), outputs.back().size()).ok());
+  }
+  EXPECT_EQ(outputs[0], outputs[1]);
+
+  // Alter one weight byte of the rewritten model inside the entry.
+  const std::string rewritten(
+      reinterpret_cast<const char*>(fresh_.rewritten_model->bytes()),
+      fresh_.rewritten_model->size_bytes());
+  std::string entry = ReadAll(first.cache.path);
+  const size_t at = entry.find(rewritten);
+  ASSERT_NE(at, std::string::npos) << "the entry holds the rewritten model";
+  entry[at + rewritten.size() / 2] ^= 0x40;
+  WriteAll(first.cache.path, entry);
+  ExpectIgnoredAndRewritten(model, "ignored");
+}
+
 TEST_F(PlanCacheTest, MissThenHitGivesTheSamePlanAndRuns) {
   const Model model = LoadOrDie(runtime_testing::BranchyNet());
   Fresh(model);
