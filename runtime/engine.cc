@@ -352,6 +352,9 @@ Result<Engine> Engine::Create(const Model& model, ExecutionPlan plan,
     request.model = &model;
     request.op_index = op_index;
     request.pool = impl->pool.get();
+    request.kernels = impl->options.kernels == KernelSelection::kXnnpack
+                          ? kernels::KernelChoice::kXnnpack
+                          : kernels::KernelChoice::kAuto;
     for (int t : op.inputs) request.inputs.push_back(impl->Operand(t));
     for (int t : op.outputs) request.outputs.push_back(impl->Operand(t));
     Result<std::unique_ptr<kernels::BoundOp>> bound = kernels::BindOp(request);

@@ -36,6 +36,8 @@ constexpr char kUsage[] =
     "  --arena-time-limit SECONDS\n"
     "                        budget of the arena placement search (default 10)\n"
     "  --no-rewrite          no graph rewrites or buffer aliasing\n"
+    "  --kernels NAME        auto (default: Serenity's own dense convolution on\n"
+    "                        x86-64 AVX2+FMA, XNNPACK for the rest) or xnnpack\n"
     "  --input FILE.npy      float32 input, once per model input in order\n"
     "                        (default: seeded uniform random in [-1, 1])\n"
     "  --seed N              seed of the random input (default 1)\n"
@@ -54,6 +56,7 @@ struct Flags {
   double time_limit_seconds = 10.0;
   double arena_time_limit_seconds = 10.0;
   bool rewrite = true;
+  serenity::KernelSelection kernels = serenity::KernelSelection::kAuto;
   std::vector<std::string> inputs;
   std::vector<std::string> outputs;
   uint64_t seed = 1;
@@ -152,6 +155,16 @@ Status ParseFlags(int argc, char** argv, Flags* flags) {
       }
       (arg == "--time-limit" ? flags->time_limit_seconds : flags->arena_time_limit_seconds) =
           seconds;
+    } else if (arg == "--kernels") {
+      SERENITY_RETURN_IF_ERROR(next(&text));
+      if (text == "auto") {
+        flags->kernels = serenity::KernelSelection::kAuto;
+      } else if (text == "xnnpack") {
+        flags->kernels = serenity::KernelSelection::kXnnpack;
+      } else {
+        return serenity::InvalidArgumentError("--kernels wants auto or xnnpack, got '", text,
+                                              "'");
+      }
     } else if (arg == "--no-rewrite") {
       SERENITY_RETURN_IF_ERROR(no_value());
       flags->rewrite = false;
@@ -246,6 +259,7 @@ int Run(const Flags& flags) {
   options.schedule_time_limit_seconds = flags.time_limit_seconds;
   options.arena_time_limit_seconds = flags.arena_time_limit_seconds;
   options.rewrites = flags.rewrite;
+  options.kernels = flags.kernels;
   options.profile = flags.profile;
   serenity::Result<serenity::Engine> created = serenity::Engine::Create(*model, options);
   if (!created.ok()) return Fail(flags.model + ": " + created.status().ToString());
@@ -337,6 +351,9 @@ int Run(const Flags& flags) {
     j += ", \"ops\": " + std::to_string(engine.num_operators());
     j += ", \"threads\": " + std::to_string(engine.threads());
     j += ", \"rewrites\": " + std::string(flags.rewrite ? "true" : "false");
+    j += ", \"kernels\": " +
+         std::string(flags.kernels == serenity::KernelSelection::kXnnpack ? "\"xnnpack\""
+                                                                          : "\"auto\"");
     // Whether buffers are actually shared (false until aliasing is switched on).
     j += ", \"aliasing\": " + std::string(engine.plan().rewrites ? "true" : "false");
     j += ", \"schedule\": {\"algorithm\": " +

@@ -2,6 +2,7 @@
 // reading and writing channel slices through its pixel strides.
 #include <cmath>
 
+#include "dense_conv.h"
 #include "kernel_util.h"
 #include "reference_util.h"
 
@@ -15,6 +16,34 @@ int64_t ConvOutputSize(int64_t input, int pad_before, int pad_after, int64_t ker
   if (padded < effective) return 0;
   return (padded - effective) / stride + 1;
 }
+
+// Serenity's own dense convolution (dense_conv.h), weights packed here once.
+class DenseConvBoundOp : public BoundOp {
+ public:
+  DenseConvBoundOp(const DenseConvShape& shape, const float* weights, const float* bias,
+                   const float* input, float* output)
+      : packed_floats_(DenseConvPackedFloats(shape)),
+        packed_(new float[packed_floats_]),
+        zeros_(new float[shape.in_channels]()) {
+    DenseConvPackWeights(shape, weights, bias, packed_.get());
+    args_.shape = shape;
+    args_.packed = packed_.get();
+    args_.zeros = zeros_.get();
+    args_.input = input;
+    args_.output = output;
+  }
+  Status Run(pthreadpool_t pool) override {
+    DenseConvRun(args_, pool);
+    return Status::Ok();
+  }
+  uint64_t packed_weight_bytes() const override { return packed_floats_ * sizeof(float); }
+
+ private:
+  size_t packed_floats_;
+  std::unique_ptr<float[]> packed_;
+  std::unique_ptr<float[]> zeros_;
+  DenseConvArgs args_;
+};
 
 Result<std::unique_ptr<BoundOp>> BindConv2D(const KernelContext& c) {
   SERENITY_ASSIGN_OR_RETURN(const Conv2DAttrs* attrs, AttrsOf<Conv2DAttrs>(c));
@@ -59,6 +88,32 @@ Result<std::unique_ptr<BoundOp>> BindConv2D(const KernelContext& c) {
   }
   float output_min, output_max;
   ActivationRange(attrs->activation, &output_min, &output_max);
+
+  if (c.kernels == KernelChoice::kAuto && groups == 1 && DenseConvAvailable() &&
+      kernel_h * kernel_w <= kDenseConvMaxPositions) {
+    DenseConvShape shape;
+    shape.batch = batch;
+    shape.in_h = height;
+    shape.in_w = width;
+    shape.in_channels = in_channels;
+    shape.out_h = out_h;
+    shape.out_w = out_w;
+    shape.out_channels = out_channels;
+    shape.kernel_h = kernel_h;
+    shape.kernel_w = kernel_w;
+    shape.stride_h = attrs->stride_h;
+    shape.stride_w = attrs->stride_w;
+    shape.dilation_h = attrs->dilation_h;
+    shape.dilation_w = attrs->dilation_w;
+    shape.pad_top = attrs->pad_top;
+    shape.pad_left = attrs->pad_left;
+    shape.in_pixel_stride = x.pixel_stride;
+    shape.out_pixel_stride = y.pixel_stride;
+    shape.out_min = output_min;
+    shape.out_max = output_max;
+    return std::unique_ptr<BoundOp>(
+        std::make_unique<DenseConvBoundOp>(shape, w.data, bias, x.data, y.data));
+  }
 
   auto bound = std::make_unique<XnnBoundOp>(c.name);
   xnn_operator_t op = nullptr;

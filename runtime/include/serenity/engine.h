@@ -56,6 +56,8 @@ using ScheduleAlgorithm = scheduler::Algorithm;  // kStored, kHeuristic, kOptima
 // Alignment of the arena, and so of a caller-provided one.
 inline constexpr size_t kArenaAlignment = 64;
 
+enum class KernelSelection { kAuto, kXnnpack };
+
 struct EngineOptions {
   // Worker threads for the kernels. 1: no thread pool, everything runs on the
   // calling thread. 0: one thread per core. Negative: kInvalidArgument.
@@ -88,6 +90,12 @@ struct EngineOptions {
   // Record the time spent in every operator during Invoke() (the storage is
   // taken at Create, so profiling still allocates nothing in Invoke()).
   bool profile = false;
+
+  // Which kernels run the operators. kAuto: the fastest this CPU has (on
+  // x86-64 with AVX2 + FMA, Serenity's own dense-convolution kernel; XNNPACK
+  // for everything else). kXnnpack: XNNPACK wherever it has the op, for
+  // comparisons. Either gives the same results within float rounding.
+  KernelSelection kernels = KernelSelection::kAuto;
 };
 
 // How the order was found.

@@ -59,6 +59,16 @@ class BoundOp {
   virtual bool is_noop() const { return false; }
 };
 
+// Which implementations BindOp may pick.
+enum class KernelChoice {
+  // The fastest this CPU has: on x86-64 with AVX2 + FMA, dense (groups = 1)
+  // convolutions run on Serenity's own kernel (kernels/dense_conv.h);
+  // everything else, and every op on other CPUs, on XNNPACK.
+  kAuto,
+  // XNNPACK wherever it has the op (for comparisons).
+  kXnnpack,
+};
+
 struct BindRequest {
   const Model* model = nullptr;
   int op_index = 0;
@@ -68,6 +78,7 @@ struct BindRequest {
   std::vector<OperandView> inputs;
   std::vector<OperandView> outputs;
   pthreadpool_t pool = nullptr;  // threads available for setup
+  KernelChoice kernels = KernelChoice::kAuto;
 };
 
 // Returns the capabilities of op kind `type` (independent of shapes).
@@ -96,7 +107,8 @@ Result<std::unique_ptr<BoundOp>> BindOp(const Operator& op,
                                         const std::vector<const Tensor*>& input_tensors,
                                         const std::vector<OperandView>& inputs,
                                         const std::vector<OperandView>& outputs,
-                                        pthreadpool_t pool, const std::string& name);
+                                        pthreadpool_t pool, const std::string& name,
+                                        KernelChoice kernels = KernelChoice::kAuto);
 
 // Naive reference implementation of one operator, for tests: plain loops in
 // double-precision accumulation, no XNNPACK. Same operand convention as
