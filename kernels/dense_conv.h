@@ -28,6 +28,12 @@ namespace serenity::kernels {
 inline constexpr int64_t kDenseConvBlock = 16;
 // Kernel windows up to this many positions (7x7 and smaller).
 inline constexpr int64_t kDenseConvMaxPositions = 64;
+// Convolutions with fewer input channels than this gather each window into a
+// panel of at most kDenseConvMaxPanel floats (on the stack, per tile row).
+inline constexpr int64_t kDenseConvGatherBelowChannels = 16;
+inline constexpr int64_t kDenseConvMaxPanel = 1024;
+// Below this many multiply-adds a convolution runs on the calling thread.
+inline constexpr int64_t kDenseConvParallelMacs = int64_t{1} << 20;
 
 struct DenseConvShape {
   int64_t batch = 0;
@@ -41,6 +47,12 @@ struct DenseConvShape {
   int64_t out_pixel_stride = 0;  // floats between output pixels (>= out_channels)
   float out_min = 0.0f, out_max = 0.0f;
 };
+
+// True when the kernel gathers each window of `shape` into a panel.
+inline bool DenseConvGathers(const DenseConvShape& shape) {
+  return shape.in_channels < kDenseConvGatherBelowChannels &&
+         shape.kernel_h * shape.kernel_w * shape.in_channels <= kDenseConvMaxPanel;
+}
 
 // Floats of the packed weights: per block of 16 output channels, 16 biases
 // then, for each kernel position and input channel, the 16 weights (zeros
