@@ -1,6 +1,7 @@
-// conv_bench: GFLOP/s of Serenity's own dense convolution (kernels/dense_conv.h)
-// against XNNPACK's on the dense convolution shapes of the zoo (ResNet-18,
-// DARTS, MobileNetV2), at 1 and 2 threads, both measured in the same run.
+// conv_bench: GFLOP/s of Serenity's own dense and depthwise convolutions
+// (kernels/dense_conv.h, kernels/depthwise_conv.h) against XNNPACK's on
+// convolution shapes of the zoo (ResNet-18, DARTS, NASNet, MobileNetV2), at 1
+// and 2 threads, both measured in the same run.
 //
 // usage: conv_bench [--runs N] [--threads 1,2] [--json]
 //
@@ -30,6 +31,8 @@ struct ConvShape {
   const char* name;
   int size;  // input height = width
   int in_channels, out_channels, kernel, stride, pad;
+  bool depthwise = false;
+  int dilation = 1;
 };
 
 constexpr ConvShape kShapes[] = {
@@ -48,6 +51,13 @@ constexpr ConvShape kShapes[] = {
     {"mobilenet_v2 1x1 24>144", 56, 24, 144, 1, 1, 0},
     {"mobilenet_v2 1x1 144>24", 56, 144, 24, 1, 1, 0},
     {"mobilenet_v2 1x1 320>1280", 7, 320, 1280, 1, 1, 0},
+    {"darts_cifar dw 3x3 36", 32, 36, 36, 3, 1, 1, true},
+    {"darts_cifar dw 5x5 36", 32, 36, 36, 5, 1, 2, true},
+    {"darts_cifar dw 3x3 d2 36", 32, 36, 36, 3, 1, 2, true, 2},
+    {"darts_cifar dw 3x3/2 72", 16, 72, 72, 3, 2, 1, true},
+    {"nasnet_cifar dw 7x7 44", 32, 44, 44, 7, 1, 3, true},
+    {"mobilenet_v2 dw 3x3 144", 56, 144, 144, 3, 1, 1, true},
+    {"mobilenet_v2 dw 3x3/2 96", 112, 96, 96, 3, 2, 1, true},
 };
 
 // Runs the two bound ops alternately (so both see the same machine load) and
@@ -102,10 +112,11 @@ int main(int argc, char** argv) {
   }
   std::string records;
   for (const ConvShape& s : kShapes) {
-    const int out = (s.size + 2 * s.pad - s.kernel) / s.stride + 1;
+    const int out = (s.size + 2 * s.pad - (s.kernel - 1) * s.dilation - 1) / s.stride + 1;
+    const int group_in = s.depthwise ? 1 : s.in_channels;
     std::vector<float> input(static_cast<size_t>(s.size) * s.size * s.in_channels + 64);
     std::vector<float> weights(static_cast<size_t>(s.out_channels) * s.kernel * s.kernel *
-                               s.in_channels);
+                               group_in);
     std::vector<float> bias(s.out_channels);
     std::vector<float> output(static_cast<size_t>(out) * out * s.out_channels + 64);
     for (float& v : input) v = uniform(rng);
@@ -120,16 +131,18 @@ int main(int argc, char** argv) {
     serenity::Conv2DAttrs attrs;
     attrs.stride_h = attrs.stride_w = s.stride;
     attrs.pad_top = attrs.pad_bottom = attrs.pad_left = attrs.pad_right = s.pad;
+    attrs.dilation_h = attrs.dilation_w = s.dilation;
+    attrs.groups = s.depthwise ? s.in_channels : 1;
     attrs.activation = serenity::Activation::kRelu;
     op.attrs = attrs;
     const std::vector<OperandView> inputs = {
         {input.data(), {1, s.size, s.size, s.in_channels}, s.in_channels},
-        {weights.data(), {s.out_channels, s.kernel, s.kernel, s.in_channels}, s.in_channels},
+        {weights.data(), {s.out_channels, s.kernel, s.kernel, group_in}, group_in},
         {bias.data(), {s.out_channels}, s.out_channels}};
     const std::vector<OperandView> outputs = {
         {output.data(), {1, out, out, s.out_channels}, s.out_channels}};
     const double flops =
-        2.0 * out * out * s.out_channels * s.kernel * s.kernel * s.in_channels;
+        2.0 * out * out * s.out_channels * s.kernel * s.kernel * group_in;
     for (int threads : thread_counts) {
       pthreadpool_t pool = threads > 1 ? pthreadpool_create(threads) : nullptr;
       std::unique_ptr<serenity::kernels::BoundOp> bound[2];

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "dense_conv.h"
+#include "depthwise_conv.h"
 #include "kernel_util.h"
 #include "reference_util.h"
 
@@ -17,15 +18,22 @@ int64_t ConvOutputSize(int64_t input, int pad_before, int pad_after, int64_t ker
   return (padded - effective) / stride + 1;
 }
 
-// Serenity's own dense convolution (dense_conv.h), weights packed here once.
-class DenseConvBoundOp : public BoundOp {
+// Serenity's own dense or depthwise convolution (dense_conv.h,
+// depthwise_conv.h), weights packed here once.
+class OwnConvBoundOp : public BoundOp {
  public:
-  DenseConvBoundOp(const DenseConvShape& shape, const float* weights, const float* bias,
-                   const float* input, float* output)
-      : packed_floats_(DenseConvPackedFloats(shape)),
+  OwnConvBoundOp(bool depthwise, const DenseConvShape& shape, const float* weights,
+                 const float* bias, const float* input, float* output)
+      : depthwise_(depthwise),
+        packed_floats_(depthwise ? DepthwiseConvPackedFloats(shape)
+                                 : DenseConvPackedFloats(shape)),
         packed_(new float[packed_floats_]),
         zeros_(new float[shape.in_channels]()) {
-    DenseConvPackWeights(shape, weights, bias, packed_.get());
+    if (depthwise) {
+      DepthwiseConvPackWeights(shape, weights, bias, packed_.get());
+    } else {
+      DenseConvPackWeights(shape, weights, bias, packed_.get());
+    }
     args_.shape = shape;
     args_.packed = packed_.get();
     args_.zeros = zeros_.get();
@@ -33,12 +41,17 @@ class DenseConvBoundOp : public BoundOp {
     args_.output = output;
   }
   Status Run(pthreadpool_t pool) override {
-    DenseConvRun(args_, pool);
+    if (depthwise_) {
+      DepthwiseConvRun(args_, pool);
+    } else {
+      DenseConvRun(args_, pool);
+    }
     return Status::Ok();
   }
   uint64_t packed_weight_bytes() const override { return packed_floats_ * sizeof(float); }
 
  private:
+  bool depthwise_;
   size_t packed_floats_;
   std::unique_ptr<float[]> packed_;
   std::unique_ptr<float[]> zeros_;
@@ -89,7 +102,11 @@ Result<std::unique_ptr<BoundOp>> BindConv2D(const KernelContext& c) {
   float output_min, output_max;
   ActivationRange(attrs->activation, &output_min, &output_max);
 
-  if (c.kernels == KernelChoice::kAuto && groups == 1 && DenseConvAvailable() &&
+  // Depthwise: XNNPACK's kernels run 3x3 and 5x5 windows well (up to 25
+  // taps) but larger ones (NASNet's 7x7) at a tenth of that speed.
+  const bool depthwise = groups == in_channels && out_channels == in_channels && group_in == 1 &&
+                         groups > 1 && kernel_h * kernel_w > kDepthwiseXnnpackMaxPositions;
+  if (c.kernels == KernelChoice::kAuto && (groups == 1 || depthwise) && DenseConvAvailable() &&
       kernel_h * kernel_w <= kDenseConvMaxPositions) {
     DenseConvShape shape;
     shape.batch = batch;
@@ -112,7 +129,7 @@ Result<std::unique_ptr<BoundOp>> BindConv2D(const KernelContext& c) {
     shape.out_min = output_min;
     shape.out_max = output_max;
     return std::unique_ptr<BoundOp>(
-        std::make_unique<DenseConvBoundOp>(shape, w.data, bias, x.data, y.data));
+        std::make_unique<OwnConvBoundOp>(depthwise, shape, w.data, bias, x.data, y.data));
   }
 
   auto bound = std::make_unique<XnnBoundOp>(c.name);
