@@ -40,7 +40,7 @@ bool DenseConvAvailable() {
 bool DenseConvAvailable() { return false; }
 
 // Never called: DenseConvAvailable() is false off x86-64.
-void DenseConvRun(const DenseConvArgs&, pthreadpool_t) {}
+void DenseConvRun(const DenseConvArgs&, WorkPool*) {}
 #endif
 
 }  // namespace serenity::kernels

@@ -17,10 +17,10 @@
 #ifndef SERENITY_KERNELS_DENSE_CONV_H_
 #define SERENITY_KERNELS_DENSE_CONV_H_
 
-#include <pthreadpool.h>
-
 #include <cstddef>
 #include <cstdint>
+
+#include "work_pool.h"
 
 namespace serenity::kernels {
 
@@ -81,7 +81,7 @@ bool DenseConvAvailable();
 // Runs the convolution, parallel over the pool (nullptr: calling thread).
 // Writes only the out_channels first floats of each output pixel. Allocates
 // nothing. Call only when DenseConvAvailable().
-void DenseConvRun(const DenseConvArgs& args, pthreadpool_t pool);
+void DenseConvRun(const DenseConvArgs& args, WorkPool* pool);
 
 }  // namespace serenity::kernels
 

@@ -207,6 +207,9 @@ void GatherWindow(const DenseConvArgs& args, const PixelCursor& at, float* panel
 
 struct Task {
   const DenseConvArgs* args;
+  int64_t blocks, tile_blocks;         // output channel blocks, per task
+  int64_t pixels, tile_pixels;         // output pixels, per task
+  int64_t pixel_tasks;                 // tasks along the pixels
   int64_t positions;     // kernel_h * kernel_w
   int64_t block_floats;  // packed floats per block of 16 output channels
   bool pointwise;        // 1x1, stride 1, no padding: input pixel m is row m
@@ -216,8 +219,7 @@ struct Task {
 // pthreadpool task: output channel blocks [block, block + blocks), output
 // pixels [pixel, pixel + count). Tiles of 6 pixels outer, blocks inner, so a
 // tile's addresses (or panel) serve every block.
-void RunTask(void* context, size_t block, size_t pixel, size_t blocks, size_t count) {
-  const Task& task = *static_cast<const Task*>(context);
+void RunTile(const Task& task, size_t block, size_t pixel, size_t blocks, size_t count) {
   const DenseConvArgs& args = *task.args;
   const DenseConvShape& s = args.shape;
   const float* rows[kDenseConvMaxPositions * kTileRows];
@@ -264,9 +266,24 @@ void RunTask(void* context, size_t block, size_t pixel, size_t blocks, size_t co
   }
 }
 
+// Task `index`: block tasks outer, pixel tasks inner (consecutive tasks share
+// a block's weights).
+void RunTask(void* context, size_t index) {
+  const Task& task = *static_cast<const Task*>(context);
+  const int64_t i = static_cast<int64_t>(index);
+  const int64_t block = i / task.pixel_tasks * task.tile_blocks;
+  const int64_t pixel = i % task.pixel_tasks * task.tile_pixels;
+  const int64_t blocks = task.blocks - block < task.tile_blocks ? task.blocks - block
+                                                                : task.tile_blocks;
+  const int64_t count = task.pixels - pixel < task.tile_pixels ? task.pixels - pixel
+                                                              : task.tile_pixels;
+  RunTile(task, static_cast<size_t>(block), static_cast<size_t>(pixel),
+          static_cast<size_t>(blocks), static_cast<size_t>(count));
+}
+
 }  // namespace
 
-void DenseConvRun(const DenseConvArgs& args, pthreadpool_t pool) {
+void DenseConvRun(const DenseConvArgs& args, WorkPool* pool) {
   const DenseConvShape& s = args.shape;
   Task task;
   task.args = &args;
@@ -281,7 +298,7 @@ void DenseConvRun(const DenseConvArgs& args, pthreadpool_t pool) {
   // Weights that stay in L2 (up to 192 KiB): every block in one task, so each
   // tile's addresses are computed once. Larger: one block per task, blocks
   // outer, so that block's weights stay in cache while its tiles sweep the
-  // output; the threads then split the blocks.
+  // output.
   const bool all_blocks = blocks * task.block_floats * 4 <= (192 << 10);
   const int64_t tile_blocks = all_blocks ? blocks : 1;
   const int64_t tasks_wanted = all_blocks ? 16 : 4;
@@ -291,9 +308,13 @@ void DenseConvRun(const DenseConvArgs& args, pthreadpool_t pool) {
   // more than it saves, and far more on a loaded machine.
   const int64_t macs = pixels * s.out_channels * task.positions * s.in_channels;
   if (macs < kDenseConvParallelMacs) pool = nullptr;
-  pthreadpool_parallelize_2d_tile_2d(pool, RunTask, &task, static_cast<size_t>(blocks),
-                                     static_cast<size_t>(pixels), static_cast<size_t>(tile_blocks),
-                                     static_cast<size_t>(tiles_per_task * kTileRows), 0);
+  task.blocks = blocks;
+  task.tile_blocks = tile_blocks;
+  task.pixels = pixels;
+  task.tile_pixels = tiles_per_task * kTileRows;
+  task.pixel_tasks = (pixels + task.tile_pixels - 1) / task.tile_pixels;
+  const int64_t block_tasks = (blocks + tile_blocks - 1) / tile_blocks;
+  WorkPoolRun(pool, RunTask, &task, static_cast<size_t>(block_tasks * task.pixel_tasks));
 }
 
 }  // namespace serenity::kernels

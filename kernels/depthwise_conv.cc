@@ -24,7 +24,7 @@ void DepthwiseConvPackWeights(const DenseConvShape& shape, const float* weights,
 
 #if !defined(__x86_64__)
 // Never called: DenseConvAvailable() is false off x86-64.
-void DepthwiseConvRun(const DenseConvArgs&, pthreadpool_t) {}
+void DepthwiseConvRun(const DenseConvArgs&, WorkPool*) {}
 #endif
 
 }  // namespace serenity::kernels

@@ -7,8 +7,6 @@
 #ifndef SERENITY_KERNELS_DEPTHWISE_CONV_H_
 #define SERENITY_KERNELS_DEPTHWISE_CONV_H_
 
-#include <pthreadpool.h>
-
 #include <cstddef>
 #include <cstdint>
 
@@ -37,7 +35,7 @@ void DepthwiseConvPackWeights(const DenseConvShape& shape, const float* weights,
 // Runs it (args.zeros: in_channels zero floats). Writes only the channels of
 // each output pixel; reads only the channels of each input pixel. Allocates
 // nothing. Call only when DenseConvAvailable().
-void DepthwiseConvRun(const DenseConvArgs& args, pthreadpool_t pool);
+void DepthwiseConvRun(const DenseConvArgs& args, WorkPool* pool);
 
 }  // namespace serenity::kernels
 

@@ -16,8 +16,12 @@ inline __m256i LaneMask(int64_t lanes) {
 // Output pixels [pixel, pixel + count): for each, the kernel positions'
 // input addresses, then the channels 32 at a time (four independent FMA
 // chains hide the FMA latency), then 8 at a time, then a masked tail.
-void RunPixels(void* context, size_t pixel, size_t count) {
-  const DenseConvArgs& args = *static_cast<const DenseConvArgs*>(context);
+struct DepthwiseTask {
+  const DenseConvArgs* args;
+  int64_t pixels, per_task;
+};
+
+void RunPixels(const DenseConvArgs& args, size_t pixel, size_t count) {
   const DenseConvShape& s = args.shape;
   const int64_t channels = s.in_channels;
   const int64_t padded = (channels + 7) / 8 * 8;
@@ -87,18 +91,24 @@ void RunPixels(void* context, size_t pixel, size_t count) {
   }
 }
 
+void RunTask(void* context, size_t index) {
+  const DepthwiseTask& task = *static_cast<const DepthwiseTask*>(context);
+  const int64_t begin = static_cast<int64_t>(index) * task.per_task;
+  const int64_t end = begin + task.per_task < task.pixels ? begin + task.per_task : task.pixels;
+  RunPixels(*task.args, static_cast<size_t>(begin), static_cast<size_t>(end - begin));
+}
+
 }  // namespace
 
-void DepthwiseConvRun(const DenseConvArgs& args, pthreadpool_t pool) {
+void DepthwiseConvRun(const DenseConvArgs& args, WorkPool* pool) {
   const DenseConvShape& s = args.shape;
   const int64_t pixels = s.batch * s.out_h * s.out_w;
   const int64_t macs = pixels * s.in_channels * s.kernel_h * s.kernel_w;
   if (macs < kDepthwiseParallelMacs) pool = nullptr;
   int64_t per_task = pixels / 16;
   per_task = per_task < 1 ? 1 : (per_task > 64 ? 64 : per_task);
-  pthreadpool_parallelize_1d_tile_1d(pool, RunPixels, const_cast<DenseConvArgs*>(&args),
-                                     static_cast<size_t>(pixels), static_cast<size_t>(per_task),
-                                     0);
+  DepthwiseTask task{&args, pixels, per_task};
+  WorkPoolRun(pool, RunTask, &task, static_cast<size_t>((pixels + per_task - 1) / per_task));
 }
 
 }  // namespace serenity::kernels

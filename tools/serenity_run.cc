@@ -38,6 +38,9 @@ constexpr char kUsage[] =
     "  --no-rewrite          no graph rewrites or buffer aliasing\n"
     "  --kernels NAME        auto (default: Serenity's own dense convolution on\n"
     "                        x86-64 AVX2+FMA, XNNPACK for the rest) or xnnpack\n"
+    "  --pthreadpool-ops NAME  auto (default), parallel or serial: whether ops on\n"
+    "                        XNNPACK get the threads when Serenity's own kernels\n"
+    "                        run others (auto: no)\n"
     "  --input FILE.npy      float32 input, once per model input in order\n"
     "                        (default: seeded uniform random in [-1, 1])\n"
     "  --seed N              seed of the random input (default 1)\n"
@@ -57,6 +60,7 @@ struct Flags {
   double arena_time_limit_seconds = 10.0;
   bool rewrite = true;
   serenity::KernelSelection kernels = serenity::KernelSelection::kAuto;
+  serenity::PthreadpoolOps pthreadpool_ops = serenity::PthreadpoolOps::kAuto;
   std::vector<std::string> inputs;
   std::vector<std::string> outputs;
   uint64_t seed = 1;
@@ -165,6 +169,18 @@ Status ParseFlags(int argc, char** argv, Flags* flags) {
         return serenity::InvalidArgumentError("--kernels wants auto or xnnpack, got '", text,
                                               "'");
       }
+    } else if (arg == "--pthreadpool-ops") {
+      SERENITY_RETURN_IF_ERROR(next(&text));
+      if (text == "auto") {
+        flags->pthreadpool_ops = serenity::PthreadpoolOps::kAuto;
+      } else if (text == "parallel") {
+        flags->pthreadpool_ops = serenity::PthreadpoolOps::kParallel;
+      } else if (text == "serial") {
+        flags->pthreadpool_ops = serenity::PthreadpoolOps::kSerial;
+      } else {
+        return serenity::InvalidArgumentError(
+            "--pthreadpool-ops wants auto, parallel or serial, got '", text, "'");
+      }
     } else if (arg == "--no-rewrite") {
       SERENITY_RETURN_IF_ERROR(no_value());
       flags->rewrite = false;
@@ -260,6 +276,7 @@ int Run(const Flags& flags) {
   options.arena_time_limit_seconds = flags.arena_time_limit_seconds;
   options.rewrites = flags.rewrite;
   options.kernels = flags.kernels;
+  options.pthreadpool_ops = flags.pthreadpool_ops;
   options.profile = flags.profile;
   serenity::Result<serenity::Engine> created = serenity::Engine::Create(*model, options);
   if (!created.ok()) return Fail(flags.model + ": " + created.status().ToString());

@@ -23,8 +23,9 @@ int64_t ConvOutputSize(int64_t input, int pad_before, int pad_after, int64_t ker
 class OwnConvBoundOp : public BoundOp {
  public:
   OwnConvBoundOp(bool depthwise, const DenseConvShape& shape, const float* weights,
-                 const float* bias, const float* input, float* output)
+                 const float* bias, const float* input, float* output, WorkPool* work_pool)
       : depthwise_(depthwise),
+        work_pool_(work_pool),
         packed_floats_(depthwise ? DepthwiseConvPackedFloats(shape)
                                  : DenseConvPackedFloats(shape)),
         packed_(new float[packed_floats_]),
@@ -40,18 +41,23 @@ class OwnConvBoundOp : public BoundOp {
     args_.input = input;
     args_.output = output;
   }
+  // Threads: the work pool of the bound thread count, unless run without a
+  // pool (then on the calling thread alone).
   Status Run(pthreadpool_t pool) override {
+    WorkPool* work_pool = pool == nullptr ? nullptr : work_pool_;
     if (depthwise_) {
-      DepthwiseConvRun(args_, pool);
+      DepthwiseConvRun(args_, work_pool);
     } else {
-      DenseConvRun(args_, pool);
+      DenseConvRun(args_, work_pool);
     }
     return Status::Ok();
   }
   uint64_t packed_weight_bytes() const override { return packed_floats_ * sizeof(float); }
+  bool shares_work() const override { return true; }
 
  private:
   bool depthwise_;
+  WorkPool* work_pool_;
   size_t packed_floats_;
   std::unique_ptr<float[]> packed_;
   std::unique_ptr<float[]> zeros_;
@@ -129,7 +135,9 @@ Result<std::unique_ptr<BoundOp>> BindConv2D(const KernelContext& c) {
     shape.out_min = output_min;
     shape.out_max = output_max;
     return std::unique_ptr<BoundOp>(
-        std::make_unique<OwnConvBoundOp>(depthwise, shape, w.data, bias, x.data, y.data));
+        std::make_unique<OwnConvBoundOp>(
+            depthwise, shape, w.data, bias, x.data, y.data,
+            WorkPoolForThreads(c.pool == nullptr ? 1 : pthreadpool_get_threads_count(c.pool))));
   }
 
   auto bound = std::make_unique<XnnBoundOp>(c.name);

@@ -58,6 +58,21 @@ inline constexpr size_t kArenaAlignment = 64;
 
 enum class KernelSelection { kAuto, kXnnpack };
 
+// Whether operators that parallelise through pthreadpool (XNNPACK's, and the
+// hand-written ones) get the thread pool when threads > 1.
+enum class PthreadpoolOps {
+  // Only when no operator of the model runs on Serenity's own kernels: those
+  // carry the parallel work then, and share it without waiting for idle
+  // threads, whereas every pthreadpool call returns only after each worker
+  // has woken up, which costs a scheduler time slice per operator on a busy
+  // machine (measured: 2-thread runs up to 50x slower than 1-thread ones on
+  // a 2-core machine shared with compilers). So on ARM, or with
+  // KernelSelection::kXnnpack, they get it.
+  kAuto,
+  kParallel,  // always
+  kSerial,    // never: they run on the calling thread
+};
+
 struct EngineOptions {
   // Worker threads for the kernels. 1: no thread pool, everything runs on the
   // calling thread. 0: one thread per core. Negative: kInvalidArgument.
@@ -96,6 +111,7 @@ struct EngineOptions {
   // for everything else). kXnnpack: XNNPACK wherever it has the op, for
   // comparisons. Either gives the same results within float rounding.
   KernelSelection kernels = KernelSelection::kAuto;
+  PthreadpoolOps pthreadpool_ops = PthreadpoolOps::kAuto;
 };
 
 // How the order was found.

@@ -57,6 +57,11 @@ class BoundOp {
   // (a zero-copy concat whose producers wrote into its slices, a reshape
   // whose output is its input): the runtime may skip it.
   virtual bool is_noop() const { return false; }
+  // True when Run() spreads its work without waiting for threads that have
+  // not started (Serenity's own kernels, kernels/work_pool.h); false when it
+  // hands the pthreadpool to XNNPACK or pthreadpool_parallelize_*, which
+  // return only after every worker has woken up.
+  virtual bool shares_work() const { return false; }
 };
 
 // Which implementations BindOp may pick.
