@@ -62,6 +62,7 @@ void Tile(const DenseConvShape& s, int64_t positions, int64_t channels, const fl
     const float* a3 = kRows > 3 ? pr[3] : a0;
     const float* a4 = kRows > 4 ? pr[4] : a0;
     const float* a5 = kRows > 5 ? pr[5] : a0;
+#pragma GCC unroll 4
     for (int64_t k = 0; k < channels; ++k) {
       const __m256 b0 = _mm256_loadu_ps(w);
       const __m256 b1 = kVectors == 2 ? _mm256_loadu_ps(w + 8) : b0;
