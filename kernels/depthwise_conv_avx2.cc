@@ -31,21 +31,45 @@ void RunPixels(const DenseConvArgs& args, size_t pixel, size_t count) {
   const __m256 lo = _mm256_set1_ps(s.out_min);
   const __m256 hi = _mm256_set1_ps(s.out_max);
   const float* in[kDenseConvMaxPositions];
+  // Offsets of the kernel positions from the window's first pixel, for
+  // windows wholly inside the image (most of them): no bounds checks there.
+  int64_t offset[kDenseConvMaxPositions];
+  for (int64_t ky = 0, q = 0; ky < s.kernel_h; ++ky) {
+    for (int64_t kx = 0; kx < s.kernel_w; ++kx, ++q) {
+      offset[q] = (ky * s.dilation_h * s.in_w + kx * s.dilation_w) * s.in_pixel_stride;
+    }
+  }
+  const int64_t span_h = (s.kernel_h - 1) * s.dilation_h;
+  const int64_t span_w = (s.kernel_w - 1) * s.dilation_w;
   const int64_t plane = s.out_h * s.out_w;
-  for (int64_t m = static_cast<int64_t>(pixel); m < static_cast<int64_t>(pixel + count); ++m) {
-    const int64_t n = m / plane;
-    const int64_t oy = (m - n * plane) / s.out_w;
-    const int64_t ox = m - n * plane - oy * s.out_w;
+  int64_t n = static_cast<int64_t>(pixel) / plane;
+  int64_t oy = (static_cast<int64_t>(pixel) - n * plane) / s.out_w;
+  int64_t ox = static_cast<int64_t>(pixel) - n * plane - oy * s.out_w;
+  for (int64_t m = static_cast<int64_t>(pixel); m < static_cast<int64_t>(pixel + count);
+       ++m, ++ox) {
+    if (ox == s.out_w) {
+      ox = 0;
+      if (++oy == s.out_h) {
+        oy = 0;
+        ++n;
+      }
+    }
     const int64_t y0 = oy * s.stride_h - s.pad_top;
     const int64_t x0 = ox * s.stride_w - s.pad_left;
     int64_t p = 0;
-    for (int64_t ky = 0; ky < s.kernel_h; ++ky) {
-      const int64_t iy = y0 + ky * s.dilation_h;
-      const bool row_inside = iy >= 0 && iy < s.in_h;
-      const float* line = args.input + (n * s.in_h + iy) * s.in_w * s.in_pixel_stride;
-      for (int64_t kx = 0; kx < s.kernel_w; ++kx, ++p) {
-        const int64_t ix = x0 + kx * s.dilation_w;
-        in[p] = row_inside && ix >= 0 && ix < s.in_w ? line + ix * s.in_pixel_stride : args.zeros;
+    if (y0 >= 0 && y0 + span_h < s.in_h && x0 >= 0 && x0 + span_w < s.in_w) {
+      const float* base = args.input + ((n * s.in_h + y0) * s.in_w + x0) * s.in_pixel_stride;
+      for (; p < positions; ++p) in[p] = base + offset[p];
+    } else {
+      for (int64_t ky = 0; ky < s.kernel_h; ++ky) {
+        const int64_t iy = y0 + ky * s.dilation_h;
+        const bool row_inside = iy >= 0 && iy < s.in_h;
+        const float* line = args.input + (n * s.in_h + iy) * s.in_w * s.in_pixel_stride;
+        for (int64_t kx = 0; kx < s.kernel_w; ++kx, ++p) {
+          const int64_t ix = x0 + kx * s.dilation_w;
+          in[p] =
+              row_inside && ix >= 0 && ix < s.in_w ? line + ix * s.in_pixel_stride : args.zeros;
+        }
       }
     }
     float* out = args.output + m * s.out_pixel_stride;
