@@ -427,7 +427,7 @@ int Run(const Flags& flags) {
                                        static_cast<double>(memory.arena_bytes)
                                  : 0.0,
               kib(memory.stored_order_peak_bytes));
-  std::printf("weights    %.1f KiB in the file, %.1f KiB packed by XNNPACK; peak RSS %.1f MiB\n",
+  std::printf("weights    %.1f KiB in the file, %.1f KiB packed for the kernels; peak RSS %.1f MiB\n",
               kib(memory.weights_bytes), kib(memory.packed_weight_bytes), kib(rss_peak) / 1024.0);
   std::printf("latency    %d runs on %d thread(s): min %.3f  median %.3f  p90 %.3f  mean %.3f  "
               "max %.3f ms (load %.1f ms)\n",

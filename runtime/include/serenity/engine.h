@@ -143,8 +143,10 @@ struct MemoryFigures {
   uint64_t stored_order_peak_bytes = 0;
   // Constant tensors in the model file (used in place or packed).
   uint64_t weights_bytes = 0;
-  // XNNPACK's packed copies of the weights (0 in an ExecutionPlan: known
-  // only once operators are bound).
+  // The kernels' packed copies of the weights: XNNPACK's (the weight and
+  // bias bytes handed to it) plus Serenity's own convolution kernels' (their
+  // exact packed size). 0 in an ExecutionPlan: known only once operators are
+  // bound.
   uint64_t packed_weight_bytes = 0;
 };
 
