@@ -5,6 +5,11 @@
 //
 // usage: conv_bench [--runs N] [--threads 1,2] [--json]
 //
+// "own" is what KernelChoice::kAuto binds: for depthwise windows of up to 25
+// taps that is XNNPACK too (its kernels are faster there), so those rows
+// compare XNNPACK with itself; only the 7x7 depthwise row runs the own
+// depthwise kernel.
+//
 // The two kernels run alternately, so both see the same load; GFLOP/s come
 // from the fastest run of each (the least disturbed on a shared machine).
 // Compare the two columns of one row, not rows of different runs.
