@@ -3,12 +3,16 @@
 
 usage: bench/latency_bench.py --zoo DIR --serenity-run PATH [--threads 1,2]
                               [--runs N] [--warmup N] [--only a,b] [--json FILE]
+                              [--kernels auto|xnnpack] [--compare-xnnpack]
 
 For every DIR/NAME.srn with a DIR/NAME.onnx next to it, runs
 `serenity_run --json` and `node bench/ort/ort_latency.js` at each thread
 count, one after the other in the same run, and prints a table of medians and
 their ratio (Serenity / ONNX Runtime: below 1 means Serenity is faster), plus
-Serenity's arena against its planned peak. Timing figures wander on a shared
+Serenity's arena against its planned peak. --kernels is passed to serenity_run
+(auto: Serenity's own convolution kernels where they are faster, XNNPACK for
+the rest; xnnpack: XNNPACK only). --compare-xnnpack also runs
+`serenity_run --kernels xnnpack` in the same run and adds its median and ratio. Timing figures wander on a shared
 machine: compare the ratios, not the absolute times.
 """
 import argparse
@@ -37,6 +41,8 @@ def main():
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--only", default="")
     parser.add_argument("--json", default="")
+    parser.add_argument("--kernels", default="auto", choices=["auto", "xnnpack"])
+    parser.add_argument("--compare-xnnpack", action="store_true")
     args = parser.parse_args()
 
     setup = subprocess.run([os.path.join(HERE, "ort", "setup.sh")])
@@ -55,8 +61,10 @@ def main():
         for threads in [int(t) for t in args.threads.split(",")]:
             srn = os.path.join(args.zoo, name + ".srn")
             onnx_path = os.path.join(args.zoo, name + ".onnx")
-            ours = run_json([args.serenity_run, "--model", srn, "--threads", str(threads),
-                             "--runs", str(args.runs), "--warmup", str(args.warmup), "--json"])
+            command = [args.serenity_run, "--model", srn, "--threads", str(threads),
+                       "--runs", str(args.runs), "--warmup", str(args.warmup), "--json"]
+            ours = run_json(command + ["--kernels", args.kernels])
+            xnn = run_json(command + ["--kernels", "xnnpack"]) if args.compare_xnnpack else None
             peer = run_json(["node", os.path.join(HERE, "ort", "ort_latency.js"), onnx_path,
                              "--threads", str(threads), "--runs", str(args.runs),
                              "--warmup", str(args.warmup)])
@@ -70,15 +78,24 @@ def main():
                 "peak_bytes": ours["memory"]["peak_bytes"],
                 "baseline_arena_bytes": ours["memory"]["baseline_arena_bytes"],
             }
+            if xnn is not None:
+                row["xnnpack_median_ms"] = xnn["latency_ms"]["median"]
+                row["xnnpack_ratio"] = xnn["latency_ms"]["median"] / peer["latency_ms"]["median"]
             rows.append(row)
             print(f"{name:22s} t={threads}  serenity {row['serenity_median_ms']:9.3f} ms  "
-                  f"ort {row['ort_median_ms']:9.3f} ms  ratio {row['ratio']:.2f}", file=sys.stderr)
+                  f"ort {row['ort_median_ms']:9.3f} ms  ratio {row['ratio']:.2f}"
+                  + (f"  xnnpack-only {row['xnnpack_median_ms']:9.3f} ms" if xnn else ""),
+                  file=sys.stderr)
 
+    compare = args.compare_xnnpack
     print(f"{'model':22s} {'thr':>3s} {'serenity ms':>12s} {'ORT ms':>10s} {'ser/ORT':>8s} "
-          f"{'arena KiB':>10s} {'peak KiB':>9s} {'arena=peak':>10s}")
+          + (f"{'xnn-only ms':>12s} {'xnn/ORT':>8s} " if compare else "")
+          + f"{'arena KiB':>10s} {'peak KiB':>9s} {'arena=peak':>10s}")
     for r in rows:
         print(f"{r['model']:22s} {r['threads']:3d} {r['serenity_median_ms']:12.3f} "
-              f"{r['ort_median_ms']:10.3f} {r['ratio']:8.2f} {r['arena_bytes'] / 1024:10.1f} "
+              f"{r['ort_median_ms']:10.3f} {r['ratio']:8.2f} "
+              + (f"{r['xnnpack_median_ms']:12.3f} {r['xnnpack_ratio']:8.2f} " if compare else "")
+              + f"{r['arena_bytes'] / 1024:10.1f} "
               f"{r['peak_bytes'] / 1024:9.1f} {'yes' if r['arena_bytes'] <= r['peak_bytes'] + 64 else 'no':>10s}")
     for threads in sorted({r["threads"] for r in rows}):
         ratios = [r["ratio"] for r in rows if r["threads"] == threads]

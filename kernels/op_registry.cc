@@ -121,7 +121,7 @@ Result<std::unique_ptr<BoundOp>> BindOp(const Operator& op,
                                         const std::vector<const Tensor*>& input_tensors,
                                         const std::vector<OperandView>& inputs,
                                         const std::vector<OperandView>& outputs, pthreadpool_t pool,
-                                        const std::string& name) {
+                                        const std::string& name, KernelChoice kernels) {
   const std::string full_name = DefaultName(op, name);
   const OpKernel* kernel = FindKernel(op.type);
   if (kernel == nullptr) {
@@ -130,7 +130,7 @@ Result<std::unique_ptr<BoundOp>> BindOp(const Operator& op,
   SERENITY_RETURN_IF_ERROR(
       CheckOperands(*kernel, op, input_tensors, inputs, outputs, full_name, true));
   SERENITY_RETURN_IF_ERROR(InitializeXnnpack());
-  KernelContext context{op, input_tensors, inputs, outputs, pool, full_name};
+  KernelContext context{op, input_tensors, inputs, outputs, pool, full_name, kernels};
   return kernel->bind(context);
 }
 

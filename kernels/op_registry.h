@@ -27,6 +27,7 @@ struct KernelContext {
   const std::vector<OperandView>& outputs;
   pthreadpool_t pool;
   const std::string& name;  // "operator 3 ('conv')" for error messages
+  KernelChoice kernels = KernelChoice::kAuto;
 
   bool IsConstantInput(size_t i) const {
     return i < input_tensors.size() && input_tensors[i] != nullptr &&

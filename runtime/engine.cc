@@ -424,6 +424,7 @@ struct Engine::Impl {
   // The operators Invoke runs, in run order (no-ops, which exist only to
   // keep aliased tensors in the graph, are bound but not run).
   std::vector<std::unique_ptr<kernels::BoundOp>> ops;
+  std::vector<pthreadpool_t> op_pools;  // the pool each op runs with (or null)
   std::vector<int> op_indices;  // model operator of each entry of `ops`
   std::vector<std::unique_ptr<kernels::BoundOp>> no_ops;
   std::vector<TensorView> inputs;
@@ -721,6 +722,9 @@ Result<Engine> Engine::Create(const Model& source, ExecutionPlan plan,
     request.model = &model;
     request.op_index = op_index;
     request.pool = impl->pool.get();
+    request.kernels = impl->options.kernels == KernelSelection::kXnnpack
+                          ? kernels::KernelChoice::kXnnpack
+                          : kernels::KernelChoice::kAuto;
     for (int t : op.inputs) request.inputs.push_back(impl->Operand(t));
     for (int t : op.outputs) request.outputs.push_back(impl->Operand(t));
     Result<std::unique_ptr<kernels::BoundOp>> bound = kernels::BindOp(request);
@@ -739,6 +743,14 @@ Result<Engine> Engine::Create(const Model& source, ExecutionPlan plan,
     impl->op_indices.push_back(op_index);
   }
   impl->plan.memory.packed_weight_bytes = packed_bytes;
+  bool any_shares_work = false;
+  for (const auto& op : impl->ops) any_shares_work = any_shares_work || op->shares_work();
+  const bool pool_for_all =
+      options.pthreadpool_ops == PthreadpoolOps::kParallel ||
+      (options.pthreadpool_ops == PthreadpoolOps::kAuto && !any_shares_work);
+  for (const auto& op : impl->ops) {
+    impl->op_pools.push_back(pool_for_all || op->shares_work() ? impl->pool.get() : nullptr);
+  }
 
   const BoundaryLayout layout = LayoutOf(model);
   for (size_t i = 0; i < model.inputs().size(); ++i) {
@@ -753,18 +765,17 @@ Result<Engine> Engine::Create(const Model& source, ExecutionPlan plan,
 
 Status Engine::Invoke() {
   Impl& impl = *impl_;
-  pthreadpool_t pool = impl.pool.get();
   const size_t n = impl.ops.size();
   if (impl.op_seconds.empty()) {
     for (size_t i = 0; i < n; ++i) {
-      Status status = impl.ops[i]->Run(pool);
+      Status status = impl.ops[i]->Run(impl.op_pools[i]);
       if (!status.ok()) return status.WithContext(impl.model->DescribeOperator(impl.op_indices[i]));
     }
     return Status::Ok();
   }
   double start = platforms::NowSeconds();
   for (size_t i = 0; i < n; ++i) {
-    Status status = impl.ops[i]->Run(pool);
+    Status status = impl.ops[i]->Run(impl.op_pools[i]);
     if (!status.ok()) return status.WithContext(impl.model->DescribeOperator(impl.op_indices[i]));
     const double now = platforms::NowSeconds();
     impl.op_seconds[i] += now - start;

@@ -54,6 +54,11 @@ constexpr char kUsage[] =
     "  --ignore-stored-plan  plan even if the model carries a serenity_compile plan\n"
     "  --plan-only           plan and report; bind and run nothing\n"
     "  --memory-svg FILE     draw the footprint curves and the arena layout (SVG)\n"
+    "  --kernels NAME        auto (default: Serenity's own dense convolution on\n"
+    "                        x86-64 AVX2+FMA, XNNPACK for the rest) or xnnpack\n"
+    "  --pthreadpool-ops NAME  auto (default), parallel or serial: whether ops on\n"
+    "                        XNNPACK get the threads when Serenity's own kernels\n"
+    "                        run others (auto: no)\n"
     "  --input FILE.npy      float32 input, once per model input in order\n"
     "                        (default: seeded uniform random in [-1, 1])\n"
     "  --seed N              seed of the random input (default 1)\n"
@@ -72,6 +77,8 @@ struct Flags {
   double time_limit_seconds = 10.0;
   double arena_time_limit_seconds = 10.0;
   bool rewrite = true;
+  serenity::KernelSelection kernels = serenity::KernelSelection::kAuto;
+  serenity::PthreadpoolOps pthreadpool_ops = serenity::PthreadpoolOps::kAuto;
   std::vector<std::string> inputs;
   std::vector<std::string> outputs;
   uint64_t seed = 1;
@@ -175,6 +182,28 @@ Status ParseFlags(int argc, char** argv, Flags* flags) {
       }
       (arg == "--time-limit" ? flags->time_limit_seconds : flags->arena_time_limit_seconds) =
           seconds;
+    } else if (arg == "--kernels") {
+      SERENITY_RETURN_IF_ERROR(next(&text));
+      if (text == "auto") {
+        flags->kernels = serenity::KernelSelection::kAuto;
+      } else if (text == "xnnpack") {
+        flags->kernels = serenity::KernelSelection::kXnnpack;
+      } else {
+        return serenity::InvalidArgumentError("--kernels wants auto or xnnpack, got '", text,
+                                              "'");
+      }
+    } else if (arg == "--pthreadpool-ops") {
+      SERENITY_RETURN_IF_ERROR(next(&text));
+      if (text == "auto") {
+        flags->pthreadpool_ops = serenity::PthreadpoolOps::kAuto;
+      } else if (text == "parallel") {
+        flags->pthreadpool_ops = serenity::PthreadpoolOps::kParallel;
+      } else if (text == "serial") {
+        flags->pthreadpool_ops = serenity::PthreadpoolOps::kSerial;
+      } else {
+        return serenity::InvalidArgumentError(
+            "--pthreadpool-ops wants auto, parallel or serial, got '", text, "'");
+      }
     } else if (arg == "--no-rewrite") {
       SERENITY_RETURN_IF_ERROR(no_value());
       flags->rewrite = false;
@@ -470,6 +499,8 @@ int Run(const Flags& flags) {
   options.schedule_time_limit_seconds = flags.time_limit_seconds;
   options.arena_time_limit_seconds = flags.arena_time_limit_seconds;
   options.rewrites = flags.rewrite;
+  options.kernels = flags.kernels;
+  options.pthreadpool_ops = flags.pthreadpool_ops;
   options.profile = flags.profile;
   options.plan_cache = flags.cache;
   options.plan_cache_dir = flags.cache_dir;
@@ -606,6 +637,9 @@ int Run(const Flags& flags) {
     j += ", \"ops\": " + std::to_string(engine.num_operators());
     j += ", \"threads\": " + std::to_string(engine.threads());
     j += ", \"rewrites\": " + std::string(flags.rewrite ? "true" : "false");
+    j += ", \"kernels\": " +
+         std::string(flags.kernels == serenity::KernelSelection::kXnnpack ? "\"xnnpack\""
+                                                                          : "\"auto\"");
     // Whether buffers are actually shared, and what won (EngineOptions::rewrites).
     j += ", \"aliasing\": " + std::string(engine.plan().rewrites ? "true" : "false");
     j += RewritesJson(engine.plan());
@@ -642,7 +676,7 @@ int Run(const Flags& flags) {
   std::printf("model      %s ('%s'), %d operators\n", flags.model.c_str(), model->name().c_str(),
               engine.num_operators());
   PrintPlanSummary(engine.plan());
-  std::printf("weights    %.1f KiB in the file, %.1f KiB packed by XNNPACK; peak RSS %.1f MiB\n",
+  std::printf("weights    %.1f KiB in the file, %.1f KiB packed for the kernels; peak RSS %.1f MiB\n",
               kib(memory.weights_bytes), kib(memory.packed_weight_bytes), kib(rss_peak) / 1024.0);
   std::printf("latency    %d runs on %d thread(s): min %.3f  median %.3f  p90 %.3f  mean %.3f  "
               "max %.3f ms (load %.1f ms)\n",

@@ -137,14 +137,16 @@ std::string Describe(const OpCase& c) {
 Status BindStatus(const OpCase& c) {
   std::unique_ptr<Prepared> p = Prepare(c, c.in_place);
   Result<std::unique_ptr<BoundOp>> bound =
-      BindOp(p->op, p->tensor_ptrs, p->input_views, p->output_views, TestPool(), "test op");
+      BindOp(p->op, p->tensor_ptrs, p->input_views, p->output_views, TestPool(), "test op",
+             c.kernels);
   return bound.ok() ? Status::Ok() : bound.status();
 }
 
 Result<BoundCase> BindCase(const OpCase& c) {
   std::shared_ptr<Prepared> p = Prepare(c, c.in_place);
   Result<std::unique_ptr<BoundOp>> bound =
-      BindOp(p->op, p->tensor_ptrs, p->input_views, p->output_views, TestPool(), "test op");
+      BindOp(p->op, p->tensor_ptrs, p->input_views, p->output_views, TestPool(), "test op",
+             c.kernels);
   if (!bound.ok()) return bound.status();
   return BoundCase{std::move(bound).value(), p};
 }
@@ -156,7 +158,8 @@ void RunCase(const OpCase& c) {
 
   pthreadpool_t pool = c.single_threaded ? nullptr : TestPool();
   Result<std::unique_ptr<BoundOp>> bound = BindOp(
-      actual->op, actual->tensor_ptrs, actual->input_views, actual->output_views, pool, "test op");
+      actual->op, actual->tensor_ptrs, actual->input_views, actual->output_views, pool, "test op",
+      c.kernels);
   ASSERT_TRUE(bound.ok()) << bound.status().ToString();
   const int runs = c.in_place ? 1 : 2;
   for (int run = 0; run < runs; ++run) {

@@ -53,6 +53,7 @@ struct OpCase {
   bool in_place = false;  // output view := input 0 view
   uint32_t seed = 1;
   bool single_threaded = false;  // bind and run with a null pool
+  KernelChoice kernels = KernelChoice::kAuto;
   // Test of the tester: added to the reference's first output value.
   float perturb_reference = 0.0f;
 };

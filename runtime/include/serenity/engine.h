@@ -68,6 +68,23 @@ enum class PlanCacheMode {
   kRefresh,  // plan as if there were no entry, then (re)write it
 };
 
+enum class KernelSelection { kAuto, kXnnpack };
+
+// Whether operators that parallelise through pthreadpool (XNNPACK's, and the
+// hand-written ones) get the thread pool when threads > 1.
+enum class PthreadpoolOps {
+  // Only when no operator of the model runs on Serenity's own kernels: those
+  // carry the parallel work then, and share it without waiting for idle
+  // threads, whereas every pthreadpool call returns only after each worker
+  // has woken up, which costs a scheduler time slice per operator on a busy
+  // machine (measured: 2-thread runs up to 50x slower than 1-thread ones on
+  // a 2-core machine shared with compilers). So on ARM, or with
+  // KernelSelection::kXnnpack, they get it.
+  kAuto,
+  kParallel,  // always
+  kSerial,    // never: they run on the calling thread
+};
+
 struct EngineOptions {
   // Worker threads for the kernels. 1: no thread pool, everything runs on the
   // calling thread. 0: one thread per core. Negative: kInvalidArgument.
@@ -143,6 +160,13 @@ struct EngineOptions {
   // with this kPlanFormatVersion and these planning options: no search, no
   // cache. A stored plan for another graph is an error (see Prepare).
   bool use_stored_plan = true;
+
+  // Which kernels run the operators. kAuto: the fastest this CPU has (on
+  // x86-64 with AVX2 + FMA, Serenity's own dense-convolution kernel; XNNPACK
+  // for everything else). kXnnpack: XNNPACK wherever it has the op, for
+  // comparisons. Either gives the same results within float rounding.
+  KernelSelection kernels = KernelSelection::kAuto;
+  PthreadpoolOps pthreadpool_ops = PthreadpoolOps::kAuto;
 };
 
 // The default plan cache directory: $XDG_CACHE_HOME/serenity when
@@ -186,8 +210,10 @@ struct MemoryFigures {
   uint64_t stored_order_peak_bytes = 0;
   // Constant tensors in the model file (used in place or packed).
   uint64_t weights_bytes = 0;
-  // XNNPACK's packed copies of the weights (0 in an ExecutionPlan: known
-  // only once operators are bound).
+  // The kernels' packed copies of the weights: XNNPACK's (the weight and
+  // bias bytes handed to it) plus Serenity's own convolution kernels' (their
+  // exact packed size). 0 in an ExecutionPlan: known only once operators are
+  // bound.
   uint64_t packed_weight_bytes = 0;
 };
 

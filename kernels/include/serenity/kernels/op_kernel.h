@@ -57,6 +57,21 @@ class BoundOp {
   // (a zero-copy concat whose producers wrote into its slices, a reshape
   // whose output is its input): the runtime may skip it.
   virtual bool is_noop() const { return false; }
+  // True when Run() spreads its work without waiting for threads that have
+  // not started (Serenity's own kernels, kernels/work_pool.h); false when it
+  // hands the pthreadpool to XNNPACK or pthreadpool_parallelize_*, which
+  // return only after every worker has woken up.
+  virtual bool shares_work() const { return false; }
+};
+
+// Which implementations BindOp may pick.
+enum class KernelChoice {
+  // The fastest this CPU has: on x86-64 with AVX2 + FMA, dense (groups = 1)
+  // convolutions run on Serenity's own kernel (kernels/dense_conv.h);
+  // everything else, and every op on other CPUs, on XNNPACK.
+  kAuto,
+  // XNNPACK wherever it has the op (for comparisons).
+  kXnnpack,
 };
 
 struct BindRequest {
@@ -68,6 +83,7 @@ struct BindRequest {
   std::vector<OperandView> inputs;
   std::vector<OperandView> outputs;
   pthreadpool_t pool = nullptr;  // threads available for setup
+  KernelChoice kernels = KernelChoice::kAuto;
 };
 
 // Returns the capabilities of op kind `type` (independent of shapes).
@@ -96,7 +112,8 @@ Result<std::unique_ptr<BoundOp>> BindOp(const Operator& op,
                                         const std::vector<const Tensor*>& input_tensors,
                                         const std::vector<OperandView>& inputs,
                                         const std::vector<OperandView>& outputs,
-                                        pthreadpool_t pool, const std::string& name);
+                                        pthreadpool_t pool, const std::string& name,
+                                        KernelChoice kernels = KernelChoice::kAuto);
 
 // Naive reference implementation of one operator, for tests: plain loops in
 // double-precision accumulation, no XNNPACK. Same operand convention as

@@ -1,0 +1,186 @@
+// conv_bench: GFLOP/s of Serenity's own dense and depthwise convolutions
+// (kernels/dense_conv.h, kernels/depthwise_conv.h) against XNNPACK's on
+// convolution shapes of the zoo (ResNet-18, DARTS, NASNet, MobileNetV2), at 1
+// and 2 threads, both measured in the same run.
+//
+// usage: conv_bench [--runs N] [--threads 1,2] [--json]
+//
+// "own" is what KernelChoice::kAuto binds: for depthwise windows of up to 25
+// taps that is XNNPACK too (its kernels are faster there), so those rows
+// compare XNNPACK with itself; only the 7x7 depthwise row runs the own
+// depthwise kernel.
+//
+// The two kernels run alternately, so both see the same load; GFLOP/s come
+// from the fastest run of each (the least disturbed on a shared machine).
+// Compare the two columns of one row, not rows of different runs.
+#include <pthreadpool.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "serenity/kernels/op_kernel.h"
+
+namespace {
+
+using serenity::kernels::KernelChoice;
+using serenity::kernels::OperandView;
+
+struct ConvShape {
+  const char* name;
+  int size;  // input height = width
+  int in_channels, out_channels, kernel, stride, pad;
+  bool depthwise = false;
+  int dilation = 1;
+};
+
+constexpr ConvShape kShapes[] = {
+    {"resnet18 conv1 7x7/2", 224, 3, 64, 7, 2, 3},
+    {"resnet18 layer1 3x3", 56, 64, 64, 3, 1, 1},
+    {"resnet18 layer2 3x3/2", 56, 64, 128, 3, 2, 1},
+    {"resnet18 layer2 3x3", 28, 128, 128, 3, 1, 1},
+    {"resnet18 layer2 1x1/2", 56, 64, 128, 1, 2, 0},
+    {"resnet18 layer3 3x3", 14, 256, 256, 3, 1, 1},
+    {"resnet18 layer4 3x3", 7, 512, 512, 3, 1, 1},
+    {"darts_cifar 1x1 144>36", 32, 144, 36, 1, 1, 0},
+    {"darts_cifar 1x1 36>36", 32, 36, 36, 1, 1, 0},
+    {"darts_cifar 1x1 72>72", 16, 72, 72, 1, 1, 0},
+    {"darts_cifar 1x1 144>144", 8, 144, 144, 1, 1, 0},
+    {"darts_cifar stem 3x3", 32, 3, 108, 3, 1, 1},
+    {"mobilenet_v2 1x1 24>144", 56, 24, 144, 1, 1, 0},
+    {"mobilenet_v2 1x1 144>24", 56, 144, 24, 1, 1, 0},
+    {"mobilenet_v2 1x1 320>1280", 7, 320, 1280, 1, 1, 0},
+    {"darts_cifar dw 3x3 36", 32, 36, 36, 3, 1, 1, true},
+    {"darts_cifar dw 5x5 36", 32, 36, 36, 5, 1, 2, true},
+    {"darts_cifar dw 3x3 d2 36", 32, 36, 36, 3, 1, 2, true, 2},
+    {"darts_cifar dw 3x3/2 72", 16, 72, 72, 3, 2, 1, true},
+    {"nasnet_cifar dw 7x7 44", 32, 44, 44, 7, 1, 3, true},
+    {"mobilenet_v2 dw 3x3 144", 56, 144, 144, 3, 1, 1, true},
+    {"mobilenet_v2 dw 3x3/2 96", 112, 96, 96, 3, 2, 1, true},
+};
+
+// Runs the two bound ops alternately (so both see the same machine load) and
+// returns each one's fastest and median time in ms.
+void TimeBoth(serenity::kernels::BoundOp* ops[2], pthreadpool_t pool, int runs, double best[2],
+              double median[2]) {
+  std::vector<double> times[2];
+  for (int i = 0; i < runs + 2; ++i) {
+    for (int k = 0; k < 2; ++k) {
+      const auto start = std::chrono::steady_clock::now();
+      if (!ops[k]->Run(pool).ok()) std::abort();
+      const auto end = std::chrono::steady_clock::now();
+      if (i >= 2) times[k].push_back(std::chrono::duration<double, std::milli>(end - start).count());
+    }
+  }
+  for (int k = 0; k < 2; ++k) {
+    std::sort(times[k].begin(), times[k].end());
+    best[k] = times[k].front();
+    median[k] = times[k][times[k].size() / 2];
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int runs = 20;
+  std::vector<int> thread_counts = {1, 2};
+  bool json = false;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--runs") == 0 && i + 1 < argc) {
+      runs = std::max(1, std::atoi(argv[++i]));
+    } else if (std::strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
+      thread_counts.clear();
+      for (const char* p = argv[++i]; *p != '\0';) {
+        thread_counts.push_back(std::max(1, std::atoi(p)));
+        p = std::strchr(p, ',');
+        if (p == nullptr) break;
+        ++p;
+      }
+    } else if (std::strcmp(argv[i], "--json") == 0) {
+      json = true;
+    } else {
+      std::fprintf(stderr, "usage: conv_bench [--runs N] [--threads 1,2] [--json]\n");
+      return 2;
+    }
+  }
+  std::mt19937 rng(1);
+  std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
+  if (!json) {
+    std::printf("%-26s %3s %9s %9s %9s %9s %8s %8s %7s\n", "shape", "thr", "own min", "xnn min",
+                "own med", "xnn med", "own GF/s", "xnn GF/s", "speedup");
+  }
+  std::string records;
+  for (const ConvShape& s : kShapes) {
+    const int out = (s.size + 2 * s.pad - (s.kernel - 1) * s.dilation - 1) / s.stride + 1;
+    const int group_in = s.depthwise ? 1 : s.in_channels;
+    std::vector<float> input(static_cast<size_t>(s.size) * s.size * s.in_channels + 64);
+    std::vector<float> weights(static_cast<size_t>(s.out_channels) * s.kernel * s.kernel *
+                               group_in);
+    std::vector<float> bias(s.out_channels);
+    std::vector<float> output(static_cast<size_t>(out) * out * s.out_channels + 64);
+    for (float& v : input) v = uniform(rng);
+    for (float& v : weights) v = uniform(rng);
+    for (float& v : bias) v = uniform(rng);
+
+    serenity::Operator op;
+    op.name = s.name;
+    op.type = serenity::OpType::kConv2D;
+    op.inputs = {0, 1, 2};
+    op.outputs = {3};
+    serenity::Conv2DAttrs attrs;
+    attrs.stride_h = attrs.stride_w = s.stride;
+    attrs.pad_top = attrs.pad_bottom = attrs.pad_left = attrs.pad_right = s.pad;
+    attrs.dilation_h = attrs.dilation_w = s.dilation;
+    attrs.groups = s.depthwise ? s.in_channels : 1;
+    attrs.activation = serenity::Activation::kRelu;
+    op.attrs = attrs;
+    const std::vector<OperandView> inputs = {
+        {input.data(), {1, s.size, s.size, s.in_channels}, s.in_channels},
+        {weights.data(), {s.out_channels, s.kernel, s.kernel, group_in}, group_in},
+        {bias.data(), {s.out_channels}, s.out_channels}};
+    const std::vector<OperandView> outputs = {
+        {output.data(), {1, out, out, s.out_channels}, s.out_channels}};
+    const double flops =
+        2.0 * out * out * s.out_channels * s.kernel * s.kernel * group_in;
+    for (int threads : thread_counts) {
+      pthreadpool_t pool = threads > 1 ? pthreadpool_create(threads) : nullptr;
+      std::unique_ptr<serenity::kernels::BoundOp> bound[2];
+      const KernelChoice choices[2] = {KernelChoice::kAuto, KernelChoice::kXnnpack};
+      for (int k = 0; k < 2; ++k) {
+        auto result = serenity::kernels::BindOp(op, {}, inputs, outputs, pool, s.name, choices[k]);
+        if (!result.ok()) {
+          std::fprintf(stderr, "conv_bench: %s\n", result.status().message().c_str());
+          return 1;
+        }
+        bound[k] = std::move(*result);
+      }
+      serenity::kernels::BoundOp* ops[2] = {bound[0].get(), bound[1].get()};
+      double ms[2], median[2];
+      TimeBoth(ops, pool, runs, ms, median);
+      if (pool != nullptr) pthreadpool_destroy(pool);
+      const double own_gflops = flops / ms[0] / 1e6, xnn_gflops = flops / ms[1] / 1e6;
+      if (json) {
+        char line[512];
+        std::snprintf(line, sizeof(line),
+                      "%s{\"shape\": \"%s\", \"threads\": %d, \"own_min_ms\": %.4f, "
+                      "\"xnnpack_min_ms\": %.4f, \"own_median_ms\": %.4f, "
+                      "\"xnnpack_median_ms\": %.4f, \"own_gflops\": %.2f, "
+                      "\"xnnpack_gflops\": %.2f}",
+                      records.empty() ? "" : ", ", s.name, threads, ms[0], ms[1], median[0],
+                      median[1], own_gflops, xnn_gflops);
+        records += line;
+      } else {
+        std::printf("%-26s %3d %9.3f %9.3f %9.3f %9.3f %8.1f %8.1f %6.2fx\n", s.name, threads,
+                    ms[0], ms[1], median[0], median[1], own_gflops, xnn_gflops, ms[1] / ms[0]);
+      }
+    }
+  }
+  if (json) std::printf("[%s]\n", records.c_str());
+  return 0;
+}

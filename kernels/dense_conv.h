@@ -1,0 +1,88 @@
+// A hand-written dense (groups = 1) NHWC convolution for x86-64 with AVX2 and
+// FMA: an implicit GEMM (output pixels x output channels, reduced over kernel
+// positions x input channels) on a 6x16 register tile.
+//
+// Why it exists: Debian builds XNNPACK with GCC, which spills an accumulator
+// of XNNPACK's f32 6x16 FMA3 IGEMM micro-kernel to the stack inside its inner
+// loop; that kernel then runs at about a third of the core's FMA rate, and
+// dense convolutions are most of every zoo model's time. XNNPACK's
+// micro-kernels are not exported, so the tile is written here, with
+// intrinsics that keep all 12 accumulators in registers.
+//
+// Layout of this interface: plain structs and functions on raw pointers, on
+// purpose. dense_conv_avx2.cc is compiled with -mavx2 -mfma; it must not
+// instantiate any inline function or template shared with other translation
+// units (std::vector, Status, ...), or the linker could keep its AVX2 copy
+// for the whole program and break CPUs without AVX2.
+#ifndef SERENITY_KERNELS_DENSE_CONV_H_
+#define SERENITY_KERNELS_DENSE_CONV_H_
+
+#include <cstddef>
+#include <cstdint>
+
+#include "work_pool.h"
+
+namespace serenity::kernels {
+
+// Output channels per packed weight block (two 8-float vectors).
+inline constexpr int64_t kDenseConvBlock = 16;
+// Kernel windows up to this many positions (7x7 and smaller).
+inline constexpr int64_t kDenseConvMaxPositions = 64;
+// Convolutions with fewer input channels than this gather each window into a
+// panel of at most kDenseConvMaxPanel floats (on the stack, per tile row).
+inline constexpr int64_t kDenseConvGatherBelowChannels = 16;
+inline constexpr int64_t kDenseConvMaxPanel = 1024;
+// Below this many multiply-adds a convolution runs on the calling thread.
+inline constexpr int64_t kDenseConvParallelMacs = int64_t{1} << 20;
+
+struct DenseConvShape {
+  int64_t batch = 0;
+  int64_t in_h = 0, in_w = 0, in_channels = 0;
+  int64_t out_h = 0, out_w = 0, out_channels = 0;
+  int64_t kernel_h = 0, kernel_w = 0;
+  int64_t stride_h = 1, stride_w = 1;
+  int64_t dilation_h = 1, dilation_w = 1;
+  int64_t pad_top = 0, pad_left = 0;
+  int64_t in_pixel_stride = 0;   // floats between input pixels (>= in_channels)
+  int64_t out_pixel_stride = 0;  // floats between output pixels (>= out_channels)
+  float out_min = 0.0f, out_max = 0.0f;
+};
+
+// True when the kernel gathers each window of `shape` into a panel.
+inline bool DenseConvGathers(const DenseConvShape& shape) {
+  return shape.in_channels < kDenseConvGatherBelowChannels &&
+         shape.kernel_h * shape.kernel_w * shape.in_channels <= kDenseConvMaxPanel;
+}
+
+// Floats of the packed weights: per block of 16 output channels, 16 biases
+// then, for each kernel position and input channel, the 16 weights (zeros
+// past the last output channel).
+size_t DenseConvPackedFloats(const DenseConvShape& shape);
+
+// Packs OHWI `weights` ([out_channels, kernel_h, kernel_w, in_channels]) and
+// `bias` ([out_channels], or nullptr for zeros) into `packed`
+// (DenseConvPackedFloats floats).
+void DenseConvPackWeights(const DenseConvShape& shape, const float* weights, const float* bias,
+                          float* packed);
+
+// Everything one run reads and writes. `zeros` holds in_channels zero floats
+// (read in place of padding pixels). All pointers are borrowed.
+struct DenseConvArgs {
+  DenseConvShape shape;
+  const float* packed = nullptr;
+  const float* zeros = nullptr;
+  const float* input = nullptr;  // element [0, 0, 0, 0] of the input view
+  float* output = nullptr;       // element [0, 0, 0, 0] of the output view
+};
+
+// True when this build has the kernel (x86-64) and the CPU runs AVX2 + FMA.
+bool DenseConvAvailable();
+
+// Runs the convolution, parallel over the pool (nullptr: calling thread).
+// Writes only the out_channels first floats of each output pixel. Allocates
+// nothing. Call only when DenseConvAvailable().
+void DenseConvRun(const DenseConvArgs& args, WorkPool* pool);
+
+}  // namespace serenity::kernels
+
+#endif  // SERENITY_KERNELS_DENSE_CONV_H_

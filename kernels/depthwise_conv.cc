@@ -1,0 +1,30 @@
+// The portable half of depthwise_conv.h: weight packing.
+#include "depthwise_conv.h"
+
+namespace serenity::kernels {
+
+size_t DepthwiseConvPackedFloats(const DenseConvShape& shape) {
+  const int64_t padded = (shape.in_channels + 7) / 8 * 8;
+  return static_cast<size_t>(padded * (1 + shape.kernel_h * shape.kernel_w));
+}
+
+void DepthwiseConvPackWeights(const DenseConvShape& shape, const float* weights,
+                              const float* bias, float* packed) {
+  const int64_t channels = shape.in_channels;
+  const int64_t padded = (channels + 7) / 8 * 8;
+  const int64_t positions = shape.kernel_h * shape.kernel_w;
+  for (int64_t c = 0; c < padded; ++c) {
+    packed[c] = (c < channels && bias != nullptr) ? bias[c] : 0.0f;
+  }
+  for (int64_t p = 0; p < positions; ++p) {
+    float* row = packed + (1 + p) * padded;
+    for (int64_t c = 0; c < padded; ++c) row[c] = c < channels ? weights[c * positions + p] : 0.0f;
+  }
+}
+
+#if !defined(__x86_64__)
+// Never called: DenseConvAvailable() is false off x86-64.
+void DepthwiseConvRun(const DenseConvArgs&, WorkPool*) {}
+#endif
+
+}  // namespace serenity::kernels

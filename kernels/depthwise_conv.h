@@ -1,0 +1,42 @@
+// A hand-written depthwise NHWC convolution (groups = channels, one output
+// channel per input channel) for x86-64 with AVX2 and FMA, beside the dense
+// one (dense_conv.h explains why these exist and the rules for the AVX2
+// translation unit). XNNPACK's depthwise kernels in Debian's build run
+// windows larger than 5x5 (NASNet's 7x7) at about 2 GFLOP/s; this one runs
+// them at about 20.
+#ifndef SERENITY_KERNELS_DEPTHWISE_CONV_H_
+#define SERENITY_KERNELS_DEPTHWISE_CONV_H_
+
+#include <cstddef>
+#include <cstdint>
+
+#include "dense_conv.h"
+
+namespace serenity::kernels {
+
+// Windows up to this many positions stay on XNNPACK, whose depthwise
+// kernels are faster there (bench/conv_bench).
+inline constexpr int64_t kDepthwiseXnnpackMaxPositions = 25;
+
+// Below this many multiply-adds a depthwise convolution runs on the calling
+// thread.
+inline constexpr int64_t kDepthwiseParallelMacs = int64_t{1} << 19;
+
+// Floats of the packed weights for `shape` (in_channels == out_channels):
+// the biases, then for each kernel position the channels' weights, each
+// padded to a multiple of 8 floats.
+size_t DepthwiseConvPackedFloats(const DenseConvShape& shape);
+
+// Packs `weights` ([channels, kernel_h, kernel_w, 1]) and `bias`
+// ([channels], or nullptr for zeros) into `packed`.
+void DepthwiseConvPackWeights(const DenseConvShape& shape, const float* weights,
+                              const float* bias, float* packed);
+
+// Runs it (args.zeros: in_channels zero floats). Writes only the channels of
+// each output pixel; reads only the channels of each input pixel. Allocates
+// nothing. Call only when DenseConvAvailable().
+void DepthwiseConvRun(const DenseConvArgs& args, WorkPool* pool);
+
+}  // namespace serenity::kernels
+
+#endif  // SERENITY_KERNELS_DEPTHWISE_CONV_H_

@@ -1,0 +1,338 @@
+// Serenity's own convolution kernels (kernels/dense_conv.h,
+// kernels/depthwise_conv.h) against the reference: tile remainders (output
+// channels around multiples of 8 and 16, pixel counts around multiples of 6),
+// few and many input channels (window gather or per-position addresses),
+// 1x1 fast path, strides, asymmetric paddings, dilations, channel slices,
+// batches, 1 and 2 threads, and shapes large enough to take the parallel and
+// one-block-per-task paths. On CPUs without AVX2 + FMA (and on ARM) the same
+// cases run on XNNPACK and the checks that the own kernel was chosen are
+// skipped.
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "dense_conv.h"
+#include "depthwise_conv.h"
+#include "op_tester.h"
+
+namespace serenity::kernels::testing {
+namespace {
+
+struct ConvSpec {
+  int64_t batch = 1, height = 8, width = 8, in_channels = 4, out_channels = 4;
+  int kernel_h = 3, kernel_w = 3;
+  int stride_h = 1, stride_w = 1, dilation_h = 1, dilation_w = 1;
+  int pad_top = 1, pad_bottom = 1, pad_left = 1, pad_right = 1;
+  bool depthwise = false;
+  bool bias = true;
+  Activation activation = Activation::kNone;
+  Placement input_slice, output_slice;
+  bool single_threaded = false;
+  uint32_t seed = 1;
+
+  int64_t OutH() const {
+    return (height + pad_top + pad_bottom - ((kernel_h - 1) * dilation_h + 1)) / stride_h + 1;
+  }
+  int64_t OutW() const {
+    return (width + pad_left + pad_right - ((kernel_w - 1) * dilation_w + 1)) / stride_w + 1;
+  }
+
+  OpCase Case() const {
+    OpCase c;
+    c.op.type = OpType::kConv2D;
+    Conv2DAttrs attrs;
+    attrs.stride_h = stride_h;
+    attrs.stride_w = stride_w;
+    attrs.dilation_h = dilation_h;
+    attrs.dilation_w = dilation_w;
+    attrs.pad_top = pad_top;
+    attrs.pad_bottom = pad_bottom;
+    attrs.pad_left = pad_left;
+    attrs.pad_right = pad_right;
+    attrs.groups = depthwise ? static_cast<int>(in_channels) : 1;
+    attrs.activation = activation;
+    c.op.attrs = attrs;
+    c.seed = seed;
+    c.single_threaded = single_threaded;
+    OperandSpec x = Spec({batch, height, width, in_channels});
+    x.placement = input_slice;
+    const int64_t out_channels_now = depthwise ? in_channels : out_channels;
+    OperandSpec w =
+        Spec({out_channels_now, kernel_h, kernel_w, depthwise ? 1 : in_channels}, true);
+    OperandSpec b = Spec({out_channels_now}, true);
+    b.absent = !bias;
+    c.inputs = {x, w, b};
+    c.output.shape = {batch, OutH(), OutW(), out_channels_now};
+    c.output.placement = output_slice;
+    return c;
+  }
+
+  DenseConvShape Shape() const {
+    DenseConvShape s;
+    s.in_channels = in_channels;
+    s.out_channels = depthwise ? in_channels : out_channels;
+    s.kernel_h = kernel_h;
+    s.kernel_w = kernel_w;
+    return s;
+  }
+};
+
+// Runs the case against the reference, then checks which kernel was bound:
+// the own kernels report their packed bytes, which differ from XNNPACK's.
+void Check(const ConvSpec& spec) {
+  const OpCase c = spec.Case();
+  RunCase(c);
+  if (!DenseConvAvailable()) return;
+  Result<BoundCase> bound = BindCase(c);
+  ASSERT_TRUE(bound.ok()) << bound.status().ToString();
+  const size_t floats = spec.depthwise ? DepthwiseConvPackedFloats(spec.Shape())
+                                       : DenseConvPackedFloats(spec.Shape());
+  EXPECT_EQ(bound->op->packed_weight_bytes(), floats * sizeof(float)) << Describe(c);
+}
+
+TEST(OwnDenseConvTest, OutputChannelRemainders) {
+  // 1..40 output channels: full 16-blocks, a last block of 9-15 (two
+  // vectors, masked second) or 1-8 (one vector); 7x7 = 49 pixels = 8 tiles
+  // of 6 and one of 1.
+  uint32_t seed = 1;
+  for (int64_t o = 1; o <= 40; ++o) {
+    ConvSpec s;
+    s.height = s.width = 7;
+    s.in_channels = 19;
+    s.out_channels = o;
+    s.seed = seed++;
+    Check(s);
+  }
+}
+
+TEST(OwnDenseConvTest, InputChannelsAndWindows) {
+  // Fewer than 16 input channels gather each window into a panel; more use
+  // per-position addresses; 1x1 stride 1 unpadded takes the pointwise path.
+  uint32_t seed = 100;
+  for (int64_t c : {1, 2, 3, 15, 16, 17, 40}) {
+    for (int k : {1, 2, 3, 5, 7}) {
+      ConvSpec s;
+      s.height = 9;
+      s.width = 10;
+      s.in_channels = c;
+      s.out_channels = 21;
+      s.kernel_h = s.kernel_w = k;
+      s.pad_top = s.pad_bottom = s.pad_left = s.pad_right = k / 2;
+      s.seed = seed++;
+      Check(s);
+    }
+  }
+}
+
+TEST(OwnDenseConvTest, StridesPaddingsDilations) {
+  uint32_t seed = 200;
+  for (int64_t c : {3, 24}) {
+    for (int stride : {1, 2, 3}) {
+      for (int dilation : {1, 2}) {
+        ConvSpec s;
+        s.height = 13;
+        s.width = 11;
+        s.in_channels = c;
+        s.out_channels = 18;
+        s.stride_h = stride;
+        s.stride_w = stride == 3 ? 1 : stride;
+        s.dilation_h = dilation;
+        s.dilation_w = dilation == 2 ? 1 : 2;
+        s.pad_top = 2;
+        s.pad_bottom = 0;
+        s.pad_left = 0;
+        s.pad_right = 1;
+        s.seed = seed++;
+        Check(s);
+      }
+    }
+  }
+  // 7x7 stride 2 pad 3 on 3 channels: ResNet's first convolution, smaller.
+  ConvSpec s;
+  s.height = s.width = 20;
+  s.in_channels = 3;
+  s.out_channels = 16;
+  s.kernel_h = s.kernel_w = 7;
+  s.stride_h = s.stride_w = 2;
+  s.pad_top = s.pad_bottom = s.pad_left = s.pad_right = 3;
+  Check(s);
+  // 1x1 with stride 2 and 1x1 with padding: not the pointwise path.
+  ConvSpec t;
+  t.kernel_h = t.kernel_w = 1;
+  t.in_channels = 20;
+  t.out_channels = 12;
+  t.stride_h = t.stride_w = 2;
+  t.pad_top = t.pad_bottom = t.pad_left = t.pad_right = 0;
+  Check(t);
+  t.stride_h = t.stride_w = 1;
+  t.pad_top = t.pad_left = 1;
+  t.pad_bottom = t.pad_right = 0;
+  Check(t);
+}
+
+TEST(OwnDenseConvTest, ChannelSlicesBatchesActivations) {
+  uint32_t seed = 300;
+  for (int64_t c : {5, 20}) {
+    for (int k : {1, 3}) {
+      ConvSpec s;
+      s.batch = 2;
+      s.height = 5;
+      s.width = 7;
+      s.in_channels = c;
+      s.out_channels = 11;
+      s.kernel_h = s.kernel_w = k;
+      s.pad_top = s.pad_bottom = s.pad_left = s.pad_right = k / 2;
+      s.input_slice = {3, 6};
+      s.output_slice = {4, 9};
+      s.activation = k == 1 ? Activation::kRelu : Activation::kRelu6;
+      s.bias = k == 3;
+      s.seed = seed++;
+      Check(s);
+    }
+  }
+}
+
+TEST(OwnDenseConvTest, LargeShapesOneAndTwoThreads) {
+  // Above kDenseConvParallelMacs: the pool splits the work. 3x3x64 -> 128
+  // packs 295 KiB of weights: one block per task. 1x1 48 -> 36 at 32x32:
+  // every block per task, 171 tiles.
+  uint32_t seed = 400;
+  for (bool single : {false, true}) {
+    ConvSpec a;
+    a.height = a.width = 12;
+    a.in_channels = 64;
+    a.out_channels = 128;
+    a.single_threaded = single;
+    a.output_slice = {8, 8};
+    a.seed = seed++;
+    Check(a);
+    ConvSpec b;
+    b.height = b.width = 32;
+    b.in_channels = 48;
+    b.out_channels = 36;
+    b.kernel_h = b.kernel_w = 1;
+    b.pad_top = b.pad_bottom = b.pad_left = b.pad_right = 0;
+    b.single_threaded = single;
+    b.input_slice = {16, 16};
+    b.seed = seed++;
+    Check(b);
+    ConvSpec c;
+    c.height = c.width = 40;
+    c.in_channels = 3;
+    c.out_channels = 40;
+    c.kernel_h = c.kernel_w = 7;
+    c.stride_h = c.stride_w = 2;
+    c.pad_top = c.pad_bottom = c.pad_left = c.pad_right = 3;
+    c.single_threaded = single;
+    c.seed = seed++;
+    Check(c);
+  }
+}
+
+TEST(OwnDenseConvTest, RandomConfigurations) {
+  std::mt19937 rng(7);
+  auto pick = [&rng](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  int tested = 0;
+  for (uint32_t seed = 500; tested < 60; ++seed) {
+    ConvSpec s;
+    s.batch = pick(1, 2);
+    s.height = pick(1, 14);
+    s.width = pick(1, 14);
+    s.in_channels = pick(1, 40);
+    s.out_channels = pick(1, 40);
+    s.kernel_h = pick(1, 5);
+    s.kernel_w = pick(1, 5);
+    s.stride_h = pick(1, 3);
+    s.stride_w = pick(1, 3);
+    s.dilation_h = pick(1, 3);
+    s.dilation_w = pick(1, 3);
+    s.pad_top = pick(0, s.kernel_h - 1);
+    s.pad_bottom = pick(0, s.kernel_h - 1);
+    s.pad_left = pick(0, s.kernel_w - 1);
+    s.pad_right = pick(0, s.kernel_w - 1);
+    if (s.height + s.pad_top + s.pad_bottom < (s.kernel_h - 1) * s.dilation_h + 1 ||
+        s.width + s.pad_left + s.pad_right < (s.kernel_w - 1) * s.dilation_w + 1) {
+      continue;
+    }
+    s.bias = pick(0, 3) != 0;
+    s.activation = static_cast<Activation>(pick(0, 2));
+    if (pick(0, 1)) s.input_slice = {pick(0, 3), 3};
+    if (pick(0, 1)) s.output_slice = {pick(0, 5), 5};
+    s.single_threaded = pick(0, 1) != 0;
+    s.seed = seed;
+    Check(s);
+    ++tested;
+  }
+}
+
+TEST(OwnDenseConvTest, ForcedXnnpackGivesTheSameResults) {
+  ConvSpec s;
+  s.in_channels = 20;
+  s.out_channels = 20;
+  OpCase c = s.Case();
+  c.kernels = KernelChoice::kXnnpack;
+  RunCase(c);
+  Result<BoundCase> bound = BindCase(c);
+  ASSERT_TRUE(bound.ok());
+  // XNNPACK's figure: the weights and biases handed to it, unpadded.
+  EXPECT_EQ(bound->op->packed_weight_bytes(), (20 * 3 * 3 * 20 + 20) * sizeof(float));
+}
+
+TEST(OwnDepthwiseConvTest, SevenBySevenWindows) {
+  // Channels: below 8 (masked), 8, one 32-block plus a remainder, 40 (one
+  // channel would be a dense convolution: groups == 1).
+  uint32_t seed = 600;
+  for (int64_t c : {2, 7, 8, 33, 40}) {
+    for (int stride : {1, 2}) {
+      ConvSpec s;
+      s.depthwise = true;
+      s.height = 11;
+      s.width = 9;
+      s.in_channels = c;
+      s.kernel_h = s.kernel_w = 7;
+      s.stride_h = s.stride_w = stride;
+      s.pad_top = s.pad_bottom = s.pad_left = s.pad_right = 3;
+      s.seed = seed++;
+      Check(s);
+    }
+  }
+}
+
+TEST(OwnDepthwiseConvTest, DilationsSlicesActivationsThreads) {
+  uint32_t seed = 700;
+  for (bool single : {false, true}) {
+    ConvSpec s;
+    s.depthwise = true;
+    s.batch = 2;
+    s.height = 13;
+    s.width = 12;
+    s.in_channels = 36;
+    s.kernel_h = 7;
+    s.kernel_w = 5;
+    s.dilation_h = 2;
+    s.pad_top = 6;
+    s.pad_bottom = 3;
+    s.pad_left = 2;
+    s.pad_right = 0;
+    s.input_slice = {4, 8};
+    s.output_slice = {2, 5};
+    s.activation = Activation::kRelu;
+    s.bias = !single;
+    s.single_threaded = single;
+    s.seed = seed++;
+    Check(s);
+    // Above kDepthwiseParallelMacs.
+    ConvSpec big;
+    big.depthwise = true;
+    big.height = big.width = 32;
+    big.in_channels = 44;
+    big.kernel_h = big.kernel_w = 7;
+    big.pad_top = big.pad_bottom = big.pad_left = big.pad_right = 3;
+    big.single_threaded = single;
+    big.seed = seed++;
+    Check(big);
+  }
+}
+
+}  // namespace
+}  // namespace serenity::kernels::testing
