@@ -7,9 +7,16 @@
 //              planner
 //
 //   memory_report [--json] [--no-rewrite] [--zoo DIR] [--time-limit S]
-//                 [--rewrite-time-limit S] [--write DIR] [model.srn ...]
+//                 [--rewrite-time-limit S] [--write DIR] [--dump-plans DIR]
+//                 [model.srn ...]
 //
 // --write DIR saves each rewritten model as DIR/<name>.rewritten.srn.
+// --dump-plans DIR saves every planning instance the best planner gets as
+// DIR/<name>.<order|aliasing|all>.csv (`id,lower,upper,size`, half-open, the
+// format serenity_plan and plan_bench read; sizes are multiples of the
+// 64-byte arena alignment, so alignment 1 gives the same plans).
+// "plan ms" is the best planner's time on the order-alone instance and the
+// longest of its times on the "all" instances.
 //
 // Geometric means of baseline/serenity arena over the irregular models
 // (randwire*, darts*, nasnet*, amoebanet*) and over all models given.
@@ -47,6 +54,7 @@ struct Arena {
   uint64_t peak = 0;
   uint64_t arena = 0;
   bool optimal_order = false;
+  double plan_ms = 0;  // the planner's own time_ms
 };
 
 struct Row {
@@ -62,6 +70,7 @@ struct Row {
   std::string chosen = "rewrites";
   bool out_of_time = false;
   double seconds = 0;
+  double all_plan_ms = 0;  // longest planner time among the "all" candidates
 };
 
 AliasCapabilities Capabilities() {
@@ -73,29 +82,41 @@ AliasCapabilities Capabilities() {
 #else
   // Without the kernels library: in place for element-wise ops only.
   AliasCapabilities capabilities;
-  for (OpType type : {OpType::kRelu, OpType::kClamp, OpType::kSigmoid,
-                      OpType::kHardSwish, OpType::kAdd, OpType::kMul}) {
+  for (OpType type : {OpType::kRelu, OpType::kClamp, OpType::kSigmoid, OpType::kHardSwish,
+                      OpType::kAdd, OpType::kMul}) {
     capabilities[type].in_place = true;
   }
   return capabilities;
 #endif
 }
 
+Status DumpPlan(const std::string& path, const std::vector<scheduler::PlanBuffer>& buffers) {
+  std::string text = "id,lower,upper,size\n";
+  for (size_t i = 0; i < buffers.size(); ++i) {
+    text += StrCat(i, ",", buffers[i].first, ",", int64_t{buffers[i].last} + 1, ",",
+                   buffers[i].size, "\n");
+  }
+  return WriteFileAtomically(path, std::vector<uint8_t>(text.begin(), text.end()));
+}
+
+// `dump_path` empty: no dump.
 Result<Arena> PlanFor(const scheduler::Graph& graph, const scheduler::MemoryModel& memory,
-                      const scheduler::Schedule& schedule, scheduler::PlannerKind kind) {
+                      const scheduler::Schedule& schedule, scheduler::PlannerKind kind,
+                      const std::string& dump_path = "") {
   const std::vector<scheduler::LiveRange> ranges =
       scheduler::ComputeLiveRanges(graph, memory, schedule.order);
   std::vector<scheduler::PlanBuffer> buffers;
   for (size_t b = 0; b < memory.buffers.size(); ++b) {
     if (ranges[b].first > ranges[b].last) continue;
-    buffers.push_back({memory.buffers[b].bytes, ranges[b].first, ranges[b].last,
-                       scheduler::kArenaAlignment});
+    buffers.push_back(
+        {memory.buffers[b].bytes, ranges[b].first, ranges[b].last, scheduler::kArenaAlignment});
   }
+  if (!dump_path.empty()) SERENITY_RETURN_IF_ERROR(DumpPlan(dump_path, buffers));
   scheduler::PlanOptions options;
   options.kind = kind;
   SERENITY_ASSIGN_OR_RETURN(scheduler::ArenaPlan plan, scheduler::PlanArena(buffers, options));
   SERENITY_RETURN_IF_ERROR(scheduler::ValidateArenaPlan(buffers, plan, 0));
-  return Arena{schedule.peak_bytes, plan.arena_bytes, schedule.optimal};
+  return Arena{schedule.peak_bytes, plan.arena_bytes, schedule.optimal, plan.time_ms};
 }
 
 bool IsIrregular(const std::string& name) {
@@ -106,12 +127,16 @@ bool IsIrregular(const std::string& name) {
 }
 
 Result<Row> Measure(const std::string& path, bool rewrite, double time_limit,
-                    double rewrite_time_limit, const std::string& write_dir) {
+                    double rewrite_time_limit, const std::string& write_dir,
+                    const std::string& dump_dir) {
   const auto start = std::chrono::steady_clock::now();
   SERENITY_ASSIGN_OR_RETURN(Model model, Model::Load(path));
   Row row;
   row.name = std::filesystem::path(path).stem().string();
   row.irregular = IsIrregular(row.name);
+  auto dump = [&](const char* what) {
+    return dump_dir.empty() ? std::string() : StrCat(dump_dir, "/", row.name, ".", what, ".csv");
+  };
   const scheduler::Graph graph = scheduler::GraphFromModel(model);
   const scheduler::MemoryModel plain = scheduler::MemoryModel::WithoutAliasing(graph);
   row.ops_before = static_cast<int>(graph.ops.size());
@@ -128,8 +153,8 @@ Result<Row> Measure(const std::string& path, bool rewrite, double time_limit,
   optimal_options.time_limit_seconds = time_limit;
   SERENITY_ASSIGN_OR_RETURN(scheduler::Schedule optimal,
                             scheduler::ComputeSchedule(graph, plain, optimal_options));
-  SERENITY_ASSIGN_OR_RETURN(row.order,
-                            PlanFor(graph, plain, optimal, scheduler::PlannerKind::kBest));
+  SERENITY_ASSIGN_OR_RETURN(
+      row.order, PlanFor(graph, plain, optimal, scheduler::PlannerKind::kBest, dump("order")));
 
   scheduler::RewriteOptions options;
   options.capabilities = Capabilities();
@@ -144,13 +169,14 @@ Result<Row> Measure(const std::string& path, bool rewrite, double time_limit,
   row.alias_only_peak = result.initial_peak_bytes;
   if (!write_dir.empty()) {
     const uint8_t* bytes = result.model.bytes();
-    SERENITY_RETURN_IF_ERROR(WriteFileAtomically(
-        write_dir + "/" + row.name + ".rewritten.srn",
-        std::vector<uint8_t>(bytes, bytes + result.model.size_bytes())));
+    SERENITY_RETURN_IF_ERROR(
+        WriteFileAtomically(write_dir + "/" + row.name + ".rewritten.srn",
+                            std::vector<uint8_t>(bytes, bytes + result.model.size_bytes())));
   }
   row.ops_after = static_cast<int>(result.graph.ops.size());
-  SERENITY_ASSIGN_OR_RETURN(row.all, PlanFor(result.graph, result.alias.memory,
-                                             result.schedule, scheduler::PlannerKind::kBest));
+  SERENITY_ASSIGN_OR_RETURN(row.all, PlanFor(result.graph, result.alias.memory, result.schedule,
+                                             scheduler::PlannerKind::kBest, dump("all")));
+  row.all_plan_ms = row.all.plan_ms;
   // Rewrites are kept by their peak; the arena has the last word: when the
   // planner does not turn a lower peak into a smaller arena, the pipeline
   // falls back to aliasing alone, then to the order alone.
@@ -161,7 +187,8 @@ Result<Row> Measure(const std::string& path, bool rewrite, double time_limit,
                             scheduler::RewriteForMemory(model, alias_only));
   SERENITY_ASSIGN_OR_RETURN(Arena aliased_arena,
                             PlanFor(aliased.graph, aliased.alias.memory, aliased.schedule,
-                                    scheduler::PlannerKind::kBest));
+                                    scheduler::PlannerKind::kBest, dump("aliasing")));
+  row.all_plan_ms = std::max(row.all_plan_ms, aliased_arena.plan_ms);
   if (aliased_arena.arena < row.all.arena) {
     row.all = aliased_arena;
     row.chosen = "aliasing";
@@ -179,8 +206,7 @@ Result<Row> Measure(const std::string& path, bool rewrite, double time_limit,
   }
   row.trials = static_cast<int>(result.decisions.size());
   row.out_of_time = result.out_of_time;
-  row.seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  row.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return row;
 }
 
@@ -206,8 +232,7 @@ std::string JsonEscape(const std::string& s) {
 std::string Summary(const Row& row) {
   std::map<std::string, int> count;
   for (const auto& d : row.applied) {
-    count[scheduler::RewriteKindName(d.kind)] +=
-        static_cast<int>(d.operators.size());
+    count[scheduler::RewriteKindName(d.kind)] += static_cast<int>(d.operators.size());
   }
   std::string out;
   for (const auto& [kind, n] : count) {
@@ -223,6 +248,7 @@ int Main(int argc, char** argv) {
   double time_limit = 30.0;
   double rewrite_time_limit = 120.0;
   std::string write_dir;
+  std::string dump_dir;
   std::vector<std::string> paths;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
@@ -231,7 +257,7 @@ int Main(int argc, char** argv) {
     } else if (arg == "--no-rewrite") {
       rewrite = false;
     } else if ((arg == "--zoo" || arg == "--time-limit" || arg == "--rewrite-time-limit" ||
-                arg == "--write") &&
+                arg == "--write" || arg == "--dump-plans") &&
                i + 1 < argc) {
       const std::string value = argv[++i];
       if (arg == "--zoo") {
@@ -243,6 +269,8 @@ int Main(int argc, char** argv) {
         paths.insert(paths.end(), found.begin(), found.end());
       } else if (arg == "--write") {
         write_dir = value;
+      } else if (arg == "--dump-plans") {
+        dump_dir = value;
       } else if (arg == "--time-limit") {
         time_limit = std::atof(value.c_str());
       } else {
@@ -253,7 +281,8 @@ int Main(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: memory_report [--json] [--no-rewrite] [--zoo DIR] "
-                   "[--time-limit S] [--rewrite-time-limit S] [--write DIR] [model.srn ...]\n");
+                   "[--time-limit S] [--rewrite-time-limit S] [--write DIR] [--dump-plans DIR] "
+                   "[model.srn ...]\n");
       return 2;
     }
   }
@@ -264,15 +293,15 @@ int Main(int argc, char** argv) {
 
   std::vector<Row> rows;
   for (const std::string& path : paths) {
-    Result<Row> row = Measure(path, rewrite, time_limit, rewrite_time_limit, write_dir);
+    Result<Row> row = Measure(path, rewrite, time_limit, rewrite_time_limit, write_dir, dump_dir);
     if (!row.ok()) {
       std::fprintf(stderr, "memory_report: %s: %s\n", path.c_str(),
                    row.status().ToString().c_str());
       return 1;
     }
     rows.push_back(std::move(row).value());
-    if (!json) std::fprintf(stderr, "  %s done in %.1f s\n", rows.back().name.c_str(),
-                            rows.back().seconds);
+    if (!json)
+      std::fprintf(stderr, "  %s done in %.1f s\n", rows.back().name.c_str(), rows.back().seconds);
   }
 
   std::vector<double> order_irregular, all_irregular, order_every, all_every;
@@ -300,30 +329,30 @@ int Main(int argc, char** argv) {
       std::printf(
           "    {\"name\": \"%s\", \"irregular\": %s, \"ops\": %d, \"ops_rewritten\": %d,\n"
           "     \"baseline\": {\"peak\": %llu, \"arena\": %llu},\n"
-          "     \"order\": {\"peak\": %llu, \"arena\": %llu, \"optimal\": %s},\n"
+          "     \"order\": {\"peak\": %llu, \"arena\": %llu, \"optimal\": %s, "
+          "\"plan_ms\": %.2f},\n"
           "     \"all\": {\"peak\": %llu, \"arena\": %llu, \"optimal\": %s, "
-          "\"aliasing_only_peak\": %llu},\n"
+          "\"aliasing_only_peak\": %llu, \"plan_ms\": %.2f},\n"
           "     \"ratio_order\": %.4f, \"ratio_all\": %.4f, \"trials\": %d, "
           "\"out_of_time\": %s, \"seconds\": %.2f, \"chosen\": \"%s\",\n     \"applied\": [",
-          JsonEscape(r.name).c_str(), r.irregular ? "true" : "false", r.ops_before,
-          r.ops_after, (unsigned long long)r.baseline.peak,
-          (unsigned long long)r.baseline.arena, (unsigned long long)r.order.peak,
-          (unsigned long long)r.order.arena, r.order.optimal_order ? "true" : "false",
-          (unsigned long long)r.all.peak, (unsigned long long)r.all.arena,
-          r.all.optimal_order ? "true" : "false", (unsigned long long)r.alias_only_peak,
-          Ratio(r.baseline.arena, r.order.arena), Ratio(r.baseline.arena, r.all.arena),
-          r.trials, r.out_of_time ? "true" : "false", r.seconds, r.chosen.c_str());
+          JsonEscape(r.name).c_str(), r.irregular ? "true" : "false", r.ops_before, r.ops_after,
+          (unsigned long long)r.baseline.peak, (unsigned long long)r.baseline.arena,
+          (unsigned long long)r.order.peak, (unsigned long long)r.order.arena,
+          r.order.optimal_order ? "true" : "false", r.order.plan_ms, (unsigned long long)r.all.peak,
+          (unsigned long long)r.all.arena, r.all.optimal_order ? "true" : "false",
+          (unsigned long long)r.alias_only_peak, r.all_plan_ms,
+          Ratio(r.baseline.arena, r.order.arena), Ratio(r.baseline.arena, r.all.arena), r.trials,
+          r.out_of_time ? "true" : "false", r.seconds, r.chosen.c_str());
       for (size_t d = 0; d < r.applied.size(); ++d) {
         const auto& decision = r.applied[d];
-        std::printf("%s\n       {\"kind\": \"%s\", \"batch\": %s, \"peak_before\": %llu, "
-                    "\"peak_after\": %llu, \"sites\": [",
-                    d == 0 ? "" : ",", scheduler::RewriteKindName(decision.kind),
-                    decision.batch ? "true" : "false",
-                    (unsigned long long)decision.peak_before,
-                    (unsigned long long)decision.peak_after);
+        std::printf(
+            "%s\n       {\"kind\": \"%s\", \"batch\": %s, \"peak_before\": %llu, "
+            "\"peak_after\": %llu, \"sites\": [",
+            d == 0 ? "" : ",", scheduler::RewriteKindName(decision.kind),
+            decision.batch ? "true" : "false", (unsigned long long)decision.peak_before,
+            (unsigned long long)decision.peak_after);
         for (size_t s = 0; s < decision.operators.size(); ++s) {
-          std::printf("%s\"%s\"", s == 0 ? "" : ", ",
-                      JsonEscape(decision.operators[s]).c_str());
+          std::printf("%s\"%s\"", s == 0 ? "" : ", ", JsonEscape(decision.operators[s]).c_str());
         }
         std::printf("]}");
       }
@@ -333,22 +362,23 @@ int Main(int argc, char** argv) {
         "  ],\n  \"geomean_irregular\": {\"order\": %.4f, \"all\": %.4f},\n"
         "  \"geomean_all\": {\"order\": %.4f, \"all\": %.4f},\n"
         "  \"never_above_baseline\": %s, \"regular_never_worse\": %s\n}\n",
-        GeoMean(order_irregular), GeoMean(all_irregular), GeoMean(order_every),
-        GeoMean(all_every), never_above_baseline ? "true" : "false",
-        regular_never_worse ? "true" : "false");
+        GeoMean(order_irregular), GeoMean(all_irregular), GeoMean(order_every), GeoMean(all_every),
+        never_above_baseline ? "true" : "false", regular_never_worse ? "true" : "false");
     return 0;
   }
 
-  std::printf("%-22s %5s %5s | %9s | %9s %9s %6s | %9s %9s %9s %6s | %s\n", "model", "ops",
-              "ops'", "base MiB", "order MiB", "peak", "x", "all MiB", "peak", "alias pk",
-              "x", "rewrites applied");
+  std::printf("%-22s %5s %5s | %9s | %9s %9s %6s %8s | %9s %9s %9s %6s %8s | %s\n", "model", "ops",
+              "ops'", "base MiB", "order MiB", "peak", "x", "plan ms", "all MiB", "peak",
+              "alias pk", "x", "plan ms", "rewrites applied");
   for (const Row& r : rows) {
-    std::printf("%-22s %5d %5d | %9.3f | %9.3f %9.3f %5.2fx%s| %9.3f %9.3f %9.3f %5.2fx%s| %s\n",
-                r.name.c_str(), r.ops_before, r.ops_after, Mib(r.baseline.arena),
-                Mib(r.order.arena), Mib(r.order.peak), Ratio(r.baseline.arena, r.order.arena),
-                r.order.optimal_order ? " " : "*", Mib(r.all.arena), Mib(r.all.peak),
-                Mib(r.alias_only_peak), Ratio(r.baseline.arena, r.all.arena),
-                r.all.optimal_order ? " " : "*", Summary(r).c_str());
+    std::printf(
+        "%-22s %5d %5d | %9.3f | %9.3f %9.3f %5.2fx%s%8.1f | %9.3f %9.3f %9.3f %5.2fx%s%8.1f | "
+        "%s\n",
+        r.name.c_str(), r.ops_before, r.ops_after, Mib(r.baseline.arena), Mib(r.order.arena),
+        Mib(r.order.peak), Ratio(r.baseline.arena, r.order.arena),
+        r.order.optimal_order ? " " : "*", r.order.plan_ms, Mib(r.all.arena), Mib(r.all.peak),
+        Mib(r.alias_only_peak), Ratio(r.baseline.arena, r.all.arena),
+        r.all.optimal_order ? " " : "*", r.all_plan_ms, Summary(r).c_str());
   }
   std::printf("\ngeomean irregular (%zu): order %.3fx, all %.3fx\n", order_irregular.size(),
               GeoMean(order_irregular), GeoMean(all_irregular));
@@ -356,8 +386,9 @@ int Main(int argc, char** argv) {
               GeoMean(order_every), GeoMean(all_every));
   std::printf("never above baseline: %s; regular controls never worse: %s\n",
               never_above_baseline ? "yes" : "NO", regular_never_worse ? "yes" : "NO");
-  std::printf("(* = order not proven optimal within the time limit; arenas: baseline greedy, "
-              "others best planner)\n");
+  std::printf(
+      "(* = order not proven optimal within the time limit; arenas: baseline greedy, "
+      "others best planner)\n");
   return 0;
 }
 
