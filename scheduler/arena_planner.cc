@@ -172,7 +172,8 @@ Result<ArenaPlan> PlanArena(const std::vector<PlanBuffer>& buffers, const PlanOp
           internal::SearchOffsets(buffers, capacity_height, deadline, has_deadline);
       if (fit.outcome == internal::SearchOutcome::kFound) accept(fit);
       if (fit.outcome == internal::SearchOutcome::kInfeasible) lo = capacity_height + 1;
-      search_deadline = std::min(deadline, std::chrono::steady_clock::now() + (deadline - start) / 4);
+      search_deadline =
+          std::min(deadline, std::chrono::steady_clock::now() + (deadline - start) / 4);
     }
     // The bound, then bisection between the proven floor and the best height
     // found while the searches keep finishing in time.
@@ -203,7 +204,9 @@ Result<ArenaPlan> PlanArena(const std::vector<PlanBuffer>& buffers, const PlanOp
   }
 #ifndef NDEBUG
   Status valid = ValidateArenaPlan(buffers, plan, read_past);
-  if (!valid.ok()) return InternalError("arena planner produced an invalid plan: ", valid.message());
+  if (!valid.ok()) {
+    return InternalError("arena planner produced an invalid plan: ", valid.message());
+  }
 #endif
   return plan;
 }
