@@ -25,6 +25,12 @@ uint64_t PlacementHeight(const std::vector<PlanBuffer>& buffers,
 // The TensorFlow Lite rule. Never fails on validated input.
 std::vector<uint64_t> GreedyOffsets(const std::vector<PlanBuffer>& buffers);
 
+// The same gap rule, buffers taken in another order: largest size (the
+// TensorFlow Lite rule), longest lifetime, or largest size x lifetime first;
+// ties by size, then first step, then index.
+enum class GreedyOrder { kSize, kDuration, kArea };
+std::vector<uint64_t> GreedyOffsets(const std::vector<PlanBuffer>& buffers, GreedyOrder order);
+
 // kOutOfNodes: a round used up its node budget without an answer.
 enum class SearchOutcome { kFound, kInfeasible, kTimedOut, kOutOfNodes };
 
