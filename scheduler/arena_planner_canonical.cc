@@ -246,19 +246,21 @@ class CanonicalSearch : public RoundSearch {
     // lowest offsets (every later offset is at least that, so placed items
     // no longer matter), and on where the order resumes: a state that
     // failed once fails again, whatever path leads to it.
-    std::vector<int> order;
-    order.reserve(items.size());
     uint64_t min_top = UINT64_MAX;
     uint64_t state = Mix((static_cast<uint64_t>(a) << 32) | static_cast<uint64_t>(b));
     for (int c : items) {
       if (placed_[c]) continue;
-      order.push_back(c);
       min_top = std::min(min_top, lowest_[c] + size_[c]);
       state += Mix(lowest_[c] * 0x100000001b3ull + static_cast<uint64_t>(c));
     }
-    if (order.empty()) {
+    if (min_top == UINT64_MAX) {
       for (int c : items) solution_[c] = offset_[c];
       return Outcome::kFound;
+    }
+    // Only items that can go below min_top are candidates (dominance).
+    std::vector<int> order;
+    for (int c : items) {
+      if (!placed_[c] && lowest_[c] < min_top) order.push_back(c);
     }
     const StateKey key{state, Mix(last_offset) ^ Mix(static_cast<uint64_t>(last_rank) +
                                                      (static_cast<uint64_t>(order_) << 40))};
@@ -268,7 +270,6 @@ class CanonicalSearch : public RoundSearch {
     });
     for (int c : order) {
       const uint64_t offset = lowest_[c];
-      if (offset >= min_top) break;  // dominated, and so is everything after
       if (offset < last_offset || (offset == last_offset && rank_[c] < last_rank)) continue;
       if (offset + size_[c] > target_) continue;
       if (twin_[c] >= 0 && !placed_[twin_[c]]) continue;
@@ -329,7 +330,8 @@ class CanonicalSearch : public RoundSearch {
       trail_.push_back({Change::kLowest, o, lowest_[o]});
       lowest_[o] = lowest;
       for (int s = lo_[o]; s <= hi_[o]; ++s) {
-        if (stamp_[s] == epoch_) continue;
+        // The section's minimum cannot rise above a floor `o` stays under.
+        if (stamp_[s] == epoch_ || lowest <= floor_[s]) continue;
         stamp_[s] = epoch_;
         touched_.push_back(s);
       }
