@@ -43,6 +43,7 @@ struct Arena {
   uint64_t peak = 0;
   uint64_t arena = 0;
   bool optimal_order = false;
+  double plan_ms = 0;  // arena placement time (ArenaInfo::time_ms)
 };
 
 struct Row {
@@ -80,13 +81,15 @@ Result<Row> Measure(const std::string& path, bool rewrite, double time_limit,
   options.rewrites = false;
   SERENITY_ASSIGN_OR_RETURN(ExecutionPlan order, Engine::Prepare(model, options));
   row.baseline = {order.memory.stored_order_peak_bytes, order.memory.baseline_arena_bytes, false};
-  row.order = {order.memory.peak_bytes, order.memory.arena_bytes, order.schedule.optimal};
+  row.order = {order.memory.peak_bytes, order.memory.arena_bytes, order.schedule.optimal,
+               order.arena.time_ms};
   row.all = row.order;
   row.strategy = MemoryStrategyName(order.strategy);
   if (rewrite) {
     options.rewrites = true;
     SERENITY_ASSIGN_OR_RETURN(ExecutionPlan all, Engine::Prepare(model, options));
-    row.all = {all.memory.peak_bytes, all.memory.arena_bytes, all.schedule.optimal};
+    row.all = {all.memory.peak_bytes, all.memory.arena_bytes, all.schedule.optimal,
+               all.arena.time_ms};
     row.aliasing_peak = all.aliasing_peak_bytes;
     row.rewrites_peak = all.rewrites_peak_bytes;
     row.strategy = MemoryStrategyName(all.strategy);
@@ -225,7 +228,8 @@ int Main(int argc, char** argv) {
       const Row& r = rows[i];
       auto arena = [](const Arena& a) {
         return StrCat("{\"peak\": ", a.peak, ", \"arena\": ", a.arena,
-                      ", \"optimal\": ", a.optimal_order ? "true" : "false", "}");
+                      ", \"optimal\": ", a.optimal_order ? "true" : "false",
+                      ", \"plan_ms\": ", a.plan_ms, "}");
       };
       j += StrCat(i ? ",\n  " : "\n  ", "{\"name\": ", JsonString(r.name),
                   ", \"irregular\": ", r.irregular ? "true" : "false", ", \"ops\": ",
@@ -253,16 +257,18 @@ int Main(int argc, char** argv) {
     return 0;
   }
 
-  std::printf("%-22s %5s %5s | %9s | %9s %9s %6s | %9s %9s %9s %6s | %s\n", "model", "ops",
-              "ops'", "base MiB", "order MiB", "peak", "x", "all MiB", "peak", "alias pk",
-              "x", "chosen: rewrites kept");
+  std::printf("%-22s %5s %5s | %9s | %9s %9s %7s %6s | %9s %9s %9s %7s %6s | %s\n", "model",
+              "ops", "ops'", "base MiB", "order MiB", "peak", "plan ms", "x", "all MiB", "peak",
+              "alias pk", "plan ms", "x", "chosen: rewrites kept");
   for (const Row& r : rows) {
-    std::printf("%-22s %5d %5d | %9.3f | %9.3f %9.3f %5.2fx%s| %9.3f %9.3f %9.3f %5.2fx%s| %s\n",
-                r.name.c_str(), r.ops_before, r.ops_after, Mib(r.baseline.arena),
-                Mib(r.order.arena), Mib(r.order.peak), Ratio(r.baseline.arena, r.order.arena),
-                r.order.optimal_order ? " " : "*", Mib(r.all.arena), Mib(r.all.peak),
-                Mib(r.aliasing_peak), Ratio(r.baseline.arena, r.all.arena),
-                r.all.optimal_order ? " " : "*", Summary(r).c_str());
+    std::printf(
+        "%-22s %5d %5d | %9.3f | %9.3f %9.3f %7.1f %5.2fx%s| %9.3f %9.3f %9.3f %7.1f %5.2fx%s| "
+        "%s\n",
+        r.name.c_str(), r.ops_before, r.ops_after, Mib(r.baseline.arena), Mib(r.order.arena),
+        Mib(r.order.peak), r.order.plan_ms, Ratio(r.baseline.arena, r.order.arena),
+        r.order.optimal_order ? " " : "*", Mib(r.all.arena), Mib(r.all.peak),
+        Mib(r.aliasing_peak), r.all.plan_ms, Ratio(r.baseline.arena, r.all.arena),
+        r.all.optimal_order ? " " : "*", Summary(r).c_str());
   }
   std::printf("\ngeomean irregular (%zu): order %.3fx, all %.3fx\n", order_irregular.size(),
               GeoMean(order_irregular), GeoMean(all_irregular));

@@ -90,10 +90,22 @@ uint64_t PlacementHeight(const std::vector<PlanBuffer>& buffers,
 }
 
 std::vector<uint64_t> GreedyOffsets(const std::vector<PlanBuffer>& buffers) {
+  return GreedyOffsets(buffers, GreedyOrder::kSize);
+}
+
+std::vector<uint64_t> GreedyOffsets(const std::vector<PlanBuffer>& buffers, GreedyOrder kind) {
   const size_t n = buffers.size();
   std::vector<size_t> order(n);
   std::iota(order.begin(), order.end(), size_t{0});
+  auto duration = [&](size_t i) { return int64_t{buffers[i].last} - buffers[i].first + 1; };
+  auto area = [&](size_t i) {
+    return static_cast<double>(buffers[i].size) * static_cast<double>(duration(i));
+  };
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    if (kind == GreedyOrder::kDuration && duration(a) != duration(b)) {
+      return duration(a) > duration(b);
+    }
+    if (kind == GreedyOrder::kArea && area(a) != area(b)) return area(a) > area(b);
     if (buffers[a].size != buffers[b].size) return buffers[a].size > buffers[b].size;
     if (buffers[a].first != buffers[b].first) return buffers[a].first < buffers[b].first;
     return a < b;
@@ -151,6 +163,19 @@ Result<ArenaPlan> PlanArena(const std::vector<PlanBuffer>& buffers, const PlanOp
 
   plan.offsets = internal::GreedyOffsets(buffers);
   uint64_t height = internal::PlacementHeight(buffers, plan.offsets);
+  if (options.kind == PlannerKind::kBest && height > plan.lower_bound_bytes) {
+    // Other greedy orders first: cheap, and the search may not beat them in
+    // its time. The smallest wins; ties keep the earlier one.
+    for (internal::GreedyOrder order :
+         {internal::GreedyOrder::kDuration, internal::GreedyOrder::kArea}) {
+      std::vector<uint64_t> offsets = internal::GreedyOffsets(buffers, order);
+      const uint64_t candidate = internal::PlacementHeight(buffers, offsets);
+      if (candidate < height) {
+        height = candidate;
+        plan.offsets = std::move(offsets);
+      }
+    }
+  }
 
   if (options.kind == PlannerKind::kBest && height > plan.lower_bound_bytes) {
     const bool has_deadline = options.time_limit_seconds > 0;
@@ -172,17 +197,28 @@ Result<ArenaPlan> PlanArena(const std::vector<PlanBuffer>& buffers, const PlanOp
           internal::SearchOffsets(buffers, capacity_height, deadline, has_deadline);
       if (fit.outcome == internal::SearchOutcome::kFound) accept(fit);
       if (fit.outcome == internal::SearchOutcome::kInfeasible) lo = capacity_height + 1;
-      search_deadline = std::min(deadline, std::chrono::steady_clock::now() + (deadline - start) / 4);
+      search_deadline =
+          std::min(deadline, std::chrono::steady_clock::now() + (deadline - start) / 4);
     }
     // The bound, then bisection between the proven floor and the best height
-    // found while the searches keep finishing in time.
+    // found while the searches keep finishing in time. The bound gets at
+    // most half of the time left, so a bound that is out of reach (or too
+    // hard to reach) still leaves time to improve on greedy.
     bool first = true;
     while (lo < height) {
       const uint64_t target = first ? lo : lo + (height - lo) / 2;
+      auto target_deadline = search_deadline;
+      if (first && has_deadline) {
+        const auto now = std::chrono::steady_clock::now();
+        if (now < search_deadline) target_deadline = now + (search_deadline - now) / 2;
+      }
       first = false;
       internal::SearchResult result =
-          internal::SearchOffsets(buffers, target, search_deadline, has_deadline);
-      if (result.outcome == internal::SearchOutcome::kTimedOut) break;
+          internal::SearchOffsets(buffers, target, target_deadline, has_deadline);
+      if (result.outcome == internal::SearchOutcome::kTimedOut) {
+        if (target_deadline < search_deadline) continue;
+        break;
+      }
       if (result.outcome == internal::SearchOutcome::kFound) {
         accept(result);
       } else {
@@ -203,7 +239,9 @@ Result<ArenaPlan> PlanArena(const std::vector<PlanBuffer>& buffers, const PlanOp
   }
 #ifndef NDEBUG
   Status valid = ValidateArenaPlan(buffers, plan, read_past);
-  if (!valid.ok()) return InternalError("arena planner produced an invalid plan: ", valid.message());
+  if (!valid.ok()) {
+    return InternalError("arena planner produced an invalid plan: ", valid.message());
+  }
 #endif
   return plan;
 }

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "serenity/scheduler/arena_planner.h"
@@ -24,7 +25,14 @@ uint64_t PlacementHeight(const std::vector<PlanBuffer>& buffers,
 // The TensorFlow Lite rule. Never fails on validated input.
 std::vector<uint64_t> GreedyOffsets(const std::vector<PlanBuffer>& buffers);
 
-enum class SearchOutcome { kFound, kInfeasible, kTimedOut };
+// The same gap rule, buffers taken in another order: largest size (the
+// TensorFlow Lite rule), longest lifetime, or largest size x lifetime first;
+// ties by size, then first step, then index.
+enum class GreedyOrder { kSize, kDuration, kArea };
+std::vector<uint64_t> GreedyOffsets(const std::vector<PlanBuffer>& buffers, GreedyOrder order);
+
+// kOutOfNodes: a round used up its node budget without an answer.
+enum class SearchOutcome { kFound, kInfeasible, kTimedOut, kOutOfNodes };
 
 struct SearchResult {
   SearchOutcome outcome = SearchOutcome::kInfeasible;
@@ -32,8 +40,38 @@ struct SearchResult {
   uint64_t nodes = 0;
 };
 
-// Exact search for offsets with max(offset + size) <= `target`. Proves
-// infeasibility when it runs to completion. `deadline` bounds the wall time.
+// An exact search for offsets with max(offset + size) <= a target, run in
+// rounds of restarts whose node budgets double from one round to the next.
+// A round returns kFound (offsets() is then a valid plan), kInfeasible (a
+// proof: no plan fits the target), kTimedOut (the wall-clock deadline hit)
+// or kOutOfNodes (call again). The buffers must outlive the search.
+class RoundSearch {
+ public:
+  virtual ~RoundSearch() = default;
+  virtual SearchOutcome RunRound(uint64_t* nodes) = 0;
+  virtual const std::vector<uint64_t>& offsets() const = 0;
+};
+
+// Branches on the lowest section floor: some buffer sits exactly there, or
+// nothing ever does (arena_planner_search.cc).
+std::unique_ptr<RoundSearch> MakeFloorSearch(const std::vector<PlanBuffer>& buffers,
+                                             uint64_t target,
+                                             std::chrono::steady_clock::time_point deadline,
+                                             bool has_deadline);
+
+// Places one buffer per node at its lowest offset, in increasing offset
+// order (arena_planner_canonical.cc).
+std::unique_ptr<RoundSearch> MakeCanonicalSearch(const std::vector<PlanBuffer>& buffers,
+                                                 uint64_t target,
+                                                 std::chrono::steady_clock::time_point deadline,
+                                                 bool has_deadline);
+
+// Runs one search until it answers (anything but kOutOfNodes).
+SearchResult RunToEnd(RoundSearch& search);
+
+// Both searches, alternating rounds, until one answers. Deterministic
+// unless the deadline hits. Proves infeasibility when it ends with
+// kInfeasible.
 SearchResult SearchOffsets(const std::vector<PlanBuffer>& buffers, uint64_t target,
                            std::chrono::steady_clock::time_point deadline, bool has_deadline);
 

@@ -18,7 +18,13 @@
 // solved one by one (a failing part fails the node without retrying the
 // others); failed parts (their floors and unplaced buffers) are remembered.
 // Identical buffers are tried once per node.
+//
+// SearchOffsets (at the end) runs this search and the canonical one
+// (arena_planner_canonical.cc) side by side, round by round: on the MiniMalloc
+// instances and the zoo, each one finishes quickly on instances where the
+// other wanders.
 #include <algorithm>
+#include <memory>
 #include <unordered_set>
 
 #include "arena_planner_internal.h"
@@ -113,27 +119,29 @@ class ComponentSearch {
   // finishes in hundreds of nodes where another wanders for millions.
   // Failures proven in one run stay valid in the next. Budgets count nodes,
   // not time, so the result does not depend on the machine's speed.
-  SearchOutcome Run(uint64_t* nodes) {
-    SearchOutcome outcome = SearchOutcome::kInfeasible;
+  // Returns kOutOfNodes when every order of this round ran out of budget.
+  SearchOutcome RunRound(uint64_t round, uint64_t* nodes) {
+    const uint64_t before = nodes_;
+    SearchOutcome outcome = SearchOutcome::kOutOfNodes;
     const int last = static_cast<int>(floor_.size()) - 1;
-    bool done = false;
-    for (uint64_t round = 0; !done; ++round) {
-      for (uint64_t order = 0; order < kOrders && !done; ++order) {
-        SetOrder(order, round);
-        budget_ = nodes_ + (kRunNodes << std::min<uint64_t>(round, 40));
-        stopped_ = false;
-        if (SolveRegion(0, last)) {
-          outcome = SearchOutcome::kFound;
-          done = true;
-        } else if (timed_out_) {
-          outcome = SearchOutcome::kTimedOut;
-          done = true;
-        } else if (!stopped_) {
-          done = true;  // ran to completion: infeasible
-        }
+    for (uint64_t order = 0; order < kOrders; ++order) {
+      SetOrder(order, round);
+      budget_ = nodes_ + (kRunNodes << std::min<uint64_t>(round, 40));
+      stopped_ = false;
+      if (SolveRegion(0, last)) {
+        outcome = SearchOutcome::kFound;
+        break;
+      }
+      if (timed_out_) {
+        outcome = SearchOutcome::kTimedOut;
+        break;
+      }
+      if (!stopped_) {
+        outcome = SearchOutcome::kInfeasible;  // ran to completion
+        break;
       }
     }
-    *nodes += nodes_;
+    *nodes += nodes_ - before;
     return outcome;
   }
 
@@ -156,7 +164,8 @@ class ComponentSearch {
   void SetOrder(uint64_t order, uint64_t round) {
     // (static order, snug) per slot, picked on the MiniMalloc instances.
     static constexpr int kStatic[kOrders] = {0, 1, 2, 3, 4, 5, 6, 7, 1, 0};
-    static constexpr bool kSnugSlot[kOrders] = {true, true, true, true, true, true, true, true, false, false};
+    static constexpr bool kSnugSlot[kOrders] = {true, true, true, true,  true,
+                                                true, true, true, false, false};
     snug_ = kSnugSlot[order];
     const uint64_t run = static_cast<uint64_t>(kStatic[order]);
     const size_t n = items_.size();
@@ -169,11 +178,25 @@ class ComponentSearch {
     }
     double w_size = 0, w_width = 0, w_duration = 0, w_area = 0;
     switch (run) {
-      case 0: w_width = 1e6; w_size = 1; break;
-      case 1: w_size = 1e6; w_width = 1; break;
-      case 2: w_width = -1e6; w_size = 1; break;
-      case 3: w_duration = 1e6; w_size = 1; break;
-      case 4: w_area = 1; break;
+      case 0:
+        w_width = 1e6;
+        w_size = 1;
+        break;
+      case 1:
+        w_size = 1e6;
+        w_width = 1;
+        break;
+      case 2:
+        w_width = -1e6;
+        w_size = 1;
+        break;
+      case 3:
+        w_duration = 1e6;
+        w_size = 1;
+        break;
+      case 4:
+        w_area = 1;
+        break;
       default: {
         const uint64_t r = Mix(order * 0x51ed27ull + round * 0x9137ull);
         w_size = static_cast<double>(r & 0xffff) / 65535.0;
@@ -199,7 +222,6 @@ class ComponentSearch {
       return x < y;
     };
     for (std::vector<int>& list : cover_) std::sort(list.begin(), list.end(), before);
-
   }
 
   static bool Same(const Item& x, const Item& y) {
@@ -231,8 +253,7 @@ class ComponentSearch {
   // Sections [a, b] all hold unplaced buffers, and no unplaced buffer
   // leaves them.
   bool SolvePart(int a, int b) {
-    if ((nodes_++ & 1023) == 0 && has_deadline_ &&
-        std::chrono::steady_clock::now() >= deadline_) {
+    if ((nodes_++ & 1023) == 0 && has_deadline_ && std::chrono::steady_clock::now() >= deadline_) {
       timed_out_ = true;
     }
     if (timed_out_ || nodes_ > budget_) stopped_ = true;
@@ -336,7 +357,8 @@ class ComponentSearch {
         return score;
       };
       std::vector<std::pair<int, int>> scored;
-      for (size_t i = 0; i < choices.size(); ++i) scored.emplace_back(-snug(choices[i]), static_cast<int>(i));
+      for (size_t i = 0; i < choices.size(); ++i)
+        scored.emplace_back(-snug(choices[i]), static_cast<int>(i));
       std::sort(scored.begin(), scored.end());
       std::vector<int> sorted;
       for (const auto& [score, i] : scored) sorted.push_back(choices[i]);
@@ -452,16 +474,16 @@ class ComponentSearch {
   std::vector<std::vector<int>> cover_;   // per section: items live there
   std::vector<std::vector<int>> starts_;  // per section: items starting there
   std::vector<uint64_t> floor_;
-  std::vector<uint64_t> remaining_;       // per section: unplaced bytes
-  std::vector<uint64_t> smallest_;        // per section: smallest unplaced size
+  std::vector<uint64_t> remaining_;  // per section: unplaced bytes
+  std::vector<uint64_t> smallest_;   // per section: smallest unplaced size
   std::vector<char> placed_;
   std::vector<uint64_t> offsets_;
-  std::vector<uint64_t> lowest_;          // per unplaced item: lowest offset left
+  std::vector<uint64_t> lowest_;  // per unplaced item: lowest offset left
   std::vector<Change> trail_;
-  std::vector<uint64_t> low_;     // per section: lowest offset of its unplaced items
-  std::vector<int> next_;         // Paint's skip list
-  std::vector<int> by_size_;      // all items, smallest first
-  std::vector<int> unplaced_;     // scratch
+  std::vector<uint64_t> low_;                  // per section: lowest offset of its unplaced items
+  std::vector<int> next_;                      // Paint's skip list
+  std::vector<int> by_size_;                   // all items, smallest first
+  std::vector<int> unplaced_;                  // scratch
   std::vector<std::vector<uint64_t>> sparse_;  // scratch
   std::unordered_set<StateKey, StateKeyHash> failed_;
   uint64_t nodes_ = 0;
@@ -471,42 +493,100 @@ class ComponentSearch {
   bool snug_ = false;
 };
 
+// The components one after the other, each in rounds of its own.
+class FloorSearch : public RoundSearch {
+ public:
+  FloorSearch(const std::vector<PlanBuffer>& buffers, uint64_t target,
+              std::chrono::steady_clock::time_point deadline, bool has_deadline)
+      : buffers_(&buffers), target_(target), deadline_(deadline), has_deadline_(has_deadline) {
+    // Zero-sized buffers conflict with nothing: offset 0 is always valid.
+    std::vector<size_t> order;
+    for (size_t i = 0; i < buffers.size(); ++i) {
+      if (buffers[i].size > 0) order.push_back(i);
+    }
+    std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+      return buffers[a].first != buffers[b].first ? buffers[a].first < buffers[b].first : a < b;
+    });
+    // Components: maximal runs of buffers whose live ranges chain together.
+    size_t begin = 0;
+    while (begin < order.size()) {
+      size_t end = begin + 1;
+      int reach = buffers[order[begin]].last;
+      while (end < order.size() && buffers[order[end]].first <= reach) {
+        reach = std::max(reach, buffers[order[end]].last);
+        ++end;
+      }
+      components_.emplace_back(order.begin() + begin, order.begin() + end);
+      begin = end;
+    }
+    offsets_.assign(buffers.size(), 0);
+  }
+
+  SearchOutcome RunRound(uint64_t* nodes) override {
+    while (next_ < components_.size()) {
+      if (!current_) {
+        current_ = std::make_unique<ComponentSearch>(*buffers_, components_[next_], target_,
+                                                     deadline_, has_deadline_);
+        round_ = 0;
+      }
+      const SearchOutcome outcome = current_->RunRound(round_++, nodes);
+      if (outcome != SearchOutcome::kFound) return outcome;
+      current_->WriteOffsets(&offsets_);
+      current_.reset();
+      ++next_;
+    }
+    return SearchOutcome::kFound;
+  }
+
+  const std::vector<uint64_t>& offsets() const override { return offsets_; }
+
+ private:
+  const std::vector<PlanBuffer>* buffers_;
+  uint64_t target_;
+  std::chrono::steady_clock::time_point deadline_;
+  bool has_deadline_;
+  std::vector<std::vector<size_t>> components_;
+  size_t next_ = 0;
+  std::unique_ptr<ComponentSearch> current_;
+  uint64_t round_ = 0;
+  std::vector<uint64_t> offsets_;
+};
+
 }  // namespace
+
+std::unique_ptr<RoundSearch> MakeFloorSearch(const std::vector<PlanBuffer>& buffers,
+                                             uint64_t target,
+                                             std::chrono::steady_clock::time_point deadline,
+                                             bool has_deadline) {
+  return std::make_unique<FloorSearch>(buffers, target, deadline, has_deadline);
+}
+
+SearchResult RunToEnd(RoundSearch& search) {
+  SearchResult result;
+  do {
+    result.outcome = search.RunRound(&result.nodes);
+  } while (result.outcome == SearchOutcome::kOutOfNodes);
+  if (result.outcome == SearchOutcome::kFound) result.offsets = search.offsets();
+  return result;
+}
 
 SearchResult SearchOffsets(const std::vector<PlanBuffer>& buffers, uint64_t target,
                            std::chrono::steady_clock::time_point deadline, bool has_deadline) {
+  std::unique_ptr<RoundSearch> floor = MakeFloorSearch(buffers, target, deadline, has_deadline);
+  std::unique_ptr<RoundSearch> canonical =
+      MakeCanonicalSearch(buffers, target, deadline, has_deadline);
+  // Alternate rounds: each search's budget doubles every round, so each
+  // gets about half the nodes. Either one finding a plan or proving there
+  // is none ends the search.
   SearchResult result;
-  std::vector<uint64_t> offsets(buffers.size(), 0);
-  // Zero-sized buffers conflict with nothing: offset 0 is always valid.
-  std::vector<size_t> order;
-  for (size_t i = 0; i < buffers.size(); ++i) {
-    if (buffers[i].size > 0) order.push_back(i);
-  }
-  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-    return buffers[a].first != buffers[b].first ? buffers[a].first < buffers[b].first : a < b;
-  });
-  // Components: maximal runs of buffers whose live ranges chain together.
-  size_t begin = 0;
-  while (begin < order.size()) {
-    size_t end = begin + 1;
-    int reach = buffers[order[begin]].last;
-    while (end < order.size() && buffers[order[end]].first <= reach) {
-      reach = std::max(reach, buffers[order[end]].last);
-      ++end;
-    }
-    std::vector<size_t> members(order.begin() + begin, order.begin() + end);
-    ComponentSearch search(buffers, members, target, deadline, has_deadline);
-    const SearchOutcome outcome = search.Run(&result.nodes);
-    if (outcome != SearchOutcome::kFound) {
-      result.outcome = outcome;
+  for (;;) {
+    for (RoundSearch* search : {canonical.get(), floor.get()}) {
+      result.outcome = search->RunRound(&result.nodes);
+      if (result.outcome == SearchOutcome::kOutOfNodes) continue;
+      if (result.outcome == SearchOutcome::kFound) result.offsets = search->offsets();
       return result;
     }
-    search.WriteOffsets(&offsets);
-    begin = end;
   }
-  result.outcome = SearchOutcome::kFound;
-  result.offsets = std::move(offsets);
-  return result;
 }
 
 }  // namespace serenity::scheduler::internal

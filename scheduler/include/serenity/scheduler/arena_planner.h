@@ -27,8 +27,10 @@ enum class PlannerKind {
   // TensorFlow Lite's rule (DESIGN.md §3 baseline): largest first, each into
   // the smallest gap among already placed buffers whose live ranges overlap.
   kGreedy,
-  // Greedy first; only when above the lower bound, a time-boxed exact search
-  // that stops as soon as it reaches the bound. Deterministic.
+  // Greedy in three orders (size, lifetime, size x lifetime; the smallest
+  // wins); only when above the lower bound, a time-boxed exact search that
+  // stops as soon as it reaches the bound. Never above greedy.
+  // Deterministic unless the time limit hits.
   kBest,
 };
 
@@ -71,20 +73,21 @@ uint64_t ArenaLowerBound(const std::vector<PlanBuffer>& buffers);
 // when `capacity_bytes` is set and the lower bound + read_past, or the arena
 // the planner reached in its time, exceeds it. kBest is deterministic when its
 // search finishes within the time limit; on a timeout it returns the best
-// plan found so far (at worst greedy's) with optimal = false. When
+// plan found so far (at worst the smallest of its greedy plans, never above
+// kGreedy's) with optimal = false. The search for the bound itself gets at
+// most half of the time, bisection towards it the rest. When
 // `capacity_bytes` lies above the bound, kBest first searches for a plan that
 // fits the capacity, then spends at most a quarter of the time limit trying
 // to reach the bound. Debug builds check every plan with ValidateArenaPlan
 // (kInternal on failure).
-Result<ArenaPlan> PlanArena(const std::vector<PlanBuffer>& buffers,
-                            const PlanOptions& options);
+Result<ArenaPlan> PlanArena(const std::vector<PlanBuffer>& buffers, const PlanOptions& options);
 
 // Written separately from the planners: checks alignment, that no two
 // buffers live at the same step overlap in bytes, and that every buffer (plus
 // `read_past_bytes`) lies inside `plan.arena_bytes`. The error names the
 // offending buffer indices.
-Status ValidateArenaPlan(const std::vector<PlanBuffer>& buffers,
-                         const ArenaPlan& plan, uint64_t read_past_bytes);
+Status ValidateArenaPlan(const std::vector<PlanBuffer>& buffers, const ArenaPlan& plan,
+                         uint64_t read_past_bytes);
 
 }  // namespace serenity::scheduler
 
