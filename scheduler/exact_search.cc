@@ -567,8 +567,8 @@ std::vector<std::vector<int>> MergeUnits(const ScheduleProblem& problem) {
   };
 
   // Lift unit B (any length) to right after unit A, which holds all of B's
-  // outside predecessors. X: buffers only A and B touch (unpinned), freed by
-  // B; internal: only B touches them; O: the rest. The steps B jumps over
+  // outside predecessors. X: buffers only A, B and ancestors of A touch
+  // (unpinned), freed by B; internal: only B touches them; O: the rest. The steps B jumps over
   // lose X and gain at most O. At B's k-th step, on top of what is live after
   // A, at most the non-X buffers that may be live there minus the X buffers
   // already freed; A's last step held what is live after A plus
@@ -594,6 +594,12 @@ std::vector<std::vector<int>> MergeUnits(const ScheduleProblem& problem) {
       }
       return -1;
     };
+    // Operators that run before A in every order count as A's: a buffer they
+    // start is live when A ends either way, and B's jump does not change when
+    // it starts (with aliasing: the Mul whose output an in-place Add then
+    // overwrites, read next by the convolution being lifted).
+    Bits before_a(num_ops);
+    for (int o : units[lift]) before_a.Or(ancestors[o]);
     std::vector<int> buffers;
     for (int o : ops) {
       for (int b : problem.op_buffers[o]) buffers.push_back(b);
@@ -612,7 +618,7 @@ std::vector<std::vector<int>> MergeUnits(const ScheduleProblem& problem) {
         if (in_b >= 0) {
           first_in_b = std::min(first_in_b, in_b);
           last_in_b = std::max(last_in_b, in_b);
-        } else if (unit_of_op[t] == lift) {
+        } else if (unit_of_op[t] == lift || before_a.Test(t)) {
           touched_by_a = true;
           may_start_before = true;
         } else {
