@@ -1,10 +1,13 @@
 // schedule_bench MODEL.srn [MODEL.srn ...] [--time-limit S] [--memo-limit-mb N]
+//                [--aliasing]
 //
 // For every model, in one run: the stored order's peak, the heuristic's peak,
 // the exact search's peak, their ratios, whether the search proved
 // optimality, the signatures it explored, its table memory and its time.
-// Pure ordering (no aliasing): the paper's setting. Prints a table, then one
-// JSON object per model per line.
+// By default pure ordering (no aliasing): the paper's setting. --aliasing
+// schedules the memory model the engine uses (scheduler::PlanAliasing with
+// the kernels' capabilities: in place, no-op reshapes, zero-copy concat).
+// Prints a table, then one JSON object per model per line.
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -12,9 +15,14 @@
 #include <vector>
 
 #include "serenity/model_format/model.h"
+#include "serenity/scheduler/alias.h"
 #include "serenity/scheduler/graph.h"
 #include "serenity/scheduler/memory_model.h"
 #include "serenity/scheduler/ordering.h"
+
+#ifdef SERENITY_SCHEDULE_BENCH_WITH_KERNELS
+#include "serenity/kernels/op_kernel.h"
+#endif
 
 namespace serenity::scheduler {
 namespace {
@@ -36,16 +44,37 @@ std::string BaseName(const std::string& path) {
 
 double Ratio(uint64_t a, uint64_t b) { return b == 0 ? 1.0 : static_cast<double>(a) / b; }
 
+// What the engine passes to PlanAliasing (runtime/engine.cc).
+AliasCapabilities Capabilities() {
+#ifdef SERENITY_SCHEDULE_BENCH_WITH_KERNELS
+  return AliasCapabilities::FromFunction([](OpType type) {
+    const kernels::OpCapabilities c = kernels::CapabilitiesOf(type);
+    return OpAliasCapability{c.strided_input, c.strided_output, c.in_place};
+  });
+#else
+  // Without the kernels library: in place for element-wise ops only.
+  AliasCapabilities capabilities;
+  for (OpType type : {OpType::kRelu, OpType::kClamp, OpType::kSigmoid, OpType::kHardSwish,
+                      OpType::kAdd, OpType::kMul}) {
+    capabilities[type].in_place = true;
+  }
+  return capabilities;
+#endif
+}
+
 int Main(int argc, char** argv) {
   std::vector<std::string> paths;
   double time_limit = 60.0;
-  uint64_t memo_limit_mb = 512;
+  uint64_t memo_limit_mb = ScheduleOptions{}.memo_limit_bytes >> 20;
+  bool aliasing = false;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--time-limit" && i + 1 < argc) {
       time_limit = std::atof(argv[++i]);
     } else if (arg == "--memo-limit-mb" && i + 1 < argc) {
       memo_limit_mb = std::strtoull(argv[++i], nullptr, 10);
+    } else if (arg == "--aliasing") {
+      aliasing = true;
     } else if (arg.rfind("--", 0) == 0) {
       std::fprintf(stderr, "schedule_bench: unknown flag '%s'\n", arg.c_str());
       return 1;
@@ -56,7 +85,7 @@ int Main(int argc, char** argv) {
   if (paths.empty()) {
     std::fprintf(stderr,
                  "usage: schedule_bench MODEL.srn [MODEL.srn ...] [--time-limit S] "
-                 "[--memo-limit-mb N]\n");
+                 "[--memo-limit-mb N] [--aliasing]\n");
     return 1;
   }
   std::vector<Row> rows;
@@ -68,7 +97,16 @@ int Main(int argc, char** argv) {
       return 1;
     }
     const Graph graph = GraphFromModel(*model);
-    const MemoryModel memory = MemoryModel::WithoutAliasing(graph);
+    MemoryModel memory = MemoryModel::WithoutAliasing(graph);
+    if (aliasing) {
+      Result<AliasPlan> plan = PlanAliasing(*model, graph, Capabilities());
+      if (!plan.ok()) {
+        std::fprintf(stderr, "schedule_bench: %s: %s\n", path.c_str(),
+                     plan.status().ToString().c_str());
+        return 1;
+      }
+      memory = std::move(plan->memory);
+    }
     Row row;
     row.model = BaseName(path);
     row.ops = graph.ops.size();
@@ -90,12 +128,14 @@ int Main(int argc, char** argv) {
     rows.push_back(std::move(row));
   }
 
-  std::printf("%-22s %5s %12s %12s %12s %7s %7s %8s %10s %9s %9s\n", "model", "ops",
+  std::printf("%s\n", aliasing ? "aliasing: in place, reshapes, zero-copy concat"
+                                : "no aliasing");
+  std::printf("%-32s %5s %12s %12s %12s %7s %7s %8s %10s %9s %9s\n", "model", "ops",
               "stored_KiB", "heur_KiB", "optimal_KiB", "st/opt", "he/opt", "proven",
               "states", "memo_MiB", "time_ms");
   double log_sum = 0;
   for (const Row& row : rows) {
-    std::printf("%-22s %5zu %12.1f %12.1f %12.1f %7.3f %7.3f %8s %10llu %9.1f %9.1f\n",
+    std::printf("%-32s %5zu %12.1f %12.1f %12.1f %7.3f %7.3f %8s %10llu %9.1f %9.1f\n",
                 row.model.c_str(), row.ops, row.stored.peak_bytes / 1024.0,
                 row.heuristic.peak_bytes / 1024.0, row.optimal.peak_bytes / 1024.0,
                 Ratio(row.stored.peak_bytes, row.optimal.peak_bytes),
@@ -110,12 +150,13 @@ int Main(int argc, char** argv) {
   }
   for (const Row& row : rows) {
     std::printf(
-        "{\"model\": \"%s\", \"ops\": %zu, \"stored_order_peak_bytes\": %llu, "
+        "{\"model\": \"%s\", \"aliasing\": %s, \"ops\": %zu, \"stored_order_peak_bytes\": %llu, "
         "\"heuristic_peak_bytes\": %llu, \"optimal_peak_bytes\": %llu, \"optimal\": %s, "
         "\"lower_bound_bytes\": %llu, \"stored_over_optimal\": %.4f, "
         "\"heuristic_over_optimal\": %.4f, \"states\": %llu, \"memo_bytes\": %llu, "
         "\"time_ms\": %.2f, \"heuristic_time_ms\": %.2f}\n",
-        row.model.c_str(), row.ops, static_cast<unsigned long long>(row.stored.peak_bytes),
+        row.model.c_str(), aliasing ? "true" : "false", row.ops,
+        static_cast<unsigned long long>(row.stored.peak_bytes),
         static_cast<unsigned long long>(row.heuristic.peak_bytes),
         static_cast<unsigned long long>(row.optimal.peak_bytes),
         row.optimal.optimal ? "true" : "false",

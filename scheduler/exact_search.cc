@@ -18,6 +18,12 @@
 //   steps stay within B, running it first loses nothing: moving it to the
 //   front of any completion within B lowers or keeps every footprint it
 //   passes. So the search takes it without branching.
+// - Deferred allocations. A unit that would end no buffer only adds memory;
+//   run later, it never costs more (the exchange in Candidates). Such a unit
+//   whose only successor unit is V is not branched on alone: the search
+//   offers "V's pending predecessors, then V" once all of them are deferred
+//   (with aliasing: each Mul scaling an input that other nodes still read
+//   waits for its node's in-place Add).
 // - Static lower bound: B below it is infeasible without searching.
 #include <algorithm>
 #include <numeric>
@@ -184,6 +190,50 @@ class BudgetSearch {
                              unit_buffers_[u].end());
       for (int b : unit_buffers_[u]) buffer_units_[b].push_back(u);
     }
+    // Deferrable units (see Candidates): one operator, one successor unit
+    // (the target), and every other unit touching one of its buffers touches
+    // it at its last operator only.
+    std::vector<std::vector<int>> early_buffers(num_units_);
+    for (int u = 0; u < num_units_; ++u) {
+      for (size_t i = 0; i + 1 < units_[u].size(); ++i) {
+        for (int b : problem.op_buffers[units_[u][i]]) early_buffers[u].push_back(b);
+      }
+      std::sort(early_buffers[u].begin(), early_buffers[u].end());
+    }
+    defer_target_.assign(num_units_, -1);
+    for (int u = 0; u < num_units_; ++u) {
+      if (units_[u].size() != 1 || unit_succs_[u].size() != 1) continue;
+      const int target = unit_succs_[u][0];
+      bool ok = true;
+      for (int b : unit_buffers_[u]) {
+        for (int w : buffer_units_[b]) {
+          if (w == u || w == target) continue;
+          if (std::binary_search(early_buffers[w].begin(), early_buffers[w].end(), b)) ok = false;
+        }
+      }
+      if (ok) defer_target_[u] = target;
+    }
+    // For each buffer a deferrable unit may end before its target runs (not
+    // an output, not touched by the target): the other touchers that are not
+    // deferrable. One of them must be pending for the unit to be deferred.
+    defer_keepers_.resize(num_units_);
+    for (int u = 0; u < num_units_; ++u) {
+      if (defer_target_[u] < 0) continue;
+      for (int b : unit_buffers_[u]) {
+        if (problem.pinned_end[b]) continue;
+        const std::vector<int>& touchers = buffer_units_[b];
+        if (std::find(touchers.begin(), touchers.end(), defer_target_[u]) != touchers.end()) {
+          continue;
+        }
+        std::vector<int> keepers;
+        for (int w : touchers) {
+          if (w != u && defer_target_[w] < 0) keepers.push_back(w);
+        }
+        defer_keepers_[u].push_back(std::move(keepers));
+      }
+    }
+    deferred_count_.assign(num_units_, 0);
+    first_step_only_bytes_ = problem.first_step_only_bytes;
     cache_valid_.assign(num_units_, 0);
     cache_peak_above_live_.assign(num_units_, 0);
     cache_net_.assign(num_units_, 0);
@@ -222,9 +272,9 @@ class BudgetSearch {
         frames_.pop_back();
         continue;
       }
-      const int unit = frame.candidates[frame.next++];
+      const int candidate = frame.candidates[frame.next++];
       const size_t mark = undo_.size();
-      Apply(unit);
+      ApplyCandidate(candidate);
       Closure();
       ++states_;
       if ((states_ & 255) == 0 && options_.has_deadline &&
@@ -343,6 +393,34 @@ class BudgetSearch {
     undo_.push_back(UndoRecord{unit, position, added});
   }
 
+  // A candidate is a unit (>= 0) or, as -1 - V, the pending predecessors of
+  // unit V (all deferred, see Candidates) followed by V.
+  void ApplyCandidate(int candidate) {
+    if (candidate >= 0) {
+      Apply(candidate);
+      return;
+    }
+    const int target = -1 - candidate;
+    std::vector<int> preds;
+    for (int p : unit_preds_[target]) {
+      if (position_[p] >= 0) preds.push_back(p);
+    }
+    for (int p : preds) Apply(p);
+    Apply(target);
+  }
+
+  bool Deferred(int unit) const {
+    if (defer_target_[unit] < 0 || (simulator_.steps() == 0 && first_step_only_bytes_ > 0)) {
+      return false;
+    }
+    for (const std::vector<int>& keepers : defer_keepers_[unit]) {
+      bool kept = false;
+      for (int w : keepers) kept = kept || !((bits_[w >> 6] >> (w & 63)) & 1);
+      if (!kept) return false;
+    }
+    return !simulator_.EndsAny(units_[unit][0]);
+  }
+
   void UndoTo(size_t mark) {
     while (undo_.size() > mark) {
       const UndoRecord record = undo_.back();
@@ -388,7 +466,32 @@ class BudgetSearch {
     }
   }
 
-  // Ready units whose steps fit the budget, least growth first.
+  // A deferrable unit a is deferred in a state S when S is not the first
+  // step (unless no input is first-step only), a would end no buffer, and
+  // each buffer a could end before its target V runs has a pending toucher
+  // that is not deferrable.
+  //
+  // Exchange: let a (ending nothing at S) be followed by a unit W that does
+  // not depend on a and touches a's buffers at its last step only. Running W
+  // first keeps W's steps within the old ones (a ended nothing, and W frees
+  // a's buffers at its last step at the earliest), and a's step then holds
+  // at most what W's last step held: the buffers the pair starts are the
+  // same in either order and a frees nothing W did not.
+  //
+  // Completeness (induction on the units left): take a completion within B
+  // from S that starts with a deferred a. From S+a some completion starts
+  // with (i) V, or all of V's pending predecessors then V: together with a
+  // that is the composite offered at S (the predecessors end nothing in any
+  // order: a keeper or V is pending, so any order does); (ii) a unit u not
+  // deferred at S+a: u is ready at S, and u is not deferred at S either (had
+  // it been, only a running could change that, by ending with u the last of
+  // a buffer's touchers -- but then a had no keeper for it); swapping a
+  // behind u gives a completion starting with u; (iii) a composite for
+  // another V': its predecessors were deferred at S too, and a, which ends
+  // nothing until a keeper or V' runs, moves behind it the same way.
+  //
+  // Candidates: ready units that are not deferred and the complete
+  // composites, whose steps fit the budget, least growth first.
   std::vector<int> Candidates() {
     struct Candidate {
       int64_t net;
@@ -396,11 +499,34 @@ class BudgetSearch {
       int unit;
     };
     std::vector<Candidate> fitting;
+    std::vector<int> targets;
     for (int unit : ready_) {
+      if (Deferred(unit)) {
+        const int target = defer_target_[unit];
+        if (deferred_count_[target]++ == 0) targets.push_back(target);
+        continue;
+      }
       uint64_t peak;
       int64_t net;
       Evaluate(unit, peak, net);
       if (peak <= budget_) fitting.push_back(Candidate{net, peak, unit});
+    }
+    for (int target : targets) {
+      const bool complete = deferred_count_[target] == indegree_[target];
+      deferred_count_[target] = 0;
+      if (!complete) continue;
+      const uint64_t before = simulator_.live_bytes();
+      std::vector<int> ops;
+      for (int p : unit_preds_[target]) {
+        if (position_[p] >= 0) ops.push_back(units_[p][0]);
+      }
+      ops.insert(ops.end(), units_[target].begin(), units_[target].end());
+      uint64_t peak = 0;
+      for (int op : ops) peak = std::max(peak, simulator_.Do(op));
+      const int64_t net =
+          static_cast<int64_t>(simulator_.live_bytes()) - static_cast<int64_t>(before);
+      for (auto it = ops.rbegin(); it != ops.rend(); ++it) simulator_.Undo(*it);
+      if (peak <= budget_) fitting.push_back(Candidate{net, peak, -1 - target});
     }
     std::sort(fitting.begin(), fitting.end(), [](const Candidate& a, const Candidate& b) {
       if (a.net != b.net) return a.net < b.net;
@@ -421,6 +547,10 @@ class BudgetSearch {
   std::vector<uint64_t> zobrist_;
   std::vector<std::vector<int>> unit_buffers_;
   std::vector<std::vector<int>> buffer_units_;
+  std::vector<int> defer_target_;
+  std::vector<int> deferred_count_;
+  std::vector<std::vector<std::vector<int>>> defer_keepers_;
+  uint64_t first_step_only_bytes_ = 0;
   std::vector<uint8_t> cache_valid_;
   std::vector<uint64_t> cache_peak_above_live_;
   std::vector<int64_t> cache_net_;
@@ -567,8 +697,8 @@ std::vector<std::vector<int>> MergeUnits(const ScheduleProblem& problem) {
   };
 
   // Lift unit B (any length) to right after unit A, which holds all of B's
-  // outside predecessors. X: buffers only A and B touch (unpinned), freed by
-  // B; internal: only B touches them; O: the rest. The steps B jumps over
+  // outside predecessors. X: buffers only A, B and ancestors of A touch
+  // (unpinned), freed by B; internal: only B touches them; O: the rest. The steps B jumps over
   // lose X and gain at most O. At B's k-th step, on top of what is live after
   // A, at most the non-X buffers that may be live there minus the X buffers
   // already freed; A's last step held what is live after A plus
@@ -594,6 +724,12 @@ std::vector<std::vector<int>> MergeUnits(const ScheduleProblem& problem) {
       }
       return -1;
     };
+    // Operators that run before A in every order count as A's: a buffer they
+    // start is live when A ends either way, and B's jump does not change when
+    // it starts (with aliasing: the Mul whose output an in-place Add then
+    // overwrites, read next by the convolution being lifted).
+    Bits before_a(num_ops);
+    for (int o : units[lift]) before_a.Or(ancestors[o]);
     std::vector<int> buffers;
     for (int o : ops) {
       for (int b : problem.op_buffers[o]) buffers.push_back(b);
@@ -612,7 +748,7 @@ std::vector<std::vector<int>> MergeUnits(const ScheduleProblem& problem) {
         if (in_b >= 0) {
           first_in_b = std::min(first_in_b, in_b);
           last_in_b = std::max(last_in_b, in_b);
-        } else if (unit_of_op[t] == lift) {
+        } else if (unit_of_op[t] == lift || before_a.Test(t)) {
           touched_by_a = true;
           may_start_before = true;
         } else {

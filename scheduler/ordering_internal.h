@@ -36,7 +36,7 @@ std::vector<std::vector<int>> MergeUnits(const ScheduleProblem& problem);
 struct ExactSearchOptions {
   std::chrono::steady_clock::time_point deadline;
   bool has_deadline = false;
-  uint64_t memo_limit_bytes = uint64_t{512} << 20;
+  uint64_t memo_limit_bytes = uint64_t{128} << 20;
   bool merge_units = true;
 };
 

@@ -86,6 +86,16 @@ int64_t Simulator::NetBytes(int op) const {
   return net;
 }
 
+bool Simulator::EndsAny(int op) const {
+  for (int b : problem_.op_buffers[op]) {
+    if (touched_[b] + 1 == static_cast<int>(problem_.buffer_touchers[b].size()) &&
+        !problem_.pinned_end[b]) {
+      return true;
+    }
+  }
+  return false;
+}
+
 uint64_t Simulator::Do(int op) {
   const uint64_t footprint = Footprint(op);
   for (int b : problem_.op_buffers[op]) {

@@ -44,6 +44,9 @@ class Simulator {
   uint64_t Footprint(int op) const;
   // Change of the live bytes if `op` ran next (after minus before).
   int64_t NetBytes(int op) const;
+  // Whether running `op` next would end a buffer (touch it for the last time,
+  // not a graph output): true also for a buffer only `op` touches.
+  bool EndsAny(int op) const;
   // Runs `op` next and returns the footprint of its step.
   uint64_t Do(int op);
   // Reverts the last Do, which must have been of `op`.

@@ -288,6 +288,143 @@ TEST(OrderingTest, ExactMatchesBruteForceOnChainyGraphs) {
   }
 }
 
+// Graphs shaped like the aliasing the engine plans (alias.h): RandWire-like
+// nodes (each input scaled by a Mul, then an n-input Add over the first
+// scaled input, in place), in-place element-wise chains, convolutions that
+// change the size, and zero-copy concats whose inputs are slices of the
+// output. Sizes come from a few values, as in real networks.
+struct AliasedGraph {
+  Graph graph;
+  MemoryModel memory;
+};
+
+AliasedGraph RandomAliasedGraph(std::mt19937& rng, int max_ops) {
+  static constexpr uint64_t kSizes[] = {64, 128, 256, 512};
+  auto size = [&]() { return kSizes[rng() % 4]; };
+  AliasedGraph result;
+  Graph& graph = result.graph;
+  std::vector<std::pair<int, int>> in_place;           // (output, input 0)
+  std::vector<std::vector<int>> concats;               // output, then inputs
+  auto add_op = [&](const std::vector<int>& inputs) {
+    GraphOp op;
+    op.name = "op" + std::to_string(graph.ops.size());
+    op.type = "Random";
+    graph.ops.push_back(op);
+    const int o = static_cast<int>(graph.ops.size()) - 1;
+    for (int t : inputs) testing::AddEdge(graph, o, t);
+    return o;
+  };
+  auto pick = [&]() {
+    // Mostly recent tensors, sometimes any (fan-out, late reads).
+    const int n = static_cast<int>(graph.tensors.size());
+    if (rng() % 3 == 0) return static_cast<int>(rng() % n);
+    return std::max(0, n - 1 - static_cast<int>(rng() % 3));
+  };
+  const int num_inputs = 1 + static_cast<int>(rng() % 2);
+  for (int i = 0; i < num_inputs; ++i) testing::AddTensor(graph, size(), -1);
+  while (static_cast<int>(graph.ops.size()) < max_ops) {
+    const int room = max_ops - static_cast<int>(graph.ops.size());
+    const int kind = static_cast<int>(rng() % 4);
+    if (kind == 0 && room >= 3) {
+      // Weighted sum: Mul per input, then an Add over the scaled inputs.
+      const int fan_in = std::min(room - 1, 2 + static_cast<int>(rng() % 2));
+      std::vector<int> scaled;
+      for (int i = 0; i < fan_in; ++i) {
+        const int x = pick();
+        if (std::find(scaled.begin(), scaled.end(), x) != scaled.end()) continue;
+        const int mul = add_op({x});
+        const int y = testing::AddTensor(graph, graph.tensors[x].bytes, mul);
+        in_place.push_back({y, x});
+        scaled.push_back(y);
+      }
+      const int add = add_op(scaled);
+      const int sum = testing::AddTensor(graph, graph.tensors[scaled[0]].bytes, add);
+      in_place.push_back({sum, scaled[0]});
+    } else if (kind == 1) {
+      // Element-wise (Relu): in place when its input has no other reader.
+      const int x = pick();
+      const int relu = add_op({x});
+      in_place.push_back({testing::AddTensor(graph, graph.tensors[x].bytes, relu), x});
+    } else if (kind == 2 && room >= 3) {
+      // Two producers writing slices of a concat.
+      std::vector<int> parts;
+      for (int i = 0; i < 2; ++i) {
+        const int conv = add_op({pick()});
+        parts.push_back(testing::AddTensor(graph, size(), conv));
+      }
+      const int concat = add_op(parts);
+      uint64_t bytes = 0;
+      for (int t : parts) bytes += graph.tensors[t].bytes;
+      std::vector<int> group = {testing::AddTensor(graph, bytes, concat)};
+      group.insert(group.end(), parts.begin(), parts.end());
+      concats.push_back(group);
+    } else {
+      // Convolution: a new buffer of another size.
+      const int conv = add_op({pick()});
+      testing::AddTensor(graph, size(), conv);
+    }
+  }
+  for (GraphTensor& tensor : graph.tensors) {
+    std::sort(tensor.consumers.begin(), tensor.consumers.end());
+    if (tensor.producer >= 0 && (tensor.consumers.empty() || rng() % 16 == 0)) {
+      tensor.graph_output = true;
+    }
+  }
+  // The aliasing rules: input 0 overwritten only when this op is its one
+  // reader and it is neither a graph input nor an output; concat inputs
+  // become slices when the concat is their one reader.
+  auto single_reader = [&](int t) {
+    const GraphTensor& tensor = graph.tensors[t];
+    return !tensor.graph_input && !tensor.graph_output && tensor.consumers.size() == 1;
+  };
+  result.memory = MemoryModel::WithoutAliasing(graph);
+  for (const std::vector<int>& group : concats) {
+    bool ok = true;
+    for (size_t i = 1; i < group.size(); ++i) ok = ok && single_reader(group[i]);
+    if (!ok || graph.tensors[group[0]].graph_output) continue;
+    for (size_t i = 1; i < group.size(); ++i) {
+      testing::MergeBuffers(result.memory, group[0], group[i], graph.tensors[group[0]].bytes);
+    }
+  }
+  for (const auto& [out, in] : in_place) {
+    if (!single_reader(in) || graph.tensors[out].graph_output) continue;
+    const MemoryModel& m = result.memory;
+    const uint64_t bytes = std::max(m.buffers[m.buffer_of_tensor[in]].bytes,
+                                    m.buffers[m.buffer_of_tensor[out]].bytes);
+    testing::MergeBuffers(result.memory, out, in, bytes);
+  }
+  return result;
+}
+
+TEST(OrderingTest, ExactMatchesBruteForceOnAliasedNetworks) {
+  std::mt19937 rng(4 + SERENITY_ORDERING_TEST_SEED);
+  int not_stored_optimal = 0;
+  int merged = 0;
+  for (int trial = 0; trial < kGraphsPerCase; ++trial) {
+    AliasedGraph aliased;
+    do {
+      aliased = RandomAliasedGraph(rng, 6 + static_cast<int>(rng() % 7));
+    } while (CountOrders(aliased.graph) > 20000);
+    const Graph& graph = aliased.graph;
+    const MemoryModel& memory = aliased.memory;
+    ASSERT_TRUE(ValidateGraph(graph).ok());
+    merged += memory.buffers.size() < graph.tensors.size() ? 1 : 0;
+    BruteForce brute_force(graph, memory);
+    const uint64_t optimum = brute_force.Run();
+    const Schedule exact = MustSchedule(graph, memory, Algorithm::kOptimal);
+    ASSERT_TRUE(IsTopologicalOrder(graph, exact.order)) << "trial " << trial;
+    ASSERT_EQ(exact.peak_bytes, testing::SimulatePeak(graph, memory, exact.order));
+    ASSERT_EQ(exact.peak_bytes, optimum) << "trial " << trial << DescribeGraph(graph, memory);
+    ASSERT_TRUE(exact.optimal) << "trial " << trial;
+    ASSERT_EQ(exact.lower_bound_bytes, optimum);
+    const Schedule stored = MustSchedule(graph, memory, Algorithm::kStored);
+    not_stored_optimal += stored.peak_bytes > optimum ? 1 : 0;
+  }
+  // Aliasing happens on most graphs, and the order matters on a good share.
+  EXPECT_GT(merged, kGraphsPerCase / 2);
+  EXPECT_GT(not_stored_optimal, kGraphsPerCase / 10);
+}
+
 // Hand-made: two branches from one input; finishing one before starting the
 // other never holds both big tensors.
 TEST(OrderingTest, TwoBranchesByHand) {

@@ -99,7 +99,7 @@ struct EngineOptions {
   double schedule_time_limit_seconds = 10.0;
   // Cap on the exact search's tables (its memo of dead partial schedules);
   // when reached the search stops like at its time limit.
-  uint64_t schedule_memory_limit_bytes = uint64_t{64} << 20;
+  uint64_t schedule_memory_limit_bytes = uint64_t{128} << 20;
   // Wall-clock budget for the arena placement search, which only runs when
   // the greedy placement is above the peak; <= 0 means none.
   double arena_time_limit_seconds = 10.0;
