@@ -41,6 +41,7 @@
 #include <string>
 #include <vector>
 
+#include "serenity/export.h"
 #include "serenity/model.h"
 #include "serenity/scheduler/ordering.h"
 #include "serenity/status.h"
@@ -48,7 +49,7 @@
 namespace serenity {
 
 // "0.1.0": the library's version.
-const char* VersionString();
+SERENITY_API const char* VersionString();
 
 // Which operator order the engine runs.
 using ScheduleAlgorithm = scheduler::Algorithm;  // kStored, kHeuristic, kOptimal
@@ -190,7 +191,7 @@ struct OpProfile {
 //
 // Lifetime: the Model passed to Create must outlive the Engine (weights may
 // be used in place from the Model's mapped file, and names are read from it).
-class Engine {
+class SERENITY_API Engine {
  public:
   // Schedules and plans without taking any arena memory or binding kernels.
   // Errors: kInvalidArgument (bad options: negative threads), kUnsupported
