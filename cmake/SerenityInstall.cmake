@@ -117,6 +117,7 @@ if(TARGET serenity)
   list(JOIN serenity_pc_libs " " SERENITY_PC_LIBS)
   file(RELATIVE_PATH SERENITY_PC_PREFIX_FROM_PCDIR
        /prefix/${CMAKE_INSTALL_LIBDIR}/pkgconfig /prefix)
+  string(REGEX REPLACE "/$" "" SERENITY_PC_PREFIX_FROM_PCDIR "${SERENITY_PC_PREFIX_FROM_PCDIR}")
   configure_file(${PROJECT_SOURCE_DIR}/cmake/serenity.pc.in
                  ${PROJECT_BINARY_DIR}/package/serenity.pc @ONLY)
   install(FILES ${PROJECT_BINARY_DIR}/package/serenity.pc

@@ -70,11 +70,11 @@ for kind in "${kinds[@]}"; do
     [[ -x "$prefix/bin/$tool" ]] || fail "$kind: bin/$tool is not installed"
   done
   if [[ $kind == shared ]]; then
-    library=$(ls "$prefix"/lib*/libserenity.so 2>/dev/null | head -1)
+    library=$(find "$prefix" -name libserenity.so | head -1)
     [[ -n "$library" ]] || fail "shared: no libserenity.so installed"
-    if ls "$prefix"/lib*/*.a >/dev/null 2>&1; then fail "shared: static libraries installed"; fi
+    [[ -z "$(find "$prefix" -name '*.a')" ]] || fail "shared: static libraries installed"
   else
-    ls "$prefix"/lib*/libserenity_runtime.a >/dev/null || fail "static: no libserenity_runtime.a"
+    [[ -n "$(find "$prefix" -name libserenity_runtime.a)" ]] || fail "static: no libserenity_runtime.a"
   fi
 
   section "$kind: installed headers stand alone, with no FlatBuffers/XNNPACK inside"
@@ -104,7 +104,7 @@ for kind in "${kinds[@]}"; do
             grep -oE 'serenity_[a-z0-9_]+\($' | tr -d '(')
     missing=$(comm -23 <(echo "$c_api" | sort -u) <(echo "$symbols" | sort -u))
     [[ -z "$missing" ]] || fail "shared: C API functions not exported: $missing"
-    for wanted in 'serenity::Engine::Create(' 'serenity::Model::Load(' 'serenity::Status::ToString()' \
+    for wanted in 'serenity::Engine::Create(' 'serenity::Model::Load(' 'serenity::Status::ToString' \
                   'serenity::VersionString()' 'serenity::scheduler::AlgorithmName('; do
       echo "$demangled" | grep -qF "$wanted" || fail "shared: $wanted is not exported"
     done
@@ -147,7 +147,8 @@ for kind in "${kinds[@]}"; do
   done
 
   section "$kind: the C example through pkg-config"
-  export PKG_CONFIG_PATH="$(dirname "$(find "$prefix" -name serenity.pc | head -1)")"
+  PKG_CONFIG_PATH=$(dirname "$(find "$prefix" -name serenity.pc | head -1)")
+  export PKG_CONFIG_PATH
   echo "  pkg-config --modversion serenity: $(pkg-config --modversion serenity)"
   echo "  pkg-config --cflags --libs serenity: $(pkg-config --cflags --libs serenity)"
   # shellcheck disable=SC2046  # word splitting of the flags is the point
