@@ -77,6 +77,10 @@ for kind in "${kinds[@]}"; do
     [[ -n "$(find "$prefix" -name libserenity_runtime.a)" ]] || fail "static: no libserenity_runtime.a"
   fi
 
+  # Apps need no FlatBuffers: it is used through headers, at build time only.
+  ! grep -rl -i flatbuffers "$prefix/lib" --include='*.cmake' --include='*.pc' ||
+    fail "$kind: the installed package asks for FlatBuffers"
+
   section "$kind: installed headers stand alone, with no FlatBuffers/XNNPACK inside"
   headers=$(cd "$prefix/include" && find serenity -name '*.h' | sort)
   [[ -n "$headers" ]] || fail "$kind: no headers installed"
