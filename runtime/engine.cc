@@ -16,6 +16,7 @@
 #include "serenity/scheduler/arena_planner.h"
 #include "serenity/scheduler/graph.h"
 #include "serenity/scheduler/memory_model.h"
+#include "serenity/scheduler/rewrite.h"
 
 namespace serenity {
 namespace {
@@ -53,16 +54,142 @@ BoundaryLayout LayoutOf(const Model& model) {
   return BoundaryLayout::kAsStored;
 }
 
-// The seam for aliasing (DESIGN.md §2): which tensors share a buffer and where
-// each one sits inside it (offset, pixel stride). The scheduler orders under
-// plan.memory and the operand views follow plan.placements, so turning
-// aliasing on is a change here alone: scheduler::PlanAliasing(model, graph,
-// capabilities from kernels::CapabilitiesOf) when `rewrites` is on; operators
-// whose BoundOp is_noop() are then skipped by Invoke. Until the rewriting
-// issue switches it on, every tensor owns its buffer.
-scheduler::AliasPlan BuildAliasPlan(const Model& model, const scheduler::Graph& graph,
-                                    bool /*rewrites*/) {
-  return scheduler::PlanWithoutAliasing(model, graph);
+// What the kernels can do with memory, for the aliasing rules (the scheduler
+// never depends on the kernels itself).
+scheduler::AliasCapabilities KernelCapabilities() {
+  return scheduler::AliasCapabilities::FromFunction([](OpType type) {
+    const kernels::OpCapabilities c = kernels::CapabilitiesOf(type);
+    return scheduler::OpAliasCapability{c.strided_input, c.strided_output, c.in_place};
+  });
+}
+
+// Starting points for aliasing and the greedy rewrite search: everything the
+// kernels allow, and the same without zero-copy concats fed by an Add. A
+// node sum written straight into its cell's concat keeps the whole concat
+// buffer live from the first node on, which some cells (DARTS) pay back and
+// others (AmoebaNet) do not; the search, which keeps a step only when the
+// peak drops, rarely gets from one of these to the other by itself.
+std::vector<scheduler::AliasCapabilities> AliasingStarts() {
+  scheduler::AliasCapabilities all = KernelCapabilities();
+  scheduler::AliasCapabilities no_add_slices = all;
+  no_add_slices[OpType::kAdd].strided_output = false;
+  return {all, no_add_slices};
+}
+
+// One way of running the model that Prepare weighs against the others.
+struct Candidate {
+  MemoryStrategy strategy = MemoryStrategy::kOrder;
+  std::shared_ptr<const Model> rewritten;  // null: the model given to Prepare
+  scheduler::Graph graph;
+  scheduler::AliasPlan alias;
+  scheduler::Schedule schedule;
+  scheduler::ArenaPlan arena;
+  std::vector<std::string> applied;
+  double rewrite_ms = 0.0;
+};
+
+std::vector<scheduler::PlanBuffer> PlanBuffers(const scheduler::MemoryModel& memory,
+                                               const std::vector<scheduler::LiveRange>& ranges) {
+  std::vector<scheduler::PlanBuffer> buffers(memory.buffers.size());
+  for (size_t b = 0; b < buffers.size(); ++b) {
+    buffers[b].size = memory.buffers[b].bytes;
+    buffers[b].first = ranges[b].first;
+    buffers[b].last = ranges[b].last;
+    buffers[b].alignment = kArenaAlignment;
+  }
+  return buffers;
+}
+
+// Live ranges under the candidate's order, then the arena placement.
+Status PlaceArena(const std::string& model_name, const EngineOptions& options,
+                  Candidate* candidate) {
+  const std::vector<scheduler::PlanBuffer> buffers = PlanBuffers(
+      candidate->alias.memory,
+      scheduler::ComputeLiveRanges(candidate->graph, candidate->alias.memory,
+                                   candidate->schedule.order));
+  scheduler::PlanOptions plan_options;
+  plan_options.kind = scheduler::PlannerKind::kBest;
+  plan_options.read_past_bytes = kReadPastBytes;
+  plan_options.time_limit_seconds = options.arena_time_limit_seconds;
+  SERENITY_ASSIGN_OR_RETURN(candidate->arena, scheduler::PlanArena(buffers, plan_options));
+#ifndef NDEBUG
+  SERENITY_RETURN_IF_ERROR(
+      scheduler::ValidateArenaPlan(buffers, candidate->arena, kReadPastBytes)
+          .WithContext("arena plan for model '" + model_name + "' (" +
+                       MemoryStrategyName(candidate->strategy) + ")"));
+#else
+  (void)model_name;
+#endif
+  return Status::Ok();
+}
+
+// Orders `candidate` (graph and alias set) with the options' algorithm; an
+// unproven search also tries `fallback_order` (an order of the same graph)
+// and keeps the lower peak.
+Status Order(const EngineOptions& options, const std::vector<int>* fallback_order,
+             Candidate* candidate) {
+  scheduler::ScheduleOptions schedule_options;
+  schedule_options.algorithm = options.scheduler;
+  schedule_options.time_limit_seconds = options.schedule_time_limit_seconds;
+  schedule_options.memo_limit_bytes = options.schedule_memory_limit_bytes;
+  SERENITY_ASSIGN_OR_RETURN(
+      candidate->schedule,
+      scheduler::ComputeSchedule(candidate->graph, candidate->alias.memory, schedule_options));
+  if (!candidate->schedule.optimal && fallback_order != nullptr &&
+      scheduler::IsTopologicalOrder(candidate->graph, *fallback_order)) {
+    const uint64_t peak =
+        scheduler::PeakBytes(candidate->graph, candidate->alias.memory, *fallback_order);
+    if (peak < candidate->schedule.peak_bytes) {
+      candidate->schedule.order = *fallback_order;
+      candidate->schedule.peak_bytes = peak;
+    }
+  }
+  if (!scheduler::IsTopologicalOrder(candidate->graph, candidate->schedule.order)) {
+    return InternalError("the ", scheduler::AlgorithmName(candidate->schedule.algorithm),
+                         " scheduler returned an order that is not topological");
+  }
+  return Status::Ok();
+}
+
+// The rewrite search (scheduler/rewrite.h) under the engine's options; an
+// empty `rewritten` when no rewrite paid off.
+Result<Candidate> RewriteCandidate(const Model& model, const EngineOptions& options,
+                                   const scheduler::AliasCapabilities& capabilities,
+                                   double time_limit_seconds) {
+  const double start = platforms::NowSeconds();
+  scheduler::RewriteOptions rewrite_options;
+  rewrite_options.capabilities = capabilities;
+  rewrite_options.schedule.algorithm = options.scheduler;
+  rewrite_options.schedule.time_limit_seconds = options.schedule_time_limit_seconds;
+  if (time_limit_seconds > 0) {
+    const double per_trial = time_limit_seconds / 10;
+    if (rewrite_options.schedule.time_limit_seconds <= 0 ||
+        rewrite_options.schedule.time_limit_seconds > per_trial) {
+      rewrite_options.schedule.time_limit_seconds = per_trial;
+    }
+  }
+  rewrite_options.schedule.memo_limit_bytes = options.schedule_memory_limit_bytes;
+  rewrite_options.time_limit_seconds = time_limit_seconds;
+  SERENITY_ASSIGN_OR_RETURN(scheduler::RewriteResult result,
+                            scheduler::RewriteForMemory(model, rewrite_options));
+  Candidate candidate;
+  candidate.strategy = MemoryStrategy::kRewrites;
+  candidate.rewrite_ms = (platforms::NowSeconds() - start) * 1e3;
+  if (result.applied_count == 0) return candidate;
+  for (const scheduler::RewriteDecision& decision : result.decisions) {
+    if (!decision.applied) continue;
+    std::string line = scheduler::RewriteKindName(decision.kind);
+    line += decision.batch ? " (batch): " : ": ";
+    for (size_t i = 0; i < decision.operators.size(); ++i) {
+      line += (i ? ", " : "") + decision.operators[i];
+    }
+    candidate.applied.push_back(std::move(line));
+  }
+  candidate.graph = std::move(result.graph);
+  candidate.alias = std::move(result.alias);
+  candidate.schedule = std::move(result.schedule);
+  candidate.rewritten = std::make_shared<const Model>(std::move(result.model));
+  return candidate;
 }
 
 Status CheckOptions(const EngineOptions& options) {
@@ -90,18 +217,6 @@ Status CheckModelSupported(const Model& model) {
     return UnsupportedError("model '", model.name(), "' has no operators");
   }
   return Status::Ok();
-}
-
-std::vector<scheduler::PlanBuffer> PlanBuffers(const scheduler::MemoryModel& memory,
-                                               const std::vector<scheduler::LiveRange>& ranges) {
-  std::vector<scheduler::PlanBuffer> buffers(memory.buffers.size());
-  for (size_t b = 0; b < buffers.size(); ++b) {
-    buffers[b].size = memory.buffers[b].bytes;
-    buffers[b].first = ranges[b].first;
-    buffers[b].last = ranges[b].last;
-    buffers[b].alignment = kArenaAlignment;
-  }
-  return buffers;
 }
 
 std::vector<int64_t> BoundaryShape(const std::vector<int64_t>& shape, BoundaryLayout layout) {
@@ -133,7 +248,8 @@ void TransposeNchw(const std::vector<int64_t>& nhwc, const float* src, float* ds
 }  // namespace
 
 struct Engine::Impl {
-  const Model* model = nullptr;
+  std::shared_ptr<const Model> rewritten;  // the plan's, when it has one
+  const Model* model = nullptr;            // the model that runs
   EngineOptions options;
   ExecutionPlan plan;
   OwnedArena owned_arena;
@@ -186,49 +302,88 @@ Engine::Engine(Engine&&) noexcept = default;
 Engine& Engine::operator=(Engine&&) noexcept = default;
 Engine::~Engine() = default;
 
+const char* MemoryStrategyName(MemoryStrategy strategy) {
+  switch (strategy) {
+    case MemoryStrategy::kOrder:
+      return "order";
+    case MemoryStrategy::kAliasing:
+      return "aliasing";
+    case MemoryStrategy::kRewrites:
+      return "rewrites";
+  }
+  return "unknown";
+}
+
 Result<ExecutionPlan> Engine::Prepare(const Model& model, const EngineOptions& options) {
   SERENITY_RETURN_IF_ERROR(CheckOptions(options));
   SERENITY_RETURN_IF_ERROR(CheckModelSupported(model));
 
-  const scheduler::Graph graph = scheduler::GraphFromModel(model);
-  const scheduler::AliasPlan alias = BuildAliasPlan(model, graph, options.rewrites);
-  const scheduler::MemoryModel& memory = alias.memory;
+  // Candidate 1: the order alone, one buffer per tensor.
+  std::vector<Candidate> candidates(1);
+  Candidate& plain = candidates[0];
+  plain.graph = scheduler::GraphFromModel(model);
+  plain.alias = scheduler::PlanWithoutAliasing(model, plain.graph);
+  SERENITY_RETURN_IF_ERROR(Order(options, nullptr, &plain));
+  SERENITY_RETURN_IF_ERROR(PlaceArena(model.name(), options, &plain));
+  constexpr uint64_t kNone = std::numeric_limits<uint64_t>::max();
+  uint64_t aliasing_peak = kNone;
+  uint64_t rewrites_peak = kNone;
+  double rewrite_ms = 0.0;
+
+  if (options.rewrites) {
+    for (const scheduler::AliasCapabilities& capabilities : AliasingStarts()) {
+      // Aliasing on the model as stored. Aliasing never raises the peak of a
+      // given order, so the plain order is a safe fallback.
+      Candidate aliasing;
+      aliasing.strategy = MemoryStrategy::kAliasing;
+      aliasing.graph = candidates[0].graph;
+      SERENITY_ASSIGN_OR_RETURN(aliasing.alias,
+                                scheduler::PlanAliasing(model, aliasing.graph, capabilities));
+      const std::vector<int> plain_order = candidates[0].schedule.order;
+      SERENITY_RETURN_IF_ERROR(Order(options, &plain_order, &aliasing));
+      SERENITY_RETURN_IF_ERROR(PlaceArena(model.name(), options, &aliasing));
+      aliasing_peak = std::min(aliasing_peak, aliasing.schedule.peak_bytes);
+      candidates.push_back(std::move(aliasing));
+
+      // The rewrites that lower the peak, with aliasing.
+      SERENITY_ASSIGN_OR_RETURN(Candidate rewritten,
+                                RewriteCandidate(model, options, capabilities,
+                                                 options.rewrite_time_limit_seconds / 2));
+      rewrite_ms += rewritten.rewrite_ms;
+      if (rewritten.rewritten != nullptr) {
+        SERENITY_RETURN_IF_ERROR(PlaceArena(model.name(), options, &rewritten));
+        rewrites_peak = std::min(rewrites_peak, rewritten.schedule.peak_bytes);
+        candidates.push_back(std::move(rewritten));
+      }
+    }
+  }
+  if (aliasing_peak == kNone) aliasing_peak = 0;
+  if (rewrites_peak == kNone) rewrites_peak = 0;
+  // The smallest arena wins; on a tie, the simpler strategy (listed first).
+  size_t best = 0;
+  for (size_t c = 1; c < candidates.size(); ++c) {
+    if (candidates[c].arena.arena_bytes < candidates[best].arena.arena_bytes) best = c;
+  }
+  Candidate& chosen = candidates[best];
+  const Model& run_model = chosen.rewritten != nullptr ? *chosen.rewritten : model;
+  const scheduler::Graph& graph = chosen.graph;
+  const scheduler::AliasPlan& alias = chosen.alias;
+  const scheduler::Schedule& schedule = chosen.schedule;
+  const scheduler::ArenaPlan& arena = chosen.arena;
   if (alias.placements.size() != graph.tensors.size()) {
     return InternalError("the alias plan places ", alias.placements.size(), " of ",
                          graph.tensors.size(), " tensors");
   }
 
-  scheduler::ScheduleOptions schedule_options;
-  schedule_options.algorithm = options.scheduler;
-  schedule_options.time_limit_seconds = options.schedule_time_limit_seconds;
-  SERENITY_ASSIGN_OR_RETURN(scheduler::Schedule schedule,
-                            scheduler::ComputeSchedule(graph, memory, schedule_options));
-  if (!scheduler::IsTopologicalOrder(graph, schedule.order)) {
-    return InternalError("the ", scheduler::AlgorithmName(schedule.algorithm),
-                         " scheduler returned an order that is not topological");
-  }
-
-  const std::vector<scheduler::LiveRange> ranges =
-      scheduler::ComputeLiveRanges(graph, memory, schedule.order);
-  const std::vector<scheduler::PlanBuffer> buffers = PlanBuffers(memory, ranges);
-  scheduler::PlanOptions plan_options;
-  plan_options.kind = scheduler::PlannerKind::kBest;
-  plan_options.read_past_bytes = kReadPastBytes;
-  plan_options.time_limit_seconds = options.arena_time_limit_seconds;
-  SERENITY_ASSIGN_OR_RETURN(scheduler::ArenaPlan arena,
-                            scheduler::PlanArena(buffers, plan_options));
-#ifndef NDEBUG
-  SERENITY_RETURN_IF_ERROR(
-      scheduler::ValidateArenaPlan(buffers, arena, kReadPastBytes)
-          .WithContext("arena plan for model '" + model.name() + "'"));
-#endif
-
-  // The DESIGN.md §3 baseline: stored order, greedy, no aliasing.
-  const scheduler::MemoryModel plain = scheduler::MemoryModel::WithoutAliasing(graph);
-  std::vector<int> stored_order(graph.ops.size());
+  // The DESIGN.md §3 baseline: the model as stored, stored order, greedy, no
+  // aliasing.
+  const scheduler::Graph& source_graph = candidates[0].graph;
+  const scheduler::MemoryModel stored_memory =
+      scheduler::MemoryModel::WithoutAliasing(source_graph);
+  std::vector<int> stored_order(source_graph.ops.size());
   for (size_t i = 0; i < stored_order.size(); ++i) stored_order[i] = static_cast<int>(i);
-  const std::vector<scheduler::PlanBuffer> baseline_buffers =
-      PlanBuffers(plain, scheduler::ComputeLiveRanges(graph, plain, stored_order));
+  const std::vector<scheduler::PlanBuffer> baseline_buffers = PlanBuffers(
+      stored_memory, scheduler::ComputeLiveRanges(source_graph, stored_memory, stored_order));
   scheduler::PlanOptions baseline_options;
   baseline_options.kind = scheduler::PlannerKind::kGreedy;
   baseline_options.read_past_bytes = kReadPastBytes;
@@ -236,12 +391,20 @@ Result<ExecutionPlan> Engine::Prepare(const Model& model, const EngineOptions& o
                             scheduler::PlanArena(baseline_buffers, baseline_options));
 
   ExecutionPlan plan;
-  plan.graph_hash = model.GraphHash();
-  plan.rewrites = options.rewrites && memory.buffers.size() != graph.tensors.size();
+  plan.source_graph_hash = model.GraphHash();
+  plan.graph_hash = run_model.GraphHash();
+  plan.rewritten_model = chosen.rewritten;
+  plan.strategy = chosen.strategy;
+  plan.rewrites = chosen.strategy != MemoryStrategy::kOrder;
+  plan.rewrites_applied = chosen.applied;
+  plan.rewrite_time_ms = rewrite_ms;
+  plan.order_peak_bytes = candidates[0].schedule.peak_bytes;
+  plan.aliasing_peak_bytes = aliasing_peak;
+  plan.rewrites_peak_bytes = rewrites_peak;
   plan.order.reserve(schedule.order.size());
   for (int op : schedule.order) plan.order.push_back(graph.ops[op].model_operator);
 
-  const std::vector<Tensor>& tensors = model.tensors();
+  const std::vector<Tensor>& tensors = run_model.tensors();
   plan.placements.assign(tensors.size(), TensorPlacement{});
   for (size_t g = 0; g < graph.tensors.size(); ++g) {
     const int model_tensor = graph.tensors[g].model_tensor;
@@ -259,7 +422,7 @@ Result<ExecutionPlan> Engine::Prepare(const Model& model, const EngineOptions& o
         static_cast<uint64_t>(pixels == 0 ? 0 : (pixels - 1) * where.pixel_stride + channels) *
             sizeof(float);
     if (end > arena.arena_bytes) {
-      return InternalError("arena plan puts ", model.DescribeTensor(model_tensor),
+      return InternalError("arena plan puts ", run_model.DescribeTensor(model_tensor),
                            " at [", placement.offset, ", ", end,
                            ") beyond the arena of ", arena.arena_bytes, " bytes");
     }
@@ -276,8 +439,9 @@ Result<ExecutionPlan> Engine::Prepare(const Model& model, const EngineOptions& o
   plan.memory.arena_bytes = arena.arena_bytes;
   plan.memory.peak_bytes = schedule.peak_bytes;
   plan.memory.baseline_arena_bytes = baseline.arena_bytes;
-  plan.memory.stored_order_peak_bytes = scheduler::PeakBytes(graph, plain, stored_order);
-  plan.memory.weights_bytes = model.weight_bytes();
+  plan.memory.stored_order_peak_bytes =
+      scheduler::PeakBytes(source_graph, stored_memory, stored_order);
+  plan.memory.weights_bytes = run_model.weight_bytes();
   if (plan.memory.arena_bytes > std::numeric_limits<size_t>::max() / 2) {
     return ResourceExhaustedError("model '", model.name(), "' needs an arena of ",
                                   plan.memory.arena_bytes, " bytes");
@@ -295,19 +459,28 @@ Result<Engine> Engine::Create(const Model& model, const EngineOptions& options) 
   return Create(model, std::move(plan), options);
 }
 
-Result<Engine> Engine::Create(const Model& model, ExecutionPlan plan,
+Result<Engine> Engine::Create(const Model& source, ExecutionPlan plan,
                               const EngineOptions& options) {
   SERENITY_RETURN_IF_ERROR(CheckOptions(options));
+  if (plan.source_graph_hash != source.GraphHash()) {
+    return InvalidArgumentError("the ExecutionPlan was not made for model '", source.name(),
+                                "' (Engine::Prepare it from this model)");
+  }
+  std::shared_ptr<const Model> rewritten = plan.rewritten_model;
+  const Model& model = rewritten != nullptr ? *rewritten : source;
   const std::vector<Tensor>& tensors = model.tensors();
   const std::vector<Operator>& operators = model.operators();
   if (plan.graph_hash != model.GraphHash() || plan.placements.size() != tensors.size() ||
       plan.order.size() != operators.size()) {
-    return InvalidArgumentError("the ExecutionPlan was not made for model '", model.name(),
+    return InvalidArgumentError("the ExecutionPlan's ",
+                                rewritten != nullptr ? "rewritten model" : "order",
+                                " does not match model '", source.name(),
                                 "' (Engine::Prepare it from this model)");
   }
   SERENITY_RETURN_IF_ERROR(kernels::InitializeXnnpack(nullptr));
 
   auto impl = std::make_unique<Impl>();
+  impl->rewritten = std::move(rewritten);
   impl->model = &model;
   impl->options = options;
   impl->plan = std::move(plan);

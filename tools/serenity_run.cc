@@ -337,8 +337,16 @@ int Run(const Flags& flags) {
     j += ", \"ops\": " + std::to_string(engine.num_operators());
     j += ", \"threads\": " + std::to_string(engine.threads());
     j += ", \"rewrites\": " + std::string(flags.rewrite ? "true" : "false");
-    // Whether buffers are actually shared (false until aliasing is switched on).
+    // Whether buffers are actually shared, and what won (EngineOptions::rewrites).
     j += ", \"aliasing\": " + std::string(engine.plan().rewrites ? "true" : "false");
+    j += ", \"memory_strategy\": " +
+         JsonString(serenity::MemoryStrategyName(engine.plan().strategy));
+    j += ", \"rewrite_ms\": " + JsonNumber(engine.plan().rewrite_time_ms);
+    j += ", \"rewrites_applied\": [";
+    for (size_t i = 0; i < engine.plan().rewrites_applied.size(); ++i) {
+      j += (i ? ", " : "") + JsonString(engine.plan().rewrites_applied[i]);
+    }
+    j += "]";
     j += ", \"schedule\": {\"algorithm\": " +
          JsonString(serenity::scheduler::AlgorithmName(schedule.algorithm)) +
          ", \"optimal\": " + (schedule.optimal ? "true" : "false") +
@@ -393,6 +401,17 @@ int Run(const Flags& flags) {
                                        static_cast<double>(memory.arena_bytes)
                                  : 0.0,
               kib(memory.stored_order_peak_bytes));
+  std::printf("rewrites   %s (%zu rewrites kept, %.1f ms; peaks: order %.1f KiB",
+              serenity::MemoryStrategyName(engine.plan().strategy),
+              engine.plan().rewrites_applied.size(), engine.plan().rewrite_time_ms,
+              kib(engine.plan().order_peak_bytes));
+  if (engine.plan().aliasing_peak_bytes) {
+    std::printf(", aliasing %.1f KiB", kib(engine.plan().aliasing_peak_bytes));
+  }
+  if (engine.plan().rewrites_peak_bytes) {
+    std::printf(", rewrites %.1f KiB", kib(engine.plan().rewrites_peak_bytes));
+  }
+  std::printf(")\n");
   std::printf("weights    %.1f KiB in the file, %.1f KiB packed by XNNPACK; peak RSS %.1f MiB\n",
               kib(memory.weights_bytes), kib(memory.packed_weight_bytes), kib(rss_peak) / 1024.0);
   std::printf("latency    %d runs on %d thread(s): min %.3f  median %.3f  p90 %.3f  mean %.3f  "

@@ -16,6 +16,9 @@
 #include "serenity/scheduler/graph.h"
 #include "serenity/scheduler/memory_model.h"
 #include "serenity/scheduler/ordering.h"
+#ifdef SERENITY_SCHEDULE_WITH_RUNTIME
+#include "serenity/engine.h"
+#endif
 
 namespace serenity::scheduler {
 namespace {
@@ -29,8 +32,9 @@ constexpr char kUsage[] =
     "                  heuristic: best of several greedy and depth-first orders;\n"
     "                  stored: the order in the file.\n"
     "  --no-rewrite    pure ordering: no rewrites, no in-place, no zero-copy concat.\n"
-    "                  (Rewriting is not wired into this tool yet, so both modes currently\n"
-    "                  schedule without aliasing and print the same figures.)\n"
+    "                  Without it the figures are the engine's (Engine::Prepare): the\n"
+    "                  order of the smallest arena among the order alone, with aliasing,\n"
+    "                  and with aliasing and graph rewrites (column 'strategy').\n"
     "  --time-limit S  wall-clock budget of the exact search per model, in seconds\n"
     "                  (default 10; 0 means none). When it runs out the best order found\n"
     "                  is printed with optimal=false and a proven lower bound.\n"
@@ -97,13 +101,12 @@ struct Report {
   Schedule schedule;
   uint64_t stored_peak = 0;
   uint64_t heuristic_peak = 0;
+  std::string strategy = "order";  // what the engine would run (rewrite mode)
 };
 
 Result<Report> ScheduleModel(const std::string& path, const Flags& flags) {
   SERENITY_ASSIGN_OR_RETURN(Model model, Model::Load(path));
   const Graph graph = GraphFromModel(model);
-  // Rewriting (in place, zero-copy concat) arrives with the rewriting pass;
-  // until then both modes use the pure-ordering memory model.
   const MemoryModel memory = MemoryModel::WithoutAliasing(graph);
   ScheduleOptions options;
   options.time_limit_seconds = flags.time_limit_seconds;
@@ -124,18 +127,40 @@ Result<Report> ScheduleModel(const std::string& path, const Flags& flags) {
     options.algorithm = Algorithm::kOptimal;
     SERENITY_ASSIGN_OR_RETURN(report.schedule, ComputeSchedule(graph, memory, options));
   }
+  if (flags.rewrite) {
+#ifdef SERENITY_SCHEDULE_WITH_RUNTIME
+    // The engine's own decision, so these figures are what serenity_run runs.
+    EngineOptions engine_options;
+    engine_options.scheduler = flags.algorithm;
+    engine_options.schedule_time_limit_seconds = flags.time_limit_seconds;
+    SERENITY_ASSIGN_OR_RETURN(ExecutionPlan plan, Engine::Prepare(model, engine_options));
+    report.ops = plan.order.size();
+    report.strategy = MemoryStrategyName(plan.strategy);
+    report.schedule.order = plan.order;
+    report.schedule.peak_bytes = plan.memory.peak_bytes;
+    report.schedule.optimal = plan.schedule.optimal;
+    report.schedule.lower_bound_bytes = plan.schedule.lower_bound_bytes;
+    report.schedule.stats.states = plan.schedule.states;
+    report.schedule.stats.memo_bytes = 0;
+    report.schedule.stats.time_ms = plan.schedule.time_ms;
+#else
+    return UnsupportedError("this build has no runtime (XNNPACK), so no aliasing or "
+                            "rewrites: use --no-rewrite");
+#endif
+  }
   return report;
 }
 
 void PrintJson(const Report& report, const Flags& flags) {
   const Schedule& s = report.schedule;
   std::printf(
-      "{\"model\": %s, \"ops\": %zu, \"algorithm\": \"%s\", \"rewrite\": %s, \"optimal\": %s, "
+      "{\"model\": %s, \"ops\": %zu, \"algorithm\": \"%s\", \"rewrite\": %s, "
+      "\"strategy\": \"%s\", \"optimal\": %s, "
       "\"peak_bytes\": %llu, \"lower_bound_bytes\": %llu, \"stored_order_peak_bytes\": %llu, "
       "\"heuristic_peak_bytes\": %llu, \"states\": %llu, \"memo_bytes\": %llu, "
       "\"time_ms\": %.3f}\n",
       JsonString(report.model).c_str(), report.ops, AlgorithmName(s.algorithm),
-      flags.rewrite ? "true" : "false", s.optimal ? "true" : "false",
+      flags.rewrite ? "true" : "false", report.strategy.c_str(), s.optimal ? "true" : "false",
       static_cast<unsigned long long>(s.peak_bytes),
       static_cast<unsigned long long>(s.lower_bound_bytes),
       static_cast<unsigned long long>(report.stored_peak),
@@ -145,16 +170,16 @@ void PrintJson(const Report& report, const Flags& flags) {
 }
 
 void PrintTableHeader() {
-  std::printf("%-40s %6s %-9s %8s %14s %14s %14s %14s %10s %10s\n", "model", "ops", "algorithm",
-              "optimal", "peak_bytes", "lower_bound", "stored_peak", "heuristic_peak",
+  std::printf("%-40s %6s %-9s %-8s %8s %14s %14s %14s %14s %10s %10s\n", "model", "ops",
+              "algorithm", "strategy", "optimal", "peak_bytes", "lower_bound", "stored_peak", "heuristic_peak",
               "states", "time_ms");
 }
 
 void PrintTableRow(const Report& report) {
   const Schedule& s = report.schedule;
-  std::printf("%-40s %6zu %-9s %8s %14llu %14llu %14llu %14llu %10llu %10.1f\n",
+  std::printf("%-40s %6zu %-9s %-8s %8s %14llu %14llu %14llu %14llu %10llu %10.1f\n",
               report.model.c_str(), report.ops, AlgorithmName(s.algorithm),
-              s.optimal ? "yes" : "no", static_cast<unsigned long long>(s.peak_bytes),
+              report.strategy.c_str(), s.optimal ? "yes" : "no", static_cast<unsigned long long>(s.peak_bytes),
               static_cast<unsigned long long>(s.lower_bound_bytes),
               static_cast<unsigned long long>(report.stored_peak),
               static_cast<unsigned long long>(report.heuristic_peak),

@@ -1,9 +1,11 @@
-// Add and Mul. Two operands broadcast through XNNPACK's add_nd / multiply_nd
-// (dense only: the nd operators take no strides). Three or more same-shape
-// addends go through a hand-written one-pass kernel, parallel over blocks of
-// elements, that reads every addend of an element before writing it, so the
-// output may alias any input.
+// Add and Mul. Two dense operands broadcast through XNNPACK's add_nd /
+// multiply_nd (the nd operators take no strides). Three or more dense
+// same-shape addends go through a hand-written one-pass kernel, parallel over
+// blocks of elements, that reads every addend of an element before writing
+// it, so the output may alias any input. An Add with a channel-slice operand
+// (zero-copy concat) goes through a hand-written per-pixel kernel.
 #include <algorithm>
+#include <array>
 #include <cmath>
 
 #include "kernel_util.h"
@@ -115,7 +117,137 @@ class NaryAddOp : public BoundOp {
   float output_min_, output_max_;
 };
 
+// Add where some view is a channel slice of a wider buffer (a zero-copy
+// concat's input or an input read out of one): XNNPACK's add_nd takes no
+// strides. Works per output pixel (all dimensions but the channels): an
+// operand of the output's shape is read at its own pixel stride; a
+// broadcasting operand through its own dimensions (index 0 where it has 1).
+// Every element's addends are read before it is written, so the output may be
+// the very memory of an input of the output's shape (in place).
+class StridedAddOp : public BoundOp {
+ public:
+  static constexpr size_t kMaxRank = XNN_MAX_TENSOR_DIMS;
+
+  struct Operand {
+    const float* data = nullptr;
+    int64_t pixel_stride = 0;
+    bool full = false;           // the output's shape: read at pixel * stride
+    bool scalar_channel = false; // last dimension 1: one value per pixel
+    std::array<int64_t, kMaxRank> dims{};  // aligned to the output's rank
+  };
+
+  StridedAddOp(std::vector<Operand> inputs, float* output, int64_t output_stride,
+               std::vector<int64_t> shape, float output_min, float output_max)
+      : inputs_(std::move(inputs)),
+        output_(output),
+        output_stride_(output_stride),
+        shape_(std::move(shape)),
+        output_min_(output_min),
+        output_max_(output_max) {
+    channels_ = shape_.empty() ? 1 : shape_.back();
+    pixels_ = 1;
+    for (size_t d = 0; d + 1 < shape_.size(); ++d) pixels_ *= shape_[d];
+  }
+
+  Status Run(pthreadpool_t pool) override {
+    if (pixels_ == 0 || channels_ == 0) return Status::Ok();
+    const size_t tile = static_cast<size_t>(std::max<int64_t>(1, 4096 / channels_));
+    pthreadpool_parallelize_1d_tile_1d(pool, &StridedAddOp::AddPixels, this,
+                                       static_cast<size_t>(pixels_), tile, 0);
+    return Status::Ok();
+  }
+
+ private:
+  // Offset of `input`'s pixel for output pixel `pixel` (row-major over all
+  // dimensions but the last).
+  int64_t InputPixel(const Operand& input, int64_t pixel) const {
+    if (input.full) return pixel * input.pixel_stride;
+    int64_t row = 0, stride = 1, rest = pixel;
+    for (size_t d = shape_.size() - 1; d-- > 0;) {
+      const int64_t coordinate = rest % shape_[d];
+      rest /= shape_[d];
+      if (input.dims[d] != 1) row += coordinate * stride;
+      stride *= input.dims[d];
+    }
+    return row * input.pixel_stride;
+  }
+
+  static void AddPixels(void* context, size_t start, size_t count) {
+    const StridedAddOp& self = *static_cast<const StridedAddOp*>(context);
+    const int64_t channels = self.channels_;
+    for (size_t p = start; p < start + count; ++p) {
+      const int64_t pixel = static_cast<int64_t>(p);
+      float* out = self.output_ + pixel * self.output_stride_;
+      for (int64_t c0 = 0; c0 < channels; c0 += kBlock) {
+        const int64_t width = std::min<int64_t>(kBlock, channels - c0);
+        float sum[kBlock];
+        for (size_t k = 0; k < self.inputs_.size(); ++k) {
+          const Operand& input = self.inputs_[k];
+          const float* row = input.data + self.InputPixel(input, pixel);
+          for (int64_t i = 0; i < width; ++i) {
+            const float value = input.scalar_channel ? row[0] : row[c0 + i];
+            sum[i] = k == 0 ? value : sum[i] + value;
+          }
+        }
+        for (int64_t i = 0; i < width; ++i) {
+          out[c0 + i] = std::min(std::max(sum[i], self.output_min_), self.output_max_);
+        }
+      }
+    }
+  }
+
+  static constexpr int64_t kBlock = 256;
+
+  std::vector<Operand> inputs_;
+  float* output_;
+  int64_t output_stride_;
+  std::vector<int64_t> shape_;
+  int64_t channels_ = 1;
+  int64_t pixels_ = 1;
+  float output_min_, output_max_;
+};
+
+bool Dense(const OperandView& view) {
+  return view.shape.empty() || view.pixel_stride == view.shape.back();
+}
+
+Result<std::unique_ptr<BoundOp>> BindStridedAdd(const KernelContext& c) {
+  SERENITY_ASSIGN_OR_RETURN(Activation activation, ActivationOf(c));
+  const OperandView& y = c.outputs[0];
+  if (y.shape.size() > StridedAddOp::kMaxRank) {
+    return Unsupported(c, "rank above ", StridedAddOp::kMaxRank);
+  }
+  std::vector<StridedAddOp::Operand> inputs;
+  for (size_t i = 0; i < c.inputs.size(); ++i) {
+    const OperandView& x = c.inputs[i];
+    std::vector<int64_t> broadcast;
+    if (!BroadcastShapes(x.shape, y.shape, &broadcast) || broadcast != y.shape) {
+      return Unsupported(c, "input ", i, " ", ShapeString(x.shape),
+                         " does not broadcast to the output ", ShapeString(y.shape));
+    }
+    StridedAddOp::Operand operand;
+    operand.data = x.data;
+    operand.full = x.shape == y.shape;
+    operand.pixel_stride = x.shape.empty() ? 1 : x.pixel_stride;
+    const size_t pad = y.shape.size() - x.shape.size();
+    for (size_t d = 0; d < y.shape.size(); ++d) {
+      operand.dims[d] = d < pad ? 1 : x.shape[d - pad];
+    }
+    operand.scalar_channel = !y.shape.empty() && operand.dims[y.shape.size() - 1] == 1 &&
+                             y.shape.back() != 1;
+    inputs.push_back(operand);
+  }
+  float output_min, output_max;
+  ActivationRange(activation, &output_min, &output_max);
+  return std::unique_ptr<BoundOp>(std::make_unique<StridedAddOp>(
+      std::move(inputs), y.data, y.shape.empty() ? 1 : y.pixel_stride, y.shape, output_min,
+      output_max));
+}
+
 Result<std::unique_ptr<BoundOp>> BindAdd(const KernelContext& c) {
+  bool strided = !Dense(c.outputs[0]);
+  for (const OperandView& x : c.inputs) strided = strided || !Dense(x);
+  if (strided) return BindStridedAdd(c);
   if (c.inputs.size() == 2) {
     return BindBinary(c, xnn_create_add_nd_f32, xnn_setup_add_nd_f32, "xnn_create_add_nd_f32",
                       "xnn_setup_add_nd_f32");
@@ -184,7 +316,7 @@ Status ReferenceMul(const KernelContext& c) { return ReferenceElementwise(c, tru
 
 }  // namespace
 
-const OpKernel kAddKernel = {OpType::kAdd, kDenseInPlace, 2, -1, BindAdd, ReferenceAdd};
+const OpKernel kAddKernel = {OpType::kAdd, kStridedInPlace, 2, -1, BindAdd, ReferenceAdd};
 const OpKernel kMulKernel = {OpType::kMul, kDenseInPlace, 2, 2, BindMul, ReferenceMul};
 
 }  // namespace serenity::kernels

@@ -27,6 +27,16 @@ class BinaryTester {
     in_place_ = b;
     return *this;
   }
+  // Input `index` (or the output) as channels [offset, offset + C) of a
+  // buffer with `extra` more channels per pixel.
+  BinaryTester& input_slice(size_t index, int64_t offset, int64_t extra) {
+    input_slices_.push_back({index, Placement{offset, extra}});
+    return *this;
+  }
+  BinaryTester& output_slice(int64_t offset, int64_t extra) {
+    output_slice_ = Placement{offset, extra};
+    return *this;
+  }
   OpCase Case() const {
     OpCase c;
     c.op.type = type_;
@@ -36,6 +46,9 @@ class BinaryTester {
     for (const auto& shape : shapes_) {
       OperandSpec spec = Spec(shape);
       for (size_t k : constant_) spec.constant |= (k == c.inputs.size());
+      for (const auto& [k, placement] : input_slices_) {
+        if (k == c.inputs.size()) spec.placement = placement;
+      }
       spec.min = -3.0f;
       spec.max = 3.0f;
       c.inputs.push_back(spec);
@@ -46,6 +59,7 @@ class BinaryTester {
       }
     }
     c.output = Spec(out);
+    c.output.placement = output_slice_;
     return c;
   }
   void Test() const { RunCase(Case()); }
@@ -56,6 +70,8 @@ class BinaryTester {
   std::vector<size_t> constant_;
   ElementwiseAttrs attrs_;
   bool in_place_ = false;
+  std::vector<std::pair<size_t, Placement>> input_slices_;
+  Placement output_slice_;
 };
 
 BinaryTester Add() { return BinaryTester(OpType::kAdd); }
@@ -116,6 +132,44 @@ TEST(AddTest, InPlace) {
       .inputs({{1, 64, 64, 3}, {1, 64, 64, 3}, {1, 64, 64, 3}, {1, 64, 64, 3}})
       .in_place(true)
       .Test();
+}
+
+// Zero-copy concat: an Add writes a channel slice of the concat's buffer and
+// reads slices of others (the hand-written strided kernel).
+TEST(AddTest, ChannelSlices) {
+  Add().inputs({{1, 8, 8, 16}, {1, 8, 8, 16}}).output_slice(16, 48).Test();
+  Add().inputs({{1, 8, 8, 16}, {1, 8, 8, 16}}).input_slice(1, 3, 5).Test();
+  Add()
+      .inputs({{1, 7, 9, 5}, {1, 7, 9, 5}})
+      .input_slice(0, 2, 9)
+      .output_slice(1, 5)
+      .activation(Activation::kRelu6)
+      .Test();
+  Add()
+      .inputs({{1, 6, 6, 300}, {1, 6, 6, 300}, {1, 6, 6, 300}})  // > one 256-channel block
+      .input_slice(2, 7, 8)
+      .output_slice(300, 600)
+      .Test();
+  // Broadcasting operands beside a strided output.
+  Add().inputs({{1, 8, 8, 16}, {16}}).output_slice(4, 4).Test();
+  Add().inputs({{1, 8, 8, 16}, {1, 1, 1, 16}}).input_slice(0, 1, 2).output_slice(0, 3).Test();
+  Add().inputs({{2, 5, 1, 3}, {1, 1, 7, 1}}).output_slice(3, 3).Test();
+  Add().inputs({{1, 4, 4, 6}, {}}).output_slice(0, 6).Test();
+  Add().inputs({{1, 4, 4, 6}, {1, 4, 4, 6}}).input_slice(0, 6, 6).constant(1).Test();
+}
+
+TEST(AddTest, ChannelSliceInPlaceAndNullPool) {
+  Add().inputs({{1, 8, 8, 16}, {1, 8, 8, 16}}).input_slice(0, 8, 8).in_place(true).Test();
+  Add()
+      .inputs({{1, 5, 5, 12}, {1, 5, 5, 12}, {1, 5, 5, 12}})
+      .input_slice(0, 12, 24)
+      .input_slice(1, 0, 4)
+      .in_place(true)
+      .activation(Activation::kRelu)
+      .Test();
+  OpCase c = Add().inputs({{1, 9, 9, 8}, {1, 9, 9, 8}}).output_slice(8, 8).Case();
+  c.single_threaded = true;
+  RunCase(c);
 }
 
 TEST(MulTest, Broadcasting) {

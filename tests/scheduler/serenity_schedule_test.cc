@@ -59,7 +59,7 @@ std::string WriteModel() {
 
 TEST(SerenityScheduleTest, JsonLinePerModel) {
   const std::string model = WriteModel();
-  const ToolRun run = RunTool(model + " " + model + " --json --time-limit 5");
+  const ToolRun run = RunTool(model + " " + model + " --json --no-rewrite --time-limit 5");
   EXPECT_EQ(run.exit_code, 0);
   size_t lines = 0;
   for (char c : run.out) lines += c == '\n' ? 1 : 0;
@@ -68,6 +68,23 @@ TEST(SerenityScheduleTest, JsonLinePerModel) {
        {"\"model\": ", "\"ops\": 3", "\"algorithm\": \"optimal\"", "\"optimal\": true",
         "\"peak_bytes\": 3072", "\"lower_bound_bytes\": 3072", "\"stored_order_peak_bytes\": 3072",
         "\"heuristic_peak_bytes\": 3072", "\"states\": ", "\"time_ms\": "}) {
+    EXPECT_NE(run.out.find(field), std::string::npos) << field << " in " << run.out;
+  }
+  std::remove(model.c_str());
+}
+
+// Without --no-rewrite the figures are the engine's. The model applies the same
+// Relu to x twice: merging the duplicates leaves x -> relu -> add(a, a) with 2
+// operators, and at most two 1 KiB tensors live at once (x and a while the
+// Relu runs, a and the sum while the Add runs; the Add reads a twice, so it
+// cannot write in place).
+TEST(SerenityScheduleTest, DefaultModeReportsTheEnginesRewrites) {
+  const std::string model = WriteModel();
+  const ToolRun run = RunTool(model + " --json");
+  EXPECT_EQ(run.exit_code, 0) << run.out;
+  for (const char* field : {"\"rewrite\": true", "\"strategy\": \"rewrites\"", "\"ops\": 2",
+                            "\"optimal\": true", "\"peak_bytes\": 2048",
+                            "\"stored_order_peak_bytes\": 3072"}) {
     EXPECT_NE(run.out.find(field), std::string::npos) << field << " in " << run.out;
   }
   std::remove(model.c_str());

@@ -69,14 +69,27 @@ struct EngineOptions {
   ScheduleAlgorithm scheduler = ScheduleAlgorithm::kOptimal;
   // Wall-clock budget for the exact search; <= 0 means none.
   double schedule_time_limit_seconds = 10.0;
+  // Cap on the exact search's tables (its memo of dead partial schedules);
+  // when reached the search stops like at its time limit.
+  uint64_t schedule_memory_limit_bytes = uint64_t{64} << 20;
   // Wall-clock budget for the arena placement search, which only runs when
   // the greedy placement is above the peak; <= 0 means none.
   double arena_time_limit_seconds = 10.0;
 
-  // Graph rewrites and buffer aliasing (in-place element-wise ops, zero-copy
-  // concat). Stored and reported; no effect yet: every tensor currently gets
-  // its own buffer (the rewriting issue fills this in).
+  // Memory rewrites: buffer aliasing (in-place element-wise ops, zero-copy
+  // concat, no-op reshapes) and the identity graph rewrites of
+  // scheduler/rewrite.h (channel-wise and kernel-wise partitioning, partial
+  // sums, merged duplicates), each kept only where it lowers the peak. Prepare
+  // plans the optimal order alone, then with aliasing and with aliasing and
+  // rewrites from two starting points (all aliasing; no zero-copy concat fed
+  // by an Add), and keeps the smallest arena (ExecutionPlan::strategy says
+  // which). Off: one buffer per tensor and the model as stored.
   bool rewrites = true;
+  // Wall-clock budget for the rewrite search, shared by its two starting
+  // points (every trial is a full re-schedule, each limited to a tenth of a
+  // start's share); when it runs out, the best rewritten model so far is
+  // used. <= 0 means none.
+  double rewrite_time_limit_seconds = 5.0;
 
   // A caller-provided arena, or nullptr to let the engine allocate one.
   // When set: must be kArenaAlignment-aligned and at least as large as the
@@ -133,14 +146,43 @@ struct TensorPlacement {
 
 // Everything Create decides before it takes memory: the order and the arena
 // layout. A plain value: copy it, keep it, hand it to Create.
+// How Prepare got below the optimal order's peak (EngineOptions::rewrites).
+enum class MemoryStrategy {
+  kOrder,     // the chosen order alone: one buffer per tensor
+  kAliasing,  // plus in-place ops, zero-copy concats and no-op reshapes
+  kRewrites,  // plus identity graph rewrites: the plan runs `rewritten_model`
+};
+
+// "order", "aliasing", "rewrites".
+const char* MemoryStrategyName(MemoryStrategy strategy);
+
 struct ExecutionPlan {
-  uint64_t graph_hash = 0;              // Model::GraphHash() it was made for
+  // Model::GraphHash() of the model given to Prepare.
+  uint64_t source_graph_hash = 0;
+  // Model::GraphHash() of the model the plan runs: source_graph_hash unless
+  // strategy == kRewrites.
+  uint64_t graph_hash = 0;
+  // The model the plan runs when strategy == kRewrites (immutable, shared by
+  // every copy of the plan and every Engine made from it), else null: the
+  // model given to Prepare runs as it is. `order` and `placements` index this
+  // model when it is set.
+  std::shared_ptr<const Model> rewritten_model;
   std::vector<int> order;               // operator indices, in run order
   std::vector<TensorPlacement> placements;  // per Model::tensors() entry
   ScheduleInfo schedule;
   ArenaInfo arena;
   MemoryFigures memory;
-  bool rewrites = false;                // whether aliasing was applied
+  MemoryStrategy strategy = MemoryStrategy::kOrder;
+  bool rewrites = false;                // strategy != kOrder (aliasing is on)
+  // The rewrites kept, one line each ("merge-duplicates: relu_a, relu_b"),
+  // in the order they were applied; empty unless strategy == kRewrites.
+  std::vector<std::string> rewrites_applied;
+  double rewrite_time_ms = 0.0;         // time spent in the rewrite search
+  // Peaks of the candidates Prepare compared (0: not computed): the chosen
+  // order alone, with aliasing, with aliasing and rewrites.
+  uint64_t order_peak_bytes = 0;
+  uint64_t aliasing_peak_bytes = 0;
+  uint64_t rewrites_peak_bytes = 0;
 };
 
 // The layout of the arrays SetInput takes and GetOutput fills.
@@ -209,7 +251,9 @@ class SERENITY_API Engine {
   // Prepare + Create(model, plan, options).
   static Result<Engine> Create(const Model& model, const EngineOptions& options);
 
-  // Binds `plan` (from Prepare on this model). Errors:
+  // Binds `plan` (from Prepare on this model; when the plan has a
+  // rewritten_model, that model runs, and `model` must be the one it was
+  // rewritten from). Errors:
   //   kInvalidArgument  options.arena misaligned or smaller than the plan (the
   //                     message gives the needed size), arena_bytes without an
   //                     arena, negative threads, or a plan made for another
@@ -253,6 +297,9 @@ class SERENITY_API Engine {
   const ExecutionPlan& plan() const;
   const MemoryFigures& memory() const;
   const ScheduleInfo& schedule() const;
+  // The model this engine runs: the one given to Create, or the plan's
+  // rewritten_model (operator and tensor indices, profile() names and
+  // plan().order refer to it). Inputs and outputs keep their names.
   const Model& model() const;
   // Operators of the model (all in plan().order; those that alias away to
   // no-ops are bound but not run).

@@ -1,0 +1,205 @@
+// The engine with EngineOptions::rewrites (issue 8): the plan it picks runs
+// on the XNNPACK kernels and computes what the original model computes
+// (oracle: the reference kernels on the model as given), is never larger than
+// the order alone, and owns its rewritten model.
+//
+// Tolerance: |a - b| <= 1e-4 + 1e-4 * |b| (XNNPACK accumulates in float, the
+// reference in double, and rewrites reorder additions).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <memory>
+#include <new>
+#include <string>
+#include <vector>
+
+#include "../scheduler/rewrite_test_models.h"
+#include "serenity/engine.h"
+#include "serenity/kernels/op_kernel.h"
+
+namespace serenity {
+namespace {
+
+std::vector<std::vector<float>> Inputs(const Model& model) {
+  std::vector<std::vector<float>> inputs;
+  for (size_t i = 0; i < model.inputs().size(); ++i) {
+    const Tensor& tensor = model.tensors()[model.inputs()[i]];
+    inputs.push_back(rewrite_testing::Values(tensor.num_elements(), 30.0f + i, 1.0f));
+  }
+  return inputs;
+}
+
+std::vector<std::vector<float>> RunEngine(Engine& engine,
+                                          const std::vector<std::vector<float>>& inputs) {
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    Status status = engine.SetInput(static_cast<int>(i), inputs[i].data(), inputs[i].size());
+    EXPECT_TRUE(status.ok()) << status.ToString();
+  }
+  Status status = engine.Invoke();
+  EXPECT_TRUE(status.ok()) << status.ToString();
+  std::vector<std::vector<float>> outputs;
+  for (int o = 0; o < engine.num_outputs(); ++o) {
+    std::vector<float> values(engine.output(o)->num_elements);
+    EXPECT_TRUE(engine.GetOutput(o, values.data(), values.size()).ok());
+    outputs.push_back(std::move(values));
+  }
+  return outputs;
+}
+
+void ExpectClose(const std::vector<std::vector<float>>& actual,
+                 const std::vector<std::vector<float>>& expected, const std::string& what) {
+  ASSERT_EQ(actual.size(), expected.size()) << what;
+  for (size_t o = 0; o < actual.size(); ++o) {
+    ASSERT_EQ(actual[o].size(), expected[o].size()) << what << " output " << o;
+    int bad = 0;
+    for (size_t i = 0; i < actual[o].size() && bad < 5; ++i) {
+      const float a = actual[o][i], b = expected[o][i];
+      if (!(std::fabs(a - b) <= 1e-4f + 1e-4f * std::fabs(b))) {
+        ADD_FAILURE() << what << " output " << o << " element " << i << ": " << a << " vs "
+                      << b;
+        ++bad;
+      }
+    }
+  }
+}
+
+struct Case {
+  std::string name;
+  Model (*make)();
+};
+
+class EngineRewriteTest : public ::testing::TestWithParam<int> {};
+
+const std::vector<Case>& Cases() {
+  static const std::vector<Case> cases = {
+      {"shared_relu", [] { return rewrite_testing::SharedReluNet(16, 8); }},
+      {"add_6", [] { return rewrite_testing::AddNNet(6, 16, 8); }},
+      {"concat_conv_3x3",
+       [] { return rewrite_testing::ConcatConvNet({8, 4, 12}, 6, 3, 8); }},
+      {"concat_conv_1x1_wide",
+       [] { return rewrite_testing::ConcatConvNet({32, 32, 32, 32}, 8, 1, 8); }},
+      {"concat_relu", [] { return rewrite_testing::ConcatSeparableNet(OpType::kRelu); }},
+      {"concat_depthwise",
+       [] { return rewrite_testing::ConcatSeparableNet(OpType::kConv2D); }},
+  };
+  return cases;
+}
+
+TEST_P(EngineRewriteTest, SameOutputsAsTheOriginalAndNeverALargerArena) {
+  const Case& c = Cases()[GetParam()];
+  const Model model = c.make();
+  const std::vector<std::vector<float>> inputs = Inputs(model);
+  Result<std::vector<std::vector<float>>> reference = kernels::RunModelReference(model, inputs);
+  ASSERT_TRUE(reference.ok()) << reference.status().ToString();
+
+  EngineOptions options;
+  Result<Engine> all = Engine::Create(model, options);
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  options.rewrites = false;
+  Result<Engine> plain = Engine::Create(model, options);
+  ASSERT_TRUE(plain.ok()) << plain.status().ToString();
+
+  const ExecutionPlan& plan = all->plan();
+  std::printf("[ info ] %s: %s, arena %llu (order alone %llu), %zu rewrites kept\n",
+              c.name.c_str(), MemoryStrategyName(plan.strategy),
+              static_cast<unsigned long long>(plan.memory.arena_bytes),
+              static_cast<unsigned long long>(plain->memory().arena_bytes),
+              plan.rewrites_applied.size());
+  EXPECT_LE(plan.memory.arena_bytes, plain->memory().arena_bytes);
+  EXPECT_LE(plan.memory.peak_bytes, plain->memory().peak_bytes);
+  EXPECT_EQ(plan.order_peak_bytes, plain->memory().peak_bytes);
+  EXPECT_EQ(plan.rewritten_model != nullptr, plan.strategy == MemoryStrategy::kRewrites);
+  EXPECT_EQ(plan.rewrites_applied.empty(), plan.strategy != MemoryStrategy::kRewrites);
+  EXPECT_EQ(&all->model() == &model, plan.rewritten_model == nullptr);
+
+  ExpectClose(RunEngine(*all, inputs), *reference, c.name + " (" +
+                                                 MemoryStrategyName(plan.strategy) + ")");
+  ExpectClose(RunEngine(*plain, inputs), *reference, c.name + " (order alone)");
+  // Twice: in-place and shared buffers must not leak state between runs.
+  ExpectClose(RunEngine(*all, inputs), *reference, c.name + " (second run)");
+}
+
+INSTANTIATE_TEST_SUITE_P(Nets, EngineRewriteTest,
+                         ::testing::Range(0, static_cast<int>(Cases().size())),
+                         [](const ::testing::TestParamInfo<int>& info) {
+                           return Cases()[info.param].name;
+                         });
+
+// Nets where a rewrite must win, with the reason it must: the same Relu twice
+// on a wide concat (merging them frees one copy); an 8-input Add whose
+// inputs can die one by one (partial sums).
+TEST(EngineRewriteChoiceTest, RewritesWinWhereTheyMust) {
+  for (const auto& [name, model] :
+       {std::make_pair(std::string("shared_relu"), rewrite_testing::SharedReluNet(16, 8)),
+        std::make_pair(std::string("add_8"), rewrite_testing::AddNNet(8, 16, 8))}) {
+    Result<ExecutionPlan> plan = Engine::Prepare(model, EngineOptions{});
+    ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+    EXPECT_EQ(plan->strategy, MemoryStrategy::kRewrites) << name;
+    EXPECT_LT(plan->memory.peak_bytes, plan->order_peak_bytes) << name;
+    EXPECT_GT(plan->rewrites_peak_bytes, 0u) << name;
+    ASSERT_NE(plan->rewritten_model, nullptr) << name;
+    EXPECT_NE(plan->graph_hash, plan->source_graph_hash) << name;
+    EXPECT_EQ(plan->source_graph_hash, model.GraphHash()) << name;
+  }
+}
+
+TEST(EngineRewriteChoiceTest, RewritesOffRunsTheModelAsGiven) {
+  const Model model = rewrite_testing::AddNNet(8, 16, 8);
+  EngineOptions options;
+  options.rewrites = false;
+  Result<ExecutionPlan> plan = Engine::Prepare(model, options);
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  EXPECT_EQ(plan->strategy, MemoryStrategy::kOrder);
+  EXPECT_FALSE(plan->rewrites);
+  EXPECT_EQ(plan->rewritten_model, nullptr);
+  EXPECT_TRUE(plan->rewrites_applied.empty());
+  EXPECT_EQ(plan->graph_hash, model.GraphHash());
+  EXPECT_EQ(plan->aliasing_peak_bytes, 0u);
+}
+
+// The rewritten model lives as long as any plan or engine holds it.
+TEST(EngineRewritePlanTest, EnginesOutliveThePlanAndShareItsModel) {
+  const Model model = rewrite_testing::SharedReluNet(16, 8);
+  const std::vector<std::vector<float>> inputs = Inputs(model);
+  Result<std::vector<std::vector<float>>> reference = kernels::RunModelReference(model, inputs);
+  ASSERT_TRUE(reference.ok());
+  std::unique_ptr<Engine> first, second;
+  {
+    Result<ExecutionPlan> plan = Engine::Prepare(model, EngineOptions{});
+    ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+    ASSERT_NE(plan->rewritten_model, nullptr);
+    Result<Engine> a = Engine::Create(model, *plan, EngineOptions{});
+    Result<Engine> b = Engine::Create(model, std::move(plan).value(), EngineOptions{});
+    ASSERT_TRUE(a.ok() && b.ok());
+    EXPECT_EQ(&a->model(), &b->model());  // one rewritten model, shared
+    first = std::make_unique<Engine>(std::move(a).value());
+    second = std::make_unique<Engine>(std::move(b).value());
+  }
+  ExpectClose(RunEngine(*first, inputs), *reference, "first engine");
+  first.reset();
+  ExpectClose(RunEngine(*second, inputs), *reference, "second engine");
+}
+
+TEST(EngineRewritePlanTest, RewrittenPlanOfAnotherModelIsRefused) {
+  const Model model = rewrite_testing::SharedReluNet(16, 8);
+  const Model other = rewrite_testing::SharedReluNet(16, 4);
+  Result<ExecutionPlan> plan = Engine::Prepare(model, EngineOptions{});
+  ASSERT_TRUE(plan.ok());
+  ASSERT_NE(plan->rewritten_model, nullptr);
+  Result<Engine> engine = Engine::Create(other, *plan, EngineOptions{});
+  ASSERT_FALSE(engine.ok());
+  EXPECT_EQ(engine.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(engine.status().message().find("not made for model"), std::string::npos)
+      << engine.status().message();
+  // A rewritten plan whose model was swapped for another is refused too.
+  ExecutionPlan tampered = *plan;
+  Result<ExecutionPlan> other_plan = Engine::Prepare(other, EngineOptions{});
+  ASSERT_TRUE(other_plan.ok());
+  tampered.rewritten_model = other_plan->rewritten_model;
+  engine = Engine::Create(model, tampered, EngineOptions{});
+  ASSERT_FALSE(engine.ok());
+  EXPECT_EQ(engine.status().code(), StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace serenity
