@@ -154,7 +154,7 @@ enum class MemoryStrategy {
 };
 
 // "order", "aliasing", "rewrites".
-const char* MemoryStrategyName(MemoryStrategy strategy);
+SERENITY_API const char* MemoryStrategyName(MemoryStrategy strategy);
 
 struct ExecutionPlan {
   // Model::GraphHash() of the model given to Prepare.
