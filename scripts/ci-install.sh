@@ -91,6 +91,17 @@ for kind in "${kinds[@]}"; do
   done
   echo '#include "serenity/serenity_c.h"' | cc -std=c11 -Wall -Wextra -Werror -pedantic \
     -fsyntax-only -I"$prefix/include" -x c - || fail "$kind: serenity_c.h is not C"
+  # Every namespace-scope function and class in the installed headers is
+  # exported (SERENITY_API), inline, or a template; so a new declaration
+  # without the macro fails here instead of as a link error in an app.
+  unmarked=$(cd "$prefix/include" && awk '
+    /^[A-Za-z_]/ && /\(/ && prev !~ /^template/ &&
+      !/^(SERENITY_API|template|inline|static|namespace|class|struct|enum|using|typedef|extern|constexpr)/ {
+      print FILENAME ":" FNR ": " $0
+    }
+    /^class / && !/SERENITY_API/ && prev !~ /^template/ { print FILENAME ":" FNR ": " $0 }
+    !/^[ \t]*$/ { prev = $0 }' $headers)
+  [[ -z "$unmarked" ]] || fail "$kind: declarations without SERENITY_API:"$'\n'"$unmarked"
   # Every file the preprocessor opens, through line markers.
   opened=$(for header in $headers; do echo "#include \"$header\""; done |
            c++ -std=c++17 -E -I"$prefix/include" -x c++ - | awk '/^# [0-9]+ "/{print $3}' | sort -u)
