@@ -144,13 +144,13 @@ TEST(ModelReferenceTest, RejectsBadInputs) {
 
 TEST(ModelReferenceTest, BindErrorsNameTheOperator) {
   Model model = BuildNetwork();
-  // The add as if its constant were a channel slice: Add takes dense only.
+  // The add with a second operand that does not broadcast to the output.
   BindRequest request;
   request.model = &model;
   request.op_index = 4;
   std::vector<float> storage(8 * 8 * 32 + 16);
   request.inputs = {OperandView{storage.data(), {1, 8, 8, 16}, 32},
-                    OperandView{storage.data(), {16}, 16}};
+                    OperandView{storage.data(), {15}, 15}};
   request.outputs = {OperandView{storage.data(), {1, 8, 8, 16}, 16}};
   Result<std::unique_ptr<BoundOp>> bound = BindOp(request);
   EXPECT_EQ(bound.status().code(), StatusCode::kUnsupported);
