@@ -7,7 +7,7 @@
 #   <prefix>/lib/libserenity.so | lib*.a     the library
 #   <prefix>/lib/cmake/Serenity/             SerenityConfig.cmake, targets, find modules
 #   <prefix>/lib/pkgconfig/serenity.pc
-#   <prefix>/bin/                            serenity_run, serenity_inspect, ..., onnx2srn, serenity_zoo
+#   <prefix>/bin/                            the CLIs, onnx2srn, serenity_zoo
 #   <prefix>/share/serenity/                 serenity.fbs, python/ (the tools' package)
 
 include(GNUInstallDirs)

@@ -32,12 +32,12 @@ SERENITY_API Result<Array> Read(const std::string& path);
 
 // Version 1.0 .npy bytes for `count` floats of `shape` (count must equal the
 // shape's element count: kInvalidArgument otherwise).
-SERENITY_API Result<std::vector<uint8_t>> Encode(const std::vector<int64_t>& shape, const float* data,
-                                    size_t count);
+SERENITY_API Result<std::vector<uint8_t>> Encode(const std::vector<int64_t>& shape,
+                                                 const float* data, size_t count);
 // Encode, then write `path` (kIoError naming the path when it cannot be
 // written: missing directory, no permission, disk full).
-SERENITY_API Status Write(const std::string& path, const std::vector<int64_t>& shape, const float* data,
-             size_t count);
+SERENITY_API Status Write(const std::string& path, const std::vector<int64_t>& shape,
+                          const float* data, size_t count);
 
 }  // namespace serenity::npy
 

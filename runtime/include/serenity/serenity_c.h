@@ -115,13 +115,14 @@ SERENITY_API void serenity_model_destroy(serenity_model* model);
 
 /* The arena bytes serenity_engine_create needs with these options. */
 SERENITY_API int serenity_engine_required_arena_bytes(const serenity_model* model,
-                                         const serenity_engine_options* options,
-                                         size_t* arena_bytes);
+                                                      const serenity_engine_options* options,
+                                                      size_t* arena_bytes);
 /* options may be NULL (defaults). Errors as Engine::Create in engine.h,
  * e.g. SERENITY_INVALID_ARGUMENT for a caller arena that is too small (the
  * message gives the size needed). */
-SERENITY_API int serenity_engine_create(const serenity_model* model, const serenity_engine_options* options,
-                           serenity_engine** engine);
+SERENITY_API int serenity_engine_create(const serenity_model* model,
+                                        const serenity_engine_options* options,
+                                        serenity_engine** engine);
 SERENITY_API void serenity_engine_destroy(serenity_engine* engine);
 /* The last error recorded on this engine ("" if none). */
 SERENITY_API const char* serenity_engine_last_error(const serenity_engine* engine);
@@ -131,28 +132,35 @@ SERENITY_API int serenity_engine_invoke(serenity_engine* engine);
 SERENITY_API int serenity_engine_input_count(const serenity_engine* engine, int* count);
 SERENITY_API int serenity_engine_output_count(const serenity_engine* engine, int* count);
 /* SERENITY_NOT_FOUND if no input/output has that name. */
-SERENITY_API int serenity_engine_input_index(const serenity_engine* engine, const char* name, int* index);
-SERENITY_API int serenity_engine_output_index(const serenity_engine* engine, const char* name, int* index);
+SERENITY_API int serenity_engine_input_index(const serenity_engine* engine, const char* name,
+                                             int* index);
+SERENITY_API int serenity_engine_output_index(const serenity_engine* engine, const char* name,
+                                              int* index);
 /* SERENITY_OUT_OF_RANGE for a bad index. */
-SERENITY_API int serenity_engine_input_name(const serenity_engine* engine, int index, const char** name);
-SERENITY_API int serenity_engine_output_name(const serenity_engine* engine, int index, const char** name);
+SERENITY_API int serenity_engine_input_name(const serenity_engine* engine, int index,
+                                            const char** name);
+SERENITY_API int serenity_engine_output_name(const serenity_engine* engine, int index,
+                                             const char** name);
 /* The shape of the arrays set_input takes / get_output fills. */
-SERENITY_API int serenity_engine_input_shape(const serenity_engine* engine, int index, const int64_t** dims,
-                                size_t* rank);
-SERENITY_API int serenity_engine_output_shape(const serenity_engine* engine, int index, const int64_t** dims,
-                                 size_t* rank);
-SERENITY_API int serenity_engine_input_element_count(const serenity_engine* engine, int index, size_t* count);
+SERENITY_API int serenity_engine_input_shape(const serenity_engine* engine, int index,
+                                             const int64_t** dims, size_t* rank);
+SERENITY_API int serenity_engine_output_shape(const serenity_engine* engine, int index,
+                                              const int64_t** dims, size_t* rank);
+SERENITY_API int serenity_engine_input_element_count(const serenity_engine* engine, int index,
+                                                     size_t* count);
 SERENITY_API int serenity_engine_output_element_count(const serenity_engine* engine, int index,
-                                         size_t* count);
+                                                      size_t* count);
 /* The tensor inside the arena (the graph's layout, NHWC for 4-D tensors),
  * valid while the engine lives. */
 SERENITY_API int serenity_engine_input_data(serenity_engine* engine, int index, float** data);
-SERENITY_API int serenity_engine_output_data(const serenity_engine* engine, int index, const float** data);
+SERENITY_API int serenity_engine_output_data(const serenity_engine* engine, int index,
+                                             const float** data);
 /* Copies with a size check (SERENITY_INVALID_ARGUMENT when count differs
  * from the element count); converts the layout when the model asks for it. */
 SERENITY_API int serenity_engine_set_input(serenity_engine* engine, int index, const float* data,
-                              size_t count);
-SERENITY_API int serenity_engine_get_output(serenity_engine* engine, int index, float* data, size_t count);
+                                           size_t count);
+SERENITY_API int serenity_engine_get_output(serenity_engine* engine, int index, float* data,
+                                            size_t count);
 
 SERENITY_API int serenity_engine_memory(const serenity_engine* engine, serenity_memory_info* info);
 SERENITY_API int serenity_engine_operator_count(const serenity_engine* engine, int* count);

@@ -317,8 +317,7 @@ class SERENITY_API ModelBuilder {
 // Writes `bytes` to `path` atomically: a temporary file in the same
 // directory, fsync, rename over `path`, fsync of the directory. Readers see
 // the old file or the new one, never a mix. Errors: kIoError.
-SERENITY_API Status WriteFileAtomically(const std::string& path,
-                           const std::vector<uint8_t>& bytes);
+SERENITY_API Status WriteFileAtomically(const std::string& path, const std::vector<uint8_t>& bytes);
 
 }  // namespace serenity
 

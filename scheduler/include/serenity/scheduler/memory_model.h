@@ -41,18 +41,16 @@ struct LiveRange {
 };
 
 // Live range of every buffer under `order` (a topological order).
-SERENITY_API std::vector<LiveRange> ComputeLiveRanges(const Graph& graph,
-                                         const MemoryModel& memory,
-                                         const std::vector<int>& order);
+SERENITY_API std::vector<LiveRange> ComputeLiveRanges(const Graph& graph, const MemoryModel& memory,
+                                                      const std::vector<int>& order);
 
 // Bytes live at every step under `order`.
-SERENITY_API std::vector<uint64_t> FootprintPerStep(const Graph& graph,
-                                       const MemoryModel& memory,
-                                       const std::vector<int>& order);
+SERENITY_API std::vector<uint64_t> FootprintPerStep(const Graph& graph, const MemoryModel& memory,
+                                                    const std::vector<int>& order);
 
 // Largest footprint under `order`: the peak, a lower bound on the arena.
 SERENITY_API uint64_t PeakBytes(const Graph& graph, const MemoryModel& memory,
-                   const std::vector<int>& order);
+                                const std::vector<int>& order);
 
 }  // namespace serenity::scheduler
 

@@ -49,7 +49,7 @@ struct Schedule {
 // when a limit is hit the exact search returns its best order so far with
 // optimal == false. Errors only for an invalid graph (kInvalidArgument).
 SERENITY_API Result<Schedule> ComputeSchedule(const Graph& graph, const MemoryModel& memory,
-                                 const ScheduleOptions& options);
+                                              const ScheduleOptions& options);
 
 }  // namespace serenity::scheduler
 
