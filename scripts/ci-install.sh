@@ -99,7 +99,7 @@ for kind in "${kinds[@]}"; do
       !/^(SERENITY_API|template|inline|static|namespace|class|struct|enum|using|typedef|extern|constexpr)/ {
       print FILENAME ":" FNR ": " $0
     }
-    /^class / && !/SERENITY_API/ && prev !~ /^template/ { print FILENAME ":" FNR ": " $0 }
+    /^class [^;]*$/ && !/SERENITY_API/ && prev !~ /^template/ { print FILENAME ":" FNR ": " $0 }
     !/^[ \t]*$/ { prev = $0 }' $headers)
   [[ -z "$unmarked" ]] || fail "$kind: declarations without SERENITY_API:"$'\n'"$unmarked"
   # Every file the preprocessor opens, through line markers.
