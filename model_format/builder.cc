@@ -279,7 +279,8 @@ Result<std::vector<uint8_t>> ModelBuilder::Finish() const {
   for (const auto& [key, value] : m.metadata) total += key.size() + value.size() + 64;
   total += m.name.size() + m.description.size();
   if (m.plan) {
-    total += 64 + 4 * m.plan->order.size() + 8 * m.plan->tensor_offsets.size();
+    total += 64 + 4 * m.plan->order.size() + 8 * m.plan->tensor_offsets.size() +
+             8 * m.plan->pixel_strides.size();
     for (const auto& r : m.plan->rewrites) {
       total += 64 + r.first.size() + 4 * r.second.size();
     }
@@ -366,10 +367,11 @@ Result<std::vector<uint8_t>> ModelBuilder::Finish() const {
     }
     auto rewrites_vec = fbb.CreateVector(rewrites);
     auto offsets = fbb.CreateVector(p.tensor_offsets);
+    auto strides = p.pixel_strides.empty() ? 0 : fbb.CreateVector(p.pixel_strides);
     plan = sfb::CreateExecutionPlan(fbb, p.graph_hash, p.plan_format_version,
                                     order, rewrites_vec, offsets,
                                     p.arena_bytes, p.peak_bytes, p.optimal,
-                                    p.options_hash);
+                                    p.options_hash, strides);
   }
 
   auto name = fbb.CreateString(m.name);

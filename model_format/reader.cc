@@ -935,6 +935,10 @@ class Reader {
       return Invalid("plan fields order and tensor_offsets must be aligned to "
                      "their element size");
     }
+    if (!ElementsAligned(p->pixel_strides())) {
+      return Invalid("plan field pixel_strides must be aligned to its element "
+                     "size");
+    }
     if (p->tensor_offsets() != nullptr) {
       if (p->tensor_offsets()->size() > kMaxTensors) {
         return Invalid("plan field tensor_offsets has ",
@@ -943,6 +947,15 @@ class Reader {
       }
       plan.tensor_offsets.assign(p->tensor_offsets()->begin(),
                                  p->tensor_offsets()->end());
+    }
+    if (p->pixel_strides() != nullptr) {
+      if (p->pixel_strides()->size() > kMaxTensors) {
+        return Invalid("plan field pixel_strides has ",
+                       p->pixel_strides()->size(),
+                       " entries, more than the limit of ", kMaxTensors);
+      }
+      plan.pixel_strides.assign(p->pixel_strides()->begin(),
+                                p->pixel_strides()->end());
     }
     if (p->rewrites() != nullptr) {
       if (p->rewrites()->size() > kMaxRewrites) {

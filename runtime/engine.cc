@@ -9,6 +9,7 @@
 #include <new>
 #include <utility>
 
+#include "plan_cache.h"
 #include "serenity/kernels/op_kernel.h"
 #include "serenity/kernels/xnnpack_util.h"
 #include "serenity/platforms/clock.h"
@@ -79,6 +80,8 @@ std::vector<scheduler::AliasCapabilities> AliasingStarts() {
 // One way of running the model that Prepare weighs against the others.
 struct Candidate {
   MemoryStrategy strategy = MemoryStrategy::kOrder;
+  int aliasing_start = 0;         // index in AliasingStarts()
+  std::vector<int> copy_concats;  // run-model concats kept as copies
   std::shared_ptr<const Model> rewritten;  // null: the model given to Prepare
   scheduler::Graph graph;
   scheduler::AliasPlan alias;
@@ -188,6 +191,7 @@ Result<Candidate> RewriteCandidate(const Model& model, const EngineOptions& opti
   candidate.graph = std::move(result.graph);
   candidate.alias = std::move(result.alias);
   candidate.schedule = std::move(result.schedule);
+  candidate.copy_concats = std::move(result.copy_concats);
   candidate.rewritten = std::make_shared<const Model>(std::move(result.model));
   return candidate;
 }
@@ -216,6 +220,168 @@ Status CheckModelSupported(const Model& model) {
   if (model.operators().empty()) {
     return UnsupportedError("model '", model.name(), "' has no operators");
   }
+  return Status::Ok();
+}
+
+// Which tensors share a buffer under `plan`, on `run_model` (the model the
+// plan runs): a function of the model and the plan's strategy, aliasing
+// starting point and copy concats, so a stored or cached plan is checked
+// against exactly the aliasing it will run with.
+Result<scheduler::AliasPlan> AliasFor(const Model& run_model, const scheduler::Graph& graph,
+                                      const ExecutionPlan& plan) {
+  if (plan.strategy == MemoryStrategy::kOrder) {
+    return scheduler::PlanWithoutAliasing(run_model, graph);
+  }
+  const std::vector<scheduler::AliasCapabilities> starts = AliasingStarts();
+  if (plan.aliasing_start < 0 || plan.aliasing_start >= static_cast<int>(starts.size())) {
+    return InvalidArgumentError("the plan's aliasing starting point ", plan.aliasing_start,
+                                " is not one of this engine's ", starts.size());
+  }
+  scheduler::AliasOptions alias_options;
+  for (int op : plan.copy_concats) {
+    if (op < 0 || op >= static_cast<int>(run_model.operators().size()) ||
+        run_model.operators()[op].type != OpType::kConcat) {
+      return InvalidArgumentError("the plan keeps operator ", op,
+                                  " as a copy concat, but it is not a Concat of the model");
+    }
+  }
+  alias_options.copy_concats = plan.copy_concats;
+  return scheduler::PlanAliasing(run_model, graph, starts[plan.aliasing_start], alias_options);
+}
+
+// A plan this process did not search for (a cache entry, a model's stored
+// plan) is checked against the model with the scheduler's own oracles before
+// anything is bound to it: sizes, a topological order, placements that agree
+// with this build's aliasing, the arena plan validator, and the peak. For a
+// stored plan, which does not carry them, the baseline figures are computed.
+Status CheckPlan(const Model& source, ExecutionPlan* plan, bool stored) {
+  plan->source_graph_hash = source.GraphHash();
+  if (plan->strategy == MemoryStrategy::kRewrites) {
+    if (plan->rewritten_model == nullptr) {
+      return InvalidArgumentError("the plan runs a rewritten model but carries none");
+    }
+    if (plan->rewritten_model->GraphHash() != plan->graph_hash) {
+      return InvalidArgumentError("the plan's rewritten model is not the one it was made for");
+    }
+  } else if (plan->rewritten_model != nullptr || plan->graph_hash != source.GraphHash()) {
+    return InvalidArgumentError("the plan was made for another graph");
+  }
+  const Model& model = plan->rewritten_model != nullptr ? *plan->rewritten_model : source;
+  const std::vector<Tensor>& tensors = model.tensors();
+  if (plan->order.size() != model.operators().size() ||
+      plan->placements.size() != tensors.size()) {
+    return InvalidArgumentError("the plan has ", plan->order.size(), " operators and ",
+                                plan->placements.size(), " tensors; the model has ",
+                                model.operators().size(), " and ", tensors.size());
+  }
+  const scheduler::Graph graph = scheduler::GraphFromModel(model);
+  SERENITY_ASSIGN_OR_RETURN(const scheduler::AliasPlan alias, AliasFor(model, graph, *plan));
+  const scheduler::MemoryModel& memory = alias.memory;
+
+  std::vector<int> graph_op_of(model.operators().size(), -1);
+  for (size_t g = 0; g < graph.ops.size(); ++g) {
+    const int m = graph.ops[g].model_operator;
+    if (m >= 0 && m < static_cast<int>(graph_op_of.size())) graph_op_of[m] = static_cast<int>(g);
+  }
+  std::vector<int> order;
+  order.reserve(plan->order.size());
+  for (size_t step = 0; step < plan->order.size(); ++step) {
+    const int op = plan->order[step];
+    if (op < 0 || op >= static_cast<int>(graph_op_of.size()) || graph_op_of[op] < 0) {
+      return InvalidArgumentError("step ", step, " of the order runs operator ", op,
+                                  ", which the model does not have");
+    }
+    order.push_back(graph_op_of[op]);
+  }
+  if (!scheduler::IsTopologicalOrder(graph, order)) {
+    return InvalidArgumentError("the order is not a topological order of the model's operators");
+  }
+
+  // Every tensor of a buffer must imply the same buffer offset.
+  constexpr uint64_t kUnset = std::numeric_limits<uint64_t>::max();
+  std::vector<uint64_t> offsets(memory.buffers.size(), kUnset);
+  std::vector<bool> in_graph(tensors.size(), false);
+  for (size_t g = 0; g < graph.tensors.size(); ++g) {
+    const int t = graph.tensors[g].model_tensor;
+    if (t < 0) continue;
+    in_graph[t] = true;
+    const scheduler::TensorPlacement& where = alias.placements[g];
+    const TensorPlacement& placement = plan->placements[t];
+    if (placement.offset < 0 || static_cast<uint64_t>(placement.offset) < where.byte_offset ||
+        placement.pixel_stride != where.pixel_stride) {
+      return InvalidArgumentError(model.DescribeTensor(t), " is placed at offset ",
+                                  placement.offset, " with pixel stride ",
+                                  placement.pixel_stride, "; this engine lays it out with stride ",
+                                  where.pixel_stride);
+    }
+    const uint64_t buffer_offset = static_cast<uint64_t>(placement.offset) - where.byte_offset;
+    uint64_t& offset = offsets[where.buffer];
+    if (offset != kUnset && offset != buffer_offset) {
+      return InvalidArgumentError(model.DescribeTensor(t),
+                                  " does not sit where the other tensors of its buffer put it");
+    }
+    offset = buffer_offset;
+  }
+  for (size_t t = 0; t < tensors.size(); ++t) {
+    if (!in_graph[t] && plan->placements[t].offset != -1) {
+      return InvalidArgumentError(model.DescribeTensor(static_cast<int>(t)),
+                                  " is not an activation but has an arena offset");
+    }
+  }
+  uint64_t total = kReadPastBytes + kArenaAlignment;
+  for (size_t b = 0; b < memory.buffers.size(); ++b) {
+    if (offsets[b] == kUnset) return InternalError("buffer ", b, " holds no tensor");
+    total += memory.buffers[b].bytes + kArenaAlignment;
+  }
+  // No useful plan needs more than every buffer side by side.
+  if (plan->memory.arena_bytes > total) {
+    return InvalidArgumentError("the arena of ", plan->memory.arena_bytes,
+                                " bytes is larger than all buffers side by side (", total, ")");
+  }
+  const std::vector<scheduler::LiveRange> ranges =
+      scheduler::ComputeLiveRanges(graph, memory, order);
+  const std::vector<scheduler::PlanBuffer> buffers = PlanBuffers(memory, ranges);
+  scheduler::ArenaPlan arena;
+  arena.offsets = std::move(offsets);
+  arena.arena_bytes = plan->memory.arena_bytes;
+  SERENITY_RETURN_IF_ERROR(scheduler::ValidateArenaPlan(buffers, arena, kReadPastBytes));
+
+  // The peak from the same live ranges the validator saw.
+  std::vector<int64_t> delta(order.size() + 1, 0);
+  for (const scheduler::PlanBuffer& b : buffers) {
+    delta[b.first] += static_cast<int64_t>(b.size);
+    delta[b.last + 1] -= static_cast<int64_t>(b.size);
+  }
+  uint64_t peak = 0;
+  int64_t live = 0;
+  for (size_t step = 0; step < order.size(); ++step) {
+    live += delta[step];
+    peak = std::max(peak, static_cast<uint64_t>(live));
+  }
+  if (plan->memory.peak_bytes != peak) {
+    return InvalidArgumentError("the plan claims a peak of ", plan->memory.peak_bytes,
+                                " bytes; its order peaks at ", peak);
+  }
+  plan->rewrites = plan->strategy != MemoryStrategy::kOrder;
+  plan->arena.at_peak = plan->memory.arena_bytes - kReadPastBytes == peak;
+  plan->memory.weights_bytes = model.weight_bytes();
+
+  // A cache entry carries the baseline figures (reports only, no memory
+  // safety rides on them); a stored plan does not.
+  if (!stored) return Status::Ok();
+  const scheduler::MemoryModel plain = scheduler::MemoryModel::WithoutAliasing(graph);
+  std::vector<int> stored_order(graph.ops.size());
+  for (size_t i = 0; i < stored_order.size(); ++i) stored_order[i] = static_cast<int>(i);
+  plan->memory.stored_order_peak_bytes = scheduler::PeakBytes(graph, plain, stored_order);
+  scheduler::PlanOptions baseline_options;
+  baseline_options.kind = scheduler::PlannerKind::kGreedy;
+  baseline_options.read_past_bytes = kReadPastBytes;
+  SERENITY_ASSIGN_OR_RETURN(
+      scheduler::ArenaPlan baseline,
+      scheduler::PlanArena(
+          PlanBuffers(plain, scheduler::ComputeLiveRanges(graph, plain, stored_order)),
+          baseline_options));
+  plan->memory.baseline_arena_bytes = baseline.arena_bytes;
   return Status::Ok();
 }
 
@@ -314,10 +480,36 @@ const char* MemoryStrategyName(MemoryStrategy strategy) {
   return "unknown";
 }
 
+namespace {
+Result<ExecutionPlan> SearchPlan(const Model& model, const EngineOptions& options);
+}  // namespace
+
 Result<ExecutionPlan> Engine::Prepare(const Model& model, const EngineOptions& options) {
   SERENITY_RETURN_IF_ERROR(CheckOptions(options));
   SERENITY_RETURN_IF_ERROR(CheckModelSupported(model));
+  const double hash_start = platforms::NowSeconds();
+  model.GraphHash();
+  const double start = platforms::NowSeconds();
+  plan_cache::Hooks hooks;
+  hooks.search = [&] { return SearchPlan(model, options); };
+  hooks.check = [&](ExecutionPlan* plan, bool stored) {
+    return CheckPlan(model, plan, stored);
+  };
+  SERENITY_ASSIGN_OR_RETURN(ExecutionPlan plan, plan_cache::ObtainPlan(model, options, hooks));
+  if (plan.memory.arena_bytes > std::numeric_limits<size_t>::max() / 2) {
+    return ResourceExhaustedError("model '", model.name(), "' needs an arena of ",
+                                  plan.memory.arena_bytes, " bytes");
+  }
+  plan.planning_ms = (platforms::NowSeconds() - start) * 1e3;
+  plan.model_hash_ms = (start - hash_start) * 1e3;
+  return plan;
+}
 
+namespace {
+
+// The search: the candidates (order alone, aliasing, rewrites), each ordered
+// and placed; the smallest arena wins (what a cache miss pays for).
+Result<ExecutionPlan> SearchPlan(const Model& model, const EngineOptions& options) {
   // Candidate 1: the order alone, one buffer per tensor.
   std::vector<Candidate> candidates(1);
   Candidate& plain = candidates[0];
@@ -331,7 +523,9 @@ Result<ExecutionPlan> Engine::Prepare(const Model& model, const EngineOptions& o
   double rewrite_ms = 0.0;
 
   if (options.rewrites) {
-    for (const scheduler::AliasCapabilities& capabilities : AliasingStarts()) {
+    const std::vector<scheduler::AliasCapabilities> starts = AliasingStarts();
+    for (int start = 0; start < static_cast<int>(starts.size()); ++start) {
+      const scheduler::AliasCapabilities& capabilities = starts[start];
       // Aliasing on the model as stored. Aliasing never raises the peak of a
       // given order, so the plain order is a safe fallback.
       Candidate aliasing;
@@ -342,6 +536,7 @@ Result<ExecutionPlan> Engine::Prepare(const Model& model, const EngineOptions& o
       const std::vector<int> plain_order = candidates[0].schedule.order;
       SERENITY_RETURN_IF_ERROR(Order(options, &plain_order, &aliasing));
       SERENITY_RETURN_IF_ERROR(PlaceArena(model.name(), options, &aliasing));
+      aliasing.aliasing_start = start;
       aliasing_peak = std::min(aliasing_peak, aliasing.schedule.peak_bytes);
       candidates.push_back(std::move(aliasing));
 
@@ -350,6 +545,7 @@ Result<ExecutionPlan> Engine::Prepare(const Model& model, const EngineOptions& o
                                 RewriteCandidate(model, options, capabilities,
                                                  options.rewrite_time_limit_seconds / 2));
       rewrite_ms += rewritten.rewrite_ms;
+      rewritten.aliasing_start = start;
       if (rewritten.rewritten != nullptr) {
         SERENITY_RETURN_IF_ERROR(PlaceArena(model.name(), options, &rewritten));
         rewrites_peak = std::min(rewrites_peak, rewritten.schedule.peak_bytes);
@@ -395,6 +591,8 @@ Result<ExecutionPlan> Engine::Prepare(const Model& model, const EngineOptions& o
   plan.graph_hash = run_model.GraphHash();
   plan.rewritten_model = chosen.rewritten;
   plan.strategy = chosen.strategy;
+  plan.aliasing_start = chosen.aliasing_start;
+  plan.copy_concats = chosen.copy_concats;
   plan.rewrites = chosen.strategy != MemoryStrategy::kOrder;
   plan.rewrites_applied = chosen.applied;
   plan.rewrite_time_ms = rewrite_ms;
@@ -442,12 +640,10 @@ Result<ExecutionPlan> Engine::Prepare(const Model& model, const EngineOptions& o
   plan.memory.stored_order_peak_bytes =
       scheduler::PeakBytes(source_graph, stored_memory, stored_order);
   plan.memory.weights_bytes = run_model.weight_bytes();
-  if (plan.memory.arena_bytes > std::numeric_limits<size_t>::max() / 2) {
-    return ResourceExhaustedError("model '", model.name(), "' needs an arena of ",
-                                  plan.memory.arena_bytes, " bytes");
-  }
   return plan;
 }
+
+}  // namespace
 
 Result<uint64_t> Engine::RequiredArenaBytes(const Model& model, const EngineOptions& options) {
   SERENITY_ASSIGN_OR_RETURN(ExecutionPlan plan, Prepare(model, options));

@@ -995,6 +995,7 @@ Result<RewriteResult> RewriteForMemory(const Model& model,
       alias.copy_concats.push_back(o);
     }
   }
+  std::vector<int> kept_copies = alias.copy_concats;
   SERENITY_ASSIGN_OR_RETURN(AliasPlan plan,
                             PlanAliasing(out.model, graph, options.capabilities, alias));
   if (!IsTopologicalOrder(graph, current.schedule.order)) {
@@ -1005,9 +1006,11 @@ Result<RewriteResult> RewriteForMemory(const Model& model,
     return InternalError("the rewritten model's peak ", peak,
                          " differs from the measured ", current.peak);
   }
-  return RewriteResult{std::move(out.model), std::move(graph), std::move(plan),
-                       std::move(current.schedule), initial_peak, std::move(decisions),
-                       applied, out_of_time};
+  return RewriteResult{std::move(out.model),      std::move(graph),
+                       std::move(plan),           std::move(kept_copies),
+                       std::move(current.schedule), initial_peak,
+                       std::move(decisions),      applied,
+                       out_of_time};
 }
 
 }  // namespace serenity::scheduler

@@ -3,19 +3,30 @@
 //
 // Every user error (missing file, bad flag, bad model, an input of the wrong
 // shape or dtype, an unwritable output) prints one line
-// "serenity_run: error: ..." on stderr and exits 1.
+// "serenity_run: error: ..." on stderr and exits 1. A plan cache that cannot
+// be used prints one line "serenity_run: warning: ..." and the run goes on.
+// While planning takes more than a second, a TTY on stderr shows the elapsed
+// time (nothing is printed when stderr is not a terminal).
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cinttypes>
 #include <cmath>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "json_text.h"
+#include "memory_picture.h"
 #include "serenity/engine.h"
 #include "serenity/npy.h"
 #include "serenity/platforms/clock.h"
@@ -36,6 +47,13 @@ constexpr char kUsage[] =
     "  --arena-time-limit SECONDS\n"
     "                        budget of the arena placement search (default 10)\n"
     "  --no-rewrite          no graph rewrites or buffer aliasing\n"
+    "  --cache MODE          plan cache: on (default: reuse or store the plan),\n"
+    "                        off, or refresh (plan again and store)\n"
+    "  --cache-dir DIR       plan cache directory (default $XDG_CACHE_HOME/serenity,\n"
+    "                        else $HOME/.cache/serenity)\n"
+    "  --ignore-stored-plan  plan even if the model carries a serenity_compile plan\n"
+    "  --plan-only           plan and report; bind and run nothing\n"
+    "  --memory-svg FILE     draw the footprint curves and the arena layout (SVG)\n"
     "  --input FILE.npy      float32 input, once per model input in order\n"
     "                        (default: seeded uniform random in [-1, 1])\n"
     "  --seed N              seed of the random input (default 1)\n"
@@ -58,6 +76,11 @@ struct Flags {
   std::vector<std::string> outputs;
   uint64_t seed = 1;
   bool profile = false;
+  serenity::PlanCacheMode cache = serenity::PlanCacheMode::kOn;
+  std::string cache_dir;
+  bool use_stored_plan = true;
+  bool plan_only = false;
+  std::string memory_svg;
   bool json = false;
   bool version = false;
   bool help = false;
@@ -161,6 +184,34 @@ Status ParseFlags(int argc, char** argv, Flags* flags) {
     } else if (arg == "--output") {
       SERENITY_RETURN_IF_ERROR(next(&text));
       flags->outputs.push_back(text);
+    } else if (arg == "--cache") {
+      SERENITY_RETURN_IF_ERROR(next(&text));
+      if (text == "on") {
+        flags->cache = serenity::PlanCacheMode::kOn;
+      } else if (text == "off") {
+        flags->cache = serenity::PlanCacheMode::kOff;
+      } else if (text == "refresh") {
+        flags->cache = serenity::PlanCacheMode::kRefresh;
+      } else {
+        return serenity::InvalidArgumentError("--cache wants on, off or refresh, got '", text,
+                                              "'");
+      }
+    } else if (arg == "--cache-dir") {
+      SERENITY_RETURN_IF_ERROR(next(&flags->cache_dir));
+      if (flags->cache_dir.empty()) {
+        return serenity::InvalidArgumentError("--cache-dir wants a directory, got ''");
+      }
+    } else if (arg == "--ignore-stored-plan") {
+      SERENITY_RETURN_IF_ERROR(no_value());
+      flags->use_stored_plan = false;
+    } else if (arg == "--plan-only") {
+      SERENITY_RETURN_IF_ERROR(no_value());
+      flags->plan_only = true;
+    } else if (arg == "--memory-svg") {
+      SERENITY_RETURN_IF_ERROR(next(&flags->memory_svg));
+      if (flags->memory_svg.empty()) {
+        return serenity::InvalidArgumentError("--memory-svg wants a file name, got ''");
+      }
     } else if (arg == "--profile") {
       SERENITY_RETURN_IF_ERROR(no_value());
       flags->profile = true;
@@ -234,7 +285,180 @@ std::string ShapesJson(const std::vector<serenity::TensorView>& views) {
   return s + "]";
 }
 
+// While a slow step runs: after one second, the elapsed time on stderr,
+// rewritten in place, and erased when the step ends. Only on a terminal.
+class Progress {
+ public:
+  explicit Progress(std::string what) : what_(std::move(what)) {
+    if (::isatty(STDERR_FILENO)) thread_ = std::thread([this] { Loop(); });
+  }
+  ~Progress() { Stop(); }
+  Progress(const Progress&) = delete;
+  Progress& operator=(const Progress&) = delete;
+
+  void Stop() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      done_ = true;
+    }
+    wake_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  void Loop() {
+    using Clock = std::chrono::steady_clock;
+    const Clock::time_point start = Clock::now();
+    std::unique_lock<std::mutex> lock(mutex_);
+    if (wake_.wait_for(lock, std::chrono::seconds(1), [this] { return done_; })) return;
+    while (!done_) {
+      const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+      std::fprintf(stderr, "\rserenity_run: %s... %.0f s", what_.c_str(), seconds);
+      std::fflush(stderr);
+      wake_.wait_for(lock, std::chrono::milliseconds(500), [this] { return done_; });
+    }
+    std::fprintf(stderr, "\r\033[K");
+    std::fflush(stderr);
+  }
+
+  std::string what_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool done_ = false;
+  std::thread thread_;
+};
+
+// An output's directory must exist and be writable; checked before the work
+// so that a typo costs nothing.
+Status CheckDestination(const std::string& flag, const std::string& path) {
+  const size_t slash = path.find_last_of('/');
+  const std::string dir =
+      slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+  struct stat info;
+  if (::stat(dir.c_str(), &info) != 0) {
+    return serenity::IoError(flag, " ", path, ": directory ", dir, " does not exist");
+  }
+  if (!S_ISDIR(info.st_mode)) {
+    return serenity::IoError(flag, " ", path, ": ", dir, " is not a directory");
+  }
+  if (::access(dir.c_str(), W_OK) != 0) {
+    return serenity::IoError(flag, " ", path, ": directory ", dir, " is not writable");
+  }
+  if (::stat(path.c_str(), &info) == 0 && S_ISDIR(info.st_mode)) {
+    return serenity::IoError(flag, " ", path, " is a directory");
+  }
+  return Status::Ok();
+}
+
+std::string ScheduleJson(const serenity::ExecutionPlan& plan) {
+  const serenity::ScheduleInfo& schedule = plan.schedule;
+  return std::string("{\"algorithm\": ") +
+         JsonString(serenity::scheduler::AlgorithmName(schedule.algorithm)) +
+         ", \"optimal\": " + (schedule.optimal ? "true" : "false") +
+         ", \"time_ms\": " + JsonNumber(schedule.time_ms) +
+         ", \"states\": " + std::to_string(schedule.states) +
+         ", \"lower_bound_bytes\": " + std::to_string(schedule.lower_bound_bytes) +
+         ", \"cache\": " + JsonString(serenity::PlanCacheStatusName(plan.cache.status)) +
+         ", \"cache_path\": " + JsonString(plan.cache.path) +
+         ", \"cache_warning\": " + JsonString(plan.cache.warning) +
+         ", \"planning_ms\": " + JsonNumber(plan.planning_ms) +
+         ", \"model_hash_ms\": " + JsonNumber(plan.model_hash_ms) + "}";
+}
+
+std::string MemoryJson(const serenity::MemoryFigures& memory, uint64_t rss_peak) {
+  return "{\"arena_bytes\": " + std::to_string(memory.arena_bytes) +
+         ", \"peak_bytes\": " + std::to_string(memory.peak_bytes) +
+         ", \"baseline_arena_bytes\": " + std::to_string(memory.baseline_arena_bytes) +
+         ", \"stored_order_peak_bytes\": " + std::to_string(memory.stored_order_peak_bytes) +
+         ", \"weights_bytes\": " + std::to_string(memory.weights_bytes) +
+         ", \"packed_weight_bytes\": " + std::to_string(memory.packed_weight_bytes) +
+         ", \"rss_peak_bytes\": " + std::to_string(rss_peak) + "}";
+}
+
+double KiB(uint64_t bytes) { return static_cast<double>(bytes) / 1024.0; }
+
+// ", \"memory_strategy\": ..., \"rewrite_ms\": ..., \"rewrites_applied\": [...]":
+// what EngineOptions::rewrites chose.
+std::string RewritesJson(const serenity::ExecutionPlan& plan) {
+  std::string j = ", \"memory_strategy\": " +
+                  JsonString(serenity::MemoryStrategyName(plan.strategy));
+  j += ", \"rewrite_ms\": " + JsonNumber(plan.rewrite_time_ms);
+  j += ", \"rewrites_applied\": [";
+  for (size_t i = 0; i < plan.rewrites_applied.size(); ++i) {
+    j += (i ? ", " : "") + JsonString(plan.rewrites_applied[i]);
+  }
+  return j + "]";
+}
+
+void PrintPlanSummary(const serenity::ExecutionPlan& plan) {
+  const serenity::ScheduleInfo& schedule = plan.schedule;
+  const serenity::MemoryFigures& memory = plan.memory;
+  std::printf("schedule   %s, %s, %.1f ms, %" PRIu64 " states\n",
+              serenity::scheduler::AlgorithmName(schedule.algorithm),
+              schedule.optimal ? "proven optimal" : "not proven optimal", schedule.time_ms,
+              schedule.states);
+  std::printf("plan       cache %s%s%s, planning %.3f ms (model hash %.1f ms)\n",
+              serenity::PlanCacheStatusName(plan.cache.status),
+              plan.cache.path.empty() ? "" : " ", plan.cache.path.c_str(), plan.planning_ms,
+              plan.model_hash_ms);
+  std::printf("memory     arena %.1f KiB (peak %.1f KiB); baseline arena %.1f KiB (%.2fx), "
+              "stored-order peak %.1f KiB\n",
+              KiB(memory.arena_bytes), KiB(memory.peak_bytes), KiB(memory.baseline_arena_bytes),
+              memory.arena_bytes ? static_cast<double>(memory.baseline_arena_bytes) /
+                                       static_cast<double>(memory.arena_bytes)
+                                 : 0.0,
+              KiB(memory.stored_order_peak_bytes));
+  std::printf("rewrites   %s (%zu rewrites kept, %.1f ms; peaks: order %.1f KiB",
+              serenity::MemoryStrategyName(plan.strategy), plan.rewrites_applied.size(),
+              plan.rewrite_time_ms, KiB(plan.order_peak_bytes));
+  if (plan.aliasing_peak_bytes) std::printf(", aliasing %.1f KiB", KiB(plan.aliasing_peak_bytes));
+  if (plan.rewrites_peak_bytes) std::printf(", rewrites %.1f KiB", KiB(plan.rewrites_peak_bytes));
+  std::printf(")\n");
+}
+
+Status WriteMemorySvg(const Flags& flags, const serenity::Model& model,
+                      const serenity::ExecutionPlan& plan) {
+  serenity::tools::PictureOptions options;
+  if (flags.rewrite) {
+    options.order_time_limit_seconds =
+        flags.time_limit_seconds > 0 ? flags.time_limit_seconds : 10.0;
+  }
+  Progress progress("ordering the model alone for the memory picture");
+  SERENITY_ASSIGN_OR_RETURN(serenity::tools::MemoryPicture picture,
+                            serenity::tools::BuildMemoryPicture(model, plan, options));
+  progress.Stop();
+  const serenity::MemoryFigures& memory = plan.memory;
+  char line[256];
+  std::snprintf(line, sizeof(line),
+                "%zu operators; plan: %s order%s, arena %.1f KiB, peak %.1f KiB; stored-order "
+                "baseline arena %.1f KiB (%.2fx); plan cache: %s",
+                model.operators().size(),
+                serenity::scheduler::AlgorithmName(plan.schedule.algorithm),
+                plan.schedule.optimal ? " (proven optimal)" : "", KiB(memory.arena_bytes),
+                KiB(memory.peak_bytes), KiB(memory.baseline_arena_bytes),
+                memory.arena_bytes ? static_cast<double>(memory.baseline_arena_bytes) /
+                                         static_cast<double>(memory.arena_bytes)
+                                   : 0.0,
+                serenity::PlanCacheStatusName(plan.cache.status));
+  picture.notes.push_back(line);
+  picture.notes.push_back("Hover a rectangle for its tensor; colours give the producing operator.");
+  const std::string svg = serenity::tools::RenderMemorySvg(picture);
+  Status written =
+      serenity::WriteFileAtomically(flags.memory_svg, std::vector<uint8_t>(svg.begin(), svg.end()));
+  if (!written.ok()) return serenity::IoError("--memory-svg ", written.message());
+  return Status::Ok();
+}
+
 int Run(const Flags& flags) {
+  for (const std::string& output : flags.outputs) {
+    Status status = CheckDestination("--output", output);
+    if (!status.ok()) return Fail(status.message());
+  }
+  if (!flags.memory_svg.empty()) {
+    Status status = CheckDestination("--memory-svg", flags.memory_svg);
+    if (!status.ok()) return Fail(status.message());
+  }
+
   const double load_start = serenity::platforms::NowSeconds();
   serenity::Result<serenity::Model> model = serenity::Model::Load(flags.model);
   if (!model.ok()) return Fail(model.status().ToString());
@@ -247,7 +471,53 @@ int Run(const Flags& flags) {
   options.arena_time_limit_seconds = flags.arena_time_limit_seconds;
   options.rewrites = flags.rewrite;
   options.profile = flags.profile;
-  serenity::Result<serenity::Engine> created = serenity::Engine::Create(*model, options);
+  options.plan_cache = flags.cache;
+  options.plan_cache_dir = flags.cache_dir;
+  options.use_stored_plan = flags.use_stored_plan;
+
+  Progress planning_progress("planning " + flags.model);
+  serenity::Result<serenity::ExecutionPlan> prepared = serenity::Engine::Prepare(*model, options);
+  planning_progress.Stop();
+  if (!prepared.ok()) return Fail(flags.model + ": " + prepared.status().ToString());
+  const double planned = serenity::platforms::NowSeconds();
+  if (!prepared->cache.warning.empty()) {
+    std::fprintf(stderr, "serenity_run: warning: %s\n", OneLine(prepared->cache.warning).c_str());
+  }
+  if (!flags.memory_svg.empty()) {
+    Status status = WriteMemorySvg(flags, *model, *prepared);
+    if (!status.ok()) return Fail(status.message());
+  }
+
+  if (flags.plan_only) {
+    const uint64_t rss_peak = serenity::platforms::PeakRssBytes();
+    if (flags.json) {
+      std::string j = "{";
+      j += "\"model\": " + JsonString(flags.model);
+      j += ", \"name\": " + JsonString(model->name());
+      j += ", \"version\": " + JsonString(serenity::VersionString());
+      j += ", \"plan_only\": true";
+      j += ", \"ops\": " + std::to_string(model->operators().size());
+      j += ", \"rewrites\": " + std::string(flags.rewrite ? "true" : "false");
+      j += ", \"aliasing\": " + std::string(prepared->rewrites ? "true" : "false");
+      j += RewritesJson(*prepared);
+      j += ", \"schedule\": " + ScheduleJson(*prepared);
+      j += ", \"memory\": " + MemoryJson(prepared->memory, rss_peak);
+      j += ", \"arena\": {\"at_peak\": " + std::string(prepared->arena.at_peak ? "true" : "false") +
+           ", \"time_ms\": " + JsonNumber(prepared->arena.time_ms) + "}";
+      j += ", \"model_load_ms\": " + JsonNumber((model_loaded - load_start) * 1e3);
+      j += ", \"prepare_ms\": " + JsonNumber((planned - model_loaded) * 1e3);
+      j += "}";
+      std::printf("%s\n", j.c_str());
+      return 0;
+    }
+    std::printf("model      %s ('%s'), %zu operators (plan only)\n", flags.model.c_str(),
+                model->name().c_str(), model->operators().size());
+    PrintPlanSummary(*prepared);
+    return 0;
+  }
+
+  serenity::Result<serenity::Engine> created =
+      serenity::Engine::Create(*model, std::move(prepared).value(), options);
   if (!created.ok()) return Fail(flags.model + ": " + created.status().ToString());
   serenity::Engine& engine = *created;
   const double load_end = serenity::platforms::NowSeconds();
@@ -323,7 +593,6 @@ int Run(const Flags& flags) {
 
   const Latency latency = Summarise(times_ms);
   const serenity::MemoryFigures& memory = engine.memory();
-  const serenity::ScheduleInfo& schedule = engine.schedule();
   const uint64_t rss_peak = serenity::platforms::PeakRssBytes();
   const double load_ms = (load_end - load_start) * 1e3;
   std::vector<serenity::OpProfile> profile = engine.profile();
@@ -339,27 +608,9 @@ int Run(const Flags& flags) {
     j += ", \"rewrites\": " + std::string(flags.rewrite ? "true" : "false");
     // Whether buffers are actually shared, and what won (EngineOptions::rewrites).
     j += ", \"aliasing\": " + std::string(engine.plan().rewrites ? "true" : "false");
-    j += ", \"memory_strategy\": " +
-         JsonString(serenity::MemoryStrategyName(engine.plan().strategy));
-    j += ", \"rewrite_ms\": " + JsonNumber(engine.plan().rewrite_time_ms);
-    j += ", \"rewrites_applied\": [";
-    for (size_t i = 0; i < engine.plan().rewrites_applied.size(); ++i) {
-      j += (i ? ", " : "") + JsonString(engine.plan().rewrites_applied[i]);
-    }
-    j += "]";
-    j += ", \"schedule\": {\"algorithm\": " +
-         JsonString(serenity::scheduler::AlgorithmName(schedule.algorithm)) +
-         ", \"optimal\": " + (schedule.optimal ? "true" : "false") +
-         ", \"time_ms\": " + JsonNumber(schedule.time_ms) +
-         ", \"states\": " + std::to_string(schedule.states) +
-         ", \"lower_bound_bytes\": " + std::to_string(schedule.lower_bound_bytes) + "}";
-    j += ", \"memory\": {\"arena_bytes\": " + std::to_string(memory.arena_bytes) +
-         ", \"peak_bytes\": " + std::to_string(memory.peak_bytes) +
-         ", \"baseline_arena_bytes\": " + std::to_string(memory.baseline_arena_bytes) +
-         ", \"stored_order_peak_bytes\": " + std::to_string(memory.stored_order_peak_bytes) +
-         ", \"weights_bytes\": " + std::to_string(memory.weights_bytes) +
-         ", \"packed_weight_bytes\": " + std::to_string(memory.packed_weight_bytes) +
-         ", \"rss_peak_bytes\": " + std::to_string(rss_peak) + "}";
+    j += RewritesJson(engine.plan());
+    j += ", \"schedule\": " + ScheduleJson(engine.plan());
+    j += ", \"memory\": " + MemoryJson(memory, rss_peak);
     j += ", \"arena\": {\"at_peak\": " + std::string(engine.plan().arena.at_peak ? "true" : "false") +
          ", \"time_ms\": " + JsonNumber(engine.plan().arena.time_ms) + "}";
     j += ", \"latency_ms\": {\"min\": " + JsonNumber(latency.min) +
@@ -387,31 +638,10 @@ int Run(const Flags& flags) {
     return 0;
   }
 
-  auto kib = [](uint64_t bytes) { return static_cast<double>(bytes) / 1024.0; };
+  auto kib = KiB;
   std::printf("model      %s ('%s'), %d operators\n", flags.model.c_str(), model->name().c_str(),
               engine.num_operators());
-  std::printf("schedule   %s, %s, %.1f ms, %" PRIu64 " states\n",
-              serenity::scheduler::AlgorithmName(schedule.algorithm),
-              schedule.optimal ? "proven optimal" : "not proven optimal", schedule.time_ms,
-              schedule.states);
-  std::printf("memory     arena %.1f KiB (peak %.1f KiB); baseline arena %.1f KiB (%.2fx), "
-              "stored-order peak %.1f KiB\n",
-              kib(memory.arena_bytes), kib(memory.peak_bytes), kib(memory.baseline_arena_bytes),
-              memory.arena_bytes ? static_cast<double>(memory.baseline_arena_bytes) /
-                                       static_cast<double>(memory.arena_bytes)
-                                 : 0.0,
-              kib(memory.stored_order_peak_bytes));
-  std::printf("rewrites   %s (%zu rewrites kept, %.1f ms; peaks: order %.1f KiB",
-              serenity::MemoryStrategyName(engine.plan().strategy),
-              engine.plan().rewrites_applied.size(), engine.plan().rewrite_time_ms,
-              kib(engine.plan().order_peak_bytes));
-  if (engine.plan().aliasing_peak_bytes) {
-    std::printf(", aliasing %.1f KiB", kib(engine.plan().aliasing_peak_bytes));
-  }
-  if (engine.plan().rewrites_peak_bytes) {
-    std::printf(", rewrites %.1f KiB", kib(engine.plan().rewrites_peak_bytes));
-  }
-  std::printf(")\n");
+  PrintPlanSummary(engine.plan());
   std::printf("weights    %.1f KiB in the file, %.1f KiB packed by XNNPACK; peak RSS %.1f MiB\n",
               kib(memory.weights_bytes), kib(memory.packed_weight_bytes), kib(rss_peak) / 1024.0);
   std::printf("latency    %d runs on %d thread(s): min %.3f  median %.3f  p90 %.3f  mean %.3f  "

@@ -174,6 +174,8 @@ TEST(RoundTripTest, FromModelAndPlanRoundTrip) {
   plan.peak_bytes = 12000;
   plan.optimal = true;
   plan.options_hash = 0xdeadbeefcafeULL;
+  plan.pixel_strides.assign(first->tensors().size(), 3);
+  plan.pixel_strides[0] = -1;
   copy.SetPlan(plan);
   copy.AddMetadata("extra", "x");
   std::vector<uint8_t> again = testing::FinishOrDie(copy);
@@ -192,6 +194,7 @@ TEST(RoundTripTest, FromModelAndPlanRoundTrip) {
   EXPECT_EQ(p.peak_bytes, 12000u);
   EXPECT_TRUE(p.optimal);
   EXPECT_EQ(p.options_hash, 0xdeadbeefcafeULL);
+  EXPECT_EQ(p.pixel_strides, plan.pixel_strides);
   EXPECT_EQ(second->metadata().size(), 3u);
   // The copy survives its source.
   first = Result<Model>(InternalError("gone"));
@@ -211,6 +214,7 @@ TEST(RoundTripTest, EmptyPlanVectors) {
   ASSERT_TRUE(m.ok()) << m.status().ToString();
   ASSERT_TRUE(m->plan().has_value());
   EXPECT_TRUE(m->plan()->tensor_offsets.empty());
+  EXPECT_TRUE(m->plan()->pixel_strides.empty());
   EXPECT_EQ(m->plan()->arena_bytes, 7u);
 }
 

@@ -1,5 +1,8 @@
-// serenity_run as a real process: a good run with --json, and every user
-// error ending in exit 1 with one "serenity_run: error: ..." line on stderr.
+// serenity_run and serenity_compile as real processes: a good run with
+// --json, and every user error ending in exit 1 with one
+// "serenity_run: error: ..." line on stderr; the plan cache seen from the
+// command line (miss, hit, off, refresh, an unusable location, processes
+// racing on one entry), ahead-of-time plans, and the memory picture rendered.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -20,6 +23,9 @@
 
 #ifndef SERENITY_RUN_PATH
 #error "SERENITY_RUN_PATH must name the serenity_run executable"
+#endif
+#ifndef SERENITY_COMPILE_PATH
+#error "SERENITY_COMPILE_PATH must name the serenity_compile executable"
 #endif
 
 namespace serenity {
@@ -55,9 +61,9 @@ std::string Quote(const std::string& arg) {
   return q + "'";
 }
 
-Outcome RunTool(const std::vector<std::string>& args) {
+Outcome RunProgram(const std::string& program, const std::vector<std::string>& args) {
   const std::string out = Dir() + "/run.out", err = Dir() + "/run.err";
-  std::string command = Quote(SERENITY_RUN_PATH);
+  std::string command = Quote(program);
   for (const std::string& arg : args) command += " " + Quote(arg);
   command += " >" + Quote(out) + " 2>" + Quote(err) + " </dev/null";
   const int status = std::system(command.c_str());
@@ -66,6 +72,11 @@ Outcome RunTool(const std::vector<std::string>& args) {
   outcome.out = ReadAll(out);
   outcome.err = ReadAll(err);
   return outcome;
+}
+
+Outcome RunTool(const std::vector<std::string>& args) { return RunProgram(SERENITY_RUN_PATH, args); }
+Outcome RunCompile(const std::vector<std::string>& args) {
+  return RunProgram(SERENITY_COMPILE_PATH, args);
 }
 
 // A minimal JSON reader: flattens an object into "a.b.c" -> scalar text.
@@ -300,6 +311,255 @@ TEST_F(SerenityRunTest, VersionAndHelp) {
   EXPECT_EQ(help.exit_code, 0);
   EXPECT_NE(help.out.find("--scheduler"), std::string::npos);
 }
+
+// ---- the plan cache, ahead-of-time plans, the memory picture (issue 9) ----
+
+FlatJson ParseOrFail(const Outcome& outcome) {
+  FlatJson json;
+  EXPECT_EQ(outcome.exit_code, 0) << outcome.err;
+  EXPECT_TRUE(json.Parse(outcome.out)) << outcome.out;
+  return json;
+}
+
+TEST_F(SerenityRunTest, CacheMissThenHitAndModes) {
+  const std::string cache = Dir() + "/cache_modes";
+  const std::vector<std::string> base = {"--model", *model_path_, "--cache-dir", cache,
+                                         "--plan-only", "--json"};
+  auto with = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args = base;
+    args.insert(args.end(), extra.begin(), extra.end());
+    return RunTool(args);
+  };
+  Outcome first = with({});
+  FlatJson miss = ParseOrFail(first);
+  EXPECT_TRUE(first.err.empty()) << first.err;
+  EXPECT_EQ(miss.Get("schedule.cache"), "miss");
+  EXPECT_EQ(miss.Get("plan_only"), "true");
+  EXPECT_FALSE(miss.Has("latency_ms.min")) << "--plan-only runs nothing";
+  EXPECT_EQ(miss.Get("schedule.cache_path").rfind(cache + "/", 0), 0u);
+  EXPECT_TRUE(miss.Has("schedule.planning_ms"));
+
+  FlatJson hit = ParseOrFail(with({}));
+  EXPECT_EQ(hit.Get("schedule.cache"), "hit");
+  EXPECT_EQ(hit.Get("schedule.cache_path"), miss.Get("schedule.cache_path"));
+  EXPECT_EQ(hit.Get("memory.arena_bytes"), miss.Get("memory.arena_bytes"));
+  EXPECT_EQ(hit.Get("schedule.states"), miss.Get("schedule.states"));
+
+  EXPECT_EQ(ParseOrFail(with({"--cache", "off"})).Get("schedule.cache"), "off");
+  EXPECT_EQ(ParseOrFail(with({"--cache=refresh"})).Get("schedule.cache"), "refreshed");
+  // Other planning options: another entry.
+  EXPECT_EQ(ParseOrFail(with({"--scheduler", "heuristic"})).Get("schedule.cache"), "miss");
+  EXPECT_EQ(ParseOrFail(with({"--scheduler", "heuristic"})).Get("schedule.cache"), "hit");
+
+  // A full run (kernels bound and run) from a cached plan.
+  Outcome run = RunTool({"--model", *model_path_, "--cache-dir", cache, "--runs", "1", "--json"});
+  FlatJson ran = ParseOrFail(run);
+  EXPECT_EQ(ran.Get("schedule.cache"), "hit");
+  EXPECT_TRUE(ran.Has("latency_ms.min"));
+  Outcome summary = RunTool({"--model", *model_path_, "--cache-dir", cache, "--plan-only"});
+  EXPECT_EQ(summary.exit_code, 0) << summary.err;
+  EXPECT_NE(summary.out.find("plan       cache hit"), std::string::npos) << summary.out;
+}
+
+TEST_F(SerenityRunTest, UnusableCacheLocationWarnsOnceAndRuns) {
+  const std::string file = Dir() + "/cache_is_a_file";
+  std::ofstream(file) << "x";
+  Outcome outcome = RunTool({"--model", *model_path_, "--cache-dir", file + "/sub", "--runs", "1",
+                             "--json"});
+  FlatJson json = ParseOrFail(outcome);
+  EXPECT_EQ(json.Get("schedule.cache"), "off");
+  EXPECT_EQ(outcome.err.rfind("serenity_run: warning: plan cache: cannot write", 0), 0u)
+      << outcome.err;
+  EXPECT_EQ(outcome.err.find('\n'), outcome.err.size() - 1) << outcome.err;
+  EXPECT_TRUE(json.Has("latency_ms.min"));
+}
+
+TEST_F(SerenityRunTest, CacheAndPictureFlagErrors) {
+  ExpectOneLineError(RunTool({"--model", *model_path_, "--cache", "maybe"}), "maybe");
+  ExpectOneLineError(RunTool({"--model", *model_path_, "--cache"}), "needs a value");
+  ExpectOneLineError(RunTool({"--model", *model_path_, "--cache-dir", ""}), "--cache-dir");
+  ExpectOneLineError(RunTool({"--model", *model_path_, "--plan-only=yes"}), "takes no value");
+  ExpectOneLineError(
+      RunTool({"--model", *model_path_, "--memory-svg", "/nonexistent/dir/memory.svg"}),
+      "/nonexistent/dir");
+  ExpectOneLineError(RunTool({"--model", *model_path_, "--memory-svg", Dir()}), "directory");
+  std::ofstream(Dir() + "/plain_file") << "x";
+  ExpectOneLineError(
+      RunTool({"--model", *model_path_, "--memory-svg", Dir() + "/plain_file/m.svg"}),
+      "not a directory");
+}
+
+// Processes started together on one model: readers meet either no entry or
+// a whole one (a half-written entry would show up as a cache warning).
+TEST_F(SerenityRunTest, ParallelRunsNeverSeeAHalfWrittenEntry) {
+  const std::string cache = Dir() + "/cache_parallel";
+  constexpr int kRounds = 8, kProcesses = 4;
+  for (int round = 0; round < kRounds; ++round) {
+    std::string command = "(";
+    for (int p = 0; p < kProcesses; ++p) {
+      const std::string out = Dir() + "/par_" + std::to_string(round) + "_" + std::to_string(p);
+      command += Quote(SERENITY_RUN_PATH) + " --model " + Quote(*model_path_) + " --cache-dir " +
+                 Quote(cache) + " --plan-only --json --cache " +
+                 ((round + p) % 2 ? "refresh" : "on") + " >" + Quote(out + ".json") + " 2>" +
+                 Quote(out + ".err") + "; echo $? >" + Quote(out + ".rc") + ") & (";
+    }
+    command += "true) ; wait";
+    ASSERT_EQ(std::system(("bash -c " + Quote(command)).c_str()), 0);
+    for (int p = 0; p < kProcesses; ++p) {
+      const std::string out = Dir() + "/par_" + std::to_string(round) + "_" + std::to_string(p);
+      EXPECT_EQ(ReadAll(out + ".rc"), "0\n") << ReadAll(out + ".err");
+      EXPECT_EQ(ReadAll(out + ".err"), "");
+      FlatJson json;
+      ASSERT_TRUE(json.Parse(ReadAll(out + ".json"))) << out;
+      EXPECT_EQ(json.Get("schedule.cache_warning"), "") << out;
+      const std::string status = json.Get("schedule.cache");
+      EXPECT_TRUE(status == "hit" || status == "miss" || status == "refreshed") << status;
+    }
+  }
+}
+
+TEST_F(SerenityRunTest, CompiledModelLoadsWithNoSearch) {
+  const std::string planned = Dir() + "/branchy_planned.srn";
+  Outcome compiled = RunCompile({*model_path_, "-o", planned});
+  ASSERT_EQ(compiled.exit_code, 0) << compiled.err;
+  EXPECT_TRUE(compiled.err.empty()) << compiled.err;
+  EXPECT_NE(compiled.out.find("loads with no search"), std::string::npos) << compiled.out;
+
+  Result<Model> model = Model::Load(planned);
+  ASSERT_TRUE(model.ok()) << model.status().ToString();
+  ASSERT_TRUE(model->plan().has_value());
+  Result<Model> original = Model::Load(*model_path_);
+  ASSERT_TRUE(original.ok());
+  EXPECT_EQ(model->plan()->graph_hash, original->GraphHash());
+  EXPECT_EQ(model->plan()->plan_format_version, kPlanFormatVersion);
+
+  const std::string cache = Dir() + "/cache_aot";
+  const std::string aot_out = Dir() + "/aot_logits.npy", plain_out = Dir() + "/plain_logits.npy";
+  FlatJson aot = ParseOrFail(RunTool({"--model", planned, "--cache-dir", cache, "--runs", "1",
+                                      "--json", "--output", aot_out}));
+  EXPECT_EQ(aot.Get("schedule.cache"), "aot");
+  EXPECT_EQ(aot.Get("schedule.states"), "0");
+  FlatJson plain = ParseOrFail(RunTool({"--model", *model_path_, "--cache", "off", "--runs", "1",
+                                        "--json", "--output", plain_out}));
+  EXPECT_EQ(aot.Get("memory.arena_bytes"), plain.Get("memory.arena_bytes"));
+  EXPECT_EQ(ReadAll(aot_out), ReadAll(plain_out));
+  // Other planning options than the compiled ones: planned at load.
+  FlatJson other = ParseOrFail(RunTool({"--model", planned, "--cache-dir", cache,
+                                        "--scheduler", "stored", "--plan-only", "--json"}));
+  EXPECT_EQ(other.Get("schedule.cache"), "miss");
+  FlatJson ignored = ParseOrFail(RunTool({"--model", planned, "--cache-dir", cache,
+                                          "--ignore-stored-plan", "--plan-only", "--json"}));
+  EXPECT_EQ(ignored.Get("schedule.cache"), "miss");
+}
+
+TEST_F(SerenityRunTest, SplicedPlanIsRefused) {
+  // A plan made for another graph, spliced into this model with the builder.
+  ModelBuilder other("other");
+  const int x = other.AddInput("x", {1, 4, 4, 2});
+  other.MarkOutput(
+      runtime_testing::Conv(other, "c", x, 2, 3, 1, 4, 4, Activation::kRelu, 1.0f));
+  Result<std::vector<uint8_t>> other_bytes = other.Finish();
+  ASSERT_TRUE(other_bytes.ok());
+  Result<Model> other_model = Model::FromBuffer(other_bytes->data(), other_bytes->size());
+  ASSERT_TRUE(other_model.ok());
+  EngineOptions options;
+  options.plan_cache = PlanCacheMode::kOff;
+  Result<ExecutionPlan> other_plan = Engine::Prepare(*other_model, options);
+  ASSERT_TRUE(other_plan.ok());
+  Result<Model> model = Model::Load(*model_path_);
+  ASSERT_TRUE(model.ok());
+  ModelBuilder spliced = ModelBuilder::FromModel(*model);
+  spliced.SetPlan(ToStoredPlan(*other_plan, options));
+  Result<std::vector<uint8_t>> bytes = spliced.Finish();
+  ASSERT_TRUE(bytes.ok());
+  const std::string path = Dir() + "/spliced.srn";
+  ASSERT_TRUE(WriteFileAtomically(path, *bytes).ok());
+  ExpectOneLineError(RunTool({"--model", path, "--runs", "1"}), "another graph");
+  // Compiling it again replaces the foreign plan.
+  Outcome recompiled = RunCompile({path, "-o", path});
+  ASSERT_EQ(recompiled.exit_code, 0) << recompiled.err;
+  EXPECT_EQ(ParseOrFail(RunTool({"--model", path, "--plan-only", "--json"})).Get("schedule.cache"),
+            "aot");
+}
+
+TEST_F(SerenityRunTest, CompileErrorsExitOneWithOneLine) {
+  auto expect_error = [](const Outcome& outcome, const std::string& needle) {
+    EXPECT_EQ(outcome.exit_code, 1) << outcome.err;
+    EXPECT_EQ(outcome.err.rfind("serenity_compile: error: ", 0), 0u) << outcome.err;
+    EXPECT_EQ(outcome.err.find('\n'), outcome.err.size() - 1) << outcome.err;
+    EXPECT_NE(outcome.err.find(needle), std::string::npos) << outcome.err;
+    EXPECT_TRUE(outcome.out.empty()) << outcome.out;
+  };
+  expect_error(RunCompile({*model_path_}), "-o");
+  expect_error(RunCompile({"-o", Dir() + "/x.srn"}), "no model");
+  expect_error(RunCompile({*model_path_, "-o", Dir() + "/x.srn", "--bogus"}), "--bogus");
+  expect_error(RunCompile({*model_path_, *model_path_, "-o", Dir() + "/x.srn"}), "one model");
+  expect_error(RunCompile({Dir() + "/missing.srn", "-o", Dir() + "/x.srn"}), "missing.srn");
+  expect_error(RunCompile({*model_path_, "-o", "/nonexistent/dir/x.srn"}), "/nonexistent/dir");
+  expect_error(RunCompile({*model_path_, "-o", Dir() + "/x.srn", "--scheduler", "best"}), "best");
+  expect_error(RunCompile({*model_path_, "-o", Dir() + "/x.srn", "--time-limit", "-1"}),
+               "--time-limit");
+  Outcome help = RunCompile({"--help"});
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_NE(help.out.find("-o PLANNED.srn"), std::string::npos);
+}
+
+#ifdef SERENITY_PYTHON_PATH
+int CheckSvg(const std::string& svg, int buffers, int curves, std::string* err) {
+  const std::string log = Dir() + "/check_svg.err";
+  const std::string command = Quote(SERENITY_PYTHON_PATH) + " " + Quote(SERENITY_SVG_CHECKER) +
+                              " " + Quote(svg) + " " + std::to_string(buffers) + " " +
+                              std::to_string(curves) + " 2>" + Quote(log);
+  const int status = std::system(command.c_str());
+  *err = ReadAll(log);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+TEST_F(SerenityRunTest, MemorySvgRendersAndHasARectanglePerBuffer) {
+  Result<Model> model = Model::Load(*model_path_);
+  ASSERT_TRUE(model.ok());
+  // One rectangle per activation of the model the plan runs (rewritten or
+  // not); --no-rewrite runs the model as stored.
+  int plain_activations = 0;
+  for (const Tensor& t : model->tensors()) plain_activations += t.is_constant() ? 0 : 1;
+  Result<ExecutionPlan> plan = Engine::Prepare(*model, EngineOptions{});
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  const Model& run_model = plan->rewritten_model ? *plan->rewritten_model : *model;
+  int activations = 0;
+  for (const Tensor& t : run_model.tensors()) activations += t.is_constant() ? 0 : 1;
+
+  const std::string svg = Dir() + "/memory.svg";
+  Outcome outcome = RunTool({"--model", *model_path_, "--memory-svg", svg, "--plan-only"});
+  ASSERT_EQ(outcome.exit_code, 0) << outcome.err;
+  const std::string text = ReadAll(svg);
+  EXPECT_NE(text.find("<title>wide0/y (Conv2D)"), std::string::npos) << "hover names the tensor";
+  EXPECT_NE(text.find("optimal order alone"), std::string::npos);
+  std::string err;
+  int rc = CheckSvg(svg, activations, 3, &err);
+  if (rc == 77) GTEST_SKIP() << err;
+  EXPECT_EQ(rc, 0) << err;
+
+  // Without rewrites: two curves; and with a full run.
+  const std::string plain = Dir() + "/memory_plain.svg";
+  outcome = RunTool({"--model", *model_path_, "--memory-svg", plain, "--no-rewrite", "--runs",
+                     "1"});
+  ASSERT_EQ(outcome.exit_code, 0) << outcome.err;
+  EXPECT_EQ(CheckSvg(plain, plain_activations, 2, &err), 0) << err;
+
+  // The checker has teeth: a blank picture, a wrong count, broken XML.
+  const std::string blank = Dir() + "/blank.svg";
+  std::ofstream(blank) << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"400\" "
+                          "height=\"300\"><rect width=\"100%\" height=\"100%\" fill=\"#fff\"/>"
+                          "</svg>";
+  EXPECT_EQ(CheckSvg(blank, 0, 0, &err), 1);
+  EXPECT_NE(err.find("blank"), std::string::npos) << err;
+  EXPECT_EQ(CheckSvg(svg, activations + 1, 3, &err), 1);
+  EXPECT_NE(err.find("buffer rectangles"), std::string::npos) << err;
+  std::ofstream(Dir() + "/broken.svg") << text.substr(0, text.size() / 2);
+  EXPECT_EQ(CheckSvg(Dir() + "/broken.svg", activations, 3, &err), 1);
+  EXPECT_NE(err.find("well-formed"), std::string::npos) << err;
+}
+#endif
 
 }  // namespace
 }  // namespace serenity

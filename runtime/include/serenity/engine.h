@@ -57,6 +57,18 @@ using ScheduleAlgorithm = scheduler::Algorithm;  // kStored, kHeuristic, kOptima
 // Alignment of the arena, and so of a caller-provided one.
 inline constexpr size_t kArenaAlignment = 64;
 
+// Version of the plan this engine makes (order, placements, and how they are
+// derived). Part of every plan cache key and every stored plan: a cache entry
+// or a serenity_compile'd plan of another version is not used.
+inline constexpr uint32_t kPlanFormatVersion = 2;
+
+// What Prepare does with the plan cache (see EngineOptions::plan_cache).
+enum class PlanCacheMode {
+  kOff,      // never read or write it
+  kOn,       // reuse a valid entry; plan and write one when there is none
+  kRefresh,  // plan as if there were no entry, then (re)write it
+};
+
 struct EngineOptions {
   // Worker threads for the kernels. 1: no thread pool, everything runs on the
   // calling thread. 0: one thread per core. Negative: kInvalidArgument.
@@ -102,9 +114,51 @@ struct EngineOptions {
   // Record the time spent in every operator during Invoke() (the storage is
   // taken at Create, so profiling still allocates nothing in Invoke()).
   bool profile = false;
+
+  // The plan cache: Prepare stores the plan it computes (order and arena
+  // layout) in a file, and a later Prepare of the same model with the same
+  // planning options loads it instead of searching (ExecutionPlan::cache).
+  //   Key: Model::GraphHash() (every byte of the graph section: tensors,
+  //   operators, constants), kPlanFormatVersion, the library version, and
+  //   every planning option (scheduler, both time limits, rewrites, the
+  //   arena alignment and read margin). Names, metadata and a stored plan do
+  //   not change the plan and are not in the key.
+  //   File: <dir>/<key as 16 hex digits>.srnplan, a FlatBuffer of its own
+  //   (runtime/plan_cache.fbs, identifier "SRNP"), written atomically (a
+  //   temporary file in the same directory, then rename): a concurrent reader
+  //   sees the old entry or the new one. Entries are never evicted; deleting
+  //   the directory is always safe.
+  //   Trust: an entry is verified (FlatBuffers verifier, version, model and
+  //   options hashes) and its plan checked against the model (topological
+  //   order, arena plan validator, peak) before use. Anything wrong: the
+  //   entry is ignored, the plan recomputed and the entry rewritten.
+  //   Failures never fail Prepare: a location that cannot be created or
+  //   written means planning without the cache, reported in
+  //   ExecutionPlan::cache.warning (the library prints nothing).
+  PlanCacheMode plan_cache = PlanCacheMode::kOn;
+  // Directory of the cache entries; created (0700) if missing. Empty: the
+  // default, DefaultPlanCacheDir().
+  std::string plan_cache_dir;
+
+  // Use the model's ahead-of-time plan (serenity_compile) when it was made
+  // with this kPlanFormatVersion and these planning options: no search, no
+  // cache. A stored plan for another graph is an error (see Prepare).
+  bool use_stored_plan = true;
 };
 
-// How the order was found.
+// The default plan cache directory: $XDG_CACHE_HOME/serenity when
+// XDG_CACHE_HOME is an absolute path, else $HOME/.cache/serenity; empty when
+// neither is set (Prepare then plans without the cache, with a warning).
+std::string DefaultPlanCacheDir();
+
+// A 64-bit hash of the options that decide the plan (those listed under
+// EngineOptions::plan_cache, with kPlanFormatVersion). Threads, profiling and
+// the arena pointer are not among them.
+uint64_t PlanningOptionsHash(const EngineOptions& options);
+
+// How the order was found. On a cache hit or a stored plan: by the search
+// that made the plan (time_ms and states are that search's; 0 for a stored
+// plan, which does not record them).
 struct ScheduleInfo {
   ScheduleAlgorithm algorithm = ScheduleAlgorithm::kOptimal;
   bool optimal = false;             // proven: no order has a smaller peak
@@ -136,6 +190,28 @@ struct MemoryFigures {
   // XNNPACK's packed copies of the weights (0 in an ExecutionPlan: known
   // only once operators are bound).
   uint64_t packed_weight_bytes = 0;
+};
+
+// Where the plan came from.
+enum class PlanCacheStatus {
+  kOff,         // planned here; the cache was off or had no usable location
+  kMiss,        // planned here; no valid entry (the entry was then written)
+  kHit,         // loaded from the cache: no search
+  kRefreshed,   // planned here (PlanCacheMode::kRefresh); the entry rewritten
+  kStoredPlan,  // the model's ahead-of-time plan: no search, cache untouched
+};
+
+// "off", "miss", "hit", "refreshed", "aot".
+const char* PlanCacheStatusName(PlanCacheStatus status);
+
+struct PlanCacheInfo {
+  PlanCacheStatus status = PlanCacheStatus::kOff;
+  // The entry read or written; empty when the cache was not used.
+  std::string path;
+  // Why the cache could not be used as asked, one line, or empty: an entry
+  // that was corrupt, truncated, foreign or stale (ignored and replaced), a
+  // location that cannot be created or written, no location at all.
+  std::string warning;
 };
 
 // Where one model tensor lives in the arena.
@@ -174,6 +250,12 @@ struct ExecutionPlan {
   MemoryFigures memory;
   MemoryStrategy strategy = MemoryStrategy::kOrder;
   bool rewrites = false;                // strategy != kOrder (aliasing is on)
+  // With aliasing, which of Prepare's starting points it came from (0: all
+  // the kernels allow; 1: no zero-copy concat fed by an Add), and the concats
+  // kept as copies (operator indices of the model the plan runs): with the
+  // model, they determine which tensors share a buffer.
+  int aliasing_start = 0;
+  std::vector<int> copy_concats;
   // The rewrites kept, one line each ("merge-duplicates: relu_a, relu_b"),
   // in the order they were applied; empty unless strategy == kRewrites.
   std::vector<std::string> rewrites_applied;
@@ -183,7 +265,20 @@ struct ExecutionPlan {
   uint64_t order_peak_bytes = 0;
   uint64_t aliasing_peak_bytes = 0;
   uint64_t rewrites_peak_bytes = 0;
+  PlanCacheInfo cache;
+  // Wall-clock time of the Prepare that returned this plan: search and
+  // placement, or stored plan / cache lookup and checks.
+  double planning_ms = 0.0;
+  // Time that Prepare spent hashing the model first (Model::GraphHash, the
+  // plan's identity: computed once per Model, which Create needs anyway; 0
+  // when it was already known). Not part of planning_ms.
+  double model_hash_ms = 0.0;
 };
+
+// The plan in the form a .srn file stores it (ModelBuilder::SetPlan), as
+// serenity_compile writes it: `plan` from Prepare(model, options), keyed on
+// the model's graph hash and PlanningOptionsHash(options).
+StoredPlan ToStoredPlan(const ExecutionPlan& plan, const EngineOptions& options);
 
 // The layout of the arrays SetInput takes and GetOutput fills.
 enum class BoundaryLayout {
@@ -236,8 +331,14 @@ struct OpProfile {
 class SERENITY_API Engine {
  public:
   // Schedules and plans without taking any arena memory or binding kernels.
+  // The plan comes from, in this order: the model's stored plan (when
+  // options.use_stored_plan and it matches kPlanFormatVersion and the
+  // planning options), the plan cache (options.plan_cache), or the search;
+  // ExecutionPlan::cache says which. Cache problems are never errors.
   // Errors: kInvalidArgument (bad options: negative threads), kUnsupported
-  // (a non-float32 activation), kInternal (the planner broke an invariant;
+  // (a non-float32 activation), kInvalidModel (the model's stored plan was
+  // made for another graph, or is not a valid plan for this one: the message
+  // says which check failed), kInternal (the planner broke an invariant;
   // checked in debug builds), kResourceExhausted (the arena size overflows).
   static Result<ExecutionPlan> Prepare(const Model& model,
                                        const EngineOptions& options);

@@ -181,6 +181,8 @@ struct StoredPlan {
   uint64_t peak_bytes = 0;
   bool optimal = false;
   uint64_t options_hash = 0;
+  // Aligned with tensor_offsets; empty when the file has none (dense).
+  std::vector<int64_t> pixel_strides;
 };
 
 // A validated model. Move-only: it owns (or maps) the bytes that constant

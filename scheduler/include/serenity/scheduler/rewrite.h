@@ -116,6 +116,9 @@ struct RewriteResult {
   Model model;           // the rewritten model; the input's when nothing paid
   Graph graph;           // GraphFromModel(model)
   AliasPlan alias;       // aliasing of `graph`, with the chosen copy concats
+  // Operator indices in `model` of the concats kept as copies (the
+  // AliasOptions::copy_concats `alias` was planned with).
+  std::vector<int> copy_concats;
   Schedule schedule;     // the order measured for `model` under `alias`
   uint64_t initial_peak_bytes = 0;  // the input, same memory model, no rewrite
   std::vector<RewriteDecision> decisions;  // every trial, in order

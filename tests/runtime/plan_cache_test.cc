@@ -1,0 +1,606 @@
+// The plan cache and stored (ahead-of-time) plans, through Engine::Prepare:
+// miss then hit, off, refresh; every kind of bad entry ignored, recomputed
+// and rewritten; an unusable location never failing; processes racing on one
+// entry; stored plans used, skipped or refused.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "plan_cache.h"
+#include "plan_cache_generated.h"
+#include "serenity/engine.h"
+#include "test_models.h"
+
+namespace serenity {
+namespace {
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+void WriteAll(const std::string& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << bytes;
+}
+
+bool Exists(const std::string& path) {
+  struct stat info;
+  return ::stat(path.c_str(), &info) == 0;
+}
+
+Model LoadOrDie(ModelBuilder builder) {
+  Result<std::vector<uint8_t>> bytes = builder.Finish();
+  EXPECT_TRUE(bytes.ok()) << bytes.status().ToString();
+  Result<Model> model = Model::FromBuffer(bytes->data(), bytes->size(), "test");
+  EXPECT_TRUE(model.ok()) << model.status().ToString();
+  return std::move(model).value();
+}
+
+// A second, different model: the branchy net with another stored order.
+ModelBuilder OtherNet() {
+  ModelBuilder b("other");
+  const int x = b.AddInput("x", {1, 4, 4, 2});
+  const int y = runtime_testing::Conv(b, "c0", x, 2, 6, 1, 4, 4, Activation::kRelu, 3.0f);
+  const int z = runtime_testing::Conv(b, "c1", y, 6, 3, 3, 4, 4, Activation::kNone, 4.0f);
+  b.MarkOutput(z);
+  return b;
+}
+
+class PlanCacheTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = ::testing::TempDir() + "/plan_cache_test_" + std::to_string(::getpid()) + "_" +
+           ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    ASSERT_EQ(std::system(("rm -rf '" + dir_ + "'").c_str()), 0);
+    options_.plan_cache_dir = dir_;
+  }
+  void TearDown() override { EXPECT_EQ(std::system(("rm -rf '" + dir_ + "'").c_str()), 0); }
+
+  std::string EntryOf(const Model& model, const EngineOptions& options) const {
+    return plan_cache::EntryPath(dir_, model.GraphHash(), PlanningOptionsHash(options));
+  }
+
+  ExecutionPlan PrepareOrDie(const Model& model, const EngineOptions& options) {
+    Result<ExecutionPlan> plan = Engine::Prepare(model, options);
+    EXPECT_TRUE(plan.ok()) << plan.status().ToString();
+    return plan.ok() ? std::move(plan).value() : ExecutionPlan{};
+  }
+
+  // A bad entry is ignored with a warning naming `reason`, the plan is
+  // recomputed, and the entry rewritten: the next Prepare hits.
+  void ExpectIgnoredAndRewritten(const Model& model, const std::string& reason) {
+    const ExecutionPlan plan = PrepareOrDie(model, options_);
+    EXPECT_EQ(plan.cache.status, PlanCacheStatus::kMiss);
+    EXPECT_NE(plan.cache.warning.find("ignored"), std::string::npos) << plan.cache.warning;
+    EXPECT_NE(plan.cache.warning.find(reason), std::string::npos) << plan.cache.warning;
+    EXPECT_EQ(plan.order, fresh_.order);
+    const ExecutionPlan again = PrepareOrDie(model, options_);
+    EXPECT_EQ(again.cache.status, PlanCacheStatus::kHit);
+    EXPECT_TRUE(again.cache.warning.empty()) << again.cache.warning;
+  }
+
+  // The plan without any cache, to compare with.
+  void Fresh(const Model& model) {
+    EngineOptions off = options_;
+    off.plan_cache = PlanCacheMode::kOff;
+    fresh_ = PrepareOrDie(model, off);
+  }
+
+  std::string dir_;
+  EngineOptions options_;
+  ExecutionPlan fresh_;
+};
+
+void ExpectSamePlan(const ExecutionPlan& a, const ExecutionPlan& b) {
+  EXPECT_EQ(a.graph_hash, b.graph_hash);
+  EXPECT_EQ(a.order, b.order);
+  ASSERT_EQ(a.placements.size(), b.placements.size());
+  for (size_t t = 0; t < a.placements.size(); ++t) {
+    EXPECT_EQ(a.placements[t].offset, b.placements[t].offset) << "tensor " << t;
+    EXPECT_EQ(a.placements[t].pixel_stride, b.placements[t].pixel_stride) << "tensor " << t;
+  }
+  EXPECT_EQ(a.memory.arena_bytes, b.memory.arena_bytes);
+  EXPECT_EQ(a.memory.peak_bytes, b.memory.peak_bytes);
+  EXPECT_EQ(a.memory.baseline_arena_bytes, b.memory.baseline_arena_bytes);
+  EXPECT_EQ(a.memory.stored_order_peak_bytes, b.memory.stored_order_peak_bytes);
+  EXPECT_EQ(a.schedule.algorithm, b.schedule.algorithm);
+  EXPECT_EQ(a.schedule.optimal, b.schedule.optimal);
+  EXPECT_EQ(a.arena.at_peak, b.arena.at_peak);
+}
+
+// A plan that runs a rewritten model: the entry carries the rewritten model,
+// a hit gives it back (same graph, same plan) and it runs to the original's
+// outputs; an entry whose rewritten model was altered is ignored.
+TEST_F(PlanCacheTest, RewrittenPlansRoundTripAndAlteredModelsAreIgnored) {
+  // The same Relu twice on a wide concat: merging the duplicates must pay.
+  ModelBuilder b("shared_relu");
+  const int x = b.AddInput("x", {1, 8, 8, 4});
+  std::vector<int> branches;
+  for (int i = 0; i < 3; ++i) {
+    branches.push_back(runtime_testing::Conv(b, "branch" + std::to_string(i), x, 4, 16, 1, 8, 8,
+                                             Activation::kNone, 2.0f + i));
+  }
+  const int c = b.AddActivation("cat", {1, 8, 8, 48});
+  b.AddOperator(OpType::kConcat, "concat", branches, {c}, ConcatAttrs{3});
+  const int r1 = b.AddActivation("relu1", {1, 8, 8, 48});
+  b.AddOperator(OpType::kRelu, "relu1", {c}, {r1});
+  const int r2 = b.AddActivation("relu2", {1, 8, 8, 48});
+  b.AddOperator(OpType::kRelu, "relu2", {c}, {r2});
+  const int y1 = runtime_testing::Conv(b, "head1", r1, 48, 8, 1, 8, 8, Activation::kNone, 7.0f);
+  const int y2 = runtime_testing::Conv(b, "head2", r2, 48, 8, 1, 8, 8, Activation::kNone, 8.0f);
+  const int sum = b.AddActivation("sum", {1, 8, 8, 8});
+  b.AddOperator(OpType::kAdd, "sum", {y1, y2}, {sum});
+  b.MarkOutput(sum);
+  const Model model = LoadOrDie(std::move(b));
+
+  Fresh(model);
+  ASSERT_EQ(fresh_.strategy, MemoryStrategy::kRewrites);
+  const ExecutionPlan first = PrepareOrDie(model, options_);
+  EXPECT_EQ(first.cache.status, PlanCacheStatus::kMiss);
+  const ExecutionPlan hit = PrepareOrDie(model, options_);
+  ASSERT_EQ(hit.cache.status, PlanCacheStatus::kHit) << hit.cache.warning;
+  ASSERT_NE(hit.rewritten_model, nullptr);
+  EXPECT_EQ(hit.rewritten_model->GraphHash(), fresh_.rewritten_model->GraphHash());
+  EXPECT_EQ(hit.strategy, MemoryStrategy::kRewrites);
+  EXPECT_EQ(hit.rewrites_applied, fresh_.rewrites_applied);
+  EXPECT_EQ(hit.copy_concats, fresh_.copy_concats);
+  ExpectSamePlan(hit, fresh_);
+
+  // Both plans compute the same outputs.
+  std::vector<float> input(8 * 8 * 4);
+  for (size_t i = 0; i < input.size(); ++i) input[i] = static_cast<float>(i % 13) / 7.0f - 0.8f;
+  std::vector<std::vector<float>> outputs;
+  for (const ExecutionPlan* plan : {static_cast<const ExecutionPlan*>(&fresh_), &hit}) {
+    Result<Engine> engine = Engine::Create(model, *plan, options_);
+    ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+    ASSERT_TRUE(engine->SetInput(0, input.data(), input.size()).ok());
+    ASSERT_TRUE(engine->Invoke().ok());
+    outputs.emplace_back(engine->output(0)->num_elements);
+    ASSERT_TRUE(engine->GetOutput(0, outputs.back().data(), outputs.back().size()).ok());
+  }
+  EXPECT_EQ(outputs[0], outputs[1]);
+
+  // Alter one weight byte of the rewritten model inside the entry.
+  const std::string rewritten(
+      reinterpret_cast<const char*>(fresh_.rewritten_model->bytes()),
+      fresh_.rewritten_model->size_bytes());
+  std::string entry = ReadAll(first.cache.path);
+  const size_t at = entry.find(rewritten);
+  ASSERT_NE(at, std::string::npos) << "the entry holds the rewritten model";
+  entry[at + rewritten.size() / 2] ^= 0x40;
+  WriteAll(first.cache.path, entry);
+  ExpectIgnoredAndRewritten(model, "ignored");
+}
+
+TEST_F(PlanCacheTest, MissThenHitGivesTheSamePlanAndRuns) {
+  const Model model = LoadOrDie(runtime_testing::BranchyNet());
+  Fresh(model);
+  const ExecutionPlan first = PrepareOrDie(model, options_);
+  EXPECT_EQ(first.cache.status, PlanCacheStatus::kMiss);
+  EXPECT_EQ(first.cache.path, EntryOf(model, options_));
+  EXPECT_TRUE(first.cache.warning.empty()) << first.cache.warning;
+  EXPECT_TRUE(Exists(first.cache.path));
+  const ExecutionPlan second = PrepareOrDie(model, options_);
+  EXPECT_EQ(second.cache.status, PlanCacheStatus::kHit);
+  EXPECT_EQ(second.cache.path, first.cache.path);
+  ExpectSamePlan(second, fresh_);
+  EXPECT_EQ(second.schedule.states, first.schedule.states);
+
+  // The cached plan runs and gives the fresh plan's outputs.
+  Result<Engine> cached = Engine::Create(model, second, options_);
+  ASSERT_TRUE(cached.ok()) << cached.status().ToString();
+  EngineOptions off = options_;
+  off.plan_cache = PlanCacheMode::kOff;
+  Result<Engine> reference = Engine::Create(model, off);
+  ASSERT_TRUE(reference.ok()) << reference.status().ToString();
+  const std::vector<float> image = runtime_testing::Pattern(8 * 8 * 4, 9.0f, 1.0f);
+  for (Engine* engine : {&*cached, &*reference}) {
+    ASSERT_TRUE(engine->SetInput(0, image.data(), image.size()).ok());
+    ASSERT_TRUE(engine->Invoke().ok());
+  }
+  std::vector<float> a(10), b(10);
+  ASSERT_TRUE(cached->GetOutput(0, a.data(), a.size()).ok());
+  ASSERT_TRUE(reference->GetOutput(0, b.data(), b.size()).ok());
+  EXPECT_EQ(a, b);
+}
+
+TEST_F(PlanCacheTest, OffNeitherReadsNorWrites) {
+  const Model model = LoadOrDie(runtime_testing::BranchyNet());
+  options_.plan_cache = PlanCacheMode::kOff;
+  const ExecutionPlan plan = PrepareOrDie(model, options_);
+  EXPECT_EQ(plan.cache.status, PlanCacheStatus::kOff);
+  EXPECT_TRUE(plan.cache.path.empty());
+  EXPECT_FALSE(Exists(dir_));
+}
+
+TEST_F(PlanCacheTest, RefreshPlansAgainAndRewrites) {
+  const Model model = LoadOrDie(runtime_testing::BranchyNet());
+  Fresh(model);
+  ASSERT_EQ(PrepareOrDie(model, options_).cache.status, PlanCacheStatus::kMiss);
+  const std::string path = EntryOf(model, options_);
+  WriteAll(path, "stale");
+  options_.plan_cache = PlanCacheMode::kRefresh;
+  const ExecutionPlan refreshed = PrepareOrDie(model, options_);
+  EXPECT_EQ(refreshed.cache.status, PlanCacheStatus::kRefreshed);
+  EXPECT_TRUE(refreshed.cache.warning.empty()) << "refresh does not read the entry";
+  EXPECT_NE(ReadAll(path), "stale");
+  options_.plan_cache = PlanCacheMode::kOn;
+  const ExecutionPlan hit = PrepareOrDie(model, options_);
+  EXPECT_EQ(hit.cache.status, PlanCacheStatus::kHit);
+  ExpectSamePlan(hit, fresh_);
+}
+
+TEST_F(PlanCacheTest, EveryPlanningOptionIsInTheKey) {
+  const EngineOptions base;
+  const uint64_t hash = PlanningOptionsHash(base);
+  EngineOptions o = base;
+  o.scheduler = ScheduleAlgorithm::kHeuristic;
+  EXPECT_NE(PlanningOptionsHash(o), hash);
+  o = base;
+  o.schedule_time_limit_seconds = 3;
+  EXPECT_NE(PlanningOptionsHash(o), hash);
+  o = base;
+  o.arena_time_limit_seconds = 3;
+  EXPECT_NE(PlanningOptionsHash(o), hash);
+  o = base;
+  o.rewrites = !o.rewrites;
+  EXPECT_NE(PlanningOptionsHash(o), hash);
+  // Not planning options.
+  o = base;
+  o.threads = 4;
+  o.profile = true;
+  o.plan_cache_dir = "/elsewhere";
+  EXPECT_EQ(PlanningOptionsHash(o), hash);
+
+  // Two option sets, two entries.
+  const Model model = LoadOrDie(runtime_testing::BranchyNet());
+  ASSERT_EQ(PrepareOrDie(model, options_).cache.status, PlanCacheStatus::kMiss);
+  EngineOptions stored = options_;
+  stored.scheduler = ScheduleAlgorithm::kStored;
+  const ExecutionPlan plan = PrepareOrDie(model, stored);
+  EXPECT_EQ(plan.cache.status, PlanCacheStatus::kMiss);
+  EXPECT_EQ(plan.schedule.algorithm, ScheduleAlgorithm::kStored);
+  EXPECT_NE(plan.cache.path, EntryOf(model, options_));
+}
+
+TEST_F(PlanCacheTest, CorruptEntryIsIgnored) {
+  const Model model = LoadOrDie(runtime_testing::BranchyNet());
+  Fresh(model);
+  ASSERT_EQ(PrepareOrDie(model, options_).cache.status, PlanCacheStatus::kMiss);
+  std::string bytes = ReadAll(EntryOf(model, options_));
+  ASSERT_GT(bytes.size(), 64u);
+  // Scribble over the middle (vtables, offsets, vectors).
+  for (size_t i = 8; i < bytes.size(); i += 3) bytes[i] = static_cast<char>(0xA5 ^ bytes[i]);
+  WriteAll(EntryOf(model, options_), bytes);
+  ExpectIgnoredAndRewritten(model, EntryOf(model, options_));
+}
+
+TEST_F(PlanCacheTest, TruncatedEntryIsIgnored) {
+  const Model model = LoadOrDie(runtime_testing::BranchyNet());
+  Fresh(model);
+  ASSERT_EQ(PrepareOrDie(model, options_).cache.status, PlanCacheStatus::kMiss);
+  const std::string bytes = ReadAll(EntryOf(model, options_));
+  WriteAll(EntryOf(model, options_), bytes.substr(0, bytes.size() / 2));
+  ExpectIgnoredAndRewritten(model, "verification");
+  WriteAll(EntryOf(model, options_), "");
+  ExpectIgnoredAndRewritten(model, "0 bytes");
+}
+
+TEST_F(PlanCacheTest, ForeignFileIsIgnored) {
+  const Model model = LoadOrDie(runtime_testing::BranchyNet());
+  Fresh(model);
+  ASSERT_EQ(PrepareOrDie(model, options_).cache.status, PlanCacheStatus::kMiss);
+  // A .srn model where the entry should be: identifier SRN1, not SRNP.
+  WriteAll(EntryOf(model, options_),
+           std::string(reinterpret_cast<const char*>(model.bytes()), model.size_bytes()));
+  ExpectIgnoredAndRewritten(model, "identifier");
+  // A directory in its place cannot be read, nor replaced: no failure either.
+  ASSERT_EQ(std::remove(EntryOf(model, options_).c_str()), 0);
+  ASSERT_EQ(::mkdir(EntryOf(model, options_).c_str(), 0700), 0);
+  const ExecutionPlan plan = PrepareOrDie(model, options_);
+  EXPECT_NE(plan.cache.warning.find("not a regular file"), std::string::npos)
+      << plan.cache.warning;
+  EXPECT_NE(plan.cache.warning.find("cannot write"), std::string::npos) << plan.cache.warning;
+  EXPECT_EQ(plan.order, fresh_.order);
+}
+
+TEST_F(PlanCacheTest, StaleEntriesAreIgnored) {
+  const Model model = LoadOrDie(runtime_testing::BranchyNet());
+  const Model other = LoadOrDie(OtherNet());
+  Fresh(model);
+  // Another model's entry under this model's name.
+  ASSERT_EQ(PrepareOrDie(other, options_).cache.status, PlanCacheStatus::kMiss);
+  ::mkdir(dir_.c_str(), 0700);
+  WriteAll(EntryOf(model, options_), ReadAll(EntryOf(other, options_)));
+  ExpectIgnoredAndRewritten(model, "another model");
+
+  // An entry made with other options under this name.
+  EngineOptions heuristic = options_;
+  heuristic.scheduler = ScheduleAlgorithm::kHeuristic;
+  ASSERT_EQ(PrepareOrDie(model, heuristic).cache.status, PlanCacheStatus::kMiss);
+  WriteAll(EntryOf(model, options_), ReadAll(EntryOf(model, heuristic)));
+  ExpectIgnoredAndRewritten(model, "other planning options");
+
+  // Another plan format version, otherwise right.
+  flatbuffers::FlatBufferBuilder fbb;
+  const std::string good = ReadAll(EntryOf(model, options_));
+  const plan_fb::CacheEntry* entry =
+      plan_fb::GetCacheEntry(reinterpret_cast<const uint8_t*>(good.data()));
+  const plan_fb::Plan* p = entry->plan();
+  auto order = fbb.CreateVector(p->order()->data(), p->order()->size());
+  auto placements = fbb.CreateVectorOfStructs(
+      reinterpret_cast<const plan_fb::Placement*>(p->placements()->Data()), p->placements()->size());
+  auto packed = plan_fb::CreatePlan(
+      fbb, p->graph_hash(), order, placements, p->rewrites(), p->algorithm(), p->optimal(),
+      p->lower_bound_bytes(), p->schedule_time_ms(), p->states(), p->arena_at_peak(),
+      p->arena_time_ms(), p->arena_bytes(), p->peak_bytes(), p->baseline_arena_bytes(),
+      p->stored_order_peak_bytes(), p->weights_bytes());
+  auto version = fbb.CreateString("0.0.1");
+  plan_fb::FinishCacheEntryBuffer(
+      fbb, plan_fb::CreateCacheEntry(fbb, kPlanFormatVersion + 1, entry->model_hash(),
+                                     entry->options_hash(), version, packed));
+  WriteAll(EntryOf(model, options_),
+           std::string(reinterpret_cast<const char*>(fbb.GetBufferPointer()), fbb.GetSize()));
+  ExpectIgnoredAndRewritten(model, "plan format version");
+}
+
+// Entries whose key is right but whose plan is not valid for the model: the
+// independent checks (topological order, arena validator, peak) catch them.
+TEST_F(PlanCacheTest, InvalidPlansAreIgnored) {
+  const Model model = LoadOrDie(runtime_testing::BranchyNet());
+  Fresh(model);
+  const uint64_t model_hash = model.GraphHash();
+  const uint64_t options_hash = PlanningOptionsHash(options_);
+  ::mkdir(dir_.c_str(), 0700);
+  auto write = [&](const ExecutionPlan& plan) {
+    const std::vector<uint8_t> bytes = plan_cache::SerializePlan(plan, model_hash, options_hash);
+    WriteAll(EntryOf(model, options_), std::string(bytes.begin(), bytes.end()));
+  };
+
+  ExecutionPlan reversed = fresh_;
+  std::reverse(reversed.order.begin(), reversed.order.end());
+  write(reversed);
+  ExpectIgnoredAndRewritten(model, "topological");
+
+  ExecutionPlan stacked = fresh_;
+  for (TensorPlacement& p : stacked.placements) {
+    if (p.offset >= 0) p.offset = 0;
+  }
+  write(stacked);
+  ExpectIgnoredAndRewritten(model, "overlap");
+
+  ExecutionPlan small = fresh_;
+  small.memory.arena_bytes = 64;
+  write(small);
+  ExpectIgnoredAndRewritten(model, "outside the arena");
+
+  ExecutionPlan huge = fresh_;
+  huge.memory.arena_bytes = uint64_t{1} << 40;
+  write(huge);
+  ExpectIgnoredAndRewritten(model, "side by side");
+
+  ExecutionPlan lying = fresh_;
+  lying.memory.peak_bytes /= 2;
+  write(lying);
+  ExpectIgnoredAndRewritten(model, "peak");
+
+  ExecutionPlan short_plan = fresh_;
+  short_plan.placements.pop_back();
+  write(short_plan);
+  ExpectIgnoredAndRewritten(model, "tensors");
+
+  ExecutionPlan strided = fresh_;
+  for (TensorPlacement& p : strided.placements) {
+    if (p.offset >= 0) p.pixel_stride += 1;
+  }
+  write(strided);
+  ExpectIgnoredAndRewritten(model, "stride");
+}
+
+TEST_F(PlanCacheTest, UnwritableLocationRunsWithoutTheCache) {
+  const Model model = LoadOrDie(runtime_testing::BranchyNet());
+  Fresh(model);
+  ASSERT_EQ(::mkdir(dir_.c_str(), 0700), 0);
+  // Under a regular file: no directory can exist there, even for root.
+  WriteAll(dir_ + "/file", "x");
+  options_.plan_cache_dir = dir_ + "/file/cache";
+  const ExecutionPlan plan = PrepareOrDie(model, options_);
+  EXPECT_EQ(plan.cache.status, PlanCacheStatus::kOff);
+  EXPECT_NE(plan.cache.warning.find("cannot write"), std::string::npos) << plan.cache.warning;
+  EXPECT_NE(plan.cache.warning.find("running without the cache"), std::string::npos);
+  EXPECT_EQ(plan.cache.warning.find('\n'), std::string::npos);
+  ExpectSamePlan(plan, fresh_);
+  Result<Engine> engine = Engine::Create(model, options_);
+  EXPECT_TRUE(engine.ok()) << engine.status().ToString();
+}
+
+TEST_F(PlanCacheTest, DefaultLocationFollowsXdgThenHome) {
+  const char* saved_xdg = std::getenv("XDG_CACHE_HOME");
+  const char* saved_home = std::getenv("HOME");
+  const std::string xdg = saved_xdg ? saved_xdg : "", home = saved_home ? saved_home : "";
+  ::setenv("XDG_CACHE_HOME", (dir_ + "/xdg").c_str(), 1);
+  EXPECT_EQ(DefaultPlanCacheDir(), dir_ + "/xdg/serenity");
+  ::setenv("XDG_CACHE_HOME", "relative/ignored", 1);
+  ::setenv("HOME", (dir_ + "/home").c_str(), 1);
+  EXPECT_EQ(DefaultPlanCacheDir(), dir_ + "/home/.cache/serenity");
+
+  const Model model = LoadOrDie(runtime_testing::BranchyNet());
+  options_.plan_cache_dir.clear();
+  const ExecutionPlan plan = PrepareOrDie(model, options_);
+  EXPECT_EQ(plan.cache.status, PlanCacheStatus::kMiss);
+  EXPECT_EQ(plan.cache.path.rfind(dir_ + "/home/.cache/serenity/", 0), 0u) << plan.cache.path;
+
+  ::unsetenv("XDG_CACHE_HOME");
+  ::unsetenv("HOME");
+  EXPECT_EQ(DefaultPlanCacheDir(), "");
+  const ExecutionPlan nowhere = PrepareOrDie(model, options_);
+  EXPECT_EQ(nowhere.cache.status, PlanCacheStatus::kOff);
+  EXPECT_NE(nowhere.cache.warning.find("no location"), std::string::npos);
+  if (saved_xdg) ::setenv("XDG_CACHE_HOME", xdg.c_str(), 1);
+  if (saved_home) ::setenv("HOME", home.c_str(), 1);
+}
+
+// Processes that plan the same model at once, some rewriting the entry on
+// every load (refresh), some reading it: a reader must never meet a
+// half-written entry (it would report it as corrupt in the warning).
+TEST_F(PlanCacheTest, ConcurrentProcessesNeverSeeAHalfWrittenEntry) {
+  const Model model = LoadOrDie(runtime_testing::BranchyNet());
+  Fresh(model);
+  constexpr int kProcesses = 6;
+  constexpr int kLoads = 40;
+  std::vector<pid_t> children;
+  for (int p = 0; p < kProcesses; ++p) {
+    const pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      int failures = 0;
+      EngineOptions options = options_;
+      for (int i = 0; i < kLoads; ++i) {
+        options.plan_cache = (p + i) % 2 ? PlanCacheMode::kRefresh : PlanCacheMode::kOn;
+        Result<ExecutionPlan> plan = Engine::Prepare(model, options);
+        if (!plan.ok() || !plan->cache.warning.empty() || plan->order != fresh_.order ||
+            plan->memory.arena_bytes != fresh_.memory.arena_bytes) {
+          std::fprintf(stderr, "process %d load %d: %s\n", p, i,
+                       plan.ok() ? plan->cache.warning.c_str()
+                                 : plan.status().ToString().c_str());
+          ++failures;
+        }
+      }
+      std::fflush(stderr);
+      ::_exit(failures == 0 ? 0 : 1);
+    }
+    children.push_back(pid);
+  }
+  for (pid_t pid : children) {
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "child " << pid;
+  }
+  // No temporary file left behind.
+  int entries = 0;
+  const std::string listing = dir_ + "/listing";
+  ASSERT_EQ(std::system(("ls '" + dir_ + "' > '" + listing + "'").c_str()), 0);
+  std::istringstream names(ReadAll(listing));
+  for (std::string name; std::getline(names, name);) {
+    if (name == "listing") continue;
+    EXPECT_EQ(name, EntryOf(model, options_).substr(dir_.size() + 1));
+    ++entries;
+  }
+  EXPECT_EQ(entries, 1);
+}
+
+// ---- stored (ahead-of-time) plans ----
+
+Model WithStoredPlan(const Model& model, const StoredPlan& plan) {
+  ModelBuilder builder = ModelBuilder::FromModel(model);
+  builder.SetPlan(plan);
+  return LoadOrDie(std::move(builder));
+}
+
+TEST_F(PlanCacheTest, StoredPlanLoadsWithNoSearchAndNoCache) {
+  const Model model = LoadOrDie(runtime_testing::BranchyNet());
+  Fresh(model);
+  const Model planned = WithStoredPlan(model, ToStoredPlan(fresh_, options_));
+  const ExecutionPlan plan = PrepareOrDie(planned, options_);
+  EXPECT_EQ(plan.cache.status, PlanCacheStatus::kStoredPlan);
+  EXPECT_STREQ(PlanCacheStatusName(plan.cache.status), "aot");
+  EXPECT_EQ(plan.schedule.states, 0u);
+  ExpectSamePlan(plan, fresh_);
+  EXPECT_FALSE(Exists(dir_)) << "a stored plan leaves the cache alone";
+  Result<Engine> engine = Engine::Create(planned, plan, options_);
+  ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+
+  // Other planning options: the stored plan does not apply; planned at load.
+  EngineOptions heuristic = options_;
+  heuristic.scheduler = ScheduleAlgorithm::kHeuristic;
+  EXPECT_EQ(PrepareOrDie(planned, heuristic).cache.status, PlanCacheStatus::kMiss);
+  // Asked to ignore it.
+  EngineOptions ignore = options_;
+  ignore.use_stored_plan = false;
+  ignore.plan_cache = PlanCacheMode::kOff;
+  EXPECT_EQ(PrepareOrDie(planned, ignore).cache.status, PlanCacheStatus::kOff);
+}
+
+TEST_F(PlanCacheTest, StoredPlanOfAnotherGraphIsRefused) {
+  const Model model = LoadOrDie(runtime_testing::BranchyNet());
+  const Model other = LoadOrDie(OtherNet());
+  EngineOptions off = options_;
+  off.plan_cache = PlanCacheMode::kOff;
+  const ExecutionPlan other_plan = PrepareOrDie(other, off);
+  // Splice the other model's plan into this one.
+  const Model spliced = WithStoredPlan(model, ToStoredPlan(other_plan, options_));
+  Result<ExecutionPlan> plan = Engine::Prepare(spliced, options_);
+  ASSERT_FALSE(plan.ok());
+  EXPECT_EQ(plan.status().code(), StatusCode::kInvalidModel);
+  EXPECT_NE(plan.status().message().find("another graph"), std::string::npos)
+      << plan.status().message();
+  EXPECT_FALSE(Engine::Create(spliced, options_).ok());
+  // Unless told to ignore stored plans.
+  EngineOptions ignore = options_;
+  ignore.use_stored_plan = false;
+  EXPECT_TRUE(Engine::Prepare(spliced, ignore).ok());
+}
+
+TEST_F(PlanCacheTest, InvalidStoredPlanIsRefused) {
+  const Model model = LoadOrDie(runtime_testing::BranchyNet());
+  Fresh(model);
+  StoredPlan stacked = ToStoredPlan(fresh_, options_);
+  for (uint64_t& offset : stacked.tensor_offsets) {
+    if (offset != ~uint64_t{0}) offset = 0;
+  }
+  Result<ExecutionPlan> plan = Engine::Prepare(WithStoredPlan(model, stacked), options_);
+  ASSERT_FALSE(plan.ok());
+  EXPECT_EQ(plan.status().code(), StatusCode::kInvalidModel);
+  EXPECT_NE(plan.status().message().find("not valid"), std::string::npos);
+  EXPECT_NE(plan.status().message().find("overlap"), std::string::npos)
+      << plan.status().message();
+
+  StoredPlan short_order = ToStoredPlan(fresh_, options_);
+  short_order.order.pop_back();
+  plan = Engine::Prepare(WithStoredPlan(model, short_order), options_);
+  ASSERT_FALSE(plan.ok());
+  EXPECT_EQ(plan.status().code(), StatusCode::kInvalidModel);
+  EXPECT_NE(plan.status().message().find("operators"), std::string::npos);
+
+  // Another plan format version: not refused, planned at load with a warning.
+  StoredPlan old = ToStoredPlan(fresh_, options_);
+  old.plan_format_version = kPlanFormatVersion + 7;
+  const ExecutionPlan replanned = PrepareOrDie(WithStoredPlan(model, old), options_);
+  EXPECT_EQ(replanned.cache.status, PlanCacheStatus::kMiss);
+  EXPECT_NE(replanned.cache.warning.find("plan format version"), std::string::npos);
+}
+
+TEST(PlanCacheFormatTest, DeserializeRejectsWhatIsNotAnEntry) {
+  EXPECT_EQ(plan_cache::DeserializePlan(nullptr, 0, 1, 2).status().code(),
+            StatusCode::kCorruptCache);
+  const std::vector<uint8_t> zeros(256, 0);
+  EXPECT_EQ(plan_cache::DeserializePlan(zeros.data(), zeros.size(), 1, 2).status().code(),
+            StatusCode::kCorruptCache);
+  ExecutionPlan plan;
+  plan.source_graph_hash = plan.graph_hash = 1;
+  plan.order = {0};
+  plan.placements = {TensorPlacement{0, 4}};
+  const std::vector<uint8_t> bytes = plan_cache::SerializePlan(plan, 1, 2);
+  Result<ExecutionPlan> back = plan_cache::DeserializePlan(bytes.data(), bytes.size(), 1, 2);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->order, plan.order);
+  // Every truncation is rejected, never read past.
+  for (size_t n = 0; n < bytes.size(); ++n) {
+    EXPECT_FALSE(plan_cache::DeserializePlan(bytes.data(), n, 1, 2).ok()) << n;
+  }
+}
+
+}  // namespace
+}  // namespace serenity
