@@ -149,12 +149,12 @@ struct EngineOptions {
 // The default plan cache directory: $XDG_CACHE_HOME/serenity when
 // XDG_CACHE_HOME is an absolute path, else $HOME/.cache/serenity; empty when
 // neither is set (Prepare then plans without the cache, with a warning).
-std::string DefaultPlanCacheDir();
+SERENITY_API std::string DefaultPlanCacheDir();
 
 // A 64-bit hash of the options that decide the plan (those listed under
 // EngineOptions::plan_cache, with kPlanFormatVersion). Threads, profiling and
 // the arena pointer are not among them.
-uint64_t PlanningOptionsHash(const EngineOptions& options);
+SERENITY_API uint64_t PlanningOptionsHash(const EngineOptions& options);
 
 // How the order was found. On a cache hit or a stored plan: by the search
 // that made the plan (time_ms and states are that search's; 0 for a stored
@@ -202,7 +202,7 @@ enum class PlanCacheStatus {
 };
 
 // "off", "miss", "hit", "refreshed", "aot".
-const char* PlanCacheStatusName(PlanCacheStatus status);
+SERENITY_API const char* PlanCacheStatusName(PlanCacheStatus status);
 
 struct PlanCacheInfo {
   PlanCacheStatus status = PlanCacheStatus::kOff;
@@ -278,7 +278,7 @@ struct ExecutionPlan {
 // The plan in the form a .srn file stores it (ModelBuilder::SetPlan), as
 // serenity_compile writes it: `plan` from Prepare(model, options), keyed on
 // the model's graph hash and PlanningOptionsHash(options).
-StoredPlan ToStoredPlan(const ExecutionPlan& plan, const EngineOptions& options);
+SERENITY_API StoredPlan ToStoredPlan(const ExecutionPlan& plan, const EngineOptions& options);
 
 // The layout of the arrays SetInput takes and GetOutput fills.
 enum class BoundaryLayout {
