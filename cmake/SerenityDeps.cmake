@@ -17,37 +17,14 @@ if(NOT SERENITY_FLATC)
 endif()
 
 # XNNPACK and pthreadpool ship shared libraries only, without CMake config or
-# pkg-config files: wrap each in an imported target.
-function(serenity_find_shared_library target header library package)
-  find_path(${target}_INCLUDE_DIR ${header})
-  find_library(${target}_LIBRARY NAMES ${library})
-  if(NOT ${target}_INCLUDE_DIR OR NOT ${target}_LIBRARY)
-    message(FATAL_ERROR "${library} not found (${header}): install the Debian "
-                        "package ${package} (or run scripts/install-deps.sh)")
-  endif()
-  add_library(${target} UNKNOWN IMPORTED GLOBAL)
-  set_target_properties(${target} PROPERTIES
-    IMPORTED_LOCATION "${${target}_LIBRARY}"
-    INTERFACE_INCLUDE_DIRECTORIES "${${target}_INCLUDE_DIR}")
-endfunction()
-
+# pkg-config files: cmake/FindXNNPACK.cmake and cmake/Findpthreadpool.cmake
+# wrap each in an imported target (and are installed with the package).
 if(SERENITY_WITH_XNNPACK)
   if(NOT TARGET pthreadpool::pthreadpool)
-    serenity_find_shared_library(pthreadpool_imported pthreadpool.h pthreadpool
-                                 libpthreadpool-dev)
-    add_library(pthreadpool::pthreadpool ALIAS pthreadpool_imported)
+    find_package(pthreadpool REQUIRED)
   endif()
   if(NOT TARGET XNNPACK::XNNPACK)
-    serenity_find_shared_library(xnnpack_imported xnnpack.h XNNPACK libxnnpack-dev)
-    set_property(TARGET xnnpack_imported APPEND PROPERTY
-                 INTERFACE_LINK_LIBRARIES pthreadpool::pthreadpool Threads::Threads)
-    # What a static libXNNPACK.a from the user's own build needs after it
-    # (cpuinfo, clog); set by platforms/toolchains/android.cmake.
-    if(SERENITY_XNNPACK_EXTRA_LIBRARIES)
-      set_property(TARGET xnnpack_imported APPEND PROPERTY
-                   INTERFACE_LINK_LIBRARIES ${SERENITY_XNNPACK_EXTRA_LIBRARIES})
-    endif()
-    add_library(XNNPACK::XNNPACK ALIAS xnnpack_imported)
+    find_package(XNNPACK REQUIRED)
   endif()
 endif()
 

@@ -102,6 +102,8 @@ extern "C" {
 
 const char* serenity_version(void) { return serenity::VersionString(); }
 
+uint32_t serenity_format_version(void) { return serenity::kFormatVersion; }
+
 const char* serenity_status_name(int status) {
   switch (status) {
     case 0: case 1: case 2: case 3: case 10: case 11: case 12:

@@ -1,3 +1,4 @@
+#include "serenity/engine.h"  // declares VersionString (exported)
 #include "serenity/version.h"
 
 namespace serenity {

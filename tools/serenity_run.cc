@@ -725,7 +725,8 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (flags.version) {
-    std::printf("serenity_run %s\n", serenity::VersionString());
+    std::printf("serenity_run %s (.srn format %u)\n", serenity::VersionString(),
+                static_cast<unsigned>(serenity::kFormatVersion));
     return 0;
   }
   return Run(flags);

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "serenity/engine.h"
+#include "serenity/version.h"
 #include "test_models.h"
 
 namespace {
@@ -182,5 +183,16 @@ TEST_F(CApiTest, CallerArena) {
 }
 
 TEST(CApiVersionTest, Version) { EXPECT_STREQ(serenity_version(), serenity::VersionString()); }
+
+// The header's macros describe the library the test links: an installed
+// header from another release would show up here.
+TEST(CApiVersionTest, MacrosMatchTheLibrary) {
+  EXPECT_STREQ(serenity_version(), SERENITY_VERSION_STRING);
+  EXPECT_EQ(std::string(SERENITY_VERSION_STRING),
+            std::to_string(SERENITY_VERSION_MAJOR) + "." + std::to_string(SERENITY_VERSION_MINOR) +
+                "." + std::to_string(SERENITY_VERSION_PATCH));
+}
+
+TEST(CApiVersionTest, FormatVersion) { EXPECT_EQ(serenity_format_version(), serenity::kFormatVersion); }
 
 }  // namespace

@@ -305,7 +305,8 @@ TEST_F(SerenityRunTest, UserErrorsExitOneWithOneLine) {
 TEST_F(SerenityRunTest, VersionAndHelp) {
   Outcome version = RunTool({"--version"});
   EXPECT_EQ(version.exit_code, 0);
-  EXPECT_EQ(version.out, std::string("serenity_run ") + VersionString() + "\n");
+  EXPECT_EQ(version.out, std::string("serenity_run ") + VersionString() + " (.srn format " +
+                             std::to_string(kFormatVersion) + ")\n");
   Outcome help = RunTool({"--help"});
   EXPECT_EQ(help.exit_code, 0);
   EXPECT_NE(help.out.find("--scheduler"), std::string::npos);

@@ -18,6 +18,8 @@
 #include <type_traits>
 #include <utility>
 
+#include "serenity/export.h"
+
 namespace serenity {
 
 // Error codes, grouped by who has to act on them. The numeric values are part
@@ -51,9 +53,9 @@ enum class StatusCode : int {
 };
 
 // A short lower-case name for a code ("invalid model").
-const char* StatusCodeName(StatusCode code);
+SERENITY_API const char* StatusCodeName(StatusCode code);
 
-class [[nodiscard]] Status {
+class [[nodiscard]] SERENITY_API Status {
  public:
   // An OK status.
   Status() = default;
@@ -193,7 +195,7 @@ class [[nodiscard]] Result {
   Status status_;
 };
 
-[[noreturn]] void DieOnBadResultAccess(const Status& status);
+[[noreturn]] SERENITY_API void DieOnBadResultAccess(const Status& status);
 
 template <typename T>
 void Result<T>::CheckHasValue() const {

@@ -41,6 +41,7 @@
 #include <string>
 #include <vector>
 
+#include "serenity/export.h"
 #include "serenity/model.h"
 #include "serenity/scheduler/ordering.h"
 #include "serenity/status.h"
@@ -48,7 +49,7 @@
 namespace serenity {
 
 // "0.1.0": the library's version.
-const char* VersionString();
+SERENITY_API const char* VersionString();
 
 // Which operator order the engine runs.
 using ScheduleAlgorithm = scheduler::Algorithm;  // kStored, kHeuristic, kOptimal
@@ -172,12 +173,12 @@ struct EngineOptions {
 // The default plan cache directory: $XDG_CACHE_HOME/serenity when
 // XDG_CACHE_HOME is an absolute path, else $HOME/.cache/serenity; empty when
 // neither is set (Prepare then plans without the cache, with a warning).
-std::string DefaultPlanCacheDir();
+SERENITY_API std::string DefaultPlanCacheDir();
 
 // A 64-bit hash of the options that decide the plan (those listed under
 // EngineOptions::plan_cache, with kPlanFormatVersion). Threads, profiling and
 // the arena pointer are not among them.
-uint64_t PlanningOptionsHash(const EngineOptions& options);
+SERENITY_API uint64_t PlanningOptionsHash(const EngineOptions& options);
 
 // How the order was found. On a cache hit or a stored plan: by the search
 // that made the plan (time_ms and states are that search's; 0 for a stored
@@ -227,7 +228,7 @@ enum class PlanCacheStatus {
 };
 
 // "off", "miss", "hit", "refreshed", "aot".
-const char* PlanCacheStatusName(PlanCacheStatus status);
+SERENITY_API const char* PlanCacheStatusName(PlanCacheStatus status);
 
 struct PlanCacheInfo {
   PlanCacheStatus status = PlanCacheStatus::kOff;
@@ -255,7 +256,7 @@ enum class MemoryStrategy {
 };
 
 // "order", "aliasing", "rewrites".
-const char* MemoryStrategyName(MemoryStrategy strategy);
+SERENITY_API const char* MemoryStrategyName(MemoryStrategy strategy);
 
 struct ExecutionPlan {
   // Model::GraphHash() of the model given to Prepare.
@@ -303,7 +304,7 @@ struct ExecutionPlan {
 // The plan in the form a .srn file stores it (ModelBuilder::SetPlan), as
 // serenity_compile writes it: `plan` from Prepare(model, options), keyed on
 // the model's graph hash and PlanningOptionsHash(options).
-StoredPlan ToStoredPlan(const ExecutionPlan& plan, const EngineOptions& options);
+SERENITY_API StoredPlan ToStoredPlan(const ExecutionPlan& plan, const EngineOptions& options);
 
 // The layout of the arrays SetInput takes and GetOutput fills.
 enum class BoundaryLayout {
@@ -353,7 +354,7 @@ struct OpProfile {
 //
 // Lifetime: the Model passed to Create must outlive the Engine (weights may
 // be used in place from the Model's mapped file, and names are read from it).
-class Engine {
+class SERENITY_API Engine {
  public:
   // Schedules and plans without taking any arena memory or binding kernels.
   // The plan comes from, in this order: the model's stored plan (when

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "serenity/export.h"
 #include "serenity/status.h"
 
 namespace serenity::npy {
@@ -26,17 +27,17 @@ struct Array {
 // (not a .npy file, another dtype or byte order, Fortran order, a malformed
 // header, or a data length that does not match the shape; the message names
 // `source`, which is the path or a caller-chosen label).
-Result<Array> Parse(const uint8_t* bytes, size_t size, const std::string& source);
-Result<Array> Read(const std::string& path);
+SERENITY_API Result<Array> Parse(const uint8_t* bytes, size_t size, const std::string& source);
+SERENITY_API Result<Array> Read(const std::string& path);
 
 // Version 1.0 .npy bytes for `count` floats of `shape` (count must equal the
 // shape's element count: kInvalidArgument otherwise).
-Result<std::vector<uint8_t>> Encode(const std::vector<int64_t>& shape, const float* data,
-                                    size_t count);
+SERENITY_API Result<std::vector<uint8_t>> Encode(const std::vector<int64_t>& shape,
+                                                 const float* data, size_t count);
 // Encode, then write `path` (kIoError naming the path when it cannot be
 // written: missing directory, no permission, disk full).
-Status Write(const std::string& path, const std::vector<int64_t>& shape, const float* data,
-             size_t count);
+SERENITY_API Status Write(const std::string& path, const std::vector<int64_t>& shape,
+                          const float* data, size_t count);
 
 }  // namespace serenity::npy
 

@@ -38,6 +38,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "serenity/export.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -91,65 +93,77 @@ typedef struct serenity_memory_info {
   uint64_t packed_weight_bytes;
 } serenity_memory_info;
 
-/* "0.1.0". */
-const char* serenity_version(void);
+/* The library's version, "0.1.0" (SERENITY_VERSION_STRING in serenity/version.h
+ * is the version of the headers the app was compiled against). */
+SERENITY_API const char* serenity_version(void);
+/* The .srn format version this library reads (the version field of the files
+ * it accepts). */
+SERENITY_API uint32_t serenity_format_version(void);
 /* A short name for a status ("invalid argument"); "unknown" if none. */
-const char* serenity_status_name(int status);
+SERENITY_API const char* serenity_status_name(int status);
 /* The message of the last failing call on this thread ("" if none). */
-const char* serenity_last_error(void);
+SERENITY_API const char* serenity_last_error(void);
 
-void serenity_engine_options_init(serenity_engine_options* options);
+SERENITY_API void serenity_engine_options_init(serenity_engine_options* options);
 
 /* SERENITY_NOT_FOUND / SERENITY_IO_ERROR (file), SERENITY_INVALID_MODEL,
  * SERENITY_UNSUPPORTED, SERENITY_INVALID_ARGUMENT (NULL arguments). */
-int serenity_model_load(const char* path, serenity_model** model);
+SERENITY_API int serenity_model_load(const char* path, serenity_model** model);
 /* The bytes are copied; the caller may free them after the call. */
-int serenity_model_from_buffer(const void* data, size_t size, serenity_model** model);
-void serenity_model_destroy(serenity_model* model);
+SERENITY_API int serenity_model_from_buffer(const void* data, size_t size, serenity_model** model);
+SERENITY_API void serenity_model_destroy(serenity_model* model);
 
 /* The arena bytes serenity_engine_create needs with these options. */
-int serenity_engine_required_arena_bytes(const serenity_model* model,
-                                         const serenity_engine_options* options,
-                                         size_t* arena_bytes);
+SERENITY_API int serenity_engine_required_arena_bytes(const serenity_model* model,
+                                                      const serenity_engine_options* options,
+                                                      size_t* arena_bytes);
 /* options may be NULL (defaults). Errors as Engine::Create in engine.h,
  * e.g. SERENITY_INVALID_ARGUMENT for a caller arena that is too small (the
  * message gives the size needed). */
-int serenity_engine_create(const serenity_model* model, const serenity_engine_options* options,
-                           serenity_engine** engine);
-void serenity_engine_destroy(serenity_engine* engine);
+SERENITY_API int serenity_engine_create(const serenity_model* model,
+                                        const serenity_engine_options* options,
+                                        serenity_engine** engine);
+SERENITY_API void serenity_engine_destroy(serenity_engine* engine);
 /* The last error recorded on this engine ("" if none). */
-const char* serenity_engine_last_error(const serenity_engine* engine);
+SERENITY_API const char* serenity_engine_last_error(const serenity_engine* engine);
 
-int serenity_engine_invoke(serenity_engine* engine);
+SERENITY_API int serenity_engine_invoke(serenity_engine* engine);
 
-int serenity_engine_input_count(const serenity_engine* engine, int* count);
-int serenity_engine_output_count(const serenity_engine* engine, int* count);
+SERENITY_API int serenity_engine_input_count(const serenity_engine* engine, int* count);
+SERENITY_API int serenity_engine_output_count(const serenity_engine* engine, int* count);
 /* SERENITY_NOT_FOUND if no input/output has that name. */
-int serenity_engine_input_index(const serenity_engine* engine, const char* name, int* index);
-int serenity_engine_output_index(const serenity_engine* engine, const char* name, int* index);
+SERENITY_API int serenity_engine_input_index(const serenity_engine* engine, const char* name,
+                                             int* index);
+SERENITY_API int serenity_engine_output_index(const serenity_engine* engine, const char* name,
+                                              int* index);
 /* SERENITY_OUT_OF_RANGE for a bad index. */
-int serenity_engine_input_name(const serenity_engine* engine, int index, const char** name);
-int serenity_engine_output_name(const serenity_engine* engine, int index, const char** name);
+SERENITY_API int serenity_engine_input_name(const serenity_engine* engine, int index,
+                                            const char** name);
+SERENITY_API int serenity_engine_output_name(const serenity_engine* engine, int index,
+                                             const char** name);
 /* The shape of the arrays set_input takes / get_output fills. */
-int serenity_engine_input_shape(const serenity_engine* engine, int index, const int64_t** dims,
-                                size_t* rank);
-int serenity_engine_output_shape(const serenity_engine* engine, int index, const int64_t** dims,
-                                 size_t* rank);
-int serenity_engine_input_element_count(const serenity_engine* engine, int index, size_t* count);
-int serenity_engine_output_element_count(const serenity_engine* engine, int index,
-                                         size_t* count);
+SERENITY_API int serenity_engine_input_shape(const serenity_engine* engine, int index,
+                                             const int64_t** dims, size_t* rank);
+SERENITY_API int serenity_engine_output_shape(const serenity_engine* engine, int index,
+                                              const int64_t** dims, size_t* rank);
+SERENITY_API int serenity_engine_input_element_count(const serenity_engine* engine, int index,
+                                                     size_t* count);
+SERENITY_API int serenity_engine_output_element_count(const serenity_engine* engine, int index,
+                                                      size_t* count);
 /* The tensor inside the arena (the graph's layout, NHWC for 4-D tensors),
  * valid while the engine lives. */
-int serenity_engine_input_data(serenity_engine* engine, int index, float** data);
-int serenity_engine_output_data(const serenity_engine* engine, int index, const float** data);
+SERENITY_API int serenity_engine_input_data(serenity_engine* engine, int index, float** data);
+SERENITY_API int serenity_engine_output_data(const serenity_engine* engine, int index,
+                                             const float** data);
 /* Copies with a size check (SERENITY_INVALID_ARGUMENT when count differs
  * from the element count); converts the layout when the model asks for it. */
-int serenity_engine_set_input(serenity_engine* engine, int index, const float* data,
-                              size_t count);
-int serenity_engine_get_output(serenity_engine* engine, int index, float* data, size_t count);
+SERENITY_API int serenity_engine_set_input(serenity_engine* engine, int index, const float* data,
+                                           size_t count);
+SERENITY_API int serenity_engine_get_output(serenity_engine* engine, int index, float* data,
+                                            size_t count);
 
-int serenity_engine_memory(const serenity_engine* engine, serenity_memory_info* info);
-int serenity_engine_operator_count(const serenity_engine* engine, int* count);
+SERENITY_API int serenity_engine_memory(const serenity_engine* engine, serenity_memory_info* info);
+SERENITY_API int serenity_engine_operator_count(const serenity_engine* engine, int* count);
 
 #ifdef __cplusplus
 }  /* extern "C" */

@@ -18,6 +18,7 @@
 #include <variant>
 #include <vector>
 
+#include "serenity/export.h"
 #include "serenity/status.h"
 
 namespace serenity {
@@ -79,11 +80,11 @@ enum class OpType : uint8_t {
 inline constexpr int kNumOpTypes = 17;
 
 // "Conv2D", "Add", ...: stable names used in reports and the CLI.
-const char* OpTypeName(OpType type);
-const char* DataTypeName(DataType type);
-const char* ActivationName(Activation activation);
+SERENITY_API const char* OpTypeName(OpType type);
+SERENITY_API const char* DataTypeName(DataType type);
+SERENITY_API const char* ActivationName(Activation activation);
 // Size of one element in bytes.
-size_t DataTypeSize(DataType type);
+SERENITY_API size_t DataTypeSize(DataType type);
 
 struct Conv2DAttrs {
   int stride_h = 1, stride_w = 1;
@@ -144,7 +145,7 @@ struct Quantization {
   int quantized_dimension = 0;
 };
 
-struct Tensor {
+struct SERENITY_API Tensor {
   std::string name;
   DataType type = DataType::kFloat32;
   std::vector<int64_t> shape;
@@ -187,7 +188,7 @@ struct StoredPlan {
 // A validated model. Move-only: it owns (or maps) the bytes that constant
 // tensors point into, so copying would either duplicate megabytes or alias a
 // mapping with two owners.
-class Model {
+class SERENITY_API Model {
  public:
   // Loads and validates a .srn file. The file is memory-mapped where the
   // platform allows and constants are used in place. Errors:
@@ -253,7 +254,7 @@ class Model {
 // `inputs` (index-aligned too, nullptr for an absent optional) lets it check
 // that weights are constants; pass an empty vector to skip those checks.
 // Accepts negative concat/softmax axes and slice size -1.
-Result<std::vector<std::vector<int64_t>>> InferOutputShapes(
+SERENITY_API Result<std::vector<std::vector<int64_t>>> InferOutputShapes(
     const Operator& op, const std::vector<std::vector<int64_t>>& input_shapes,
     const std::vector<const Tensor*>& inputs);
 
@@ -267,7 +268,7 @@ Result<std::vector<std::vector<int64_t>>> InferOutputShapes(
 //   b.AddOperator(OpType::kConv2D, "conv", {x, w, -1}, {y}, Conv2DAttrs{...});
 //   b.MarkOutput(y);
 //   Result<std::vector<uint8_t>> bytes = b.Finish();
-class ModelBuilder {
+class SERENITY_API ModelBuilder {
  public:
   explicit ModelBuilder(std::string name);
   ~ModelBuilder();
@@ -318,8 +319,7 @@ class ModelBuilder {
 // Writes `bytes` to `path` atomically: a temporary file in the same
 // directory, fsync, rename over `path`, fsync of the directory. Readers see
 // the old file or the new one, never a mix. Errors: kIoError.
-Status WriteFileAtomically(const std::string& path,
-                           const std::vector<uint8_t>& bytes);
+SERENITY_API Status WriteFileAtomically(const std::string& path, const std::vector<uint8_t>& bytes);
 
 }  // namespace serenity
 

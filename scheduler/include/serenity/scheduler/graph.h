@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "serenity/export.h"
 #include "serenity/status.h"
 
 namespace serenity {
@@ -55,13 +56,13 @@ struct Graph {
 };
 
 // Builds the graph of a validated model. Operators keep their stored order.
-Graph GraphFromModel(const Model& model);
+SERENITY_API Graph GraphFromModel(const Model& model);
 
 // Checks the invariants above; the message names the offending tensor or op.
-Status ValidateGraph(const Graph& graph);
+SERENITY_API Status ValidateGraph(const Graph& graph);
 
 // True if `order` is a permutation of 0..n-1 that respects every edge.
-bool IsTopologicalOrder(const Graph& graph, const std::vector<int>& order);
+SERENITY_API bool IsTopologicalOrder(const Graph& graph, const std::vector<int>& order);
 
 }  // namespace serenity::scheduler
 

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "serenity/export.h"
 #include "serenity/scheduler/graph.h"
 
 namespace serenity::scheduler {
@@ -40,18 +41,16 @@ struct LiveRange {
 };
 
 // Live range of every buffer under `order` (a topological order).
-std::vector<LiveRange> ComputeLiveRanges(const Graph& graph,
-                                         const MemoryModel& memory,
-                                         const std::vector<int>& order);
+SERENITY_API std::vector<LiveRange> ComputeLiveRanges(const Graph& graph, const MemoryModel& memory,
+                                                      const std::vector<int>& order);
 
 // Bytes live at every step under `order`.
-std::vector<uint64_t> FootprintPerStep(const Graph& graph,
-                                       const MemoryModel& memory,
-                                       const std::vector<int>& order);
+SERENITY_API std::vector<uint64_t> FootprintPerStep(const Graph& graph, const MemoryModel& memory,
+                                                    const std::vector<int>& order);
 
 // Largest footprint under `order`: the peak, a lower bound on the arena.
-uint64_t PeakBytes(const Graph& graph, const MemoryModel& memory,
-                   const std::vector<int>& order);
+SERENITY_API uint64_t PeakBytes(const Graph& graph, const MemoryModel& memory,
+                                const std::vector<int>& order);
 
 }  // namespace serenity::scheduler
 

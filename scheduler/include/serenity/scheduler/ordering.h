@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "serenity/export.h"
 #include "serenity/scheduler/graph.h"
 #include "serenity/scheduler/memory_model.h"
 #include "serenity/status.h"
@@ -16,8 +17,8 @@ namespace serenity::scheduler {
 enum class Algorithm { kStored, kHeuristic, kOptimal };
 
 // "stored", "heuristic", "optimal".
-const char* AlgorithmName(Algorithm algorithm);
-Result<Algorithm> ParseAlgorithm(const std::string& name);
+SERENITY_API const char* AlgorithmName(Algorithm algorithm);
+SERENITY_API Result<Algorithm> ParseAlgorithm(const std::string& name);
 
 struct ScheduleOptions {
   Algorithm algorithm = Algorithm::kOptimal;
@@ -50,8 +51,8 @@ struct Schedule {
 // Computes an order for `graph` under `memory`. Never fails on a valid graph:
 // when a limit is hit the exact search returns its best order so far with
 // optimal == false. Errors only for an invalid graph (kInvalidArgument).
-Result<Schedule> ComputeSchedule(const Graph& graph, const MemoryModel& memory,
-                                 const ScheduleOptions& options);
+SERENITY_API Result<Schedule> ComputeSchedule(const Graph& graph, const MemoryModel& memory,
+                                              const ScheduleOptions& options);
 
 }  // namespace serenity::scheduler
 
