@@ -36,22 +36,6 @@ namespace {
 
 enum class Outcome { kFound, kNotFound, kAborted, kTimedOut };
 
-uint64_t Mix(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
-
-struct StateKey {
-  uint64_t a;
-  uint64_t b;
-  bool operator==(const StateKey& o) const { return a == o.a && b == o.b; }
-};
-struct StateKeyHash {
-  size_t operator()(const StateKey& k) const { return static_cast<size_t>(k.a ^ (k.b * 31)); }
-};
-
 // Remembered failures are capped so memory stays bounded on long searches.
 constexpr size_t kMaxRemembered = size_t{1} << 21;
 

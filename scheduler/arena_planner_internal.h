@@ -5,6 +5,7 @@
 #define SERENITY_SCHEDULER_ARENA_PLANNER_INTERNAL_H_
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -12,6 +13,25 @@
 #include "serenity/scheduler/arena_planner.h"
 
 namespace serenity::scheduler::internal {
+
+// Shared by both placement searches: a 64-bit mixer (splitmix64's finaliser)
+// for hashing partial placements, and the 128-bit key of a remembered failed
+// state.
+inline uint64_t Mix(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+struct StateKey {
+  uint64_t a;
+  uint64_t b;
+  bool operator==(const StateKey& o) const { return a == o.a && b == o.b; }
+};
+struct StateKeyHash {
+  size_t operator()(const StateKey& k) const { return static_cast<size_t>(k.a ^ (k.b * 31)); }
+};
 
 inline uint64_t AlignUp(uint64_t value, uint64_t alignment) {
   const uint64_t remainder = value % alignment;
