@@ -346,18 +346,8 @@ Status CheckPlan(const Model& source, ExecutionPlan* plan, bool stored) {
   arena.arena_bytes = plan->memory.arena_bytes;
   SERENITY_RETURN_IF_ERROR(scheduler::ValidateArenaPlan(buffers, arena, kReadPastBytes));
 
-  // The peak from the same live ranges the validator saw.
-  std::vector<int64_t> delta(order.size() + 1, 0);
-  for (const scheduler::PlanBuffer& b : buffers) {
-    delta[b.first] += static_cast<int64_t>(b.size);
-    delta[b.last + 1] -= static_cast<int64_t>(b.size);
-  }
-  uint64_t peak = 0;
-  int64_t live = 0;
-  for (size_t step = 0; step < order.size(); ++step) {
-    live += delta[step];
-    peak = std::max(peak, static_cast<uint64_t>(live));
-  }
+  // The peak under the same memory model the plan was made with.
+  const uint64_t peak = scheduler::PeakBytes(graph, memory, order);
   if (plan->memory.peak_bytes != peak) {
     return InvalidArgumentError("the plan claims a peak of ", plan->memory.peak_bytes,
                                 " bytes; its order peaks at ", peak);
