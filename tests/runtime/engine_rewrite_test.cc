@@ -16,6 +16,7 @@
 #include "../scheduler/rewrite_test_models.h"
 #include "serenity/engine.h"
 #include "serenity/kernels/op_kernel.h"
+#include "engine_testing.h"
 
 namespace serenity {
 namespace {
@@ -29,22 +30,7 @@ std::vector<std::vector<float>> Inputs(const Model& model) {
   return inputs;
 }
 
-std::vector<std::vector<float>> RunEngine(Engine& engine,
-                                          const std::vector<std::vector<float>>& inputs) {
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    Status status = engine.SetInput(static_cast<int>(i), inputs[i].data(), inputs[i].size());
-    EXPECT_TRUE(status.ok()) << status.ToString();
-  }
-  Status status = engine.Invoke();
-  EXPECT_TRUE(status.ok()) << status.ToString();
-  std::vector<std::vector<float>> outputs;
-  for (int o = 0; o < engine.num_outputs(); ++o) {
-    std::vector<float> values(engine.output(o)->num_elements);
-    EXPECT_TRUE(engine.GetOutput(o, values.data(), values.size()).ok());
-    outputs.push_back(std::move(values));
-  }
-  return outputs;
-}
+using runtime_testing::RunEngine;
 
 void ExpectClose(const std::vector<std::vector<float>>& actual,
                  const std::vector<std::vector<float>>& expected, const std::string& what) {

@@ -12,6 +12,7 @@
 
 #include "serenity/kernels/op_kernel.h"
 #include "test_models.h"
+#include "engine_testing.h"
 
 namespace serenity {
 namespace {
@@ -53,23 +54,7 @@ std::vector<std::vector<float>> RandomInputs(const Model& model, uint32_t seed) 
   return inputs;
 }
 
-std::vector<std::vector<float>> RunEngine(Engine& engine,
-                                          const std::vector<std::vector<float>>& inputs) {
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    Status status = engine.SetInput(static_cast<int>(i), inputs[i].data(), inputs[i].size());
-    EXPECT_TRUE(status.ok()) << status.ToString();
-  }
-  Status status = engine.Invoke();
-  EXPECT_TRUE(status.ok()) << status.ToString();
-  std::vector<std::vector<float>> outputs;
-  for (int i = 0; i < engine.num_outputs(); ++i) {
-    std::vector<float> values(engine.output(i)->num_elements);
-    status = engine.GetOutput(i, values.data(), values.size());
-    EXPECT_TRUE(status.ok()) << status.ToString();
-    outputs.push_back(std::move(values));
-  }
-  return outputs;
-}
+using runtime_testing::RunEngine;
 
 EngineOptions WithScheduler(ScheduleAlgorithm algorithm, int threads = 1) {
   EngineOptions options;
