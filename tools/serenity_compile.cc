@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "flag_arg.h"
 #include "serenity/engine.h"
 #include "serenity/model_format/model.h"
 
@@ -68,24 +69,10 @@ Status ParseSeconds(const std::string& flag, const std::string& text, double* se
 
 Status ParseFlags(int argc, char** argv, Flags* flags) {
   for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    std::string value;
-    bool has_value = false;
-    const size_t eq = arg.find('=');
-    if (arg.rfind("--", 0) == 0 && eq != std::string::npos) {
-      value = arg.substr(eq + 1);
-      arg = arg.substr(0, eq);
-      has_value = true;
-    }
-    auto next = [&](std::string* out) -> Status {
-      if (has_value) {
-        *out = value;
-        return Status::Ok();
-      }
-      if (i + 1 >= argc) return serenity::InvalidArgumentError(arg, " needs a value");
-      *out = argv[++i];
-      return Status::Ok();
-    };
+    serenity::tools::FlagArg flag(argc, argv, &i);
+    const std::string& arg = flag.name();
+    const bool has_value = flag.has_value();
+    auto next = [&](std::string* out) { return flag.Value(out); };
     std::string text;
     if (arg == "-o" || arg == "--output") {
       SERENITY_RETURN_IF_ERROR(next(&flags->output));

@@ -25,6 +25,7 @@
 #include <thread>
 #include <vector>
 
+#include "flag_arg.h"
 #include "json_text.h"
 #include "memory_picture.h"
 #include "serenity/engine.h"
@@ -119,28 +120,10 @@ Status ParseInt(const std::string& flag, const std::string& text, int64_t min, i
 
 Status ParseFlags(int argc, char** argv, Flags* flags) {
   for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    std::string value;
-    bool has_value = false;
-    const size_t eq = arg.find('=');
-    if (arg.rfind("--", 0) == 0 && eq != std::string::npos) {
-      value = arg.substr(eq + 1);
-      arg = arg.substr(0, eq);
-      has_value = true;
-    }
-    auto next = [&](std::string* out) -> Status {
-      if (has_value) {
-        *out = value;
-        return Status::Ok();
-      }
-      if (i + 1 >= argc) return serenity::InvalidArgumentError(arg, " needs a value");
-      *out = argv[++i];
-      return Status::Ok();
-    };
-    auto no_value = [&]() -> Status {
-      if (has_value) return serenity::InvalidArgumentError(arg, " takes no value");
-      return Status::Ok();
-    };
+    serenity::tools::FlagArg flag(argc, argv, &i);
+    const std::string& arg = flag.name();
+    auto next = [&](std::string* out) { return flag.Value(out); };
+    auto no_value = [&] { return flag.NoValue(); };
     std::string text;
     int64_t number = 0;
     if (arg == "--model") {
