@@ -352,7 +352,6 @@ Status CheckPlan(const Model& source, ExecutionPlan* plan, bool stored) {
     return InvalidArgumentError("the plan claims a peak of ", plan->memory.peak_bytes,
                                 " bytes; its order peaks at ", peak);
   }
-  plan->rewrites = plan->strategy != MemoryStrategy::kOrder;
   plan->arena.at_peak = plan->memory.arena_bytes - kReadPastBytes == peak;
   plan->memory.weights_bytes = model.weight_bytes();
 
@@ -584,7 +583,6 @@ Result<ExecutionPlan> SearchPlan(const Model& model, const EngineOptions& option
   plan.strategy = chosen.strategy;
   plan.aliasing_start = chosen.aliasing_start;
   plan.copy_concats = chosen.copy_concats;
-  plan.rewrites = chosen.strategy != MemoryStrategy::kOrder;
   plan.rewrites_applied = chosen.applied;
   plan.rewrite_time_ms = rewrite_ms;
   plan.order_peak_bytes = candidates[0].schedule.peak_bytes;

@@ -222,7 +222,7 @@ std::vector<uint8_t> SerializePlan(const ExecutionPlan& plan, uint64_t model_has
   b.add_graph_hash(plan.graph_hash);
   b.add_order(order_vec);
   b.add_placements(placements_vec);
-  b.add_rewrites(plan.rewrites);
+  b.add_rewrites(plan.aliasing());  // derivable from strategy; kept in the format
   b.add_algorithm(static_cast<uint8_t>(plan.schedule.algorithm));
   b.add_optimal(plan.schedule.optimal);
   b.add_lower_bound_bytes(plan.schedule.lower_bound_bytes);
@@ -301,7 +301,6 @@ Result<ExecutionPlan> DeserializePlan(const uint8_t* bytes, size_t size, uint64_
   for (const pfb::Placement* placement : *placements) {
     plan.placements.push_back(TensorPlacement{placement->offset(), placement->pixel_stride()});
   }
-  plan.rewrites = p->rewrites();
   plan.source_graph_hash = p->source_graph_hash();
   plan.strategy = static_cast<MemoryStrategy>(p->strategy());
   plan.aliasing_start = p->aliasing_start();
@@ -376,7 +375,6 @@ Result<ExecutionPlan> FromStoredPlan(const Model& model, const StoredPlan& store
                                "' this engine does not know");
     }
   }
-  plan.rewrites = plan.strategy != MemoryStrategy::kOrder;
   plan.order.assign(stored.order.begin(), stored.order.end());
   plan.placements.resize(tensors);
   for (size_t t = 0; t < tensors; ++t) {

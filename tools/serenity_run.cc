@@ -512,7 +512,7 @@ int Run(const Flags& flags) {
       j += ", \"plan_only\": true";
       j += ", \"ops\": " + std::to_string(model->operators().size());
       j += ", \"rewrites\": " + std::string(flags.rewrite ? "true" : "false");
-      j += ", \"aliasing\": " + std::string(prepared->rewrites ? "true" : "false");
+      j += ", \"aliasing\": " + std::string(prepared->aliasing() ? "true" : "false");
       j += RewritesJson(*prepared);
       j += ", \"schedule\": " + ScheduleJson(*prepared);
       j += ", \"memory\": " + MemoryJson(prepared->memory, rss_peak);
@@ -624,7 +624,7 @@ int Run(const Flags& flags) {
          std::string(flags.kernels == serenity::KernelSelection::kXnnpack ? "\"xnnpack\""
                                                                           : "\"auto\"");
     // Whether buffers are actually shared, and what won (EngineOptions::rewrites).
-    j += ", \"aliasing\": " + std::string(engine.plan().rewrites ? "true" : "false");
+    j += ", \"aliasing\": " + std::string(engine.plan().aliasing() ? "true" : "false");
     j += RewritesJson(engine.plan());
     j += ", \"schedule\": " + ScheduleJson(engine.plan());
     j += ", \"memory\": " + MemoryJson(memory, rss_peak);

@@ -136,7 +136,7 @@ TEST(EngineRewriteChoiceTest, RewritesOffRunsTheModelAsGiven) {
   Result<ExecutionPlan> plan = Engine::Prepare(model, options);
   ASSERT_TRUE(plan.ok()) << plan.status().ToString();
   EXPECT_EQ(plan->strategy, MemoryStrategy::kOrder);
-  EXPECT_FALSE(plan->rewrites);
+  EXPECT_FALSE(plan->aliasing());
   EXPECT_EQ(plan->rewritten_model, nullptr);
   EXPECT_TRUE(plan->rewrites_applied.empty());
   EXPECT_EQ(plan->graph_hash, model.GraphHash());

@@ -275,7 +275,9 @@ struct ExecutionPlan {
   ArenaInfo arena;
   MemoryFigures memory;
   MemoryStrategy strategy = MemoryStrategy::kOrder;
-  bool rewrites = false;                // strategy != kOrder (aliasing is on)
+  // Whether tensors share buffers (in place, zero-copy concat): any strategy
+  // but the order alone.
+  bool aliasing() const { return strategy != MemoryStrategy::kOrder; }
   // With aliasing, which of Prepare's starting points it came from (0: all
   // the kernels allow; 1: no zero-copy concat fed by an Add), and the concats
   // kept as copies (operator indices of the model the plan runs): with the
