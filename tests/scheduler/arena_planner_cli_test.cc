@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <fstream>
@@ -27,7 +28,11 @@ std::string ReadAll(const std::string& path) {
   return text.str();
 }
 
-std::string TempPath(const std::string& name) { return testing::TempDir() + "/" + name; }
+// ctest runs each test in its own process, several at once, so every file name
+// carries the process id: parallel tests never share a stdout capture.
+std::string TempPath(const std::string& name) {
+  return testing::TempDir() + "/serenity_plan_cli_" + std::to_string(::getpid()) + "_" + name;
+}
 
 std::string WriteTemp(const std::string& name, const std::string& text) {
   const std::string path = TempPath(name);
