@@ -3,6 +3,16 @@
 // Prints a table, then one JSON object. A benchmark, not a test.
 //
 //   plan_bench [--data DIR] [--time-limit S] [--only A,C,...]
+//   plan_bench --zoo DIR [--time-limit S] [--write-csv DIR]
+//
+// With --zoo, the instances are the zoo models under their optimal order
+// (the order alone: one buffer per tensor, 64-byte alignment, the exact
+// search's order with its default limits), so "arena = peak" is checked on
+// the planner alone; --write-csv saves each instance in serenity_plan's CSV
+// format (id,lower,upper,size; half-open steps) for serenity_plan --csv.
+#include <dirent.h>
+
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -10,7 +20,12 @@
 #include <string>
 #include <vector>
 
+#include "serenity/model_format/model.h"
+#include "serenity/scheduler/alias.h"
 #include "serenity/scheduler/arena_planner.h"
+#include "serenity/scheduler/graph.h"
+#include "serenity/scheduler/memory_model.h"
+#include "serenity/scheduler/ordering.h"
 #include "serenity/scheduler/plan_csv.h"
 
 #ifndef SERENITY_PLAN_BENCH_DATA
@@ -40,10 +55,98 @@ struct Row {
   std::string error;
 };
 
+constexpr char kUsage[] =
+    "usage: plan_bench [--data DIR] [--time-limit S] [--only A,B,...]\n"
+    "       plan_bench --zoo DIR [--time-limit S] [--write-csv DIR]\n";
+
 int Usage(const char* message) {
-  std::fprintf(stderr, "plan_bench: %s\nusage: plan_bench [--data DIR] [--time-limit S] "
-                       "[--only A,B,...]\n", message);
+  std::fprintf(stderr, "plan_bench: %s\n%s", message, kUsage);
   return 1;
+}
+
+// The model's buffers under its optimal order, without aliasing.
+serenity::Result<std::vector<serenity::scheduler::PlanBuffer>> ZooBuffers(
+    const serenity::Model& model, serenity::scheduler::Schedule* schedule) {
+  namespace sch = serenity::scheduler;
+  const sch::Graph graph = sch::GraphFromModel(model);
+  const sch::AliasPlan alias = sch::PlanWithoutAliasing(model, graph);
+  SERENITY_ASSIGN_OR_RETURN(*schedule,
+                            sch::ComputeSchedule(graph, alias.memory, sch::ScheduleOptions{}));
+  const std::vector<sch::LiveRange> ranges =
+      sch::ComputeLiveRanges(graph, alias.memory, schedule->order);
+  std::vector<sch::PlanBuffer> buffers(alias.memory.buffers.size());
+  for (size_t b = 0; b < buffers.size(); ++b) {
+    buffers[b].size = alias.memory.buffers[b].bytes;
+    buffers[b].first = ranges[b].first;
+    buffers[b].last = ranges[b].last;
+    buffers[b].alignment = sch::kArenaAlignment;
+  }
+  return buffers;
+}
+
+std::string PlanCsvText(const std::vector<serenity::scheduler::PlanBuffer>& buffers) {
+  std::string text = "id,lower,upper,size\n";
+  for (size_t b = 0; b < buffers.size(); ++b) {
+    text += std::to_string(b) + "," + std::to_string(buffers[b].first) + "," +
+            std::to_string(buffers[b].last + 1) + "," + std::to_string(buffers[b].size) + "\n";
+  }
+  return text;
+}
+
+int Zoo(const std::string& dir, double time_limit, const std::string& csv_dir) {
+  std::vector<std::string> names;
+  if (DIR* d = ::opendir(dir.c_str())) {
+    while (const dirent* entry = ::readdir(d)) {
+      const std::string name = entry->d_name;
+      if (name.size() > 4 && name.compare(name.size() - 4, 4, ".srn") == 0 &&
+          name.find(".rewritten.") == std::string::npos) {
+        names.push_back(name);
+      }
+    }
+    ::closedir(d);
+  } else {
+    return Usage(("cannot list --zoo " + dir).c_str());
+  }
+  std::sort(names.begin(), names.end());
+  std::printf("%-22s %7s %6s %10s %10s %7s %10s %7s %9s\n", "model", "buffers", "proven",
+              "peak", "greedy", "x peak", "best", "x peak", "best ms");
+  int off_peak = 0;
+  for (const std::string& name : names) {
+    serenity::Result<serenity::Model> model = serenity::Model::Load(dir + "/" + name);
+    if (!model.ok()) return Usage((name + ": " + model.status().ToString()).c_str());
+    serenity::scheduler::Schedule schedule;
+    auto buffers = ZooBuffers(*model, &schedule);
+    if (!buffers.ok()) return Usage((name + ": " + buffers.status().ToString()).c_str());
+    if (!csv_dir.empty()) {
+      std::ofstream(csv_dir + "/" + name.substr(0, name.size() - 4) + ".csv")
+          << PlanCsvText(*buffers);
+    }
+    PlanOptions greedy_options;
+    greedy_options.kind = PlannerKind::kGreedy;
+    PlanOptions best_options;
+    best_options.kind = PlannerKind::kBest;
+    best_options.time_limit_seconds = time_limit;
+    auto greedy = PlanArena(*buffers, greedy_options);
+    auto best = PlanArena(*buffers, best_options);
+    if (!greedy.ok() || !best.ok()) {
+      return Usage((name + ": " + (greedy.ok() ? best.status() : greedy.status()).ToString())
+                       .c_str());
+    }
+    const bool valid = serenity::scheduler::ValidateArenaPlan(*buffers, *best, 0).ok();
+    const double peak = static_cast<double>(best->lower_bound_bytes);
+    off_peak += best->optimal ? 0 : 1;
+    std::printf("%-22s %7zu %6s %10llu %10llu %7.3f %10llu %7.3f %9.1f %s\n",
+                name.substr(0, name.size() - 4).c_str(), buffers->size(),
+                schedule.optimal ? "yes" : "no",
+                static_cast<unsigned long long>(best->lower_bound_bytes),
+                static_cast<unsigned long long>(greedy->arena_bytes),
+                static_cast<double>(greedy->arena_bytes) / peak,
+                static_cast<unsigned long long>(best->arena_bytes),
+                static_cast<double>(best->arena_bytes) / peak, best->time_ms,
+                valid ? (best->optimal ? "= peak" : "ABOVE PEAK") : "INVALID");
+  }
+  std::printf("arena = peak on %zu of %zu models\n", names.size() - off_peak, names.size());
+  return 0;
 }
 
 }  // namespace
@@ -52,10 +155,20 @@ int main(int argc, char** argv) {
   std::string data = SERENITY_PLAN_BENCH_DATA;
   double time_limit = 10.0;
   std::string only;
+  std::string zoo;
+  std::string csv_dir;
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
+    if (flag == "--help" || flag == "-h") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
     if (i + 1 >= argc) return Usage(("missing value after " + flag).c_str());
-    if (flag == "--data") {
+    if (flag == "--zoo") {
+      zoo = argv[++i];
+    } else if (flag == "--write-csv") {
+      csv_dir = argv[++i];
+    } else if (flag == "--data") {
       data = argv[++i];
     } else if (flag == "--time-limit") {
       time_limit = std::atof(argv[++i]);
@@ -65,6 +178,7 @@ int main(int argc, char** argv) {
       return Usage(("unknown flag " + flag).c_str());
     }
   }
+  if (!zoo.empty()) return Zoo(zoo, time_limit, csv_dir);
 
   std::vector<Row> rows;
   for (char name = 'A'; name <= 'K'; ++name) {

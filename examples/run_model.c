@@ -31,17 +31,22 @@ int main(int argc, char** argv) {
   int exit_code = 1;
   int inputs = 0, outputs = 0, ops = 0;
   serenity_memory_info memory;
+  serenity_plan_info plan;
   if (Check(serenity_model_load(argv[1], &model), "loading the model") ||
       Check(serenity_engine_create(model, &options, &engine), "creating the engine") ||
       Check(serenity_engine_input_count(engine, &inputs), "counting inputs") ||
       Check(serenity_engine_output_count(engine, &outputs), "counting outputs") ||
       Check(serenity_engine_operator_count(engine, &ops), "counting operators") ||
-      Check(serenity_engine_memory(engine, &memory), "reading memory figures")) {
+      Check(serenity_engine_memory(engine, &memory), "reading memory figures") ||
+      Check(serenity_engine_plan_info(engine, &plan), "reading the plan's origin")) {
     goto done;
   }
   printf("serenity %s: %s, %d operators, arena %llu bytes (peak %llu, baseline %llu)\n",
          serenity_version(), argv[1], ops, (unsigned long long)memory.arena_bytes,
          (unsigned long long)memory.peak_bytes, (unsigned long long)memory.baseline_arena_bytes);
+  /* A second run of the same model finds its plan in the cache ("hit"). */
+  printf("plan cache %s, planning %.3f ms%s%s\n", plan.cache_status, plan.planning_ms,
+         plan.cache_warning[0] != '\0' ? "; " : "", plan.cache_warning);
 
   for (int i = 0; i < inputs; ++i) {
     size_t count = 0;

@@ -65,6 +65,24 @@ int ToOptions(const serenity_engine_options* c, serenity::EngineOptions* options
   options->profile = c->profile != 0;
   options->arena = c->arena;
   options->arena_bytes = c->arena_bytes;
+  switch (c->plan_cache) {
+    case SERENITY_PLAN_CACHE_ON:
+      options->plan_cache = serenity::PlanCacheMode::kOn;
+      break;
+    case SERENITY_PLAN_CACHE_OFF:
+      options->plan_cache = serenity::PlanCacheMode::kOff;
+      break;
+    case SERENITY_PLAN_CACHE_REFRESH:
+      options->plan_cache = serenity::PlanCacheMode::kRefresh;
+      break;
+    default:
+      return Fail(serenity::InvalidArgumentError("serenity_engine_options.plan_cache is ",
+                                                 c->plan_cache,
+                                                 ", not a serenity_plan_cache value"));
+  }
+  options->plan_cache_dir = c->plan_cache_dir != nullptr ? c->plan_cache_dir : "";
+  options->use_stored_plan = c->use_stored_plan != 0;
+  options->rewrite_time_limit_seconds = c->rewrite_time_limit_seconds;
   return SERENITY_OK;
 }
 
@@ -127,6 +145,10 @@ void serenity_engine_options_init(serenity_engine_options* options) {
   options->profile = 0;
   options->arena = nullptr;
   options->arena_bytes = 0;
+  options->plan_cache = SERENITY_PLAN_CACHE_ON;
+  options->plan_cache_dir = nullptr;
+  options->use_stored_plan = defaults.use_stored_plan ? 1 : 0;
+  options->rewrite_time_limit_seconds = defaults.rewrite_time_limit_seconds;
 }
 
 int serenity_model_load(const char* path, serenity_model** model) {
@@ -329,6 +351,28 @@ int serenity_engine_memory(const serenity_engine* engine, serenity_memory_info* 
   info->stored_order_peak_bytes = memory.stored_order_peak_bytes;
   info->weights_bytes = memory.weights_bytes;
   info->packed_weight_bytes = memory.packed_weight_bytes;
+  return SERENITY_OK;
+}
+
+int serenity_engine_plan_info(const serenity_engine* engine, serenity_plan_info* info) {
+  if (int s = CheckEngine(engine, "serenity_engine_plan_info"); s != SERENITY_OK) return s;
+  if (info == nullptr) return NullArgument("serenity_engine_plan_info", "info");
+  const serenity::ExecutionPlan& plan = engine->engine.plan();
+  info->cache_status = serenity::PlanCacheStatusName(plan.cache.status);
+  info->cache_warning = plan.cache.warning.c_str();
+  info->planning_ms = plan.planning_ms;
+  switch (plan.strategy) {
+    case serenity::MemoryStrategy::kOrder:
+      info->memory_strategy = SERENITY_MEMORY_ORDER;
+      break;
+    case serenity::MemoryStrategy::kAliasing:
+      info->memory_strategy = SERENITY_MEMORY_ALIASING;
+      break;
+    case serenity::MemoryStrategy::kRewrites:
+      info->memory_strategy = SERENITY_MEMORY_REWRITES;
+      break;
+  }
+  info->order_proven_optimal = plan.schedule.optimal ? 1 : 0;
   return SERENITY_OK;
 }
 

@@ -1,6 +1,7 @@
 #include "serenity/serenity_c.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstdint>
 #include <cstring>
@@ -180,6 +181,61 @@ TEST_F(CApiTest, CallerArena) {
   EXPECT_EQ(serenity_engine_invoke(engine), SERENITY_OK);
   serenity_engine_destroy(engine);
   ::operator delete(arena, std::align_val_t{64});
+}
+
+// The plan cache through the C options: a private directory gives a miss,
+// then a hit with the same plan as the C++ engine's; off touches nothing; a
+// value outside the enum is refused.
+TEST_F(CApiTest, PlanCacheOptionsAndPlanInfo) {
+  const std::string dir =
+      ::testing::TempDir() + "/c_api_plan_cache_" + std::to_string(::getpid());
+  serenity_engine_options options;
+  serenity_engine_options_init(&options);
+  EXPECT_EQ(options.plan_cache, SERENITY_PLAN_CACHE_ON);
+  EXPECT_EQ(options.plan_cache_dir, nullptr);
+  EXPECT_EQ(options.use_stored_plan, 1);
+  options.plan_cache = SERENITY_PLAN_CACHE_REFRESH;
+  options.plan_cache_dir = dir.c_str();
+
+  serenity_plan_info info;
+  std::string statuses;
+  for (int run = 0; run < 2; ++run) {
+    serenity_engine* engine = nullptr;
+    ASSERT_EQ(serenity_engine_create(model_, &options, &engine), SERENITY_OK)
+        << serenity_last_error();
+    ASSERT_EQ(serenity_engine_plan_info(engine, &info), SERENITY_OK);
+    statuses += std::string(info.cache_status) + " ";
+    EXPECT_STREQ(info.cache_warning, "");
+    EXPECT_GE(info.planning_ms, 0.0);
+    serenity_engine_destroy(engine);
+    options.plan_cache = SERENITY_PLAN_CACHE_ON;
+  }
+  EXPECT_EQ(statuses, "refreshed hit ");
+
+  // The C++ engine with the same options is the oracle for the plan's facts.
+  serenity::Result<serenity::Model> model = serenity::Model::FromBuffer(bytes_.data(), bytes_.size());
+  ASSERT_TRUE(model.ok());
+  serenity::EngineOptions cpp;
+  cpp.plan_cache = serenity::PlanCacheMode::kOff;
+  serenity::Result<serenity::ExecutionPlan> plan = serenity::Engine::Prepare(*model, cpp);
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  EXPECT_EQ(info.memory_strategy, static_cast<int>(plan->strategy));
+  EXPECT_EQ(info.order_proven_optimal != 0, plan->schedule.optimal);
+
+  options.plan_cache = SERENITY_PLAN_CACHE_OFF;
+  serenity_engine* engine = nullptr;
+  ASSERT_EQ(serenity_engine_create(model_, &options, &engine), SERENITY_OK);
+  ASSERT_EQ(serenity_engine_plan_info(engine, &info), SERENITY_OK);
+  EXPECT_STREQ(info.cache_status, "off");
+  EXPECT_EQ(serenity_engine_plan_info(engine, nullptr), SERENITY_INVALID_ARGUMENT);
+  serenity_engine_destroy(engine);
+
+  options.plan_cache = 7;
+  engine = nullptr;
+  EXPECT_EQ(serenity_engine_create(model_, &options, &engine), SERENITY_INVALID_ARGUMENT);
+  EXPECT_EQ(engine, nullptr);
+  EXPECT_NE(std::string(serenity_last_error()).find("plan_cache is 7"), std::string::npos)
+      << serenity_last_error();
 }
 
 TEST(CApiVersionTest, Version) { EXPECT_STREQ(serenity_version(), serenity::VersionString()); }

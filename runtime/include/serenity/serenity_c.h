@@ -66,6 +66,22 @@ typedef enum serenity_scheduler {
   SERENITY_SCHEDULER_STORED = 2
 } serenity_scheduler;
 
+/* What engine creation does with the plan cache (EngineOptions::plan_cache in
+ * serenity/engine.h, which documents the key, the file format and the
+ * default directory, $XDG_CACHE_HOME/serenity). */
+typedef enum serenity_plan_cache {
+  SERENITY_PLAN_CACHE_ON = 0,      /* reuse a valid entry, else plan and write one */
+  SERENITY_PLAN_CACHE_OFF = 1,     /* never read or write it */
+  SERENITY_PLAN_CACHE_REFRESH = 2  /* plan again and rewrite the entry */
+} serenity_plan_cache;
+
+/* How the engine's plan lowers memory (serenity::MemoryStrategy). */
+typedef enum serenity_memory_strategy {
+  SERENITY_MEMORY_ORDER = 0,     /* the optimal order alone */
+  SERENITY_MEMORY_ALIASING = 1,  /* plus in-place ops and zero-copy concats */
+  SERENITY_MEMORY_REWRITES = 2   /* plus identity graph rewrites */
+} serenity_memory_strategy;
+
 typedef struct serenity_model serenity_model;
 typedef struct serenity_engine serenity_engine;
 
@@ -82,7 +98,24 @@ typedef struct serenity_engine_options {
    * NULL (default): the engine allocates its own. */
   void* arena;
   size_t arena_bytes;
+  int plan_cache;                     /* a serenity_plan_cache; default ON */
+  /* Directory of the plan cache, copied at create; NULL or "" (default):
+   * $XDG_CACHE_HOME/serenity, else $HOME/.cache/serenity. */
+  const char* plan_cache_dir;
+  int use_stored_plan;                /* non-zero: use a serenity_compile'd plan (default 1) */
+  double rewrite_time_limit_seconds;  /* rewrite search budget; <= 0: none */
 } serenity_engine_options;
+
+/* Where an engine's plan came from and what it cost. */
+typedef struct serenity_plan_info {
+  /* "off", "miss", "hit", "refreshed" or "aot" (the model's own plan); the
+   * string lives as long as the engine. */
+  const char* cache_status;
+  const char* cache_warning;  /* "" or one line: why the cache was not used */
+  double planning_ms;         /* search, or cache lookup and checks */
+  int memory_strategy;        /* a serenity_memory_strategy */
+  int order_proven_optimal;   /* non-zero when the exact search proved its order */
+} serenity_plan_info;
 
 typedef struct serenity_memory_info {
   uint64_t arena_bytes;
@@ -164,6 +197,7 @@ SERENITY_API int serenity_engine_get_output(serenity_engine* engine, int index, 
 
 SERENITY_API int serenity_engine_memory(const serenity_engine* engine, serenity_memory_info* info);
 SERENITY_API int serenity_engine_operator_count(const serenity_engine* engine, int* count);
+SERENITY_API int serenity_engine_plan_info(const serenity_engine* engine, serenity_plan_info* info);
 
 #ifdef __cplusplus
 }  /* extern "C" */
