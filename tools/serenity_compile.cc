@@ -39,6 +39,8 @@ constexpr char kUsage[] =
     "  --arena-time-limit SECONDS\n"
     "                        budget of the arena placement search (default 10)\n"
     "  --no-rewrite          no graph rewrites or buffer aliasing\n"
+    "  --rewrite-time-limit SECONDS\n"
+    "                        budget of the rewrite search (default 5; 0 = none)\n"
     "  --version             print the version and exit\n"
     "  --help                print this help and exit\n";
 
@@ -92,6 +94,10 @@ Status ParseFlags(int argc, char** argv, Flags* flags) {
     } else if (arg == "--arena-time-limit") {
       SERENITY_RETURN_IF_ERROR(next(&text));
       SERENITY_RETURN_IF_ERROR(ParseSeconds(arg, text, &flags->options.arena_time_limit_seconds));
+    } else if (arg == "--rewrite-time-limit") {
+      SERENITY_RETURN_IF_ERROR(next(&text));
+      SERENITY_RETURN_IF_ERROR(
+          ParseSeconds(arg, text, &flags->options.rewrite_time_limit_seconds));
     } else if (arg == "--no-rewrite" && !has_value) {
       flags->options.rewrites = false;
     } else if (arg == "--version") {
@@ -167,7 +173,7 @@ int Compile(const Flags& flags) {
   std::printf(
       "serenity_compile: %s: '%s', %zu operators: %s order%s, arena %llu bytes (peak %llu, "
       "stored-order baseline %llu), planned in %.1f ms; loads with no search under "
-      "--scheduler %s --time-limit %g --arena-time-limit %g%s\n",
+      "--scheduler %s --time-limit %g --arena-time-limit %g --rewrite-time-limit %g%s\n",
       flags.output.c_str(), model->name().c_str(), model->operators().size(),
       serenity::scheduler::AlgorithmName(plan->schedule.algorithm),
       plan->schedule.optimal ? " (proven optimal)" : "",
@@ -175,7 +181,8 @@ int Compile(const Flags& flags) {
       static_cast<unsigned long long>(plan->memory.peak_bytes),
       static_cast<unsigned long long>(plan->memory.baseline_arena_bytes), plan->planning_ms,
       serenity::scheduler::AlgorithmName(options.scheduler), options.schedule_time_limit_seconds,
-      options.arena_time_limit_seconds, options.rewrites ? "" : " --no-rewrite");
+      options.arena_time_limit_seconds, options.rewrite_time_limit_seconds,
+      options.rewrites ? "" : " --no-rewrite");
   return 0;
 }
 

@@ -48,6 +48,9 @@ constexpr char kUsage[] =
     "  --arena-time-limit SECONDS\n"
     "                        budget of the arena placement search (default 10)\n"
     "  --no-rewrite          no graph rewrites or buffer aliasing\n"
+    "  --rewrite-time-limit SECONDS\n"
+    "                        budget of the rewrite search (default 5; 0 = none);\n"
+    "                        a larger one can find lower peaks on the first load\n"
     "  --cache MODE          plan cache: on (default: reuse or store the plan),\n"
     "                        off, or refresh (plan again and store)\n"
     "  --cache-dir DIR       plan cache directory (default $XDG_CACHE_HOME/serenity,\n"
@@ -77,6 +80,7 @@ struct Flags {
   serenity::ScheduleAlgorithm scheduler = serenity::ScheduleAlgorithm::kOptimal;
   double time_limit_seconds = 10.0;
   double arena_time_limit_seconds = 10.0;
+  double rewrite_time_limit_seconds = serenity::EngineOptions{}.rewrite_time_limit_seconds;
   bool rewrite = true;
   serenity::KernelSelection kernels = serenity::KernelSelection::kAuto;
   serenity::PthreadpoolOps pthreadpool_ops = serenity::PthreadpoolOps::kAuto;
@@ -156,15 +160,17 @@ Status ParseFlags(int argc, char** argv, Flags* flags) {
         return serenity::InvalidArgumentError(
             "--scheduler wants optimal, heuristic or stored, got '", text, "'");
       }
-    } else if (arg == "--time-limit" || arg == "--arena-time-limit") {
+    } else if (arg == "--time-limit" || arg == "--arena-time-limit" ||
+               arg == "--rewrite-time-limit") {
       SERENITY_RETURN_IF_ERROR(next(&text));
       char* end = nullptr;
       const double seconds = std::strtod(text.c_str(), &end);
       if (text.empty() || *end != '\0' || !std::isfinite(seconds) || seconds < 0) {
         return serenity::InvalidArgumentError(arg, " wants seconds >= 0, got '", text, "'");
       }
-      (arg == "--time-limit" ? flags->time_limit_seconds : flags->arena_time_limit_seconds) =
-          seconds;
+      (arg == "--time-limit"         ? flags->time_limit_seconds
+       : arg == "--arena-time-limit" ? flags->arena_time_limit_seconds
+                                     : flags->rewrite_time_limit_seconds) = seconds;
     } else if (arg == "--kernels") {
       SERENITY_RETURN_IF_ERROR(next(&text));
       if (text == "auto") {
@@ -481,6 +487,7 @@ int Run(const Flags& flags) {
   options.scheduler = flags.scheduler;
   options.schedule_time_limit_seconds = flags.time_limit_seconds;
   options.arena_time_limit_seconds = flags.arena_time_limit_seconds;
+  options.rewrite_time_limit_seconds = flags.rewrite_time_limit_seconds;
   options.rewrites = flags.rewrite;
   options.kernels = flags.kernels;
   options.pthreadpool_ops = flags.pthreadpool_ops;

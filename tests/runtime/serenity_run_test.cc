@@ -275,6 +275,8 @@ TEST_F(SerenityRunTest, UserErrorsExitOneWithOneLine) {
   ExpectOneLineError(RunTool({"--model", *model_path_, "--threads", "two"}), "--threads");
   ExpectOneLineError(RunTool({"--model", *model_path_, "--runs", "0"}), "--runs");
   ExpectOneLineError(RunTool({"--model", *model_path_, "--scheduler", "fastest"}), "fastest");
+  ExpectOneLineError(RunTool({"--model", *model_path_, "--rewrite-time-limit", "-2"}),
+                     "--rewrite-time-limit");
 
   const std::vector<float> wrong(3 * 8 * 8 * 4, 0.5f);
   ASSERT_TRUE(npy::Write(dir + "/srt_wrong.npy", {3, 8, 8, 4}, wrong.data(), wrong.size()).ok());
@@ -499,6 +501,8 @@ TEST_F(SerenityRunTest, CompileErrorsExitOneWithOneLine) {
   expect_error(RunCompile({*model_path_, "-o", Dir() + "/x.srn", "--scheduler", "best"}), "best");
   expect_error(RunCompile({*model_path_, "-o", Dir() + "/x.srn", "--time-limit", "-1"}),
                "--time-limit");
+  expect_error(RunCompile({*model_path_, "-o", Dir() + "/x.srn", "--rewrite-time-limit", "x"}),
+               "--rewrite-time-limit");
   Outcome help = RunCompile({"--help"});
   EXPECT_EQ(help.exit_code, 0);
   EXPECT_NE(help.out.find("-o PLANNED.srn"), std::string::npos);
