@@ -31,11 +31,14 @@ using AlignedBytes = std::unique_ptr<uint8_t[], AlignedDelete>;
 AlignedBytes AllocateAligned(size_t size);
 
 struct Model::Impl {
-  // Exactly one of these holds the file's bytes.
+  // At most one of these holds the file's bytes (none for an assembled model:
+  // model_assembly::AssembleModel).
   AlignedBytes owned;
   std::optional<platforms::MappedFile> mapped;
   const uint8_t* bytes = nullptr;
   size_t size = 0;
+  // Memory constants point into besides the file's bytes (assembled models).
+  std::vector<std::shared_ptr<const void>> retained;
 
   std::string source;  // file path or "<buffer>", for messages
   std::string name;
@@ -49,6 +52,9 @@ struct Model::Impl {
 
   mutable std::once_flag hash_once;
   mutable uint64_t graph_hash = 0;
+
+  // Model's constructor is private; Impl, a member, may call it.
+  static Model Wrap(std::unique_ptr<Impl> impl) { return Model(std::move(impl)); }
 };
 
 // "tensor 3 ('conv/w')" or "tensor 3" when the name is empty.
