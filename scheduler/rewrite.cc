@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "rewrite_internal.h"
+#include "serenity/internal/model_assembly.h"
 #include "serenity/scheduler/memory_model.h"
 
 namespace serenity::scheduler {
@@ -36,12 +37,29 @@ const char* RewriteKindName(RewriteKind kind) {
   return "?";
 }
 
+const char* RewriteEditKindName(RewriteEdit::Kind kind) {
+  switch (kind) {
+    case RewriteEdit::Kind::kMergeDuplicate:
+      return "merge-duplicate";
+    case RewriteEdit::Kind::kPartialSum:
+      return "partial-sum";
+    case RewriteEdit::Kind::kChannelWise:
+      return "channel-wise";
+    case RewriteEdit::Kind::kKernelWise:
+      return "kernel-wise";
+  }
+  return "?";
+}
+
 namespace {
 
 // A model being edited. Tensor indices only grow (nothing is removed before
 // Materialise), so they identify sites across edits. Constants point into
 // the source model (which outlives this) or into `storage`, shared between
-// copies and never modified.
+// copies and never modified. `log` lists the edits applied since
+// EditableFrom, as RewriteEdits: replayed on the same source, they give the
+// same tensors in the same order, so every edit leaves the model as it was
+// when it fails.
 struct EditableModel {
   std::string name;
   std::string description;
@@ -51,6 +69,7 @@ struct EditableModel {
   std::vector<int> inputs;
   std::vector<int> outputs;
   std::vector<std::shared_ptr<const std::vector<uint8_t>>> storage;
+  std::vector<RewriteEdit> log;
 
   internal::ModelParts parts() const {
     return {&tensors, &operators, &inputs, &outputs};
@@ -263,6 +282,7 @@ Status ApplyPartialSum(EditableModel* edit, int add_op, std::vector<int> order) 
     accumulator = sum;
   }
   Splice(edit, add_op, std::move(chain), -1);
+  edit->log.push_back({RewriteEdit::Kind::kPartialSum, add.outputs[0], -1, std::move(order)});
   return Status::Ok();
 }
 
@@ -339,6 +359,7 @@ Status ApplyChannelWise(EditableModel* edit, int concat_op, int conv_op,
     accumulator = sum;
   }
   Splice(edit, conv_op, std::move(ops), concat_op);
+  edit->log.push_back({RewriteEdit::Kind::kChannelWise, c, z, std::move(order)});
   return Status::Ok();
 }
 
@@ -410,6 +431,9 @@ Status ApplyKernelWise(EditableModel* edit, int concat_op, int consumer_op) {
   const int z = op.outputs[0];
   const Tensor out = edit->tensors[z];
   const std::string base = op.name.empty() ? out.name : op.name;
+  // Undone if a branch's shapes do not infer (tensors added so far).
+  const size_t tensors_before = edit->tensors.size();
+  const size_t storage_before = edit->storage.size();
   std::vector<Operator> ops;
   std::vector<int> parts;
   int64_t offset = 0;
@@ -453,7 +477,11 @@ Status ApplyKernelWise(EditableModel* edit, int concat_op, int consumer_op) {
     }
     Result<std::vector<std::vector<int64_t>>> inferred =
         InferOutputShapes(branch, shapes, inputs);
-    if (!inferred.ok()) return inferred.status();
+    if (!inferred.ok()) {
+      edit->tensors.resize(tensors_before);
+      edit->storage.resize(storage_before);
+      return inferred.status();
+    }
     const int y = AddActivation(edit, StrCat(out.name, "/branch", i),
                                 inferred.value().at(0), out.type);
     branch.outputs = {y};
@@ -469,6 +497,7 @@ Status ApplyKernelWise(EditableModel* edit, int concat_op, int consumer_op) {
   join.attrs = ConcatAttrs{static_cast<int>(out.shape.size()) - 1};
   ops.push_back(std::move(join));
   Splice(edit, consumer_op, std::move(ops), concat_op);
+  edit->log.push_back({RewriteEdit::Kind::kKernelWise, c, z, {}});
   return Status::Ok();
 }
 
@@ -530,6 +559,7 @@ Status ApplyMergeDuplicate(EditableModel* edit, int kept, int duplicate) {
     }
   }
   edit->operators.erase(edit->operators.begin() + duplicate);
+  edit->log.push_back({RewriteEdit::Kind::kMergeDuplicate, to, from, {}});
   return Status::Ok();
 }
 
@@ -538,7 +568,11 @@ struct MaterialisedModel {
   std::vector<int> new_index;  // per editable tensor, -1 if dropped
 };
 
-Result<MaterialisedModel> Materialise(const EditableModel& edit) {
+// The tensor numbering of the model `edit` materialises to: the graph inputs
+// first, in order, then every other tensor an operator or the graph outputs
+// use, in editable order; -1 for tensors nothing uses any more. Shared by
+// Materialise (through the builder) and ReplayRewrites, so both number alike.
+std::vector<int> MaterialNumbering(const EditableModel& edit, int* count) {
   std::vector<bool> used(edit.tensors.size(), false);
   for (const Operator& op : edit.operators) {
     for (int t : op.inputs) {
@@ -546,27 +580,42 @@ Result<MaterialisedModel> Materialise(const EditableModel& edit) {
     }
     for (int t : op.outputs) used[t] = true;
   }
-  for (int t : edit.inputs) used[t] = true;
   for (int t : edit.outputs) used[t] = true;
+  std::vector<int> new_index(edit.tensors.size(), -1);
+  int next = 0;
+  for (int t : edit.inputs) new_index[t] = next++;
+  for (size_t t = 0; t < edit.tensors.size(); ++t) {
+    if (used[t] && new_index[t] < 0) new_index[t] = next++;
+  }
+  *count = next;
+  return new_index;
+}
 
+Result<MaterialisedModel> Materialise(const EditableModel& edit) {
+  int count = 0;
+  const std::vector<int> new_index = MaterialNumbering(edit, &count);
+  std::vector<int> tensor_at(count, -1);
+  for (size_t t = 0; t < new_index.size(); ++t) {
+    if (new_index[t] >= 0) tensor_at[new_index[t]] = static_cast<int>(t);
+  }
   ModelBuilder builder(edit.name);
   builder.SetDescription(edit.description);
   for (const auto& [key, value] : edit.metadata) builder.AddMetadata(key, value);
-  std::vector<int> new_index(edit.tensors.size(), -1);
   for (int t : edit.inputs) {
     const Tensor& tensor = edit.tensors[t];
-    new_index[t] = builder.AddInput(tensor.name, tensor.shape, tensor.type);
+    builder.AddInput(tensor.name, tensor.shape, tensor.type);
   }
-  for (size_t t = 0; t < edit.tensors.size(); ++t) {
-    if (!used[t] || new_index[t] >= 0) continue;
-    const Tensor& tensor = edit.tensors[t];
+  for (int n = static_cast<int>(edit.inputs.size()); n < count; ++n) {
+    const Tensor& tensor = edit.tensors[tensor_at[n]];
     if (tensor.is_constant()) {
-      new_index[t] = builder.AddConstantBytes(
-          tensor.name, tensor.shape, tensor.type,
-          std::vector<uint8_t>(tensor.data, tensor.data + tensor.data_bytes));
+      builder.AddConstantBytes(tensor.name, tensor.shape, tensor.type,
+                               std::vector<uint8_t>(tensor.data, tensor.data + tensor.data_bytes));
     } else {
-      new_index[t] = builder.AddActivation(tensor.name, tensor.shape, tensor.type);
+      builder.AddActivation(tensor.name, tensor.shape, tensor.type);
     }
+  }
+  for (int n = 0; n < count; ++n) {
+    builder.tensors()[n].quantization = edit.tensors[tensor_at[n]].quantization;
   }
   for (const Operator& op : edit.operators) {
     std::vector<int> inputs;
@@ -591,6 +640,71 @@ Result<Model> ApplyAndMaterialise(const Model& model,
   SERENITY_RETURN_IF_ERROR(apply(&edit));
   SERENITY_ASSIGN_OR_RETURN(MaterialisedModel out, Materialise(edit));
   return std::move(out.model);
+}
+
+// Applies one edit of a recipe: finds its operators by the tensors they
+// produce; the primitive checks the site's form.
+Status ApplyEdit(EditableModel* edit, const RewriteEdit& step) {
+  const int first_op = ProducerOf(*edit, step.first);
+  if (first_op < 0) return InvalidArgumentError("no operator produces tensor ", step.first);
+  if (step.kind == RewriteEdit::Kind::kPartialSum) {
+    if (step.second != -1) return InvalidArgumentError("a partial sum names one tensor");
+    return ApplyPartialSum(edit, first_op, step.order);
+  }
+  const int second_op = ProducerOf(*edit, step.second);
+  if (second_op < 0) return InvalidArgumentError("no operator produces tensor ", step.second);
+  switch (step.kind) {
+    case RewriteEdit::Kind::kMergeDuplicate:
+      if (!step.order.empty()) return InvalidArgumentError("a merge takes no order");
+      return ApplyMergeDuplicate(edit, first_op, second_op);
+    case RewriteEdit::Kind::kChannelWise:
+      // An empty order would mean "as stored" to the primitive; a recipe
+      // always says.
+      if (step.order.empty()) return InvalidArgumentError("the order is missing");
+      return ApplyChannelWise(edit, first_op, second_op, step.order);
+    case RewriteEdit::Kind::kKernelWise:
+      if (!step.order.empty()) return InvalidArgumentError("kernel-wise takes no order");
+      return ApplyKernelWise(edit, first_op, second_op);
+    case RewriteEdit::Kind::kPartialSum:
+      break;
+  }
+  return InvalidArgumentError("unknown edit kind ", static_cast<int>(step.kind));
+}
+
+// The Model of `edit`, numbered as Materialise numbers it, made in memory:
+// tensors and operators are moved, constants stay where they are (the
+// source model's, or `storage`, which the Model keeps).
+Result<Model> Assemble(EditableModel edit) {
+  int count = 0;
+  const std::vector<int> new_index = MaterialNumbering(edit, &count);
+  if (count > static_cast<int>(kMaxTensors) ||
+      edit.operators.size() > static_cast<size_t>(kMaxOperators)) {
+    return ResourceExhaustedError("the rewritten model would have ", count, " tensors and ",
+                                  edit.operators.size(), " operators, more than the limits of ",
+                                  kMaxTensors, " and ", kMaxOperators);
+  }
+  model_assembly::ModelParts parts;
+  parts.source = StrCat("rewritten ", edit.name);
+  parts.name = std::move(edit.name);
+  parts.description = std::move(edit.description);
+  parts.metadata = std::move(edit.metadata);
+  parts.tensors.resize(count);
+  for (size_t t = 0; t < new_index.size(); ++t) {
+    if (new_index[t] >= 0) parts.tensors[new_index[t]] = std::move(edit.tensors[t]);
+  }
+  for (Operator& op : edit.operators) {
+    for (int& t : op.inputs) {
+      if (t >= 0) t = new_index[t];
+    }
+    for (int& t : op.outputs) t = new_index[t];
+  }
+  parts.operators = std::move(edit.operators);
+  for (int& t : edit.inputs) t = new_index[t];
+  for (int& t : edit.outputs) t = new_index[t];
+  parts.inputs = std::move(edit.inputs);
+  parts.outputs = std::move(edit.outputs);
+  parts.retained.assign(edit.storage.begin(), edit.storage.end());
+  return model_assembly::AssembleModel(std::move(parts));
 }
 
 // ---------------------------------------------------------------------------
@@ -902,6 +1016,21 @@ Result<Model> SplitPartialSum(const Model& model, int add_op,
   });
 }
 
+Result<Model> ReplayRewrites(const Model& source, const std::vector<RewriteEdit>& recipe) {
+  EditableModel edit = EditableFrom(source);
+  for (size_t i = 0; i < recipe.size(); ++i) {
+    const RewriteEdit& step = recipe[i];
+    Status applied = ApplyEdit(&edit, step);
+    if (!applied.ok()) {
+      return InvalidArgumentError("rewrite edit ", i, " (", RewriteEditKindName(step.kind),
+                                  " at tensors ", step.first, ", ", step.second,
+                                  ") does not apply to model '", source.name(),
+                                  "': ", applied.message());
+    }
+  }
+  return Assemble(std::move(edit));
+}
+
 Result<RewriteResult> RewriteForMemory(const Model& model,
                                        const RewriteOptions& options) {
   Searcher searcher(options);
@@ -1010,7 +1139,7 @@ Result<RewriteResult> RewriteForMemory(const Model& model,
                        std::move(plan),           std::move(kept_copies),
                        std::move(current.schedule), initial_peak,
                        std::move(decisions),      applied,
-                       out_of_time};
+                       out_of_time,               std::move(best.log)};
 }
 
 }  // namespace serenity::scheduler
