@@ -229,7 +229,13 @@ Model AssembleModel(ModelParts parts) {
   impl->inputs = std::move(parts.inputs);
   impl->outputs = std::move(parts.outputs);
   impl->retained = std::move(parts.retained);
+  if (parts.derived_from != nullptr) impl->derived_from = Model::Impl::Of(*parts.derived_from);
   return Model::Impl::Wrap(std::move(impl));
+}
+
+bool IsDerivedFrom(const Model& model, const Model& source) {
+  const Model::Impl* impl = Model::Impl::Of(model);
+  return impl->derived_from != nullptr && impl->derived_from == Model::Impl::Of(source);
 }
 
 }  // namespace model_assembly

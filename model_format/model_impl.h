@@ -39,6 +39,8 @@ struct Model::Impl {
   size_t size = 0;
   // Memory constants point into besides the file's bytes (assembled models).
   std::vector<std::shared_ptr<const void>> retained;
+  // The Impl of the model an assembled model was derived from, or null.
+  const Impl* derived_from = nullptr;
 
   std::string source;  // file path or "<buffer>", for messages
   std::string name;
@@ -53,8 +55,9 @@ struct Model::Impl {
   mutable std::once_flag hash_once;
   mutable uint64_t graph_hash = 0;
 
-  // Model's constructor is private; Impl, a member, may call it.
+  // Model's constructor and impl_ are private; Impl, a member, may use them.
   static Model Wrap(std::unique_ptr<Impl> impl) { return Model(std::move(impl)); }
+  static const Impl* Of(const Model& model) { return model.impl_.get(); }
 };
 
 // "tensor 3 ('conv/w')" or "tensor 3" when the name is empty.

@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "plan_cache.h"
+#include "serenity/internal/model_assembly.h"
 #include "serenity/kernels/op_kernel.h"
 #include "serenity/kernels/xnnpack_util.h"
 #include "serenity/platforms/clock.h"
@@ -670,8 +671,13 @@ Result<Engine> Engine::Create(const Model& source, ExecutionPlan plan,
   const Model& model = rewritten != nullptr ? *rewritten : source;
   const std::vector<Tensor>& tensors = model.tensors();
   const std::vector<Operator>& operators = model.operators();
-  if (plan.graph_hash != model.GraphHash() || plan.placements.size() != tensors.size() ||
-      plan.order.size() != operators.size()) {
+  // A rewritten model Prepare replayed from `source` is the plan's by
+  // construction (Prepare checked it against the plan): no need to hash its
+  // weights here. Any other model is identified by its graph hash.
+  const bool replayed_from_source =
+      rewritten != nullptr && model_assembly::IsDerivedFrom(*rewritten, source);
+  if ((!replayed_from_source && plan.graph_hash != model.GraphHash()) ||
+      plan.placements.size() != tensors.size() || plan.order.size() != operators.size()) {
     return InvalidArgumentError("the ExecutionPlan's ",
                                 rewritten != nullptr ? "rewritten model" : "order",
                                 " does not match model '", source.name(),

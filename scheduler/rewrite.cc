@@ -876,7 +876,7 @@ Status ApplyEdit(EditableModel* edit, const RewriteEdit& step) {
 // The Model of `edit`, numbered as Materialise numbers it, made in memory:
 // tensors and operators are moved, constants stay where they are (the
 // source model's, or `storage`, which the Model keeps).
-Result<Model> Assemble(EditableModel edit) {
+Result<Model> Assemble(EditableModel edit, const Model& source) {
   int count = 0;
   const std::vector<int> new_index = MaterialNumbering(edit, &count);
   if (count > static_cast<int>(kMaxTensors) ||
@@ -922,6 +922,7 @@ Result<Model> Assemble(EditableModel edit) {
   parts.inputs = std::move(edit.inputs);
   parts.outputs = std::move(edit.outputs);
   parts.retained.assign(edit.storage.begin(), edit.storage.end());
+  parts.derived_from = &source;
   return model_assembly::AssembleModel(std::move(parts));
 }
 
@@ -1248,7 +1249,7 @@ Result<Model> ReplayRewrites(const Model& source, const std::vector<RewriteEdit>
                                   "': ", applied.message());
     }
   }
-  return Assemble(std::move(edit));
+  return Assemble(std::move(edit), source);
 }
 
 Result<RewriteResult> RewriteForMemory(const Model& model,

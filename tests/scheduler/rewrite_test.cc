@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "rewrite_test_models.h"
+#include "serenity/internal/model_assembly.h"
 #include "serenity/scheduler/alias.h"
 #include "serenity/scheduler/graph.h"
 #include "serenity/scheduler/memory_model.h"
@@ -638,6 +639,13 @@ TEST(ReplayRewritesTest, BorrowsTheSourceConstantsAndOwnsTheNewOnes) {
   ASSERT_TRUE(expected.ok());
   EXPECT_EQ(replayed->weight_bytes(), expected->weight_bytes());
   EXPECT_NE(replayed->GraphHash(), model.GraphHash());  // reads every constant
+  // It knows what it was derived from (the runtime's cheap identity check).
+  EXPECT_TRUE(model_assembly::IsDerivedFrom(*replayed, model));
+  EXPECT_FALSE(model_assembly::IsDerivedFrom(*replayed, *expected));
+  EXPECT_FALSE(model_assembly::IsDerivedFrom(*expected, model));
+  EXPECT_FALSE(model_assembly::IsDerivedFrom(model, model));
+  const Model moved = std::move(replayed).value();
+  EXPECT_TRUE(model_assembly::IsDerivedFrom(moved, model));
 }
 
 // A recipe that does not fit the model fails cleanly, naming the edit.

@@ -27,6 +27,9 @@ struct ModelParts {
   // What constant tensors point into, when it is not memory that outlives
   // the Model anyway: the Model keeps these alive (shared, never modified).
   std::vector<std::shared_ptr<const void>> retained;
+  // The model these parts were derived from (and whose constants they may
+  // borrow), if any: see IsDerivedFrom.
+  const Model* derived_from = nullptr;
 };
 
 // The Model made of `parts`, as they are: nothing is copied, serialised or
@@ -38,6 +41,12 @@ struct ModelParts {
 // size_bytes() 0, plan() empty. GraphHash() is computed, as for any model,
 // on first use.
 Model AssembleModel(ModelParts parts);
+
+// Whether `model` was assembled with ModelParts::derived_from naming
+// `source` (the same Model object, or the one it has since been moved to):
+// an identity check, O(1), that needs no graph hash. A model whose
+// derived_from was destroyed must not be asked (it borrows from it anyway).
+bool IsDerivedFrom(const Model& model, const Model& source);
 
 }  // namespace serenity::model_assembly
 
