@@ -98,10 +98,11 @@ Result<Row> Measure(const std::string& path, bool rewrite, double time_limit,
     if (all.rewritten_model != nullptr) {
       row.ops_after = static_cast<int>(all.rewritten_model->operators().size());
       if (!write_dir.empty()) {
-        const uint8_t* bytes = all.rewritten_model->bytes();
-        SERENITY_RETURN_IF_ERROR(WriteFileAtomically(
-            write_dir + "/" + row.name + ".rewritten.srn",
-            std::vector<uint8_t>(bytes, bytes + all.rewritten_model->size_bytes())));
+        // Built in memory (no file bytes of its own): serialise it.
+        SERENITY_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes,
+                                  ModelBuilder::FromModel(*all.rewritten_model).Finish());
+        SERENITY_RETURN_IF_ERROR(
+            WriteFileAtomically(write_dir + "/" + row.name + ".rewritten.srn", bytes));
       }
     }
   }

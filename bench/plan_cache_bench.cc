@@ -2,15 +2,22 @@
 // miss: the search) against what every later load pays (a cache hit: read,
 // verify and re-check the entry), per model, with the default EngineOptions.
 //
-//   plan_cache_bench [--hits N] MODEL.srn...
+//   plan_cache_bench [--hits N] [--cache-dir DIR] [--no-rewrite] MODEL.srn...
 //
 // Prints a table and then one JSON line per model. The cache lives in a fresh
-// temporary directory, removed at the end. Hit times are Prepare's
+// temporary directory, removed at the end, unless --cache-dir names one to
+// use and keep (its entries are then reused: the first Prepare is a hit when
+// an entry exists, and "miss ms" shows "-"). Hit times are Prepare's
 // planning_ms: the first hit of the process (colder: page faults, a file not
-// yet read) and the median of the N that follow. Hashing the model
+// yet read), and the median and the fastest of the N that follow (on a
+// machine shared with other work, the fastest is the least disturbed). Hashing the model
 // (Model::GraphHash, once per loaded model, needed by Create with or without
-// a cache) is shown apart.
+// a cache) is shown apart. "strategy" is the plan's memory strategy: a
+// rewritten plan's hit replays the entry's rewrite recipe; "entry KiB" is the
+// entry's size. --no-rewrite plans with EngineOptions::rewrites off (the
+// order alone), for comparison.
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -22,30 +29,41 @@
 
 int main(int argc, char** argv) {
   int hits = 20;
+  std::string kept_dir;
+  bool rewrites = true;
   std::vector<std::string> models;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--hits" && i + 1 < argc) {
       hits = std::max(1, std::atoi(argv[++i]));
+    } else if (arg == "--cache-dir" && i + 1 < argc) {
+      kept_dir = argv[++i];
+    } else if (arg == "--no-rewrite") {
+      rewrites = false;
+    } else if (arg == "--help" || arg == "-h") {
+      std::printf("usage: plan_cache_bench [--hits N] [--cache-dir DIR] [--no-rewrite] MODEL.srn...\n");
+      return 0;
     } else {
       models.push_back(arg);
     }
   }
   if (models.empty()) {
-    std::fprintf(stderr, "usage: plan_cache_bench [--hits N] MODEL.srn...\n");
+    std::fprintf(stderr,
+                 "usage: plan_cache_bench [--hits N] [--cache-dir DIR] [--no-rewrite] MODEL.srn...\n");
     return 2;
   }
   char dir_template[] = "/tmp/serenity_plan_cache_bench_XXXXXX";
-  const char* dir = ::mkdtemp(dir_template);
+  const char* dir = kept_dir.empty() ? ::mkdtemp(dir_template) : kept_dir.c_str();
   if (dir == nullptr) {
     std::fprintf(stderr, "plan_cache_bench: cannot create a temporary directory\n");
     return 1;
   }
   serenity::EngineOptions options;
   options.plan_cache_dir = dir;
+  options.rewrites = rewrites;
 
-  std::printf("%-22s %6s %10s %8s %11s %12s %10s\n", "model", "ops", "miss ms", "hit", "first hit",
-              "median hit", "hash ms");
+  std::printf("%-22s %6s %9s %10s %10s %8s %11s %12s %10s %10s\n", "model", "ops", "strategy",
+              "entry KiB", "miss ms", "hit", "first hit", "median hit", "min hit", "hash ms");
   std::vector<std::string> json;
   double worst_median = 0, worst_first = 0;
   int failures = 0;
@@ -57,7 +75,7 @@ int main(int argc, char** argv) {
       continue;
     }
     serenity::EngineOptions refresh = options;
-    refresh.plan_cache = serenity::PlanCacheMode::kRefresh;
+    if (kept_dir.empty()) refresh.plan_cache = serenity::PlanCacheMode::kRefresh;
     serenity::Result<serenity::ExecutionPlan> miss = serenity::Engine::Prepare(*model, refresh);
     if (!miss.ok()) {
       std::fprintf(stderr, "%s: %s\n", path.c_str(), miss.status().ToString().c_str());
@@ -76,23 +94,36 @@ int main(int argc, char** argv) {
     std::vector<double> rest(times.begin() + 1, times.end());
     std::sort(rest.begin(), rest.end());
     const double median = rest[rest.size() / 2];
+    const double fastest = rest.front();
     worst_median = std::max(worst_median, median);
     worst_first = std::max(worst_first, first);
     if (!all_hits) ++failures;
-    std::printf("%-22s %6zu %10.2f %8s %11.3f %12.3f %10.2f\n", model->name().c_str(),
-                model->operators().size(), miss->planning_ms, all_hits ? "yes" : "NO", first,
-                median, miss->model_hash_ms);
-    char line[512];
+    const bool searched = miss->cache.status != serenity::PlanCacheStatus::kHit;
+    struct stat entry;
+    const double entry_kib =
+        ::stat(miss->cache.path.c_str(), &entry) == 0 ? entry.st_size / 1024.0 : -1;
+    char miss_ms[32] = "-";
+    if (searched) std::snprintf(miss_ms, sizeof(miss_ms), "%.2f", miss->planning_ms);
+    const char* strategy = serenity::MemoryStrategyName(miss->strategy);
+    std::printf("%-22s %6zu %9s %10.1f %10s %8s %11.3f %12.3f %10.3f %10.2f\n",
+                model->name().c_str(), model->operators().size(), strategy, entry_kib, miss_ms,
+                all_hits ? "yes" : "NO", first, median, fastest, miss->model_hash_ms);
+    char line[640];
     std::snprintf(line, sizeof(line),
-                  "{\"model\": \"%s\", \"ops\": %zu, \"miss_ms\": %.3f, \"all_hits\": %s, "
-                  "\"first_hit_ms\": %.3f, \"median_hit_ms\": %.3f, \"model_hash_ms\": %.3f}",
-                  model->name().c_str(), model->operators().size(), miss->planning_ms,
-                  all_hits ? "true" : "false", first, median, miss->model_hash_ms);
+                  "{\"model\": \"%s\", \"ops\": %zu, \"strategy\": \"%s\", "
+                  "\"entry_bytes\": %.0f, \"miss_ms\": %.3f, \"all_hits\": %s, "
+                  "\"first_hit_ms\": %.3f, \"median_hit_ms\": %.3f, \"min_hit_ms\": %.3f, "
+                  "\"model_hash_ms\": %.3f}",
+                  model->name().c_str(), model->operators().size(), strategy, entry_kib * 1024,
+                  searched ? miss->planning_ms : -1.0, all_hits ? "true" : "false", first, median,
+                  fastest, miss->model_hash_ms);
     json.push_back(line);
   }
   std::printf("worst first hit %.3f ms, worst median hit %.3f ms\n", worst_first, worst_median);
   for (const std::string& line : json) std::printf("%s\n", line.c_str());
-  const std::string remove = std::string("rm -rf '") + dir + "'";
-  if (std::system(remove.c_str()) != 0) std::fprintf(stderr, "cannot remove %s\n", dir);
+  if (kept_dir.empty()) {
+    const std::string remove = std::string("rm -rf '") + dir + "'";
+    if (std::system(remove.c_str()) != 0) std::fprintf(stderr, "cannot remove %s\n", dir);
+  }
   return failures == 0 ? 0 : 1;
 }

@@ -2,6 +2,7 @@
 #include <type_traits>
 
 #include "model_impl.h"
+#include "serenity/internal/model_assembly.h"
 #include "serenity/model_format/model.h"
 
 namespace serenity {
@@ -215,4 +216,27 @@ std::string Model::DescribeTensor(int index) const {
   return DescribeTensorOf(impl_->tensors, index);
 }
 
+namespace model_assembly {
+
+Model AssembleModel(ModelParts parts) {
+  auto impl = std::make_unique<Model::Impl>();
+  impl->source = std::move(parts.source);
+  impl->name = std::move(parts.name);
+  impl->description = std::move(parts.description);
+  impl->metadata = std::move(parts.metadata);
+  impl->tensors = std::move(parts.tensors);
+  impl->operators = std::move(parts.operators);
+  impl->inputs = std::move(parts.inputs);
+  impl->outputs = std::move(parts.outputs);
+  impl->retained = std::move(parts.retained);
+  if (parts.derived_from != nullptr) impl->derived_from = Model::Impl::Of(*parts.derived_from);
+  return Model::Impl::Wrap(std::move(impl));
+}
+
+bool IsDerivedFrom(const Model& model, const Model& source) {
+  const Model::Impl* impl = Model::Impl::Of(model);
+  return impl->derived_from != nullptr && impl->derived_from == Model::Impl::Of(source);
+}
+
+}  // namespace model_assembly
 }  // namespace serenity

@@ -31,11 +31,16 @@ using AlignedBytes = std::unique_ptr<uint8_t[], AlignedDelete>;
 AlignedBytes AllocateAligned(size_t size);
 
 struct Model::Impl {
-  // Exactly one of these holds the file's bytes.
+  // At most one of these holds the file's bytes (none for an assembled model:
+  // model_assembly::AssembleModel).
   AlignedBytes owned;
   std::optional<platforms::MappedFile> mapped;
   const uint8_t* bytes = nullptr;
   size_t size = 0;
+  // Memory constants point into besides the file's bytes (assembled models).
+  std::vector<std::shared_ptr<const void>> retained;
+  // The Impl of the model an assembled model was derived from, or null.
+  const Impl* derived_from = nullptr;
 
   std::string source;  // file path or "<buffer>", for messages
   std::string name;
@@ -49,6 +54,10 @@ struct Model::Impl {
 
   mutable std::once_flag hash_once;
   mutable uint64_t graph_hash = 0;
+
+  // Model's constructor and impl_ are private; Impl, a member, may use them.
+  static Model Wrap(std::unique_ptr<Impl> impl) { return Model(std::move(impl)); }
+  static const Impl* Of(const Model& model) { return model.impl_.get(); }
 };
 
 // "tensor 3 ('conv/w')" or "tensor 3" when the name is empty.

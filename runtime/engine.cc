@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "plan_cache.h"
+#include "serenity/internal/model_assembly.h"
 #include "serenity/kernels/op_kernel.h"
 #include "serenity/kernels/xnnpack_util.h"
 #include "serenity/platforms/clock.h"
@@ -83,6 +84,7 @@ struct Candidate {
   int aliasing_start = 0;         // index in AliasingStarts()
   std::vector<int> copy_concats;  // run-model concats kept as copies
   std::shared_ptr<const Model> rewritten;  // null: the model given to Prepare
+  std::vector<scheduler::RewriteEdit> recipe;  // rebuilds `rewritten` from that model
   scheduler::Graph graph;
   scheduler::AliasPlan alias;
   scheduler::Schedule schedule;
@@ -193,6 +195,7 @@ Result<Candidate> RewriteCandidate(const Model& model, const EngineOptions& opti
   candidate.schedule = std::move(result.schedule);
   candidate.copy_concats = std::move(result.copy_concats);
   candidate.rewritten = std::make_shared<const Model>(std::move(result.model));
+  candidate.recipe = std::move(result.recipe);
   return candidate;
 }
 
@@ -254,14 +257,17 @@ Result<scheduler::AliasPlan> AliasFor(const Model& run_model, const scheduler::G
 // anything is bound to it: sizes, a topological order, placements that agree
 // with this build's aliasing, the arena plan validator, and the peak. For a
 // stored plan, which does not carry them, the baseline figures are computed.
+// A rewritten model (only a cache entry has one) is the entry's recipe
+// replayed on `source`, whose hash keyed the entry: derived from verified
+// data, it is not hashed here (that would read every weight again); the
+// search proved, when it wrote the entry, that the replay hashes to
+// graph_hash, and whatever model a damaged recipe replays to passes or fails
+// the same structural checks as any model.
 Status CheckPlan(const Model& source, ExecutionPlan* plan, bool stored) {
   plan->source_graph_hash = source.GraphHash();
   if (plan->strategy == MemoryStrategy::kRewrites) {
     if (plan->rewritten_model == nullptr) {
       return InvalidArgumentError("the plan runs a rewritten model but carries none");
-    }
-    if (plan->rewritten_model->GraphHash() != plan->graph_hash) {
-      return InvalidArgumentError("the plan's rewritten model is not the one it was made for");
     }
   } else if (plan->rewritten_model != nullptr || plan->graph_hash != source.GraphHash()) {
     return InvalidArgumentError("the plan was made for another graph");
@@ -471,7 +477,7 @@ const char* MemoryStrategyName(MemoryStrategy strategy) {
 }
 
 namespace {
-Result<ExecutionPlan> SearchPlan(const Model& model, const EngineOptions& options);
+Result<plan_cache::RecipePlan> SearchPlan(const Model& model, const EngineOptions& options);
 }  // namespace
 
 Result<ExecutionPlan> Engine::Prepare(const Model& model, const EngineOptions& options) {
@@ -499,7 +505,7 @@ namespace {
 
 // The search: the candidates (order alone, aliasing, rewrites), each ordered
 // and placed; the smallest arena wins (what a cache miss pays for).
-Result<ExecutionPlan> SearchPlan(const Model& model, const EngineOptions& options) {
+Result<plan_cache::RecipePlan> SearchPlan(const Model& model, const EngineOptions& options) {
   // Candidate 1: the order alone, one buffer per tensor.
   std::vector<Candidate> candidates(1);
   Candidate& plain = candidates[0];
@@ -551,6 +557,16 @@ Result<ExecutionPlan> SearchPlan(const Model& model, const EngineOptions& option
     if (candidates[c].arena.arena_bytes < candidates[best].arena.arena_bytes) best = c;
   }
   Candidate& chosen = candidates[best];
+  if (chosen.rewritten != nullptr) {
+    // The plan runs the model its cache entry rebuilds (a hit replays the
+    // recipe instead of storing the model): the same graph, proven here once.
+    SERENITY_ASSIGN_OR_RETURN(Model replayed, scheduler::ReplayRewrites(model, chosen.recipe));
+    if (replayed.GraphHash() != chosen.rewritten->GraphHash()) {
+      return InternalError("model '", model.name(),
+                           "': the rewrite recipe replays to another graph than the search's");
+    }
+    chosen.rewritten = std::make_shared<const Model>(std::move(replayed));
+  }
   const Model& run_model = chosen.rewritten != nullptr ? *chosen.rewritten : model;
   const scheduler::Graph& graph = chosen.graph;
   const scheduler::AliasPlan& alias = chosen.alias;
@@ -629,7 +645,7 @@ Result<ExecutionPlan> SearchPlan(const Model& model, const EngineOptions& option
   plan.memory.stored_order_peak_bytes =
       scheduler::PeakBytes(source_graph, stored_memory, stored_order);
   plan.memory.weights_bytes = run_model.weight_bytes();
-  return plan;
+  return plan_cache::RecipePlan{std::move(plan), std::move(chosen.recipe)};
 }
 
 }  // namespace
@@ -655,8 +671,13 @@ Result<Engine> Engine::Create(const Model& source, ExecutionPlan plan,
   const Model& model = rewritten != nullptr ? *rewritten : source;
   const std::vector<Tensor>& tensors = model.tensors();
   const std::vector<Operator>& operators = model.operators();
-  if (plan.graph_hash != model.GraphHash() || plan.placements.size() != tensors.size() ||
-      plan.order.size() != operators.size()) {
+  // A rewritten model Prepare replayed from `source` is the plan's by
+  // construction (Prepare checked it against the plan): no need to hash its
+  // weights here. Any other model is identified by its graph hash.
+  const bool replayed_from_source =
+      rewritten != nullptr && model_assembly::IsDerivedFrom(*rewritten, source);
+  if ((!replayed_from_source && plan.graph_hash != model.GraphHash()) ||
+      plan.placements.size() != tensors.size() || plan.order.size() != operators.size()) {
     return InvalidArgumentError("the ExecutionPlan's ",
                                 rewritten != nullptr ? "rewritten model" : "order",
                                 " does not match model '", source.name(),

@@ -189,11 +189,23 @@ StoredPlan ToStoredPlan(const ExecutionPlan& plan, const EngineOptions& options)
 
 namespace plan_cache {
 
-std::vector<uint8_t> SerializePlan(const ExecutionPlan& plan, uint64_t model_hash,
+std::vector<uint8_t> SerializePlan(const RecipePlan& recipe_plan, uint64_t model_hash,
                                    uint64_t options_hash) {
-  flatbuffers::FlatBufferBuilder fbb(
-      1024 + 16 * plan.placements.size() + 4 * plan.order.size() +
-      (plan.rewritten_model != nullptr ? plan.rewritten_model->size_bytes() : 0));
+  const ExecutionPlan& plan = recipe_plan.plan;
+  const bool rewritten = plan.strategy == MemoryStrategy::kRewrites;
+  std::vector<pfb::RewriteEdit> edits;
+  std::vector<int32_t> edit_orders;
+  if (rewritten) {
+    edits.reserve(recipe_plan.recipe.size());
+    for (const scheduler::RewriteEdit& edit : recipe_plan.recipe) {
+      edits.emplace_back(static_cast<uint8_t>(edit.kind), edit.first, edit.second,
+                         static_cast<uint32_t>(edit.order.size()));
+      edit_orders.insert(edit_orders.end(), edit.order.begin(), edit.order.end());
+    }
+  }
+  flatbuffers::FlatBufferBuilder fbb(1024 + 16 * plan.placements.size() +
+                                     4 * plan.order.size() + 16 * edits.size() +
+                                     4 * edit_orders.size());
   std::vector<uint32_t> order(plan.order.begin(), plan.order.end());
   std::vector<pfb::Placement> placements;
   placements.reserve(plan.placements.size());
@@ -202,10 +214,11 @@ std::vector<uint8_t> SerializePlan(const ExecutionPlan& plan, uint64_t model_has
   auto placements_vec = fbb.CreateVectorOfStructs(placements);
   std::vector<uint32_t> copies(plan.copy_concats.begin(), plan.copy_concats.end());
   auto copies_vec = fbb.CreateVector(copies);
-  flatbuffers::Offset<flatbuffers::Vector<uint8_t>> model_vec;
-  if (plan.rewritten_model != nullptr) {
-    model_vec = fbb.CreateVector(plan.rewritten_model->bytes(),
-                                 plan.rewritten_model->size_bytes());
+  flatbuffers::Offset<flatbuffers::Vector<const pfb::RewriteEdit*>> edits_vec;
+  flatbuffers::Offset<flatbuffers::Vector<int32_t>> edit_orders_vec;
+  if (rewritten) {
+    edits_vec = fbb.CreateVectorOfStructs(edits);
+    edit_orders_vec = fbb.CreateVector(edit_orders);
   }
   auto applied_vec = fbb.CreateVectorOfStrings(plan.rewrites_applied);
   pfb::PlanBuilder b(fbb);
@@ -213,7 +226,10 @@ std::vector<uint8_t> SerializePlan(const ExecutionPlan& plan, uint64_t model_has
   b.add_strategy(static_cast<uint8_t>(plan.strategy));
   b.add_aliasing_start(static_cast<uint8_t>(plan.aliasing_start));
   b.add_copy_concats(copies_vec);
-  if (plan.rewritten_model != nullptr) b.add_rewritten_model(model_vec);
+  if (rewritten) {
+    b.add_rewrite_edits(edits_vec);
+    b.add_rewrite_orders(edit_orders_vec);
+  }
   b.add_rewrites_applied(applied_vec);
   b.add_rewrite_time_ms(plan.rewrite_time_ms);
   b.add_order_peak_bytes(plan.order_peak_bytes);
@@ -243,8 +259,8 @@ std::vector<uint8_t> SerializePlan(const ExecutionPlan& plan, uint64_t model_has
   return std::vector<uint8_t>(fbb.GetBufferPointer(), fbb.GetBufferPointer() + fbb.GetSize());
 }
 
-Result<ExecutionPlan> DeserializePlan(const uint8_t* bytes, size_t size, uint64_t model_hash,
-                                      uint64_t options_hash) {
+Result<RecipePlan> DeserializePlan(const uint8_t* bytes, size_t size, uint64_t model_hash,
+                                   uint64_t options_hash) {
   if (bytes == nullptr || size < 8 || size > kMaxEntryBytes) {
     return CorruptCacheError("not a plan cache entry: ", size, " bytes");
   }
@@ -288,7 +304,8 @@ Result<ExecutionPlan> DeserializePlan(const uint8_t* bytes, size_t size, uint64_
     return CorruptCacheError("the entry's plan has ", order->size(), " operators and ",
                              placements->size(), " tensors, beyond the model limits");
   }
-  ExecutionPlan plan;
+  RecipePlan recipe_plan;
+  ExecutionPlan& plan = recipe_plan.plan;
   plan.graph_hash = p->graph_hash();
   plan.order.reserve(order->size());
   for (uint32_t op : *order) {
@@ -312,15 +329,41 @@ Result<ExecutionPlan> DeserializePlan(const uint8_t* bytes, size_t size, uint64_
       plan.copy_concats.push_back(static_cast<int>(op));
     }
   }
-  if (p->rewritten_model() != nullptr) {
-    Result<Model> rewritten = Model::FromBuffer(p->rewritten_model()->data(),
-                                                p->rewritten_model()->size(),
-                                                "the plan cache's rewritten model");
-    if (!rewritten.ok()) {
-      return CorruptCacheError("the entry's rewritten model is invalid: ",
-                               rewritten.status().message());
+  const auto* edits = p->rewrite_edits();
+  const auto* edit_orders = p->rewrite_orders();
+  if ((edits != nullptr || edit_orders != nullptr) != (plan.strategy == MemoryStrategy::kRewrites)) {
+    return CorruptCacheError(plan.strategy == MemoryStrategy::kRewrites
+                                 ? "the entry's rewritten plan has no rewrite recipe"
+                                 : "the entry has a rewrite recipe but its plan runs the model "
+                                   "as given");
+  }
+  if (edits != nullptr) {
+    if (edit_orders == nullptr || edits->size() > kMaxRecipeEdits) {
+      return CorruptCacheError("the entry's rewrite recipe has ", edits->size(),
+                               " edits", edit_orders == nullptr ? " and no orders" : "");
     }
-    plan.rewritten_model = std::make_shared<const Model>(std::move(rewritten).value());
+    recipe_plan.recipe.reserve(edits->size());
+    size_t next_order = 0;
+    for (const pfb::RewriteEdit* edit : *edits) {
+      if (edit->kind() > static_cast<uint8_t>(scheduler::RewriteEdit::Kind::kKernelWise)) {
+        return CorruptCacheError("the entry's rewrite recipe has an edit of unknown kind ",
+                                 int{edit->kind()});
+      }
+      if (edit->order_size() > edit_orders->size() - next_order) {
+        return CorruptCacheError("the entry's rewrite recipe orders run past their vector");
+      }
+      scheduler::RewriteEdit step;
+      step.kind = static_cast<scheduler::RewriteEdit::Kind>(edit->kind());
+      step.first = edit->first();
+      step.second = edit->second();
+      step.order.assign(edit_orders->begin() + next_order,
+                        edit_orders->begin() + next_order + edit->order_size());
+      next_order += edit->order_size();
+      recipe_plan.recipe.push_back(std::move(step));
+    }
+    if (next_order != edit_orders->size()) {
+      return CorruptCacheError("the entry's rewrite recipe has orders no edit takes");
+    }
   }
   if (p->rewrites_applied() != nullptr) {
     for (const flatbuffers::String* line : *p->rewrites_applied()) {
@@ -343,7 +386,7 @@ Result<ExecutionPlan> DeserializePlan(const uint8_t* bytes, size_t size, uint64_
   plan.memory.baseline_arena_bytes = p->baseline_arena_bytes();
   plan.memory.stored_order_peak_bytes = p->stored_order_peak_bytes();
   plan.memory.weights_bytes = p->weights_bytes();
-  return plan;
+  return recipe_plan;
 }
 
 Result<ExecutionPlan> FromStoredPlan(const Model& model, const StoredPlan& stored,
@@ -411,6 +454,25 @@ std::string EntryPath(const std::string& dir, uint64_t model_hash, uint64_t opti
 
 namespace {
 
+// A cache entry's plan, its recipe replayed on `model` when it runs a
+// rewritten model, checked against the model (the check does not hash the
+// replayed model: it is derived from `model`, whose hash keyed the entry).
+Result<ExecutionPlan> UseEntry(const std::vector<uint8_t>& bytes, const Model& model,
+                               uint64_t model_hash, uint64_t options_hash, const Hooks& hooks) {
+  SERENITY_ASSIGN_OR_RETURN(RecipePlan entry,
+                            DeserializePlan(bytes.data(), bytes.size(), model_hash, options_hash));
+  if (entry.plan.strategy == MemoryStrategy::kRewrites) {
+    Result<Model> replayed = scheduler::ReplayRewrites(model, entry.recipe);
+    if (!replayed.ok()) {
+      return CorruptCacheError("the entry's rewrite recipe does not apply: ",
+                               replayed.status().message());
+    }
+    entry.plan.rewritten_model = std::make_shared<const Model>(std::move(replayed).value());
+  }
+  SERENITY_RETURN_IF_ERROR(hooks.check(&entry.plan, /*stored=*/false));
+  return std::move(entry.plan);
+}
+
 Result<ExecutionPlan> UseStoredPlan(const Model& model, const EngineOptions& options,
                                     const Hooks& hooks) {
   const StoredPlan& stored = *model.plan();
@@ -452,40 +514,43 @@ Result<ExecutionPlan> ObtainPlan(const Model& model, const EngineOptions& option
     }
   }
 
-  auto search = [&](PlanCacheStatus status, std::string path) -> Result<ExecutionPlan> {
-    SERENITY_ASSIGN_OR_RETURN(ExecutionPlan plan, hooks.search());
-    plan.cache.status = status;
-    plan.cache.path = std::move(path);
-    plan.cache.warning = warning;
-    return plan;
+  auto search = [&](PlanCacheStatus status, std::string path) -> Result<RecipePlan> {
+    SERENITY_ASSIGN_OR_RETURN(RecipePlan searched, hooks.search());
+    searched.plan.cache.status = status;
+    searched.plan.cache.path = std::move(path);
+    searched.plan.cache.warning = warning;
+    return searched;
   };
   auto add_warning = [&](const std::string& text) {
     warning += warning.empty() ? text : "; " + text;
   };
 
-  if (options.plan_cache == PlanCacheMode::kOff) return search(PlanCacheStatus::kOff, "");
+  auto search_only = [&]() -> Result<ExecutionPlan> {
+    SERENITY_ASSIGN_OR_RETURN(RecipePlan searched, search(PlanCacheStatus::kOff, ""));
+    return std::move(searched.plan);
+  };
+  if (options.plan_cache == PlanCacheMode::kOff) return search_only();
   const std::string dir =
       options.plan_cache_dir.empty() ? DefaultPlanCacheDir() : options.plan_cache_dir;
   if (dir.empty()) {
     add_warning(
         "plan cache: no location (set XDG_CACHE_HOME or HOME, or "
         "EngineOptions::plan_cache_dir); running without the cache");
-    return search(PlanCacheStatus::kOff, "");
+    return search_only();
   }
   const std::string path = EntryPath(dir, model_hash, options_hash);
 
   if (options.plan_cache == PlanCacheMode::kOn) {
     Result<std::vector<uint8_t>> bytes = ReadEntry(path);
     if (bytes.ok()) {
-      Result<ExecutionPlan> plan =
-          DeserializePlan(bytes->data(), bytes->size(), model_hash, options_hash);
-      Status checked = plan.ok() ? hooks.check(&*plan, /*stored=*/false) : plan.status();
-      if (checked.ok()) {
+      Result<ExecutionPlan> plan = UseEntry(*bytes, model, model_hash, options_hash, hooks);
+      if (plan.ok()) {
         plan->cache.status = PlanCacheStatus::kHit;
         plan->cache.path = path;
         plan->cache.warning = warning;
         return plan;
       }
+      const Status& checked = plan.status();
       add_warning(StrCat("plan cache: ignored ", path, ": ", checked.message(),
                          "; planned again"));
     } else if (bytes.status().code() != StatusCode::kNotFound) {
@@ -497,10 +562,11 @@ Result<ExecutionPlan> ObtainPlan(const Model& model, const EngineOptions& option
   const PlanCacheStatus status =
       options.plan_cache == PlanCacheMode::kRefresh ? PlanCacheStatus::kRefreshed
                                                     : PlanCacheStatus::kMiss;
-  SERENITY_ASSIGN_OR_RETURN(ExecutionPlan plan, search(status, path));
+  SERENITY_ASSIGN_OR_RETURN(RecipePlan searched, search(status, path));
+  ExecutionPlan& plan = searched.plan;
   Status stored = MakeDirectories(dir);
   if (stored.ok()) {
-    stored = WriteFileAtomically(path, SerializePlan(plan, model_hash, options_hash));
+    stored = WriteFileAtomically(path, SerializePlan(searched, model_hash, options_hash));
   }
   if (!stored.ok()) {
     add_warning(StrCat("plan cache: cannot write ", path, " (", stored.message(),
@@ -509,7 +575,7 @@ Result<ExecutionPlan> ObtainPlan(const Model& model, const EngineOptions& option
     plan.cache.path.clear();
     plan.cache.warning = warning;
   }
-  return plan;
+  return std::move(plan);
 }
 
 }  // namespace plan_cache

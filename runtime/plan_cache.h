@@ -16,26 +16,40 @@
 
 #include "serenity/engine.h"
 #include "serenity/model_format/model.h"
+#include "serenity/scheduler/rewrite.h"
 #include "serenity/status.h"
 
 namespace serenity::plan_cache {
 
 // Entries larger than this are not read (a plan of kMaxTensors tensors and
-// kMaxOperators operators takes about 1.2 MiB).
-inline constexpr size_t kMaxEntryBytes = size_t{1} << 30;  // a rewritten model included
+// kMaxOperators operators takes about 1.2 MiB, a recipe of kMaxRecipeEdits
+// edits with the longest orders about as much again).
+inline constexpr size_t kMaxEntryBytes = size_t{64} << 20;
+inline constexpr size_t kMaxRecipeEdits = kMaxTensors;
+
+// A plan as the search makes it and a cache entry holds it. When it runs a
+// rewritten model (strategy kRewrites), `recipe` rebuilds that model from the
+// model given to Prepare (scheduler::ReplayRewrites): the entry stores the
+// recipe, not the model.
+struct RecipePlan {
+  ExecutionPlan plan;
+  std::vector<scheduler::RewriteEdit> recipe;
+};
 
 // The cache entry for `plan`, made for the model whose GraphHash() is
 // `model_hash` under options hashing to `options_hash`.
-std::vector<uint8_t> SerializePlan(const ExecutionPlan& plan, uint64_t model_hash,
+std::vector<uint8_t> SerializePlan(const RecipePlan& plan, uint64_t model_hash,
                                    uint64_t options_hash);
 
 // Decodes an entry after the FlatBuffers verifier. Errors (kCorruptCache,
 // naming what is wrong): not a plan cache entry (size, identifier, verifier),
 // another plan format version, another model, other options, a plan whose
-// vectors do not fit their limits. The plan itself is not checked against
-// the model here (Hooks::check does that). `cache` is left default.
-Result<ExecutionPlan> DeserializePlan(const uint8_t* bytes, size_t size, uint64_t model_hash,
-                                      uint64_t options_hash);
+// vectors do not fit their limits, a recipe on a plan that runs no rewritten
+// model or none on one that does, an edit of unknown kind. The plan itself
+// is not checked against the model here (Hooks::check does that), nor is
+// the recipe replayed: plan.rewritten_model is null and `cache` default.
+Result<RecipePlan> DeserializePlan(const uint8_t* bytes, size_t size, uint64_t model_hash,
+                                   uint64_t options_hash);
 
 // The model's stored plan as an ExecutionPlan, before Hooks::check. Errors:
 // kInvalidModel when its vectors do not match the model's tensors and
@@ -47,17 +61,22 @@ Result<ExecutionPlan> FromStoredPlan(const Model& model, const StoredPlan& store
 std::string EntryPath(const std::string& dir, uint64_t model_hash, uint64_t options_hash);
 
 struct Hooks {
-  // The search (order, arena plan): what runs on a miss.
-  std::function<Result<ExecutionPlan>()> search;
+  // The search (order, arena plan): what runs on a miss. A rewritten plan's
+  // model must be ReplayRewrites(model, recipe) (the search checks it).
+  std::function<Result<RecipePlan>()> search;
   // Checks a plan this process did not compute against the model (see
   // engine.cc: CheckPlan); `stored` for a stored plan, whose derived figures
-  // (baseline, stored-order peak) the check fills in.
+  // (baseline, stored-order peak) the check fills in. For a cache entry of a
+  // rewritten plan, plan->rewritten_model is the entry's recipe replayed on
+  // the model.
   std::function<Status(ExecutionPlan* plan, bool stored)> check;
 };
 
 // The stored plan, else the cache, else the search; fills plan.cache.
 // Errors: the search's, and kInvalidModel for a stored plan made for another
-// graph or failing the check. Cache trouble is a warning, never an error.
+// graph or failing the check. Cache trouble (an entry that does not decode,
+// whose recipe does not replay, or whose plan fails the check) is a warning,
+// never an error.
 Result<ExecutionPlan> ObtainPlan(const Model& model, const EngineOptions& options,
                                  const Hooks& hooks);
 

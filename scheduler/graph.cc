@@ -10,6 +10,8 @@ namespace serenity::scheduler {
 Graph GraphFromModel(const Model& model) {
   const std::vector<Tensor>& tensors = model.tensors();
   Graph graph;
+  graph.tensors.reserve(tensors.size());
+  graph.ops.reserve(model.operators().size());
   std::vector<int> graph_index(tensors.size(), -1);
   for (size_t t = 0; t < tensors.size(); ++t) {
     if (tensors[t].is_constant()) continue;
@@ -25,11 +27,20 @@ Graph GraphFromModel(const Model& model) {
     graph.tensors[graph_index[output]].graph_output = true;
   }
   const std::vector<Operator>& ops = model.operators();
+  std::vector<int> reads(graph.tensors.size(), 0);  // an upper bound, to size consumers once
+  for (const Operator& op : ops) {
+    for (int input : op.inputs) {
+      if (input >= 0 && graph_index[input] >= 0) ++reads[graph_index[input]];
+    }
+  }
+  for (size_t g = 0; g < graph.tensors.size(); ++g) graph.tensors[g].consumers.reserve(reads[g]);
   for (size_t o = 0; o < ops.size(); ++o) {
     GraphOp op;
     op.name = ops[o].name;
     op.type = OpTypeName(ops[o].type);
     op.model_operator = static_cast<int>(o);
+    op.inputs.reserve(ops[o].inputs.size());
+    op.outputs.reserve(ops[o].outputs.size());
     for (int input : ops[o].inputs) {
       if (input < 0 || graph_index[input] < 0) continue;
       int g = graph_index[input];

@@ -1,9 +1,10 @@
 #include "serenity/scheduler/rewrite.h"
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
-#include <functional>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <memory>
 #include <numeric>
@@ -14,6 +15,7 @@
 #include <utility>
 
 #include "rewrite_internal.h"
+#include "serenity/internal/model_assembly.h"
 #include "serenity/scheduler/memory_model.h"
 
 namespace serenity::scheduler {
@@ -36,25 +38,210 @@ const char* RewriteKindName(RewriteKind kind) {
   return "?";
 }
 
+const char* RewriteEditKindName(RewriteEdit::Kind kind) {
+  switch (kind) {
+    case RewriteEdit::Kind::kMergeDuplicate:
+      return "merge-duplicate";
+    case RewriteEdit::Kind::kPartialSum:
+      return "partial-sum";
+    case RewriteEdit::Kind::kChannelWise:
+      return "channel-wise";
+    case RewriteEdit::Kind::kKernelWise:
+      return "kernel-wise";
+  }
+  return "?";
+}
+
 namespace {
+
+std::vector<int> IdentityOrder(size_t n) {
+  std::vector<int> order(n);
+  std::iota(order.begin(), order.end(), 0);
+  return order;
+}
+
+// The operators of a model being edited, in order, indexed by position,
+// with each tensor's producer and readers. Removing and inserting operators
+// moves positions (ints), never Operators, and finding a producer or the
+// readers does not scan the model, so an edit of a model of hundreds of
+// operators costs microseconds (a plan cache hit replays a recipe of a
+// hundred edits within its millisecond). Removed operators stay in the pool
+// (unlisted) until the list is copied.
+class OperatorList {
+ public:
+  OperatorList() = default;
+  explicit OperatorList(std::vector<Operator> operators)
+      : pool_(std::move(operators)), listed_(pool_.size(), true),
+        order_(IdentityOrder(pool_.size())) {
+    // The readers of the operators given, flat (one allocation, not one per
+    // tensor): readers_ takes those added later.
+    int tensors = 0;
+    for (const Operator& op : pool_) {
+      for (int t : op.inputs) tensors = std::max(tensors, t + 1);
+      for (int t : op.outputs) tensors = std::max(tensors, t + 1);
+    }
+    producer_.assign(tensors, -1);
+    first_reader_.assign(tensors + 1, 0);
+    for (int id = 0; id < static_cast<int>(pool_.size()); ++id) {
+      for (int t : pool_[id].outputs) producer_[t] = id;
+      for (int t : pool_[id].inputs) {
+        if (t >= 0) ++first_reader_[t + 1];
+      }
+    }
+    for (int t = 0; t < tensors; ++t) first_reader_[t + 1] += first_reader_[t];
+    initial_readers_.resize(first_reader_[tensors]);
+    std::vector<int> next(first_reader_.begin(), first_reader_.end() - 1);
+    for (int id = 0; id < static_cast<int>(pool_.size()); ++id) {
+      for (int t : pool_[id].inputs) {
+        if (t >= 0) initial_readers_[next[t]++] = id;
+      }
+    }
+  }
+  OperatorList(const OperatorList& other) : OperatorList(other.InOrder()) {}
+  OperatorList& operator=(const OperatorList& other) {
+    if (this != &other) *this = OperatorList(other.InOrder());
+    return *this;
+  }
+  OperatorList(OperatorList&&) noexcept = default;
+  OperatorList& operator=(OperatorList&&) noexcept = default;
+
+  size_t size() const { return order_.size(); }
+  const Operator& operator[](int position) const { return pool_[order_[position]]; }
+
+  void Erase(int position) {
+    const int id = order_[position];
+    order_.erase(order_.begin() + position);
+    listed_[id] = false;
+    for (int t : pool_[id].outputs) producer_[t] = -1;
+  }
+  void Insert(int position, std::vector<Operator> operators) {
+    std::vector<int> ids;
+    for (Operator& op : operators) ids.push_back(Add(std::move(op)));
+    order_.insert(order_.begin() + position, ids.begin(), ids.end());
+  }
+
+  // Position of the operator writing `tensor`, or -1.
+  int ProducerOf(int tensor) const {
+    if (tensor < 0 || tensor >= static_cast<int>(producer_.size()) || producer_[tensor] < 0) {
+      return -1;
+    }
+    return PositionOf(producer_[tensor]);
+  }
+  // Positions of the operators reading `tensor`, ascending.
+  std::vector<int> ConsumersOf(int tensor) const {
+    std::vector<int> positions;
+    for (int id : ReaderCandidates(tensor)) {
+      const std::vector<int>& inputs = pool_[id].inputs;
+      if (listed_[id] && std::find(inputs.begin(), inputs.end(), tensor) != inputs.end()) {
+        positions.push_back(PositionOf(id));
+      }
+    }
+    std::sort(positions.begin(), positions.end());
+    positions.erase(std::unique(positions.begin(), positions.end()), positions.end());
+    return positions;
+  }
+  // Every operator reading `from` reads `to` there instead.
+  void ReplaceInput(int from, int to) {
+    for (int id : ReaderCandidates(from)) {
+      bool read = false;
+      for (int& input : pool_[id].inputs) {
+        if (input == from) {
+          input = to;
+          read = true;
+        }
+      }
+      if (read) AddReader(to, id);
+    }
+    if (from >= 0 && from < static_cast<int>(readers_.size())) readers_[from].clear();
+  }
+
+  std::vector<Operator> InOrder() const {
+    std::vector<Operator> operators;
+    operators.reserve(order_.size());
+    for (int id : order_) operators.push_back(pool_[id]);
+    return operators;
+  }
+  std::vector<Operator> TakeInOrder() && {
+    std::vector<Operator> operators;
+    operators.reserve(order_.size());
+    for (int id : order_) operators.push_back(std::move(pool_[id]));
+    return operators;
+  }
+
+ private:
+  int Add(Operator op) {
+    const int id = static_cast<int>(pool_.size());
+    for (int t : op.outputs) Grow(t, &producer_, -1)[t] = id;
+    for (int t : op.inputs) {
+      if (t >= 0) AddReader(t, id);
+    }
+    pool_.push_back(std::move(op));
+    listed_.push_back(true);
+    return id;
+  }
+  void AddReader(int tensor, int id) {
+    std::vector<int>& ids = Grow(tensor, &readers_, std::vector<int>{})[tensor];
+    if (std::find(ids.begin(), ids.end(), id) == ids.end()) ids.push_back(id);
+  }
+  // Pool indices of the operators that may read `tensor` (every one that
+  // does, maybe unlisted ones, maybe one twice, maybe some that no longer do).
+  std::vector<int> ReaderCandidates(int tensor) const {
+    std::vector<int> ids;
+    if (tensor >= 0 && tensor + 1 < static_cast<int>(first_reader_.size())) {
+      ids.assign(initial_readers_.begin() + first_reader_[tensor],
+                 initial_readers_.begin() + first_reader_[tensor + 1]);
+    }
+    if (tensor >= 0 && tensor < static_cast<int>(readers_.size())) {
+      ids.insert(ids.end(), readers_[tensor].begin(), readers_[tensor].end());
+    }
+    return ids;
+  }
+  template <typename T>
+  static std::vector<T>& Grow(int index, std::vector<T>* values, T fill) {
+    if (index >= static_cast<int>(values->size())) values->resize(index + 1, fill);
+    return *values;
+  }
+  int PositionOf(int id) const {
+    return static_cast<int>(std::find(order_.begin(), order_.end(), id) - order_.begin());
+  }
+
+  std::vector<Operator> pool_;
+  std::vector<bool> listed_;                // per pool entry
+  std::vector<int> order_;                  // pool indices
+  std::vector<int> producer_;               // per tensor: pool index or -1
+  // Readers per tensor: of the operators given at construction, flat
+  // (initial_readers_[first_reader_[t] .. first_reader_[t + 1]]), and of
+  // those added or rewired since (readers_[t]).
+  std::vector<int> first_reader_;
+  std::vector<int> initial_readers_;
+  std::vector<std::vector<int>> readers_;
+};
 
 // A model being edited. Tensor indices only grow (nothing is removed before
 // Materialise), so they identify sites across edits. Constants point into
 // the source model (which outlives this) or into `storage`, shared between
-// copies and never modified.
+// copies and never modified. `log` lists the edits applied since
+// EditableFrom, as RewriteEdits: replayed on the same source, they give the
+// same tensors in the same order, so every edit leaves the model as it was
+// when it fails.
 struct EditableModel {
   std::string name;
   std::string description;
   std::vector<std::pair<std::string, std::string>> metadata;
   std::vector<Tensor> tensors;
-  std::vector<Operator> operators;
+  OperatorList operators;
   std::vector<int> inputs;
   std::vector<int> outputs;
-  std::vector<std::shared_ptr<const std::vector<uint8_t>>> storage;
-
-  internal::ModelParts parts() const {
-    return {&tensors, &operators, &inputs, &outputs};
-  }
+  std::vector<std::shared_ptr<const void>> storage;
+  std::vector<RewriteEdit> log;
+  // For UniqueTensorName without a pass over every name per new tensor (the
+  // replay of a recipe must stay well under a millisecond): the hashes of
+  // the source's tensor names (the first `source_tensors` tensors) in an
+  // open-addressing table (0: empty), shared by every copy, and the names
+  // the edits added.
+  std::shared_ptr<const std::vector<size_t>> source_name_hashes;
+  size_t source_tensors = 0;
+  std::unordered_set<std::string> added_names;
 };
 
 EditableModel EditableFrom(const Model& model) {
@@ -62,94 +249,139 @@ EditableModel EditableFrom(const Model& model) {
   edit.name = model.name();
   edit.description = model.description();
   edit.metadata = model.metadata();
+  // Room for the tensors edits add, so that they do not move the rest.
+  edit.tensors.reserve(model.tensors().size() + model.tensors().size() / 2 + 16);
   edit.tensors = model.tensors();
-  edit.operators = model.operators();
+  edit.operators = OperatorList(model.operators());
   edit.inputs = model.inputs();
   edit.outputs = model.outputs();
+  edit.source_tensors = edit.tensors.size();
   return edit;
 }
 
-std::string UniqueTensorName(const EditableModel& edit, const std::string& base) {
-  std::unordered_set<std::string> names;
-  for (const Tensor& tensor : edit.tensors) names.insert(tensor.name);
-  if (names.count(base) == 0) return base;
-  for (int i = 1;; ++i) {
-    std::string candidate = StrCat(base, "_", i);
-    if (names.count(candidate) == 0) return candidate;
+// base + tag + index, without a stream (names are made per edit, and a
+// recipe replays many).
+std::string Named(const std::string& base, const char* tag, size_t index) {
+  char digits[24];
+  const char* end = std::to_chars(digits, digits + sizeof(digits), index).ptr;
+  std::string name;
+  name.reserve(base.size() + std::strlen(tag) + (end - digits));
+  name.append(base).append(tag).append(digits, static_cast<size_t>(end - digits));
+  return name;
+}
+
+size_t NameHash(const std::string& name) {
+  const size_t hash = std::hash<std::string>{}(name);
+  return hash == 0 ? 1 : hash;
+}
+
+bool NameTaken(EditableModel* edit, const std::string& name) {
+  if (edit->added_names.count(name) > 0) return true;
+  if (edit->source_name_hashes == nullptr) {
+    size_t slots = 16;
+    while (slots < 2 * edit->source_tensors) slots *= 2;
+    auto table = std::make_shared<std::vector<size_t>>(slots, 0);
+    for (size_t t = 0; t < edit->source_tensors; ++t) {
+      const size_t hash = NameHash(edit->tensors[t].name);
+      size_t slot = hash & (slots - 1);
+      while ((*table)[slot] != 0 && (*table)[slot] != hash) slot = (slot + 1) & (slots - 1);
+      (*table)[slot] = hash;
+    }
+    edit->source_name_hashes = std::move(table);
   }
+  const std::vector<size_t>& table = *edit->source_name_hashes;
+  const size_t hash = NameHash(name);
+  size_t slot = hash & (table.size() - 1);
+  while (table[slot] != 0 && table[slot] != hash) slot = (slot + 1) & (table.size() - 1);
+  if (table[slot] == 0) return false;
+  for (size_t t = 0; t < edit->source_tensors; ++t) {  // the hash matched: the name?
+    if (edit->tensors[t].name == name) return true;
+  }
+  return false;
+}
+
+std::string UniqueTensorName(EditableModel* edit, const std::string& base) {
+  std::string name = base;
+  for (int i = 1; NameTaken(edit, name); ++i) name = Named(base, "_", i);
+  edit->added_names.insert(name);
+  return name;
+}
+
+// Drops the tensors from `count` on (made by an edit that then failed).
+void DropTensorsFrom(EditableModel* edit, size_t count, size_t storage_count) {
+  for (size_t t = count; t < edit->tensors.size(); ++t) {
+    edit->added_names.erase(edit->tensors[t].name);
+  }
+  edit->tensors.resize(count);
+  edit->storage.resize(storage_count);
 }
 
 int AddActivation(EditableModel* edit, const std::string& name,
                   std::vector<int64_t> shape, DataType type) {
   Tensor tensor;
-  tensor.name = UniqueTensorName(*edit, name);
+  tensor.name = UniqueTensorName(edit, name);
   tensor.type = type;
   tensor.shape = std::move(shape);
   edit->tensors.push_back(std::move(tensor));
   return static_cast<int>(edit->tensors.size()) - 1;
 }
 
+// Bytes of a constant made by an edit: a range of an existing constant's
+// bytes (borrowed: they live in the source model or in `storage`), or new
+// bytes `owner` holds.
+struct ConstantBytes {
+  const uint8_t* data = nullptr;
+  size_t size = 0;
+  std::shared_ptr<const void> owner;  // null when borrowed
+};
+
 int AddConstant(EditableModel* edit, const std::string& name,
-                std::vector<int64_t> shape, const std::vector<float>& values) {
-  auto bytes = std::make_shared<std::vector<uint8_t>>(values.size() * sizeof(float));
-  if (!values.empty()) std::memcpy(bytes->data(), values.data(), bytes->size());
+                std::vector<int64_t> shape, ConstantBytes bytes) {
   Tensor tensor;
-  tensor.name = UniqueTensorName(*edit, name);
+  tensor.name = UniqueTensorName(edit, name);
   tensor.type = DataType::kFloat32;
   tensor.shape = std::move(shape);
-  tensor.data = bytes->data();
-  tensor.data_bytes = bytes->size();
-  edit->storage.push_back(std::move(bytes));
+  tensor.data = bytes.data;
+  tensor.data_bytes = bytes.size;
+  if (bytes.owner != nullptr) edit->storage.push_back(std::move(bytes.owner));
   edit->tensors.push_back(std::move(tensor));
   return static_cast<int>(edit->tensors.size()) - 1;
 }
 
-std::vector<float> ReadFloats(const Tensor& tensor) {
-  std::vector<float> values(tensor.data_bytes / sizeof(float));
-  if (!values.empty()) std::memcpy(values.data(), tensor.data, values.size() * sizeof(float));
-  return values;
-}
-
-// Elements [begin, begin + count) along the last axis of a constant.
-std::vector<float> SliceLastAxis(const Tensor& tensor, int64_t begin, int64_t count) {
-  const std::vector<float> values = ReadFloats(tensor);
-  const int64_t last = tensor.shape.empty() ? 1 : tensor.shape.back();
-  const int64_t rows = last == 0 ? 0 : static_cast<int64_t>(values.size()) / last;
-  std::vector<float> out;
-  out.reserve(rows * count);
-  for (int64_t r = 0; r < rows; ++r) {
-    out.insert(out.end(), values.begin() + r * last + begin,
-               values.begin() + r * last + begin + count);
-  }
-  return out;
-}
-
-// Elements [begin, begin + count) along the first axis of a constant.
-std::vector<float> SliceFirstAxis(const Tensor& tensor, int64_t begin, int64_t count) {
-  const std::vector<float> values = ReadFloats(tensor);
+// Elements [begin, begin + count) along the first axis of a float constant:
+// contiguous, so borrowed.
+ConstantBytes SliceFirstAxis(const Tensor& tensor, int64_t begin, int64_t count) {
   const int64_t first = tensor.shape.empty() ? 1 : tensor.shape.front();
-  const int64_t row = first == 0 ? 0 : static_cast<int64_t>(values.size()) / first;
-  return std::vector<float>(values.begin() + begin * row,
-                            values.begin() + (begin + count) * row);
+  const int64_t elements = static_cast<int64_t>(tensor.data_bytes / sizeof(float));
+  const int64_t row = first == 0 ? 0 : elements / first;
+  return {tensor.data + begin * row * sizeof(float),
+          static_cast<size_t>(count * row) * sizeof(float), nullptr};
+}
+
+// Elements [begin, begin + count) along the last axis of a float constant:
+// borrowed when that is one range (a single row), else copied row by row
+// (the weights of a partial convolution: what a channel-wise edit costs).
+ConstantBytes SliceLastAxis(const Tensor& tensor, int64_t begin, int64_t count) {
+  const int64_t last = tensor.shape.empty() ? 1 : tensor.shape.back();
+  const int64_t elements = static_cast<int64_t>(tensor.data_bytes / sizeof(float));
+  const size_t rows = static_cast<size_t>(last == 0 ? 0 : elements / last);
+  const size_t row_bytes = static_cast<size_t>(count) * sizeof(float);
+  if (rows <= 1) return {tensor.data + begin * sizeof(float), rows * row_bytes, nullptr};
+  std::shared_ptr<uint8_t[]> out(new uint8_t[rows * row_bytes]);  // filled below
+  for (size_t r = 0; r < rows; ++r) {
+    std::memcpy(out.get() + r * row_bytes, tensor.data + (r * last + begin) * sizeof(float),
+                row_bytes);
+  }
+  const uint8_t* data = out.get();
+  return {data, rows * row_bytes, std::shared_ptr<const void>(std::move(out), data)};
 }
 
 std::vector<int> ConsumersOf(const EditableModel& edit, int tensor) {
-  std::vector<int> consumers;
-  for (int o = 0; o < static_cast<int>(edit.operators.size()); ++o) {
-    const std::vector<int>& inputs = edit.operators[o].inputs;
-    if (std::find(inputs.begin(), inputs.end(), tensor) != inputs.end()) {
-      consumers.push_back(o);
-    }
-  }
-  return consumers;
+  return edit.operators.ConsumersOf(tensor);
 }
 
 int ProducerOf(const EditableModel& edit, int tensor) {
-  for (int o = 0; o < static_cast<int>(edit.operators.size()); ++o) {
-    const std::vector<int>& outputs = edit.operators[o].outputs;
-    if (std::find(outputs.begin(), outputs.end(), tensor) != outputs.end()) return o;
-  }
-  return -1;
+  return edit.operators.ProducerOf(tensor);
 }
 
 bool IsGraphOutput(const EditableModel& edit, int tensor) {
@@ -177,24 +409,16 @@ Status CheckPermutation(const std::vector<int>& order, size_t n) {
   return Status::Ok();
 }
 
-std::vector<int> IdentityOrder(size_t n) {
-  std::vector<int> order(n);
-  std::iota(order.begin(), order.end(), 0);
-  return order;
-}
-
 // Replaces operator `at` by `replacement`; removes the concat `concat_op`
 // (< at) when nothing reads its output any more.
 void Splice(EditableModel* edit, int at, std::vector<Operator> replacement,
             int concat_op) {
-  edit->operators.erase(edit->operators.begin() + at);
-  edit->operators.insert(edit->operators.begin() + at,
-                         std::make_move_iterator(replacement.begin()),
-                         std::make_move_iterator(replacement.end()));
+  edit->operators.Erase(at);
+  edit->operators.Insert(at, std::move(replacement));
   if (concat_op >= 0) {
     const int c = edit->operators[concat_op].outputs[0];
     if (ConsumersOf(*edit, c).empty() && !IsGraphOutput(*edit, c)) {
-      edit->operators.erase(edit->operators.begin() + concat_op);
+      edit->operators.Erase(concat_op);
     }
   }
 }
@@ -251,11 +475,11 @@ Status ApplyPartialSum(EditableModel* edit, int add_op, std::vector<int> order) 
   for (size_t j = 1; j < n; ++j) {
     const bool last = j + 1 == n;
     const int sum = last ? add.outputs[0]
-                         : AddActivation(edit, StrCat(out.name, "/sum", j), out.shape,
+                         : AddActivation(edit, Named(out.name, "/sum", j), out.shape,
                                          out.type);
     Operator step;
     step.type = OpType::kAdd;
-    step.name = last ? add.name : StrCat(base, "/sum", j);
+    step.name = last ? add.name : Named(base, "/sum", j);
     step.inputs = {accumulator, add.inputs[order[j]]};
     step.outputs = {sum};
     step.attrs = ElementwiseAttrs{last ? activation : Activation::kNone};
@@ -263,6 +487,7 @@ Status ApplyPartialSum(EditableModel* edit, int add_op, std::vector<int> order) 
     accumulator = sum;
   }
   Splice(edit, add_op, std::move(chain), -1);
+  edit->log.push_back({RewriteEdit::Kind::kPartialSum, add.outputs[0], -1, std::move(order)});
   return Status::Ok();
 }
 
@@ -305,33 +530,33 @@ Status ApplyChannelWise(EditableModel* edit, int concat_op, int conv_op,
     const int branch = order[j];
     const int x = concat.inputs[branch];
     const int64_t width = edit->tensors[x].shape.back();
-    const int w = AddConstant(edit, StrCat(weights.name, "/part", branch),
+    const int w = AddConstant(edit, Named(weights.name, "/part", branch),
                               {weights.shape[0], weights.shape[1], weights.shape[2], width},
                               SliceLastAxis(weights, offsets[branch], width));
     const bool last = j + 1 == k;
     Operator partial;
     partial.type = OpType::kConv2D;
-    partial.name = StrCat(base, "/part", branch);
+    partial.name = Named(base, "/part", branch);
     partial.inputs = {x, w, j == 0 ? bias : -1};
     Conv2DAttrs partial_attrs = attrs;
     partial_attrs.activation = k == 1 ? attrs.activation : Activation::kNone;
     partial.attrs = partial_attrs;
     if (j == 0) {
-      accumulator = k == 1 ? z : AddActivation(edit, StrCat(out.name, "/acc0"), out.shape,
+      accumulator = k == 1 ? z : AddActivation(edit, Named(out.name, "/acc", 0), out.shape,
                                                out.type);
       partial.outputs = {accumulator};
       ops.push_back(std::move(partial));
       continue;
     }
-    const int term = AddActivation(edit, StrCat(out.name, "/part", branch), out.shape,
+    const int term = AddActivation(edit, Named(out.name, "/part", branch), out.shape,
                                    out.type);
     partial.outputs = {term};
     ops.push_back(std::move(partial));
-    const int sum = last ? z : AddActivation(edit, StrCat(out.name, "/acc", j),
+    const int sum = last ? z : AddActivation(edit, Named(out.name, "/acc", j),
                                              out.shape, out.type);
     Operator add;
     add.type = OpType::kAdd;
-    add.name = last ? conv.name : StrCat(base, "/acc", j);
+    add.name = last ? conv.name : Named(base, "/acc", j);
     add.inputs = {accumulator, term};
     add.outputs = {sum};
     add.attrs = ElementwiseAttrs{last ? attrs.activation : Activation::kNone};
@@ -339,6 +564,7 @@ Status ApplyChannelWise(EditableModel* edit, int concat_op, int conv_op,
     accumulator = sum;
   }
   Splice(edit, conv_op, std::move(ops), concat_op);
+  edit->log.push_back({RewriteEdit::Kind::kChannelWise, c, z, std::move(order)});
   return Status::Ok();
 }
 
@@ -410,6 +636,9 @@ Status ApplyKernelWise(EditableModel* edit, int concat_op, int consumer_op) {
   const int z = op.outputs[0];
   const Tensor out = edit->tensors[z];
   const std::string base = op.name.empty() ? out.name : op.name;
+  // Undone if a branch's shapes do not infer (tensors added so far).
+  const size_t tensors_before = edit->tensors.size();
+  const size_t storage_before = edit->storage.size();
   std::vector<Operator> ops;
   std::vector<int> parts;
   int64_t offset = 0;
@@ -417,19 +646,19 @@ Status ApplyKernelWise(EditableModel* edit, int concat_op, int consumer_op) {
     const int x = concat.inputs[i];
     const int64_t width = edit->tensors[x].shape.back();
     Operator branch = op;
-    branch.name = StrCat(base, "/branch", i);
+    branch.name = Named(base, "/branch", i);
     for (int& input : branch.inputs) {
       if (input == c) input = x;
     }
     if (op.type == OpType::kConv2D) {
       const Tensor weights = edit->tensors[op.inputs[1]];
       branch.inputs[1] = AddConstant(
-          edit, StrCat(weights.name, "/branch", i),
+          edit, Named(weights.name, "/branch", i),
           {width, weights.shape[1], weights.shape[2], 1},
           SliceFirstAxis(weights, offset, width));
       if (op.inputs.size() > 2 && op.inputs[2] >= 0) {
         const Tensor bias = edit->tensors[op.inputs[2]];
-        branch.inputs[2] = AddConstant(edit, StrCat(bias.name, "/branch", i), {width},
+        branch.inputs[2] = AddConstant(edit, Named(bias.name, "/branch", i), {width},
                                        SliceFirstAxis(bias, offset, width));
       }
       std::get<Conv2DAttrs>(branch.attrs).groups = static_cast<int>(width);
@@ -441,7 +670,7 @@ Status ApplyKernelWise(EditableModel* edit, int concat_op, int consumer_op) {
       if (!constant.shape.empty() && constant.shape.back() == channels && channels != 1) {
         std::vector<int64_t> shape = constant.shape;
         shape.back() = width;
-        branch.inputs[which] = AddConstant(edit, StrCat(constant.name, "/branch", i),
+        branch.inputs[which] = AddConstant(edit, Named(constant.name, "/branch", i),
                                            shape, SliceLastAxis(constant, offset, width));
       }
     }
@@ -453,8 +682,11 @@ Status ApplyKernelWise(EditableModel* edit, int concat_op, int consumer_op) {
     }
     Result<std::vector<std::vector<int64_t>>> inferred =
         InferOutputShapes(branch, shapes, inputs);
-    if (!inferred.ok()) return inferred.status();
-    const int y = AddActivation(edit, StrCat(out.name, "/branch", i),
+    if (!inferred.ok()) {
+      DropTensorsFrom(edit, tensors_before, storage_before);
+      return inferred.status();
+    }
+    const int y = AddActivation(edit, Named(out.name, "/branch", i),
                                 inferred.value().at(0), out.type);
     branch.outputs = {y};
     parts.push_back(y);
@@ -463,12 +695,13 @@ Status ApplyKernelWise(EditableModel* edit, int concat_op, int consumer_op) {
   }
   Operator join;
   join.type = OpType::kConcat;
-  join.name = StrCat(base, "/concat");
+  join.name = base + "/concat";
   join.inputs = parts;
   join.outputs = {z};
   join.attrs = ConcatAttrs{static_cast<int>(out.shape.size()) - 1};
   ops.push_back(std::move(join));
   Splice(edit, consumer_op, std::move(ops), concat_op);
+  edit->log.push_back({RewriteEdit::Kind::kKernelWise, c, z, {}});
   return Status::Ok();
 }
 
@@ -524,12 +757,9 @@ Status ApplyMergeDuplicate(EditableModel* edit, int kept, int duplicate) {
   }
   const int from = edit->operators[duplicate].outputs[0];
   const int to = edit->operators[kept].outputs[0];
-  for (Operator& op : edit->operators) {
-    for (int& input : op.inputs) {
-      if (input == from) input = to;
-    }
-  }
-  edit->operators.erase(edit->operators.begin() + duplicate);
+  edit->operators.Erase(duplicate);
+  edit->operators.ReplaceInput(from, to);
+  edit->log.push_back({RewriteEdit::Kind::kMergeDuplicate, to, from, {}});
   return Status::Ok();
 }
 
@@ -538,37 +768,58 @@ struct MaterialisedModel {
   std::vector<int> new_index;  // per editable tensor, -1 if dropped
 };
 
-Result<MaterialisedModel> Materialise(const EditableModel& edit) {
+// The tensor numbering of the model `edit` materialises to: the graph inputs
+// first, in order, then every other tensor an operator or the graph outputs
+// use, in editable order; -1 for tensors nothing uses any more. Shared by
+// Materialise (through the builder) and ReplayRewrites, so both number alike.
+std::vector<int> MaterialNumbering(const EditableModel& edit, int* count) {
   std::vector<bool> used(edit.tensors.size(), false);
-  for (const Operator& op : edit.operators) {
+  for (int o = 0; o < static_cast<int>(edit.operators.size()); ++o) {
+    const Operator& op = edit.operators[o];
     for (int t : op.inputs) {
       if (t >= 0) used[t] = true;
     }
     for (int t : op.outputs) used[t] = true;
   }
-  for (int t : edit.inputs) used[t] = true;
   for (int t : edit.outputs) used[t] = true;
+  std::vector<int> new_index(edit.tensors.size(), -1);
+  int next = 0;
+  for (int t : edit.inputs) new_index[t] = next++;
+  for (size_t t = 0; t < edit.tensors.size(); ++t) {
+    if (used[t] && new_index[t] < 0) new_index[t] = next++;
+  }
+  *count = next;
+  return new_index;
+}
 
+Result<MaterialisedModel> Materialise(const EditableModel& edit) {
+  int count = 0;
+  const std::vector<int> new_index = MaterialNumbering(edit, &count);
+  std::vector<int> tensor_at(count, -1);
+  for (size_t t = 0; t < new_index.size(); ++t) {
+    if (new_index[t] >= 0) tensor_at[new_index[t]] = static_cast<int>(t);
+  }
   ModelBuilder builder(edit.name);
   builder.SetDescription(edit.description);
   for (const auto& [key, value] : edit.metadata) builder.AddMetadata(key, value);
-  std::vector<int> new_index(edit.tensors.size(), -1);
   for (int t : edit.inputs) {
     const Tensor& tensor = edit.tensors[t];
-    new_index[t] = builder.AddInput(tensor.name, tensor.shape, tensor.type);
+    builder.AddInput(tensor.name, tensor.shape, tensor.type);
   }
-  for (size_t t = 0; t < edit.tensors.size(); ++t) {
-    if (!used[t] || new_index[t] >= 0) continue;
-    const Tensor& tensor = edit.tensors[t];
+  for (int n = static_cast<int>(edit.inputs.size()); n < count; ++n) {
+    const Tensor& tensor = edit.tensors[tensor_at[n]];
     if (tensor.is_constant()) {
-      new_index[t] = builder.AddConstantBytes(
-          tensor.name, tensor.shape, tensor.type,
-          std::vector<uint8_t>(tensor.data, tensor.data + tensor.data_bytes));
+      builder.AddConstantBytes(tensor.name, tensor.shape, tensor.type,
+                               std::vector<uint8_t>(tensor.data, tensor.data + tensor.data_bytes));
     } else {
-      new_index[t] = builder.AddActivation(tensor.name, tensor.shape, tensor.type);
+      builder.AddActivation(tensor.name, tensor.shape, tensor.type);
     }
   }
-  for (const Operator& op : edit.operators) {
+  for (int n = 0; n < count; ++n) {
+    builder.tensors()[n].quantization = edit.tensors[tensor_at[n]].quantization;
+  }
+  for (int o = 0; o < static_cast<int>(edit.operators.size()); ++o) {
+    const Operator& op = edit.operators[o];
     std::vector<int> inputs;
     for (int t : op.inputs) inputs.push_back(t >= 0 ? new_index[t] : -1);
     std::vector<int> outputs;
@@ -591,6 +842,88 @@ Result<Model> ApplyAndMaterialise(const Model& model,
   SERENITY_RETURN_IF_ERROR(apply(&edit));
   SERENITY_ASSIGN_OR_RETURN(MaterialisedModel out, Materialise(edit));
   return std::move(out.model);
+}
+
+// Applies one edit of a recipe: finds its operators by the tensors they
+// produce; the primitive checks the site's form.
+Status ApplyEdit(EditableModel* edit, const RewriteEdit& step) {
+  const int first_op = ProducerOf(*edit, step.first);
+  if (first_op < 0) return InvalidArgumentError("no operator produces tensor ", step.first);
+  if (step.kind == RewriteEdit::Kind::kPartialSum) {
+    if (step.second != -1) return InvalidArgumentError("a partial sum names one tensor");
+    return ApplyPartialSum(edit, first_op, step.order);
+  }
+  const int second_op = ProducerOf(*edit, step.second);
+  if (second_op < 0) return InvalidArgumentError("no operator produces tensor ", step.second);
+  switch (step.kind) {
+    case RewriteEdit::Kind::kMergeDuplicate:
+      if (!step.order.empty()) return InvalidArgumentError("a merge takes no order");
+      return ApplyMergeDuplicate(edit, first_op, second_op);
+    case RewriteEdit::Kind::kChannelWise:
+      // An empty order would mean "as stored" to the primitive; a recipe
+      // always says.
+      if (step.order.empty()) return InvalidArgumentError("the order is missing");
+      return ApplyChannelWise(edit, first_op, second_op, step.order);
+    case RewriteEdit::Kind::kKernelWise:
+      if (!step.order.empty()) return InvalidArgumentError("kernel-wise takes no order");
+      return ApplyKernelWise(edit, first_op, second_op);
+    case RewriteEdit::Kind::kPartialSum:
+      break;
+  }
+  return InvalidArgumentError("unknown edit kind ", static_cast<int>(step.kind));
+}
+
+// The Model of `edit`, numbered as Materialise numbers it, made in memory:
+// tensors and operators are moved, constants stay where they are (the
+// source model's, or `storage`, which the Model keeps).
+Result<Model> Assemble(EditableModel edit, const Model& source) {
+  int count = 0;
+  const std::vector<int> new_index = MaterialNumbering(edit, &count);
+  if (count > static_cast<int>(kMaxTensors) ||
+      edit.operators.size() > static_cast<size_t>(kMaxOperators)) {
+    return ResourceExhaustedError("the rewritten model would have ", count, " tensors and ",
+                                  edit.operators.size(), " operators, more than the limits of ",
+                                  kMaxTensors, " and ", kMaxOperators);
+  }
+  model_assembly::ModelParts parts;
+  parts.source = StrCat("rewritten ", edit.name);
+  parts.name = std::move(edit.name);
+  parts.description = std::move(edit.description);
+  parts.metadata = std::move(edit.metadata);
+  // Usually the numbering only closes gaps (the inputs come first already):
+  // then the tensors move down in place, else into a new vector.
+  bool in_place = true;
+  for (size_t t = 0, next = 0; t < new_index.size() && in_place; ++t) {
+    if (new_index[t] >= 0) in_place = new_index[t] == static_cast<int>(next++);
+  }
+  if (in_place) {
+    for (size_t t = 0; t < new_index.size(); ++t) {
+      if (new_index[t] >= 0 && new_index[t] != static_cast<int>(t)) {
+        edit.tensors[new_index[t]] = std::move(edit.tensors[t]);
+      }
+    }
+    edit.tensors.resize(count);
+    parts.tensors = std::move(edit.tensors);
+  } else {
+    parts.tensors.resize(count);
+    for (size_t t = 0; t < new_index.size(); ++t) {
+      if (new_index[t] >= 0) parts.tensors[new_index[t]] = std::move(edit.tensors[t]);
+    }
+  }
+  parts.operators = std::move(edit.operators).TakeInOrder();
+  for (Operator& op : parts.operators) {
+    for (int& t : op.inputs) {
+      if (t >= 0) t = new_index[t];
+    }
+    for (int& t : op.outputs) t = new_index[t];
+  }
+  for (int& t : edit.inputs) t = new_index[t];
+  for (int& t : edit.outputs) t = new_index[t];
+  parts.inputs = std::move(edit.inputs);
+  parts.outputs = std::move(edit.outputs);
+  parts.retained.assign(edit.storage.begin(), edit.storage.end());
+  parts.derived_from = &source;
+  return model_assembly::AssembleModel(std::move(parts));
 }
 
 // ---------------------------------------------------------------------------
@@ -642,7 +975,9 @@ class Searcher {
                               bool warm_start = false,
                               const Measurement* previous = nullptr) const {
     Measurement m;
-    m.graph = internal::GraphFromParts(edit.parts());
+    const std::vector<Operator> operators = edit.operators.InOrder();
+    const internal::ModelParts parts{&edit.tensors, &operators, &edit.inputs, &edit.outputs};
+    m.graph = internal::GraphFromParts(parts);
     AliasOptions alias = options_.alias;
     alias.copy_concats.clear();
     for (int o = 0; o < static_cast<int>(edit.operators.size()); ++o) {
@@ -652,7 +987,7 @@ class Searcher {
       }
     }
     SERENITY_ASSIGN_OR_RETURN(
-        m.alias, internal::PlanAliasingForParts(edit.parts(), m.graph,
+        m.alias, internal::PlanAliasingForParts(parts, m.graph,
                                                 options_.capabilities, alias));
     SERENITY_ASSIGN_OR_RETURN(m.schedule,
                               ComputeSchedule(m.graph, m.alias.memory, options_.schedule));
@@ -731,7 +1066,7 @@ class Searcher {
   std::vector<Site> Sites(const EditableModel& edit, RewriteKind kind,
                           const Measurement& current) const {
     std::vector<Site> sites;
-    const std::vector<Operator>& ops = edit.operators;
+    const OperatorList& ops = edit.operators;
     for (int o = 0; o < static_cast<int>(ops.size()); ++o) {
       const Operator& op = ops[o];
       if (kind == RewriteKind::kPartialSum) {
@@ -902,6 +1237,21 @@ Result<Model> SplitPartialSum(const Model& model, int add_op,
   });
 }
 
+Result<Model> ReplayRewrites(const Model& source, const std::vector<RewriteEdit>& recipe) {
+  EditableModel edit = EditableFrom(source);
+  for (size_t i = 0; i < recipe.size(); ++i) {
+    const RewriteEdit& step = recipe[i];
+    Status applied = ApplyEdit(&edit, step);
+    if (!applied.ok()) {
+      return InvalidArgumentError("rewrite edit ", i, " (", RewriteEditKindName(step.kind),
+                                  " at tensors ", step.first, ", ", step.second,
+                                  ") does not apply to model '", source.name(),
+                                  "': ", applied.message());
+    }
+  }
+  return Assemble(std::move(edit), source);
+}
+
 Result<RewriteResult> RewriteForMemory(const Model& model,
                                        const RewriteOptions& options) {
   Searcher searcher(options);
@@ -1010,7 +1360,7 @@ Result<RewriteResult> RewriteForMemory(const Model& model,
                        std::move(plan),           std::move(kept_copies),
                        std::move(current.schedule), initial_peak,
                        std::move(decisions),      applied,
-                       out_of_time};
+                       out_of_time,               std::move(best.log)};
 }
 
 }  // namespace serenity::scheduler

@@ -7,7 +7,10 @@
 // reference in double, and rewrites reorder additions).
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <cmath>
+#include <cstdio>
 #include <memory>
 #include <new>
 #include <string>
@@ -103,6 +106,36 @@ TEST_P(EngineRewriteTest, SameOutputsAsTheOriginalAndNeverALargerArena) {
   ExpectClose(RunEngine(*plain, inputs), *reference, c.name + " (order alone)");
   // Twice: in-place and shared buffers must not leak state between runs.
   ExpectClose(RunEngine(*all, inputs), *reference, c.name + " (second run)");
+}
+
+// A plan cache hit runs the recipe replayed on the model (a model built in
+// memory, borrowing the original's constants) where the miss ran the
+// search's: same graph, same plan, same outputs, bit for bit.
+TEST_P(EngineRewriteTest, CacheHitRunsLikeTheMiss) {
+  const Case& c = Cases()[GetParam()];
+  const Model model = c.make();
+  const std::vector<std::vector<float>> inputs = Inputs(model);
+  EngineOptions options;
+  options.plan_cache_dir = ::testing::TempDir() + "/engine_rewrite_test_" +
+                           std::to_string(::getpid()) + "_" + c.name;
+  options.plan_cache = PlanCacheMode::kRefresh;
+  Result<Engine> miss = Engine::Create(model, options);
+  ASSERT_TRUE(miss.ok()) << miss.status().ToString();
+  options.plan_cache = PlanCacheMode::kOn;
+  Result<Engine> hit = Engine::Create(model, options);
+  ASSERT_TRUE(hit.ok()) << hit.status().ToString();
+  std::remove(hit->plan().cache.path.c_str());
+  std::remove(options.plan_cache_dir.c_str());
+  ASSERT_EQ(hit->plan().cache.status, PlanCacheStatus::kHit) << hit->plan().cache.warning;
+  EXPECT_EQ(hit->plan().strategy, miss->plan().strategy);
+  EXPECT_EQ(hit->model().GraphHash(), miss->model().GraphHash());
+  EXPECT_EQ(hit->plan().order, miss->plan().order);
+  EXPECT_EQ(hit->memory().arena_bytes, miss->memory().arena_bytes);
+  if (miss->plan().rewritten_model != nullptr) {
+    EXPECT_NE(&hit->model(), &miss->model());
+    EXPECT_EQ(hit->model().bytes(), nullptr);  // replayed, not read from the entry
+  }
+  EXPECT_EQ(RunEngine(*hit, inputs), RunEngine(*miss, inputs));
 }
 
 INSTANTIATE_TEST_SUITE_P(Nets, EngineRewriteTest,

@@ -120,11 +120,9 @@ void ExpectSamePlan(const ExecutionPlan& a, const ExecutionPlan& b) {
   EXPECT_EQ(a.arena.at_peak, b.arena.at_peak);
 }
 
-// A plan that runs a rewritten model: the entry carries the rewritten model,
-// a hit gives it back (same graph, same plan) and it runs to the original's
-// outputs; an entry whose rewritten model was altered is ignored.
-TEST_F(PlanCacheTest, RewrittenPlansRoundTripAndAlteredModelsAreIgnored) {
-  // The same Relu twice on a wide concat: merging the duplicates must pay.
+// The same Relu twice on a wide concat: merging the duplicates must pay, so
+// the plan runs a rewritten model.
+Model SharedReluNet() {
   ModelBuilder b("shared_relu");
   const int x = b.AddInput("x", {1, 8, 8, 4});
   std::vector<int> branches;
@@ -143,45 +141,143 @@ TEST_F(PlanCacheTest, RewrittenPlansRoundTripAndAlteredModelsAreIgnored) {
   const int sum = b.AddActivation("sum", {1, 8, 8, 8});
   b.AddOperator(OpType::kAdd, "sum", {y1, y2}, {sum});
   b.MarkOutput(sum);
-  const Model model = LoadOrDie(std::move(b));
+  return LoadOrDie(std::move(b));
+}
 
+std::vector<float> RunOnce(const Model& model, const ExecutionPlan& plan,
+                           const EngineOptions& options) {
+  std::vector<float> input(8 * 8 * 4);
+  for (size_t i = 0; i < input.size(); ++i) input[i] = static_cast<float>(i % 13) / 7.0f - 0.8f;
+  Result<Engine> engine = Engine::Create(model, plan, options);
+  EXPECT_TRUE(engine.ok()) << engine.status().ToString();
+  if (!engine.ok()) return {};
+  EXPECT_TRUE(engine->SetInput(0, input.data(), input.size()).ok());
+  EXPECT_TRUE(engine->Invoke().ok());
+  std::vector<float> output(engine->output(0)->num_elements);
+  EXPECT_TRUE(engine->GetOutput(0, output.data(), output.size()).ok());
+  return output;
+}
+
+// A plan that runs a rewritten model: the entry carries the rewrite recipe,
+// not the model (none of its weights); a hit replays it to the same graph
+// (same hash, same plan) and runs to the same outputs.
+TEST_F(PlanCacheTest, RewrittenPlansRoundTripAsARecipe) {
+  const Model model = SharedReluNet();
   Fresh(model);
   ASSERT_EQ(fresh_.strategy, MemoryStrategy::kRewrites);
+  ASSERT_NE(fresh_.rewritten_model, nullptr);
   const ExecutionPlan first = PrepareOrDie(model, options_);
   EXPECT_EQ(first.cache.status, PlanCacheStatus::kMiss);
   const ExecutionPlan hit = PrepareOrDie(model, options_);
   ASSERT_EQ(hit.cache.status, PlanCacheStatus::kHit) << hit.cache.warning;
+  EXPECT_TRUE(hit.cache.warning.empty()) << hit.cache.warning;
   ASSERT_NE(hit.rewritten_model, nullptr);
+  EXPECT_NE(hit.rewritten_model, first.rewritten_model);
   EXPECT_EQ(hit.rewritten_model->GraphHash(), fresh_.rewritten_model->GraphHash());
+  EXPECT_EQ(hit.graph_hash, fresh_.graph_hash);
   EXPECT_EQ(hit.strategy, MemoryStrategy::kRewrites);
   EXPECT_EQ(hit.rewrites_applied, fresh_.rewrites_applied);
   EXPECT_EQ(hit.copy_concats, fresh_.copy_concats);
+  EXPECT_EQ(hit.memory.weights_bytes, fresh_.memory.weights_bytes);
   ExpectSamePlan(hit, fresh_);
+  // The miss, the hit and the plan without the cache compute the same.
+  const std::vector<float> expected = RunOnce(model, fresh_, options_);
+  EXPECT_EQ(RunOnce(model, first, options_), expected);
+  EXPECT_EQ(RunOnce(model, hit, options_), expected);
 
-  // Both plans compute the same outputs.
-  std::vector<float> input(8 * 8 * 4);
-  for (size_t i = 0; i < input.size(); ++i) input[i] = static_cast<float>(i % 13) / 7.0f - 0.8f;
-  std::vector<std::vector<float>> outputs;
-  for (const ExecutionPlan* plan : {static_cast<const ExecutionPlan*>(&fresh_), &hit}) {
-    Result<Engine> engine = Engine::Create(model, *plan, options_);
-    ASSERT_TRUE(engine.ok()) << engine.status().ToString();
-    ASSERT_TRUE(engine->SetInput(0, input.data(), input.size()).ok());
-    ASSERT_TRUE(engine->Invoke().ok());
-    outputs.emplace_back(engine->output(0)->num_elements);
-    ASSERT_TRUE(engine->GetOutput(0, outputs.back().data(), outputs.back().size()).ok());
+  // No weight of the model is in the entry: head1's weights are 1.5 KiB
+  // that a stored model would hold verbatim.
+  const std::string entry = ReadAll(first.cache.path);
+  const Tensor* weights = nullptr;
+  for (const Tensor& t : model.tensors()) {
+    if (t.name == "head1/w") weights = &t;
   }
-  EXPECT_EQ(outputs[0], outputs[1]);
+  ASSERT_NE(weights, nullptr);
+  const std::string weight_bytes(reinterpret_cast<const char*>(weights->data),
+                                 weights->data_bytes);
+  EXPECT_EQ(entry.find(weight_bytes), std::string::npos);
+  EXPECT_LT(entry.size(), model.weight_bytes());
+  Result<plan_cache::RecipePlan> decoded = plan_cache::DeserializePlan(
+      reinterpret_cast<const uint8_t*>(entry.data()), entry.size(), model.GraphHash(),
+      PlanningOptionsHash(options_));
+  ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+  EXPECT_FALSE(decoded->recipe.empty());
+  EXPECT_EQ(decoded->plan.rewritten_model, nullptr);
+}
 
-  // Alter one weight byte of the rewritten model inside the entry.
-  const std::string rewritten(
-      reinterpret_cast<const char*>(fresh_.rewritten_model->bytes()),
-      fresh_.rewritten_model->size_bytes());
-  std::string entry = ReadAll(first.cache.path);
-  const size_t at = entry.find(rewritten);
-  ASSERT_NE(at, std::string::npos) << "the entry holds the rewritten model";
-  entry[at + rewritten.size() / 2] ^= 0x40;
-  WriteAll(first.cache.path, entry);
+// An entry whose recipe does not fit the model (a tensor it does not have,
+// an edit of the wrong form or of no known kind, edits missing) is ignored
+// with a warning and planned again; and so is one whose recipe is on a plan
+// that runs the model as given.
+TEST_F(PlanCacheTest, DamagedRecipesAreIgnored) {
+  const Model model = SharedReluNet();
+  Fresh(model);
+  ASSERT_EQ(PrepareOrDie(model, options_).cache.status, PlanCacheStatus::kMiss);
+  const std::string good = ReadAll(EntryOf(model, options_));
+  Result<plan_cache::RecipePlan> decoded = plan_cache::DeserializePlan(
+      reinterpret_cast<const uint8_t*>(good.data()), good.size(), model.GraphHash(),
+      PlanningOptionsHash(options_));
+  ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+  ASSERT_FALSE(decoded->recipe.empty());
+  auto write = [&](const plan_cache::RecipePlan& entry) {
+    const std::vector<uint8_t> bytes =
+        plan_cache::SerializePlan(entry, model.GraphHash(), PlanningOptionsHash(options_));
+    WriteAll(EntryOf(model, options_), std::string(bytes.begin(), bytes.end()));
+  };
+  using Kind = scheduler::RewriteEdit::Kind;
+
+  plan_cache::RecipePlan missing_tensor = *decoded;
+  missing_tensor.recipe.back().first = static_cast<int>(model.tensors().size()) + 1000;
+  write(missing_tensor);
+  ExpectIgnoredAndRewritten(model, "rewrite recipe does not apply");
+
+  plan_cache::RecipePlan wrong_form = *decoded;
+  for (scheduler::RewriteEdit& edit : wrong_form.recipe) {
+    if (edit.kind == Kind::kMergeDuplicate) {
+      edit.kind = Kind::kKernelWise;  // two Relus: no concat
+    } else {
+      edit.kind = Kind::kMergeDuplicate;
+      edit.order.clear();
+    }
+  }
+  write(wrong_form);
+  ExpectIgnoredAndRewritten(model, "rewrite recipe does not apply");
+
+  plan_cache::RecipePlan unknown_kind = *decoded;
+  unknown_kind.recipe.front().kind = static_cast<Kind>(9);
+  write(unknown_kind);
+  ExpectIgnoredAndRewritten(model, "unknown kind");
+
+  // No edits: the replay is the model as given, which the plan does not fit.
+  plan_cache::RecipePlan no_edits = *decoded;
+  no_edits.recipe.clear();
+  write(no_edits);
   ExpectIgnoredAndRewritten(model, "ignored");
+
+  // A recipe on a plan that runs no rewritten model.
+  flatbuffers::FlatBufferBuilder fbb;
+  auto order = fbb.CreateVector(std::vector<uint32_t>(fresh_.order.begin(), fresh_.order.end()));
+  auto placements = fbb.CreateVectorOfStructs(std::vector<plan_fb::Placement>(
+      model.tensors().size(), plan_fb::Placement(-1, 0)));
+  auto edits = fbb.CreateVectorOfStructs(
+      std::vector<plan_fb::RewriteEdit>{plan_fb::RewriteEdit(0, 1, 2, 0)});
+  auto edit_orders = fbb.CreateVector(std::vector<int32_t>{});
+  plan_fb::PlanBuilder plan(fbb);
+  plan.add_graph_hash(model.GraphHash());
+  plan.add_source_graph_hash(model.GraphHash());
+  plan.add_strategy(static_cast<uint8_t>(MemoryStrategy::kOrder));
+  plan.add_order(order);
+  plan.add_placements(placements);
+  plan.add_rewrite_edits(edits);
+  plan.add_rewrite_orders(edit_orders);
+  auto plan_table = plan.Finish();
+  auto version = fbb.CreateString(VersionString());
+  plan_fb::FinishCacheEntryBuffer(
+      fbb, plan_fb::CreateCacheEntry(fbb, kPlanFormatVersion, model.GraphHash(),
+                                     PlanningOptionsHash(options_), version, plan_table));
+  WriteAll(EntryOf(model, options_),
+           std::string(reinterpret_cast<const char*>(fbb.GetBufferPointer()), fbb.GetSize()));
+  ExpectIgnoredAndRewritten(model, "recipe but its plan runs the model as given");
 }
 
 TEST_F(PlanCacheTest, MissThenHitGivesTheSamePlanAndRuns) {
@@ -365,7 +461,8 @@ TEST_F(PlanCacheTest, InvalidPlansAreIgnored) {
   const uint64_t options_hash = PlanningOptionsHash(options_);
   ::mkdir(dir_.c_str(), 0700);
   auto write = [&](const ExecutionPlan& plan) {
-    const std::vector<uint8_t> bytes = plan_cache::SerializePlan(plan, model_hash, options_hash);
+    const std::vector<uint8_t> bytes =
+        plan_cache::SerializePlan({plan, {}}, model_hash, options_hash);
     WriteAll(EntryOf(model, options_), std::string(bytes.begin(), bytes.end()));
   };
 
@@ -592,10 +689,12 @@ TEST(PlanCacheFormatTest, DeserializeRejectsWhatIsNotAnEntry) {
   plan.source_graph_hash = plan.graph_hash = 1;
   plan.order = {0};
   plan.placements = {TensorPlacement{0, 4}};
-  const std::vector<uint8_t> bytes = plan_cache::SerializePlan(plan, 1, 2);
-  Result<ExecutionPlan> back = plan_cache::DeserializePlan(bytes.data(), bytes.size(), 1, 2);
+  const std::vector<uint8_t> bytes = plan_cache::SerializePlan({plan, {}}, 1, 2);
+  Result<plan_cache::RecipePlan> back =
+      plan_cache::DeserializePlan(bytes.data(), bytes.size(), 1, 2);
   ASSERT_TRUE(back.ok()) << back.status().ToString();
-  EXPECT_EQ(back->order, plan.order);
+  EXPECT_EQ(back->plan.order, plan.order);
+  EXPECT_TRUE(back->recipe.empty());
   // Every truncation is rejected, never read past.
   for (size_t n = 0; n < bytes.size(); ++n) {
     EXPECT_FALSE(plan_cache::DeserializePlan(bytes.data(), n, 1, 2).ok()) << n;

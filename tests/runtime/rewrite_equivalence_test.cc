@@ -9,7 +9,8 @@
 //     one arena filled with NaN first; no-op Concats and Reshapes are skipped.
 //     Outputs must match the original model's.
 //  3. Zoo models (SERENITY_ZOO_DIR; ctest's zoo fixture generates them) with
-//     every rewrite the measurement keeps: same outputs as without.
+//     every rewrite the measurement keeps: same outputs as without, and the
+//     recipe replays to the same model (scheduler::ReplayRewrites).
 //
 // Tolerance: |a - b| <= 1e-4 + 1e-4 * |b|. The rewrites change only the
 // order of float additions (partial sums, partial convolutions); the
@@ -303,6 +304,20 @@ TEST(RewriteEquivalenceTest, ZooModelsWithEveryRewrite) {
     options.time_limit_seconds = 10;
     Result<scheduler::RewriteResult> result = scheduler::RewriteForMemory(*model, options);
     ASSERT_TRUE(result.ok()) << result.status().ToString();
+    // The recipe rebuilds the searched model (what a plan cache hit runs):
+    // same graph, names and numbering as the one the builder and the reader
+    // made.
+    Result<Model> replayed = scheduler::ReplayRewrites(*model, result->recipe);
+    ASSERT_TRUE(replayed.ok()) << replayed.status().ToString();
+    EXPECT_EQ(replayed->GraphHash(), result->model.GraphHash());
+    ASSERT_EQ(replayed->tensors().size(), result->model.tensors().size());
+    for (size_t t = 0; t < replayed->tensors().size(); ++t) {
+      ASSERT_EQ(replayed->tensors()[t].name, result->model.tensors()[t].name) << "tensor " << t;
+    }
+    ASSERT_EQ(replayed->operators().size(), result->model.operators().size());
+    for (size_t o = 0; o < replayed->operators().size(); ++o) {
+      ASSERT_EQ(replayed->operators()[o].name, result->model.operators()[o].name) << "op " << o;
+    }
     Result<std::vector<std::vector<float>>> expected =
         kernels::RunModelReference(*model, Inputs(*model));
     ASSERT_TRUE(expected.ok()) << expected.status().ToString();
@@ -311,8 +326,9 @@ TEST(RewriteEquivalenceTest, ZooModelsWithEveryRewrite) {
         Inputs(result->model));
     ASSERT_TRUE(actual.ok()) << actual.status().ToString();
     ExpectClose(*actual, *expected);
-    std::printf("[ info ] %s: %d rewrites applied, peak %llu -> %llu\n", name.c_str(),
-                result->applied_count, (unsigned long long)result->initial_peak_bytes,
+    std::printf("[ info ] %s: %d rewrites applied (%zu edits), peak %llu -> %llu\n",
+                name.c_str(), result->applied_count, result->recipe.size(),
+                (unsigned long long)result->initial_peak_bytes,
                 (unsigned long long)result->schedule.peak_bytes);
   }
 }

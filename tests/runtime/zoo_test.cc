@@ -85,12 +85,23 @@ TEST_P(ZooTest, OptimalEqualsStoredEqualsReference) {
 
   // Three engines: everything on (the default: optimal order, aliasing,
   // rewrites), the optimal order alone, and the baseline's order (stored, no
-  // aliasing). All three must compute the reference's outputs.
+  // aliasing). All three must compute the reference's outputs. And a fourth
+  // from the plan cache entry the first wrote: a hit (for a rewritten plan,
+  // the recipe replayed) runs exactly as the search's plan does.
   EngineOptions options;
   options.schedule_time_limit_seconds = 10.0;
   options.arena_time_limit_seconds = 1.0;
+  options.plan_cache = PlanCacheMode::kRefresh;
   Result<Engine> optimal = Engine::Create(*model, options);
   ASSERT_TRUE(optimal.ok()) << optimal.status().ToString();
+  options.plan_cache = PlanCacheMode::kOn;
+  Result<Engine> cached = Engine::Create(*model, options);
+  ASSERT_TRUE(cached.ok()) << cached.status().ToString();
+  EXPECT_EQ(cached->plan().cache.status, PlanCacheStatus::kHit) << cached->plan().cache.warning;
+  EXPECT_EQ(cached->plan().strategy, optimal->plan().strategy);
+  EXPECT_EQ(cached->plan().graph_hash, optimal->plan().graph_hash);
+  EXPECT_EQ(cached->model().GraphHash(), optimal->model().GraphHash());
+  EXPECT_EQ(cached->plan().order, optimal->plan().order);
   options.rewrites = false;
   Result<Engine> order_only = Engine::Create(*model, options);
   ASSERT_TRUE(order_only.ok()) << order_only.status().ToString();
@@ -119,6 +130,7 @@ TEST_P(ZooTest, OptimalEqualsStoredEqualsReference) {
             << " in " << optimal->schedule().time_ms << " ms\n";
 
   const auto optimal_out = RunOnce(*optimal, inputs);
+  EXPECT_EQ(RunOnce(*cached, inputs), optimal_out) << "the cache hit computes otherwise";
   const auto order_only_out = RunOnce(*order_only, inputs);
   const auto stored_out = RunOnce(*stored, inputs);
   Result<std::vector<std::vector<float>>> reference = kernels::RunModelReference(*model, inputs);

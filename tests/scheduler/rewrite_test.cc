@@ -7,10 +7,12 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "rewrite_test_models.h"
+#include "serenity/internal/model_assembly.h"
 #include "serenity/scheduler/alias.h"
 #include "serenity/scheduler/graph.h"
 #include "serenity/scheduler/memory_model.h"
@@ -487,6 +489,209 @@ TEST(RewriteForMemoryTest, NothingEnabledLeavesTheModelAlone) {
   ASSERT_TRUE(result.ok());
   EXPECT_TRUE(result->decisions.empty());
   EXPECT_EQ(result->model.GraphHash(), model.GraphHash());
+}
+
+// --- replaying a recipe -------------------------------------------------------
+//
+// Oracle: the model RewriteForMemory (or a single rewrite) materialised
+// through ModelBuilder and the model reader. ReplayRewrites builds its model
+// in memory by other code (no builder, no reader), so equal graph hashes,
+// names and numbering say the two agree.
+
+void ExpectSameModel(const Model& replayed, const Model& expected) {
+  EXPECT_EQ(replayed.GraphHash(), expected.GraphHash());
+  ASSERT_EQ(replayed.tensors().size(), expected.tensors().size());
+  ASSERT_EQ(replayed.operators().size(), expected.operators().size());
+  for (size_t t = 0; t < expected.tensors().size(); ++t) {
+    EXPECT_EQ(replayed.tensors()[t].name, expected.tensors()[t].name) << "tensor " << t;
+  }
+  for (size_t o = 0; o < expected.operators().size(); ++o) {
+    EXPECT_EQ(replayed.operators()[o].name, expected.operators()[o].name) << "operator " << o;
+  }
+  EXPECT_EQ(replayed.inputs(), expected.inputs());
+  EXPECT_EQ(replayed.outputs(), expected.outputs());
+  EXPECT_EQ(replayed.name(), expected.name());
+  EXPECT_EQ(replayed.weight_bytes(), expected.weight_bytes());
+}
+
+int ProducedTensor(const Model& model, const std::string& op_name) {
+  const int op = FindOp(model, op_name);
+  return op < 0 ? -1 : model.operators()[op].outputs[0];
+}
+
+struct ReplayCase {
+  std::string name;
+  Model (*make)();
+  bool no_aliasing;
+};
+
+const std::vector<ReplayCase>& ReplayCases() {
+  static const std::vector<ReplayCase> cases = {
+      {"shared_relu", [] { return rewrite_testing::SharedReluNet(16, 4); }, false},
+      {"add_6", [] { return AddNNet(6, 16); }, false},
+      {"concat_conv_wide", [] { return ConcatConvNet({16, 16, 16}, 2, 1, 4); }, true},
+      {"concat_conv_3x3", [] { return ConcatConvNet({8, 4, 12}, 6, 3, 8); }, false},
+      {"concat_relu", [] { return ConcatSeparableNet(OpType::kRelu, {16, 8, 24}); }, true},
+  };
+  return cases;
+}
+
+TEST(ReplayRewritesTest, ReplayingTheRecipeGivesTheSearchedModel) {
+  std::set<RewriteEdit::Kind> kinds;
+  for (const ReplayCase& c : ReplayCases()) {
+    SCOPED_TRACE(c.name);
+    const Model model = c.make();
+    RewriteOptions options = TestOptions();
+    if (c.no_aliasing) {
+      options.capabilities = AliasCapabilities::None();
+      options.capabilities[OpType::kAdd].in_place = true;
+    }
+    Result<RewriteResult> result = RewriteForMemory(model, options);
+    ASSERT_TRUE(result.ok()) << result.status().ToString();
+    EXPECT_GT(result->applied_count, 0);
+    for (const RewriteEdit& edit : result->recipe) kinds.insert(edit.kind);
+    Result<Model> replayed = ReplayRewrites(model, result->recipe);
+    ASSERT_TRUE(replayed.ok()) << replayed.status().ToString();
+    ExpectSameModel(*replayed, result->model);
+    EXPECT_EQ(replayed->bytes(), nullptr);
+    EXPECT_EQ(replayed->size_bytes(), 0u);
+    // The plan RewriteForMemory measured holds on the replayed model.
+    const Graph graph = GraphFromModel(*replayed);
+    AliasOptions alias;
+    alias.copy_concats = result->copy_concats;
+    Result<AliasPlan> plan = PlanAliasing(*replayed, graph, options.capabilities, alias);
+    ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+    ASSERT_TRUE(IsTopologicalOrder(graph, result->schedule.order));
+    EXPECT_EQ(PeakBytes(graph, plan->memory, result->schedule.order),
+              result->schedule.peak_bytes);
+  }
+  // Every kind of edit the search keeps here was replayed at least once.
+  EXPECT_EQ(kinds.count(RewriteEdit::Kind::kMergeDuplicate), 1u);
+  EXPECT_EQ(kinds.count(RewriteEdit::Kind::kPartialSum), 1u);
+  EXPECT_EQ(kinds.count(RewriteEdit::Kind::kChannelWise), 1u);
+  EXPECT_EQ(kinds.count(RewriteEdit::Kind::kKernelWise), 1u);
+}
+
+TEST(ReplayRewritesTest, EachSingleRewriteReplaysToTheMaterialisedModel) {
+  // Kernel-wise through every channel-separable op kind.
+  for (OpType type : {OpType::kRelu, OpType::kClamp, OpType::kSigmoid, OpType::kHardSwish,
+                      OpType::kMaxPool2D, OpType::kAveragePool2D, OpType::kGlobalAveragePool,
+                      OpType::kConv2D, OpType::kMul, OpType::kAdd}) {
+    SCOPED_TRACE(OpTypeName(type));
+    const Model model = ConcatSeparableNet(type);
+    Result<Model> expected =
+        PartitionKernelWise(model, FindOp(model, "concat"), FindOp(model, "sep"));
+    ASSERT_TRUE(expected.ok()) << expected.status().ToString();
+    const RewriteEdit edit{RewriteEdit::Kind::kKernelWise, ProducedTensor(model, "concat"),
+                           ProducedTensor(model, "sep"), {}};
+    Result<Model> replayed = ReplayRewrites(model, {edit});
+    ASSERT_TRUE(replayed.ok()) << replayed.status().ToString();
+    ExpectSameModel(*replayed, *expected);
+  }
+  // Channel-wise and partial sums in a non-trivial order.
+  {
+    const Model model = ConcatConvNet({8, 4, 12}, 6, 3, 8);
+    Result<Model> expected =
+        PartitionChannelWise(model, FindOp(model, "concat"), FindOp(model, "mix"), {2, 0, 1});
+    ASSERT_TRUE(expected.ok());
+    Result<Model> replayed = ReplayRewrites(
+        model, {{RewriteEdit::Kind::kChannelWise, ProducedTensor(model, "concat"),
+                 ProducedTensor(model, "mix"), {2, 0, 1}}});
+    ASSERT_TRUE(replayed.ok()) << replayed.status().ToString();
+    ExpectSameModel(*replayed, *expected);
+  }
+  {
+    const Model model = AddNNet(5);
+    Result<Model> expected = SplitPartialSum(model, FindOp(model, "sum"), {3, 1, 4, 0, 2});
+    ASSERT_TRUE(expected.ok());
+    Result<Model> replayed = ReplayRewrites(
+        model, {{RewriteEdit::Kind::kPartialSum, ProducedTensor(model, "sum"), -1,
+                 {3, 1, 4, 0, 2}}});
+    ASSERT_TRUE(replayed.ok()) << replayed.status().ToString();
+    ExpectSameModel(*replayed, *expected);
+  }
+}
+
+// The replayed model borrows the source's constants and owns the ones the
+// edits made: it outlives the search's result and the recipe.
+TEST(ReplayRewritesTest, BorrowsTheSourceConstantsAndOwnsTheNewOnes) {
+  const Model model = ConcatConvNet({16, 16, 16}, 2, 1, 4);
+  Result<Model> replayed = [&] {
+    RewriteOptions options = TestOptions();
+    options.capabilities = AliasCapabilities::None();
+    options.capabilities[OpType::kAdd].in_place = true;
+    Result<RewriteResult> result = RewriteForMemory(model, options);
+    EXPECT_TRUE(result.ok());
+    return ReplayRewrites(model, result->recipe);
+  }();
+  ASSERT_TRUE(replayed.ok()) << replayed.status().ToString();
+  int borrowed = 0, owned = 0;
+  for (const Tensor& tensor : replayed->tensors()) {
+    if (!tensor.is_constant()) continue;
+    const bool in_source = tensor.data >= model.bytes() &&
+                           tensor.data + tensor.data_bytes <= model.bytes() + model.size_bytes();
+    ++(in_source ? borrowed : owned);
+  }
+  EXPECT_GT(borrowed, 0);
+  EXPECT_GT(owned, 0);  // the weight slices of "mix"
+  Result<Model> expected =
+      PartitionChannelWise(model, FindOp(model, "concat"), FindOp(model, "mix"));
+  ASSERT_TRUE(expected.ok());
+  EXPECT_EQ(replayed->weight_bytes(), expected->weight_bytes());
+  EXPECT_NE(replayed->GraphHash(), model.GraphHash());  // reads every constant
+  // It knows what it was derived from (the runtime's cheap identity check).
+  EXPECT_TRUE(model_assembly::IsDerivedFrom(*replayed, model));
+  EXPECT_FALSE(model_assembly::IsDerivedFrom(*replayed, *expected));
+  EXPECT_FALSE(model_assembly::IsDerivedFrom(*expected, model));
+  EXPECT_FALSE(model_assembly::IsDerivedFrom(model, model));
+  const Model moved = std::move(replayed).value();
+  EXPECT_TRUE(model_assembly::IsDerivedFrom(moved, model));
+}
+
+// A recipe that does not fit the model fails cleanly, naming the edit.
+TEST(ReplayRewritesTest, ARecipeThatDoesNotApplyIsAnError) {
+  const Model model = rewrite_testing::SharedReluNet(16, 4);
+  const int cat = ProducedTensor(model, "concat");
+  const int relu1 = ProducedTensor(model, "relu1");
+  const int relu2 = ProducedTensor(model, "relu2");
+  const int pre1 = ProducedTensor(model, "pre1");
+  const int n = static_cast<int>(model.tensors().size());
+  using Kind = RewriteEdit::Kind;
+  const RewriteEdit merge{Kind::kMergeDuplicate, relu1, relu2, {}};
+  ASSERT_TRUE(ReplayRewrites(model, {merge}).ok());
+  const struct {
+    std::string what;
+    std::vector<RewriteEdit> recipe;
+    std::string message;
+  } cases[] = {
+      {"no such tensor", {{Kind::kMergeDuplicate, n + 40, relu2, {}}}, "no operator produces"},
+      {"negative tensor", {{Kind::kKernelWise, -3, relu1, {}}}, "no operator produces"},
+      {"an input", {{Kind::kPartialSum, model.inputs()[0], -1, {}}}, "no operator produces"},
+      {"not duplicates", {{Kind::kMergeDuplicate, relu1, pre1, {}}}, "same tensor"},
+      {"duplicates backwards", {{Kind::kMergeDuplicate, relu2, relu1, {}}}, "same tensor"},
+      {"twice", {merge, merge}, "edit 1"},
+      {"channel-wise into a Relu", {{Kind::kChannelWise, cat, relu1, {0, 1, 2}}}, "Conv2D"},
+      {"kernel-wise into a dense conv", {{Kind::kKernelWise, relu1, pre1, {}}}, "Concat"},
+      {"not a permutation",
+       {merge, {Kind::kKernelWise, cat, relu1, {}},
+        {Kind::kChannelWise, relu1, pre1, {0, 0, 2}}},
+       "permutation"},
+      {"order missing",
+       {merge, {Kind::kKernelWise, cat, relu1, {}},
+        {Kind::kChannelWise, relu1, pre1, {}}},
+       "order"},
+      {"partial sum of a 2-input Add",
+       {{Kind::kPartialSum, ProducedTensor(model, "sum"), -1, {0, 1}}}, "3 or more"},
+      {"unknown kind", {{static_cast<Kind>(77), relu1, relu2, {}}}, "unknown"},
+  };
+  for (const auto& c : cases) {
+    Result<Model> replayed = ReplayRewrites(model, c.recipe);
+    ASSERT_FALSE(replayed.ok()) << c.what;
+    EXPECT_EQ(replayed.status().code(), StatusCode::kInvalidArgument) << c.what;
+    EXPECT_NE(replayed.status().message().find(c.message), std::string::npos)
+        << c.what << ": " << replayed.status().message();
+    EXPECT_NE(replayed.status().message().find("rewrite edit"), std::string::npos) << c.what;
+  }
 }
 
 }  // namespace

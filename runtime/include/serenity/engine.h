@@ -59,8 +59,9 @@ inline constexpr size_t kArenaAlignment = 64;
 
 // Version of the plan this engine makes (order, placements, and how they are
 // derived). Part of every plan cache key and every stored plan: a cache entry
-// or a serenity_compile'd plan of another version is not used.
-inline constexpr uint32_t kPlanFormatVersion = 2;
+// or a serenity_compile'd plan of another version is not used. 3: a cache
+// entry of a rewritten plan holds the rewrite recipe, not the rewritten model.
+inline constexpr uint32_t kPlanFormatVersion = 3;
 
 // What Prepare does with the plan cache (see EngineOptions::plan_cache).
 enum class PlanCacheMode {
@@ -149,6 +150,12 @@ struct EngineOptions {
   //   options hashes) and its plan checked against the model (topological
   //   order, arena plan validator, peak) before use. Anything wrong: the
   //   entry is ignored, the plan recomputed and the entry rewritten.
+  //   A plan that runs a rewritten model stores the recipe of its rewrites
+  //   (not the rewritten model): a hit replays it on the model, which is
+  //   cheap (no weights are copied or hashed; new weight slices are cut),
+  //   and a recipe that does not apply is a bad entry like any other. The
+  //   miss that wrote the entry checked that the replay gives the searched
+  //   model (the same GraphHash).
   //   Failures never fail Prepare: a location that cannot be created or
   //   written means planning without the cache, reported in
   //   ExecutionPlan::cache.warning (the library prints nothing).
@@ -267,7 +274,11 @@ struct ExecutionPlan {
   // The model the plan runs when strategy == kRewrites (immutable, shared by
   // every copy of the plan and every Engine made from it), else null: the
   // model given to Prepare runs as it is. `order` and `placements` index this
-  // model when it is set.
+  // model when it is set. It is built in memory from the model given to
+  // Prepare (scheduler::ReplayRewrites, on a cache miss and a hit alike) and
+  // borrows that model's constants: the model given to Prepare must outlive
+  // it (and so every copy of the plan). It has no file: bytes() is null
+  // (ModelBuilder::FromModel(*rewritten_model).Finish() serialises it).
   std::shared_ptr<const Model> rewritten_model;
   std::vector<int> order;               // operator indices, in run order
   std::vector<TensorPlacement> placements;  // per Model::tensors() entry
@@ -382,7 +393,8 @@ class SERENITY_API Engine {
 
   // Binds `plan` (from Prepare on this model; when the plan has a
   // rewritten_model, that model runs, and `model` must be the one it was
-  // rewritten from). Errors:
+  // rewritten from: the rewritten model borrows its constants, so `model`
+  // must outlive the Engine either way). Errors:
   //   kInvalidArgument  options.arena misaligned or smaller than the plan (the
   //                     message gives the needed size), arena_bytes without an
   //                     arena, negative threads, or a plan made for another

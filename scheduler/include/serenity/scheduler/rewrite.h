@@ -112,6 +112,35 @@ struct RewriteDecision {
   bool applied = false;       // peak_after < peak_before
 };
 
+// One primitive edit of a rewrite recipe (RewriteResult::recipe). Sites are
+// named by tensors of the model under edit, whose indices never change:
+// the input model's tensors keep theirs, and every tensor an edit creates is
+// appended (numbered from the input's tensor count on, in creation order),
+// including tensors that later edits leave unused. The operators of a site
+// are the producers of its tensors.
+struct RewriteEdit {
+  enum class Kind : uint8_t {
+    // second's producer (removed) repeats first's; its readers read first.
+    kMergeDuplicate,
+    // first: an Add of n >= 3 inputs, split into a chain of 2-input Adds
+    // taking its inputs in `order` (a permutation of 0..n-1).
+    kPartialSum,
+    // first: a channel concat; second: a dense Conv2D reading it, split per
+    // concat input, taken in `order` (a permutation of the concat's inputs).
+    kChannelWise,
+    // first: a channel concat; second: a channel-separable op reading it,
+    // applied to each concat input, then concatenated.
+    kKernelWise,
+  };
+  Kind kind = Kind::kMergeDuplicate;
+  int first = -1;
+  int second = -1;          // -1 for kPartialSum
+  std::vector<int> order;   // kPartialSum and kChannelWise only
+};
+
+// "merge-duplicate", "partial-sum", "channel-wise", "kernel-wise".
+const char* RewriteEditKindName(RewriteEdit::Kind kind);
+
 struct RewriteResult {
   Model model;           // the rewritten model; the input's when nothing paid
   Graph graph;           // GraphFromModel(model)
@@ -124,6 +153,11 @@ struct RewriteResult {
   std::vector<RewriteDecision> decisions;  // every trial, in order
   int applied_count = 0;
   bool out_of_time = false;
+  // The edits of the kept trials, in the order they were applied (those a
+  // kept concat push-down made, one by one; copy concats are not edits of
+  // the model: see copy_concats): ReplayRewrites(input, recipe) rebuilds
+  // `model`. Empty when nothing paid, or only copy concats did.
+  std::vector<RewriteEdit> recipe;
 };
 
 // Rewrites `model` for a lower peak. Errors only for an invalid model/graph or
@@ -131,6 +165,29 @@ struct RewriteResult {
 // differs from the trial's).
 Result<RewriteResult> RewriteForMemory(const Model& model,
                                        const RewriteOptions& options);
+
+// The model that RewriteForMemory(source, ...) returned with `recipe`, rebuilt
+// by applying the recipe's edits to `source` in memory: the same tensors,
+// operators, names and numbering (so the same GraphHash, and an ExecutionPlan
+// made for one runs the other), without serialising and reading it back.
+// What a plan cache hit runs instead of a stored copy of the rewritten model.
+//
+// Lifetime: the result borrows every constant it shares with `source`, and
+// the weight slices that are one range of a source constant (pointers into
+// source's storage): `source` must outlive it. The slices that are not (a
+// partial convolution's weights: copied, which is what replaying a
+// channel-wise edit costs) are owned by the result. bytes() is null and
+// size_bytes() 0 (ModelBuilder::FromModel(result).Finish() serialises it).
+//
+// Validity: each edit checks its site in the model as edited so far, as the
+// search did, and makes a valid model of a valid one, so the result of any
+// recipe that applies is a valid model computing what `source` computes (up
+// to summation order); it is not run through the model reader again.
+// Errors: kInvalidArgument naming the edit (its index and kind) whose site
+// is missing or not of its form, or whose order is not a permutation;
+// kResourceExhausted when the result would exceed kMaxTensors or
+// kMaxOperators.
+Result<Model> ReplayRewrites(const Model& source, const std::vector<RewriteEdit>& recipe);
 
 }  // namespace serenity::scheduler
 
