@@ -76,6 +76,10 @@ Result<Row> Measure(const std::string& path, bool rewrite, double time_limit,
   row.ops_before = row.ops_after = static_cast<int>(model.operators().size());
 
   EngineOptions options;
+  // Every figure from a fresh search: a cache entry of an earlier build (same
+  // library version, other code) would report that build's plan.
+  options.plan_cache = PlanCacheMode::kOff;
+  options.use_stored_plan = false;
   options.schedule_time_limit_seconds = time_limit;
   options.rewrite_time_limit_seconds = rewrite_time_limit;
   options.rewrites = false;

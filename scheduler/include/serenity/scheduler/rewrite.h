@@ -30,8 +30,8 @@
 // order in which the current best schedule produces them.
 //
 // Selection (RewriteForMemory): greedy, by measurement. Each round tries
-// every kind (merge duplicates, channel-wise, kernel-wise, concat push-down,
-// partial sum, copy concat) first as a batch of all its sites (repeated cells
+// every kind (partial sum, merge duplicates, channel-wise, kernel-wise,
+// concat push-down, copy concat) first as a batch of all its sites (repeated cells
 // tie for the peak, so one site alone rarely lowers it), then site by site
 // for the kinds whose batch was not kept. A trial is kept only if the peak of
 // the order ComputeSchedule finds (options.schedule, normally kOptimal) under
@@ -40,6 +40,9 @@
 // best order carried over (and, for the input, the order found without
 // aliasing), so a time-limited search does not reject a rewrite by accident.
 // Rounds repeat until one changes nothing, or the time budget runs out.
+// A batch trial's exact search may use up to a third of the budget left
+// (when that exceeds options.schedule's limit): batches are few and carry
+// most of the gain, and a short search can miss the order that shows it.
 #ifndef SERENITY_SCHEDULER_REWRITE_H_
 #define SERENITY_SCHEDULER_REWRITE_H_
 
