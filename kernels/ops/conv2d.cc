@@ -108,10 +108,9 @@ Result<std::unique_ptr<BoundOp>> BindConv2D(const KernelContext& c) {
   float output_min, output_max;
   ActivationRange(attrs->activation, &output_min, &output_max);
 
-  // Depthwise: XNNPACK's kernels run 3x3 and 5x5 windows well (up to 25
-  // taps) but larger ones (NASNet's 7x7) at a tenth of that speed.
-  const bool depthwise = groups == in_channels && out_channels == in_channels && group_in == 1 &&
-                         groups > 1 && kernel_h * kernel_w > kDepthwiseXnnpackMaxPositions;
+  const bool depthwise =
+      groups == in_channels && out_channels == in_channels && group_in == 1 && groups > 1 &&
+      DepthwiseConvPreferred(kernel_h, kernel_w, attrs->stride_h, attrs->stride_w);
   if (c.kernels == KernelChoice::kAuto && (groups == 1 || depthwise) && DenseConvAvailable() &&
       kernel_h * kernel_w <= kDenseConvMaxPositions) {
     DenseConvShape shape;
