@@ -58,9 +58,19 @@ inline void StorePartial(float* out, __m256 v, int64_t lanes) {
   if (lanes >= 1) _mm_store_ss(out, part);
 }
 
-// Clamps `v` and stores its first `lanes` floats (all 8 unless kMasked).
+// Output scales of a group of pixels of one row (pooling's divisors): pixel
+// j's is row * col[j]; none when col is null.
+struct Scale {
+  const float* col;
+  float row;
+};
+
+// Scales `v` by pixel j's scale, clamps it and stores its first `lanes`
+// floats (all 8 unless kMasked).
 template <bool kMasked>
-inline void StoreOutput(const DenseConvShape& s, __m256 v, int64_t lanes, float* out) {
+inline void StoreOutput(const DenseConvShape& s, __m256 v, Scale scale, int j, int64_t lanes,
+                        float* out) {
+  if (scale.col != nullptr) v = _mm256_mul_ps(v, _mm256_set1_ps(scale.row * scale.col[j]));
   v = _mm256_min_ps(_mm256_max_ps(v, _mm256_set1_ps(s.out_min)), _mm256_set1_ps(s.out_max));
   if (kMasked) {
     StorePartial(out, v, lanes);
@@ -84,6 +94,12 @@ struct RowGeometry {
   int64_t interior_begin, interior_end;
   RowFn row;
 };
+
+// Pixels [ox, ...) of output row oy: their scales.
+inline Scale ScaleAt(const DenseConvArgs& args, int64_t oy, int64_t ox) {
+  if (args.scale_x == nullptr) return Scale{nullptr, 1.0f};
+  return Scale{args.scale_x + ox, args.scale_y[oy]};
+}
 
 // Kernel taps [lo, hi) that land inside [0, size) from `origin` in steps of
 // `dilation`.
@@ -116,7 +132,7 @@ inline void RowLines(const DenseConvShape& s, const float* input, int64_t n, int
 // in registers: kPixels + kKw + 1 <= 16.
 template <int kPixels, int kKw, int kStride, int kDilation, bool kChecked, bool kMasked>
 inline void ReuseBlock(const RowGeometry& g, const float* const* lines, int64_t ky_lo,
-                       int64_t ky_hi, int64_t x0, int64_t c, float* out) {
+                       int64_t ky_hi, int64_t x0, int64_t c, float* out, Scale scale) {
   static_assert(kPixels + kKw + 1 <= 16, "registers");
   constexpr int kColumns = (kPixels - 1) * kStride + (kKw - 1) * kDilation + 1;
   const DenseConvShape& s = g.args->shape;
@@ -153,39 +169,40 @@ inline void ReuseBlock(const RowGeometry& g, const float* const* lines, int64_t 
   }
 #pragma GCC unroll 16
   for (int j = 0; j < kPixels; ++j)
-    StoreOutput<kMasked>(s, acc[j], lanes, out + j * g.out_stride + c);
+    StoreOutput<kMasked>(s, acc[j], scale, j, lanes, out + j * g.out_stride + c);
 }
 
 // All channels of kPixels adjacent output pixels.
 template <int kPixels, int kKw, int kStride, int kDilation, bool kChecked>
 void ReusePixels(const RowGeometry& g, const float* const* lines, int64_t ky_lo, int64_t ky_hi,
-                 int64_t x0, float* out) {
+                 int64_t x0, float* out, Scale scale) {
   if (g.channels < 8) {
-    ReuseBlock<kPixels, kKw, kStride, kDilation, kChecked, true>(g, lines, ky_lo, ky_hi, x0, 0,
-                                                                 out);
+    ReuseBlock<kPixels, kKw, kStride, kDilation, kChecked, true>(g, lines, ky_lo, ky_hi, x0, 0, out,
+                                                                 scale);
     return;
   }
   int64_t c = 0;
   for (; c + 8 <= g.channels; c += 8) {
     ReuseBlock<kPixels, kKw, kStride, kDilation, kChecked, false>(g, lines, ky_lo, ky_hi, x0, c,
-                                                                  out);
+                                                                  out, scale);
   }
   if (c < g.channels) {
     ReuseBlock<kPixels, kKw, kStride, kDilation, kChecked, false>(g, lines, ky_lo, ky_hi, x0,
-                                                                  g.channels - 8, out);
+                                                                  g.channels - 8, out, scale);
   }
 }
 
 // Pixels [ox, ox + kPixels) of a row; checked when they reach the border.
 template <int kPixels, int kKw, int kStride, int kDilation>
 inline void ReuseGroup(const RowGeometry& g, const float* const* lines, int64_t ky_lo,
-                       int64_t ky_hi, int64_t ox, float* out) {
+                       int64_t ky_hi, int64_t oy, int64_t ox, float* out) {
   const int64_t x0 = ox * kStride - g.args->shape.pad_left;
   out += ox * g.out_stride;
+  const Scale scale = ScaleAt(*g.args, oy, ox);
   if (ox >= g.interior_begin && ox + kPixels <= g.interior_end) {
-    ReusePixels<kPixels, kKw, kStride, kDilation, false>(g, lines, ky_lo, ky_hi, x0, out);
+    ReusePixels<kPixels, kKw, kStride, kDilation, false>(g, lines, ky_lo, ky_hi, x0, out, scale);
   } else {
-    ReusePixels<kPixels, kKw, kStride, kDilation, true>(g, lines, ky_lo, ky_hi, x0, out);
+    ReusePixels<kPixels, kKw, kStride, kDilation, true>(g, lines, ky_lo, ky_hi, x0, out, scale);
   }
 }
 
@@ -201,30 +218,30 @@ void ReuseRow(const RowGeometry& g, int64_t n, int64_t oy) {
   float* out = g.args->output + (n * s.out_h + oy) * s.out_w * g.out_stride;
   int64_t ox = 0;
   for (; ox + kGroup <= s.out_w; ox += kGroup) {
-    ReuseGroup<kGroup, kKw, kStride, kDilation>(g, lines, ky_lo, ky_hi, ox, out);
+    ReuseGroup<kGroup, kKw, kStride, kDilation>(g, lines, ky_lo, ky_hi, oy, ox, out);
   }
   // The rest in one group (a 7-pixel row: one group; 14: two).
   switch (s.out_w - ox) {
     case 7:
-      ReuseGroup<kGroup == 8 ? 7 : 1, kKw, kStride, kDilation>(g, lines, ky_lo, ky_hi, ox, out);
+      ReuseGroup<kGroup == 8 ? 7 : 1, kKw, kStride, kDilation>(g, lines, ky_lo, ky_hi, oy, ox, out);
       break;
     case 6:
-      ReuseGroup<kGroup == 8 ? 6 : 1, kKw, kStride, kDilation>(g, lines, ky_lo, ky_hi, ox, out);
+      ReuseGroup<kGroup == 8 ? 6 : 1, kKw, kStride, kDilation>(g, lines, ky_lo, ky_hi, oy, ox, out);
       break;
     case 5:
-      ReuseGroup<5, kKw, kStride, kDilation>(g, lines, ky_lo, ky_hi, ox, out);
+      ReuseGroup<5, kKw, kStride, kDilation>(g, lines, ky_lo, ky_hi, oy, ox, out);
       break;
     case 4:
-      ReuseGroup<4, kKw, kStride, kDilation>(g, lines, ky_lo, ky_hi, ox, out);
+      ReuseGroup<4, kKw, kStride, kDilation>(g, lines, ky_lo, ky_hi, oy, ox, out);
       break;
     case 3:
-      ReuseGroup<3, kKw, kStride, kDilation>(g, lines, ky_lo, ky_hi, ox, out);
+      ReuseGroup<3, kKw, kStride, kDilation>(g, lines, ky_lo, ky_hi, oy, ox, out);
       break;
     case 2:
-      ReuseGroup<2, kKw, kStride, kDilation>(g, lines, ky_lo, ky_hi, ox, out);
+      ReuseGroup<2, kKw, kStride, kDilation>(g, lines, ky_lo, ky_hi, oy, ox, out);
       break;
     case 1:
-      ReuseGroup<1, kKw, kStride, kDilation>(g, lines, ky_lo, ky_hi, ox, out);
+      ReuseGroup<1, kKw, kStride, kDilation>(g, lines, ky_lo, ky_hi, oy, ox, out);
       break;
     default:
       break;
@@ -248,9 +265,9 @@ inline void Tap(__m256& acc, const float* x, int64_t step, __m256i mask, __m256 
 }
 
 template <int kI, int kPixels, int kBlocks, bool kMasked>
-inline void Store(const RowGeometry& g, __m256 acc, int64_t lanes, float* out) {
+inline void Store(const RowGeometry& g, __m256 acc, Scale scale, int64_t lanes, float* out) {
   if (kI < kPixels * kBlocks) {
-    StoreOutput<kMasked>(g.args->shape, acc, lanes,
+    StoreOutput<kMasked>(g.args->shape, acc, scale, kI / kBlocks, lanes,
                          out + (kI / kBlocks) * g.out_stride + 8 * (kI % kBlocks));
   }
 }
@@ -263,7 +280,7 @@ inline void Store(const RowGeometry& g, __m256 acc, int64_t lanes, float* out) {
 // and GCC keeps a run-time-indexed array of __m256 in memory.
 template <int kPixels, int kBlocks, bool kMasked>
 inline void Block(const RowGeometry& g, const float* const* lines, int64_t ky_lo, int64_t ky_hi,
-                  int64_t kx_lo, int64_t kx_hi, int64_t x0, int64_t c, float* out) {
+                  int64_t kx_lo, int64_t kx_hi, int64_t x0, int64_t c, float* out, Scale scale) {
   static_assert(kPixels * kBlocks <= 8 && kBlocks <= 4 && (!kMasked || kBlocks == 1),
                 "block shape");
   const DenseConvShape& s = g.args->shape;
@@ -298,37 +315,37 @@ inline void Block(const RowGeometry& g, const float* const* lines, int64_t ky_lo
     }
   }
   out += c;
-  Store<0, kPixels, kBlocks, kMasked>(g, a0, lanes, out);
-  Store<1, kPixels, kBlocks, kMasked>(g, a1, lanes, out);
-  Store<2, kPixels, kBlocks, kMasked>(g, a2, lanes, out);
-  Store<3, kPixels, kBlocks, kMasked>(g, a3, lanes, out);
-  Store<4, kPixels, kBlocks, kMasked>(g, a4, lanes, out);
-  Store<5, kPixels, kBlocks, kMasked>(g, a5, lanes, out);
-  Store<6, kPixels, kBlocks, kMasked>(g, a6, lanes, out);
-  Store<7, kPixels, kBlocks, kMasked>(g, a7, lanes, out);
+  Store<0, kPixels, kBlocks, kMasked>(g, a0, scale, lanes, out);
+  Store<1, kPixels, kBlocks, kMasked>(g, a1, scale, lanes, out);
+  Store<2, kPixels, kBlocks, kMasked>(g, a2, scale, lanes, out);
+  Store<3, kPixels, kBlocks, kMasked>(g, a3, scale, lanes, out);
+  Store<4, kPixels, kBlocks, kMasked>(g, a4, scale, lanes, out);
+  Store<5, kPixels, kBlocks, kMasked>(g, a5, scale, lanes, out);
+  Store<6, kPixels, kBlocks, kMasked>(g, a6, scale, lanes, out);
+  Store<7, kPixels, kBlocks, kMasked>(g, a7, scale, lanes, out);
 }
 
 // All channels of kPixels adjacent output pixels: 8 / kPixels (at most 4)
 // channel vectors at a time, then single vectors.
 template <int kPixels>
 void Pixels(const RowGeometry& g, const float* const* lines, int64_t ky_lo, int64_t ky_hi,
-            int64_t kx_lo, int64_t kx_hi, int64_t x0, float* out) {
+            int64_t kx_lo, int64_t kx_hi, int64_t x0, float* out, Scale scale) {
   constexpr int kBlocks = 8 / kPixels < 4 ? 8 / kPixels : 4;
   if (g.channels < 8) {
-    Block<kPixels, 1, true>(g, lines, ky_lo, ky_hi, kx_lo, kx_hi, x0, 0, out);
+    Block<kPixels, 1, true>(g, lines, ky_lo, ky_hi, kx_lo, kx_hi, x0, 0, out, scale);
     return;
   }
   int64_t c = 0;
   if (kBlocks > 1) {
     for (; c + 8 * kBlocks <= g.channels; c += 8 * kBlocks) {
-      Block<kPixels, kBlocks, false>(g, lines, ky_lo, ky_hi, kx_lo, kx_hi, x0, c, out);
+      Block<kPixels, kBlocks, false>(g, lines, ky_lo, ky_hi, kx_lo, kx_hi, x0, c, out, scale);
     }
   }
   for (; c + 8 <= g.channels; c += 8) {
-    Block<kPixels, 1, false>(g, lines, ky_lo, ky_hi, kx_lo, kx_hi, x0, c, out);
+    Block<kPixels, 1, false>(g, lines, ky_lo, ky_hi, kx_lo, kx_hi, x0, c, out, scale);
   }
   if (c < g.channels) {
-    Block<kPixels, 1, false>(g, lines, ky_lo, ky_hi, kx_lo, kx_hi, x0, g.channels - 8, out);
+    Block<kPixels, 1, false>(g, lines, ky_lo, ky_hi, kx_lo, kx_hi, x0, g.channels - 8, out, scale);
   }
 }
 
@@ -344,24 +361,29 @@ void GenericRow(const RowGeometry& g, int64_t n, int64_t oy) {
     const int64_t x0 = ox * s.stride_w - s.pad_left;
     int64_t kx_lo, kx_hi;
     TapRange(x0, s.dilation_w, s.kernel_w, s.in_w, &kx_lo, &kx_hi);
-    Pixels<1>(g, lines, ky_lo, ky_hi, kx_lo, kx_hi, x0, out + ox * g.out_stride);
+    Pixels<1>(g, lines, ky_lo, ky_hi, kx_lo, kx_hi, x0, out + ox * g.out_stride,
+              ScaleAt(*g.args, oy, ox));
   };
   for (int64_t ox = 0; ox < g.interior_begin; ++ox) border(ox);
   int64_t ox = g.interior_begin;
   const int64_t kw = s.kernel_w;
   for (; ox + 8 <= g.interior_end; ox += 8) {
-    Pixels<8>(g, lines, ky_lo, ky_hi, 0, kw, ox * s.stride_w - s.pad_left, out + ox * g.out_stride);
+    Pixels<8>(g, lines, ky_lo, ky_hi, 0, kw, ox * s.stride_w - s.pad_left, out + ox * g.out_stride,
+              ScaleAt(*g.args, oy, ox));
   }
   if (ox + 4 <= g.interior_end) {
-    Pixels<4>(g, lines, ky_lo, ky_hi, 0, kw, ox * s.stride_w - s.pad_left, out + ox * g.out_stride);
+    Pixels<4>(g, lines, ky_lo, ky_hi, 0, kw, ox * s.stride_w - s.pad_left, out + ox * g.out_stride,
+              ScaleAt(*g.args, oy, ox));
     ox += 4;
   }
   if (ox + 2 <= g.interior_end) {
-    Pixels<2>(g, lines, ky_lo, ky_hi, 0, kw, ox * s.stride_w - s.pad_left, out + ox * g.out_stride);
+    Pixels<2>(g, lines, ky_lo, ky_hi, 0, kw, ox * s.stride_w - s.pad_left, out + ox * g.out_stride,
+              ScaleAt(*g.args, oy, ox));
     ox += 2;
   }
   if (ox < g.interior_end) {
-    Pixels<1>(g, lines, ky_lo, ky_hi, 0, kw, ox * s.stride_w - s.pad_left, out + ox * g.out_stride);
+    Pixels<1>(g, lines, ky_lo, ky_hi, 0, kw, ox * s.stride_w - s.pad_left, out + ox * g.out_stride,
+              ScaleAt(*g.args, oy, ox));
   }
   for (ox = g.interior_end; ox < s.out_w; ++ox) border(ox);
 }
