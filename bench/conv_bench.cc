@@ -1,14 +1,15 @@
 // conv_bench: GFLOP/s of Serenity's own dense and depthwise convolutions
 // (kernels/dense_conv.h, kernels/depthwise_conv.h) against XNNPACK's on
-// convolution shapes of the zoo (ResNet-18, DARTS, NASNet, MobileNetV2), at 1
-// and 2 threads, both measured in the same run.
+// convolution shapes of the zoo (ResNet-18, DARTS, NASNet, AmoebaNet, RandWire,
+// MobileNetV2), at 1 and 2 threads, both measured in the same run.
 //
-// usage: conv_bench [--runs N] [--threads 1,2] [--json]
+// usage: conv_bench [--runs N] [--threads 1,2] [--only TEXT] [--json]
 //
-// "own" is what KernelChoice::kAuto binds: for depthwise windows of up to 25
-// taps that is XNNPACK too (its kernels are faster there), so those rows
-// compare XNNPACK with itself; only the 7x7 depthwise row runs the own
-// depthwise kernel.
+// --only TEXT: just the shapes whose name contains TEXT.
+//
+// "own" is what KernelChoice::kAuto binds: for 3x3 depthwise convolutions
+// with stride 2 that is XNNPACK too (DepthwiseConvPreferred), so those rows
+// compare XNNPACK with itself.
 //
 // The two kernels run alternately, so both see the same load; GFLOP/s come
 // from the fastest run of each (the least disturbed on a shared machine).
@@ -17,6 +18,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -53,17 +55,44 @@ constexpr ConvShape kShapes[] = {
     {"darts_cifar 1x1 72>72", 16, 72, 72, 1, 1, 0},
     {"darts_cifar 1x1 144>144", 8, 144, 144, 1, 1, 0},
     {"darts_cifar stem 3x3", 32, 3, 108, 3, 1, 1},
+    {"darts_imagenet stem 3x3/2", 224, 3, 24, 3, 2, 1},
+    {"darts_imagenet 1x1 48>48", 28, 48, 48, 1, 1, 0},
+    {"darts_imagenet 1x1 192>192", 7, 192, 192, 1, 1, 0},
+    {"darts_imagenet 1x1 768>192", 7, 768, 192, 1, 1, 0},
     {"mobilenet_v2 1x1 24>144", 56, 24, 144, 1, 1, 0},
     {"mobilenet_v2 1x1 144>24", 56, 144, 24, 1, 1, 0},
     {"mobilenet_v2 1x1 320>1280", 7, 320, 1280, 1, 1, 0},
     {"darts_cifar dw 3x3 36", 32, 36, 36, 3, 1, 1, true},
+    {"darts_cifar dw 3x3 72", 16, 72, 72, 3, 1, 1, true},
+    {"darts_cifar dw 3x3 144", 8, 144, 144, 3, 1, 1, true},
     {"darts_cifar dw 5x5 36", 32, 36, 36, 5, 1, 2, true},
     {"darts_cifar dw 3x3 d2 36", 32, 36, 36, 3, 1, 2, true, 2},
+    {"darts_cifar dw 3x3 d2 144", 8, 144, 144, 3, 1, 2, true, 2},
     {"darts_cifar dw 3x3/2 72", 16, 72, 72, 3, 2, 1, true},
+    {"darts_imagenet dw 3x3 48", 28, 48, 48, 3, 1, 1, true},
+    {"darts_imagenet dw 3x3 192", 7, 192, 192, 3, 1, 1, true},
+    {"nasnet_cifar dw 5x5 64", 16, 64, 64, 5, 1, 2, true},
+    {"nasnet_cifar dw 5x5 128", 8, 128, 128, 5, 1, 2, true},
     {"nasnet_cifar dw 7x7 44", 32, 44, 44, 7, 1, 3, true},
+    {"nasnet_imagenet dw 5x5 176", 7, 176, 176, 5, 1, 2, true},
+    {"amoebanet_cifar dw 3x3 144", 8, 144, 144, 3, 1, 1, true},
+    {"randwire_224 dw 3x3 156", 14, 156, 156, 3, 1, 1, true},
+    {"randwire_32 dw 3x3 78", 16, 78, 78, 3, 1, 1, true},
+    {"randwire_32 dw 3x3 312", 4, 312, 312, 3, 1, 1, true},
+    {"randwire_224 dw 3x3/2 78", 56, 78, 78, 3, 2, 1, true},
+    {"randwire_224 dw 3x3/2 78 28", 28, 78, 78, 3, 2, 1, true},
+    {"randwire_224 dw 3x3/2 156", 14, 156, 156, 3, 2, 1, true},
+    {"nasnet_cifar dw 5x5/2 64", 32, 64, 64, 5, 2, 2, true},
+    {"nasnet_imagenet dw 5x5/2 22", 56, 22, 22, 5, 2, 2, true},
+    {"nasnet_cifar dw 7x7/2 64", 32, 64, 64, 7, 2, 3, true},
     {"mobilenet_v2 dw 3x3 144", 56, 144, 144, 3, 1, 1, true},
     {"mobilenet_v2 dw 3x3/2 96", 112, 96, 96, 3, 2, 1, true},
 };
+
+float* AlignTo64(float* p) {
+  const uintptr_t address = reinterpret_cast<uintptr_t>(p);
+  return reinterpret_cast<float*>((address + 63) / 64 * 64);
+}
 
 // Runs the two bound ops alternately (so both see the same machine load) and
 // returns each one's fastest and median time in ms.
@@ -91,6 +120,7 @@ int main(int argc, char** argv) {
   int runs = 20;
   std::vector<int> thread_counts = {1, 2};
   bool json = false;
+  std::string only;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--runs") == 0 && i + 1 < argc) {
       runs = std::max(1, std::atoi(argv[++i]));
@@ -102,10 +132,12 @@ int main(int argc, char** argv) {
         if (p == nullptr) break;
         ++p;
       }
+    } else if (std::strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
+      only = argv[++i];
     } else if (std::strcmp(argv[i], "--json") == 0) {
       json = true;
     } else {
-      std::fprintf(stderr, "usage: conv_bench [--runs N] [--threads 1,2] [--json]\n");
+      std::fprintf(stderr, "usage: conv_bench [--runs N] [--threads 1,2] [--only TEXT] [--json]\n");
       return 2;
     }
   }
@@ -117,13 +149,19 @@ int main(int argc, char** argv) {
   }
   std::string records;
   for (const ConvShape& s : kShapes) {
+    if (std::string(s.name).find(only) == std::string::npos) continue;
     const int out = (s.size + 2 * s.pad - (s.kernel - 1) * s.dilation - 1) / s.stride + 1;
     const int group_in = s.depthwise ? 1 : s.in_channels;
-    std::vector<float> input(static_cast<size_t>(s.size) * s.size * s.in_channels + 64);
+    // +16 floats to start the activations on a 64-byte boundary, as the
+    // engine's arena does (alignment changes how many loads split a cache
+    // line, which moves these figures by a third).
+    std::vector<float> input(static_cast<size_t>(s.size) * s.size * s.in_channels + 64 + 16);
     std::vector<float> weights(static_cast<size_t>(s.out_channels) * s.kernel * s.kernel *
                                group_in);
     std::vector<float> bias(s.out_channels);
-    std::vector<float> output(static_cast<size_t>(out) * out * s.out_channels + 64);
+    std::vector<float> output(static_cast<size_t>(out) * out * s.out_channels + 64 + 16);
+    float* const input_data = AlignTo64(input.data());
+    float* const output_data = AlignTo64(output.data());
     for (float& v : input) v = uniform(rng);
     for (float& v : weights) v = uniform(rng);
     for (float& v : bias) v = uniform(rng);
@@ -141,11 +179,11 @@ int main(int argc, char** argv) {
     attrs.activation = serenity::Activation::kRelu;
     op.attrs = attrs;
     const std::vector<OperandView> inputs = {
-        {input.data(), {1, s.size, s.size, s.in_channels}, s.in_channels},
+        {input_data, {1, s.size, s.size, s.in_channels}, s.in_channels},
         {weights.data(), {s.out_channels, s.kernel, s.kernel, group_in}, group_in},
         {bias.data(), {s.out_channels}, s.out_channels}};
     const std::vector<OperandView> outputs = {
-        {output.data(), {1, out, out, s.out_channels}, s.out_channels}};
+        {output_data, {1, out, out, s.out_channels}, s.out_channels}};
     const double flops =
         2.0 * out * out * s.out_channels * s.kernel * s.kernel * group_in;
     for (int threads : thread_counts) {

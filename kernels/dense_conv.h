@@ -73,6 +73,12 @@ struct DenseConvArgs {
   const float* zeros = nullptr;
   const float* input = nullptr;  // element [0, 0, 0, 0] of the input view
   float* output = nullptr;       // element [0, 0, 0, 0] of the output view
+  // Depthwise only (average pooling's divisors): when not null, output pixel
+  // (oy, ox) of every image is multiplied by scale_y[oy] * scale_x[ox]
+  // (out_h and out_w floats) before the activation. Ignored by the dense
+  // kernel.
+  const float* scale_y = nullptr;
+  const float* scale_x = nullptr;
 };
 
 // True when this build has the kernel (x86-64) and the CPU runs AVX2 + FMA.

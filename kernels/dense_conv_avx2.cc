@@ -10,10 +10,23 @@ namespace {
 
 constexpr int kTileRows = 6;
 
-// The mask that stores the first `columns` (0..8) floats of a vector.
-inline __m256i ColumnMask(int64_t columns) {
-  const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(columns)), lanes);
+// Stores the first `lanes` (1..7) floats of `v`. Not vmaskmovps: its store
+// form is microcoded and slow on AMD Zen.
+inline void StorePartial(float* out, __m256 v, int64_t lanes) {
+  __m128 part = _mm256_castps256_ps128(v);
+  if (lanes >= 4) {
+    _mm_storeu_ps(out, part);
+    part = _mm256_extractf128_ps(v, 1);
+    out += 4;
+    lanes -= 4;
+  }
+  if (lanes >= 2) {
+    _mm_storel_pi(reinterpret_cast<__m64*>(out), part);
+    part = _mm_movehl_ps(part, part);
+    out += 2;
+    lanes -= 2;
+  }
+  if (lanes >= 1) _mm_store_ss(out, part);
 }
 
 // Clamps one tile row and stores its first `columns` floats.
@@ -31,9 +44,9 @@ inline void StoreRow(const DenseConvShape& s, __m256 v0, __m256 v1, float* out,
   }
   if (columns >= 8) {
     _mm256_storeu_ps(out, v0);
-    _mm256_maskstore_ps(out + 8, ColumnMask(columns - 8), v1);
+    StorePartial(out + 8, v1, columns - 8);
   } else {
-    _mm256_maskstore_ps(out, ColumnMask(columns), v0);
+    StorePartial(out, v0, columns);
   }
 }
 

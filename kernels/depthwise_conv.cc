@@ -3,6 +3,11 @@
 
 namespace serenity::kernels {
 
+bool DepthwiseConvPreferred(int64_t kernel_h, int64_t kernel_w, int64_t stride_h,
+                            int64_t stride_w) {
+  return !(kernel_h == 3 && kernel_w == 3 && (stride_h > 1 || stride_w > 1));
+}
+
 size_t DepthwiseConvPackedFloats(const DenseConvShape& shape) {
   const int64_t padded = (shape.in_channels + 7) / 8 * 8;
   return static_cast<size_t>(padded * (1 + shape.kernel_h * shape.kernel_w));

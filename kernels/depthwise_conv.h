@@ -1,9 +1,11 @@
 // A hand-written depthwise NHWC convolution (groups = channels, one output
 // channel per input channel) for x86-64 with AVX2 and FMA, beside the dense
 // one (dense_conv.h explains why these exist and the rules for the AVX2
-// translation unit). XNNPACK's depthwise kernels in Debian's build run
-// windows larger than 5x5 (NASNet's 7x7) at about 2 GFLOP/s; this one runs
-// them at about 20.
+// translation unit). XNNPACK's depthwise kernels in Debian's build run 3x3
+// and 5x5 windows at 15-30 GFLOP/s and larger ones (NASNet's 7x7) at about 2;
+// this one shares each input load among the output pixels whose windows
+// cover it and runs them at 30-80 (bench/conv_bench; depthwise_conv_avx2.cc
+// explains how).
 #ifndef SERENITY_KERNELS_DEPTHWISE_CONV_H_
 #define SERENITY_KERNELS_DEPTHWISE_CONV_H_
 
@@ -14,9 +16,11 @@
 
 namespace serenity::kernels {
 
-// Windows up to this many positions stay on XNNPACK, whose depthwise
-// kernels are faster there (bench/conv_bench).
-inline constexpr int64_t kDepthwiseXnnpackMaxPositions = 25;
+// True when this kernel is the faster one for a kernel_h x kernel_w window
+// with these strides (bench/conv_bench): every window but 3x3 with a stride
+// above 1, where XNNPACK's kernel, which reads each input pixel's channels in
+// order, is 5-30% faster on inputs that do not fit in L2.
+bool DepthwiseConvPreferred(int64_t kernel_h, int64_t kernel_w, int64_t stride_h, int64_t stride_w);
 
 // Below this many multiply-adds a depthwise convolution runs on the calling
 // thread.

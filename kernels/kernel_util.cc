@@ -5,7 +5,45 @@
 #include <cstring>
 #include <sstream>
 
+#include "depthwise_conv.h"
+
 namespace serenity::kernels {
+
+OwnConvBoundOp::OwnConvBoundOp(bool depthwise, const DenseConvShape& shape, const float* weights,
+                               const float* bias, const float* input, float* output, size_t threads,
+                               const float* scale_y, const float* scale_x)
+    : depthwise_(depthwise),
+      work_pool_(WorkPoolForThreads(threads)),
+      packed_floats_(depthwise ? DepthwiseConvPackedFloats(shape) : DenseConvPackedFloats(shape)),
+      packed_(new float[packed_floats_]),
+      zeros_(new float[shape.in_channels]()) {
+  if (depthwise) {
+    DepthwiseConvPackWeights(shape, weights, bias, packed_.get());
+  } else {
+    DenseConvPackWeights(shape, weights, bias, packed_.get());
+  }
+  args_.shape = shape;
+  args_.packed = packed_.get();
+  args_.zeros = zeros_.get();
+  args_.input = input;
+  args_.output = output;
+  if (depthwise && scale_y != nullptr && scale_x != nullptr) {
+    scale_y_.assign(scale_y, scale_y + shape.out_h);
+    scale_x_.assign(scale_x, scale_x + shape.out_w);
+    args_.scale_y = scale_y_.data();
+    args_.scale_x = scale_x_.data();
+  }
+}
+
+Status OwnConvBoundOp::Run(pthreadpool_t pool) {
+  WorkPool* work_pool = pool == nullptr ? nullptr : work_pool_;
+  if (depthwise_) {
+    DepthwiseConvRun(args_, work_pool);
+  } else {
+    DenseConvRun(args_, work_pool);
+  }
+  return Status::Ok();
+}
 
 int64_t RowsOf(const OperandView& view) {
   int64_t rows = 1;

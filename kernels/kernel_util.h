@@ -11,6 +11,7 @@
 #include <variant>
 #include <vector>
 
+#include "dense_conv.h"
 #include "op_registry.h"
 #include "serenity/kernels/op_kernel.h"
 #include "serenity/kernels/xnnpack_util.h"
@@ -108,6 +109,31 @@ class CopyRowsOp : public BoundOp {
   float* dst_;
   int64_t dst_stride_;
   int64_t rows_, row_floats_;
+};
+
+// Serenity's own dense or depthwise convolution (dense_conv.h,
+// depthwise_conv.h), weights packed at construction. Runs on the work pool
+// of `threads` threads (the pool it is run with decides only whether to use
+// threads at all: null runs on the calling thread). `scale_y`/`scale_x`
+// (depthwise only, optional, out_h and out_w floats, copied): output scales,
+// see DenseConvArgs. Call only when DenseConvAvailable().
+class OwnConvBoundOp : public BoundOp {
+ public:
+  OwnConvBoundOp(bool depthwise, const DenseConvShape& shape, const float* weights,
+                 const float* bias, const float* input, float* output, size_t threads,
+                 const float* scale_y = nullptr, const float* scale_x = nullptr);
+  Status Run(pthreadpool_t pool) override;
+  uint64_t packed_weight_bytes() const override { return packed_floats_ * sizeof(float); }
+  bool shares_work() const override { return true; }
+
+ private:
+  bool depthwise_;
+  WorkPool* work_pool_;
+  size_t packed_floats_;
+  std::unique_ptr<float[]> packed_;
+  std::unique_ptr<float[]> zeros_;
+  std::vector<float> scale_y_, scale_x_;
+  DenseConvArgs args_;
 };
 
 // Copies `rows` rows of `row_floats` floats from `src` (rows `src_stride`

@@ -33,6 +33,34 @@ Result<Activation> ActivationOf(const KernelContext& c) {
   return attrs->activation;
 }
 
+// The element loops of the hand-written adds, written so that GCC
+// vectorises them: a clamp spelled std::min(std::max(...)) compiled to scalar
+// compares and branches, and a copy loop into the sum to `rep movsq`, which
+// made DARTS' step adds (outputs in a slice of the cell's concat) run ~40x
+// slower than a dense add and take a sixth of the model's time.
+template <bool kScalarA, bool kScalarB>
+void SumTwo(const float* a, const float* b, int64_t n, float* sum) {
+  for (int64_t i = 0; i < n; ++i) sum[i] = (kScalarA ? a[0] : a[i]) + (kScalarB ? b[0] : b[i]);
+}
+
+void SumInto(const float* a, bool scalar, int64_t n, float* sum) {
+  if (scalar) {
+    const float value = a[0];
+    for (int64_t i = 0; i < n; ++i) sum[i] += value;
+  } else {
+    for (int64_t i = 0; i < n; ++i) sum[i] += a[i];
+  }
+}
+
+void ClampInto(const float* sum, int64_t n, float lo, float hi, float* out) {
+  for (int64_t i = 0; i < n; ++i) {
+    float value = sum[i];
+    value = value < lo ? lo : value;
+    value = value > hi ? hi : value;
+    out[i] = value;
+  }
+}
+
 using CreateBinary = xnn_status (*)(float, float, uint32_t, xnn_operator_t*);
 using SetupBinary = xnn_status (*)(xnn_operator_t, size_t, const size_t*, size_t, const size_t*,
                                    const float*, const float*, float*, pthreadpool_t);
@@ -97,17 +125,12 @@ class NaryAddOp : public BoundOp {
     float sum[kBlock];
     for (size_t begin = start; begin < start + count; begin += kBlock) {
       const size_t n = std::min(kBlock, start + count - begin);
-      const float* first = self.inputs_[0] + begin;
-      const float* second = self.inputs_[1] + begin;
-      for (size_t i = 0; i < n; ++i) sum[i] = first[i] + second[i];
+      const int64_t width = static_cast<int64_t>(n);
+      SumTwo<false, false>(self.inputs_[0] + begin, self.inputs_[1] + begin, width, sum);
       for (size_t k = 2; k < self.inputs_.size(); ++k) {
-        const float* addend = self.inputs_[k] + begin;
-        for (size_t i = 0; i < n; ++i) sum[i] += addend[i];
+        SumInto(self.inputs_[k] + begin, false, width, sum);
       }
-      float* out = self.output_ + begin;
-      for (size_t i = 0; i < n; ++i) {
-        out[i] = std::min(std::max(sum[i], self.output_min_), self.output_max_);
-      }
+      ClampInto(sum, width, self.output_min_, self.output_max_, self.output_ + begin);
     }
   }
 
@@ -175,23 +198,35 @@ class StridedAddOp : public BoundOp {
   static void AddPixels(void* context, size_t start, size_t count) {
     const StridedAddOp& self = *static_cast<const StridedAddOp*>(context);
     const int64_t channels = self.channels_;
+    const Operand& a = self.inputs_[0];
+    const Operand& b = self.inputs_[1];
     for (size_t p = start; p < start + count; ++p) {
       const int64_t pixel = static_cast<int64_t>(p);
       float* out = self.output_ + pixel * self.output_stride_;
+      const float* a_row = a.data + self.InputPixel(a, pixel);
+      const float* b_row = b.data + self.InputPixel(b, pixel);
       for (int64_t c0 = 0; c0 < channels; c0 += kBlock) {
         const int64_t width = std::min<int64_t>(kBlock, channels - c0);
+        const float* a_values = a.scalar_channel ? a_row : a_row + c0;
+        const float* b_values = b.scalar_channel ? b_row : b_row + c0;
         float sum[kBlock];
-        for (size_t k = 0; k < self.inputs_.size(); ++k) {
+        if (a.scalar_channel) {
+          if (b.scalar_channel) {
+            SumTwo<true, true>(a_values, b_values, width, sum);
+          } else {
+            SumTwo<true, false>(a_values, b_values, width, sum);
+          }
+        } else if (b.scalar_channel) {
+          SumTwo<false, true>(a_values, b_values, width, sum);
+        } else {
+          SumTwo<false, false>(a_values, b_values, width, sum);
+        }
+        for (size_t k = 2; k < self.inputs_.size(); ++k) {
           const Operand& input = self.inputs_[k];
           const float* row = input.data + self.InputPixel(input, pixel);
-          for (int64_t i = 0; i < width; ++i) {
-            const float value = input.scalar_channel ? row[0] : row[c0 + i];
-            sum[i] = k == 0 ? value : sum[i] + value;
-          }
+          SumInto(input.scalar_channel ? row : row + c0, input.scalar_channel, width, sum);
         }
-        for (int64_t i = 0; i < width; ++i) {
-          out[c0 + i] = std::min(std::max(sum[i], self.output_min_), self.output_max_);
-        }
+        ClampInto(sum, width, self.output_min_, self.output_max_, out + c0);
       }
     }
   }

@@ -18,52 +18,6 @@ int64_t ConvOutputSize(int64_t input, int pad_before, int pad_after, int64_t ker
   return (padded - effective) / stride + 1;
 }
 
-// Serenity's own dense or depthwise convolution (dense_conv.h,
-// depthwise_conv.h), weights packed here once.
-class OwnConvBoundOp : public BoundOp {
- public:
-  OwnConvBoundOp(bool depthwise, const DenseConvShape& shape, const float* weights,
-                 const float* bias, const float* input, float* output, WorkPool* work_pool)
-      : depthwise_(depthwise),
-        work_pool_(work_pool),
-        packed_floats_(depthwise ? DepthwiseConvPackedFloats(shape)
-                                 : DenseConvPackedFloats(shape)),
-        packed_(new float[packed_floats_]),
-        zeros_(new float[shape.in_channels]()) {
-    if (depthwise) {
-      DepthwiseConvPackWeights(shape, weights, bias, packed_.get());
-    } else {
-      DenseConvPackWeights(shape, weights, bias, packed_.get());
-    }
-    args_.shape = shape;
-    args_.packed = packed_.get();
-    args_.zeros = zeros_.get();
-    args_.input = input;
-    args_.output = output;
-  }
-  // Threads: the work pool of the bound thread count, unless run without a
-  // pool (then on the calling thread alone).
-  Status Run(pthreadpool_t pool) override {
-    WorkPool* work_pool = pool == nullptr ? nullptr : work_pool_;
-    if (depthwise_) {
-      DepthwiseConvRun(args_, work_pool);
-    } else {
-      DenseConvRun(args_, work_pool);
-    }
-    return Status::Ok();
-  }
-  uint64_t packed_weight_bytes() const override { return packed_floats_ * sizeof(float); }
-  bool shares_work() const override { return true; }
-
- private:
-  bool depthwise_;
-  WorkPool* work_pool_;
-  size_t packed_floats_;
-  std::unique_ptr<float[]> packed_;
-  std::unique_ptr<float[]> zeros_;
-  DenseConvArgs args_;
-};
-
 Result<std::unique_ptr<BoundOp>> BindConv2D(const KernelContext& c) {
   SERENITY_ASSIGN_OR_RETURN(const Conv2DAttrs* attrs, AttrsOf<Conv2DAttrs>(c));
   const OperandView& x = c.inputs[0];
@@ -108,10 +62,9 @@ Result<std::unique_ptr<BoundOp>> BindConv2D(const KernelContext& c) {
   float output_min, output_max;
   ActivationRange(attrs->activation, &output_min, &output_max);
 
-  // Depthwise: XNNPACK's kernels run 3x3 and 5x5 windows well (up to 25
-  // taps) but larger ones (NASNet's 7x7) at a tenth of that speed.
-  const bool depthwise = groups == in_channels && out_channels == in_channels && group_in == 1 &&
-                         groups > 1 && kernel_h * kernel_w > kDepthwiseXnnpackMaxPositions;
+  const bool depthwise =
+      groups == in_channels && out_channels == in_channels && group_in == 1 && groups > 1 &&
+      DepthwiseConvPreferred(kernel_h, kernel_w, attrs->stride_h, attrs->stride_w);
   if (c.kernels == KernelChoice::kAuto && (groups == 1 || depthwise) && DenseConvAvailable() &&
       kernel_h * kernel_w <= kDenseConvMaxPositions) {
     DenseConvShape shape;
@@ -134,10 +87,9 @@ Result<std::unique_ptr<BoundOp>> BindConv2D(const KernelContext& c) {
     shape.out_pixel_stride = y.pixel_stride;
     shape.out_min = output_min;
     shape.out_max = output_max;
-    return std::unique_ptr<BoundOp>(
-        std::make_unique<OwnConvBoundOp>(
-            depthwise, shape, w.data, bias, x.data, y.data,
-            WorkPoolForThreads(c.pool == nullptr ? 1 : pthreadpool_get_threads_count(c.pool))));
+    return std::unique_ptr<BoundOp>(std::make_unique<OwnConvBoundOp>(
+        depthwise, shape, w.data, bias, x.data, y.data,
+        c.pool == nullptr ? 1 : pthreadpool_get_threads_count(c.pool)));
   }
 
   auto bound = std::make_unique<XnnBoundOp>(c.name);

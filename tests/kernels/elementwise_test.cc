@@ -156,6 +156,14 @@ TEST(AddTest, ChannelSlices) {
   Add().inputs({{2, 5, 1, 3}, {1, 1, 7, 1}}).output_slice(3, 3).Test();
   Add().inputs({{1, 4, 4, 6}, {}}).output_slice(0, 6).Test();
   Add().inputs({{1, 4, 4, 6}, {1, 4, 4, 6}}).input_slice(0, 6, 6).constant(1).Test();
+  // One value per pixel as the first, both, or a third addend.
+  Add().inputs({{1, 5, 7, 1}, {1, 5, 7, 9}}).output_slice(1, 2).Test();
+  Add().inputs({{1, 5, 7, 1}, {1, 1, 7, 1}, {1, 5, 7, 9}}).output_slice(0, 5).Test();
+  Add()
+      .inputs({{1, 5, 7, 9}, {1, 5, 7, 9}, {1, 5, 1, 1}, {9}})
+      .input_slice(1, 4, 4)
+      .activation(Activation::kRelu)
+      .Test();
 }
 
 TEST(AddTest, ChannelSliceInPlaceAndNullPool) {

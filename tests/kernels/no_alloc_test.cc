@@ -131,6 +131,20 @@ std::vector<OpCase> OneCasePerOp() {
   depthwise_wide.inputs.push_back(Spec({40, 7, 7, 1}, true));
   depthwise_wide.inputs.push_back(Spec({40}, true));
   cases.push_back(depthwise_wide);
+  // 3x3 and 5x5 stride 1 depthwise: the own kernel too, the 5x5 one above
+  // kDepthwiseParallelMacs.
+  Conv2DAttrs narrow = wide;
+  narrow.groups = 36;
+  narrow.pad_top = narrow.pad_bottom = narrow.pad_left = narrow.pad_right = 1;
+  OpCase depthwise_3x3 = unary(OpType::kConv2D, narrow, {1, 9, 9, 36}, {1, 9, 9, 36});
+  depthwise_3x3.inputs.push_back(Spec({36, 3, 3, 1}, true));
+  depthwise_3x3.inputs.push_back(Spec({36}, true));
+  cases.push_back(depthwise_3x3);
+  narrow.pad_top = narrow.pad_bottom = narrow.pad_left = narrow.pad_right = 2;
+  OpCase depthwise_5x5 = unary(OpType::kConv2D, narrow, {1, 32, 32, 36}, {1, 32, 32, 36});
+  depthwise_5x5.inputs.push_back(Spec({36, 5, 5, 1}, true));
+  depthwise_5x5.inputs.push_back(Spec({36}, true));
+  cases.push_back(depthwise_5x5);
   OpCase fc = unary(OpType::kFullyConnected, FullyConnectedAttrs{}, {2, 16}, {2, 5});
   fc.inputs.push_back(Spec({5, 16}, true));
   fc.inputs.push_back(Spec({5}, true));

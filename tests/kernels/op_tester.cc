@@ -136,19 +136,41 @@ std::string Describe(const OpCase& c) {
 
 Status BindStatus(const OpCase& c) {
   std::unique_ptr<Prepared> p = Prepare(c, c.in_place);
-  Result<std::unique_ptr<BoundOp>> bound =
-      BindOp(p->op, p->tensor_ptrs, p->input_views, p->output_views, TestPool(), "test op",
-             c.kernels);
+  Result<std::unique_ptr<BoundOp>> bound = BindOp(
+      p->op, p->tensor_ptrs, p->input_views, p->output_views, TestPool(), "test op", c.kernels);
   return bound.ok() ? Status::Ok() : bound.status();
 }
 
 Result<BoundCase> BindCase(const OpCase& c) {
   std::shared_ptr<Prepared> p = Prepare(c, c.in_place);
-  Result<std::unique_ptr<BoundOp>> bound =
-      BindOp(p->op, p->tensor_ptrs, p->input_views, p->output_views, TestPool(), "test op",
-             c.kernels);
+  Result<std::unique_ptr<BoundOp>> bound = BindOp(
+      p->op, p->tensor_ptrs, p->input_views, p->output_views, TestPool(), "test op", c.kernels);
   if (!bound.ok()) return bound.status();
   return BoundCase{std::move(bound).value(), p};
+}
+
+std::vector<float> RunOutput(const OpCase& c) {
+  SCOPED_TRACE(Describe(c));
+  std::unique_ptr<Prepared> p = Prepare(c, false);
+  pthreadpool_t pool = c.single_threaded ? nullptr : TestPool();
+  Result<std::unique_ptr<BoundOp>> bound =
+      BindOp(p->op, p->tensor_ptrs, p->input_views, p->output_views, pool, "test op", c.kernels);
+  std::vector<float> values;
+  if (!bound.ok()) {
+    ADD_FAILURE() << bound.status().ToString();
+    return values;
+  }
+  Status status = (*bound)->Run(pool);
+  if (!status.ok()) {
+    ADD_FAILURE() << status.ToString();
+    return values;
+  }
+  const OperandView& out = p->output_views[0];
+  const int64_t rows = Rows(c.output.shape), channels = Channels(c.output.shape);
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t i = 0; i < channels; ++i) values.push_back(out.data[r * out.pixel_stride + i]);
+  }
+  return values;
 }
 
 void RunCase(const OpCase& c) {
@@ -157,9 +179,9 @@ void RunCase(const OpCase& c) {
   std::unique_ptr<Prepared> expected = Prepare(c, false);
 
   pthreadpool_t pool = c.single_threaded ? nullptr : TestPool();
-  Result<std::unique_ptr<BoundOp>> bound = BindOp(
-      actual->op, actual->tensor_ptrs, actual->input_views, actual->output_views, pool, "test op",
-      c.kernels);
+  Result<std::unique_ptr<BoundOp>> bound =
+      BindOp(actual->op, actual->tensor_ptrs, actual->input_views, actual->output_views, pool,
+             "test op", c.kernels);
   ASSERT_TRUE(bound.ok()) << bound.status().ToString();
   const int runs = c.in_place ? 1 : 2;
   for (int run = 0; run < runs; ++run) {

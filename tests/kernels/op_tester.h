@@ -63,6 +63,11 @@ struct OpCase {
 // through GoogleTest with the case's description.
 void RunCase(const OpCase& c);
 
+// Binds and runs the case once (not in place) and returns its output, the
+// channels of each row one after the other, for comparing two kernels'
+// results with each other. Reports failures through GoogleTest.
+std::vector<float> RunOutput(const OpCase& c);
+
 // BindOp's status for the case (without running).
 Status BindStatus(const OpCase& c);
 

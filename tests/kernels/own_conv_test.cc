@@ -4,11 +4,16 @@
 // few and many input channels (window gather or per-position addresses),
 // 1x1 fast path, strides, asymmetric paddings, dilations, channel slices,
 // batches, 1 and 2 threads, and shapes large enough to take the parallel and
-// one-block-per-task paths. On CPUs without AVX2 + FMA (and on ARM) the same
-// cases run on XNNPACK and the checks that the own kernel was chosen are
-// skipped.
+// one-block-per-task paths. Depthwise: 3x3, 5x5 and 7x7 windows with
+// dilations 1 and 2 and strides 1 and 2 (the reusing path), other widths,
+// strides and dilations (the generic path), rows of every group remainder,
+// windows that reach past the padding, channel counts around multiples of 8
+// (overlapping last vector, masked below 8), and equality with XNNPACK. On
+// CPUs without AVX2 + FMA (and on ARM) the same cases run on XNNPACK and the
+// checks that the own kernel was chosen are skipped.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <random>
 
 #include "dense_conv.h"
@@ -57,8 +62,7 @@ struct ConvSpec {
     OperandSpec x = Spec({batch, height, width, in_channels});
     x.placement = input_slice;
     const int64_t out_channels_now = depthwise ? in_channels : out_channels;
-    OperandSpec w =
-        Spec({out_channels_now, kernel_h, kernel_w, depthwise ? 1 : in_channels}, true);
+    OperandSpec w = Spec({out_channels_now, kernel_h, kernel_w, depthwise ? 1 : in_channels}, true);
     OperandSpec b = Spec({out_channels_now}, true);
     b.absent = !bias;
     c.inputs = {x, w, b};
@@ -78,16 +82,38 @@ struct ConvSpec {
 };
 
 // Runs the case against the reference, then checks which kernel was bound:
-// the own kernels report their packed bytes, which differ from XNNPACK's.
+// the own kernels report their packed bytes, which differ from XNNPACK's
+// (the weights and biases handed to it).
 void Check(const ConvSpec& spec) {
   const OpCase c = spec.Case();
   RunCase(c);
   if (!DenseConvAvailable()) return;
   Result<BoundCase> bound = BindCase(c);
   ASSERT_TRUE(bound.ok()) << bound.status().ToString();
-  const size_t floats = spec.depthwise ? DepthwiseConvPackedFloats(spec.Shape())
-                                       : DenseConvPackedFloats(spec.Shape());
+  const bool own = !spec.depthwise || DepthwiseConvPreferred(spec.kernel_h, spec.kernel_w,
+                                                             spec.stride_h, spec.stride_w);
+  const size_t floats = !own ? spec.in_channels * (spec.kernel_h * spec.kernel_w + 1)
+                             : (spec.depthwise ? DepthwiseConvPackedFloats(spec.Shape())
+                                               : DenseConvPackedFloats(spec.Shape()));
   EXPECT_EQ(bound->op->packed_weight_bytes(), floats * sizeof(float)) << Describe(c);
+}
+
+// The case on the kernel the engine picks and on XNNPACK: the same results.
+void CheckSameAsXnnpack(const ConvSpec& spec) {
+  OpCase c = spec.Case();
+  const std::vector<float> own = RunOutput(c);
+  c.kernels = KernelChoice::kXnnpack;
+  const std::vector<float> xnnpack = RunOutput(c);
+  ASSERT_EQ(own.size(), xnnpack.size());
+  int failures = 0;
+  for (size_t i = 0; i < own.size() && failures < 10; ++i) {
+    if (!(std::fabs(own[i] - xnnpack[i]) <=
+          kAbsTolerance + kRelTolerance * std::fabs(xnnpack[i]))) {
+      ADD_FAILURE() << Describe(c) << " value " << i << ": " << own[i] << ", XNNPACK "
+                    << xnnpack[i];
+      ++failures;
+    }
+  }
 }
 
 TEST(OwnDenseConvTest, OutputChannelRemainders) {
@@ -276,6 +302,191 @@ TEST(OwnDenseConvTest, ForcedXnnpackGivesTheSameResults) {
   ASSERT_TRUE(bound.ok());
   // XNNPACK's figure: the weights and biases handed to it, unpadded.
   EXPECT_EQ(bound->op->packed_weight_bytes(), (20 * 3 * 3 * 20 + 20) * sizeof(float));
+}
+
+ConvSpec Depthwise(int64_t height, int64_t width, int64_t channels, int kernel, int stride,
+                   int dilation, uint32_t seed) {
+  ConvSpec s;
+  s.depthwise = true;
+  s.height = height;
+  s.width = width;
+  s.in_channels = channels;
+  s.kernel_h = s.kernel_w = kernel;
+  s.stride_h = s.stride_w = stride;
+  s.dilation_h = s.dilation_w = dilation;
+  s.pad_top = s.pad_bottom = s.pad_left = s.pad_right = (kernel - 1) * dilation / 2;
+  s.seed = seed;
+  return s;
+}
+
+TEST(OwnDepthwiseConvTest, ThreeAndFiveWideWindows) {
+  // The reusing path's kernel widths, strides and dilations (3x3 with stride
+  // 2 runs on XNNPACK), on odd sizes; channels below 8 (masked), 8, 9 and
+  // 36 (the last vector overlaps the one before), 16.
+  uint32_t seed = 800;
+  for (int kernel : {3, 5, 7}) {
+    for (int stride : {1, 2}) {
+      for (int dilation : {1, 2}) {
+        for (int64_t c : {3, 8, 9, 16, 36}) {
+          Check(Depthwise(11, 13, c, kernel, stride, dilation, seed++));
+        }
+      }
+    }
+  }
+}
+
+TEST(OwnDepthwiseConvTest, RowWidthsAndGroupRemainders) {
+  // Output rows of 1..19 pixels: groups of 8 (6 for 7-wide windows) and
+  // every remainder, each touching the left border, the right one, both or
+  // neither.
+  uint32_t seed = 900;
+  for (int kernel : {3, 5, 7}) {
+    for (int64_t width = 1; width <= 19; ++width) {
+      Check(Depthwise(3, width, 12, kernel, 1, 1, seed++));
+    }
+  }
+  for (int64_t width : {1, 2, 5, 8, 14, 15}) {
+    Check(Depthwise(4, width, 10, 5, 2, 1, seed++));
+    Check(Depthwise(4, width, 10, 3, 1, 2, seed++));
+  }
+}
+
+TEST(OwnDepthwiseConvTest, PaddingsBeyondTheWindow) {
+  // Asymmetric paddings, and paddings so wide that some output pixels see no
+  // input at all (their value is the bias).
+  uint32_t seed = 1000;
+  for (int kernel : {3, 5}) {
+    for (int stride : {1, 2}) {
+      ConvSpec s = Depthwise(6, 7, 20, kernel, stride, 1, seed++);
+      s.pad_top = 0;
+      s.pad_bottom = kernel - 1;
+      s.pad_left = kernel + 1;
+      s.pad_right = 1;
+      Check(s);
+      s.pad_top = kernel + 2;
+      s.pad_bottom = 0;
+      s.pad_left = 0;
+      s.pad_right = kernel + 2;
+      s.seed = seed++;
+      Check(s);
+    }
+  }
+}
+
+TEST(OwnDepthwiseConvTest, GenericPathShapes) {
+  // Non-square windows (the reusing path follows the kernel's width: 3x5,
+  // 5x3 and 1x7 take it), and widths, strides and dilations without one:
+  // stride 3, dilation 3, dilation 2 with stride 2, widths 1, 2 and 4.
+  uint32_t seed = 1100;
+  struct Window {
+    int kh, kw, sh, sw, dh, dw;
+  };
+  for (const Window& w :
+       {Window{3, 5, 1, 1, 1, 1}, Window{5, 3, 2, 1, 1, 2}, Window{3, 3, 3, 3, 1, 1},
+        Window{3, 3, 1, 1, 3, 3}, Window{5, 5, 2, 2, 2, 2}, Window{1, 3, 1, 1, 1, 1},
+        Window{3, 1, 1, 1, 1, 1}, Window{1, 7, 1, 2, 1, 1}, Window{4, 4, 1, 1, 1, 1},
+        Window{2, 2, 2, 2, 1, 1}}) {
+    for (int64_t c : {5, 17}) {
+      ConvSpec s;
+      s.depthwise = true;
+      s.height = 10;
+      s.width = 12;
+      s.in_channels = c;
+      s.kernel_h = w.kh;
+      s.kernel_w = w.kw;
+      s.stride_h = w.sh;
+      s.stride_w = w.sw;
+      s.dilation_h = w.dh;
+      s.dilation_w = w.dw;
+      s.pad_top = s.pad_bottom = (w.kh - 1) * w.dh / 2;
+      s.pad_left = (w.kw - 1) * w.dw / 2;
+      s.pad_right = 0;
+      s.seed = seed++;
+      Check(s);
+    }
+  }
+}
+
+TEST(OwnDepthwiseConvTest, SlicesActivationsBatchesThreads) {
+  uint32_t seed = 1200;
+  for (bool single : {false, true}) {
+    for (int kernel : {3, 5}) {
+      for (int dilation : {1, 2}) {
+        ConvSpec s = Depthwise(9, 10, 28, kernel, 1, dilation, seed++);
+        s.batch = 2;
+        s.input_slice = {5, 7};
+        s.output_slice = {3, 3};
+        s.activation = dilation == 1 ? Activation::kRelu6 : Activation::kRelu;
+        s.bias = kernel == 3;
+        s.single_threaded = single;
+        Check(s);
+      }
+    }
+    // Above kDepthwiseParallelMacs: one row per task over both threads.
+    ConvSpec big = Depthwise(32, 32, 36, 5, 1, 1, seed++);
+    big.output_slice = {36, 108};  // DARTS: a step's slice of the cell's concat
+    big.single_threaded = single;
+    Check(big);
+    ConvSpec wide = Depthwise(30, 30, 72, 3, 1, 2, seed++);
+    wide.single_threaded = single;
+    Check(wide);
+  }
+}
+
+TEST(OwnDepthwiseConvTest, RandomConfigurations) {
+  std::mt19937 rng(11);
+  auto pick = [&rng](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  int tested = 0;
+  for (uint32_t seed = 1300; tested < 80; ++seed) {
+    ConvSpec s;
+    s.depthwise = true;
+    s.batch = pick(1, 2);
+    s.height = pick(1, 17);
+    s.width = pick(1, 17);
+    s.in_channels = pick(2, 40);
+    s.kernel_h = pick(1, 7);
+    s.kernel_w = pick(0, 2) == 0 ? pick(1, 7) : s.kernel_h;
+    s.stride_h = pick(1, 2);
+    s.stride_w = pick(0, 3) == 0 ? pick(1, 3) : s.stride_h;
+    s.dilation_h = pick(1, 2);
+    s.dilation_w = pick(0, 3) == 0 ? pick(1, 3) : s.dilation_h;
+    s.pad_top = pick(0, s.kernel_h);
+    s.pad_bottom = pick(0, s.kernel_h);
+    s.pad_left = pick(0, s.kernel_w);
+    s.pad_right = pick(0, s.kernel_w);
+    if (s.height + s.pad_top + s.pad_bottom < (s.kernel_h - 1) * s.dilation_h + 1 ||
+        s.width + s.pad_left + s.pad_right < (s.kernel_w - 1) * s.dilation_w + 1) {
+      continue;
+    }
+    s.bias = pick(0, 3) != 0;
+    s.activation = static_cast<Activation>(pick(0, 2));
+    if (pick(0, 1)) s.input_slice = {pick(0, 3), 3};
+    if (pick(0, 1)) s.output_slice = {pick(0, 5), 5};
+    s.single_threaded = pick(0, 1) != 0;
+    s.seed = seed;
+    Check(s);
+    ++tested;
+  }
+}
+
+TEST(OwnDepthwiseConvTest, SameResultsAsXnnpack) {
+  uint32_t seed = 1400;
+  for (int kernel : {3, 5, 7}) {
+    for (int stride : {1, 2}) {
+      for (int dilation : {1, 2}) {
+        for (bool single : {false, true}) {
+          ConvSpec s = Depthwise(16, 15, 44, kernel, stride, dilation, seed++);
+          s.activation = Activation::kRelu;
+          s.single_threaded = single;
+          CheckSameAsXnnpack(s);
+        }
+      }
+    }
+  }
+  ConvSpec sliced = Depthwise(8, 8, 144, 3, 1, 1, seed++);
+  sliced.input_slice = {144, 432};
+  sliced.output_slice = {0, 432};
+  CheckSameAsXnnpack(sliced);
 }
 
 TEST(OwnDepthwiseConvTest, SevenBySevenWindows) {

@@ -1,8 +1,13 @@
-// MaxPool2D, AveragePool2D and GlobalAveragePool against the reference.
+// MaxPool2D, AveragePool2D and GlobalAveragePool against the reference, and
+// average pooling on Serenity's own depthwise kernel (x86-64 with AVX2 + FMA)
+// against XNNPACK's.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <random>
 
+#include "dense_conv.h"
+#include "depthwise_conv.h"
 #include "op_tester.h"
 
 namespace serenity::kernels::testing {
@@ -150,6 +155,81 @@ TEST(AveragePool2DTest, ChannelSlices) {
         .output_slice(4, 4)
         .Test();
   }
+}
+
+// The case on the kernel the engine picks (the own depthwise kernel where
+// available: checked through its packed bytes) and on XNNPACK: the same
+// results, both against the reference too.
+void CheckOwnPool(OpCase c) {
+  RunCase(c);
+  const std::vector<float> own = RunOutput(c);
+  if (DenseConvAvailable()) {
+    Result<BoundCase> bound = BindCase(c);
+    ASSERT_TRUE(bound.ok()) << bound.status().ToString();
+    const auto& attrs = std::get<Pool2DAttrs>(c.op.attrs);
+    DenseConvShape shape;
+    shape.in_channels = shape.out_channels = c.inputs[0].shape[3];
+    shape.kernel_h = attrs.filter_h;
+    shape.kernel_w = attrs.filter_w;
+    EXPECT_EQ(bound->op->packed_weight_bytes(), DepthwiseConvPackedFloats(shape) * sizeof(float))
+        << Describe(c);
+  }
+  c.kernels = KernelChoice::kXnnpack;
+  RunCase(c);
+  const std::vector<float> xnnpack = RunOutput(c);
+  ASSERT_EQ(own.size(), xnnpack.size());
+  int failures = 0;
+  for (size_t i = 0; i < own.size() && failures < 10; ++i) {
+    if (!(std::fabs(own[i] - xnnpack[i]) <=
+          kAbsTolerance + kRelTolerance * std::fabs(xnnpack[i]))) {
+      ADD_FAILURE() << Describe(c) << " value " << i << ": " << own[i] << ", XNNPACK "
+                    << xnnpack[i];
+      ++failures;
+    }
+  }
+}
+
+TEST(AveragePool2DTest, OwnKernelMatchesXnnpack) {
+  // NASNet's and AmoebaNet's 3x3 pools (stride 1 and 2, padding left out of
+  // the divisor or counted), asymmetric paddings, 1x1 subsampling, windows
+  // up to 5x5, 1 and 2 threads, and one above kDepthwiseParallelMacs.
+  for (bool single : {false, true}) {
+    for (bool include_pad : {false, true}) {
+      for (int s : {1, 2}) {
+        OpCase c = AvgPool()
+                       .input(2, 15, 16, 44)
+                       .filter(3, 3)
+                       .stride(s)
+                       .padding(1)
+                       .count_include_pad(include_pad)
+                       .Case();
+        c.single_threaded = single;
+        CheckOwnPool(c);
+      }
+      OpCase asymmetric = AvgPool()
+                              .input(1, 9, 11, 20)
+                              .filter(5, 4)
+                              .stride(2, 1)
+                              .padding(4, 0, 1, 3)
+                              .count_include_pad(include_pad)
+                              .input_slice(3, 5)
+                              .output_slice(2, 2)
+                              .Case();
+      asymmetric.single_threaded = single;
+      CheckOwnPool(asymmetric);
+    }
+    OpCase subsample = AvgPool().input(1, 9, 9, 6).filter(1, 1).stride(2).Case();
+    subsample.single_threaded = single;
+    CheckOwnPool(subsample);
+    OpCase big = AvgPool().input(1, 32, 32, 72).filter(3, 3).padding(1).Case();
+    big.single_threaded = single;
+    CheckOwnPool(big);
+  }
+}
+
+TEST(MaxPool2DTest, OneByOneWindowOnTheOwnKernel) {
+  OpCase c = MaxPool().input(2, 9, 8, 12).filter(1, 1).stride(2, 1).output_slice(1, 4).Case();
+  CheckOwnPool(c);
 }
 
 TEST(Pool2DTest, RandomConfigurations) {
