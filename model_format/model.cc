@@ -233,6 +233,12 @@ Model AssembleModel(ModelParts parts) {
   return Model::Impl::Wrap(std::move(impl));
 }
 
+std::shared_ptr<const void> StorageOf(const Model& model) {
+  const Model::Impl* impl = Model::Impl::Of(model);
+  if (impl->storage != nullptr) return impl->storage;
+  return std::make_shared<const std::vector<std::shared_ptr<const void>>>(impl->retained);
+}
+
 bool IsDerivedFrom(const Model& model, const Model& source) {
   const Model::Impl* impl = Model::Impl::Of(model);
   return impl->derived_from != nullptr && impl->derived_from == Model::Impl::Of(source);

@@ -31,10 +31,10 @@ using AlignedBytes = std::unique_ptr<uint8_t[], AlignedDelete>;
 AlignedBytes AllocateAligned(size_t size);
 
 struct Model::Impl {
-  // At most one of these holds the file's bytes (none for an assembled model:
-  // model_assembly::AssembleModel).
-  AlignedBytes owned;
-  std::optional<platforms::MappedFile> mapped;
+  // What holds the file's bytes (a copy, or the mapped file), shared so that
+  // a model derived from this one can keep them alive
+  // (model_assembly::StorageOf); null for an assembled model.
+  std::shared_ptr<const void> storage;
   const uint8_t* bytes = nullptr;
   size_t size = 0;
   // Memory constants point into besides the file's bytes (assembled models).

@@ -1030,9 +1030,10 @@ Result<Model> Model::FromBuffer(const uint8_t* bytes, size_t size,
                              kMaxReadableBytes);
   }
   auto impl = std::make_unique<Impl>();
-  impl->owned = AllocateAligned(size);
-  if (size > 0) std::memcpy(impl->owned.get(), bytes, size);
-  impl->bytes = impl->owned.get();
+  std::shared_ptr<uint8_t[]> owned = AllocateAligned(size);
+  if (size > 0) std::memcpy(owned.get(), bytes, size);
+  impl->bytes = owned.get();
+  impl->storage = std::move(owned);
   impl->size = size;
   impl->source = source_name;
   Reader reader(source_name, impl->bytes, size);
@@ -1051,9 +1052,10 @@ Result<Model> Model::Load(const std::string& path) {
     return file.status();
   }
   auto impl = std::make_unique<Impl>();
-  impl->mapped.emplace(std::move(file).value());
-  impl->bytes = impl->mapped->data();
-  impl->size = impl->mapped->size();
+  auto mapped = std::make_shared<const platforms::MappedFile>(std::move(file).value());
+  impl->bytes = mapped->data();
+  impl->size = mapped->size();
+  impl->storage = std::move(mapped);
   impl->source = path;
   // An empty file maps to nullptr; the size check rejects it first.
   static const uint8_t kNothing[kMinFileBytes] = {};

@@ -922,6 +922,8 @@ Result<Model> Assemble(EditableModel edit, const Model& source) {
   parts.inputs = std::move(edit.inputs);
   parts.outputs = std::move(edit.outputs);
   parts.retained.assign(edit.storage.begin(), edit.storage.end());
+  // Constants borrowed from the source stay valid after it is gone.
+  parts.retained.push_back(model_assembly::StorageOf(source));
   parts.derived_from = &source;
   return model_assembly::AssembleModel(std::move(parts));
 }

@@ -199,6 +199,35 @@ TEST(EngineRewritePlanTest, EnginesOutliveThePlanAndShareItsModel) {
   ExpectClose(RunEngine(*second, inputs), *reference, "second engine");
 }
 
+// The rewritten model shares the source model's constants and keeps their
+// storage alive: a plan outlives the model it was prepared from, and binds
+// to an equal model loaded later (under ASan, a dangling constant fails).
+TEST(EngineRewritePlanTest, PlanOutlivesItsSourceModel) {
+  for (int net = 0; net < 2; ++net) {
+    auto build = [net] {
+      return net == 0 ? rewrite_testing::SharedReluNet(16, 8)
+                      : rewrite_testing::ConcatConvNet({8, 4, 12}, 6, 3, 8);
+    };
+    Result<ExecutionPlan> plan = InvalidArgumentError("unset");
+    {
+      auto source = std::make_unique<Model>(build());
+      plan = Engine::Prepare(*source, EngineOptions{});
+      ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+      ASSERT_NE(plan->rewritten_model, nullptr) << "net " << net;
+    }  // the source model is gone; the plan's rewritten model is not
+    const Model again = build();
+    const std::vector<std::vector<float>> inputs = Inputs(again);
+    Result<std::vector<std::vector<float>>> reference =
+        kernels::RunModelReference(again, inputs);
+    ASSERT_TRUE(reference.ok());
+    // The rewritten model's constants are read directly (its graph hash).
+    EXPECT_EQ(plan->rewritten_model->GraphHash(), plan->graph_hash);
+    Result<Engine> engine = Engine::Create(again, *plan, EngineOptions{});
+    ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+    ExpectClose(RunEngine(*engine, inputs), *reference, "plan of a destroyed model");
+  }
+}
+
 TEST(EngineRewritePlanTest, RewrittenPlanOfAnotherModelIsRefused) {
   const Model model = rewrite_testing::SharedReluNet(16, 8);
   const Model other = rewrite_testing::SharedReluNet(16, 4);

@@ -276,8 +276,8 @@ struct ExecutionPlan {
   // model given to Prepare runs as it is. `order` and `placements` index this
   // model when it is set. It is built in memory from the model given to
   // Prepare (scheduler::ReplayRewrites, on a cache miss and a hit alike) and
-  // borrows that model's constants: the model given to Prepare must outlive
-  // it (and so every copy of the plan). It has no file: bytes() is null
+  // shares that model's constants, keeping their storage alive: the plan
+  // stays valid after that model is gone. It has no file: bytes() is null
   // (ModelBuilder::FromModel(*rewritten_model).Finish() serialises it).
   std::shared_ptr<const Model> rewritten_model;
   std::vector<int> order;               // operator indices, in run order
@@ -393,8 +393,8 @@ class SERENITY_API Engine {
 
   // Binds `plan` (from Prepare on this model; when the plan has a
   // rewritten_model, that model runs, and `model` must be the one it was
-  // rewritten from: the rewritten model borrows its constants, so `model`
-  // must outlive the Engine either way). Errors:
+  // rewritten from, or a model with the same graph hash; `model` must
+  // outlive the Engine either way). Errors:
   //   kInvalidArgument  options.arena misaligned or smaller than the plan (the
   //                     message gives the needed size), arena_bytes without an
   //                     arena, negative threads, or a plan made for another

@@ -37,15 +37,23 @@ struct ModelParts {
 // (model.h: indices in range, one producer per activation, operators in a
 // topological order, shapes as InferOutputShapes gives them, normalised
 // attributes, the reader's limits) and that constants not covered by
-// `retained` outlive the Model. The result has no file: bytes() is null,
+// `retained` outlive the Model (put StorageOf(source) in `retained` when
+// borrowing a source model's constants). The result has no file: bytes() is null,
 // size_bytes() 0, plan() empty. GraphHash() is computed, as for any model,
 // on first use.
 Model AssembleModel(ModelParts parts);
 
+// What keeps every constant of `model` alive: its file's bytes (copied or
+// mapped), or, for an assembled model, its retained memory and the storage
+// of the model it was derived from. A model derived from `model` that
+// borrows its constants puts this in ModelParts::retained, so it stays valid
+// however long it outlives `model` (an ExecutionPlan may).
+std::shared_ptr<const void> StorageOf(const Model& model);
+
 // Whether `model` was assembled with ModelParts::derived_from naming
 // `source` (the same Model object, or the one it has since been moved to):
-// an identity check, O(1), that needs no graph hash. A model whose
-// derived_from was destroyed must not be asked (it borrows from it anyway).
+// an identity check, O(1), that needs no graph hash. Only meaningful while
+// that source is alive (a later Model may reuse its address).
 bool IsDerivedFrom(const Model& model, const Model& source);
 
 }  // namespace serenity::model_assembly

@@ -175,11 +175,12 @@ Result<RewriteResult> RewriteForMemory(const Model& model,
 // made for one runs the other), without serialising and reading it back.
 // What a plan cache hit runs instead of a stored copy of the rewritten model.
 //
-// Lifetime: the result borrows every constant it shares with `source`, and
-// the weight slices that are one range of a source constant (pointers into
-// source's storage): `source` must outlive it. The slices that are not (a
-// partial convolution's weights: copied, which is what replaying a
-// channel-wise edit costs) are owned by the result. bytes() is null and
+// Lifetime: the result shares every constant it has in common with
+// `source`, and the weight slices that are one range of a source constant
+// (pointers into source's storage, which the result keeps alive: it may
+// outlive `source`). The slices that are not (a partial convolution's
+// weights: copied, which is what replaying a channel-wise edit costs) are
+// owned by the result. bytes() is null and
 // size_bytes() 0 (ModelBuilder::FromModel(result).Finish() serialises it).
 //
 // Validity: each edit checks its site in the model as edited so far, as the
