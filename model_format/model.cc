@@ -2,6 +2,7 @@
 #include <type_traits>
 
 #include "model_impl.h"
+#include "serenity/internal/hash64.h"
 #include "serenity/internal/model_assembly.h"
 #include "serenity/model_format/model.h"
 
@@ -22,10 +23,9 @@ std::string Quote(const std::string& name) {
   return "'" + text + "'";
 }
 
-// A 64-bit hash written for this format: FNV-1a's offset basis and prime, fed
-// eight bytes at a time with an extra rotate so that weights (most of the
-// hashed bytes) are hashed at memory speed; a final avalanche spreads the
-// last words. Stable across platforms: words are assembled little-endian.
+// The graph hash (serenity/internal/hash64.h), fed eight bytes at a time so
+// that weights (most of the hashed bytes) are hashed at memory speed. Stable
+// across platforms: words are assembled little-endian.
 class GraphHasher {
  public:
   void Bytes(const uint8_t* data, size_t size) {
@@ -54,23 +54,11 @@ class GraphHasher {
     U64(values.size());
     for (int64_t v : values) I64(v);
   }
-  uint64_t Final() const {
-    uint64_t h = state_;
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdULL;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ULL;
-    h ^= h >> 33;
-    return h;
-  }
+  uint64_t Final() const { return hash_.Final(); }
 
  private:
-  void Mix(uint64_t word) {
-    state_ ^= word;
-    state_ *= 0x100000001b3ULL;
-    state_ ^= state_ >> 29;
-  }
-  uint64_t state_ = 0xcbf29ce484222325ULL;
+  void Mix(uint64_t word) { hash_.Word(word); }
+  internal::Hash64 hash_;
 };
 
 void HashAttrs(const OpAttrs& attrs, GraphHasher& h) {

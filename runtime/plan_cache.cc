@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "plan_cache_generated.h"
+#include "serenity/internal/hash64.h"
 
 namespace serenity {
 namespace {
@@ -25,11 +26,7 @@ constexpr uint64_t kNotInArena = std::numeric_limits<uint64_t>::max();
 // Word-at-a-time FNV-1a with a final avalanche, for the few words of a key.
 class KeyHasher {
  public:
-  void Word(uint64_t word) {
-    state_ ^= word;
-    state_ *= 0x100000001b3ULL;
-    state_ ^= state_ >> 29;
-  }
+  void Word(uint64_t word) { hash_.Word(word); }
   void Double(double value) {
     uint64_t bits = 0;
     std::memcpy(&bits, &value, sizeof(bits));
@@ -40,18 +37,10 @@ class KeyHasher {
     Word(n);
     for (size_t i = 0; i < n; ++i) Word(static_cast<unsigned char>(text[i]));
   }
-  uint64_t Final() const {
-    uint64_t h = state_;
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdULL;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ULL;
-    h ^= h >> 33;
-    return h;
-  }
+  uint64_t Final() const { return hash_.Final(); }
 
  private:
-  uint64_t state_ = 0xcbf29ce484222325ULL;
+  internal::Hash64 hash_;
 };
 
 std::string Hex(uint64_t value) {
