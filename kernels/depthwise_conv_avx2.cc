@@ -24,6 +24,7 @@
 // Kernel rows outside the input are skipped per output row on both paths.
 #include <immintrin.h>
 
+#include "avx2_store.h"
 #include "depthwise_conv.h"
 
 namespace serenity::kernels {
@@ -39,24 +40,7 @@ inline __m256 LoadInput(const float* x, __m256i mask) {
   return kMasked ? _mm256_maskload_ps(x, mask) : _mm256_loadu_ps(x);
 }
 
-// Stores the first `lanes` (1..7) floats of `v`. Not vmaskmovps: its store
-// form is microcoded and slow on AMD Zen.
-inline void StorePartial(float* out, __m256 v, int64_t lanes) {
-  __m128 part = _mm256_castps256_ps128(v);
-  if (lanes >= 4) {
-    _mm_storeu_ps(out, part);
-    part = _mm256_extractf128_ps(v, 1);
-    out += 4;
-    lanes -= 4;
-  }
-  if (lanes >= 2) {
-    _mm_storel_pi(reinterpret_cast<__m64*>(out), part);
-    part = _mm_movehl_ps(part, part);
-    out += 2;
-    lanes -= 2;
-  }
-  if (lanes >= 1) _mm_store_ss(out, part);
-}
+using avx2::StorePartial;
 
 // Output scales of a group of pixels of one row (pooling's divisors): pixel
 // j's is row * col[j]; none when col is null.

@@ -223,4 +223,20 @@ void RunCase(const OpCase& c) {
   }
 }
 
+void ExpectSameAsXnnpack(OpCase c) {
+  const std::vector<float> own = RunOutput(c);
+  c.kernels = KernelChoice::kXnnpack;
+  const std::vector<float> xnnpack = RunOutput(c);
+  ASSERT_EQ(own.size(), xnnpack.size()) << Describe(c);
+  int failures = 0;
+  for (size_t i = 0; i < own.size() && failures < 10; ++i) {
+    if (!(std::fabs(own[i] - xnnpack[i]) <=
+          kAbsTolerance + kRelTolerance * std::fabs(xnnpack[i]))) {
+      ADD_FAILURE() << Describe(c) << " value " << i << ": " << own[i] << ", XNNPACK "
+                    << xnnpack[i];
+      ++failures;
+    }
+  }
+}
+
 }  // namespace serenity::kernels::testing

@@ -68,6 +68,10 @@ void RunCase(const OpCase& c);
 // results with each other. Reports failures through GoogleTest.
 std::vector<float> RunOutput(const OpCase& c);
 
+// The case on the kernel it names (c.kernels) and on XNNPACK give the same
+// output within the tolerances above; up to 10 differing values reported.
+void ExpectSameAsXnnpack(OpCase c);
+
 // BindOp's status for the case (without running).
 Status BindStatus(const OpCase& c);
 
