@@ -227,7 +227,6 @@ std::vector<uint8_t> SerializePlan(const RecipePlan& recipe_plan, uint64_t model
   b.add_graph_hash(plan.graph_hash);
   b.add_order(order_vec);
   b.add_placements(placements_vec);
-  b.add_rewrites(plan.aliasing());  // derivable from strategy; kept in the format
   b.add_algorithm(static_cast<uint8_t>(plan.schedule.algorithm));
   b.add_optimal(plan.schedule.optimal);
   b.add_lower_bound_bytes(plan.schedule.lower_bound_bytes);

@@ -439,7 +439,7 @@ TEST_F(PlanCacheTest, StaleEntriesAreIgnored) {
   auto placements = fbb.CreateVectorOfStructs(
       reinterpret_cast<const plan_fb::Placement*>(p->placements()->Data()), p->placements()->size());
   auto packed = plan_fb::CreatePlan(
-      fbb, p->graph_hash(), order, placements, p->rewrites(), p->algorithm(), p->optimal(),
+      fbb, p->graph_hash(), order, placements, p->algorithm(), p->optimal(),
       p->lower_bound_bytes(), p->schedule_time_ms(), p->states(), p->arena_at_peak(),
       p->arena_time_ms(), p->arena_bytes(), p->peak_bytes(), p->baseline_arena_bytes(),
       p->stored_order_peak_bytes(), p->weights_bytes());
