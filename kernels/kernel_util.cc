@@ -10,10 +10,10 @@
 namespace serenity::kernels {
 
 OwnConvBoundOp::OwnConvBoundOp(bool depthwise, const DenseConvShape& shape, const float* weights,
-                               const float* bias, const float* input, float* output, size_t threads,
+                               const float* bias, const float* input, float* output, pthreadpool_t pool,
                                const float* scale_y, const float* scale_x)
     : depthwise_(depthwise),
-      work_pool_(WorkPoolForThreads(threads)),
+      work_pool_(WorkPoolForThreads(pool == nullptr ? 1 : pthreadpool_get_threads_count(pool))),
       packed_floats_(depthwise ? DepthwiseConvPackedFloats(shape) : DenseConvPackedFloats(shape)),
       packed_(new float[packed_floats_]),
       zeros_(new float[shape.in_channels]()) {

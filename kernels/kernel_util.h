@@ -113,14 +113,15 @@ class CopyRowsOp : public BoundOp {
 
 // Serenity's own dense or depthwise convolution (dense_conv.h,
 // depthwise_conv.h), weights packed at construction. Runs on the work pool
-// of `threads` threads (the pool it is run with decides only whether to use
-// threads at all: null runs on the calling thread). `scale_y`/`scale_x`
+// with as many threads as the bind-time `pool` (null: one); the pool it is
+// run with decides only whether to use threads at all (null runs on the
+// calling thread). `scale_y`/`scale_x`
 // (depthwise only, optional, out_h and out_w floats, copied): output scales,
 // see DenseConvArgs. Call only when DenseConvAvailable().
 class OwnConvBoundOp : public BoundOp {
  public:
   OwnConvBoundOp(bool depthwise, const DenseConvShape& shape, const float* weights,
-                 const float* bias, const float* input, float* output, size_t threads,
+                 const float* bias, const float* input, float* output, pthreadpool_t pool,
                  const float* scale_y = nullptr, const float* scale_x = nullptr);
   Status Run(pthreadpool_t pool) override;
   uint64_t packed_weight_bytes() const override { return packed_floats_ * sizeof(float); }

@@ -88,8 +88,7 @@ Result<std::unique_ptr<BoundOp>> BindConv2D(const KernelContext& c) {
     shape.out_min = output_min;
     shape.out_max = output_max;
     return std::unique_ptr<BoundOp>(std::make_unique<OwnConvBoundOp>(
-        depthwise, shape, w.data, bias, x.data, y.data,
-        c.pool == nullptr ? 1 : pthreadpool_get_threads_count(c.pool)));
+        depthwise, shape, w.data, bias, x.data, y.data, c.pool));
   }
 
   auto bound = std::make_unique<XnnBoundOp>(c.name);

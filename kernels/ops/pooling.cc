@@ -92,10 +92,9 @@ std::unique_ptr<BoundOp> BindOwnPool(const KernelContext& c, const Pool2DAttrs& 
   shape.out_min = -INFINITY;
   shape.out_max = INFINITY;
   const std::vector<float> ones(shape.in_channels * shape.kernel_h * shape.kernel_w, 1.0f);
-  const size_t threads = c.pool == nullptr ? 1 : pthreadpool_get_threads_count(c.pool);
   if (!average) {
     return std::make_unique<OwnConvBoundOp>(true, shape, ones.data(), nullptr, x.data, y.data,
-                                            threads);
+                                            c.pool);
   }
   const std::vector<float> scale_y =
       PoolScales(shape.in_h, shape.out_h, attrs.filter_h, attrs.stride_h, attrs.pad_top,
@@ -104,7 +103,7 @@ std::unique_ptr<BoundOp> BindOwnPool(const KernelContext& c, const Pool2DAttrs& 
       PoolScales(shape.in_w, shape.out_w, attrs.filter_w, attrs.stride_w, attrs.pad_left,
                  attrs.count_include_pad);
   return std::make_unique<OwnConvBoundOp>(true, shape, ones.data(), nullptr, x.data, y.data,
-                                          threads, scale_y.data(), scale_x.data());
+                                          c.pool, scale_y.data(), scale_x.data());
 }
 
 bool OwnPoolAvailable(const KernelContext& c, const Pool2DAttrs& attrs) {
