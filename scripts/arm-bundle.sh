@@ -32,7 +32,7 @@ for program in tools/serenity_run tools/serenity_inspect tools/serenity_schedule
                tools/serenity_plan examples/xnnpack_conv_demo examples/run_model_c \
                examples/run_model_cc; do
   if [[ -f "$build_dir/$program" && -x "$build_dir/$program" ]] &&
-     file -b "$build_dir/$program" | grep -q '^ELF'; then
+     [[ $(file -b "$build_dir/$program") == ELF* ]]; then
     cp "$build_dir/$program" "$bundle/bin/"
   fi
 done

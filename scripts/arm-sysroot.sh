@@ -47,14 +47,14 @@ export DEBIAN_FRONTEND=noninteractive
 apt_opts=(-o DPkg::Lock::Timeout=600 -qq)
 
 is_installed() {
-  dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"
+  [[ $(dpkg-query -W -f='${Status}' "$1" 2>/dev/null) == *"install ok installed"* ]]
 }
 
 # 1. Cross compilers, qemu-user and the host build dependencies.
 scripts/install-deps.sh --arm
 
 # 2. Multiarch packages.
-if ! dpkg --print-foreign-architectures | grep -qx "$deb_arch"; then
+if ! grep -qx "$deb_arch" <<<"$(dpkg --print-foreign-architectures)"; then
   log "dpkg --add-architecture $deb_arch"
   "${sudo_cmd[@]}" dpkg --add-architecture "$deb_arch"
 fi

@@ -70,7 +70,7 @@ for kind in "${kinds[@]}"; do
     [[ -x "$prefix/bin/$tool" ]] || fail "$kind: bin/$tool is not installed"
   done
   if [[ $kind == shared ]]; then
-    library=$(find "$prefix" -name libserenity.so | head -1)
+    library=$(find "$prefix" -name libserenity.so -print -quit)
     [[ -n "$library" ]] || fail "shared: no libserenity.so installed"
     [[ -z "$(find "$prefix" -name '*.a')" ]] || fail "shared: static libraries installed"
   else
@@ -121,7 +121,7 @@ for kind in "${kinds[@]}"; do
     [[ -z "$missing" ]] || fail "shared: C API functions not exported: $missing"
     for wanted in 'serenity::Engine::Create(' 'serenity::Model::Load(' 'serenity::Status::ToString' \
                   'serenity::VersionString()' 'serenity::scheduler::AlgorithmName('; do
-      echo "$demangled" | grep -qF "$wanted" || fail "shared: $wanted is not exported"
+      grep -qF "$wanted" <<<"$demangled" || fail "shared: $wanted is not exported"
     done
     # Standard-library template code the compiler emits with default
     # visibility (std::vector<...>::_M_realloc_insert<serenity::kernels::...>,
@@ -150,9 +150,12 @@ for kind in "${kinds[@]}"; do
   grep -E 'Found|Serenity' "$work/examples-configure-$kind.log" | sed 's/^/  /' || true
   cmake --build "$work/examples-$kind" -j "$jobs"
   if [[ $kind == shared ]]; then
-    # The app links libserenity.so, and not XNNPACK itself.
-    ldd "$work/examples-$kind/run_model_cc" | grep -q "$prefix" ||
-      fail "shared: run_model_cc does not load libserenity.so from the prefix"
+    # The app loads libserenity.so from the prefix. ldd's output is captured
+    # first: under pipefail, `ldd | grep -q` fails whenever grep exits before
+    # ldd has written everything (SIGPIPE), which is what broke a CI run.
+    app_libs=$(ldd "$work/examples-$kind/run_model_cc")
+    grep -qE "libserenity[.]so.* => $prefix/" <<<"$app_libs" ||
+      fail "shared: run_model_cc does not load libserenity.so from the prefix: $(grep serenity <<<"$app_libs")"
   fi
   for model in tiny_all_ops darts_cifar; do
     srn=$work/zoo/$model.srn
@@ -168,7 +171,7 @@ for kind in "${kinds[@]}"; do
   done
 
   section "$kind: the C example through pkg-config"
-  PKG_CONFIG_PATH=$(dirname "$(find "$prefix" -name serenity.pc | head -1)")
+  PKG_CONFIG_PATH=$(dirname "$(find "$prefix" -name serenity.pc -print -quit)")
   export PKG_CONFIG_PATH
   echo "  pkg-config --modversion serenity: $(pkg-config --modversion serenity)"
   echo "  pkg-config --cflags --libs serenity: $(pkg-config --cflags --libs serenity)"
