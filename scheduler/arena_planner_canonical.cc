@@ -77,6 +77,7 @@ class CanonicalSearch : public RoundSearch {
     floor_.assign(sections_, 0);
     crossing_.assign(sections_, 0);
     stamp_.assign(sections_, 0);
+    witness_.assign(sections_, -1);
     for (int i = 0; i < n; ++i) {
       for (int s = lo_[i]; s <= hi_[i]; ++s) {
         cover_[s].push_back(i);
@@ -326,10 +327,21 @@ class CanonicalSearch : public RoundSearch {
       total_[s] -= size_[c];
     }
     // A section's floor is at least the lowest offset of its unplaced items.
+    // Most touched sections keep an unplaced item at or below their floor,
+    // which leaves the floor as it is: the last such item seen is checked
+    // first, and the scan stops at the first one.
     for (int s : touched_) {
+      const int witness = witness_[s];
+      if (witness >= 0 && !placed_[witness] && lowest_[witness] <= floor_[s]) continue;
       uint64_t low = UINT64_MAX;
       for (int o : cover_[s]) {
-        if (!placed_[o]) low = std::min(low, lowest_[o]);
+        if (placed_[o]) continue;
+        if (lowest_[o] <= floor_[s]) {
+          witness_[s] = o;
+          low = UINT64_MAX;
+          break;
+        }
+        low = std::min(low, lowest_[o]);
       }
       if (low != UINT64_MAX && low > floor_[s]) {
         trail_.push_back({Change::kFloor, s, floor_[s]});
@@ -367,6 +379,7 @@ class CanonicalSearch : public RoundSearch {
   std::vector<uint64_t> floor_;
   std::vector<int> crossing_;  // per boundary s|s+1: unplaced items crossing it
   std::vector<uint64_t> stamp_;
+  std::vector<int> witness_;  // per section: an item last seen at or below its floor
   std::vector<int> touched_;
   uint64_t epoch_ = 0;
   std::vector<char> placed_;

@@ -52,7 +52,8 @@ enum class GreedyOrder { kSize, kDuration, kArea };
 std::vector<uint64_t> GreedyOffsets(const std::vector<PlanBuffer>& buffers, GreedyOrder order);
 
 // kOutOfNodes: a round used up its node budget without an answer.
-enum class SearchOutcome { kFound, kInfeasible, kTimedOut, kOutOfNodes };
+// kGaveUp: a heuristic search tried all it tries, which proves nothing.
+enum class SearchOutcome { kFound, kInfeasible, kTimedOut, kOutOfNodes, kGaveUp };
 
 struct SearchResult {
   SearchOutcome outcome = SearchOutcome::kInfeasible;
@@ -86,12 +87,20 @@ std::unique_ptr<RoundSearch> MakeCanonicalSearch(const std::vector<PlanBuffer>& 
                                                  std::chrono::steady_clock::time_point deadline,
                                                  bool has_deadline);
 
+// Heuristic: the buffers of the fullest step first, then sweeps backwards
+// and forwards in time from it, each buffer at the bottom or the top of a
+// gap (arena_planner_sweep.cc). Never answers kInfeasible.
+std::unique_ptr<RoundSearch> MakeSweepSearch(const std::vector<PlanBuffer>& buffers,
+                                             uint64_t target,
+                                             std::chrono::steady_clock::time_point deadline,
+                                             bool has_deadline);
+
 // Runs one search until it answers (anything but kOutOfNodes).
 SearchResult RunToEnd(RoundSearch& search);
 
-// Both searches, alternating rounds, until one answers. Deterministic
-// unless the deadline hits. Proves infeasibility when it ends with
-// kInfeasible.
+// The three searches, alternating rounds, until one answers (the sweep
+// leaves the rotation when it gives up). Deterministic unless the deadline
+// hits. Proves infeasibility when it ends with kInfeasible.
 SearchResult SearchOffsets(const std::vector<PlanBuffer>& buffers, uint64_t target,
                            std::chrono::steady_clock::time_point deadline, bool has_deadline);
 

@@ -2,7 +2,8 @@
 // pruning rule (dominance, section floors, splitting, remembered failures,
 // identical-buffer symmetry) must keep the search exact, so each search must
 // find a plan at the brute-force optimum and prove that one byte less is
-// impossible. No deadlines: node budgets only, nothing depends on the clock.
+// impossible. The heuristic sweep must find only valid plans. No deadlines:
+// node budgets only, nothing depends on the clock.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -110,6 +111,36 @@ TEST(ArenaSearchTest, EachSearchAloneMatchesBruteForce) {
   EXPECT_GT(infeasible_checked, 1000);
 }
 
+// The sweep is a heuristic: on the same instances, whatever it finds must be
+// a valid plan under the target, it must never claim a proof, and below the
+// optimum it can only give up.
+TEST(ArenaSearchTest, SweepFindsOnlyValidPlansAndProvesNothing) {
+  std::mt19937 rng(2718);
+  const auto never = std::chrono::steady_clock::time_point::max();
+  int found = 0;
+  for (int trial = 0; trial < 1200; ++trial) {
+    const std::vector<PlanBuffer> buffers = TrickyBuffers(rng, 1 + trial % 7, trial % 4);
+    const uint64_t optimum = BruteForceOptimalHeight(buffers);
+    SCOPED_TRACE(testing::Message() << "trial " << trial);
+    std::unique_ptr<RoundSearch> at = internal::MakeSweepSearch(buffers, optimum, never, false);
+    const SearchResult result = internal::RunToEnd(*at);
+    if (result.outcome == SearchOutcome::kFound) {
+      ExpectValidAtMost(buffers, result, optimum);
+      if (HasFatalFailure()) return;
+      ++found;
+    } else {
+      EXPECT_EQ(result.outcome, SearchOutcome::kGaveUp);
+    }
+    if (optimum > 0) {
+      std::unique_ptr<RoundSearch> below =
+          internal::MakeSweepSearch(buffers, optimum - 1, never, false);
+      EXPECT_EQ(internal::RunToEnd(*below).outcome, SearchOutcome::kGaveUp);
+    }
+  }
+  // Not a bound on its quality, only a sign that it searches at all.
+  EXPECT_GT(found, 0);
+}
+
 // Cuts the rectangle [0, steps) x [0, height) into buffers by random
 // guillotine cuts, in time or in bytes: every step is then exactly full, so
 // the lower bound is `height` and a plan reaching it exists.
@@ -159,9 +190,10 @@ TEST(ArenaSearchTest, PerfectPackingsReachTheBound) {
   }
 }
 
-// The portfolio (both searches, alternating rounds) on the same small
+// The portfolio (the three searches taking turns: the sweep can find a
+// plan, only the exact searches can prove there is none) on the same small
 // instances: found at the optimum, proven impossible below it.
-TEST(ArenaSearchTest, BothSearchesTogetherMatchBruteForce) {
+TEST(ArenaSearchTest, AllSearchesTogetherMatchBruteForce) {
   std::mt19937 rng(99);
   const auto never = std::chrono::steady_clock::time_point::max();
   for (int trial = 0; trial < 400; ++trial) {
