@@ -20,8 +20,12 @@ constexpr double kG[kWinogradInTile][3] = {
 // clang-format on
 
 // Scratch per slot at most this many bytes, unless a single group of six
-// tiles needs more.
-constexpr int64_t kSlotBudgetBytes = int64_t{768} << 10;
+// tiles needs more: a task's transformed inputs and products then stay in L2
+// (512 KiB per core on the Zen 3 this was tuned on), and even ResNet-18's
+// 28x28 stage splits into enough tasks (9) to keep two threads busy. 768
+// KiB ran RandWire-32's 39>78 and ResNet-18's 56x56 and 28x28 stages
+// 10-40% slower at 2 threads (bench/conv_bench).
+constexpr int64_t kSlotBudgetBytes = int64_t{256} << 10;
 // Output channels per task: more would make the GEMM's output rows (and the
 // scratch) longer without saving any input transform worth having.
 constexpr int64_t kMaxChunkBlocks = 8;
