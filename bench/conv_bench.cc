@@ -1,11 +1,18 @@
-// conv_bench: GFLOP/s of Serenity's own dense and depthwise convolutions
-// (kernels/dense_conv.h, kernels/depthwise_conv.h) against XNNPACK's on
+// conv_bench: GFLOP/s of Serenity's own dense, Winograd and depthwise convolutions
+// (kernels/dense_conv.h, winograd_conv.h, depthwise_conv.h) against XNNPACK's on
 // convolution shapes of the zoo (ResNet-18, DARTS, NASNet, AmoebaNet, RandWire,
 // MobileNetV2), at 1 and 2 threads, both measured in the same run.
 //
-// usage: conv_bench [--runs N] [--threads 1,2] [--only TEXT] [--json]
+// usage: conv_bench [--runs N] [--threads 1,2] [--only TEXT] [--versus xnnpack|direct]
+//                   [--json]
 //
 // --only TEXT: just the shapes whose name contains TEXT.
+//
+// --versus direct: compare with KernelChoice::kDirect (Serenity's direct
+// kernel where kAuto picks Winograd) instead of XNNPACK; the second columns
+// and JSON keys are then "dir" and "direct_*" instead of "xnn" and
+// "xnnpack_*". GFLOP/s count a direct convolution's multiply-adds, also for
+// Winograd (which does fewer).
 //
 // "own" is what KernelChoice::kAuto binds: for 3x3 depthwise convolutions
 // with stride 2 that is XNNPACK too (DepthwiseConvPreferred), so those rows
@@ -50,6 +57,7 @@ constexpr ConvShape kShapes[] = {
     {"resnet18 layer2 1x1/2", 56, 64, 128, 1, 2, 0},
     {"resnet18 layer3 3x3", 14, 256, 256, 3, 1, 1},
     {"resnet18 layer4 3x3", 7, 512, 512, 3, 1, 1},
+    {"randwire_32 3x3 39>78", 32, 39, 78, 3, 1, 1},
     {"darts_cifar 1x1 144>36", 32, 144, 36, 1, 1, 0},
     {"darts_cifar 1x1 36>36", 32, 36, 36, 1, 1, 0},
     {"darts_cifar 1x1 72>72", 16, 72, 72, 1, 1, 0},
@@ -120,6 +128,7 @@ int main(int argc, char** argv) {
   int runs = 20;
   std::vector<int> thread_counts = {1, 2};
   bool json = false;
+  bool versus_direct = false;
   std::string only;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--runs") == 0 && i + 1 < argc) {
@@ -134,18 +143,25 @@ int main(int argc, char** argv) {
       }
     } else if (std::strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
       only = argv[++i];
+    } else if (std::strcmp(argv[i], "--versus") == 0 && i + 1 < argc &&
+               (std::strcmp(argv[i + 1], "xnnpack") == 0 ||
+                std::strcmp(argv[i + 1], "direct") == 0)) {
+      versus_direct = std::strcmp(argv[++i], "direct") == 0;
     } else if (std::strcmp(argv[i], "--json") == 0) {
       json = true;
     } else {
-      std::fprintf(stderr, "usage: conv_bench [--runs N] [--threads 1,2] [--only TEXT] [--json]\n");
+      std::fprintf(stderr,
+                   "usage: conv_bench [--runs N] [--threads 1,2] [--only TEXT] "
+                   "[--versus xnnpack|direct] [--json]\n");
       return 2;
     }
   }
   std::mt19937 rng(1);
   std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
   if (!json) {
-    std::printf("%-26s %3s %9s %9s %9s %9s %8s %8s %7s\n", "shape", "thr", "own min", "xnn min",
-                "own med", "xnn med", "own GF/s", "xnn GF/s", "speedup");
+    const char* other = versus_direct ? "dir" : "xnn";
+    std::printf("%-26s %3s %9s %5s min %9s %5s med %8s %4s GF/s %7s\n", "shape", "thr", "own min",
+                other, "own med", other, "own GF/s", other, "speedup");
   }
   std::string records;
   for (const ConvShape& s : kShapes) {
@@ -189,7 +205,8 @@ int main(int argc, char** argv) {
     for (int threads : thread_counts) {
       pthreadpool_t pool = threads > 1 ? pthreadpool_create(threads) : nullptr;
       std::unique_ptr<serenity::kernels::BoundOp> bound[2];
-      const KernelChoice choices[2] = {KernelChoice::kAuto, KernelChoice::kXnnpack};
+      const KernelChoice choices[2] = {KernelChoice::kAuto, versus_direct ? KernelChoice::kDirect
+                                                                          : KernelChoice::kXnnpack};
       for (int k = 0; k < 2; ++k) {
         auto result = serenity::kernels::BindOp(op, {}, inputs, outputs, pool, s.name, choices[k]);
         if (!result.ok()) {
@@ -203,15 +220,16 @@ int main(int argc, char** argv) {
       TimeBoth(ops, pool, runs, ms, median);
       if (pool != nullptr) pthreadpool_destroy(pool);
       const double own_gflops = flops / ms[0] / 1e6, xnn_gflops = flops / ms[1] / 1e6;
+      const char* other = versus_direct ? "direct" : "xnnpack";
       if (json) {
         char line[512];
         std::snprintf(line, sizeof(line),
                       "%s{\"shape\": \"%s\", \"threads\": %d, \"own_min_ms\": %.4f, "
-                      "\"xnnpack_min_ms\": %.4f, \"own_median_ms\": %.4f, "
-                      "\"xnnpack_median_ms\": %.4f, \"own_gflops\": %.2f, "
-                      "\"xnnpack_gflops\": %.2f}",
-                      records.empty() ? "" : ", ", s.name, threads, ms[0], ms[1], median[0],
-                      median[1], own_gflops, xnn_gflops);
+                      "\"%s_min_ms\": %.4f, \"own_median_ms\": %.4f, "
+                      "\"%s_median_ms\": %.4f, \"own_gflops\": %.2f, "
+                      "\"%s_gflops\": %.2f}",
+                      records.empty() ? "" : ", ", s.name, threads, ms[0], other, ms[1],
+                      median[0], other, median[1], own_gflops, other, xnn_gflops);
         records += line;
       } else {
         std::printf("%-26s %3d %9.3f %9.3f %9.3f %9.3f %8.1f %8.1f %6.2fx\n", s.name, threads,

@@ -3,7 +3,8 @@
 
 usage: bench/latency_bench.py --zoo DIR --serenity-run PATH [--threads 1,2]
                               [--runs N] [--warmup N] [--rounds K] [--only a,b]
-                              [--json FILE] [--kernels auto|xnnpack] [--compare-xnnpack]
+                              [--json FILE] [--kernels auto|xnnpack|direct]
+                              [--compare-xnnpack]
 
 For every DIR/NAME.srn with a DIR/NAME.onnx next to it, runs
 `serenity_run --json` and `node bench/ort/ort_latency.js` at each thread
@@ -11,7 +12,7 @@ count, one after the other in the same run, and prints a table of medians and
 their ratio (Serenity / ONNX Runtime: below 1 means Serenity is faster), plus
 Serenity's arena against its planned peak. --kernels is passed to serenity_run
 (auto: Serenity's own convolution kernels where they are faster, XNNPACK for
-the rest; xnnpack: XNNPACK only). --compare-xnnpack also runs
+the rest; xnnpack: XNNPACK only; direct: auto without Winograd). --compare-xnnpack also runs
 `serenity_run --kernels xnnpack` in the same run and adds its median and ratio. Timing figures wander on a shared
 machine: compare the ratios, not the absolute times. To keep a busy or quiet
 stretch of the machine from landing on one side only, the engines take turns:
@@ -46,7 +47,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--only", default="")
     parser.add_argument("--json", default="")
-    parser.add_argument("--kernels", default="auto", choices=["auto", "xnnpack"])
+    parser.add_argument("--kernels", default="auto", choices=["auto", "xnnpack", "direct"])
     parser.add_argument("--compare-xnnpack", action="store_true")
     args = parser.parse_args()
 

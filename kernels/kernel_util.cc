@@ -45,6 +45,29 @@ Status OwnConvBoundOp::Run(pthreadpool_t pool) {
   return Status::Ok();
 }
 
+WinogradConvBoundOp::WinogradConvBoundOp(const DenseConvShape& shape, const float* weights,
+                                         const float* bias, const float* input, float* output,
+                                         pthreadpool_t pool) {
+  const size_t threads = pool == nullptr ? 1 : pthreadpool_get_threads_count(pool);
+  work_pool_ = WorkPoolForThreads(threads);
+  plan_ = WinogradConvPlanFor(shape, static_cast<int64_t>(threads));
+  packed_floats_ = WinogradConvPackedFloats(shape);
+  packed_.reset(new float[packed_floats_]);
+  WinogradConvPackWeights(shape, weights, bias, packed_.get());
+  scratch_.reset(new float[static_cast<size_t>(plan_.slots * plan_.slot_floats)]);
+  slot_busy_.reset(new int[static_cast<size_t>(plan_.slots)]());
+  args_.shape = shape;
+  args_.packed = packed_.get();
+  args_.input = input;
+  args_.output = output;
+}
+
+Status WinogradConvBoundOp::Run(pthreadpool_t pool) {
+  WinogradConvRun(args_, plan_, scratch_.get(), slot_busy_.get(),
+                  pool == nullptr ? nullptr : work_pool_);
+  return Status::Ok();
+}
+
 int64_t RowsOf(const OperandView& view) {
   int64_t rows = 1;
   for (size_t i = 0; i + 1 < view.shape.size(); ++i) rows *= view.shape[i];

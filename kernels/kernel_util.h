@@ -16,6 +16,7 @@
 #include "serenity/kernels/op_kernel.h"
 #include "serenity/kernels/xnnpack_util.h"
 #include "serenity/status.h"
+#include "winograd_conv.h"
 
 namespace serenity::kernels {
 
@@ -134,6 +135,28 @@ class OwnConvBoundOp : public BoundOp {
   std::unique_ptr<float[]> packed_;
   std::unique_ptr<float[]> zeros_;
   std::vector<float> scale_y_, scale_x_;
+  DenseConvArgs args_;
+};
+
+// Serenity's Winograd F(4x4, 3x3) convolution (winograd_conv.h): weights
+// transformed and scratch (one slot per thread of the bind-time `pool`)
+// allocated at construction; runs like OwnConvBoundOp. Call only when
+// DenseConvAvailable() and WinogradConvApplies(shape).
+class WinogradConvBoundOp : public BoundOp {
+ public:
+  WinogradConvBoundOp(const DenseConvShape& shape, const float* weights, const float* bias,
+                      const float* input, float* output, pthreadpool_t pool);
+  Status Run(pthreadpool_t pool) override;
+  uint64_t packed_weight_bytes() const override { return packed_floats_ * sizeof(float); }
+  bool shares_work() const override { return true; }
+
+ private:
+  WorkPool* work_pool_;
+  WinogradConvPlan plan_;
+  size_t packed_floats_;
+  std::unique_ptr<float[]> packed_;
+  std::unique_ptr<float[]> scratch_;
+  std::unique_ptr<int[]> slot_busy_;
   DenseConvArgs args_;
 };
 

@@ -731,9 +731,17 @@ Result<Engine> Engine::Create(const Model& source, ExecutionPlan plan,
     request.model = &model;
     request.op_index = op_index;
     request.pool = impl->pool.get();
-    request.kernels = impl->options.kernels == KernelSelection::kXnnpack
-                          ? kernels::KernelChoice::kXnnpack
-                          : kernels::KernelChoice::kAuto;
+    switch (impl->options.kernels) {
+      case KernelSelection::kXnnpack:
+        request.kernels = kernels::KernelChoice::kXnnpack;
+        break;
+      case KernelSelection::kDirect:
+        request.kernels = kernels::KernelChoice::kDirect;
+        break;
+      case KernelSelection::kAuto:
+        request.kernels = kernels::KernelChoice::kAuto;
+        break;
+    }
     for (int t : op.inputs) request.inputs.push_back(impl->Operand(t));
     for (int t : op.outputs) request.outputs.push_back(impl->Operand(t));
     Result<std::unique_ptr<kernels::BoundOp>> bound = kernels::BindOp(request);

@@ -1,11 +1,14 @@
 // Conv2D: XNNPACK's NHWC convolution (dense, grouped, depthwise, dilated),
-// reading and writing channel slices through its pixel strides.
+// reading and writing channel slices through its pixel strides; on AVX2 + FMA
+// CPUs Serenity's own direct, depthwise or Winograd kernel where it is the
+// faster one.
 #include <cmath>
 
 #include "dense_conv.h"
 #include "depthwise_conv.h"
 #include "kernel_util.h"
 #include "reference_util.h"
+#include "winograd_conv.h"
 
 namespace serenity::kernels {
 namespace {
@@ -65,7 +68,7 @@ Result<std::unique_ptr<BoundOp>> BindConv2D(const KernelContext& c) {
   const bool depthwise =
       groups == in_channels && out_channels == in_channels && group_in == 1 && groups > 1 &&
       DepthwiseConvPreferred(kernel_h, kernel_w, attrs->stride_h, attrs->stride_w);
-  if (c.kernels == KernelChoice::kAuto && (groups == 1 || depthwise) && DenseConvAvailable() &&
+  if (c.kernels != KernelChoice::kXnnpack && (groups == 1 || depthwise) && DenseConvAvailable() &&
       kernel_h * kernel_w <= kDenseConvMaxPositions) {
     DenseConvShape shape;
     shape.batch = batch;
@@ -87,6 +90,13 @@ Result<std::unique_ptr<BoundOp>> BindConv2D(const KernelContext& c) {
     shape.out_pixel_stride = y.pixel_stride;
     shape.out_min = output_min;
     shape.out_max = output_max;
+    const bool winograd = c.kernels == KernelChoice::kWinograd
+                              ? WinogradConvApplies(shape)
+                              : c.kernels == KernelChoice::kAuto && WinogradConvPreferred(shape);
+    if (!depthwise && winograd) {
+      return std::unique_ptr<BoundOp>(
+          std::make_unique<WinogradConvBoundOp>(shape, w.data, bias, x.data, y.data, c.pool));
+    }
     return std::unique_ptr<BoundOp>(std::make_unique<OwnConvBoundOp>(
         depthwise, shape, w.data, bias, x.data, y.data, c.pool));
   }

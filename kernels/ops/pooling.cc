@@ -107,7 +107,7 @@ std::unique_ptr<BoundOp> BindOwnPool(const KernelContext& c, const Pool2DAttrs& 
 }
 
 bool OwnPoolAvailable(const KernelContext& c, const Pool2DAttrs& attrs) {
-  return c.kernels == KernelChoice::kAuto && DenseConvAvailable() &&
+  return c.kernels != KernelChoice::kXnnpack && DenseConvAvailable() &&
          attrs.filter_h * attrs.filter_w <= kDenseConvMaxPositions;
 }
 

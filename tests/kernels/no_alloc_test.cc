@@ -116,6 +116,17 @@ std::vector<OpCase> OneCasePerOp() {
   dense_large.inputs.push_back(Spec({64, 3, 3, 64}, true));
   dense_large.inputs.push_back(Spec({64}, true));
   cases.push_back(dense_large);
+  // The large one on the Winograd kernel (kAuto's choice for it) and on the
+  // direct one, and a Winograd one with two output channel chunks and
+  // several tile groups.
+  OpCase dense_direct = dense_large;
+  dense_direct.kernels = KernelChoice::kDirect;
+  cases.push_back(dense_direct);
+  OpCase winograd = unary(OpType::kConv2D, conv, {1, 30, 30, 24}, {1, 30, 30, 144});
+  winograd.inputs.push_back(Spec({144, 3, 3, 24}, true));
+  winograd.inputs.push_back(Spec({144}, true));
+  winograd.kernels = KernelChoice::kWinograd;
+  cases.push_back(winograd);
   conv.groups = 4;
   conv.stride_h = conv.stride_w = 2;
   OpCase depthwise = unary(OpType::kConv2D, conv, {1, 8, 8, 4}, {1, 4, 4, 4});

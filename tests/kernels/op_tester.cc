@@ -2,6 +2,7 @@
 
 #include <xnnpack.h>
 
+#include <algorithm>
 #include <cmath>
 #include <memory>
 #include <random>
@@ -196,12 +197,20 @@ void RunCase(const OpCase& c) {
   const OperandView& got = actual->output_views[0];
   const OperandView& want = expected->output_views[0];
   const int64_t rows = Rows(c.output.shape), channels = Channels(c.output.shape);
+  double scale = 0.0;
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t i = 0; i < channels; ++i) {
+      scale = std::max(scale, std::fabs(static_cast<double>(want.data[r * want.pixel_stride + i])));
+    }
+  }
+  const double scale_error = c.scale_tolerance * scale;
   int failures = 0;
   for (int64_t r = 0; r < rows && failures < 10; ++r) {
     for (int64_t i = 0; i < channels && failures < 10; ++i) {
       const double g = got.data[r * got.pixel_stride + i];
       const double w = want.data[r * want.pixel_stride + i];
-      if (!(std::fabs(g - w) <= kAbsTolerance + kRelTolerance * std::fabs(w))) {
+      const double error = std::fabs(g - w);
+      if (!(error <= kAbsTolerance + kRelTolerance * std::fabs(w) || error <= scale_error)) {
         ADD_FAILURE() << "row " << r << " channel " << i << ": got " << g << ", reference " << w;
         ++failures;
       }
@@ -228,10 +237,13 @@ void ExpectSameAsXnnpack(OpCase c) {
   c.kernels = KernelChoice::kXnnpack;
   const std::vector<float> xnnpack = RunOutput(c);
   ASSERT_EQ(own.size(), xnnpack.size()) << Describe(c);
+  double scale = 0.0;
+  for (float value : xnnpack) scale = std::max(scale, std::fabs(static_cast<double>(value)));
+  const double scale_error = c.scale_tolerance * scale;
   int failures = 0;
   for (size_t i = 0; i < own.size() && failures < 10; ++i) {
-    if (!(std::fabs(own[i] - xnnpack[i]) <=
-          kAbsTolerance + kRelTolerance * std::fabs(xnnpack[i]))) {
+    const double error = std::fabs(own[i] - xnnpack[i]);
+    if (!(error <= kAbsTolerance + kRelTolerance * std::fabs(xnnpack[i]) || error <= scale_error)) {
       ADD_FAILURE() << Describe(c) << " value " << i << ": " << own[i] << ", XNNPACK "
                     << xnnpack[i];
       ++failures;

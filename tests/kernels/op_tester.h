@@ -56,6 +56,11 @@ struct OpCase {
   KernelChoice kernels = KernelChoice::kAuto;
   // Test of the tester: added to the reference's first output value.
   float perturb_reference = 0.0f;
+  // When positive, RunCase also accepts |got - reference| <= scale_tolerance
+  // * max |reference| over the whole output: for Winograd convolutions,
+  // whose rounding error scales with the output's magnitude, not with each
+  // value's.
+  double scale_tolerance = 0.0;
 };
 
 // Binds, runs (twice unless in place) and compares against the reference;
@@ -69,7 +74,8 @@ void RunCase(const OpCase& c);
 std::vector<float> RunOutput(const OpCase& c);
 
 // The case on the kernel it names (c.kernels) and on XNNPACK give the same
-// output within the tolerances above; up to 10 differing values reported.
+// output within the tolerances above (and c.scale_tolerance); up to 10
+// differing values reported.
 void ExpectSameAsXnnpack(OpCase c);
 
 // BindOp's status for the case (without running).

@@ -10,7 +10,11 @@
 // windows that reach past the padding, channel counts around multiples of 8
 // (overlapping last vector, masked below 8), and equality with XNNPACK. On
 // CPUs without AVX2 + FMA (and on ARM) the same cases run on XNNPACK and the
-// checks that the own kernel was chosen are skipped.
+// checks that the own kernel was chosen are skipped. Winograd F(4x4, 3x3)
+// (kernels/winograd_conv.h): channels and image sizes around the vector and
+// tile widths, paddings, slices, batches, activations, threads, several
+// tile groups and output channel chunks, within kWinogradTolerance of the
+// output's scale.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -19,9 +23,20 @@
 #include "dense_conv.h"
 #include "depthwise_conv.h"
 #include "op_tester.h"
+#include "winograd_conv.h"
 
 namespace serenity::kernels::testing {
 namespace {
+
+// Winograd's error relative to the largest output: F(4x4, 3x3) multiplies
+// inputs by up to 10 and outputs by up to 18 per dimension in its
+// transforms, so float rounding grows with the output's scale, not with each
+// value (and with the square root of the channels summed). Observed in these
+// tests: up to 1e-5 of the scale with 64 channels, 1.8e-5 with 256. 1e-4
+// leaves room for ResNet's 512 and is still about 100 times below what one
+// misplaced input pixel (a weight times an input, ~0.3 here, against
+// outputs of ~30) would cost.
+constexpr double kWinogradTolerance = 1e-4;
 
 struct ConvSpec {
   int64_t batch = 1, height = 8, width = 8, in_channels = 4, out_channels = 4;
@@ -33,6 +48,7 @@ struct ConvSpec {
   Activation activation = Activation::kNone;
   Placement input_slice, output_slice;
   bool single_threaded = false;
+  KernelChoice kernels = KernelChoice::kAuto;
   uint32_t seed = 1;
 
   int64_t OutH() const {
@@ -59,6 +75,8 @@ struct ConvSpec {
     c.op.attrs = attrs;
     c.seed = seed;
     c.single_threaded = single_threaded;
+    c.kernels = kernels;
+    if (Winograd()) c.scale_tolerance = kWinogradTolerance;
     OperandSpec x = Spec({batch, height, width, in_channels});
     x.placement = input_slice;
     const int64_t out_channels_now = depthwise ? in_channels : out_channels;
@@ -73,11 +91,27 @@ struct ConvSpec {
 
   DenseConvShape Shape() const {
     DenseConvShape s;
+    s.batch = batch;
+    s.in_h = height;
+    s.in_w = width;
     s.in_channels = in_channels;
+    s.out_h = OutH();
+    s.out_w = OutW();
     s.out_channels = depthwise ? in_channels : out_channels;
     s.kernel_h = kernel_h;
     s.kernel_w = kernel_w;
+    s.stride_h = stride_h;
+    s.stride_w = stride_w;
+    s.dilation_h = dilation_h;
+    s.dilation_w = dilation_w;
     return s;
+  }
+
+  // True when the case binds the Winograd kernel (on AVX2 + FMA CPUs).
+  bool Winograd() const {
+    if (depthwise || !DenseConvAvailable()) return false;
+    if (kernels == KernelChoice::kWinograd) return WinogradConvApplies(Shape());
+    return kernels == KernelChoice::kAuto && WinogradConvPreferred(Shape());
   }
 };
 
@@ -92,9 +126,10 @@ void Check(const ConvSpec& spec) {
   ASSERT_TRUE(bound.ok()) << bound.status().ToString();
   const bool own = !spec.depthwise || DepthwiseConvPreferred(spec.kernel_h, spec.kernel_w,
                                                              spec.stride_h, spec.stride_w);
-  const size_t floats = !own ? spec.in_channels * (spec.kernel_h * spec.kernel_w + 1)
-                             : (spec.depthwise ? DepthwiseConvPackedFloats(spec.Shape())
-                                               : DenseConvPackedFloats(spec.Shape()));
+  size_t floats = !own ? spec.in_channels * (spec.kernel_h * spec.kernel_w + 1)
+                       : (spec.depthwise ? DepthwiseConvPackedFloats(spec.Shape())
+                                         : DenseConvPackedFloats(spec.Shape()));
+  if (spec.Winograd()) floats = WinogradConvPackedFloats(spec.Shape());
   EXPECT_EQ(bound->op->packed_weight_bytes(), floats * sizeof(float)) << Describe(c);
 }
 
@@ -287,6 +322,150 @@ TEST(OwnDenseConvTest, ForcedXnnpackGivesTheSameResults) {
   ASSERT_TRUE(bound.ok());
   // XNNPACK's figure: the weights and biases handed to it, unpadded.
   EXPECT_EQ(bound->op->packed_weight_bytes(), (20 * 3 * 3 * 20 + 20) * sizeof(float));
+}
+
+ConvSpec Winograd(int64_t height, int64_t width, int64_t in_channels, int64_t out_channels,
+                  uint32_t seed) {
+  ConvSpec s;
+  s.height = height;
+  s.width = width;
+  s.in_channels = in_channels;
+  s.out_channels = out_channels;
+  s.kernels = KernelChoice::kWinograd;
+  s.seed = seed;
+  return s;
+}
+
+TEST(OwnWinogradConvTest, ChannelsAndImageSizes) {
+  // Input channels below, at and around multiples of 8 (masked loads);
+  // output channels around multiples of 8 and 16 (partial stores, padded
+  // blocks); images of 1..13 pixels: whole 4x4 tiles and every remainder.
+  uint32_t seed = 1500;
+  for (int64_t c : {1, 3, 8, 9, 17, 40}) {
+    for (int64_t o : {1, 5, 8, 16, 17, 33}) {
+      Check(Winograd(7, 6, c, o, seed++));
+    }
+  }
+  for (int64_t h : {1, 2, 3, 4, 5, 8, 9, 13}) {
+    for (int64_t w : {1, 4, 7, 12}) {
+      Check(Winograd(h, w, 12, 20, seed++));
+    }
+  }
+}
+
+TEST(OwnWinogradConvTest, Paddings) {
+  // Asymmetric paddings 0..3: tiles that start before, at and after the
+  // image's edge, and (padding 3) outputs whose window sees only padding.
+  uint32_t seed = 1600;
+  for (int top = 0; top <= 3; ++top) {
+    for (int left = 0; left <= 3; ++left) {
+      ConvSpec s = Winograd(9, 11, 10, 18, seed++);
+      s.pad_top = top;
+      s.pad_left = left;
+      s.pad_bottom = (top + 1) % 3;
+      s.pad_right = left % 2;
+      Check(s);
+    }
+  }
+}
+
+TEST(OwnWinogradConvTest, SlicesBatchesActivationsThreads) {
+  uint32_t seed = 1700;
+  for (bool single : {false, true}) {
+    for (Activation activation : {Activation::kNone, Activation::kRelu, Activation::kRelu6}) {
+      ConvSpec s = Winograd(10, 9, 21, 19, seed++);
+      s.batch = 2;
+      s.input_slice = {3, 6};
+      s.output_slice = {4, 9};
+      s.activation = activation;
+      s.bias = activation != Activation::kRelu;
+      s.single_threaded = single;
+      Check(s);
+    }
+  }
+}
+
+TEST(OwnWinogradConvTest, LargeShapesOneAndTwoThreads) {
+  // Above kDenseConvParallelMacs: tasks on both threads. 20x20 with 64
+  // channels: 25 tiles in several groups; 160 output channels: two chunks of
+  // blocks; 14x14x256 (ResNet-18's third stage): 16 tiles, two chunks.
+  uint32_t seed = 1800;
+  for (bool single : {false, true}) {
+    ConvSpec a = Winograd(20, 20, 64, 64, seed++);
+    a.single_threaded = single;
+    a.output_slice = {8, 8};
+    Check(a);
+    ConvSpec b = Winograd(11, 13, 130, 160, seed++);
+    b.batch = 2;
+    b.single_threaded = single;
+    b.input_slice = {16, 16};
+    b.activation = Activation::kRelu;
+    Check(b);
+  }
+  ConvSpec c = Winograd(14, 14, 256, 256, seed++);
+  Check(c);
+}
+
+TEST(OwnWinogradConvTest, RandomConfigurations) {
+  std::mt19937 rng(13);
+  auto pick = [&rng](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  for (uint32_t seed = 1900; seed < 1950; ++seed) {
+    ConvSpec s = Winograd(pick(1, 17), pick(1, 17), pick(1, 48), pick(1, 48), seed);
+    s.batch = pick(1, 2);
+    s.pad_top = pick(0, 2);
+    s.pad_bottom = pick(0, 2);
+    s.pad_left = pick(0, 2);
+    s.pad_right = pick(0, 2);
+    if (s.height + s.pad_top + s.pad_bottom < 3 || s.width + s.pad_left + s.pad_right < 3) {
+      continue;
+    }
+    s.bias = pick(0, 3) != 0;
+    s.activation = static_cast<Activation>(pick(0, 2));
+    if (pick(0, 1)) s.input_slice = {pick(0, 3), 3};
+    if (pick(0, 1)) s.output_slice = {pick(0, 5), 5};
+    s.single_threaded = pick(0, 1) != 0;
+    Check(s);
+  }
+}
+
+TEST(OwnWinogradConvTest, ChosenWherePreferred) {
+  // ResNet-18's stride-1 3x3 shapes, smaller: kAuto binds Winograd from 16
+  // tiles on (Check compares the packed bytes); kDirect binds the direct
+  // kernel.
+  ConvSpec s;
+  s.height = s.width = 16;
+  s.in_channels = s.out_channels = 64;
+  s.seed = 2000;
+  EXPECT_TRUE(!DenseConvAvailable() || s.Winograd());
+  Check(s);
+  s.kernels = KernelChoice::kDirect;
+  EXPECT_FALSE(s.Winograd());
+  Check(s);
+  s.kernels = KernelChoice::kAuto;
+  s.height = 12;  // 12 tiles
+  EXPECT_FALSE(s.Winograd());
+  Check(s);
+  // Stride 2 and dilation 2 never take it.
+  ConvSpec t = Winograd(12, 12, 64, 64, 2001);
+  t.stride_h = t.stride_w = 2;
+  EXPECT_FALSE(t.Winograd());
+  Check(t);
+  t.stride_h = t.stride_w = 1;
+  t.dilation_h = 2;
+  t.pad_top = t.pad_bottom = 2;
+  EXPECT_FALSE(t.Winograd());
+  Check(t);
+}
+
+TEST(OwnWinogradConvTest, SameResultsAsXnnpack) {
+  uint32_t seed = 2100;
+  for (bool single : {false, true}) {
+    ConvSpec s = Winograd(16, 15, 48, 40, seed++);
+    s.activation = Activation::kRelu;
+    s.single_threaded = single;
+    OpCase c = s.Case();
+    ExpectSameAsXnnpack(c);
+  }
 }
 
 ConvSpec Depthwise(int64_t height, int64_t width, int64_t channels, int kernel, int stride,

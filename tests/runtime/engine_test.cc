@@ -352,6 +352,47 @@ TEST_F(EngineTest, ProfileCoversEveryOperator) {
   EXPECT_TRUE(quiet->profile().empty());
 }
 
+// Two 3x3 convolutions of 32 channels on a 16x16 image: 16 Winograd tiles,
+// so kAuto binds the Winograd kernel on x86-64 with AVX2 + FMA.
+TEST(EngineKernelSelectionTest, AllSelectionsAgreeWithTheReference) {
+  ModelBuilder b("three_by_three");
+  const int image = b.AddInput("image", {1, 16, 16, 32});
+  const int first =
+      runtime_testing::Conv(b, "first", image, 32, 32, 3, 16, 16, Activation::kRelu, 1.0f);
+  const int second =
+      runtime_testing::Conv(b, "second", first, 32, 40, 3, 16, 16, Activation::kNone, 2.0f);
+  b.MarkOutput(second);
+  Result<Model> model = BuildModel(b);
+  ASSERT_TRUE(model.ok()) << model.status().ToString();
+  const auto inputs = RandomInputs(*model, 5);
+  Result<std::vector<std::vector<float>>> reference = kernels::RunModelReference(*model, inputs);
+  ASSERT_TRUE(reference.ok()) << reference.status().ToString();
+  uint64_t packed[3] = {0, 0, 0};
+  const KernelSelection selections[3] = {KernelSelection::kAuto, KernelSelection::kDirect,
+                                         KernelSelection::kXnnpack};
+  for (int k = 0; k < 3; ++k) {
+    for (int threads : {1, 2}) {
+      EngineOptions options;
+      options.kernels = selections[k];
+      options.threads = threads;
+      Result<Engine> engine = Engine::Create(*model, options);
+      ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+      const auto outputs = RunEngine(*engine, inputs);
+      ASSERT_EQ(outputs.size(), 1u);
+      ExpectClose(outputs[0], (*reference)[0],
+                  "selection " + std::to_string(k) + ", " + std::to_string(threads) + " threads");
+      packed[k] = engine->memory().packed_weight_bytes;
+    }
+  }
+  // Winograd's transformed weights take 36 floats per 3x3 kernel, not 9.
+  EXPECT_GE(packed[0], packed[1]);
+#if defined(__x86_64__)
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+    EXPECT_GT(packed[0], 3 * packed[1]);
+  }
+#endif
+}
+
 TEST_F(EngineTest, ThreadsOption) {
   Result<Engine> two = Engine::Create(*model_, WithScheduler(ScheduleAlgorithm::kOptimal, 2));
   ASSERT_TRUE(two.ok());

@@ -67,11 +67,18 @@ class BoundOp {
 // Which implementations BindOp may pick.
 enum class KernelChoice {
   // The fastest this CPU has: on x86-64 with AVX2 + FMA, dense (groups = 1)
-  // convolutions run on Serenity's own kernel (kernels/dense_conv.h);
+  // convolutions run on Serenity's own kernel (kernels/dense_conv.h, or
+  // kernels/winograd_conv.h for 3x3 stride-1 ones where that is faster);
   // everything else, and every op on other CPUs, on XNNPACK.
   kAuto,
   // XNNPACK wherever it has the op (for comparisons).
   kXnnpack,
+  // As kAuto, but 3x3 convolutions with stride 1 run on the direct kernel
+  // where kAuto would pick the Winograd one (for comparisons).
+  kDirect,
+  // As kAuto, but every convolution the Winograd kernel
+  // (kernels/winograd_conv.h) can run runs on it (for tests).
+  kWinograd,
 };
 
 struct BindRequest {
