@@ -47,14 +47,20 @@ Status OwnConvBoundOp::Run(pthreadpool_t pool) {
 
 WinogradConvBoundOp::WinogradConvBoundOp(const DenseConvShape& shape, const float* weights,
                                          const float* bias, const float* input, float* output,
-                                         pthreadpool_t pool) {
+                                         pthreadpool_t pool, SharedScratch* shared)
+    : shared_scratch_(shared) {
   const size_t threads = pool == nullptr ? 1 : pthreadpool_get_threads_count(pool);
   work_pool_ = WorkPoolForThreads(threads);
   plan_ = WinogradConvPlanFor(shape, static_cast<int64_t>(threads));
   packed_floats_ = WinogradConvPackedFloats(shape);
   packed_.reset(new float[packed_floats_]);
   WinogradConvPackWeights(shape, weights, bias, packed_.get());
-  scratch_.reset(new float[static_cast<size_t>(plan_.slots * plan_.slot_floats)]);
+  const auto scratch_floats = static_cast<size_t>(plan_.slots * plan_.slot_floats);
+  if (shared != nullptr) {
+    shared->Require(scratch_floats);
+  } else {
+    scratch_.reset(new float[scratch_floats]);
+  }
   slot_busy_.reset(new int[static_cast<size_t>(plan_.slots)]());
   args_.shape = shape;
   args_.packed = packed_.get();
@@ -63,7 +69,8 @@ WinogradConvBoundOp::WinogradConvBoundOp(const DenseConvShape& shape, const floa
 }
 
 Status WinogradConvBoundOp::Run(pthreadpool_t pool) {
-  WinogradConvRun(args_, plan_, scratch_.get(), slot_busy_.get(),
+  float* scratch = shared_scratch_ != nullptr ? shared_scratch_->data() : scratch_.get();
+  WinogradConvRun(args_, plan_, scratch, slot_busy_.get(),
                   pool == nullptr ? nullptr : work_pool_);
   return Status::Ok();
 }

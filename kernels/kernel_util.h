@@ -139,13 +139,16 @@ class OwnConvBoundOp : public BoundOp {
 };
 
 // Serenity's Winograd F(4x4, 3x3) convolution (winograd_conv.h): weights
-// transformed and scratch (one slot per thread of the bind-time `pool`)
-// allocated at construction; runs like OwnConvBoundOp. Call only when
-// DenseConvAvailable() and WinogradConvApplies(shape).
+// transformed at construction. Its scratch (one slot per thread of the
+// bind-time `pool`) comes from `shared` when given (which must then be
+// allocated before the first Run and outlive the op), else it is allocated
+// here. Runs like OwnConvBoundOp. Call only when DenseConvAvailable() and
+// WinogradConvApplies(shape).
 class WinogradConvBoundOp : public BoundOp {
  public:
   WinogradConvBoundOp(const DenseConvShape& shape, const float* weights, const float* bias,
-                      const float* input, float* output, pthreadpool_t pool);
+                      const float* input, float* output, pthreadpool_t pool,
+                      SharedScratch* shared = nullptr);
   Status Run(pthreadpool_t pool) override;
   uint64_t packed_weight_bytes() const override { return packed_floats_ * sizeof(float); }
   bool shares_work() const override { return true; }
@@ -155,7 +158,8 @@ class WinogradConvBoundOp : public BoundOp {
   WinogradConvPlan plan_;
   size_t packed_floats_;
   std::unique_ptr<float[]> packed_;
-  std::unique_ptr<float[]> scratch_;
+  SharedScratch* shared_scratch_;
+  std::unique_ptr<float[]> scratch_;  // when there is no shared scratch
   std::unique_ptr<int[]> slot_busy_;
   DenseConvArgs args_;
 };

@@ -33,7 +33,8 @@ Result<std::unique_ptr<BoundOp>> BindOp(const BindRequest& request) {
   SERENITY_RETURN_IF_ERROR(CheckOpIndex(request.model, request.op_index));
   const Operator& op = request.model->operators()[request.op_index];
   return BindOp(op, InputTensors(*request.model, op), request.inputs, request.outputs, request.pool,
-                request.model->DescribeOperator(request.op_index), request.kernels);
+                request.model->DescribeOperator(request.op_index), request.kernels,
+                request.scratch);
 }
 
 Status RunReferenceOp(const Model& model, int op_index, const std::vector<OperandView>& inputs,

@@ -1,5 +1,7 @@
 #include "op_registry.h"
 
+#include <new>
+
 #include "kernel_util.h"
 #include "serenity/kernels/xnnpack_util.h"
 
@@ -121,7 +123,8 @@ Result<std::unique_ptr<BoundOp>> BindOp(const Operator& op,
                                         const std::vector<const Tensor*>& input_tensors,
                                         const std::vector<OperandView>& inputs,
                                         const std::vector<OperandView>& outputs, pthreadpool_t pool,
-                                        const std::string& name, KernelChoice kernels) {
+                                        const std::string& name, KernelChoice kernels,
+                                        SharedScratch* scratch) {
   const std::string full_name = DefaultName(op, name);
   const OpKernel* kernel = FindKernel(op.type);
   if (kernel == nullptr) {
@@ -130,8 +133,17 @@ Result<std::unique_ptr<BoundOp>> BindOp(const Operator& op,
   SERENITY_RETURN_IF_ERROR(
       CheckOperands(*kernel, op, input_tensors, inputs, outputs, full_name, true));
   SERENITY_RETURN_IF_ERROR(InitializeXnnpack());
-  KernelContext context{op, input_tensors, inputs, outputs, pool, full_name, kernels};
+  KernelContext context{op, input_tensors, inputs, outputs, pool, full_name, kernels, scratch};
   return kernel->bind(context);
+}
+
+Status SharedScratch::Allocate() {
+  if (data_ != nullptr || floats_ == 0) return Status::Ok();
+  data_.reset(new (std::nothrow) float[floats_]);
+  if (data_ == nullptr) {
+    return ResourceExhaustedError("cannot allocate ", bytes(), " bytes of kernel scratch");
+  }
+  return Status::Ok();
 }
 
 Status RunReferenceOp(const Operator& op, const std::vector<OperandView>& inputs,

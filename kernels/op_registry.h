@@ -28,6 +28,7 @@ struct KernelContext {
   pthreadpool_t pool;
   const std::string& name;  // "operator 3 ('conv')" for error messages
   KernelChoice kernels = KernelChoice::kAuto;
+  SharedScratch* scratch = nullptr;  // BindRequest::scratch
 
   bool IsConstantInput(size_t i) const {
     return i < input_tensors.size() && input_tensors[i] != nullptr &&

@@ -416,6 +416,7 @@ struct Engine::Impl {
   OwnedArena owned_arena;
   uint8_t* arena = nullptr;
   Pool pool;
+  kernels::SharedScratch scratch;  // shared by the ops; outlives them
   // The operators Invoke runs, in run order (no-ops, which exist only to
   // keep aliased tensors in the graph, are bound but not run).
   std::vector<std::unique_ptr<kernels::BoundOp>> ops;
@@ -728,6 +729,7 @@ Result<Engine> Engine::Create(const Model& source, ExecutionPlan plan,
   for (int op_index : impl->plan.order) {
     const Operator& op = operators[op_index];
     kernels::BindRequest request;
+    request.scratch = &impl->scratch;
     request.model = &model;
     request.op_index = op_index;
     request.pool = impl->pool.get();
@@ -760,6 +762,8 @@ Result<Engine> Engine::Create(const Model& source, ExecutionPlan plan,
     impl->op_indices.push_back(op_index);
   }
   impl->plan.memory.packed_weight_bytes = packed_bytes;
+  SERENITY_RETURN_IF_ERROR(impl->scratch.Allocate());
+  impl->plan.memory.kernel_scratch_bytes = impl->scratch.bytes();
   bool any_shares_work = false;
   for (const auto& op : impl->ops) any_shares_work = any_shares_work || op->shares_work();
   const bool pool_for_all =

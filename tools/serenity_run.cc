@@ -394,6 +394,7 @@ std::string MemoryJson(const serenity::MemoryFigures& memory, uint64_t rss_peak)
          ", \"stored_order_peak_bytes\": " + std::to_string(memory.stored_order_peak_bytes) +
          ", \"weights_bytes\": " + std::to_string(memory.weights_bytes) +
          ", \"packed_weight_bytes\": " + std::to_string(memory.packed_weight_bytes) +
+         ", \"kernel_scratch_bytes\": " + std::to_string(memory.kernel_scratch_bytes) +
          ", \"rss_peak_bytes\": " + std::to_string(rss_peak) + "}";
 }
 
@@ -671,8 +672,10 @@ int Run(const Flags& flags) {
   std::printf("model      %s ('%s'), %d operators\n", flags.model.c_str(), model->name().c_str(),
               engine.num_operators());
   PrintPlanSummary(engine.plan());
-  std::printf("weights    %.1f KiB in the file, %.1f KiB packed for the kernels; peak RSS %.1f MiB\n",
-              kib(memory.weights_bytes), kib(memory.packed_weight_bytes), kib(rss_peak) / 1024.0);
+  std::printf("weights    %.1f KiB in the file, %.1f KiB packed for the kernels, %.1f KiB kernel "
+              "scratch; peak RSS %.1f MiB\n",
+              kib(memory.weights_bytes), kib(memory.packed_weight_bytes),
+              kib(memory.kernel_scratch_bytes), kib(rss_peak) / 1024.0);
   std::printf("latency    %d runs on %d thread(s): min %.3f  median %.3f  p90 %.3f  mean %.3f  "
               "max %.3f ms (load %.1f ms)\n",
               flags.runs, engine.threads(), latency.min, latency.median, latency.p90,

@@ -95,7 +95,8 @@ Result<std::unique_ptr<BoundOp>> BindConv2D(const KernelContext& c) {
                               : c.kernels == KernelChoice::kAuto && WinogradConvPreferred(shape);
     if (!depthwise && winograd) {
       return std::unique_ptr<BoundOp>(
-          std::make_unique<WinogradConvBoundOp>(shape, w.data, bias, x.data, y.data, c.pool));
+          std::make_unique<WinogradConvBoundOp>(shape, w.data, bias, x.data, y.data, c.pool,
+                                                c.scratch));
     }
     return std::unique_ptr<BoundOp>(std::make_unique<OwnConvBoundOp>(
         depthwise, shape, w.data, bias, x.data, y.data, c.pool));

@@ -393,6 +393,51 @@ TEST(EngineKernelSelectionTest, AllSelectionsAgreeWithTheReference) {
 #endif
 }
 
+// The kernels' scratch is one buffer for the whole engine: a chain of
+// identical Winograd convolutions needs as much as one of them, not one
+// buffer each, and the shared buffer still computes what the reference does.
+TEST(EngineKernelSelectionTest, WinogradScratchIsSharedByTheOperators) {
+  auto chain = [](int convolutions) {
+    ModelBuilder b("chain_of_" + std::to_string(convolutions));
+    int tensor = b.AddInput("image", {1, 16, 16, 32});
+    for (int i = 0; i < convolutions; ++i) {
+      tensor = runtime_testing::Conv(b, "conv" + std::to_string(i), tensor, 32, 32, 3, 16, 16,
+                                     Activation::kRelu, 1.0f + static_cast<float>(i));
+    }
+    b.MarkOutput(tensor);
+    return BuildModel(b);
+  };
+  for (int threads : {1, 2}) {
+    uint64_t scratch[2] = {0, 0};
+    for (int k = 0; k < 2; ++k) {
+      Result<Model> model = chain(k == 0 ? 1 : 4);
+      ASSERT_TRUE(model.ok()) << model.status().ToString();
+      const auto inputs = RandomInputs(*model, 11);
+      Result<std::vector<std::vector<float>>> reference =
+          kernels::RunModelReference(*model, inputs);
+      ASSERT_TRUE(reference.ok()) << reference.status().ToString();
+      EngineOptions options;
+      options.threads = threads;
+      Result<Engine> engine = Engine::Create(*model, options);
+      ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+      ExpectClose(RunEngine(*engine, inputs)[0], (*reference)[0],
+                  model->name() + ", " + std::to_string(threads) + " threads");
+      scratch[k] = engine->memory().kernel_scratch_bytes;
+
+      options.kernels = KernelSelection::kDirect;  // no Winograd: no scratch
+      Result<Engine> direct = Engine::Create(*model, options);
+      ASSERT_TRUE(direct.ok()) << direct.status().ToString();
+      EXPECT_EQ(direct->memory().kernel_scratch_bytes, 0u);
+    }
+    EXPECT_EQ(scratch[1], scratch[0]) << threads << " threads";
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+      EXPECT_GT(scratch[0], 0u) << threads << " threads";
+    }
+#endif
+  }
+}
+
 TEST_F(EngineTest, ThreadsOption) {
   Result<Engine> two = Engine::Create(*model_, WithScheduler(ScheduleAlgorithm::kOptimal, 2));
   ASSERT_TRUE(two.ok());

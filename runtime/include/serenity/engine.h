@@ -227,6 +227,10 @@ struct MemoryFigures {
   // exact packed size). 0 in an ExecutionPlan: known only once operators are
   // bound.
   uint64_t packed_weight_bytes = 0;
+  // Scratch the kernels share, one buffer for all operators (they run one at
+  // a time): today only Winograd convolutions need any. 0 in an
+  // ExecutionPlan, like packed_weight_bytes.
+  uint64_t kernel_scratch_bytes = 0;
 };
 
 // Where the plan came from.

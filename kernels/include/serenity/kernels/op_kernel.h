@@ -43,6 +43,33 @@ struct OpCapabilities {
   bool in_place = false;        // output may be the same memory as input 0
 };
 
+// Scratch memory shared by the operators of one engine. They run one at a
+// time, so one buffer the size of the largest request serves them all (a
+// Winograd convolution needs a few hundred KiB per thread; ResNet-18 has a
+// dozen of them). An op that needs scratch calls Require() when it is bound
+// and data() only when it runs; the owner calls Allocate() once every op is
+// bound, before the first run. The owner keeps it alive as long as its ops.
+// Not thread-safe: one engine binds its ops on one thread.
+class SharedScratch {
+ public:
+  SharedScratch() = default;
+  SharedScratch(const SharedScratch&) = delete;
+  SharedScratch& operator=(const SharedScratch&) = delete;
+
+  void Require(size_t floats) {
+    if (floats > floats_) floats_ = floats;
+  }
+  // Takes the buffer (once; later calls keep it). Errors: kResourceExhausted.
+  Status Allocate();
+  // The buffer; nullptr before Allocate() or when nothing was required.
+  float* data() const { return data_.get(); }
+  uint64_t bytes() const { return floats_ * sizeof(float); }
+
+ private:
+  size_t floats_ = 0;
+  std::unique_ptr<float[]> data_;
+};
+
 // An operator bound to fixed pointers. Run() never allocates.
 class BoundOp {
  public:
@@ -91,6 +118,9 @@ struct BindRequest {
   std::vector<OperandView> outputs;
   pthreadpool_t pool = nullptr;  // threads available for setup
   KernelChoice kernels = KernelChoice::kAuto;
+  // Scratch shared with the other ops of one engine (see SharedScratch);
+  // nullptr: an op that needs scratch owns its own.
+  SharedScratch* scratch = nullptr;
 };
 
 // Returns the capabilities of op kind `type` (independent of shapes).
@@ -120,7 +150,8 @@ Result<std::unique_ptr<BoundOp>> BindOp(const Operator& op,
                                         const std::vector<OperandView>& inputs,
                                         const std::vector<OperandView>& outputs,
                                         pthreadpool_t pool, const std::string& name,
-                                        KernelChoice kernels = KernelChoice::kAuto);
+                                        KernelChoice kernels = KernelChoice::kAuto,
+                                        SharedScratch* scratch = nullptr);
 
 // Naive reference implementation of one operator, for tests: plain loops in
 // double-precision accumulation, no XNNPACK. Same operand convention as
