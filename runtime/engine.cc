@@ -449,7 +449,11 @@ struct Engine::Impl {
     if (tensor.is_constant()) {
       // Kernels only read constants; the non-const type is the view's.
       view.data = const_cast<float*>(reinterpret_cast<const float*>(tensor.data));
-      view.pixel_stride = tensor.shape.empty() ? 1 : tensor.shape.back();
+      // A strided constant (Tensor::row_stride) is a strided view, which only
+      // a convolution's weights may be (the registry checks).
+      view.pixel_stride = !tensor.is_dense() ? tensor.row_stride
+                          : tensor.shape.empty() ? 1
+                                                 : tensor.shape.back();
     } else {
       const TensorPlacement& placement = plan.placements[tensor_index];
       view.data = reinterpret_cast<float*>(arena + placement.offset);

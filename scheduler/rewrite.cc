@@ -327,11 +327,13 @@ int AddActivation(EditableModel* edit, const std::string& name,
 }
 
 // Bytes of a constant made by an edit: a range of an existing constant's
-// bytes (borrowed: they live in the source model or in `storage`), or new
-// bytes `owner` holds.
+// bytes (borrowed: they live in the source model or in `storage`; strided
+// when row_stride is not 0, see Tensor::row_stride), or new bytes `owner`
+// holds.
 struct ConstantBytes {
   const uint8_t* data = nullptr;
   size_t size = 0;
+  int64_t row_stride = 0;
   std::shared_ptr<const void> owner;  // null when borrowed
 };
 
@@ -343,37 +345,82 @@ int AddConstant(EditableModel* edit, const std::string& name,
   tensor.shape = std::move(shape);
   tensor.data = bytes.data;
   tensor.data_bytes = bytes.size;
+  tensor.row_stride = bytes.row_stride;
   if (bytes.owner != nullptr) edit->storage.push_back(std::move(bytes.owner));
   edit->tensors.push_back(std::move(tensor));
   return static_cast<int>(edit->tensors.size()) - 1;
 }
 
-// Elements [begin, begin + count) along the first axis of a float constant:
-// contiguous, so borrowed.
-ConstantBytes SliceFirstAxis(const Tensor& tensor, int64_t begin, int64_t count) {
-  const int64_t first = tensor.shape.empty() ? 1 : tensor.shape.front();
-  const int64_t elements = static_cast<int64_t>(tensor.data_bytes / sizeof(float));
-  const int64_t row = first == 0 ? 0 : elements / first;
-  return {tensor.data + begin * row * sizeof(float),
-          static_cast<size_t>(count * row) * sizeof(float), nullptr};
+// The rows (runs along the last axis) of a float constant: how many, how
+// wide, and how far apart (in floats).
+struct Rows {
+  int64_t count = 0;
+  int64_t width = 0;
+  int64_t stride = 0;
+};
+
+Rows RowsOf(const Tensor& tensor) {
+  Rows rows;
+  rows.width = tensor.shape.empty() ? 1 : tensor.shape.back();
+  rows.count = rows.width == 0 ? 0 : tensor.num_elements() / rows.width;
+  rows.stride = tensor.is_dense() ? rows.width : tensor.row_stride;
+  return rows;
 }
 
-// Elements [begin, begin + count) along the last axis of a float constant:
-// borrowed when that is one range (a single row), else copied row by row
-// (the weights of a partial convolution: what a channel-wise edit costs).
+// Bytes from the first element of `count` rows of `width` floats, `stride`
+// floats apart, to the end of the last.
+size_t SpanBytes(int64_t count, int64_t width, int64_t stride) {
+  return count == 0 ? 0 : static_cast<size_t>((count - 1) * stride + width) * sizeof(float);
+}
+
+// Elements [begin, begin + count) along the first axis of a float constant:
+// whole rows, so borrowed (strided as the constant is).
+ConstantBytes SliceFirstAxis(const Tensor& tensor, int64_t begin, int64_t count) {
+  if (tensor.shape.size() <= 1) {  // the first axis is the last: a range of one row
+    return {tensor.data + begin * sizeof(float), static_cast<size_t>(count) * sizeof(float), 0,
+            nullptr};
+  }
+  const Rows rows = RowsOf(tensor);
+  const int64_t first = tensor.shape.front();
+  const int64_t rows_per_index = first == 0 ? 0 : rows.count / first;
+  const int64_t sliced_rows = count * rows_per_index;
+  return {tensor.data + static_cast<size_t>(begin * rows_per_index * rows.stride) * sizeof(float),
+          SpanBytes(sliced_rows, rows.width, rows.stride),
+          tensor.is_dense() || sliced_rows <= 1 ? 0 : rows.stride, nullptr};
+}
+
+// Elements [begin, begin + count) along the last axis of a float constant,
+// borrowed: one range when the constant is a single row, else strided rows
+// (Tensor::row_stride). What a channel-wise edit makes of the weights of
+// each partial convolution: no copy, so a plan cache hit replays its recipe
+// without copying megabytes of weights; the convolution gathers them when
+// it packs its weights (kernels/ops/conv2d.cc).
+ConstantBytes SliceLastAxisView(const Tensor& tensor, int64_t begin, int64_t count) {
+  const Rows rows = RowsOf(tensor);
+  const uint8_t* data = tensor.data + begin * sizeof(float);
+  if (rows.count <= 1) {
+    return {data, static_cast<size_t>(rows.count * count) * sizeof(float), 0, nullptr};
+  }
+  const bool dense = count == rows.stride;
+  return {data, SpanBytes(rows.count, count, rows.stride), dense ? 0 : rows.stride, nullptr};
+}
+
+// The same range copied dense, row by row, when it is more than one row:
+// for the constant operands of element-wise ops, whose kernels take dense
+// constants only.
 ConstantBytes SliceLastAxis(const Tensor& tensor, int64_t begin, int64_t count) {
-  const int64_t last = tensor.shape.empty() ? 1 : tensor.shape.back();
-  const int64_t elements = static_cast<int64_t>(tensor.data_bytes / sizeof(float));
-  const size_t rows = static_cast<size_t>(last == 0 ? 0 : elements / last);
+  const Rows rows = RowsOf(tensor);
+  if (rows.count <= 1) return SliceLastAxisView(tensor, begin, count);
   const size_t row_bytes = static_cast<size_t>(count) * sizeof(float);
-  if (rows <= 1) return {tensor.data + begin * sizeof(float), rows * row_bytes, nullptr};
-  std::shared_ptr<uint8_t[]> out(new uint8_t[rows * row_bytes]);  // filled below
-  for (size_t r = 0; r < rows; ++r) {
-    std::memcpy(out.get() + r * row_bytes, tensor.data + (r * last + begin) * sizeof(float),
+  const size_t total = static_cast<size_t>(rows.count) * row_bytes;
+  std::shared_ptr<uint8_t[]> out(new uint8_t[total]);  // filled below
+  for (int64_t r = 0; r < rows.count; ++r) {
+    std::memcpy(out.get() + r * row_bytes,
+                tensor.data + static_cast<size_t>(r * rows.stride + begin) * sizeof(float),
                 row_bytes);
   }
   const uint8_t* data = out.get();
-  return {data, rows * row_bytes, std::shared_ptr<const void>(std::move(out), data)};
+  return {data, total, 0, std::shared_ptr<const void>(std::move(out), data)};
 }
 
 std::vector<int> ConsumersOf(const EditableModel& edit, int tensor) {
@@ -532,7 +579,7 @@ Status ApplyChannelWise(EditableModel* edit, int concat_op, int conv_op,
     const int64_t width = edit->tensors[x].shape.back();
     const int w = AddConstant(edit, Named(weights.name, "/part", branch),
                               {weights.shape[0], weights.shape[1], weights.shape[2], width},
-                              SliceLastAxis(weights, offsets[branch], width));
+                              SliceLastAxisView(weights, offsets[branch], width));
     const bool last = j + 1 == k;
     Operator partial;
     partial.type = OpType::kConv2D;
@@ -809,8 +856,9 @@ Result<MaterialisedModel> Materialise(const EditableModel& edit) {
   for (int n = static_cast<int>(edit.inputs.size()); n < count; ++n) {
     const Tensor& tensor = edit.tensors[tensor_at[n]];
     if (tensor.is_constant()) {
-      builder.AddConstantBytes(tensor.name, tensor.shape, tensor.type,
-                               std::vector<uint8_t>(tensor.data, tensor.data + tensor.data_bytes));
+      std::vector<uint8_t> bytes(tensor.is_dense() ? tensor.data_bytes : tensor.num_bytes());
+      tensor.CopyDataTo(bytes.data());
+      builder.AddConstantBytes(tensor.name, tensor.shape, tensor.type, std::move(bytes));
     } else {
       builder.AddActivation(tensor.name, tensor.shape, tensor.type);
     }

@@ -1,6 +1,8 @@
 // Conv2D: XNNPACK's NHWC convolution (dense, grouped, depthwise, dilated),
 // reading and writing channel slices through its pixel strides.
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "dense_conv.h"
 #include "depthwise_conv.h"
@@ -61,6 +63,24 @@ Result<std::unique_ptr<BoundOp>> BindConv2D(const KernelContext& c) {
   }
   float output_min, output_max;
   ActivationRange(attrs->activation, &output_min, &output_max);
+  // Weights with strided rows (a partial convolution's input channels of a
+  // model replayed from a plan cache entry, Tensor::row_stride) are gathered
+  // dense here, into memory that lives only while binding: both kernels
+  // below copy the weights into their packed form when they are created
+  // (OwnConvBoundOp's constructor, xnn_create_convolution2d_nhwc_f32), so the
+  // gather costs one more pass over weights that binding reads anyway, and
+  // keeps the copy out of every plan cache hit.
+  std::vector<float> gathered;
+  const float* weights = w.data;
+  if (!w.dense()) {
+    const int64_t rows = out_channels * kernel_h * kernel_w;
+    gathered.resize(static_cast<size_t>(rows * group_in));
+    for (int64_t r = 0; r < rows; ++r) {
+      std::copy(w.data + r * w.pixel_stride, w.data + r * w.pixel_stride + group_in,
+                gathered.begin() + r * group_in);
+    }
+    weights = gathered.data();
+  }
 
   const bool depthwise =
       groups == in_channels && out_channels == in_channels && group_in == 1 && groups > 1 &&
@@ -88,7 +108,7 @@ Result<std::unique_ptr<BoundOp>> BindConv2D(const KernelContext& c) {
     shape.out_min = output_min;
     shape.out_max = output_max;
     return std::unique_ptr<BoundOp>(std::make_unique<OwnConvBoundOp>(
-        depthwise, shape, w.data, bias, x.data, y.data, c.pool));
+        depthwise, shape, weights, bias, x.data, y.data, c.pool));
   }
 
   auto bound = std::make_unique<XnnBoundOp>(c.name);
@@ -96,7 +116,7 @@ Result<std::unique_ptr<BoundOp>> BindConv2D(const KernelContext& c) {
   xnn_status status = xnn_create_convolution2d_nhwc_f32(
       attrs->pad_top, attrs->pad_right, attrs->pad_bottom, attrs->pad_left, kernel_h, kernel_w,
       attrs->stride_h, attrs->stride_w, attrs->dilation_h, attrs->dilation_w, groups, group_in,
-      out_channels / groups, x.pixel_stride, y.pixel_stride, w.data, bias, output_min, output_max,
+      out_channels / groups, x.pixel_stride, y.pixel_stride, weights, bias, output_min, output_max,
       0, &op);
   if (status != xnn_status_success) {
     return bound->Check(status, "xnn_create_convolution2d_nhwc_f32");
@@ -139,7 +159,8 @@ Status ReferenceConv2D(const KernelContext& c) {
               const int64_t ix = ox * attrs->stride_w + kx * attrs->dilation_w - attrs->pad_left;
               if (ix < 0 || ix >= x.shape[2]) continue;
               const float* pixel = &At4(x, n, iy, ix, g * group_in);
-              const float* weights = w.data + ((o * kernel_h + ky) * kernel_w + kx) * group_in;
+              const float* weights =
+                  w.data + ((o * kernel_h + ky) * kernel_w + kx) * w.pixel_stride;
               // Four partial sums: independent chains run in parallel on the
               // FPU; in double, the order does not matter at float precision.
               double partial[4] = {0.0, 0.0, 0.0, 0.0};
