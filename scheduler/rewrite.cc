@@ -11,7 +11,6 @@
 #include <queue>
 #include <set>
 #include <unordered_map>
-#include <unordered_set>
 #include <utility>
 
 #include "rewrite_internal.h"
@@ -238,10 +237,16 @@ struct EditableModel {
   // replay of a recipe must stay well under a millisecond): the hashes of
   // the source's tensor names (the first `source_tensors` tensors) in an
   // open-addressing table (0: empty), shared by every copy, and the names
-  // the edits added.
+  // the edits added, as (hash, tensor index) in another (a flat vector, not
+  // a set of strings: no allocation per name, and a copy is one allocation).
   std::shared_ptr<const std::vector<size_t>> source_name_hashes;
   size_t source_tensors = 0;
-  std::unordered_set<std::string> added_names;
+  struct AddedName {
+    size_t hash = 0;  // 0: empty slot
+    int tensor = -1;
+  };
+  std::vector<AddedName> added_names;  // size 0 or a power of two
+  size_t added_count = 0;
 };
 
 EditableModel EditableFrom(const Model& model) {
@@ -275,22 +280,43 @@ size_t NameHash(const std::string& name) {
   return hash == 0 ? 1 : hash;
 }
 
-bool NameTaken(EditableModel* edit, const std::string& name) {
-  if (edit->added_names.count(name) > 0) return true;
+void InsertAddedName(EditableModel* edit, size_t hash, int tensor) {
+  std::vector<EditableModel::AddedName>& table = edit->added_names;
+  if (2 * (edit->added_count + 1) > table.size()) {
+    std::vector<EditableModel::AddedName> old = std::move(table);
+    table.assign(std::max<size_t>(64, 2 * old.size()), {});
+    edit->added_count = 0;
+    for (const EditableModel::AddedName& entry : old) {
+      if (entry.hash != 0) InsertAddedName(edit, entry.hash, entry.tensor);
+    }
+  }
+  size_t slot = hash & (table.size() - 1);
+  while (table[slot].hash != 0) slot = (slot + 1) & (table.size() - 1);
+  table[slot] = {hash, tensor};
+  ++edit->added_count;
+}
+
+bool NameTaken(EditableModel* edit, const std::string& name, size_t hash) {
+  const std::vector<EditableModel::AddedName>& added = edit->added_names;
+  if (!added.empty()) {
+    for (size_t slot = hash & (added.size() - 1); added[slot].hash != 0;
+         slot = (slot + 1) & (added.size() - 1)) {
+      if (added[slot].hash == hash && edit->tensors[added[slot].tensor].name == name) return true;
+    }
+  }
   if (edit->source_name_hashes == nullptr) {
     size_t slots = 16;
     while (slots < 2 * edit->source_tensors) slots *= 2;
     auto table = std::make_shared<std::vector<size_t>>(slots, 0);
     for (size_t t = 0; t < edit->source_tensors; ++t) {
-      const size_t hash = NameHash(edit->tensors[t].name);
-      size_t slot = hash & (slots - 1);
-      while ((*table)[slot] != 0 && (*table)[slot] != hash) slot = (slot + 1) & (slots - 1);
-      (*table)[slot] = hash;
+      const size_t source_hash = NameHash(edit->tensors[t].name);
+      size_t slot = source_hash & (slots - 1);
+      while ((*table)[slot] != 0 && (*table)[slot] != source_hash) slot = (slot + 1) & (slots - 1);
+      (*table)[slot] = source_hash;
     }
     edit->source_name_hashes = std::move(table);
   }
   const std::vector<size_t>& table = *edit->source_name_hashes;
-  const size_t hash = NameHash(name);
   size_t slot = hash & (table.size() - 1);
   while (table[slot] != 0 && table[slot] != hash) slot = (slot + 1) & (table.size() - 1);
   if (table[slot] == 0) return false;
@@ -300,17 +326,27 @@ bool NameTaken(EditableModel* edit, const std::string& name) {
   return false;
 }
 
+// A name no tensor has, for the tensor about to be added (the next index).
 std::string UniqueTensorName(EditableModel* edit, const std::string& base) {
   std::string name = base;
-  for (int i = 1; NameTaken(edit, name); ++i) name = Named(base, "_", i);
-  edit->added_names.insert(name);
+  size_t hash = NameHash(name);
+  for (int i = 1; NameTaken(edit, name, hash); ++i) {
+    name = Named(base, "_", i);
+    hash = NameHash(name);
+  }
+  InsertAddedName(edit, hash, static_cast<int>(edit->tensors.size()));
   return name;
 }
 
 // Drops the tensors from `count` on (made by an edit that then failed).
 void DropTensorsFrom(EditableModel* edit, size_t count, size_t storage_count) {
-  for (size_t t = count; t < edit->tensors.size(); ++t) {
-    edit->added_names.erase(edit->tensors[t].name);
+  std::vector<EditableModel::AddedName> old = std::move(edit->added_names);
+  edit->added_names.assign(old.size(), {});
+  edit->added_count = 0;
+  for (const EditableModel::AddedName& entry : old) {
+    if (entry.hash != 0 && entry.tensor < static_cast<int>(count)) {
+      InsertAddedName(edit, entry.hash, entry.tensor);
+    }
   }
   edit->tensors.resize(count);
   edit->storage.resize(storage_count);
