@@ -280,7 +280,9 @@ Status CheckPlan(const Model& source, ExecutionPlan* plan, bool stored) {
                                 plan->placements.size(), " tensors; the model has ",
                                 model.operators().size(), " and ", tensors.size());
   }
-  const scheduler::Graph graph = scheduler::GraphFromModel(model);
+  // Without names: the messages below name tensors through the model.
+  const scheduler::Graph graph =
+      scheduler::GraphFromModel(model, scheduler::GraphNames::kOmitted);
   SERENITY_ASSIGN_OR_RETURN(const scheduler::AliasPlan alias, AliasFor(model, graph, *plan));
   const scheduler::MemoryModel& memory = alias.memory;
 
