@@ -675,6 +675,34 @@ TEST(ReplayRewritesTest, BorrowsTheSourceConstantsWithoutCopies) {
   EXPECT_TRUE(model_assembly::IsDerivedFrom(moved, model));
 }
 
+// GraphNames::kOmitted (the runtime's plan check) gives the same graph but
+// for the names.
+TEST(GraphFromModelTest, OmittedNamesLeaveTheGraphAsItIs) {
+  const Model model = ConcatConvNet({16, 8, 4}, 2, 3, 4);
+  const Graph named = GraphFromModel(model);
+  const Graph plain = GraphFromModel(model, GraphNames::kOmitted);
+  ASSERT_EQ(plain.tensors.size(), named.tensors.size());
+  ASSERT_EQ(plain.ops.size(), named.ops.size());
+  for (size_t t = 0; t < named.tensors.size(); ++t) {
+    EXPECT_FALSE(named.tensors[t].name.empty());
+    EXPECT_TRUE(plain.tensors[t].name.empty());
+    EXPECT_EQ(plain.tensors[t].bytes, named.tensors[t].bytes);
+    EXPECT_EQ(plain.tensors[t].producer, named.tensors[t].producer);
+    EXPECT_EQ(plain.tensors[t].consumers, named.tensors[t].consumers);
+    EXPECT_EQ(plain.tensors[t].model_tensor, named.tensors[t].model_tensor);
+    EXPECT_EQ(plain.tensors[t].graph_input, named.tensors[t].graph_input);
+    EXPECT_EQ(plain.tensors[t].graph_output, named.tensors[t].graph_output);
+  }
+  for (size_t o = 0; o < named.ops.size(); ++o) {
+    EXPECT_TRUE(plain.ops[o].name.empty());
+    EXPECT_EQ(plain.ops[o].type, named.ops[o].type);
+    EXPECT_EQ(plain.ops[o].inputs, named.ops[o].inputs);
+    EXPECT_EQ(plain.ops[o].outputs, named.ops[o].outputs);
+    EXPECT_EQ(plain.ops[o].model_operator, named.ops[o].model_operator);
+  }
+  EXPECT_TRUE(ValidateGraph(plain).ok());
+}
+
 // A recipe that does not fit the model fails cleanly, naming the edit.
 TEST(ReplayRewritesTest, ARecipeThatDoesNotApplyIsAnError) {
   const Model model = rewrite_testing::SharedReluNet(16, 4);
