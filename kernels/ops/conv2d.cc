@@ -20,10 +20,37 @@ int64_t ConvOutputSize(int64_t input, int pad_before, int pad_after, int64_t ker
   return (padded - effective) / stride + 1;
 }
 
+// `weights` as a dense view: itself, or its rows gathered into `storage`.
+// Weights with strided rows (a partial convolution's input channels of a
+// model replayed from a plan cache entry, Tensor::row_stride) are gathered
+// here, into memory that lives only while binding: every kernel copies the
+// weights into its packed form when it is created (OwnConvBoundOp's
+// constructor, xnn_create_convolution2d_nhwc_f32), so the gather is one more
+// pass over weights that binding reads anyway, and keeps the copy out of
+// every plan cache hit. A kernel added here must pack its weights at creation
+// too (or own a copy): `storage` is freed when binding returns.
+OperandView DenseWeights(const OperandView& weights, std::vector<float>* storage) {
+  if (weights.dense()) return weights;
+  const int64_t width = weights.shape.back();
+  int64_t rows = 1;
+  for (size_t d = 0; d + 1 < weights.shape.size(); ++d) rows *= weights.shape[d];
+  storage->resize(static_cast<size_t>(rows * width));
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* row = weights.data + r * weights.pixel_stride;
+    std::copy(row, row + width, storage->begin() + r * width);
+  }
+  OperandView dense = weights;
+  dense.data = storage->data();
+  dense.pixel_stride = width;
+  return dense;
+}
+
 Result<std::unique_ptr<BoundOp>> BindConv2D(const KernelContext& c) {
   SERENITY_ASSIGN_OR_RETURN(const Conv2DAttrs* attrs, AttrsOf<Conv2DAttrs>(c));
   const OperandView& x = c.inputs[0];
-  const OperandView& w = c.inputs[1];
+  // Every kernel below reads the weights through `w`: dense.
+  std::vector<float> gathered_weights;
+  const OperandView w = DenseWeights(c.inputs[1], &gathered_weights);
   const OperandView& y = c.outputs[0];
   if (x.shape.size() != 4 || w.shape.size() != 4 || y.shape.size() != 4) {
     return Unsupported(c, "expects rank-4 input, weights and output, got ", ShapeString(x.shape),
@@ -63,25 +90,6 @@ Result<std::unique_ptr<BoundOp>> BindConv2D(const KernelContext& c) {
   }
   float output_min, output_max;
   ActivationRange(attrs->activation, &output_min, &output_max);
-  // Weights with strided rows (a partial convolution's input channels of a
-  // model replayed from a plan cache entry, Tensor::row_stride) are gathered
-  // dense here, into memory that lives only while binding: both kernels
-  // below copy the weights into their packed form when they are created
-  // (OwnConvBoundOp's constructor, xnn_create_convolution2d_nhwc_f32), so the
-  // gather costs one more pass over weights that binding reads anyway, and
-  // keeps the copy out of every plan cache hit.
-  std::vector<float> gathered;
-  const float* weights = w.data;
-  if (!w.dense()) {
-    const int64_t rows = out_channels * kernel_h * kernel_w;
-    gathered.resize(static_cast<size_t>(rows * group_in));
-    for (int64_t r = 0; r < rows; ++r) {
-      std::copy(w.data + r * w.pixel_stride, w.data + r * w.pixel_stride + group_in,
-                gathered.begin() + r * group_in);
-    }
-    weights = gathered.data();
-  }
-
   const bool depthwise =
       groups == in_channels && out_channels == in_channels && group_in == 1 && groups > 1 &&
       DepthwiseConvPreferred(kernel_h, kernel_w, attrs->stride_h, attrs->stride_w);
@@ -108,7 +116,7 @@ Result<std::unique_ptr<BoundOp>> BindConv2D(const KernelContext& c) {
     shape.out_min = output_min;
     shape.out_max = output_max;
     return std::unique_ptr<BoundOp>(std::make_unique<OwnConvBoundOp>(
-        depthwise, shape, weights, bias, x.data, y.data, c.pool));
+        depthwise, shape, w.data, bias, x.data, y.data, c.pool));
   }
 
   auto bound = std::make_unique<XnnBoundOp>(c.name);
@@ -116,7 +124,7 @@ Result<std::unique_ptr<BoundOp>> BindConv2D(const KernelContext& c) {
   xnn_status status = xnn_create_convolution2d_nhwc_f32(
       attrs->pad_top, attrs->pad_right, attrs->pad_bottom, attrs->pad_left, kernel_h, kernel_w,
       attrs->stride_h, attrs->stride_w, attrs->dilation_h, attrs->dilation_w, groups, group_in,
-      out_channels / groups, x.pixel_stride, y.pixel_stride, weights, bias, output_min, output_max,
+      out_channels / groups, x.pixel_stride, y.pixel_stride, w.data, bias, output_min, output_max,
       0, &op);
   if (status != xnn_status_success) {
     return bound->Check(status, "xnn_create_convolution2d_nhwc_f32");
