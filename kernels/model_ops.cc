@@ -57,7 +57,12 @@ Result<std::vector<std::vector<float>>> RunModelReference(
       return UnsupportedError("RunModelReference: ", model.DescribeTensor(static_cast<int>(i)),
                               " is ", DataTypeName(tensors[i].type));
     }
-    if (!tensors[i].is_constant()) buffers[i].assign(tensors[i].num_elements(), 0.0f);
+    if (!tensors[i].is_constant()) {
+      buffers[i].assign(tensors[i].num_elements(), 0.0f);
+    } else if (!tensors[i].is_dense()) {  // the reference reads constants dense
+      buffers[i].resize(tensors[i].num_elements());
+      tensors[i].CopyDataTo(reinterpret_cast<uint8_t*>(buffers[i].data()));
+    }
   }
   for (size_t i = 0; i < inputs.size(); ++i) {
     const int tensor = model.inputs()[i];
@@ -72,7 +77,7 @@ Result<std::vector<std::vector<float>>> RunModelReference(
     OperandView view;
     if (index < 0) return view;
     const Tensor& tensor = tensors[index];
-    view.data = tensor.is_constant()
+    view.data = tensor.is_constant() && tensor.is_dense()
                     ? const_cast<float*>(reinterpret_cast<const float*>(tensor.data))
                     : buffers[index].data();
     view.shape = tensor.shape;
@@ -89,7 +94,7 @@ Result<std::vector<std::vector<float>>> RunModelReference(
   }
   std::vector<std::vector<float>> outputs;
   for (int index : model.outputs()) {
-    if (tensors[index].is_constant()) {
+    if (tensors[index].is_constant() && tensors[index].is_dense()) {
       const float* data = reinterpret_cast<const float*>(tensors[index].data);
       outputs.emplace_back(data, data + tensors[index].num_elements());
     } else {

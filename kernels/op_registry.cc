@@ -87,6 +87,18 @@ Status CheckOperands(const OpKernel& kernel, const Operator& op,
                               DataTypeName(input_tensors[i]->type), "; only float32 is supported");
     }
   }
+  for (size_t i = 0; i < input_tensors.size() && i < inputs.size(); ++i) {
+    // A strided constant (Tensor::row_stride) reaches a kernel as a strided
+    // view; of the kernels that copy or pack constants, only the
+    // convolution's weights handle one (conv2d.cc gathers them).
+    const bool strided_constant =
+        input_tensors[i] != nullptr && input_tensors[i]->is_constant() && !inputs[i].dense();
+    if (strided_constant && !(op.type == OpType::kConv2D && i == 1)) {
+      return UnsupportedError(name, " (", OpTypeName(op.type), "): input ", i,
+                              " is a constant with strided rows, which only a Conv2D's "
+                              "weights may be");
+    }
+  }
   for (size_t i = 0; i < inputs.size(); ++i) {
     if (op.inputs[i] < 0 && inputs[i].data == nullptr) continue;  // absent optional
     SERENITY_RETURN_IF_ERROR(CheckView(name, op, "input", i, inputs[i],

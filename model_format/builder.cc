@@ -183,6 +183,7 @@ struct ModelBuilder::Impl {
     const std::vector<uint8_t>& stored = constants.back();
     t.data = stored.empty() ? kEmptyConstant : stored.data();
     t.data_bytes = stored.size();
+    t.row_stride = 0;
   }
 };
 
@@ -262,8 +263,9 @@ ModelBuilder ModelBuilder::FromModel(const Model& model) {
     b.impl_->tensors.push_back(source);
     Tensor& t = b.impl_->tensors.back();
     if (source.is_constant()) {
-      b.impl_->SetData(t, std::vector<uint8_t>(
-                              source.data, source.data + source.data_bytes));
+      std::vector<uint8_t> bytes(source.is_dense() ? source.data_bytes : source.num_bytes());
+      source.CopyDataTo(bytes.data());
+      b.impl_->SetData(t, std::move(bytes));
     }
   }
   return b;
@@ -308,8 +310,15 @@ Result<std::vector<uint8_t>> ModelBuilder::Finish() const {
     // and Finish honour 64: the padding puts the start of the data a multiple
     // of 64 bytes before the end of the buffer, and Finish pads the whole
     // buffer to a multiple of 64, so the offset from the start is one too.
-    fbb.PreAlign(t.data_bytes, kStorageAlignment);
-    auto data = fbb.CreateVector(t.data, t.data_bytes);
+    std::vector<uint8_t> dense;  // a strided constant's values (Tensor::row_stride)
+    if (!t.is_dense()) {
+      dense.resize(t.num_bytes());
+      t.CopyDataTo(dense.data());
+    }
+    const uint8_t* bytes = t.is_dense() ? t.data : dense.data();
+    const size_t size = t.is_dense() ? t.data_bytes : dense.size();
+    fbb.PreAlign(size, kStorageAlignment);
+    auto data = fbb.CreateVector(bytes, size);
     buffer_of[i] = static_cast<uint32_t>(buffers.size());
     buffers.push_back(sfb::CreateBuffer(fbb, data));
   }

@@ -1,5 +1,6 @@
 #include <cstring>
 #include <type_traits>
+#include <vector>
 
 #include "model_impl.h"
 #include "serenity/internal/hash64.h"
@@ -162,9 +163,15 @@ uint64_t Model::GraphHash() const {
       h.U64(static_cast<uint64_t>(t.type));
       h.Int64s(t.shape);
       h.U64(t.is_constant() ? 1 : 0);
-      if (t.is_constant()) {
+      if (t.is_constant() && t.is_dense()) {
         h.U64(t.data_bytes);
         h.Bytes(t.data, t.data_bytes);
+      } else if (t.is_constant()) {
+        // Hashed as the dense model of the same values hashes.
+        std::vector<uint8_t> dense(t.num_bytes());
+        t.CopyDataTo(dense.data());
+        h.U64(dense.size());
+        h.Bytes(dense.data(), dense.size());
       }
       h.U64(t.quantization.has_value() ? 1 : 0);
       if (t.quantization) {
@@ -191,7 +198,7 @@ uint64_t Model::GraphHash() const {
 uint64_t Model::weight_bytes() const {
   uint64_t total = 0;
   for (const Tensor& t : impl_->tensors) {
-    if (t.is_constant()) total += t.data_bytes;
+    if (t.is_constant()) total += t.is_dense() ? t.data_bytes : t.num_bytes();
   }
   return total;
 }

@@ -1,3 +1,5 @@
+#include <cstring>
+
 #include "serenity/model_format/model.h"
 
 namespace serenity {
@@ -92,6 +94,22 @@ int64_t Tensor::num_elements() const {
 
 uint64_t Tensor::num_bytes() const {
   return static_cast<uint64_t>(num_elements()) * DataTypeSize(type);
+}
+
+void Tensor::CopyDataTo(uint8_t* out) const {
+  if (data == nullptr) return;
+  if (is_dense()) {
+    std::memcpy(out, data, data_bytes);
+    return;
+  }
+  const size_t element = DataTypeSize(type);
+  const int64_t width = shape.empty() ? 1 : shape.back();
+  const int64_t rows = width == 0 ? 0 : num_elements() / width;
+  const size_t row_bytes = static_cast<size_t>(width) * element;
+  for (int64_t r = 0; r < rows; ++r) {
+    std::memcpy(out + static_cast<size_t>(r) * row_bytes,
+                data + static_cast<size_t>(r * row_stride) * element, row_bytes);
+  }
 }
 
 }  // namespace serenity

@@ -280,7 +280,9 @@ Status CheckPlan(const Model& source, ExecutionPlan* plan, bool stored) {
                                 plan->placements.size(), " tensors; the model has ",
                                 model.operators().size(), " and ", tensors.size());
   }
-  const scheduler::Graph graph = scheduler::GraphFromModel(model);
+  // Without names: the messages below name tensors through the model.
+  const scheduler::Graph graph =
+      scheduler::GraphFromModel(model, scheduler::GraphNames::kOmitted);
   SERENITY_ASSIGN_OR_RETURN(const scheduler::AliasPlan alias, AliasFor(model, graph, *plan));
   const scheduler::MemoryModel& memory = alias.memory;
 
@@ -450,7 +452,11 @@ struct Engine::Impl {
     if (tensor.is_constant()) {
       // Kernels only read constants; the non-const type is the view's.
       view.data = const_cast<float*>(reinterpret_cast<const float*>(tensor.data));
-      view.pixel_stride = tensor.shape.empty() ? 1 : tensor.shape.back();
+      // A strided constant (Tensor::row_stride) is a strided view, which only
+      // a convolution's weights may be (the registry checks).
+      view.pixel_stride = !tensor.is_dense() ? tensor.row_stride
+                          : tensor.shape.empty() ? 1
+                                                 : tensor.shape.back();
     } else {
       const TensorPlacement& placement = plan.placements[tensor_index];
       view.data = reinterpret_cast<float*>(arena + placement.offset);

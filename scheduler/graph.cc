@@ -7,7 +7,7 @@
 
 namespace serenity::scheduler {
 
-Graph GraphFromModel(const Model& model) {
+Graph GraphFromModel(const Model& model, GraphNames names) {
   const std::vector<Tensor>& tensors = model.tensors();
   Graph graph;
   graph.tensors.reserve(tensors.size());
@@ -17,7 +17,7 @@ Graph GraphFromModel(const Model& model) {
     if (tensors[t].is_constant()) continue;
     graph_index[t] = static_cast<int>(graph.tensors.size());
     GraphTensor tensor;
-    tensor.name = tensors[t].name;
+    if (names == GraphNames::kCopied) tensor.name = tensors[t].name;
     tensor.bytes = tensors[t].num_bytes();
     tensor.model_tensor = static_cast<int>(t);
     graph.tensors.push_back(std::move(tensor));
@@ -36,7 +36,7 @@ Graph GraphFromModel(const Model& model) {
   for (size_t g = 0; g < graph.tensors.size(); ++g) graph.tensors[g].consumers.reserve(reads[g]);
   for (size_t o = 0; o < ops.size(); ++o) {
     GraphOp op;
-    op.name = ops[o].name;
+    if (names == GraphNames::kCopied) op.name = ops[o].name;
     op.type = OpTypeName(ops[o].type);
     op.model_operator = static_cast<int>(o);
     op.inputs.reserve(ops[o].inputs.size());

@@ -11,7 +11,6 @@
 #include <queue>
 #include <set>
 #include <unordered_map>
-#include <unordered_set>
 #include <utility>
 
 #include "rewrite_internal.h"
@@ -238,10 +237,16 @@ struct EditableModel {
   // replay of a recipe must stay well under a millisecond): the hashes of
   // the source's tensor names (the first `source_tensors` tensors) in an
   // open-addressing table (0: empty), shared by every copy, and the names
-  // the edits added.
+  // the edits added, as (hash, tensor index) in another (a flat vector, not
+  // a set of strings: no allocation per name, and a copy is one allocation).
   std::shared_ptr<const std::vector<size_t>> source_name_hashes;
   size_t source_tensors = 0;
-  std::unordered_set<std::string> added_names;
+  struct AddedName {
+    size_t hash = 0;  // 0: empty slot
+    int tensor = -1;
+  };
+  std::vector<AddedName> added_names;  // size 0 or a power of two
+  size_t added_count = 0;
 };
 
 EditableModel EditableFrom(const Model& model) {
@@ -275,22 +280,43 @@ size_t NameHash(const std::string& name) {
   return hash == 0 ? 1 : hash;
 }
 
-bool NameTaken(EditableModel* edit, const std::string& name) {
-  if (edit->added_names.count(name) > 0) return true;
+void InsertAddedName(EditableModel* edit, size_t hash, int tensor) {
+  std::vector<EditableModel::AddedName>& table = edit->added_names;
+  if (2 * (edit->added_count + 1) > table.size()) {
+    std::vector<EditableModel::AddedName> old = std::move(table);
+    table.assign(std::max<size_t>(64, 2 * old.size()), {});
+    edit->added_count = 0;
+    for (const EditableModel::AddedName& entry : old) {
+      if (entry.hash != 0) InsertAddedName(edit, entry.hash, entry.tensor);
+    }
+  }
+  size_t slot = hash & (table.size() - 1);
+  while (table[slot].hash != 0) slot = (slot + 1) & (table.size() - 1);
+  table[slot] = {hash, tensor};
+  ++edit->added_count;
+}
+
+bool NameTaken(EditableModel* edit, const std::string& name, size_t hash) {
+  const std::vector<EditableModel::AddedName>& added = edit->added_names;
+  if (!added.empty()) {
+    for (size_t slot = hash & (added.size() - 1); added[slot].hash != 0;
+         slot = (slot + 1) & (added.size() - 1)) {
+      if (added[slot].hash == hash && edit->tensors[added[slot].tensor].name == name) return true;
+    }
+  }
   if (edit->source_name_hashes == nullptr) {
     size_t slots = 16;
     while (slots < 2 * edit->source_tensors) slots *= 2;
     auto table = std::make_shared<std::vector<size_t>>(slots, 0);
     for (size_t t = 0; t < edit->source_tensors; ++t) {
-      const size_t hash = NameHash(edit->tensors[t].name);
-      size_t slot = hash & (slots - 1);
-      while ((*table)[slot] != 0 && (*table)[slot] != hash) slot = (slot + 1) & (slots - 1);
-      (*table)[slot] = hash;
+      const size_t source_hash = NameHash(edit->tensors[t].name);
+      size_t slot = source_hash & (slots - 1);
+      while ((*table)[slot] != 0 && (*table)[slot] != source_hash) slot = (slot + 1) & (slots - 1);
+      (*table)[slot] = source_hash;
     }
     edit->source_name_hashes = std::move(table);
   }
   const std::vector<size_t>& table = *edit->source_name_hashes;
-  const size_t hash = NameHash(name);
   size_t slot = hash & (table.size() - 1);
   while (table[slot] != 0 && table[slot] != hash) slot = (slot + 1) & (table.size() - 1);
   if (table[slot] == 0) return false;
@@ -300,17 +326,27 @@ bool NameTaken(EditableModel* edit, const std::string& name) {
   return false;
 }
 
+// A name no tensor has, for the tensor about to be added (the next index).
 std::string UniqueTensorName(EditableModel* edit, const std::string& base) {
   std::string name = base;
-  for (int i = 1; NameTaken(edit, name); ++i) name = Named(base, "_", i);
-  edit->added_names.insert(name);
+  size_t hash = NameHash(name);
+  for (int i = 1; NameTaken(edit, name, hash); ++i) {
+    name = Named(base, "_", i);
+    hash = NameHash(name);
+  }
+  InsertAddedName(edit, hash, static_cast<int>(edit->tensors.size()));
   return name;
 }
 
 // Drops the tensors from `count` on (made by an edit that then failed).
 void DropTensorsFrom(EditableModel* edit, size_t count, size_t storage_count) {
-  for (size_t t = count; t < edit->tensors.size(); ++t) {
-    edit->added_names.erase(edit->tensors[t].name);
+  std::vector<EditableModel::AddedName> old = std::move(edit->added_names);
+  edit->added_names.assign(old.size(), {});
+  edit->added_count = 0;
+  for (const EditableModel::AddedName& entry : old) {
+    if (entry.hash != 0 && entry.tensor < static_cast<int>(count)) {
+      InsertAddedName(edit, entry.hash, entry.tensor);
+    }
   }
   edit->tensors.resize(count);
   edit->storage.resize(storage_count);
@@ -327,11 +363,13 @@ int AddActivation(EditableModel* edit, const std::string& name,
 }
 
 // Bytes of a constant made by an edit: a range of an existing constant's
-// bytes (borrowed: they live in the source model or in `storage`), or new
-// bytes `owner` holds.
+// bytes (borrowed: they live in the source model or in `storage`; strided
+// when row_stride is not 0, see Tensor::row_stride), or new bytes `owner`
+// holds.
 struct ConstantBytes {
   const uint8_t* data = nullptr;
   size_t size = 0;
+  int64_t row_stride = 0;
   std::shared_ptr<const void> owner;  // null when borrowed
 };
 
@@ -343,37 +381,82 @@ int AddConstant(EditableModel* edit, const std::string& name,
   tensor.shape = std::move(shape);
   tensor.data = bytes.data;
   tensor.data_bytes = bytes.size;
+  tensor.row_stride = bytes.row_stride;
   if (bytes.owner != nullptr) edit->storage.push_back(std::move(bytes.owner));
   edit->tensors.push_back(std::move(tensor));
   return static_cast<int>(edit->tensors.size()) - 1;
 }
 
-// Elements [begin, begin + count) along the first axis of a float constant:
-// contiguous, so borrowed.
-ConstantBytes SliceFirstAxis(const Tensor& tensor, int64_t begin, int64_t count) {
-  const int64_t first = tensor.shape.empty() ? 1 : tensor.shape.front();
-  const int64_t elements = static_cast<int64_t>(tensor.data_bytes / sizeof(float));
-  const int64_t row = first == 0 ? 0 : elements / first;
-  return {tensor.data + begin * row * sizeof(float),
-          static_cast<size_t>(count * row) * sizeof(float), nullptr};
+// The rows (runs along the last axis) of a float constant: how many, how
+// wide, and how far apart (in floats).
+struct Rows {
+  int64_t count = 0;
+  int64_t width = 0;
+  int64_t stride = 0;
+};
+
+Rows RowsOf(const Tensor& tensor) {
+  Rows rows;
+  rows.width = tensor.shape.empty() ? 1 : tensor.shape.back();
+  rows.count = rows.width == 0 ? 0 : tensor.num_elements() / rows.width;
+  rows.stride = tensor.is_dense() ? rows.width : tensor.row_stride;
+  return rows;
 }
 
-// Elements [begin, begin + count) along the last axis of a float constant:
-// borrowed when that is one range (a single row), else copied row by row
-// (the weights of a partial convolution: what a channel-wise edit costs).
+// Bytes from the first element of `count` rows of `width` floats, `stride`
+// floats apart, to the end of the last.
+size_t SpanBytes(int64_t count, int64_t width, int64_t stride) {
+  return count == 0 ? 0 : static_cast<size_t>((count - 1) * stride + width) * sizeof(float);
+}
+
+// Elements [begin, begin + count) along the first axis of a float constant:
+// whole rows, so borrowed (strided as the constant is).
+ConstantBytes SliceFirstAxis(const Tensor& tensor, int64_t begin, int64_t count) {
+  if (tensor.shape.size() <= 1) {  // the first axis is the last: a range of one row
+    return {tensor.data + begin * sizeof(float), static_cast<size_t>(count) * sizeof(float), 0,
+            nullptr};
+  }
+  const Rows rows = RowsOf(tensor);
+  const int64_t first = tensor.shape.front();
+  const int64_t rows_per_index = first == 0 ? 0 : rows.count / first;
+  const int64_t sliced_rows = count * rows_per_index;
+  return {tensor.data + static_cast<size_t>(begin * rows_per_index * rows.stride) * sizeof(float),
+          SpanBytes(sliced_rows, rows.width, rows.stride),
+          tensor.is_dense() || sliced_rows <= 1 ? 0 : rows.stride, nullptr};
+}
+
+// Elements [begin, begin + count) along the last axis of a float constant,
+// borrowed: one range when the constant is a single row, else strided rows
+// (Tensor::row_stride). What a channel-wise edit makes of the weights of
+// each partial convolution: no copy, so a plan cache hit replays its recipe
+// without copying megabytes of weights; the convolution gathers them when
+// it packs its weights (kernels/ops/conv2d.cc).
+ConstantBytes SliceLastAxisView(const Tensor& tensor, int64_t begin, int64_t count) {
+  const Rows rows = RowsOf(tensor);
+  const uint8_t* data = tensor.data + begin * sizeof(float);
+  if (rows.count <= 1) {
+    return {data, static_cast<size_t>(rows.count * count) * sizeof(float), 0, nullptr};
+  }
+  const bool dense = count == rows.stride;
+  return {data, SpanBytes(rows.count, count, rows.stride), dense ? 0 : rows.stride, nullptr};
+}
+
+// The same range copied dense, row by row, when it is more than one row:
+// for the constant operands of element-wise ops, whose kernels take dense
+// constants only.
 ConstantBytes SliceLastAxis(const Tensor& tensor, int64_t begin, int64_t count) {
-  const int64_t last = tensor.shape.empty() ? 1 : tensor.shape.back();
-  const int64_t elements = static_cast<int64_t>(tensor.data_bytes / sizeof(float));
-  const size_t rows = static_cast<size_t>(last == 0 ? 0 : elements / last);
+  const Rows rows = RowsOf(tensor);
+  if (rows.count <= 1) return SliceLastAxisView(tensor, begin, count);
   const size_t row_bytes = static_cast<size_t>(count) * sizeof(float);
-  if (rows <= 1) return {tensor.data + begin * sizeof(float), rows * row_bytes, nullptr};
-  std::shared_ptr<uint8_t[]> out(new uint8_t[rows * row_bytes]);  // filled below
-  for (size_t r = 0; r < rows; ++r) {
-    std::memcpy(out.get() + r * row_bytes, tensor.data + (r * last + begin) * sizeof(float),
+  const size_t total = static_cast<size_t>(rows.count) * row_bytes;
+  std::shared_ptr<uint8_t[]> out(new uint8_t[total]);  // filled below
+  for (int64_t r = 0; r < rows.count; ++r) {
+    std::memcpy(out.get() + r * row_bytes,
+                tensor.data + static_cast<size_t>(r * rows.stride + begin) * sizeof(float),
                 row_bytes);
   }
   const uint8_t* data = out.get();
-  return {data, rows * row_bytes, std::shared_ptr<const void>(std::move(out), data)};
+  return {data, total, 0, std::shared_ptr<const void>(std::move(out), data)};
 }
 
 std::vector<int> ConsumersOf(const EditableModel& edit, int tensor) {
@@ -532,7 +615,7 @@ Status ApplyChannelWise(EditableModel* edit, int concat_op, int conv_op,
     const int64_t width = edit->tensors[x].shape.back();
     const int w = AddConstant(edit, Named(weights.name, "/part", branch),
                               {weights.shape[0], weights.shape[1], weights.shape[2], width},
-                              SliceLastAxis(weights, offsets[branch], width));
+                              SliceLastAxisView(weights, offsets[branch], width));
     const bool last = j + 1 == k;
     Operator partial;
     partial.type = OpType::kConv2D;
@@ -809,8 +892,9 @@ Result<MaterialisedModel> Materialise(const EditableModel& edit) {
   for (int n = static_cast<int>(edit.inputs.size()); n < count; ++n) {
     const Tensor& tensor = edit.tensors[tensor_at[n]];
     if (tensor.is_constant()) {
-      builder.AddConstantBytes(tensor.name, tensor.shape, tensor.type,
-                               std::vector<uint8_t>(tensor.data, tensor.data + tensor.data_bytes));
+      std::vector<uint8_t> bytes(tensor.is_dense() ? tensor.data_bytes : tensor.num_bytes());
+      tensor.CopyDataTo(bytes.data());
+      builder.AddConstantBytes(tensor.name, tensor.shape, tensor.type, std::move(bytes));
     } else {
       builder.AddActivation(tensor.name, tensor.shape, tensor.type);
     }

@@ -2,7 +2,9 @@
 // reading and writing channel slices through its pixel strides; on AVX2 + FMA
 // CPUs Serenity's own direct, depthwise or Winograd kernel where it is the
 // faster one.
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "dense_conv.h"
 #include "depthwise_conv.h"
@@ -21,10 +23,37 @@ int64_t ConvOutputSize(int64_t input, int pad_before, int pad_after, int64_t ker
   return (padded - effective) / stride + 1;
 }
 
+// `weights` as a dense view: itself, or its rows gathered into `storage`.
+// Weights with strided rows (a partial convolution's input channels of a
+// model replayed from a plan cache entry, Tensor::row_stride) are gathered
+// here, into memory that lives only while binding: every kernel copies the
+// weights into its packed form when it is created (OwnConvBoundOp's
+// constructor, xnn_create_convolution2d_nhwc_f32), so the gather is one more
+// pass over weights that binding reads anyway, and keeps the copy out of
+// every plan cache hit. A kernel added here must pack its weights at creation
+// too (or own a copy): `storage` is freed when binding returns.
+OperandView DenseWeights(const OperandView& weights, std::vector<float>* storage) {
+  if (weights.dense()) return weights;
+  const int64_t width = weights.shape.back();
+  int64_t rows = 1;
+  for (size_t d = 0; d + 1 < weights.shape.size(); ++d) rows *= weights.shape[d];
+  storage->resize(static_cast<size_t>(rows * width));
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* row = weights.data + r * weights.pixel_stride;
+    std::copy(row, row + width, storage->begin() + r * width);
+  }
+  OperandView dense = weights;
+  dense.data = storage->data();
+  dense.pixel_stride = width;
+  return dense;
+}
+
 Result<std::unique_ptr<BoundOp>> BindConv2D(const KernelContext& c) {
   SERENITY_ASSIGN_OR_RETURN(const Conv2DAttrs* attrs, AttrsOf<Conv2DAttrs>(c));
   const OperandView& x = c.inputs[0];
-  const OperandView& w = c.inputs[1];
+  // Every kernel below reads the weights through `w`: dense.
+  std::vector<float> gathered_weights;
+  const OperandView w = DenseWeights(c.inputs[1], &gathered_weights);
   const OperandView& y = c.outputs[0];
   if (x.shape.size() != 4 || w.shape.size() != 4 || y.shape.size() != 4) {
     return Unsupported(c, "expects rank-4 input, weights and output, got ", ShapeString(x.shape),
@@ -64,7 +93,6 @@ Result<std::unique_ptr<BoundOp>> BindConv2D(const KernelContext& c) {
   }
   float output_min, output_max;
   ActivationRange(attrs->activation, &output_min, &output_max);
-
   const bool depthwise =
       groups == in_channels && out_channels == in_channels && group_in == 1 && groups > 1 &&
       DepthwiseConvPreferred(kernel_h, kernel_w, attrs->stride_h, attrs->stride_w);
@@ -150,7 +178,8 @@ Status ReferenceConv2D(const KernelContext& c) {
               const int64_t ix = ox * attrs->stride_w + kx * attrs->dilation_w - attrs->pad_left;
               if (ix < 0 || ix >= x.shape[2]) continue;
               const float* pixel = &At4(x, n, iy, ix, g * group_in);
-              const float* weights = w.data + ((o * kernel_h + ky) * kernel_w + kx) * group_in;
+              const float* weights =
+                  w.data + ((o * kernel_h + ky) * kernel_w + kx) * w.pixel_stride;
               // Four partial sums: independent chains run in parallel on the
               // FPU; in double, the order does not matter at float precision.
               double partial[4] = {0.0, 0.0, 0.0, 0.0};

@@ -63,6 +63,17 @@ class ConvTester {
     output_placement_ = {offset, extra};
     return *this;
   }
+  // Weights as a range of input channels of wider weights (strided rows):
+  // what a partial convolution of a model replayed from a plan cache entry
+  // borrows.
+  ConvTester& weights_slice(int64_t offset, int64_t extra) {
+    weights_placement_ = {offset, extra};
+    return *this;
+  }
+  ConvTester& kernels(KernelChoice choice) {
+    kernels_ = choice;
+    return *this;
+  }
   ConvTester& seed(uint32_t s) {
     seed_ = s;
     return *this;
@@ -84,6 +95,8 @@ class ConvTester {
     OperandSpec x = Spec(input_);
     x.placement = input_placement_;
     OperandSpec w = Spec({output_channels_, kernel_h_, kernel_w_, input_[3] / attrs_.groups}, true);
+    w.placement = weights_placement_;
+    c.kernels = kernels_;
     OperandSpec b = Spec({output_channels_}, true);
     b.absent = !bias_;
     c.inputs = {x, w, b};
@@ -99,7 +112,8 @@ class ConvTester {
   int64_t output_channels_ = 4;
   bool bias_ = true;
   Conv2DAttrs attrs_;
-  Placement input_placement_, output_placement_;
+  Placement input_placement_, output_placement_, weights_placement_;
+  KernelChoice kernels_ = KernelChoice::kAuto;
   uint32_t seed_ = 1;
 };
 
@@ -136,6 +150,45 @@ TEST(Conv2DTest, KernelsStridesPaddings) {
       .output_channels(6)
       .Test();
   ConvTester().input(1, 9, 9, 3).kernel(3, 3).padding(0, 2, 2, 0).output_channels(8).Test();
+}
+
+// Weights with strided rows are gathered when the kernel packs them: the
+// hand-written kernel (kAuto, where the CPU has it) and XNNPACK compute what
+// the reference computes from the same strided view.
+TEST(Conv2DTest, StridedWeights) {
+  uint32_t seed = 1;
+  for (KernelChoice choice : {KernelChoice::kAuto, KernelChoice::kXnnpack}) {
+    for (int64_t offset : {0, 3}) {
+      ConvTester()
+          .input(1, 7, 6, 5)
+          .kernel(3, 3)
+          .padding(1)
+          .output_channels(9)
+          .weights_slice(offset, 7)
+          .kernels(choice)
+          .seed(seed++)
+          .Test();
+      ConvTester()
+          .input(1, 6, 6, 24)
+          .kernel(1, 1)
+          .padding(0)
+          .output_channels(17)
+          .weights_slice(offset, 40)
+          .kernels(choice)
+          .seed(seed++)
+          .Test();
+      ConvTester()
+          .input(1, 8, 8, 6)
+          .kernel(3, 3)
+          .padding(1)
+          .groups(2)
+          .output_channels(4)
+          .weights_slice(offset, 5)
+          .kernels(choice)
+          .seed(seed++)
+          .Test();
+    }
+  }
 }
 
 TEST(Conv2DTest, Dilated) {

@@ -33,8 +33,8 @@ struct Operand {
 Operand MakeOperand(const OperandSpec& spec, std::mt19937& rng, bool fill_random) {
   Operand operand;
   const int64_t channels = Channels(spec.shape);
-  operand.stride = spec.constant ? channels : channels + spec.placement.extra;
-  const int64_t offset = spec.constant ? 0 : spec.placement.offset;
+  operand.stride = channels + spec.placement.extra;
+  const int64_t offset = spec.placement.offset;
   operand.storage.assign(Rows(spec.shape) * operand.stride + kSlackFloats, kSentinel);
   std::uniform_real_distribution<float> dist(spec.min, spec.max);
   if (fill_random) {
@@ -82,6 +82,12 @@ std::unique_ptr<Prepared> Prepare(const OpCase& c, bool in_place) {
     if (spec.constant) {
       tensor.data = reinterpret_cast<const uint8_t*>(p->inputs.back().view.data);
       tensor.data_bytes = tensor.num_elements() * sizeof(float);
+      if (spec.placement.extra > 0) {  // strided rows (Tensor::row_stride)
+        const int64_t stride = p->inputs.back().stride;
+        const int64_t rows = Rows(spec.shape);
+        tensor.row_stride = stride;
+        tensor.data_bytes = ((rows - 1) * stride + Channels(spec.shape)) * sizeof(float);
+      }
     }
   }
   for (size_t i = 0; i < c.inputs.size(); ++i) {

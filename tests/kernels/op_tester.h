@@ -34,7 +34,8 @@ struct Placement {
 struct OperandSpec {
   std::vector<int64_t> shape;
   bool absent = false;    // optional operand left out (-1)
-  bool constant = false;  // a weight: dense, marked constant
+  bool constant = false;  // a weight, marked constant; strided rows
+                          // (Tensor::row_stride) when placement.extra > 0
   Placement placement;
   float min = -1.0f, max = 1.0f;  // random values in [min, max]
 };

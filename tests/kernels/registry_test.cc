@@ -84,6 +84,23 @@ TEST(RegistryTest, StridedViewOnDenseOnlyOpIsUnsupported) {
   EXPECT_TRUE(BindStatus(ok).ok());
 }
 
+// A constant with strided rows (Tensor::row_stride) is taken only as a
+// Conv2D's weights, even by ops that read strided activations: the others
+// copy their constants dense.
+TEST(RegistryTest, StridedConstantOnlyAsConvWeights) {
+  OpCase add;
+  add.op.type = OpType::kAdd;
+  add.op.attrs = ElementwiseAttrs{};
+  add.inputs = {Spec({1, 4, 4, 8}), Spec({1, 4, 4, 8}, true)};
+  add.output = Spec({1, 4, 4, 8});
+  EXPECT_TRUE(BindStatus(add).ok());
+  add.inputs[1].placement = {0, 4};
+  Status status = BindStatus(add);
+  EXPECT_EQ(status.code(), StatusCode::kUnsupported);
+  EXPECT_NE(status.message().find("input 1"), std::string::npos) << status.message();
+  EXPECT_NE(status.message().find("strided rows"), std::string::npos) << status.message();
+}
+
 TEST(RegistryTest, UnsupportedAttributes) {
   OpCase softmax;
   softmax.op.type = OpType::kSoftmax;

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstring>
 #include <set>
 #include <string>
 #include <vector>
@@ -612,9 +613,11 @@ TEST(ReplayRewritesTest, EachSingleRewriteReplaysToTheMaterialisedModel) {
   }
 }
 
-// The replayed model borrows the source's constants and owns the ones the
-// edits made: it outlives the search's result and the recipe.
-TEST(ReplayRewritesTest, BorrowsTheSourceConstantsAndOwnsTheNewOnes) {
+// The replayed model borrows the source's constants, the weights of the
+// partial convolutions too (ranges of input channels of "mix"'s weights, as
+// strided rows: Tensor::row_stride), so it copies no weights; it outlives the
+// search's result and the recipe.
+TEST(ReplayRewritesTest, BorrowsTheSourceConstantsWithoutCopies) {
   const Model model = ConcatConvNet({16, 16, 16}, 2, 1, 4);
   Result<Model> replayed = [&] {
     RewriteOptions options = TestOptions();
@@ -625,20 +628,44 @@ TEST(ReplayRewritesTest, BorrowsTheSourceConstantsAndOwnsTheNewOnes) {
     return ReplayRewrites(model, result->recipe);
   }();
   ASSERT_TRUE(replayed.ok()) << replayed.status().ToString();
-  int borrowed = 0, owned = 0;
+  Result<Model> expected =
+      PartitionChannelWise(model, FindOp(model, "concat"), FindOp(model, "mix"));
+  ASSERT_TRUE(expected.ok());
+  int borrowed = 0, owned = 0, strided = 0;
   for (const Tensor& tensor : replayed->tensors()) {
     if (!tensor.is_constant()) continue;
     const bool in_source = tensor.data >= model.bytes() &&
                            tensor.data + tensor.data_bytes <= model.bytes() + model.size_bytes();
     ++(in_source ? borrowed : owned);
+    if (tensor.is_dense()) continue;
+    ++strided;
+    EXPECT_GT(tensor.row_stride, tensor.shape.back()) << tensor.name;
+    EXPECT_GT(tensor.data_bytes, tensor.num_bytes()) << tensor.name;
+    // The same values as the materialised model's dense copy.
+    const Tensor* dense = nullptr;
+    for (const Tensor& t : expected->tensors()) {
+      if (t.name == tensor.name) dense = &t;
+    }
+    ASSERT_NE(dense, nullptr) << tensor.name;
+    ASSERT_TRUE(dense->is_dense());
+    ASSERT_EQ(dense->data_bytes, tensor.num_bytes());
+    std::vector<uint8_t> values(tensor.num_bytes());
+    tensor.CopyDataTo(values.data());
+    EXPECT_EQ(std::memcmp(values.data(), dense->data, values.size()), 0) << tensor.name;
   }
   EXPECT_GT(borrowed, 0);
-  EXPECT_GT(owned, 0);  // the weight slices of "mix"
-  Result<Model> expected =
-      PartitionChannelWise(model, FindOp(model, "concat"), FindOp(model, "mix"));
-  ASSERT_TRUE(expected.ok());
+  EXPECT_EQ(owned, 0);
+  EXPECT_EQ(strided, 3);  // the weight slices of "mix", one per branch
   EXPECT_EQ(replayed->weight_bytes(), expected->weight_bytes());
   EXPECT_NE(replayed->GraphHash(), model.GraphHash());  // reads every constant
+  // Written out, the strided constants are dense: the file reads back as the
+  // same graph.
+  Result<std::vector<uint8_t>> bytes = ModelBuilder::FromModel(*replayed).Finish();
+  ASSERT_TRUE(bytes.ok()) << bytes.status().ToString();
+  Result<Model> reread = Model::FromBuffer(bytes->data(), bytes->size());
+  ASSERT_TRUE(reread.ok()) << reread.status().ToString();
+  EXPECT_EQ(reread->GraphHash(), replayed->GraphHash());
+  EXPECT_EQ(reread->weight_bytes(), replayed->weight_bytes());
   // It knows what it was derived from (the runtime's cheap identity check).
   EXPECT_TRUE(model_assembly::IsDerivedFrom(*replayed, model));
   EXPECT_FALSE(model_assembly::IsDerivedFrom(*replayed, *expected));
@@ -646,6 +673,34 @@ TEST(ReplayRewritesTest, BorrowsTheSourceConstantsAndOwnsTheNewOnes) {
   EXPECT_FALSE(model_assembly::IsDerivedFrom(model, model));
   const Model moved = std::move(replayed).value();
   EXPECT_TRUE(model_assembly::IsDerivedFrom(moved, model));
+}
+
+// GraphNames::kOmitted (the runtime's plan check) gives the same graph but
+// for the names.
+TEST(GraphFromModelTest, OmittedNamesLeaveTheGraphAsItIs) {
+  const Model model = ConcatConvNet({16, 8, 4}, 2, 3, 4);
+  const Graph named = GraphFromModel(model);
+  const Graph plain = GraphFromModel(model, GraphNames::kOmitted);
+  ASSERT_EQ(plain.tensors.size(), named.tensors.size());
+  ASSERT_EQ(plain.ops.size(), named.ops.size());
+  for (size_t t = 0; t < named.tensors.size(); ++t) {
+    EXPECT_FALSE(named.tensors[t].name.empty());
+    EXPECT_TRUE(plain.tensors[t].name.empty());
+    EXPECT_EQ(plain.tensors[t].bytes, named.tensors[t].bytes);
+    EXPECT_EQ(plain.tensors[t].producer, named.tensors[t].producer);
+    EXPECT_EQ(plain.tensors[t].consumers, named.tensors[t].consumers);
+    EXPECT_EQ(plain.tensors[t].model_tensor, named.tensors[t].model_tensor);
+    EXPECT_EQ(plain.tensors[t].graph_input, named.tensors[t].graph_input);
+    EXPECT_EQ(plain.tensors[t].graph_output, named.tensors[t].graph_output);
+  }
+  for (size_t o = 0; o < named.ops.size(); ++o) {
+    EXPECT_TRUE(plain.ops[o].name.empty());
+    EXPECT_EQ(plain.ops[o].type, named.ops[o].type);
+    EXPECT_EQ(plain.ops[o].inputs, named.ops[o].inputs);
+    EXPECT_EQ(plain.ops[o].outputs, named.ops[o].outputs);
+    EXPECT_EQ(plain.ops[o].model_operator, named.ops[o].model_operator);
+  }
+  EXPECT_TRUE(ValidateGraph(plain).ok());
 }
 
 // A recipe that does not fit the model fails cleanly, naming the edit.

@@ -155,11 +155,25 @@ struct SERENITY_API Tensor {
   // points into the builder's storage.
   const uint8_t* data = nullptr;
   size_t data_bytes = 0;
+  // Elements from the start of one row of a constant (a run along its last
+  // axis) to the start of the next, when the rows are not adjacent; 0 when
+  // the data is dense, as in every model a file or a ModelBuilder makes.
+  // Only a rewritten model replayed from a plan cache entry
+  // (ExecutionPlan::rewritten_model) has such constants: the weights of a
+  // partial convolution, a range of input channels of the source model's
+  // weights, borrowed in place instead of copied. `data` is then the first
+  // element and data_bytes runs from it to the end of the last row (more
+  // than num_bytes()). Code that wants the values dense calls CopyDataTo.
+  int64_t row_stride = 0;
   std::optional<Quantization> quantization;
 
   bool is_constant() const { return data != nullptr; }
+  // True unless the constant's rows are strided (row_stride above).
+  bool is_dense() const { return row_stride == 0; }
   int64_t num_elements() const;
   uint64_t num_bytes() const;  // num_elements * element size
+  // Copies a constant's values, dense, to `out` (num_bytes() bytes).
+  void CopyDataTo(uint8_t* out) const;
 };
 
 struct Operator {

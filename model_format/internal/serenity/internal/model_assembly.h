@@ -26,6 +26,7 @@ struct ModelParts {
   std::vector<int> outputs;
   // What constant tensors point into, when it is not memory that outlives
   // the Model anyway: the Model keeps these alive (shared, never modified).
+  // A constant may borrow strided rows of another (Tensor::row_stride).
   std::vector<std::shared_ptr<const void>> retained;
   // The model these parts were derived from (and whose constants they may
   // borrow), if any: see IsDerivedFrom.

@@ -55,8 +55,18 @@ struct Graph {
   std::vector<GraphOp> ops;
 };
 
+// Whether GraphFromModel copies the model's tensor and operator names.
+enum class GraphNames {
+  kCopied,
+  // GraphTensor::name and GraphOp::name stay empty (model_tensor and
+  // model_operator still lead to them): for code that reports through the
+  // model's own names, such as the runtime's check of a cached plan, where
+  // copying every name would be a large part of the graph's cost.
+  kOmitted,
+};
+
 // Builds the graph of a validated model. Operators keep their stored order.
-SERENITY_API Graph GraphFromModel(const Model& model);
+SERENITY_API Graph GraphFromModel(const Model& model, GraphNames names = GraphNames::kCopied);
 
 // Checks the invariants above; the message names the offending tensor or op.
 SERENITY_API Status ValidateGraph(const Graph& graph);
