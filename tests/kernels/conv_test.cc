@@ -78,6 +78,12 @@ class ConvTester {
     seed_ = s;
     return *this;
   }
+  // See OpCase::scale_tolerance (for Winograd, whose error scales with the
+  // largest output).
+  ConvTester& scale_tolerance(double t) {
+    scale_tolerance_ = t;
+    return *this;
+  }
 
   OpCase Case() const {
     OpCase c;
@@ -97,6 +103,7 @@ class ConvTester {
     OperandSpec w = Spec({output_channels_, kernel_h_, kernel_w_, input_[3] / attrs_.groups}, true);
     w.placement = weights_placement_;
     c.kernels = kernels_;
+    c.scale_tolerance = scale_tolerance_;
     OperandSpec b = Spec({output_channels_}, true);
     b.absent = !bias_;
     c.inputs = {x, w, b};
@@ -115,6 +122,7 @@ class ConvTester {
   Placement input_placement_, output_placement_, weights_placement_;
   KernelChoice kernels_ = KernelChoice::kAuto;
   uint32_t seed_ = 1;
+  double scale_tolerance_ = 0.0;
 };
 
 TEST(Conv2DTest, Pointwise) {
@@ -188,6 +196,21 @@ TEST(Conv2DTest, StridedWeights) {
           .seed(seed++)
           .Test();
     }
+  }
+  // The Winograd kernel (where the CPU has it; else XNNPACK binds it) on a
+  // shape it applies to: it transforms the gathered weights. Tolerance: 1e-4
+  // of the largest output, as in own_conv_test.cc.
+  for (int64_t offset : {0, 11}) {
+    ConvTester()
+        .input(1, 16, 16, 32)
+        .kernel(3, 3)
+        .padding(1)
+        .output_channels(32)
+        .weights_slice(offset, 24)
+        .kernels(KernelChoice::kWinograd)
+        .scale_tolerance(1e-4)
+        .seed(seed++)
+        .Test();
   }
 }
 
