@@ -253,8 +253,16 @@ class CanonicalSearch : public RoundSearch {
     std::sort(order.begin(), order.end(), [&](int x, int y) {
       return lowest_[x] != lowest_[y] ? lowest_[x] < lowest_[y] : rank_[x] < rank_[y];
     });
+    // Whichever item goes next at `offset`, every section's floor becomes at
+    // least `offset` while its unplaced bytes stay the same (the item's own
+    // sections lose its size but gain its top). So no item above
+    // target - (the largest section total) can go next, and candidates come
+    // in increasing offset order.
+    uint64_t fullest = 0;
+    for (int s = a; s <= b; ++s) fullest = std::max(fullest, total_[s]);
     for (int c : order) {
       const uint64_t offset = lowest_[c];
+      if (fullest > target_ || offset > target_ - fullest) break;
       if (offset < last_offset || (offset == last_offset && rank_[c] < last_rank)) continue;
       if (offset + size_[c] > target_) continue;
       if (twin_[c] >= 0 && !placed_[twin_[c]]) continue;

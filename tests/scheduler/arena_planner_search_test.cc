@@ -190,6 +190,25 @@ TEST(ArenaSearchTest, PerfectPackingsReachTheBound) {
   }
 }
 
+// The canonical search stops trying candidates once one sits above the
+// target minus the fullest section's unplaced bytes. The boundary is
+// inclusive: here the last buffer (1 byte over both steps) must sit exactly at
+// 4 - 1 = 3, on top of the two 3-byte buffers, when nothing else is left.
+TEST(ArenaSearchTest, CandidateExactlyAtTheLastFittingOffsetIsTried) {
+  std::vector<PlanBuffer> buffers(3);
+  buffers[0] = {3, 0, 0, 1};
+  buffers[1] = {1, 0, 1, 1};
+  buffers[2] = {3, 1, 1, 1};
+  ASSERT_EQ(ArenaLowerBound(buffers), 4u);
+  for (const auto& [name, make] : Searches()) {
+    SCOPED_TRACE(name);
+    std::unique_ptr<RoundSearch> at = make(buffers, 4);
+    ExpectValidAtMost(buffers, internal::RunToEnd(*at), 4);
+    std::unique_ptr<RoundSearch> below = make(buffers, 3);
+    EXPECT_EQ(internal::RunToEnd(*below).outcome, SearchOutcome::kInfeasible);
+  }
+}
+
 // The portfolio (the three searches taking turns: the sweep can find a
 // plan, only the exact searches can prove there is none) on the same small
 // instances: found at the optimum, proven impossible below it.
