@@ -275,6 +275,16 @@ TEST(OwnDenseConvTest, LargeShapesOneAndTwoThreads) {
   }
 }
 
+// The random tests' bias, activation, channel slices and threading.
+template <typename Pick>
+void PickEpilogue(Pick& pick, ConvSpec* s) {
+  s->bias = pick(0, 3) != 0;
+  s->activation = static_cast<Activation>(pick(0, 2));
+  if (pick(0, 1)) s->input_slice = {pick(0, 3), 3};
+  if (pick(0, 1)) s->output_slice = {pick(0, 5), 5};
+  s->single_threaded = pick(0, 1) != 0;
+}
+
 TEST(OwnDenseConvTest, RandomConfigurations) {
   std::mt19937 rng(7);
   auto pick = [&rng](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
@@ -300,11 +310,7 @@ TEST(OwnDenseConvTest, RandomConfigurations) {
         s.width + s.pad_left + s.pad_right < (s.kernel_w - 1) * s.dilation_w + 1) {
       continue;
     }
-    s.bias = pick(0, 3) != 0;
-    s.activation = static_cast<Activation>(pick(0, 2));
-    if (pick(0, 1)) s.input_slice = {pick(0, 3), 3};
-    if (pick(0, 1)) s.output_slice = {pick(0, 5), 5};
-    s.single_threaded = pick(0, 1) != 0;
+    PickEpilogue(pick, &s);
     s.seed = seed;
     Check(s);
     ++tested;
@@ -419,11 +425,7 @@ TEST(OwnWinogradConvTest, RandomConfigurations) {
     if (s.height + s.pad_top + s.pad_bottom < 3 || s.width + s.pad_left + s.pad_right < 3) {
       continue;
     }
-    s.bias = pick(0, 3) != 0;
-    s.activation = static_cast<Activation>(pick(0, 2));
-    if (pick(0, 1)) s.input_slice = {pick(0, 3), 3};
-    if (pick(0, 1)) s.output_slice = {pick(0, 5), 5};
-    s.single_threaded = pick(0, 1) != 0;
+    PickEpilogue(pick, &s);
     Check(s);
   }
 }
@@ -622,11 +624,7 @@ TEST(OwnDepthwiseConvTest, RandomConfigurations) {
         s.width + s.pad_left + s.pad_right < (s.kernel_w - 1) * s.dilation_w + 1) {
       continue;
     }
-    s.bias = pick(0, 3) != 0;
-    s.activation = static_cast<Activation>(pick(0, 2));
-    if (pick(0, 1)) s.input_slice = {pick(0, 3), 3};
-    if (pick(0, 1)) s.output_slice = {pick(0, 5), 5};
-    s.single_threaded = pick(0, 1) != 0;
+    PickEpilogue(pick, &s);
     s.seed = seed;
     Check(s);
     ++tested;
