@@ -1,6 +1,7 @@
 // The Model-facing entry points of the registry. Kept apart from
 // op_registry.cc so that code binding operators without a Model does not link
 // the model reader.
+#include <cstring>
 #include <utility>
 
 #include "op_registry.h"
@@ -60,8 +61,9 @@ Result<std::vector<std::vector<float>>> RunModelReference(
     if (!tensors[i].is_constant()) {
       buffers[i].assign(tensors[i].num_elements(), 0.0f);
     } else if (!tensors[i].is_dense()) {  // the reference reads constants dense
+      const std::vector<uint8_t> dense = tensors[i].DenseData();
       buffers[i].resize(tensors[i].num_elements());
-      tensors[i].CopyDataTo(reinterpret_cast<uint8_t*>(buffers[i].data()));
+      std::memcpy(buffers[i].data(), dense.data(), dense.size());
     }
   }
   for (size_t i = 0; i < inputs.size(); ++i) {

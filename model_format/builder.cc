@@ -263,9 +263,7 @@ ModelBuilder ModelBuilder::FromModel(const Model& model) {
     b.impl_->tensors.push_back(source);
     Tensor& t = b.impl_->tensors.back();
     if (source.is_constant()) {
-      std::vector<uint8_t> bytes(source.is_dense() ? source.data_bytes : source.num_bytes());
-      source.CopyDataTo(bytes.data());
-      b.impl_->SetData(t, std::move(bytes));
+      b.impl_->SetData(t, source.DenseData());
     }
   }
   return b;
@@ -311,10 +309,7 @@ Result<std::vector<uint8_t>> ModelBuilder::Finish() const {
     // of 64 bytes before the end of the buffer, and Finish pads the whole
     // buffer to a multiple of 64, so the offset from the start is one too.
     std::vector<uint8_t> dense;  // a strided constant's values (Tensor::row_stride)
-    if (!t.is_dense()) {
-      dense.resize(t.num_bytes());
-      t.CopyDataTo(dense.data());
-    }
+    if (!t.is_dense()) dense = t.DenseData();
     const uint8_t* bytes = t.is_dense() ? t.data : dense.data();
     const size_t size = t.is_dense() ? t.data_bytes : dense.size();
     fbb.PreAlign(size, kStorageAlignment);

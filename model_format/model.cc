@@ -168,8 +168,7 @@ uint64_t Model::GraphHash() const {
         h.Bytes(t.data, t.data_bytes);
       } else if (t.is_constant()) {
         // Hashed as the dense model of the same values hashes.
-        std::vector<uint8_t> dense(t.num_bytes());
-        t.CopyDataTo(dense.data());
+        const std::vector<uint8_t> dense = t.DenseData();
         h.U64(dense.size());
         h.Bytes(dense.data(), dense.size());
       }

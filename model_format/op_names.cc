@@ -96,20 +96,19 @@ uint64_t Tensor::num_bytes() const {
   return static_cast<uint64_t>(num_elements()) * DataTypeSize(type);
 }
 
-void Tensor::CopyDataTo(uint8_t* out) const {
-  if (data == nullptr) return;
-  if (is_dense()) {
-    std::memcpy(out, data, data_bytes);
-    return;
-  }
+std::vector<uint8_t> Tensor::DenseData() const {
+  if (data == nullptr) return {};
+  if (is_dense()) return std::vector<uint8_t>(data, data + data_bytes);
+  std::vector<uint8_t> out(num_bytes());
   const size_t element = DataTypeSize(type);
   const int64_t width = shape.empty() ? 1 : shape.back();
   const int64_t rows = width == 0 ? 0 : num_elements() / width;
   const size_t row_bytes = static_cast<size_t>(width) * element;
   for (int64_t r = 0; r < rows; ++r) {
-    std::memcpy(out + static_cast<size_t>(r) * row_bytes,
+    std::memcpy(out.data() + static_cast<size_t>(r) * row_bytes,
                 data + static_cast<size_t>(r * row_stride) * element, row_bytes);
   }
+  return out;
 }
 
 }  // namespace serenity

@@ -892,9 +892,7 @@ Result<MaterialisedModel> Materialise(const EditableModel& edit) {
   for (int n = static_cast<int>(edit.inputs.size()); n < count; ++n) {
     const Tensor& tensor = edit.tensors[tensor_at[n]];
     if (tensor.is_constant()) {
-      std::vector<uint8_t> bytes(tensor.is_dense() ? tensor.data_bytes : tensor.num_bytes());
-      tensor.CopyDataTo(bytes.data());
-      builder.AddConstantBytes(tensor.name, tensor.shape, tensor.type, std::move(bytes));
+      builder.AddConstantBytes(tensor.name, tensor.shape, tensor.type, tensor.DenseData());
     } else {
       builder.AddActivation(tensor.name, tensor.shape, tensor.type);
     }

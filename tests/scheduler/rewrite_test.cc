@@ -649,8 +649,8 @@ TEST(ReplayRewritesTest, BorrowsTheSourceConstantsWithoutCopies) {
     ASSERT_NE(dense, nullptr) << tensor.name;
     ASSERT_TRUE(dense->is_dense());
     ASSERT_EQ(dense->data_bytes, tensor.num_bytes());
-    std::vector<uint8_t> values(tensor.num_bytes());
-    tensor.CopyDataTo(values.data());
+    const std::vector<uint8_t> values = tensor.DenseData();
+    ASSERT_EQ(values.size(), tensor.num_bytes());
     EXPECT_EQ(std::memcmp(values.data(), dense->data, values.size()), 0) << tensor.name;
   }
   EXPECT_GT(borrowed, 0);

@@ -163,7 +163,7 @@ struct SERENITY_API Tensor {
   // partial convolution, a range of input channels of the source model's
   // weights, borrowed in place instead of copied. `data` is then the first
   // element and data_bytes runs from it to the end of the last row (more
-  // than num_bytes()). Code that wants the values dense calls CopyDataTo.
+  // than num_bytes()). Code that wants the values dense calls DenseData.
   int64_t row_stride = 0;
   std::optional<Quantization> quantization;
 
@@ -172,8 +172,9 @@ struct SERENITY_API Tensor {
   bool is_dense() const { return row_stride == 0; }
   int64_t num_elements() const;
   uint64_t num_bytes() const;  // num_elements * element size
-  // Copies a constant's values, dense, to `out` (num_bytes() bytes).
-  void CopyDataTo(uint8_t* out) const;
+  // A copy of a constant's values, dense (rows adjacent even when the
+  // constant's are strided); empty for an activation.
+  std::vector<uint8_t> DenseData() const;
 };
 
 struct Operator {
