@@ -13,7 +13,7 @@ OwnConvBoundOp::OwnConvBoundOp(bool depthwise, const DenseConvShape& shape, cons
                                const float* bias, const float* input, float* output, pthreadpool_t pool,
                                const float* scale_y, const float* scale_x)
     : depthwise_(depthwise),
-      work_pool_(WorkPoolForThreads(pool == nullptr ? 1 : pthreadpool_get_threads_count(pool))),
+      work_pool_(WorkPoolForThreads(ThreadsOf(pool))),
       packed_floats_(depthwise ? DepthwiseConvPackedFloats(shape) : DenseConvPackedFloats(shape)),
       packed_(new float[packed_floats_]),
       zeros_(new float[shape.in_channels]()) {
@@ -49,7 +49,7 @@ WinogradConvBoundOp::WinogradConvBoundOp(const DenseConvShape& shape, const floa
                                          const float* bias, const float* input, float* output,
                                          pthreadpool_t pool, SharedScratch* shared)
     : shared_scratch_(shared) {
-  const size_t threads = pool == nullptr ? 1 : pthreadpool_get_threads_count(pool);
+  const size_t threads = ThreadsOf(pool);
   work_pool_ = WorkPoolForThreads(threads);
   plan_ = WinogradConvPlanFor(shape, static_cast<int64_t>(threads));
   packed_floats_ = WinogradConvPackedFloats(shape);
@@ -73,6 +73,10 @@ Status WinogradConvBoundOp::Run(pthreadpool_t pool) {
   WinogradConvRun(args_, plan_, scratch, slot_busy_.get(),
                   pool == nullptr ? nullptr : work_pool_);
   return Status::Ok();
+}
+
+size_t ThreadsOf(pthreadpool_t pool) {
+  return pool == nullptr ? 1 : pthreadpool_get_threads_count(pool);
 }
 
 int64_t RowsOf(const OperandView& view) {

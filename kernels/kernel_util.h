@@ -27,6 +27,9 @@ int64_t ChannelsOf(const OperandView& view);
 // Product of all dimensions.
 int64_t ElementsOf(const OperandView& view);
 
+// Threads of a bind-time pool (null: 1).
+size_t ThreadsOf(pthreadpool_t pool);
+
 // XNNPACK's output_min/output_max for a fused activation.
 void ActivationRange(Activation activation, float* output_min, float* output_max);
 

@@ -2,7 +2,6 @@
 // reading and writing channel slices through its pixel strides; on AVX2 + FMA
 // CPUs Serenity's own direct, depthwise or Winograd kernel where it is the
 // faster one.
-#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -32,16 +31,12 @@ int64_t ConvOutputSize(int64_t input, int pad_before, int pad_after, int64_t ker
 // pass over weights that binding reads anyway, and keeps the copy out of
 // every plan cache hit. A kernel added here must pack its weights at creation
 // too (or own a copy): `storage` is freed when binding returns.
-OperandView DenseWeights(const OperandView& weights, std::vector<float>* storage) {
+OperandView DenseWeights(const OperandView& weights, pthreadpool_t pool,
+                         std::vector<float>* storage) {
   if (weights.dense()) return weights;
-  const int64_t width = weights.shape.back();
-  int64_t rows = 1;
-  for (size_t d = 0; d + 1 < weights.shape.size(); ++d) rows *= weights.shape[d];
+  const int64_t rows = RowsOf(weights), width = ChannelsOf(weights);
   storage->resize(static_cast<size_t>(rows * width));
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* row = weights.data + r * weights.pixel_stride;
-    std::copy(row, row + width, storage->begin() + r * width);
-  }
+  ParallelCopyRows(pool, weights.data, weights.pixel_stride, storage->data(), width, rows, width);
   OperandView dense = weights;
   dense.data = storage->data();
   dense.pixel_stride = width;
@@ -53,7 +48,7 @@ Result<std::unique_ptr<BoundOp>> BindConv2D(const KernelContext& c) {
   const OperandView& x = c.inputs[0];
   // Every kernel below reads the weights through `w`: dense.
   std::vector<float> gathered_weights;
-  const OperandView w = DenseWeights(c.inputs[1], &gathered_weights);
+  const OperandView w = DenseWeights(c.inputs[1], c.pool, &gathered_weights);
   const OperandView& y = c.outputs[0];
   if (x.shape.size() != 4 || w.shape.size() != 4 || y.shape.size() != 4) {
     return Unsupported(c, "expects rank-4 input, weights and output, got ", ShapeString(x.shape),
