@@ -45,8 +45,8 @@ bool WinogradConvPreferred(const DenseConvShape& shape) {
   // weights, four times the direct kernel's, are each used too few times to
   // pay for reading them (bench/conv_bench: no faster at 1 thread, slower at
   // 2).
-  const int64_t tiles = shape.batch * ((shape.out_h + kWinogradOutTile - 1) / kWinogradOutTile) *
-                        ((shape.out_w + kWinogradOutTile - 1) / kWinogradOutTile);
+  const int64_t tiles = shape.batch * CeilDiv(shape.out_h, kWinogradOutTile) *
+                        CeilDiv(shape.out_w, kWinogradOutTile);
   return WinogradConvApplies(shape) && shape.in_channels >= 32 && shape.out_channels >= 32 &&
          tiles >= 16;
 }
