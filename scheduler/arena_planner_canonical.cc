@@ -44,32 +44,19 @@ class CanonicalSearch : public RoundSearch {
   CanonicalSearch(const std::vector<PlanBuffer>& buffers, uint64_t target,
                   std::chrono::steady_clock::time_point deadline, bool has_deadline)
       : target_(target), deadline_(deadline), has_deadline_(has_deadline) {
-    for (size_t i = 0; i < buffers.size(); ++i) {
-      if (buffers[i].size > 0) members_.push_back(i);
-    }
-    std::vector<int64_t> cuts;
-    for (size_t m : members_) {
-      cuts.push_back(buffers[m].first);
-      cuts.push_back(int64_t{buffers[m].last} + 1);
-    }
-    std::sort(cuts.begin(), cuts.end());
-    cuts.erase(std::unique(cuts.begin(), cuts.end()), cuts.end());
-    sections_ = cuts.empty() ? 0 : static_cast<int>(cuts.size()) - 1;
-    auto section_of = [&](int64_t t) {
-      return static_cast<int>(std::lower_bound(cuts.begin(), cuts.end(), t) - cuts.begin());
-    };
+    Sections sections = SectionsOf(buffers);
+    members_ = std::move(sections.members);
+    sections_ = sections.count;
+    lo_ = std::move(sections.lo);
+    hi_ = std::move(sections.hi);
     const int n = static_cast<int>(members_.size());
     size_.resize(n);
     alignment_.resize(n);
-    lo_.resize(n);
-    hi_.resize(n);
     duration_.resize(n);
     for (int i = 0; i < n; ++i) {
       const PlanBuffer& b = buffers[members_[i]];
       size_[i] = b.size;
       alignment_[i] = b.alignment;
-      lo_[i] = section_of(b.first);
-      hi_[i] = section_of(int64_t{b.last} + 1) - 1;
       duration_[i] = int64_t{b.last} - b.first + 1;
     }
     cover_.assign(sections_, {});

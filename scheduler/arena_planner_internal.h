@@ -42,6 +42,17 @@ inline uint64_t AlignUp(uint64_t value, uint64_t alignment) {
 uint64_t PlacementHeight(const std::vector<PlanBuffer>& buffers,
                          const std::vector<uint64_t>& offsets);
 
+// The timeline of the buffers with a size (the members, in index order) cut
+// into sections: the runs of steps between consecutive live-range
+// boundaries, where the set of live members does not change. What the
+// canonical search and the sweep both work on.
+struct Sections {
+  std::vector<size_t> members;  // member -> buffer index
+  int count = 0;                // sections
+  std::vector<int> lo, hi;      // per member: its first and last section
+};
+Sections SectionsOf(const std::vector<PlanBuffer>& buffers);
+
 // The TensorFlow Lite rule. Never fails on validated input.
 std::vector<uint64_t> GreedyOffsets(const std::vector<PlanBuffer>& buffers);
 

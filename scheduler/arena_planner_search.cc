@@ -545,6 +545,28 @@ std::unique_ptr<RoundSearch> MakeFloorSearch(const std::vector<PlanBuffer>& buff
   return std::make_unique<FloorSearch>(buffers, target, deadline, has_deadline);
 }
 
+Sections SectionsOf(const std::vector<PlanBuffer>& buffers) {
+  Sections sections;
+  std::vector<int64_t> cuts;
+  for (size_t i = 0; i < buffers.size(); ++i) {
+    if (buffers[i].size == 0) continue;
+    sections.members.push_back(i);
+    cuts.push_back(buffers[i].first);
+    cuts.push_back(int64_t{buffers[i].last} + 1);
+  }
+  std::sort(cuts.begin(), cuts.end());
+  cuts.erase(std::unique(cuts.begin(), cuts.end()), cuts.end());
+  sections.count = cuts.empty() ? 0 : static_cast<int>(cuts.size()) - 1;
+  auto section_of = [&](int64_t t) {
+    return static_cast<int>(std::lower_bound(cuts.begin(), cuts.end(), t) - cuts.begin());
+  };
+  for (size_t m : sections.members) {
+    sections.lo.push_back(section_of(buffers[m].first));
+    sections.hi.push_back(section_of(int64_t{buffers[m].last} + 1) - 1);
+  }
+  return sections;
+}
+
 SearchResult RunToEnd(RoundSearch& search) {
   SearchResult result;
   do {

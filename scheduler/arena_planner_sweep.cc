@@ -41,9 +41,8 @@ class SweepSearch : public RoundSearch {
   SweepSearch(const std::vector<PlanBuffer>& buffers, uint64_t target,
               std::chrono::steady_clock::time_point deadline, bool has_deadline)
       : buffers_(buffers), target_(target), deadline_(deadline), has_deadline_(has_deadline) {
-    for (size_t i = 0; i < buffers.size(); ++i) {
-      if (buffers[i].size > 0) members_.push_back(i);
-    }
+    Sections sections = SectionsOf(buffers);
+    members_ = std::move(sections.members);
     offsets_out_.assign(buffers.size(), 0);
     const int n = static_cast<int>(members_.size());
     if (n == 0) return;
@@ -107,23 +106,10 @@ class SweepSearch : public RoundSearch {
     offset_.assign(n, 0);
     placed_.assign(n, 0);
 
-    // Sections: the steps between two consecutive live-range boundaries.
-    std::vector<int64_t> cuts;
-    for (size_t m : members_) {
-      cuts.push_back(buffers[m].first);
-      cuts.push_back(int64_t{buffers[m].last} + 1);
-    }
-    std::sort(cuts.begin(), cuts.end());
-    cuts.erase(std::unique(cuts.begin(), cuts.end()), cuts.end());
-    auto section_of = [&](int64_t t) {
-      return static_cast<int>(std::lower_bound(cuts.begin(), cuts.end(), t) - cuts.begin());
-    };
-    cover_.assign(cuts.size() - 1, {});
-    lo_.resize(n);
-    hi_.resize(n);
+    lo_ = std::move(sections.lo);
+    hi_ = std::move(sections.hi);
+    cover_.assign(sections.count, {});
     for (int i = 0; i < n; ++i) {
-      lo_[i] = section_of(Buffer(i).first);
-      hi_[i] = section_of(int64_t{Buffer(i).last} + 1) - 1;
       for (int s = lo_[i]; s <= hi_[i]; ++s) cover_[s].push_back(i);
     }
   }
