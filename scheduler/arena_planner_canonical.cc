@@ -254,9 +254,8 @@ class CanonicalSearch : public RoundSearch {
       if (offset + size_[c] > target_) continue;
       if (twin_[c] >= 0 && !placed_[twin_[c]]) continue;
       const size_t mark = trail_.size();
-      Place(c, offset);
       Outcome outcome = Outcome::kNotFound;
-      if (Fits(a, b, offset)) {
+      if (Place(c, offset)) {
         outcome = Descend(a, b, c, items, offset);
       }
       Undo(mark, c);
@@ -289,19 +288,19 @@ class CanonicalSearch : public RoundSearch {
     return outcome;
   }
 
-  bool Fits(int a, int b, uint64_t offset) const {
-    for (int s = a; s <= b; ++s) {
-      if (total_[s] == 0) continue;
-      const uint64_t floor = std::max(floor_[s], offset);
-      if (floor > target_ || total_[s] > target_ - floor) return false;
-    }
-    return true;
-  }
-
-  void Place(int c, uint64_t offset) {
+  // Places `c` and returns whether every section still fits: floor +
+  // unplaced bytes <= target, the floor being at least `offset`. Only the
+  // sections whose floor Place raises above the top of `c` need a look:
+  // the caller checked offset + (largest section total before the
+  // placement) <= target, which covers the sections of `c` (their floor
+  // becomes offset + size, their total drops by size) and every section
+  // whose floor stays at or below the offset; the rest kept floor + total
+  // <= target from the placement that set their floor.
+  bool Place(int c, uint64_t offset) {
     placed_[c] = 1;
     offset_[c] = offset;
     const uint64_t top = offset + size_[c];
+    bool fits = true;
     ++epoch_;
     for (int o : overlaps_[c]) {
       if (placed_[o]) continue;
@@ -341,9 +340,11 @@ class CanonicalSearch : public RoundSearch {
       if (low != UINT64_MAX && low > floor_[s]) {
         trail_.push_back({Change::kFloor, s, floor_[s]});
         floor_[s] = low;
+        if (low > target_ || total_[s] > target_ - low) fits = false;
       }
     }
     touched_.clear();
+    return fits;
   }
 
   void Undo(size_t mark, int c) {
