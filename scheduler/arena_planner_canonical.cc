@@ -142,13 +142,13 @@ class CanonicalSearch : public RoundSearch {
   SearchOutcome RunRestartRound(const std::vector<int>& all) {
     const int n = static_cast<int>(all.size());
     for (int order = 0; order < kOrders; ++order) {
-        SetRanks(order);
-        budget_ = nodes_ + (static_cast<uint64_t>(n) << std::min(round_ + 1, 40));
-        const Outcome result = SolveSplit(0, sections_ - 1, all);
-        if (result == Outcome::kAborted) continue;
-        return result == Outcome::kFound      ? SearchOutcome::kFound
-               : result == Outcome::kTimedOut ? SearchOutcome::kTimedOut
-                                              : SearchOutcome::kInfeasible;
+      SetRanks(order);
+      budget_ = nodes_ + (static_cast<uint64_t>(n) << std::min(round_ + 1, 40));
+      const Outcome result = SolveSplit(0, sections_ - 1, all);
+      if (result == Outcome::kAborted) continue;
+      return result == Outcome::kFound      ? SearchOutcome::kFound
+             : result == Outcome::kTimedOut ? SearchOutcome::kTimedOut
+                                            : SearchOutcome::kInfeasible;
     }
     return SearchOutcome::kOutOfNodes;
   }
@@ -464,7 +464,7 @@ class CanonicalSearch : public RoundSearch {
   bool timed_out_ = false;
   bool limit_discrepancies_;
   int64_t discrepancies_left_ = kUnlimited;
-  bool cut_off_ = false;  // a child was cut off by the discrepancy limit
+  bool cut_off_ = false;               // a child was cut off by the discrepancy limit
   std::vector<uint64_t> offsets_out_;  // per buffer, once found
 };
 

@@ -21,8 +21,8 @@
 //
 // SearchOffsets (at the end) runs this search, the canonical one and its
 // limited-discrepancy variant (arena_planner_canonical.cc) and the sweep
-// (arena_planner_sweep.cc) side by side, round by round: on the MiniMalloc instances and the zoo, each one
-// finishes quickly on instances where the others wander.
+// (arena_planner_sweep.cc) side by side, round by round: on the MiniMalloc instances and the zoo,
+// each one finishes quickly on instances where the others wander.
 #include <algorithm>
 #include <memory>
 #include <unordered_set>
