@@ -98,6 +98,15 @@ std::unique_ptr<RoundSearch> MakeCanonicalSearch(const std::vector<PlanBuffer>& 
                                                  std::chrono::steady_clock::time_point deadline,
                                                  bool has_deadline);
 
+// The canonical search with limited discrepancies: the k-th child tried at
+// a node costs k, a path may spend at most d, and d grows 0, 1, 2, ...
+// within each round's budget (arena_planner_canonical.cc). Proves
+// infeasibility only with an iteration that cut nothing off.
+std::unique_ptr<RoundSearch> MakeDiscrepancySearch(const std::vector<PlanBuffer>& buffers,
+                                                   uint64_t target,
+                                                   std::chrono::steady_clock::time_point deadline,
+                                                   bool has_deadline);
+
 // Heuristic: the buffers of the fullest step first, then sweeps backwards
 // and forwards in time from it, each buffer at the bottom or the top of a
 // gap (arena_planner_sweep.cc). Never answers kInfeasible.
@@ -109,7 +118,7 @@ std::unique_ptr<RoundSearch> MakeSweepSearch(const std::vector<PlanBuffer>& buff
 // Runs one search until it answers (anything but kOutOfNodes).
 SearchResult RunToEnd(RoundSearch& search);
 
-// The three searches, alternating rounds, until one answers (the sweep
+// The four searches, alternating rounds, until one answers (the sweep
 // leaves the rotation when it gives up). Deterministic unless the deadline
 // hits. Proves infeasibility when it ends with kInfeasible.
 SearchResult SearchOffsets(const std::vector<PlanBuffer>& buffers, uint64_t target,

@@ -19,10 +19,10 @@
 // others); failed parts (their floors and unplaced buffers) are remembered.
 // Identical buffers are tried once per node.
 //
-// SearchOffsets (at the end) runs this search, the canonical one
-// (arena_planner_canonical.cc) and the sweep (arena_planner_sweep.cc) side
-// by side, round by round: on the MiniMalloc instances and the zoo, each one
-// finishes quickly on instances where the others wander.
+// SearchOffsets (at the end) runs this search, the canonical one and its
+// limited-discrepancy variant (arena_planner_canonical.cc) and the sweep
+// (arena_planner_sweep.cc) side by side, round by round: on the MiniMalloc instances and the zoo,
+// each one finishes quickly on instances where the others wander.
 #include <algorithm>
 #include <memory>
 #include <unordered_set>
@@ -582,15 +582,19 @@ SearchResult SearchOffsets(const std::vector<PlanBuffer>& buffers, uint64_t targ
   std::unique_ptr<RoundSearch> canonical =
       MakeCanonicalSearch(buffers, target, deadline, has_deadline);
   std::unique_ptr<RoundSearch> sweep = MakeSweepSearch(buffers, target, deadline, has_deadline);
-  // Alternate rounds: each search's budget doubles every round, so each
-  // gets a similar share of the work. Either exact search finding a plan or
-  // proving there is none ends the search; the sweep can only find one, and
-  // leaves the rotation when it gives up. The sweep's rounds are the
-  // cheapest, so it goes first.
+  std::unique_ptr<RoundSearch> discrepancy =
+      MakeDiscrepancySearch(buffers, target, deadline, has_deadline);
+  // Alternate rounds: each search's budget doubles every round (the
+  // discrepancy search's quadruples), so each gets a similar share of the
+  // work. Any exact search finding a plan or proving there is none ends
+  // the search; the sweep can only find one, and leaves the rotation when
+  // it gives up. The sweep's rounds are the cheapest, so it goes first; the
+  // discrepancy search goes before the two others so that, on MiniMalloc's
+  // instance I, it answers before their costlier late rounds.
   SearchResult result;
   bool sweeping = true;
   for (;;) {
-    for (RoundSearch* search : {sweep.get(), canonical.get(), floor.get()}) {
+    for (RoundSearch* search : {sweep.get(), discrepancy.get(), canonical.get(), floor.get()}) {
       if (search == sweep.get() && !sweeping) continue;
       result.outcome = search->RunRound(&result.nodes);
       if (result.outcome == SearchOutcome::kOutOfNodes) continue;

@@ -28,7 +28,7 @@ enum class PlannerKind {
   // the smallest gap among already placed buffers whose live ranges overlap.
   kGreedy,
   // Greedy in three orders (size, lifetime, size x lifetime; the smallest
-  // wins); only when above the lower bound, a time-boxed search (two exact
+  // wins); only when above the lower bound, a time-boxed search (three exact
   // searches and a heuristic one, taking turns) that stops as soon as it
   // reaches the bound. Never above greedy.
   // Deterministic unless the time limit hits.
