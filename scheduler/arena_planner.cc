@@ -196,6 +196,7 @@ Result<ArenaPlan> PlanArena(const std::vector<PlanBuffer>& buffers, const PlanOp
       internal::SearchResult fit =
           internal::SearchOffsets(buffers, capacity_height, deadline, has_deadline);
       if (fit.outcome == internal::SearchOutcome::kFound) accept(fit);
+      if (fit.outcome == internal::SearchOutcome::kTimedOut) plan.time_limited = true;
       if (fit.outcome == internal::SearchOutcome::kInfeasible) lo = capacity_height + 1;
       search_deadline =
           std::min(deadline, std::chrono::steady_clock::now() + (deadline - start) / 4);
@@ -216,6 +217,7 @@ Result<ArenaPlan> PlanArena(const std::vector<PlanBuffer>& buffers, const PlanOp
       internal::SearchResult result =
           internal::SearchOffsets(buffers, target, target_deadline, has_deadline);
       if (result.outcome == internal::SearchOutcome::kTimedOut) {
+        plan.time_limited = true;
         if (target_deadline < search_deadline) continue;
         break;
       }

@@ -64,6 +64,9 @@ struct ArenaPlan {
   uint64_t lower_bound_bytes = 0;  // largest total size live at one step
   bool optimal = false;            // arena_bytes - read_past == lower bound
   double time_ms = 0.0;
+  // kBest's search was stopped by the time limit: another run (on a faster
+  // or less loaded machine) may find a smaller arena.
+  bool time_limited = false;
 };
 
 // Largest total size live at one step.
