@@ -91,6 +91,9 @@ struct Candidate {
   scheduler::ArenaPlan arena;
   std::vector<std::string> applied;
   double rewrite_ms = 0.0;
+  uint64_t rewrite_work = 0;
+  bool rewrite_out_of_work = false;
+  bool rewrite_time_limited = false;
 };
 
 std::vector<scheduler::PlanBuffer> PlanBuffers(const scheduler::MemoryModel& memory,
@@ -116,6 +119,7 @@ Status PlaceArena(const std::string& model_name, const EngineOptions& options,
   plan_options.kind = scheduler::PlannerKind::kBest;
   plan_options.read_past_bytes = kReadPastBytes;
   plan_options.time_limit_seconds = options.arena_time_limit_seconds;
+  plan_options.node_limit = options.arena_node_limit;
   SERENITY_ASSIGN_OR_RETURN(candidate->arena, scheduler::PlanArena(buffers, plan_options));
 #ifndef NDEBUG
   SERENITY_RETURN_IF_ERROR(
@@ -156,30 +160,29 @@ Status Order(const EngineOptions& options, const std::vector<int>* fallback_orde
   return Status::Ok();
 }
 
-// The rewrite search (scheduler/rewrite.h) under the engine's options; an
-// empty `rewritten` when no rewrite paid off.
+// The rewrite search (scheduler/rewrite.h) under the engine's options, with
+// `work_limit` and `time_limit_seconds` (a starting point's share); an empty
+// `rewritten` when no rewrite paid off.
 Result<Candidate> RewriteCandidate(const Model& model, const EngineOptions& options,
                                    const scheduler::AliasCapabilities& capabilities,
-                                   double time_limit_seconds) {
+                                   uint64_t work_limit, double time_limit_seconds) {
   const double start = platforms::NowSeconds();
   scheduler::RewriteOptions rewrite_options;
   rewrite_options.capabilities = capabilities;
   rewrite_options.schedule.algorithm = options.scheduler;
   rewrite_options.schedule.time_limit_seconds = options.schedule_time_limit_seconds;
-  if (time_limit_seconds > 0) {
-    const double per_trial = time_limit_seconds / 10;
-    if (rewrite_options.schedule.time_limit_seconds <= 0 ||
-        rewrite_options.schedule.time_limit_seconds > per_trial) {
-      rewrite_options.schedule.time_limit_seconds = per_trial;
-    }
-  }
+  rewrite_options.schedule.state_limit = std::max<uint64_t>(work_limit / 10, 1);
   rewrite_options.schedule.memo_limit_bytes = options.schedule_memory_limit_bytes;
+  rewrite_options.work_limit = work_limit;
   rewrite_options.time_limit_seconds = time_limit_seconds;
   SERENITY_ASSIGN_OR_RETURN(scheduler::RewriteResult result,
                             scheduler::RewriteForMemory(model, rewrite_options));
   Candidate candidate;
   candidate.strategy = MemoryStrategy::kRewrites;
   candidate.rewrite_ms = (platforms::NowSeconds() - start) * 1e3;
+  candidate.rewrite_work = result.work;
+  candidate.rewrite_out_of_work = result.out_of_work;
+  candidate.rewrite_time_limited = result.time_limited;
   if (result.applied_count == 0) return candidate;
   for (const scheduler::RewriteDecision& decision : result.decisions) {
     if (!decision.applied) continue;
@@ -524,6 +527,9 @@ Result<plan_cache::RecipePlan> SearchPlan(const Model& model, const EngineOption
   uint64_t aliasing_peak = kNone;
   uint64_t rewrites_peak = kNone;
   double rewrite_ms = 0.0;
+  uint64_t rewrite_work = 0;
+  bool rewrite_out_of_work = false;
+  bool rewrite_time_limited = false;
 
   if (options.rewrites) {
     const std::vector<scheduler::AliasCapabilities> starts = AliasingStarts();
@@ -544,10 +550,15 @@ Result<plan_cache::RecipePlan> SearchPlan(const Model& model, const EngineOption
       candidates.push_back(std::move(aliasing));
 
       // The rewrites that lower the peak, with aliasing.
-      SERENITY_ASSIGN_OR_RETURN(Candidate rewritten,
-                                RewriteCandidate(model, options, capabilities,
-                                                 options.rewrite_time_limit_seconds / 2));
+      if (options.rewrite_work_limit == 0) continue;
+      SERENITY_ASSIGN_OR_RETURN(
+          Candidate rewritten,
+          RewriteCandidate(model, options, capabilities, options.rewrite_work_limit / 2,
+                           options.rewrite_time_limit_seconds / 2));
       rewrite_ms += rewritten.rewrite_ms;
+      rewrite_work += rewritten.rewrite_work;
+      rewrite_out_of_work = rewrite_out_of_work || rewritten.rewrite_out_of_work;
+      rewrite_time_limited = rewrite_time_limited || rewritten.rewrite_time_limited;
       rewritten.aliasing_start = start;
       if (rewritten.rewritten != nullptr) {
         SERENITY_RETURN_IF_ERROR(PlaceArena(model.name(), options, &rewritten));
@@ -608,6 +619,9 @@ Result<plan_cache::RecipePlan> SearchPlan(const Model& model, const EngineOption
   plan.copy_concats = chosen.copy_concats;
   plan.rewrites_applied = chosen.applied;
   plan.rewrite_time_ms = rewrite_ms;
+  plan.rewrite_work = rewrite_work;
+  plan.rewrite_out_of_work = rewrite_out_of_work;
+  plan.rewrite_time_limited = rewrite_time_limited;
   plan.order_peak_bytes = candidates[0].schedule.peak_bytes;
   plan.aliasing_peak_bytes = aliasing_peak;
   plan.rewrites_peak_bytes = rewrites_peak;
@@ -643,9 +657,16 @@ Result<plan_cache::RecipePlan> SearchPlan(const Model& model, const EngineOption
   plan.schedule.lower_bound_bytes = schedule.lower_bound_bytes;
   plan.schedule.time_ms = schedule.stats.time_ms;
   plan.schedule.states = schedule.stats.states;
+  // Any candidate's cut search may have changed which one won.
+  for (const Candidate& candidate : candidates) {
+    plan.schedule.time_limited = plan.schedule.time_limited ||
+                                 candidate.schedule.stats.time_limited;
+    plan.arena.time_limited = plan.arena.time_limited || candidate.arena.time_limited;
+  }
 
   plan.arena.at_peak = arena.arena_bytes - kReadPastBytes == schedule.peak_bytes;
   plan.arena.time_ms = arena.time_ms;
+  plan.arena.nodes = arena.nodes;
   plan.memory.arena_bytes = arena.arena_bytes;
   plan.memory.peak_bytes = schedule.peak_bytes;
   plan.memory.baseline_arena_bytes = baseline.arena_bytes;

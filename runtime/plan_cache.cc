@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <optional>
 #include <utility>
 
 #include "plan_cache_generated.h"
@@ -120,6 +121,8 @@ uint64_t PlanningOptionsHash(const EngineOptions& options) {
   h.Double(options.arena_time_limit_seconds > 0 ? options.arena_time_limit_seconds : 0);
   h.Word(options.rewrites ? 1 : 0);
   h.Double(options.rewrite_time_limit_seconds > 0 ? options.rewrite_time_limit_seconds : 0);
+  h.Word(options.rewrite_work_limit);
+  h.Word(options.arena_node_limit);
   h.Word(options.schedule_memory_limit_bytes);
   h.Word(kArenaAlignment);
   h.Word(XNN_EXTRA_BYTES);
@@ -138,6 +141,8 @@ const char* PlanCacheStatusName(PlanCacheStatus status) {
       return "refreshed";
     case PlanCacheStatus::kStoredPlan:
       return "aot";
+    case PlanCacheStatus::kRetried:
+      return "retried";
   }
   return "unknown";
 }
@@ -221,6 +226,12 @@ std::vector<uint8_t> SerializePlan(const RecipePlan& recipe_plan, uint64_t model
   }
   b.add_rewrites_applied(applied_vec);
   b.add_rewrite_time_ms(plan.rewrite_time_ms);
+  b.add_rewrite_work(plan.rewrite_work);
+  b.add_rewrite_out_of_work(plan.rewrite_out_of_work);
+  b.add_rewrite_time_limited(plan.rewrite_time_limited);
+  b.add_schedule_time_limited(plan.schedule.time_limited);
+  b.add_arena_time_limited(plan.arena.time_limited);
+  b.add_arena_nodes(plan.arena.nodes);
   b.add_order_peak_bytes(plan.order_peak_bytes);
   b.add_aliasing_peak_bytes(plan.aliasing_peak_bytes);
   b.add_rewrites_peak_bytes(plan.rewrites_peak_bytes);
@@ -359,6 +370,12 @@ Result<RecipePlan> DeserializePlan(const uint8_t* bytes, size_t size, uint64_t m
     }
   }
   plan.rewrite_time_ms = p->rewrite_time_ms();
+  plan.rewrite_work = p->rewrite_work();
+  plan.rewrite_out_of_work = p->rewrite_out_of_work();
+  plan.rewrite_time_limited = p->rewrite_time_limited();
+  plan.schedule.time_limited = p->schedule_time_limited();
+  plan.arena.time_limited = p->arena_time_limited();
+  plan.arena.nodes = p->arena_nodes();
   plan.order_peak_bytes = p->order_peak_bytes();
   plan.aliasing_peak_bytes = p->aliasing_peak_bytes();
   plan.rewrites_peak_bytes = p->rewrites_peak_bytes();
@@ -528,30 +545,45 @@ Result<ExecutionPlan> ObtainPlan(const Model& model, const EngineOptions& option
   }
   const std::string path = EntryPath(dir, model_hash, options_hash);
 
+  // A provisional entry's plan (its search was cut short by the wall
+  // clock): planned again below, and the better of the two runs.
+  std::optional<ExecutionPlan> provisional;
   if (options.plan_cache == PlanCacheMode::kOn) {
     Result<std::vector<uint8_t>> bytes = ReadEntry(path);
     if (bytes.ok()) {
       Result<ExecutionPlan> plan = UseEntry(*bytes, model, model_hash, options_hash, hooks);
-      if (plan.ok()) {
+      if (plan.ok() && plan->time_limited()) {
+        provisional = std::move(plan).value();
+      } else if (plan.ok()) {
         plan->cache.status = PlanCacheStatus::kHit;
         plan->cache.path = path;
         plan->cache.warning = warning;
         return plan;
+      } else {
+        const Status& checked = plan.status();
+        add_warning(StrCat("plan cache: ignored ", path, ": ", checked.message(),
+                           "; planned again"));
       }
-      const Status& checked = plan.status();
-      add_warning(StrCat("plan cache: ignored ", path, ": ", checked.message(),
-                         "; planned again"));
     } else if (bytes.status().code() != StatusCode::kNotFound) {
       add_warning(StrCat("plan cache: ignored ", path, ": ", bytes.status().message(),
                          "; planned again"));
     }
   }
 
-  const PlanCacheStatus status =
-      options.plan_cache == PlanCacheMode::kRefresh ? PlanCacheStatus::kRefreshed
-                                                    : PlanCacheStatus::kMiss;
+  const PlanCacheStatus status = options.plan_cache == PlanCacheMode::kRefresh
+                                     ? PlanCacheStatus::kRefreshed
+                                 : provisional ? PlanCacheStatus::kRetried
+                                               : PlanCacheStatus::kMiss;
   SERENITY_ASSIGN_OR_RETURN(RecipePlan searched, search(status, path));
   ExecutionPlan& plan = searched.plan;
+  plan.cache.provisional = plan.time_limited();
+  if (provisional && plan.time_limited() &&
+      provisional->memory.arena_bytes < plan.memory.arena_bytes) {
+    // Cut short again, and worse: the entry stays as it is, and runs.
+    provisional->cache = plan.cache;
+    provisional->cache.provisional = true;
+    return std::move(*provisional);
+  }
   Status stored = MakeDirectories(dir);
   if (stored.ok()) {
     stored = WriteFileAtomically(path, SerializePlan(searched, model_hash, options_hash));
@@ -560,6 +592,7 @@ Result<ExecutionPlan> ObtainPlan(const Model& model, const EngineOptions& option
     add_warning(StrCat("plan cache: cannot write ", path, " (", stored.message(),
                        "); running without the cache"));
     plan.cache.status = PlanCacheStatus::kOff;
+    plan.cache.provisional = false;
     plan.cache.path.clear();
     plan.cache.warning = warning;
   }

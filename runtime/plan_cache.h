@@ -72,7 +72,12 @@ struct Hooks {
   std::function<Status(ExecutionPlan* plan, bool stored)> check;
 };
 
-// The stored plan, else the cache, else the search; fills plan.cache.
+// The stored plan, else the cache, else the search; fills plan.cache. An
+// entry whose plan a wall-clock limit cut short (ExecutionPlan::time_limited)
+// is provisional, not a hit: the search runs again (kRetried), the smaller
+// arena runs (the new plan on a tie), and the entry is replaced unless the
+// new search was cut too and did worse. A plan written while cut is marked
+// provisional (plan.cache.provisional).
 // Errors: the search's, and kInvalidModel for a stored plan made for another
 // graph or failing the check. Cache trouble (an entry that does not decode,
 // whose recipe does not replay, or whose plan fails the check) is a warning,

@@ -83,6 +83,8 @@ int ToOptions(const serenity_engine_options* c, serenity::EngineOptions* options
   options->plan_cache_dir = c->plan_cache_dir != nullptr ? c->plan_cache_dir : "";
   options->use_stored_plan = c->use_stored_plan != 0;
   options->rewrite_time_limit_seconds = c->rewrite_time_limit_seconds;
+  options->rewrite_work_limit = c->rewrite_work_limit;
+  options->arena_node_limit = c->arena_node_limit;
   return SERENITY_OK;
 }
 
@@ -149,6 +151,8 @@ void serenity_engine_options_init(serenity_engine_options* options) {
   options->plan_cache_dir = nullptr;
   options->use_stored_plan = defaults.use_stored_plan ? 1 : 0;
   options->rewrite_time_limit_seconds = defaults.rewrite_time_limit_seconds;
+  options->rewrite_work_limit = defaults.rewrite_work_limit;
+  options->arena_node_limit = defaults.arena_node_limit;
 }
 
 int serenity_model_load(const char* path, serenity_model** model) {
@@ -373,6 +377,9 @@ int serenity_engine_plan_info(const serenity_engine* engine, serenity_plan_info*
       break;
   }
   info->order_proven_optimal = plan.schedule.optimal ? 1 : 0;
+  info->time_limited = plan.time_limited() ? 1 : 0;
+  info->cache_provisional = plan.cache.provisional ? 1 : 0;
+  info->rewrite_work = plan.rewrite_work;
   return SERENITY_OK;
 }
 

@@ -190,12 +190,18 @@ Result<ArenaPlan> PlanArena(const std::vector<PlanBuffer>& buffers, const PlanOp
     // No plan lower than `lo` exists (the bound, or proven by a search).
     uint64_t lo = plan.lower_bound_bytes;
     auto search_deadline = deadline;
+    // The work budget: nodes of the searches together (0: none).
+    const uint64_t node_limit = options.node_limit;
+    auto nodes_left = [&] { return node_limit > plan.nodes ? node_limit - plan.nodes : 0; };
     if (capacity_height > plan.lower_bound_bytes && height > capacity_height) {
       // Fitting the capacity is what the caller needs: that first, then the
       // bound with at most a quarter of the time limit.
-      internal::SearchResult fit =
-          internal::SearchOffsets(buffers, capacity_height, deadline, has_deadline);
+      internal::SearchResult fit = internal::SearchOffsets(
+          buffers, capacity_height, deadline, has_deadline,
+          node_limit == 0 ? 0 : std::max<uint64_t>(nodes_left() / 2, 1));
+      plan.nodes += fit.nodes;
       if (fit.outcome == internal::SearchOutcome::kFound) accept(fit);
+      if (fit.outcome == internal::SearchOutcome::kTimedOut) plan.time_limited = true;
       if (fit.outcome == internal::SearchOutcome::kInfeasible) lo = capacity_height + 1;
       search_deadline =
           std::min(deadline, std::chrono::steady_clock::now() + (deadline - start) / 4);
@@ -204,19 +210,29 @@ Result<ArenaPlan> PlanArena(const std::vector<PlanBuffer>& buffers, const PlanOp
     // found while the searches keep finishing in time. The bound gets at
     // most half of the time left, so a bound that is out of reach (or too
     // hard to reach) still leaves time to improve on greedy.
+    // Likewise the bound gets at most half of the nodes left.
     bool first = true;
-    while (lo < height) {
+    while (lo < height && (node_limit == 0 || nodes_left() > 0)) {
       const uint64_t target = first ? lo : lo + (height - lo) / 2;
       auto target_deadline = search_deadline;
       if (first && has_deadline) {
         const auto now = std::chrono::steady_clock::now();
         if (now < search_deadline) target_deadline = now + (search_deadline - now) / 2;
       }
+      const bool bound = first;
       first = false;
+      const uint64_t max_nodes =
+          node_limit == 0 ? 0 : std::max<uint64_t>(bound ? nodes_left() / 2 : nodes_left(), 1);
       internal::SearchResult result =
-          internal::SearchOffsets(buffers, target, target_deadline, has_deadline);
+          internal::SearchOffsets(buffers, target, target_deadline, has_deadline, max_nodes);
+      plan.nodes += result.nodes;
       if (result.outcome == internal::SearchOutcome::kTimedOut) {
+        plan.time_limited = true;
         if (target_deadline < search_deadline) continue;
+        break;
+      }
+      if (result.outcome == internal::SearchOutcome::kOutOfNodes) {
+        if (bound) continue;
         break;
       }
       if (result.outcome == internal::SearchOutcome::kFound) {

@@ -119,10 +119,13 @@ std::unique_ptr<RoundSearch> MakeSweepSearch(const std::vector<PlanBuffer>& buff
 SearchResult RunToEnd(RoundSearch& search);
 
 // The four searches, alternating rounds, until one answers (the sweep
-// leaves the rotation when it gives up). Deterministic unless the deadline
-// hits. Proves infeasibility when it ends with kInfeasible.
+// leaves the rotation when it gives up), or kOutOfNodes once they have
+// explored `max_nodes` nodes together (0: no limit; checked between rounds,
+// so deterministic). Deterministic unless the deadline hits. Proves
+// infeasibility when it ends with kInfeasible.
 SearchResult SearchOffsets(const std::vector<PlanBuffer>& buffers, uint64_t target,
-                           std::chrono::steady_clock::time_point deadline, bool has_deadline);
+                           std::chrono::steady_clock::time_point deadline, bool has_deadline,
+                           uint64_t max_nodes = 0);
 
 }  // namespace serenity::scheduler::internal
 

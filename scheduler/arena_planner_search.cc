@@ -577,7 +577,8 @@ SearchResult RunToEnd(RoundSearch& search) {
 }
 
 SearchResult SearchOffsets(const std::vector<PlanBuffer>& buffers, uint64_t target,
-                           std::chrono::steady_clock::time_point deadline, bool has_deadline) {
+                           std::chrono::steady_clock::time_point deadline, bool has_deadline,
+                           uint64_t max_nodes) {
   std::unique_ptr<RoundSearch> floor = MakeFloorSearch(buffers, target, deadline, has_deadline);
   std::unique_ptr<RoundSearch> canonical =
       MakeCanonicalSearch(buffers, target, deadline, has_deadline);
@@ -597,7 +598,10 @@ SearchResult SearchOffsets(const std::vector<PlanBuffer>& buffers, uint64_t targ
     for (RoundSearch* search : {sweep.get(), discrepancy.get(), canonical.get(), floor.get()}) {
       if (search == sweep.get() && !sweeping) continue;
       result.outcome = search->RunRound(&result.nodes);
-      if (result.outcome == SearchOutcome::kOutOfNodes) continue;
+      if (result.outcome == SearchOutcome::kOutOfNodes) {
+        if (max_nodes > 0 && result.nodes >= max_nodes) return result;
+        continue;
+      }
       if (result.outcome == SearchOutcome::kGaveUp) {
         sweeping = false;
         continue;

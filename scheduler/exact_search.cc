@@ -277,8 +277,10 @@ class BudgetSearch {
       ApplyCandidate(candidate);
       Closure();
       ++states_;
+      if (options_.max_states > 0 && states_ >= options_.max_states) return Outcome::kAborted;
       if ((states_ & 255) == 0 && options_.has_deadline &&
           std::chrono::steady_clock::now() > options_.deadline) {
+        timed_out_ = true;
         return Outcome::kAborted;
       }
       if (done_ == num_units_) return Found(order);
@@ -293,6 +295,7 @@ class BudgetSearch {
 
   uint64_t states() const { return states_; }
   uint64_t memo_bytes() const { return memo_bytes_; }
+  bool timed_out() const { return timed_out_; }
 
  private:
   struct Frame {
@@ -569,6 +572,7 @@ class BudgetSearch {
   std::vector<Frame> frames_;
   uint64_t stack_bytes_ = 0;
   uint64_t states_ = 0;
+  bool timed_out_ = false;
   uint64_t memo_bytes_ = 0;
 };
 
@@ -879,6 +883,7 @@ ExactSearchResult ExactSearch(const ScheduleProblem& problem, std::vector<int> i
   }
   result.states = search.states();
   result.memo_bytes = search.memo_bytes();
+  result.timed_out = search.timed_out();
   return result;
 }
 

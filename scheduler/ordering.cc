@@ -74,11 +74,13 @@ Result<Schedule> ComputeSchedule(const Graph& graph, const MemoryModel& memory,
                         std::chrono::duration<double>(options.time_limit_seconds));
       }
       search_options.memo_limit_bytes = options.memo_limit_bytes;
+      search_options.max_states = options.state_limit;
       internal::ExactSearchResult result =
           internal::ExactSearch(problem, std::move(initial), initial_peak, search_options);
       schedule.order = std::move(result.order);
       schedule.stats.states = result.states;
       schedule.stats.memo_bytes = result.memo_bytes;
+      schedule.stats.time_limited = result.timed_out;
       schedule.lower_bound_bytes = result.lower_bound_bytes;
       break;
     }

@@ -37,6 +37,7 @@ struct ExactSearchOptions {
   std::chrono::steady_clock::time_point deadline;
   bool has_deadline = false;
   uint64_t memo_limit_bytes = uint64_t{128} << 20;
+  uint64_t max_states = 0;  // 0: none
   bool merge_units = true;
 };
 
@@ -47,6 +48,7 @@ struct ExactSearchResult {
   uint64_t lower_bound_bytes = 0;
   uint64_t states = 0;
   uint64_t memo_bytes = 0;
+  bool timed_out = false;  // the deadline, not a work or memory limit, stopped it
 };
 
 // Starts from `initial_order` (a topological order with peak `initial_peak`)

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -35,12 +36,19 @@ constexpr char kUsage[] =
     "\n"
     "  -o, --output FILE     the planned model to write (required)\n"
     "  --scheduler NAME      optimal (default), heuristic or stored\n"
-    "  --time-limit SECONDS  budget of the optimal search (default 10; 0 = none)\n"
+    "  --time-limit SECONDS  wall-clock limit of the optimal search (default 10;\n"
+    "                        0 = none)\n"
     "  --arena-time-limit SECONDS\n"
-    "                        budget of the arena placement search (default 10)\n"
+    "                        wall-clock limit of the arena placement search\n"
+    "                        (default 10)\n"
     "  --no-rewrite          no graph rewrites or buffer aliasing\n"
+    "  --rewrite-work N      work budget of the rewrite search (default 6000000;\n"
+    "                        0 = no rewrite trial)\n"
     "  --rewrite-time-limit SECONDS\n"
-    "                        budget of the rewrite search (default 5; 0 = none)\n"
+    "                        wall-clock limit of the rewrite search (default 120;\n"
+    "                        0 = none)\n"
+    "A plan that a wall-clock limit cut short is written with a warning: it\n"
+    "depends on this machine's speed and load.\n"
     "  --version             print the version and exit\n"
     "  --help                print this help and exit\n";
 
@@ -98,6 +106,15 @@ Status ParseFlags(int argc, char** argv, Flags* flags) {
       SERENITY_RETURN_IF_ERROR(next(&text));
       SERENITY_RETURN_IF_ERROR(
           ParseSeconds(arg, text, &flags->options.rewrite_time_limit_seconds));
+    } else if (arg == "--rewrite-work") {
+      SERENITY_RETURN_IF_ERROR(next(&text));
+      char* end = nullptr;
+      errno = 0;
+      const unsigned long long work = std::strtoull(text.c_str(), &end, 10);
+      if (text.empty() || text[0] == '-' || *end != '\0' || errno == ERANGE) {
+        return serenity::InvalidArgumentError(arg, " wants a count >= 0, got '", text, "'");
+      }
+      flags->options.rewrite_work_limit = work;
     } else if (arg == "--no-rewrite" && !has_value) {
       flags->options.rewrites = false;
     } else if (arg == "--version") {
@@ -170,10 +187,20 @@ int Compile(const Flags& flags) {
 
   Status written = serenity::WriteFileAtomically(flags.output, *bytes);
   if (!written.ok()) return Fail(written.message());
+  if (plan->time_limited()) {
+    std::fprintf(stderr,
+                 "serenity_compile: warning: a wall-clock limit cut the%s%s%s search short: "
+                 "the plan depends on this machine's speed and load (compile on a quieter "
+                 "machine, or raise the limit)\n",
+                 plan->schedule.time_limited ? " order" : "",
+                 plan->arena.time_limited ? " arena" : "",
+                 plan->rewrite_time_limited ? " rewrite" : "");
+  }
   std::printf(
       "serenity_compile: %s: '%s', %zu operators: %s order%s, arena %llu bytes (peak %llu, "
       "stored-order baseline %llu), planned in %.1f ms; loads with no search under "
-      "--scheduler %s --time-limit %g --arena-time-limit %g --rewrite-time-limit %g%s\n",
+      "--scheduler %s --time-limit %g --arena-time-limit %g --rewrite-time-limit %g "
+      "--rewrite-work %llu%s\n",
       flags.output.c_str(), model->name().c_str(), model->operators().size(),
       serenity::scheduler::AlgorithmName(plan->schedule.algorithm),
       plan->schedule.optimal ? " (proven optimal)" : "",
@@ -182,6 +209,7 @@ int Compile(const Flags& flags) {
       static_cast<unsigned long long>(plan->memory.baseline_arena_bytes), plan->planning_ms,
       serenity::scheduler::AlgorithmName(options.scheduler), options.schedule_time_limit_seconds,
       options.arena_time_limit_seconds, options.rewrite_time_limit_seconds,
+      static_cast<unsigned long long>(options.rewrite_work_limit),
       options.rewrites ? "" : " --no-rewrite");
   return 0;
 }

@@ -44,13 +44,20 @@ constexpr char kUsage[] =
     "  --warmup N            untimed runs first (default 2)\n"
     "  --runs N              timed runs (default 10)\n"
     "  --scheduler NAME      optimal (default), heuristic or stored\n"
-    "  --time-limit SECONDS  budget of the optimal search (default 10; 0 = none)\n"
+    "  --time-limit SECONDS  wall-clock limit of the optimal search, a safety\n"
+    "                        net (default 10; 0 = none)\n"
     "  --arena-time-limit SECONDS\n"
-    "                        budget of the arena placement search (default 10)\n"
+    "                        wall-clock limit of the arena placement search\n"
+    "                        (default 10)\n"
     "  --no-rewrite          no graph rewrites or buffer aliasing\n"
+    "  --rewrite-work N      work budget of the rewrite search (default 6000000;\n"
+    "                        0 = no rewrite trial): the same result on any machine\n"
+    "                        and under any load; a larger one can find lower peaks\n"
     "  --rewrite-time-limit SECONDS\n"
-    "                        budget of the rewrite search (default 5; 0 = none);\n"
-    "                        a larger one can find lower peaks on the first load\n"
+    "                        wall-clock limit of the rewrite search, a safety net\n"
+    "                        (default 120; 0 = none)\n"
+    "                        (a plan that a wall-clock limit cut short is cached as\n"
+    "                        provisional: the next load plans again)\n"
     "  --cache MODE          plan cache: on (default: reuse or store the plan),\n"
     "                        off, or refresh (plan again and store)\n"
     "  --cache-dir DIR       plan cache directory (default $XDG_CACHE_HOME/serenity,\n"
@@ -83,6 +90,7 @@ struct Flags {
   double time_limit_seconds = 10.0;
   double arena_time_limit_seconds = 10.0;
   double rewrite_time_limit_seconds = serenity::EngineOptions{}.rewrite_time_limit_seconds;
+  uint64_t rewrite_work_limit = serenity::EngineOptions{}.rewrite_work_limit;
   bool rewrite = true;
   serenity::KernelSelection kernels = serenity::KernelSelection::kAuto;
   serenity::PthreadpoolOps pthreadpool_ops = serenity::PthreadpoolOps::kAuto;
@@ -173,6 +181,10 @@ Status ParseFlags(int argc, char** argv, Flags* flags) {
       (arg == "--time-limit"         ? flags->time_limit_seconds
        : arg == "--arena-time-limit" ? flags->arena_time_limit_seconds
                                      : flags->rewrite_time_limit_seconds) = seconds;
+    } else if (arg == "--rewrite-work") {
+      SERENITY_RETURN_IF_ERROR(next(&text));
+      SERENITY_RETURN_IF_ERROR(ParseInt(arg, text, 0, INT64_MAX, &number));
+      flags->rewrite_work_limit = static_cast<uint64_t>(number);
     } else if (arg == "--kernels") {
       SERENITY_RETURN_IF_ERROR(next(&text));
       if (text == "auto") {
@@ -372,6 +384,23 @@ Status CheckDestination(const std::string& flag, const std::string& path) {
   return Status::Ok();
 }
 
+// The searches a wall-clock limit cut short: "order", "arena", "rewrites".
+std::vector<const char*> TimeLimitedSearches(const serenity::ExecutionPlan& plan) {
+  std::vector<const char*> searches;
+  if (plan.schedule.time_limited) searches.push_back("order");
+  if (plan.arena.time_limited) searches.push_back("arena");
+  if (plan.rewrite_time_limited) searches.push_back("rewrites");
+  return searches;
+}
+
+std::string TimeLimitedJson(const serenity::ExecutionPlan& plan) {
+  std::string j = "[";
+  for (const char* search : TimeLimitedSearches(plan)) {
+    j += (j.size() > 1 ? ", " : "") + JsonString(search);
+  }
+  return j + "]";
+}
+
 std::string ScheduleJson(const serenity::ExecutionPlan& plan) {
   const serenity::ScheduleInfo& schedule = plan.schedule;
   return std::string("{\"algorithm\": ") +
@@ -379,10 +408,14 @@ std::string ScheduleJson(const serenity::ExecutionPlan& plan) {
          ", \"optimal\": " + (schedule.optimal ? "true" : "false") +
          ", \"time_ms\": " + JsonNumber(schedule.time_ms) +
          ", \"states\": " + std::to_string(schedule.states) +
+         ", \"arena_nodes\": " + std::to_string(plan.arena.nodes) +
          ", \"lower_bound_bytes\": " + std::to_string(schedule.lower_bound_bytes) +
          ", \"cache\": " + JsonString(serenity::PlanCacheStatusName(plan.cache.status)) +
          ", \"cache_path\": " + JsonString(plan.cache.path) +
          ", \"cache_warning\": " + JsonString(plan.cache.warning) +
+         ", \"cache_provisional\": " + (plan.cache.provisional ? "true" : "false") +
+         ", \"time_limited\": " + (plan.time_limited() ? "true" : "false") +
+         ", \"time_limited_searches\": " + TimeLimitedJson(plan) +
          ", \"planning_ms\": " + JsonNumber(plan.planning_ms) +
          ", \"model_hash_ms\": " + JsonNumber(plan.model_hash_ms) + "}";
 }
@@ -406,6 +439,9 @@ std::string RewritesJson(const serenity::ExecutionPlan& plan) {
   std::string j = ", \"memory_strategy\": " +
                   JsonString(serenity::MemoryStrategyName(plan.strategy));
   j += ", \"rewrite_ms\": " + JsonNumber(plan.rewrite_time_ms);
+  j += ", \"rewrite_work\": " + std::to_string(plan.rewrite_work);
+  j += ", \"rewrite_out_of_work\": ";
+  j += plan.rewrite_out_of_work ? "true" : "false";
   j += ", \"rewrites_applied\": [";
   for (size_t i = 0; i < plan.rewrites_applied.size(); ++i) {
     j += (i ? ", " : "") + JsonString(plan.rewrites_applied[i]);
@@ -420,10 +456,22 @@ void PrintPlanSummary(const serenity::ExecutionPlan& plan) {
               serenity::scheduler::AlgorithmName(schedule.algorithm),
               schedule.optimal ? "proven optimal" : "not proven optimal", schedule.time_ms,
               schedule.states);
-  std::printf("plan       cache %s%s%s, planning %.3f ms (model hash %.1f ms)\n",
+  std::printf("plan       cache %s%s%s%s, planning %.3f ms (model hash %.1f ms)\n",
               serenity::PlanCacheStatusName(plan.cache.status),
-              plan.cache.path.empty() ? "" : " ", plan.cache.path.c_str(), plan.planning_ms,
+              plan.cache.path.empty() ? "" : " ", plan.cache.path.c_str(),
+              plan.cache.provisional ? " (provisional)" : "", plan.planning_ms,
               plan.model_hash_ms);
+  if (plan.time_limited()) {
+    std::string searches;
+    for (const char* search : TimeLimitedSearches(plan)) {
+      searches += (searches.empty() ? "" : ", ") + std::string(search);
+    }
+    std::printf("time limit cut the %s search short: the plan depends on this machine's speed "
+                "and load%s\n",
+                searches.c_str(),
+                plan.cache.provisional ? "; cached as provisional, the next load plans again"
+                                       : "");
+  }
   std::printf("memory     arena %.1f KiB (peak %.1f KiB); baseline arena %.1f KiB (%.2fx), "
               "stored-order peak %.1f KiB\n",
               KiB(memory.arena_bytes), KiB(memory.peak_bytes), KiB(memory.baseline_arena_bytes),
@@ -431,9 +479,11 @@ void PrintPlanSummary(const serenity::ExecutionPlan& plan) {
                                        static_cast<double>(memory.arena_bytes)
                                  : 0.0,
               KiB(memory.stored_order_peak_bytes));
-  std::printf("rewrites   %s (%zu rewrites kept, %.1f ms; peaks: order %.1f KiB",
+  std::printf("rewrites   %s (%zu rewrites kept, %.1f ms, work %" PRIu64 "%s; peaks: order "
+              "%.1f KiB",
               serenity::MemoryStrategyName(plan.strategy), plan.rewrites_applied.size(),
-              plan.rewrite_time_ms, KiB(plan.order_peak_bytes));
+              plan.rewrite_time_ms, plan.rewrite_work,
+              plan.rewrite_out_of_work ? " (budget used up)" : "", KiB(plan.order_peak_bytes));
   if (plan.aliasing_peak_bytes) std::printf(", aliasing %.1f KiB", KiB(plan.aliasing_peak_bytes));
   if (plan.rewrites_peak_bytes) std::printf(", rewrites %.1f KiB", KiB(plan.rewrites_peak_bytes));
   std::printf(")\n");
@@ -493,6 +543,7 @@ int Run(const Flags& flags) {
   options.schedule_time_limit_seconds = flags.time_limit_seconds;
   options.arena_time_limit_seconds = flags.arena_time_limit_seconds;
   options.rewrite_time_limit_seconds = flags.rewrite_time_limit_seconds;
+  options.rewrite_work_limit = flags.rewrite_work_limit;
   options.rewrites = flags.rewrite;
   options.kernels = flags.kernels;
   options.pthreadpool_ops = flags.pthreadpool_ops;

@@ -194,6 +194,8 @@ TEST_F(CApiTest, PlanCacheOptionsAndPlanInfo) {
   EXPECT_EQ(options.plan_cache, SERENITY_PLAN_CACHE_ON);
   EXPECT_EQ(options.plan_cache_dir, nullptr);
   EXPECT_EQ(options.use_stored_plan, 1);
+  EXPECT_EQ(options.rewrite_work_limit, serenity::EngineOptions{}.rewrite_work_limit);
+  EXPECT_EQ(options.arena_node_limit, serenity::EngineOptions{}.arena_node_limit);
   options.plan_cache = SERENITY_PLAN_CACHE_REFRESH;
   options.plan_cache_dir = dir.c_str();
 
@@ -221,6 +223,9 @@ TEST_F(CApiTest, PlanCacheOptionsAndPlanInfo) {
   ASSERT_TRUE(plan.ok()) << plan.status().ToString();
   EXPECT_EQ(info.memory_strategy, static_cast<int>(plan->strategy));
   EXPECT_EQ(info.order_proven_optimal != 0, plan->schedule.optimal);
+  EXPECT_EQ(info.time_limited != 0, plan->time_limited());
+  EXPECT_EQ(info.cache_provisional, 0);
+  EXPECT_EQ(info.rewrite_work, plan->rewrite_work);
 
   options.plan_cache = SERENITY_PLAN_CACHE_OFF;
   serenity_engine* engine = nullptr;

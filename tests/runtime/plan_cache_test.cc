@@ -353,6 +353,21 @@ TEST_F(PlanCacheTest, EveryPlanningOptionIsInTheKey) {
   o = base;
   o.rewrites = !o.rewrites;
   EXPECT_NE(PlanningOptionsHash(o), hash);
+  o = base;
+  o.rewrite_work_limit = base.rewrite_work_limit / 2;
+  EXPECT_NE(PlanningOptionsHash(o), hash);
+  o = base;
+  o.rewrite_work_limit = 0;
+  EXPECT_NE(PlanningOptionsHash(o), hash);
+  o = base;
+  o.arena_node_limit = base.arena_node_limit / 2;
+  EXPECT_NE(PlanningOptionsHash(o), hash);
+  o = base;
+  o.rewrite_time_limit_seconds = 3;
+  EXPECT_NE(PlanningOptionsHash(o), hash);
+  o = base;
+  o.schedule_memory_limit_bytes = base.schedule_memory_limit_bytes / 2;
+  EXPECT_NE(PlanningOptionsHash(o), hash);
   // Not planning options.
   o = base;
   o.threads = 4;
@@ -369,6 +384,98 @@ TEST_F(PlanCacheTest, EveryPlanningOptionIsInTheKey) {
   EXPECT_EQ(plan.cache.status, PlanCacheStatus::kMiss);
   EXPECT_EQ(plan.schedule.algorithm, ScheduleAlgorithm::kStored);
   EXPECT_NE(plan.cache.path, EntryOf(model, options_));
+}
+
+// A plan that a wall-clock limit cut short depends on the machine's load at
+// that moment: its entry is provisional, and the next Prepare plans again
+// instead of using it; a plan made without the cut is final and hits.
+TEST_F(PlanCacheTest, WallClockCutPlansAreProvisionalAndPlannedAgain) {
+  const Model model = SharedReluNet();  // a rewrite site: the search has trials
+  // Shorter than the rewrite search's first measurement: cut before its
+  // first trial on any machine.
+  EngineOptions cut = options_;
+  cut.rewrite_time_limit_seconds = 1e-9;
+  const ExecutionPlan first = PrepareOrDie(model, cut);
+  EXPECT_EQ(first.cache.status, PlanCacheStatus::kMiss);
+  EXPECT_TRUE(first.rewrite_time_limited);
+  EXPECT_TRUE(first.time_limited());
+  EXPECT_TRUE(first.cache.provisional);
+  ASSERT_TRUE(Exists(EntryOf(model, cut)));
+
+  // Not a hit: the search runs again (and is cut again: the entry stays
+  // provisional, and the plan is never worse than the one stored).
+  const ExecutionPlan second = PrepareOrDie(model, cut);
+  EXPECT_EQ(second.cache.status, PlanCacheStatus::kRetried);
+  EXPECT_TRUE(second.cache.provisional);
+  EXPECT_LE(second.memory.arena_bytes, first.memory.arena_bytes);
+  EXPECT_GT(second.rewrite_time_ms, 0.0) << "planned again, not read back";
+
+  // The entry's flags round-trip: a provisional entry read back by the
+  // deserialiser says which search was cut.
+  const std::string bytes = ReadAll(EntryOf(model, cut));
+  Result<plan_cache::RecipePlan> entry = plan_cache::DeserializePlan(
+      reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), model.GraphHash(),
+      PlanningOptionsHash(cut));
+  ASSERT_TRUE(entry.ok()) << entry.status().ToString();
+  EXPECT_TRUE(entry->plan.rewrite_time_limited);
+  EXPECT_TRUE(entry->plan.time_limited());
+
+  // Replace the provisional entry with one whose search ran to completion
+  // (written by hand under the cut options' key): it is final and hits.
+  EngineOptions off = options_;
+  off.plan_cache = PlanCacheMode::kOff;
+  Result<ExecutionPlan> complete = Engine::Prepare(model, off);
+  ASSERT_TRUE(complete.ok());
+  ASSERT_FALSE(complete->time_limited());
+  EXPECT_GT(complete->rewrite_work, 0u);
+  EXPECT_FALSE(complete->rewrite_out_of_work);
+  EngineOptions refresh = options_;
+  refresh.plan_cache = PlanCacheMode::kRefresh;
+  const ExecutionPlan refreshed = PrepareOrDie(model, refresh);
+  EXPECT_FALSE(refreshed.cache.provisional);
+  const ExecutionPlan hit = PrepareOrDie(model, options_);
+  EXPECT_EQ(hit.cache.status, PlanCacheStatus::kHit);
+  EXPECT_FALSE(hit.time_limited());
+  EXPECT_FALSE(hit.cache.provisional);
+  EXPECT_EQ(hit.rewrite_work, complete->rewrite_work);
+  ExpectSamePlan(hit, *complete);
+}
+
+// A cut search whose retry finds a smaller arena replaces the entry; one
+// that finds none leaves it. Either way the smaller plan runs.
+TEST_F(PlanCacheTest, ARetryKeepsTheSmallerArena) {
+  const Model model = SharedReluNet();
+  EngineOptions cut = options_;
+  cut.rewrite_time_limit_seconds = 1e-9;
+  const ExecutionPlan cut_plan = PrepareOrDie(model, cut);
+  ASSERT_TRUE(cut_plan.cache.provisional);
+  // The complete search's entry (a refresh under the default options),
+  // stored by hand as provisional under the cut options' key: it must win
+  // the retry, its arena being smaller (merging the duplicate Relus pays).
+  EngineOptions refresh = options_;
+  refresh.plan_cache = PlanCacheMode::kRefresh;
+  const ExecutionPlan complete = PrepareOrDie(model, refresh);
+  ASSERT_FALSE(complete.time_limited());
+  ASSERT_EQ(complete.strategy, MemoryStrategy::kRewrites);
+  ASSERT_LT(complete.memory.arena_bytes, cut_plan.memory.arena_bytes);
+  const std::string complete_bytes = ReadAll(EntryOf(model, options_));
+  Result<plan_cache::RecipePlan> stored = plan_cache::DeserializePlan(
+      reinterpret_cast<const uint8_t*>(complete_bytes.data()), complete_bytes.size(),
+      model.GraphHash(), PlanningOptionsHash(options_));
+  ASSERT_TRUE(stored.ok()) << stored.status().ToString();
+  stored->plan.rewrite_time_limited = true;  // as if cut, yet better
+  const std::vector<uint8_t> entry =
+      plan_cache::SerializePlan(*stored, model.GraphHash(), PlanningOptionsHash(cut));
+  WriteAll(EntryOf(model, cut), std::string(entry.begin(), entry.end()));
+
+  const ExecutionPlan retried = PrepareOrDie(model, cut);
+  EXPECT_EQ(retried.cache.status, PlanCacheStatus::kRetried);
+  EXPECT_TRUE(retried.cache.warning.empty()) << retried.cache.warning;
+  EXPECT_EQ(retried.memory.arena_bytes, complete.memory.arena_bytes) << "the stored plan runs";
+  EXPECT_EQ(retried.strategy, MemoryStrategy::kRewrites);
+  EXPECT_TRUE(retried.cache.provisional);
+  EXPECT_EQ(ReadAll(EntryOf(model, cut)), std::string(entry.begin(), entry.end()))
+      << "a worse retry does not replace the entry";
 }
 
 TEST_F(PlanCacheTest, CorruptEntryIsIgnored) {

@@ -277,6 +277,8 @@ TEST_F(SerenityRunTest, UserErrorsExitOneWithOneLine) {
   ExpectOneLineError(RunTool({"--model", *model_path_, "--scheduler", "fastest"}), "fastest");
   ExpectOneLineError(RunTool({"--model", *model_path_, "--rewrite-time-limit", "-2"}),
                      "--rewrite-time-limit");
+  ExpectOneLineError(RunTool({"--model", *model_path_, "--rewrite-work", "-1"}),
+                     "--rewrite-work");
 
   const std::vector<float> wrong(3 * 8 * 8 * 4, 0.5f);
   ASSERT_TRUE(npy::Write(dir + "/srt_wrong.npy", {3, 8, 8, 4}, wrong.data(), wrong.size()).ok());
@@ -352,6 +354,18 @@ TEST_F(SerenityRunTest, CacheMissThenHitAndModes) {
   // Other planning options: another entry.
   EXPECT_EQ(ParseOrFail(with({"--scheduler", "heuristic"})).Get("schedule.cache"), "miss");
   EXPECT_EQ(ParseOrFail(with({"--scheduler", "heuristic"})).Get("schedule.cache"), "hit");
+  EXPECT_EQ(ParseOrFail(with({"--rewrite-work", "12345"})).Get("schedule.cache"), "miss");
+  EXPECT_EQ(ParseOrFail(with({"--rewrite-work", "12345"})).Get("schedule.cache"), "hit");
+  // What a wall-clock limit cut: reported, and never a final entry.
+  EXPECT_EQ(miss.Get("schedule.time_limited"), "false");
+  EXPECT_EQ(miss.Get("schedule.cache_provisional"), "false");
+  EXPECT_TRUE(miss.Has("rewrite_work"));
+  FlatJson cut = ParseOrFail(with({"--rewrite-time-limit", "0.000000001"}));
+  if (cut.Get("schedule.time_limited") == "true") {  // the model has rewrite sites
+    EXPECT_EQ(cut.Get("schedule.cache_provisional"), "true");
+    EXPECT_EQ(ParseOrFail(with({"--rewrite-time-limit", "0.000000001"})).Get("schedule.cache"),
+              "retried");
+  }
 
   // A full run (kernels bound and run) from a cached plan.
   Outcome run = RunTool({"--model", *model_path_, "--cache-dir", cache, "--runs", "1", "--json"});

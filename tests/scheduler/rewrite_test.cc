@@ -492,6 +492,89 @@ TEST(RewriteForMemoryTest, NothingEnabledLeavesTheModelAlone) {
   EXPECT_EQ(result->model.GraphHash(), model.GraphHash());
 }
 
+// --- the work budget ---------------------------------------------------------
+//
+// The rewrite search is bounded by counted work, so the kept rewrites may
+// depend on the budget but never on the clock: a wall-clock limit is a safety
+// net that, when it fires, says so (time_limited).
+
+void ExpectSameResult(const RewriteResult& a, const RewriteResult& b) {
+  EXPECT_EQ(a.model.GraphHash(), b.model.GraphHash());
+  EXPECT_EQ(a.schedule.order, b.schedule.order);
+  EXPECT_EQ(a.schedule.peak_bytes, b.schedule.peak_bytes);
+  EXPECT_EQ(a.copy_concats, b.copy_concats);
+  EXPECT_EQ(a.work, b.work);
+  EXPECT_EQ(a.out_of_work, b.out_of_work);
+  ASSERT_EQ(a.decisions.size(), b.decisions.size());
+  for (size_t i = 0; i < a.decisions.size(); ++i) {
+    EXPECT_EQ(a.decisions[i].applied, b.decisions[i].applied) << "trial " << i;
+    EXPECT_EQ(a.decisions[i].peak_after, b.decisions[i].peak_after) << "trial " << i;
+  }
+}
+
+TEST(RewriteWorkBudgetTest, TheBudgetNotTheClockDecides) {
+  const Model model = rewrite_testing::SharedReluNet(16, 4);
+  RewriteOptions options = TestOptions();
+  Result<RewriteResult> unbounded = RewriteForMemory(model, options);
+  ASSERT_TRUE(unbounded.ok()) << unbounded.status().ToString();
+  ASSERT_GE(unbounded->decisions.size(), 2u);
+  // A budget the first measurement uses up: no trial.
+  options.work_limit = 1;
+  Result<RewriteResult> measured_only = RewriteForMemory(model, options);
+  ASSERT_TRUE(measured_only.ok());
+  EXPECT_TRUE(measured_only->decisions.empty());
+  EXPECT_GE(measured_only->work, kRewriteTrialWork);
+  // Enough for one trial after it, not for the second.
+  options.work_limit = measured_only->work + 1;
+  std::vector<RewriteResult> results;
+  for (const double seconds : {0.0, 1e6}) {
+    options.time_limit_seconds = seconds;       // none, then huge
+    options.schedule.time_limit_seconds = seconds;
+    Result<RewriteResult> result = RewriteForMemory(model, options);
+    ASSERT_TRUE(result.ok()) << result.status().ToString();
+    EXPECT_TRUE(result->out_of_work);
+    EXPECT_FALSE(result->time_limited);
+    EXPECT_EQ(result->decisions.size(), 1u);
+    EXPECT_GE(result->work, options.work_limit);
+    results.push_back(std::move(result).value());
+  }
+  ExpectSameResult(results[0], results[1]);
+  EXPECT_FALSE(unbounded->out_of_work);
+  EXPECT_FALSE(unbounded->time_limited);
+}
+
+TEST(RewriteWorkBudgetTest, NoBudgetMeansNoTrial) {
+  const Model model = AddNNet(6, 16);
+  RewriteOptions options = TestOptions();
+  options.work_limit = 0;
+  Result<RewriteResult> result = RewriteForMemory(model, options);
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  EXPECT_TRUE(result->decisions.empty());
+  EXPECT_EQ(result->applied_count, 0);
+  EXPECT_TRUE(result->recipe.empty());
+  EXPECT_TRUE(result->out_of_work);
+  EXPECT_EQ(result->model.GraphHash(), model.GraphHash());
+  EXPECT_EQ(result->schedule.peak_bytes, result->initial_peak_bytes);
+  // With a budget, the same model pays (PartialSumPaysForAWideAdd).
+  options.work_limit = RewriteOptions{}.work_limit;
+  Result<RewriteResult> budgeted = RewriteForMemory(model, options);
+  ASSERT_TRUE(budgeted.ok());
+  EXPECT_LT(budgeted->schedule.peak_bytes, budgeted->initial_peak_bytes);
+}
+
+TEST(RewriteWorkBudgetTest, TheWallClockCuttingTheSearchIsReported) {
+  const Model model = AddNNet(6, 16);
+  RewriteOptions options = TestOptions();
+  // Below the time the first measurement takes: the search stops before its
+  // first trial, whatever the machine.
+  options.time_limit_seconds = 1e-9;
+  Result<RewriteResult> result = RewriteForMemory(model, options);
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  EXPECT_TRUE(result->time_limited);
+  EXPECT_FALSE(result->out_of_work);
+  EXPECT_TRUE(result->decisions.empty());
+}
+
 // --- replaying a recipe -------------------------------------------------------
 //
 // Oracle: the model RewriteForMemory (or a single rewrite) materialised

@@ -61,7 +61,9 @@ inline constexpr size_t kArenaAlignment = 64;
 // derived). Part of every plan cache key and every stored plan: a cache entry
 // or a serenity_compile'd plan of another version is not used. 3: a cache
 // entry of a rewritten plan holds the rewrite recipe, not the rewritten model.
-inline constexpr uint32_t kPlanFormatVersion = 3;
+// 4: the rewrite search is bounded by work, not time, and an entry records
+// which searches a wall-clock limit cut short (provisional entries).
+inline constexpr uint32_t kPlanFormatVersion = 4;
 
 // What Prepare does with the plan cache (see EngineOptions::plan_cache).
 enum class PlanCacheMode {
@@ -92,19 +94,29 @@ struct EngineOptions {
   // calling thread. 0: one thread per core. Negative: kInvalidArgument.
   int threads = 1;
 
-  // kOptimal: the exact search (proven smallest peak, unless the time limit
-  // cuts it short: ScheduleInfo::optimal then says false and the best order
-  // found is used). kHeuristic: a fast greedy order. kStored: the order in
-  // the file, as TensorFlow Lite would run it.
+  // kOptimal: the exact search (proven smallest peak, unless a limit cuts it
+  // short: ScheduleInfo::optimal then says false and the best order found is
+  // used). kHeuristic: a fast greedy order. kStored: the order in the file,
+  // as TensorFlow Lite would run it.
   ScheduleAlgorithm scheduler = ScheduleAlgorithm::kOptimal;
-  // Wall-clock budget for the exact search; <= 0 means none.
+  // Wall-clock limit of each exact search, a safety net; <= 0 means none.
+  // A search it stops found an order that depends on the machine's speed and
+  // load: see ExecutionPlan::time_limited for what happens then.
   double schedule_time_limit_seconds = 10.0;
   // Cap on the exact search's tables (its memo of dead partial schedules);
-  // when reached the search stops like at its time limit.
+  // when reached the search stops with the best order so far. Deterministic.
   uint64_t schedule_memory_limit_bytes = uint64_t{128} << 20;
-  // Wall-clock budget for the arena placement search, which only runs when
-  // the greedy placement is above the peak; <= 0 means none.
+  // Wall-clock limit of the arena placement search, which only runs when
+  // the greedy placement is above the peak; <= 0 means none. Like the
+  // schedule's, a safety net (ExecutionPlan::time_limited).
   double arena_time_limit_seconds = 10.0;
+  // Work budget of each arena placement search: nodes explored
+  // (scheduler::PlanOptions::node_limit); 0 means none. Deterministic. The
+  // zoo's searches that reach the peak take under 30 thousand nodes; those
+  // that cannot (AmoebaNet-ImageNet with aliasing, NASNet-CIFAR rewritten:
+  // 15 us a node there) would otherwise run until their wall-clock limit on
+  // every load. About 1-4 s on a 2-core x86-64 PC.
+  uint64_t arena_node_limit = uint64_t{1} << 18;
 
   // Memory rewrites: buffer aliasing (in-place element-wise ops, zero-copy
   // concat, no-op reshapes) and the identity graph rewrites of
@@ -115,11 +127,26 @@ struct EngineOptions {
   // by an Add), and keeps the smallest arena (ExecutionPlan::strategy says
   // which). Off: one buffer per tensor and the model as stored.
   bool rewrites = true;
-  // Wall-clock budget for the rewrite search, shared by its two starting
-  // points (every trial is a full re-schedule, each limited to a tenth of a
-  // start's share); when it runs out, the best rewritten model so far is
-  // used. <= 0 means none.
-  double rewrite_time_limit_seconds = 5.0;
+  // Work budget for the rewrite search, shared equally by its two starting
+  // points. Work is counted, not timed, so the rewrites kept are the same on
+  // every machine and under any load: the exact search's states
+  // (ScheduleInfo::states) of every trial, plus
+  // scheduler::kRewriteTrialWork per trial (scheduler/rewrite.h). Each
+  // trial's exact search may take a tenth of a starting point's share, a
+  // trial of every site of a kind at once up to a third of what is left.
+  // When the budget runs out, the best rewritten model so far is used
+  // (ExecutionPlan::rewrite_out_of_work). 0: no trial (the rewrites
+  // candidate is not made; aliasing still is). The default keeps on every
+  // zoo model at least what the former 5 s budget kept on an idle 2-core
+  // x86-64 PC (bench/memory_report; RandWire needs more than 4 million for
+  // its partial sums), in about as much time there; more can find lower
+  // peaks (NASNet-ImageNet) and is paid once (the plan cache keeps it).
+  uint64_t rewrite_work_limit = 6'000'000;
+  // Wall-clock limit of the rewrite search, a safety net above the work
+  // budget (slow boards included), shared like it; <= 0 means none. When it
+  // stops the search, the result depends on the machine: see
+  // ExecutionPlan::time_limited.
+  double rewrite_time_limit_seconds = 120.0;
 
   // A caller-provided arena, or nullptr to let the engine allocate one.
   // When set: must be kArenaAlignment-aligned and at least as large as the
@@ -138,9 +165,18 @@ struct EngineOptions {
   // planning options loads it instead of searching (ExecutionPlan::cache).
   //   Key: Model::GraphHash() (every byte of the graph section: tensors,
   //   operators, constants), kPlanFormatVersion, the library version, and
-  //   every planning option (scheduler, both time limits, rewrites, the
-  //   arena alignment and read margin). Names, metadata and a stored plan do
-  //   not change the plan and are not in the key.
+  //   every planning option (scheduler, the time limits, the schedule's
+  //   memory limit, rewrites and their work budget, the arena node limit,
+  //   alignment and read margin). Names, metadata and a stored plan do not change the plan
+  //   and are not in the key.
+  //   Provisional entries: a plan whose search a wall-clock limit cut short
+  //   (ExecutionPlan::time_limited) depends on the machine's speed and load
+  //   at that moment, so it is not stored as final: its entry is marked
+  //   provisional, and a later Prepare that finds it plans again
+  //   (PlanCacheStatus::kRetried) and runs the smaller of the two arenas
+  //   (the new plan on a tie). The new plan replaces the entry when its
+  //   search ran to completion (the entry is then final) or when it is
+  //   smaller (still provisional).
   //   File: <dir>/<key as 16 hex digits>.srnplan, a FlatBuffer of its own
   //   (runtime/plan_cache.fbs, identifier "SRNP"), written atomically (a
   //   temporary file in the same directory, then rename): a concurrent reader
@@ -200,12 +236,19 @@ struct ScheduleInfo {
   uint64_t lower_bound_bytes = 0;   // proven lower bound on every order's peak
   double time_ms = 0.0;             // time spent ordering
   uint64_t states = 0;              // partial schedules the search explored
+  // The wall-clock limit (schedule_time_limit_seconds) stopped an exact
+  // search of the plan's making (any candidate's, see MemoryStrategy).
+  bool time_limited = false;
 };
 
 // How the arena offsets were found.
 struct ArenaInfo {
   bool at_peak = false;   // arena (without the read margin) == peak: optimal
   double time_ms = 0.0;   // time spent placing buffers
+  uint64_t nodes = 0;     // nodes the placement search explored (0: none needed)
+  // The wall-clock limit (arena_time_limit_seconds) stopped a placement
+  // search of the plan's making (any candidate's).
+  bool time_limited = false;
 };
 
 // Memory figures, in bytes (DESIGN.md §2-3).
@@ -240,9 +283,13 @@ enum class PlanCacheStatus {
   kHit,         // loaded from the cache: no search
   kRefreshed,   // planned here (PlanCacheMode::kRefresh); the entry rewritten
   kStoredPlan,  // the model's ahead-of-time plan: no search, cache untouched
+  // The entry was provisional (a wall-clock limit had cut its search): planned
+  // here again, and the smaller arena of the two runs (see
+  // EngineOptions::plan_cache).
+  kRetried,
 };
 
-// "off", "miss", "hit", "refreshed", "aot".
+// "off", "miss", "hit", "refreshed", "aot", "retried".
 SERENITY_API const char* PlanCacheStatusName(PlanCacheStatus status);
 
 struct PlanCacheInfo {
@@ -253,6 +300,9 @@ struct PlanCacheInfo {
   // that was corrupt, truncated, foreign or stale (ignored and replaced), a
   // location that cannot be created or written, no location at all.
   std::string warning;
+  // The entry now on disk for this plan is provisional: the plan's search
+  // was cut short by a wall-clock limit, and the next Prepare plans again.
+  bool provisional = false;
 };
 
 // Where one model tensor lives in the arena.
@@ -307,6 +357,22 @@ struct ExecutionPlan {
   // in the order they were applied; empty unless strategy == kRewrites.
   std::vector<std::string> rewrites_applied;
   double rewrite_time_ms = 0.0;         // time spent in the rewrite search
+  // Work the rewrite search spent (both starting points), in the units of
+  // EngineOptions::rewrite_work_limit, and whether it ran out of it
+  // (deterministic: another machine stops at the same point).
+  uint64_t rewrite_work = 0;
+  bool rewrite_out_of_work = false;
+  // The rewrite search's wall-clock limit, or an exact search's inside it,
+  // cut it short.
+  bool rewrite_time_limited = false;
+  // Whether a wall-clock limit, rather than a work or memory budget, cut
+  // any search of this plan short (order, arena, rewrites): the plan then
+  // depends on the speed and load of the machine that made it, and the
+  // plan cache stores it as provisional (PlanCacheInfo::provisional). False
+  // for a stored plan, which does not record it.
+  bool time_limited() const {
+    return schedule.time_limited || arena.time_limited || rewrite_time_limited;
+  }
   // Peaks of the candidates Prepare compared (0: not computed): the chosen
   // order alone, with aliasing, with aliasing and rewrites.
   uint64_t order_peak_bytes = 0;
@@ -391,8 +457,9 @@ class SERENITY_API Engine {
                                        const EngineOptions& options);
 
   // The arena size Create(model, options) needs: Prepare(...)'s
-  // memory.arena_bytes. Deterministic unless the exact search hits its time
-  // limit; to be exact in that case too, Prepare once and Create from the plan.
+  // memory.arena_bytes. Deterministic unless a wall-clock limit cuts a search
+  // short (ExecutionPlan::time_limited); to be exact in that case too,
+  // Prepare once and Create from the plan.
   static Result<uint64_t> RequiredArenaBytes(const Model& model,
                                              const EngineOptions& options);
 

@@ -89,8 +89,8 @@ typedef struct serenity_engine serenity_engine;
 typedef struct serenity_engine_options {
   int threads;                        /* 1: no pool (default); 0: one per core */
   int scheduler;                      /* a serenity_scheduler; default OPTIMAL */
-  double schedule_time_limit_seconds; /* exact search budget; <= 0: none */
-  double arena_time_limit_seconds;    /* arena placement budget; <= 0: none */
+  double schedule_time_limit_seconds; /* exact search wall-clock limit; <= 0: none */
+  double arena_time_limit_seconds;    /* arena search wall-clock limit; <= 0: none */
   int rewrites;                       /* non-zero: allow graph rewrites (default 1) */
   int profile;                        /* non-zero: per-operator timing */
   /* Optional caller-owned arena: 64-byte aligned, at least
@@ -103,18 +103,34 @@ typedef struct serenity_engine_options {
    * $XDG_CACHE_HOME/serenity, else $HOME/.cache/serenity. */
   const char* plan_cache_dir;
   int use_stored_plan;                /* non-zero: use a serenity_compile'd plan (default 1) */
-  double rewrite_time_limit_seconds;  /* rewrite search budget; <= 0: none */
+  double rewrite_time_limit_seconds;  /* rewrite search wall-clock limit; <= 0: none */
+  /* Work budget of the rewrite search (EngineOptions::rewrite_work_limit in
+   * serenity/engine.h): counted, not timed, so the result does not depend on
+   * the machine or its load; 0: no rewrite trial. */
+  uint64_t rewrite_work_limit;
+  /* Work budget of each arena placement search, in nodes
+   * (EngineOptions::arena_node_limit); 0: none. */
+  uint64_t arena_node_limit;
 } serenity_engine_options;
 
 /* Where an engine's plan came from and what it cost. */
 typedef struct serenity_plan_info {
-  /* "off", "miss", "hit", "refreshed" or "aot" (the model's own plan); the
-   * string lives as long as the engine. */
+  /* "off", "miss", "hit", "refreshed", "aot" (the model's own plan) or
+   * "retried" (the cache entry was provisional: planned again); the string
+   * lives as long as the engine. */
   const char* cache_status;
   const char* cache_warning;  /* "" or one line: why the cache was not used */
   double planning_ms;         /* search, or cache lookup and checks */
   int memory_strategy;        /* a serenity_memory_strategy */
   int order_proven_optimal;   /* non-zero when the exact search proved its order */
+  /* Non-zero when a wall-clock limit (not a work or memory budget) cut a
+   * search of the plan short: the plan depends on the machine's speed and
+   * load (ExecutionPlan::time_limited). */
+  int time_limited;
+  /* Non-zero when the cache entry written for the plan is provisional (a
+   * later load plans again). */
+  int cache_provisional;
+  uint64_t rewrite_work;      /* work the rewrite search spent */
 } serenity_plan_info;
 
 typedef struct serenity_memory_info {

@@ -31,7 +31,8 @@ enum class PlannerKind {
   // wins); only when above the lower bound, a time-boxed search (three exact
   // searches and a heuristic one, taking turns) that stops as soon as it
   // reaches the bound. Never above greedy.
-  // Deterministic unless the time limit hits.
+  // Deterministic unless the time limit hits (PlanOptions::node_limit
+  // bounds it deterministically).
   kBest,
 };
 
@@ -40,7 +41,13 @@ Result<PlannerKind> ParsePlannerKind(const std::string& name);
 
 struct PlanOptions {
   PlannerKind kind = PlannerKind::kBest;
-  double time_limit_seconds = 10.0;  // for kBest's search; <= 0: none
+  // Wall-clock limit of kBest's search, a safety net; <= 0: none. A search
+  // it stops depends on the machine (ArenaPlan::time_limited).
+  double time_limit_seconds = 10.0;
+  // Work budget of kBest's search: nodes of its searches together, over
+  // every target (ArenaPlan::nodes); 0: none. Deterministic: when it binds
+  // first, every machine gets the same plan.
+  uint64_t node_limit = 0;
   // Fail with kResourceExhausted when the arena would exceed this (0: none).
   uint64_t capacity_bytes = 0;
   // Bytes that may be read (never written) past the end of a buffer
@@ -64,6 +71,10 @@ struct ArenaPlan {
   uint64_t lower_bound_bytes = 0;  // largest total size live at one step
   bool optimal = false;            // arena_bytes - read_past == lower bound
   double time_ms = 0.0;
+  // kBest's search was stopped by the time limit: another run (on a faster
+  // or less loaded machine) may find a smaller arena.
+  bool time_limited = false;
+  uint64_t nodes = 0;  // nodes kBest's search explored
 };
 
 // Largest total size live at one step.

@@ -22,8 +22,14 @@ SERENITY_API Result<Algorithm> ParseAlgorithm(const std::string& name);
 
 struct ScheduleOptions {
   Algorithm algorithm = Algorithm::kOptimal;
-  // Wall-clock budget for the exact search; <= 0 means none.
+  // Wall-clock budget for the exact search; <= 0 means none. A search it
+  // stops has a result that depends on the machine's speed and load
+  // (ScheduleStats::time_limited says so).
   double time_limit_seconds = 10.0;
+  // Work budget for the exact search: partial schedules explored
+  // (ScheduleStats::states); 0 means none. When it binds first, the result
+  // is the same on every machine.
+  uint64_t state_limit = 0;
   // Cap on the memory the exact search may hold in its tables. 128 MiB
   // proves every zoo model with aliasing (and their rewritten versions) that
   // the time limit allows; when the cap is hit, the best order so far is
@@ -35,6 +41,9 @@ struct ScheduleStats {
   uint64_t states = 0;       // signatures (partial schedules) explored
   uint64_t memo_bytes = 0;   // high-water mark of search tables
   double time_ms = 0.0;
+  // The wall-clock limit (not the state or memory limit, both deterministic)
+  // stopped the exact search: another run may find another order.
+  bool time_limited = false;
 };
 
 struct Schedule {

@@ -39,10 +39,18 @@
 // optimal, the measured order is the better of its order and the previous
 // best order carried over (and, for the input, the order found without
 // aliasing), so a time-limited search does not reject a rewrite by accident.
-// Rounds repeat until one changes nothing, or the time budget runs out.
-// A batch trial's exact search may use up to a third of the budget left
-// (when that exceeds options.schedule's limit): batches are few and carry
-// most of the gain, and a short search can miss the order that shows it.
+// Rounds repeat until one changes nothing, or the work budget runs out.
+//
+// The budget counts work, not time, so the result is the same on every
+// machine and under any load: work is the exact search's states
+// (ScheduleStats::states) of every measurement, plus kRewriteTrialWork per
+// measurement (its graph, aliasing and heuristic orders). Each trial's exact
+// search is capped at options.schedule.state_limit states, except a batch
+// trial's, which may use up to a third of the budget left when that is more:
+// batches are few and carry most of the gain, and a short search can miss
+// the order that shows it. The wall-clock limit is only a safety net; when
+// it stops the search or any trial's exact search, the result says so
+// (RewriteResult::time_limited) because it then depends on the machine.
 #ifndef SERENITY_SCHEDULER_REWRITE_H_
 #define SERENITY_SCHEDULER_REWRITE_H_
 
@@ -99,10 +107,17 @@ struct RewriteOptions {
   AliasOptions alias;              // copy_concats is ignored (chosen here)
   ScheduleOptions schedule;        // used for every measurement
   int max_rounds = 3;
-  // Budget for all trials together; when it runs out, the best model so far
-  // is returned (<= 0: none).
+  // Work budget for all trials together (see the top of this file); when it
+  // runs out, the best model so far is returned. 0: no trial at all (the
+  // input as it is, measured). Deterministic.
+  uint64_t work_limit = uint64_t{1} << 62;
+  // Wall-clock safety net for all trials together; when it runs out, the
+  // best model so far is returned and time_limited set (<= 0: none).
   double time_limit_seconds = 300.0;
 };
+
+// Work charged per measurement on top of its exact search's states.
+inline constexpr uint64_t kRewriteTrialWork = 2000;
 
 struct RewriteDecision {
   RewriteKind kind = RewriteKind::kPartialSum;
@@ -155,7 +170,13 @@ struct RewriteResult {
   uint64_t initial_peak_bytes = 0;  // the input, same memory model, no rewrite
   std::vector<RewriteDecision> decisions;  // every trial, in order
   int applied_count = 0;
-  bool out_of_time = false;
+  // The work budget ran out before the search ended (deterministic).
+  bool out_of_work = false;
+  // The wall clock (RewriteOptions::time_limit_seconds, or the exact search's
+  // ScheduleOptions::time_limit_seconds in some measurement) cut the search
+  // short: another run, on a faster or less loaded machine, may keep more.
+  bool time_limited = false;
+  uint64_t work = 0;  // work spent, in the units of RewriteOptions::work_limit
   // The edits of the kept trials, in the order they were applied (those a
   // kept concat push-down made, one by one; copy concats are not edits of
   // the model: see copy_concats): ReplayRewrites(input, recipe) rebuilds
