@@ -73,7 +73,7 @@ class OperatorList {
       : pool_(std::move(operators)), listed_(pool_.size(), true),
         order_(IdentityOrder(pool_.size())) {
     // The readers of the operators given, flat (one allocation, not one per
-    // tensor): readers_ takes those added later.
+    // tensor): added_links_ takes those added later.
     int tensors = 0;
     for (const Operator& op : pool_) {
       for (int t : op.inputs) tensors = std::max(tensors, t + 1);
@@ -114,9 +114,10 @@ class OperatorList {
     for (int t : pool_[id].outputs) producer_[t] = -1;
   }
   void Insert(int position, std::vector<Operator> operators) {
-    std::vector<int> ids;
-    for (Operator& op : operators) ids.push_back(Add(std::move(op)));
-    order_.insert(order_.begin() + position, ids.begin(), ids.end());
+    const int first = static_cast<int>(pool_.size());
+    for (Operator& op : operators) Add(std::move(op));
+    order_.insert(order_.begin() + position, operators.size(), 0);
+    std::iota(order_.begin() + position, order_.begin() + position + operators.size(), first);
   }
 
   // Position of the operator writing `tensor`, or -1.
@@ -129,19 +130,21 @@ class OperatorList {
   // Positions of the operators reading `tensor`, ascending.
   std::vector<int> ConsumersOf(int tensor) const {
     std::vector<int> positions;
-    for (int id : ReaderCandidates(tensor)) {
-      const std::vector<int>& inputs = pool_[id].inputs;
-      if (listed_[id] && std::find(inputs.begin(), inputs.end(), tensor) != inputs.end()) {
-        positions.push_back(PositionOf(id));
-      }
-    }
+    ForEachReaderCandidate(tensor, [&](int id) {
+      if (Reads(id, tensor)) positions.push_back(PositionOf(id));
+    });
     std::sort(positions.begin(), positions.end());
     positions.erase(std::unique(positions.begin(), positions.end()), positions.end());
     return positions;
   }
+  bool HasConsumers(int tensor) const {
+    bool read = false;
+    ForEachReaderCandidate(tensor, [&](int id) { read = read || Reads(id, tensor); });
+    return read;
+  }
   // Every operator reading `from` reads `to` there instead.
   void ReplaceInput(int from, int to) {
-    for (int id : ReaderCandidates(from)) {
+    ForEachReaderCandidate(from, [&](int id) {
       bool read = false;
       for (int& input : pool_[id].inputs) {
         if (input == from) {
@@ -150,8 +153,8 @@ class OperatorList {
         }
       }
       if (read) AddReader(to, id);
-    }
-    if (from >= 0 && from < static_cast<int>(readers_.size())) readers_[from].clear();
+    });
+    if (from >= 0 && from < static_cast<int>(added_head_.size())) added_head_[from] = -1;
   }
 
   std::vector<Operator> InOrder() const {
@@ -178,22 +181,35 @@ class OperatorList {
     listed_.push_back(true);
     return id;
   }
+  // Readers added since construction: a list per tensor, linked through one
+  // vector (no allocation per tensor).
   void AddReader(int tensor, int id) {
-    std::vector<int>& ids = Grow(tensor, &readers_, std::vector<int>{})[tensor];
-    if (std::find(ids.begin(), ids.end(), id) == ids.end()) ids.push_back(id);
+    if (tensor >= static_cast<int>(added_head_.size())) added_head_.resize(tensor + 1, -1);
+    for (int link = added_head_[tensor]; link >= 0; link = added_links_[link].next) {
+      if (added_links_[link].id == id) return;
+    }
+    added_links_.push_back({id, added_head_[tensor]});
+    added_head_[tensor] = static_cast<int>(added_links_.size()) - 1;
   }
-  // Pool indices of the operators that may read `tensor` (every one that
-  // does, maybe unlisted ones, maybe one twice, maybe some that no longer do).
-  std::vector<int> ReaderCandidates(int tensor) const {
-    std::vector<int> ids;
+  bool Reads(int id, int tensor) const {
+    const std::vector<int>& inputs = pool_[id].inputs;
+    return listed_[id] && std::find(inputs.begin(), inputs.end(), tensor) != inputs.end();
+  }
+  // Calls visit(id) for the pool indices of the operators that may read
+  // `tensor` (every one that does, maybe unlisted ones, maybe one twice,
+  // maybe some that no longer do).
+  template <typename Visit>
+  void ForEachReaderCandidate(int tensor, Visit visit) const {
     if (tensor >= 0 && tensor + 1 < static_cast<int>(first_reader_.size())) {
-      ids.assign(initial_readers_.begin() + first_reader_[tensor],
-                 initial_readers_.begin() + first_reader_[tensor + 1]);
+      for (int i = first_reader_[tensor]; i < first_reader_[tensor + 1]; ++i) {
+        visit(initial_readers_[i]);
+      }
     }
-    if (tensor >= 0 && tensor < static_cast<int>(readers_.size())) {
-      ids.insert(ids.end(), readers_[tensor].begin(), readers_[tensor].end());
+    if (tensor >= 0 && tensor < static_cast<int>(added_head_.size())) {
+      for (int link = added_head_[tensor]; link >= 0; link = added_links_[link].next) {
+        visit(added_links_[link].id);
+      }
     }
-    return ids;
   }
   template <typename T>
   static std::vector<T>& Grow(int index, std::vector<T>* values, T fill) {
@@ -210,10 +226,15 @@ class OperatorList {
   std::vector<int> producer_;               // per tensor: pool index or -1
   // Readers per tensor: of the operators given at construction, flat
   // (initial_readers_[first_reader_[t] .. first_reader_[t + 1]]), and of
-  // those added or rewired since (readers_[t]).
+  // those added or rewired since (the list from added_head_[t]).
+  struct ReaderLink {
+    int id = -1;
+    int next = -1;  // index in added_links_, or -1
+  };
   std::vector<int> first_reader_;
   std::vector<int> initial_readers_;
-  std::vector<std::vector<int>> readers_;
+  std::vector<int> added_head_;  // per tensor: index in added_links_, or -1
+  std::vector<ReaderLink> added_links_;
 };
 
 // A model being edited. Tensor indices only grow (nothing is removed before
@@ -326,13 +347,19 @@ bool NameTaken(EditableModel* edit, const std::string& name, size_t hash) {
   return false;
 }
 
-// A name no tensor has, for the tensor about to be added (the next index).
-std::string UniqueTensorName(EditableModel* edit, const std::string& base) {
-  std::string name = base;
-  size_t hash = NameHash(name);
-  for (int i = 1; NameTaken(edit, name, hash); ++i) {
+// A name no tensor has, for the tensor about to be added (the next index):
+// `base`, else base_1, base_2, ...
+std::string UniqueTensorName(EditableModel* edit, std::string base) {
+  size_t hash = NameHash(base);
+  if (!NameTaken(edit, base, hash)) {
+    InsertAddedName(edit, hash, static_cast<int>(edit->tensors.size()));
+    return base;
+  }
+  std::string name;
+  for (int i = 1;; ++i) {
     name = Named(base, "_", i);
     hash = NameHash(name);
+    if (!NameTaken(edit, name, hash)) break;
   }
   InsertAddedName(edit, hash, static_cast<int>(edit->tensors.size()));
   return name;
@@ -352,10 +379,20 @@ void DropTensorsFrom(EditableModel* edit, size_t count, size_t storage_count) {
   edit->storage.resize(storage_count);
 }
 
-int AddActivation(EditableModel* edit, const std::string& name,
-                  std::vector<int64_t> shape, DataType type) {
+// Room for `extra` more tensors: references to tensors an edit takes before
+// it adds its own stay valid through the edit (and a replay of many edits
+// moves the tensors a few times, not once per edit).
+void ReserveTensors(EditableModel* edit, size_t extra) {
+  std::vector<Tensor>& tensors = edit->tensors;
+  if (tensors.capacity() - tensors.size() < extra) {
+    tensors.reserve(std::max(tensors.size() + extra, 2 * tensors.capacity()));
+  }
+}
+
+int AddActivation(EditableModel* edit, std::string name, std::vector<int64_t> shape,
+                  DataType type) {
   Tensor tensor;
-  tensor.name = UniqueTensorName(edit, name);
+  tensor.name = UniqueTensorName(edit, std::move(name));
   tensor.type = type;
   tensor.shape = std::move(shape);
   edit->tensors.push_back(std::move(tensor));
@@ -373,10 +410,10 @@ struct ConstantBytes {
   std::shared_ptr<const void> owner;  // null when borrowed
 };
 
-int AddConstant(EditableModel* edit, const std::string& name,
-                std::vector<int64_t> shape, ConstantBytes bytes) {
+int AddConstant(EditableModel* edit, std::string name, std::vector<int64_t> shape,
+                ConstantBytes bytes) {
   Tensor tensor;
-  tensor.name = UniqueTensorName(edit, name);
+  tensor.name = UniqueTensorName(edit, std::move(name));
   tensor.type = DataType::kFloat32;
   tensor.shape = std::move(shape);
   tensor.data = bytes.data;
@@ -500,7 +537,7 @@ void Splice(EditableModel* edit, int at, std::vector<Operator> replacement,
   edit->operators.Insert(at, std::move(replacement));
   if (concat_op >= 0) {
     const int c = edit->operators[concat_op].outputs[0];
-    if (ConsumersOf(*edit, c).empty() && !IsGraphOutput(*edit, c)) {
+    if (!edit->operators.HasConsumers(c) && !IsGraphOutput(*edit, c)) {
       edit->operators.Erase(concat_op);
     }
   }
@@ -536,12 +573,15 @@ Status ApplyPartialSum(EditableModel* edit, int add_op, std::vector<int> order) 
   if (add_op < 0 || add_op >= static_cast<int>(edit->operators.size())) {
     return InvalidArgumentError("operator ", add_op, " does not exist");
   }
-  const Operator add = edit->operators[add_op];
+  // References stay valid up to the Splice (ReserveTensors).
+  const Operator& add = edit->operators[add_op];
   if (add.type != OpType::kAdd || add.inputs.size() < 3 || add.outputs.size() != 1) {
     return InvalidArgumentError("operator ", OpLabel(*edit, add_op),
                                 " is not an Add of 3 or more inputs");
   }
-  const Tensor out = edit->tensors[add.outputs[0]];
+  ReserveTensors(edit, add.inputs.size());
+  const int add_output = add.outputs[0];
+  const Tensor& out = edit->tensors[add_output];
   for (int x : add.inputs) {
     if (x < 0 || edit->tensors[x].shape != out.shape) {
       return InvalidArgumentError("Add ", OpLabel(*edit, add_op),
@@ -551,13 +591,14 @@ Status ApplyPartialSum(EditableModel* edit, int add_op, std::vector<int> order) 
   if (order.empty()) order = IdentityOrder(add.inputs.size());
   SERENITY_RETURN_IF_ERROR(CheckPermutation(order, add.inputs.size()));
   const Activation activation = std::get<ElementwiseAttrs>(add.attrs).activation;
-  const std::string base = add.name.empty() ? out.name : add.name;
+  const std::string& base = add.name.empty() ? out.name : add.name;
   std::vector<Operator> chain;
   int accumulator = add.inputs[order[0]];
   const size_t n = add.inputs.size();
+  chain.reserve(n - 1);
   for (size_t j = 1; j < n; ++j) {
     const bool last = j + 1 == n;
-    const int sum = last ? add.outputs[0]
+    const int sum = last ? add_output
                          : AddActivation(edit, Named(out.name, "/sum", j), out.shape,
                                          out.type);
     Operator step;
@@ -570,7 +611,7 @@ Status ApplyPartialSum(EditableModel* edit, int add_op, std::vector<int> order) 
     accumulator = sum;
   }
   Splice(edit, add_op, std::move(chain), -1);
-  edit->log.push_back({RewriteEdit::Kind::kPartialSum, add.outputs[0], -1, std::move(order)});
+  edit->log.push_back({RewriteEdit::Kind::kPartialSum, add_output, -1, std::move(order)});
   return Status::Ok();
 }
 
@@ -580,8 +621,9 @@ Status ApplyChannelWise(EditableModel* edit, int concat_op, int conv_op,
   if (conv_op <= concat_op || conv_op >= static_cast<int>(edit->operators.size())) {
     return InvalidArgumentError("operator ", conv_op, " does not follow the concat");
   }
-  const Operator concat = edit->operators[concat_op];
-  const Operator conv = edit->operators[conv_op];
+  // References stay valid up to the Splice (ReserveTensors).
+  const Operator& concat = edit->operators[concat_op];
+  const Operator& conv = edit->operators[conv_op];
   const int c = concat.outputs[0];
   if (conv.type != OpType::kConv2D || conv.inputs.size() < 2 || conv.inputs[0] != c ||
       conv.inputs[1] == c || (conv.inputs.size() > 2 && conv.inputs[2] == c)) {
@@ -589,7 +631,8 @@ Status ApplyChannelWise(EditableModel* edit, int concat_op, int conv_op,
                                 " is not a Conv2D reading the concat as its input");
   }
   const Conv2DAttrs attrs = std::get<Conv2DAttrs>(conv.attrs);
-  const Tensor weights = edit->tensors[conv.inputs[1]];
+  ReserveTensors(edit, 3 * concat.inputs.size());
+  const Tensor& weights = edit->tensors[conv.inputs[1]];
   const int64_t channels = edit->tensors[c].shape.back();
   if (attrs.groups != 1 || !weights.is_constant() || weights.shape.size() != 4 ||
       weights.shape[3] != channels || weights.type != DataType::kFloat32) {
@@ -605,9 +648,10 @@ Status ApplyChannelWise(EditableModel* edit, int concat_op, int conv_op,
     offsets[i] = offsets[i - 1] + edit->tensors[concat.inputs[i - 1]].shape.back();
   }
   const int z = conv.outputs[0];
-  const Tensor out = edit->tensors[z];
-  const std::string base = conv.name.empty() ? out.name : conv.name;
+  const Tensor& out = edit->tensors[z];
+  const std::string& base = conv.name.empty() ? out.name : conv.name;
   std::vector<Operator> ops;
+  ops.reserve(2 * k);
   int accumulator = -1;
   for (size_t j = 0; j < k; ++j) {
     const int branch = order[j];
@@ -708,39 +752,50 @@ Status ApplyKernelWise(EditableModel* edit, int concat_op, int consumer_op) {
   if (consumer_op <= concat_op || consumer_op >= static_cast<int>(edit->operators.size())) {
     return InvalidArgumentError("operator ", consumer_op, " does not follow the concat");
   }
-  const Operator concat = edit->operators[concat_op];
-  const Operator op = edit->operators[consumer_op];
+  // References stay valid up to the Splice (ReserveTensors).
+  const Operator& concat = edit->operators[concat_op];
+  const Operator& op = edit->operators[consumer_op];
   const int c = concat.outputs[0];
   const int64_t channels = edit->tensors[c].shape.back();
   if (!ChannelSeparable(*edit, op, c, channels)) {
     return InvalidArgumentError("operator ", OpLabel(*edit, consumer_op),
                                 " is not a channel-separable op on the concat");
   }
+  const size_t k = concat.inputs.size();
+  ReserveTensors(edit, 3 * k);
   const int z = op.outputs[0];
-  const Tensor out = edit->tensors[z];
-  const std::string base = op.name.empty() ? out.name : op.name;
+  const Tensor& out = edit->tensors[z];
+  const std::string& base = op.name.empty() ? out.name : op.name;
   // Undone if a branch's shapes do not infer (tensors added so far).
   const size_t tensors_before = edit->tensors.size();
   const size_t storage_before = edit->storage.size();
   std::vector<Operator> ops;
+  ops.reserve(k + 1);
   std::vector<int> parts;
+  parts.reserve(k);
+  std::vector<std::vector<int64_t>> shapes(op.inputs.size());
+  std::vector<const Tensor*> inputs(op.inputs.size());
   int64_t offset = 0;
-  for (size_t i = 0; i < concat.inputs.size(); ++i) {
+  for (size_t i = 0; i < k; ++i) {
     const int x = concat.inputs[i];
     const int64_t width = edit->tensors[x].shape.back();
-    Operator branch = op;
+    Operator branch;
+    branch.type = op.type;
     branch.name = Named(base, "/branch", i);
+    branch.inputs = op.inputs;
+    branch.outputs = op.outputs;  // for InferOutputShapes; replaced below
+    branch.attrs = op.attrs;
     for (int& input : branch.inputs) {
       if (input == c) input = x;
     }
     if (op.type == OpType::kConv2D) {
-      const Tensor weights = edit->tensors[op.inputs[1]];
+      const Tensor& weights = edit->tensors[op.inputs[1]];
       branch.inputs[1] = AddConstant(
           edit, Named(weights.name, "/branch", i),
           {width, weights.shape[1], weights.shape[2], 1},
           SliceFirstAxis(weights, offset, width));
       if (op.inputs.size() > 2 && op.inputs[2] >= 0) {
-        const Tensor bias = edit->tensors[op.inputs[2]];
+        const Tensor& bias = edit->tensors[op.inputs[2]];
         branch.inputs[2] = AddConstant(edit, Named(bias.name, "/branch", i), {width},
                                        SliceFirstAxis(bias, offset, width));
       }
@@ -749,7 +804,7 @@ Status ApplyKernelWise(EditableModel* edit, int concat_op, int consumer_op) {
       std::get<SliceAttrs>(branch.attrs).size.back() = width;
     } else if (op.type == OpType::kMul || op.type == OpType::kAdd) {
       const int which = op.inputs[0] == c ? 1 : 0;
-      const Tensor constant = edit->tensors[op.inputs[which]];
+      const Tensor& constant = edit->tensors[op.inputs[which]];
       if (!constant.shape.empty() && constant.shape.back() == channels && channels != 1) {
         std::vector<int64_t> shape = constant.shape;
         shape.back() = width;
@@ -757,11 +812,16 @@ Status ApplyKernelWise(EditableModel* edit, int concat_op, int consumer_op) {
                                            shape, SliceLastAxis(constant, offset, width));
       }
     }
-    std::vector<std::vector<int64_t>> shapes;
-    std::vector<const Tensor*> inputs;
-    for (int input : branch.inputs) {
-      shapes.push_back(input >= 0 ? edit->tensors[input].shape : std::vector<int64_t>{});
-      inputs.push_back(input >= 0 ? &edit->tensors[input] : nullptr);
+    // The shapes are assigned, not pushed: each keeps its capacity from the
+    // last branch.
+    for (size_t in = 0; in < branch.inputs.size(); ++in) {
+      const int input = branch.inputs[in];
+      if (input >= 0) {
+        shapes[in].assign(edit->tensors[input].shape.begin(), edit->tensors[input].shape.end());
+      } else {
+        shapes[in].clear();
+      }
+      inputs[in] = input >= 0 ? &edit->tensors[input] : nullptr;
     }
     Result<std::vector<std::vector<int64_t>>> inferred =
         InferOutputShapes(branch, shapes, inputs);
@@ -770,7 +830,7 @@ Status ApplyKernelWise(EditableModel* edit, int concat_op, int consumer_op) {
       return inferred.status();
     }
     const int y = AddActivation(edit, Named(out.name, "/branch", i),
-                                inferred.value().at(0), out.type);
+                                std::move(inferred.value().at(0)), out.type);
     branch.outputs = {y};
     parts.push_back(y);
     ops.push_back(std::move(branch));
@@ -779,7 +839,7 @@ Status ApplyKernelWise(EditableModel* edit, int concat_op, int consumer_op) {
   Operator join;
   join.type = OpType::kConcat;
   join.name = base + "/concat";
-  join.inputs = parts;
+  join.inputs = std::move(parts);
   join.outputs = {z};
   join.attrs = ConcatAttrs{static_cast<int>(out.shape.size()) - 1};
   ops.push_back(std::move(join));
