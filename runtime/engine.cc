@@ -355,7 +355,7 @@ Status CheckPlan(const Model& source, ExecutionPlan* plan, bool stored) {
   SERENITY_RETURN_IF_ERROR(scheduler::ValidateArenaPlan(buffers, arena, kReadPastBytes));
 
   // The peak under the same memory model the plan was made with.
-  const uint64_t peak = scheduler::PeakBytes(graph, memory, order);
+  const uint64_t peak = scheduler::PeakBytes(memory, ranges, static_cast<int>(order.size()));
   if (plan->memory.peak_bytes != peak) {
     return InvalidArgumentError("the plan claims a peak of ", plan->memory.peak_bytes,
                                 " bytes; its order peaks at ", peak);

@@ -130,7 +130,8 @@ class AliasPlanner {
     return Status::Ok();
   }
 
-  // Returns the plan, or in `hazard_concat` a concat that must stay a copy.
+  // Returns the plan, or in `hazard_concat` a concat that must stay a copy
+  // (and then an empty plan).
   AliasPlan Build(const std::vector<int>& copy_concats, int* hazard_concat) {
     const int num_tensors = static_cast<int>(graph_.tensors.size());
     const int num_ops = static_cast<int>(graph_.ops.size());
@@ -139,7 +140,9 @@ class AliasPlanner {
       graph_of_model_[graph_.tensors[t].model_tensor] = t;
     }
     nodes_.assign(num_tensors, Node{});
-    children_.assign(num_tensors, {});
+    first_child_.assign(num_tensors, -1);
+    last_child_.assign(num_tensors, -1);
+    next_sibling_.assign(num_tensors, -1);
     zero_copy_.assign(num_ops, false);
     no_op_reshape_.assign(num_ops, false);
     in_place_.assign(num_ops, false);
@@ -148,6 +151,7 @@ class AliasPlanner {
     if (options_.zero_copy_concat) PlanConcats(copy_concats);
     if (options_.reshape) PlanReshapes();
     *hazard_concat = FindHazard();
+    if (*hazard_concat >= 0) return AliasPlan{};  // another round follows
     return Materialise();
   }
 
@@ -161,9 +165,16 @@ class AliasPlanner {
     return graph_of_model_[model_tensor];
   }
 
+  // Appends `child` to the children of `parent` (a tensor is attached once:
+  // only a root gets a parent).
   void Attach(int child, int parent, AliasLink link, int64_t channel_offset) {
     nodes_[child] = Node{parent, link, channel_offset};
-    children_[parent].push_back(child);
+    if (last_child_[parent] < 0) {
+      first_child_[parent] = child;
+    } else {
+      next_sibling_[last_child_[parent]] = child;
+    }
+    last_child_[parent] = child;
   }
 
   // The tensor's input 0 may be overwritten by `op` in every order.
@@ -206,13 +217,16 @@ class AliasPlanner {
   void Subtree(int root, std::vector<int>* out) const {
     out->push_back(root);
     for (size_t i = out->size() - 1; i < out->size(); ++i) {
-      for (int child : children_[(*out)[i]]) out->push_back(child);
+      for (int child = first_child_[(*out)[i]]; child >= 0; child = next_sibling_[child]) {
+        out->push_back(child);
+      }
     }
   }
 
   // Whether the whole subtree under `root` can move into a channel slice.
   bool CanBecomeSlice(int root, int concat_op) const {
-    std::vector<int> members;
+    std::vector<int>& members = scratch_members_;
+    members.clear();
     Subtree(root, &members);
     for (int u : members) {
       const GraphTensor& tensor = graph_.tensors[u];
@@ -252,8 +266,10 @@ class AliasPlanner {
         continue;
       }
       bool ok = !op.inputs.empty();
-      std::vector<int> roots;
-      std::vector<int64_t> offsets;
+      std::vector<int>& roots = scratch_roots_;
+      std::vector<int64_t>& offsets = scratch_offsets_;
+      roots.clear();
+      offsets.clear();
       int64_t offset = 0;
       for (size_t i = 0; ok && i < op.inputs.size(); ++i) {
         const int x = GraphTensorOf(op.inputs[i]);
@@ -327,7 +343,7 @@ class AliasPlanner {
       int below = y;
       int a = nodes_[y].parent;
       while (a >= 0) {
-        for (int child : children_[a]) {
+        for (int child = first_child_[a]; child >= 0; child = next_sibling_[child]) {
           if (child != below) Subtree(child, &side);
         }
         if (nodes_[a].link == AliasLink::kSlice || nodes_[a].parent < 0) break;
@@ -355,9 +371,15 @@ class AliasPlanner {
     plan.placements.assign(num_tensors, TensorPlacement{});
     plan.memory.buffer_of_tensor.assign(num_tensors, -1);
     std::vector<int> order;
+    order.reserve(num_tensors);
+    int roots = 0;
     for (int t = 0; t < num_tensors; ++t) {
-      if (nodes_[t].parent < 0) Subtree(t, &order);
+      if (nodes_[t].parent < 0) {
+        Subtree(t, &order);
+        ++roots;
+      }
     }
+    plan.memory.buffers.reserve(roots);
     for (int t : order) {
       TensorPlacement& placement = plan.placements[t];
       const Node& node = nodes_[t];
@@ -412,7 +434,15 @@ class AliasPlanner {
   const AliasOptions& options_;
   std::vector<int> graph_of_model_;
   std::vector<Node> nodes_;
-  std::vector<std::vector<int>> children_;
+  // Each tensor's children in the order they were attached, as a list:
+  // first_child_ and last_child_ per parent, next_sibling_ per child.
+  std::vector<int> first_child_;
+  std::vector<int> last_child_;
+  std::vector<int> next_sibling_;
+  // Scratch space reused from concat to concat.
+  mutable std::vector<int> scratch_members_;
+  std::vector<int> scratch_roots_;
+  std::vector<int64_t> scratch_offsets_;
   std::vector<bool> zero_copy_;
   std::vector<bool> no_op_reshape_;
   std::vector<bool> in_place_;

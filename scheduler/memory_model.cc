@@ -46,10 +46,10 @@ std::vector<LiveRange> ComputeLiveRanges(const Graph& graph, const MemoryModel& 
   return ranges;
 }
 
-std::vector<uint64_t> FootprintPerStep(const Graph& graph, const MemoryModel& memory,
-                                       const std::vector<int>& order) {
-  const int num_steps = static_cast<int>(order.size());
-  std::vector<LiveRange> ranges = ComputeLiveRanges(graph, memory, order);
+namespace {
+
+std::vector<uint64_t> FootprintOfRanges(const MemoryModel& memory,
+                                        const std::vector<LiveRange>& ranges, int num_steps) {
   // Difference array: +bytes at first, -bytes after last.
   std::vector<int64_t> delta(num_steps + 1, 0);
   for (size_t b = 0; b < ranges.size(); ++b) {
@@ -66,12 +66,25 @@ std::vector<uint64_t> FootprintPerStep(const Graph& graph, const MemoryModel& me
   return footprint;
 }
 
+}  // namespace
+
+std::vector<uint64_t> FootprintPerStep(const Graph& graph, const MemoryModel& memory,
+                                       const std::vector<int>& order) {
+  return FootprintOfRanges(memory, ComputeLiveRanges(graph, memory, order),
+                           static_cast<int>(order.size()));
+}
+
+uint64_t PeakBytes(const MemoryModel& memory, const std::vector<LiveRange>& ranges,
+                   int num_steps) {
+  uint64_t peak = 0;
+  for (uint64_t bytes : FootprintOfRanges(memory, ranges, num_steps)) peak = std::max(peak, bytes);
+  return peak;
+}
+
 uint64_t PeakBytes(const Graph& graph, const MemoryModel& memory,
                    const std::vector<int>& order) {
-  std::vector<uint64_t> footprint = FootprintPerStep(graph, memory, order);
-  uint64_t peak = 0;
-  for (uint64_t bytes : footprint) peak = std::max(peak, bytes);
-  return peak;
+  return PeakBytes(memory, ComputeLiveRanges(graph, memory, order),
+                   static_cast<int>(order.size()));
 }
 
 }  // namespace serenity::scheduler

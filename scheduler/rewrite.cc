@@ -105,6 +105,11 @@ class OperatorList {
   OperatorList& operator=(OperatorList&&) noexcept = default;
 
   size_t size() const { return order_.size(); }
+  // Room for `count` operators in all, added or not, before the pool moves.
+  void Reserve(size_t count) {
+    pool_.reserve(count);
+    listed_.reserve(count);
+  }
   const Operator& operator[](int position) const { return pool_[order_[position]]; }
 
   void Erase(int position) {
@@ -275,10 +280,12 @@ EditableModel EditableFrom(const Model& model) {
   edit.name = model.name();
   edit.description = model.description();
   edit.metadata = model.metadata();
-  // Room for the tensors edits add, so that they do not move the rest.
-  edit.tensors.reserve(model.tensors().size() + model.tensors().size() / 2 + 16);
+  // Room for the tensors and operators edits add, so that they rarely move
+  // the rest (the zoo's recipes add up to half again of each).
+  edit.tensors.reserve(2 * model.tensors().size() + 16);
   edit.tensors = model.tensors();
   edit.operators = OperatorList(model.operators());
+  edit.operators.Reserve(2 * model.operators().size() + 16);
   edit.inputs = model.inputs();
   edit.outputs = model.outputs();
   edit.source_tensors = edit.tensors.size();

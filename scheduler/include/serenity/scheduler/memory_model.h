@@ -52,6 +52,11 @@ SERENITY_API std::vector<uint64_t> FootprintPerStep(const Graph& graph, const Me
 SERENITY_API uint64_t PeakBytes(const Graph& graph, const MemoryModel& memory,
                                 const std::vector<int>& order);
 
+// The same from the live ranges ComputeLiveRanges gives for an order of
+// `num_steps` steps (for a caller that has them already).
+SERENITY_API uint64_t PeakBytes(const MemoryModel& memory, const std::vector<LiveRange>& ranges,
+                                int num_steps);
+
 }  // namespace serenity::scheduler
 
 #endif  // SERENITY_SCHEDULER_MEMORY_MODEL_H_
