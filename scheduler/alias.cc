@@ -102,9 +102,11 @@ int64_t LastDim(const Tensor& tensor) {
   return tensor.shape.empty() ? 1 : tensor.shape.back();
 }
 
+// G is Graph or CompactGraph.
+template <typename G>
 class AliasPlanner {
  public:
-  AliasPlanner(const ModelParts& parts, const Graph& graph,
+  AliasPlanner(const ModelParts& parts, const G& graph,
                const AliasCapabilities& capabilities, const AliasOptions& options)
       : parts_(parts), graph_(graph), caps_(capabilities), options_(options) {}
 
@@ -120,11 +122,10 @@ class AliasPlanner {
                                     " is not model operator ", o);
       }
     }
-    for (const GraphTensor& tensor : graph_.tensors) {
-      if (tensor.model_tensor < 0 ||
-          tensor.model_tensor >= static_cast<int>(parts_.tensors->size())) {
-        return InvalidArgumentError("graph tensor '", tensor.name,
-                                    "' has no model tensor");
+    for (size_t t = 0; t < graph_.tensors.size(); ++t) {
+      const int model_tensor = graph_.tensors[t].model_tensor;
+      if (model_tensor < 0 || model_tensor >= static_cast<int>(parts_.tensors->size())) {
+        return InvalidArgumentError("graph tensor ", t, " has no model tensor");
       }
     }
     return Status::Ok();
@@ -179,7 +180,7 @@ class AliasPlanner {
 
   // The tensor's input 0 may be overwritten by `op` in every order.
   bool SingleReaderIntermediate(int graph_tensor, int op) const {
-    const GraphTensor& tensor = graph_.tensors[graph_tensor];
+    const auto& tensor = graph_.tensors[graph_tensor];
     if (tensor.graph_input || tensor.graph_output) return false;
     if (tensor.consumers.size() != 1 || tensor.consumers[0] != op) return false;
     const std::vector<int>& inputs = (*parts_.operators)[op].inputs;
@@ -229,7 +230,7 @@ class AliasPlanner {
     members.clear();
     Subtree(root, &members);
     for (int u : members) {
-      const GraphTensor& tensor = graph_.tensors[u];
+      const auto& tensor = graph_.tensors[u];
       if (tensor.graph_input || tensor.graph_output) return false;
       if (nodes_[u].link == AliasLink::kReshape) return false;
       const int producer = tensor.producer;
@@ -429,7 +430,7 @@ class AliasPlanner {
   }
 
   const ModelParts& parts_;
-  const Graph& graph_;
+  const G& graph_;
   const AliasCapabilities& caps_;
   const AliasOptions& options_;
   std::vector<int> graph_of_model_;
@@ -450,11 +451,13 @@ class AliasPlanner {
 
 }  // namespace
 
-Result<AliasPlan> PlanAliasingForParts(const ModelParts& parts,
-                                       const Graph& graph,
-                                       const AliasCapabilities& capabilities,
-                                       const AliasOptions& options) {
-  AliasPlanner planner(parts, graph, capabilities, options);
+namespace {
+
+template <typename G>
+Result<AliasPlan> PlanAliasingOf(const ModelParts& parts, const G& graph,
+                                 const AliasCapabilities& capabilities,
+                                 const AliasOptions& options) {
+  AliasPlanner<G> planner(parts, graph, capabilities, options);
   SERENITY_RETURN_IF_ERROR(planner.Check());
   std::vector<int> copy_concats = options.copy_concats;
   // Each round keeps one more concat as a copy, so this ends.
@@ -466,10 +469,13 @@ Result<AliasPlan> PlanAliasingForParts(const ModelParts& parts,
   }
 }
 
-AliasPlan PlanWithoutAliasingForParts(const ModelParts& parts,
-                                      const Graph& graph) {
+template <typename G>
+AliasPlan PlanWithoutAliasingOf(const ModelParts& parts, const G& graph) {
   AliasPlan plan;
   plan.memory = MemoryModel();
+  plan.memory.buffers.reserve(graph.tensors.size());
+  plan.memory.buffer_of_tensor.reserve(graph.tensors.size());
+  plan.placements.reserve(graph.tensors.size());
   for (size_t t = 0; t < graph.tensors.size(); ++t) {
     Buffer buffer;
     buffer.bytes = AlignUp(graph.tensors[t].bytes);
@@ -485,6 +491,20 @@ AliasPlan PlanWithoutAliasingForParts(const ModelParts& parts,
   return plan;
 }
 
+}  // namespace
+
+Result<AliasPlan> PlanAliasingForParts(const ModelParts& parts,
+                                       const Graph& graph,
+                                       const AliasCapabilities& capabilities,
+                                       const AliasOptions& options) {
+  return PlanAliasingOf(parts, graph, capabilities, options);
+}
+
+AliasPlan PlanWithoutAliasingForParts(const ModelParts& parts,
+                                      const Graph& graph) {
+  return PlanWithoutAliasingOf(parts, graph);
+}
+
 }  // namespace internal
 
 Result<AliasPlan> PlanAliasing(const Model& model, const Graph& graph,
@@ -496,6 +516,16 @@ Result<AliasPlan> PlanAliasing(const Model& model, const Graph& graph,
 
 AliasPlan PlanWithoutAliasing(const Model& model, const Graph& graph) {
   return internal::PlanWithoutAliasingForParts(internal::PartsOf(model), graph);
+}
+
+Result<AliasPlan> PlanAliasing(const Model& model, const CompactGraph& graph,
+                               const AliasCapabilities& capabilities,
+                               const AliasOptions& options) {
+  return internal::PlanAliasingOf(internal::PartsOf(model), graph, capabilities, options);
+}
+
+AliasPlan PlanWithoutAliasing(const Model& model, const CompactGraph& graph) {
+  return internal::PlanWithoutAliasingOf(internal::PartsOf(model), graph);
 }
 
 }  // namespace serenity::scheduler

@@ -4,7 +4,10 @@
 
 namespace serenity::scheduler {
 
-MemoryModel MemoryModel::WithoutAliasing(const Graph& graph) {
+namespace {
+
+template <typename G>
+MemoryModel WithoutAliasingOf(const G& graph) {
   MemoryModel memory;
   memory.buffers.resize(graph.tensors.size());
   memory.buffer_of_tensor.resize(graph.tensors.size());
@@ -16,8 +19,18 @@ MemoryModel MemoryModel::WithoutAliasing(const Graph& graph) {
   return memory;
 }
 
-std::vector<LiveRange> ComputeLiveRanges(const Graph& graph, const MemoryModel& memory,
-                                         const std::vector<int>& order) {
+}  // namespace
+
+MemoryModel MemoryModel::WithoutAliasing(const Graph& graph) { return WithoutAliasingOf(graph); }
+MemoryModel MemoryModel::WithoutAliasing(const CompactGraph& graph) {
+  return WithoutAliasingOf(graph);
+}
+
+namespace {
+
+template <typename G>
+std::vector<LiveRange> LiveRangesOf(const G& graph, const MemoryModel& memory,
+                                    const std::vector<int>& order) {
   const int num_steps = static_cast<int>(order.size());
   std::vector<int> step_of_op(graph.ops.size(), 0);
   for (int step = 0; step < num_steps; ++step) step_of_op[order[step]] = step;
@@ -27,7 +40,7 @@ std::vector<LiveRange> ComputeLiveRanges(const Graph& graph, const MemoryModel& 
   for (size_t b = 0; b < memory.buffers.size(); ++b) {
     LiveRange& range = ranges[b];
     for (int t : memory.buffers[b].tensors) {
-      const GraphTensor& tensor = graph.tensors[t];
+      const auto& tensor = graph.tensors[t];
       // First writer: the producer, or step 0 for a graph input.
       const int written = tensor.graph_input || tensor.producer < 0
                               ? 0
@@ -44,6 +57,18 @@ std::vector<LiveRange> ComputeLiveRanges(const Graph& graph, const MemoryModel& 
     if (num_steps == 0) range = LiveRange{0, -1};
   }
   return ranges;
+}
+
+}  // namespace
+
+std::vector<LiveRange> ComputeLiveRanges(const Graph& graph, const MemoryModel& memory,
+                                         const std::vector<int>& order) {
+  return LiveRangesOf(graph, memory, order);
+}
+
+std::vector<LiveRange> ComputeLiveRanges(const CompactGraph& graph, const MemoryModel& memory,
+                                         const std::vector<int>& order) {
+  return LiveRangesOf(graph, memory, order);
 }
 
 namespace {

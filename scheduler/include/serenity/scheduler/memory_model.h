@@ -30,6 +30,7 @@ struct MemoryModel {
   // One buffer per tensor, sizes aligned: the paper's (and --no-rewrite's)
   // setting.
   static MemoryModel WithoutAliasing(const Graph& graph);
+  static MemoryModel WithoutAliasing(const CompactGraph& graph);
 };
 
 // A buffer's live range under an order, in steps 0..n-1, inclusive on both
@@ -42,6 +43,9 @@ struct LiveRange {
 
 // Live range of every buffer under `order` (a topological order).
 SERENITY_API std::vector<LiveRange> ComputeLiveRanges(const Graph& graph, const MemoryModel& memory,
+                                                      const std::vector<int>& order);
+SERENITY_API std::vector<LiveRange> ComputeLiveRanges(const CompactGraph& graph,
+                                                      const MemoryModel& memory,
                                                       const std::vector<int>& order);
 
 // Bytes live at every step under `order`.
