@@ -168,11 +168,28 @@ class OperatorList {
     for (int id : order_) operators.push_back(pool_[id]);
     return operators;
   }
+  // The listed operators in order, in the pool's own storage: swapped to the
+  // front (cycle by cycle), the rest dropped. No second vector of operators
+  // is allocated and touched (a cache hit's replay ends here).
   std::vector<Operator> TakeInOrder() && {
-    std::vector<Operator> operators;
-    operators.reserve(order_.size());
-    for (int id : order_) operators.push_back(std::move(pool_[id]));
-    return operators;
+    const int n = static_cast<int>(order_.size());
+    std::vector<int> slot_of(pool_.size());  // where each operator is now
+    std::vector<int> id_at(pool_.size());    // which operator each slot holds
+    std::iota(slot_of.begin(), slot_of.end(), 0);
+    std::iota(id_at.begin(), id_at.end(), 0);
+    for (int position = 0; position < n; ++position) {
+      const int id = order_[position];
+      const int from = slot_of[id];
+      if (from == position) continue;
+      std::swap(pool_[position], pool_[from]);
+      const int displaced = id_at[position];
+      id_at[from] = displaced;
+      slot_of[displaced] = from;
+      id_at[position] = id;
+      slot_of[id] = position;
+    }
+    pool_.erase(pool_.begin() + n, pool_.end());
+    return std::move(pool_);
   }
 
  private:
