@@ -543,10 +543,22 @@ Status CheckPermutation(const std::vector<int>& order, size_t n) {
   if (order.size() != n) {
     return InvalidArgumentError("order has ", order.size(), " entries, expected ", n);
   }
-  std::vector<int> sorted = order;
-  std::sort(sorted.begin(), sorted.end());
-  for (size_t i = 0; i < n; ++i) {
-    if (sorted[i] != static_cast<int>(i)) {
+  // n entries, each in range and seen once. A bit mask for the usual few
+  // entries (no allocation per edit a recipe replays), else a vector.
+  uint64_t seen_few = 0;
+  std::vector<bool> seen_many(n > 64 ? n : 0, false);
+  for (int i : order) {
+    bool seen = false;
+    if (i >= 0 && static_cast<size_t>(i) < n) {
+      if (n <= 64) {
+        seen = (seen_few >> i) & 1;
+        seen_few |= uint64_t{1} << i;
+      } else {
+        seen = seen_many[i];
+        seen_many[i] = true;
+      }
+    }
+    if (i < 0 || static_cast<size_t>(i) >= n || seen) {
       return InvalidArgumentError("order is not a permutation of 0..", n - 1);
     }
   }
@@ -667,10 +679,6 @@ Status ApplyChannelWise(EditableModel* edit, int concat_op, int conv_op,
   const size_t k = concat.inputs.size();
   if (order.empty()) order = IdentityOrder(k);
   SERENITY_RETURN_IF_ERROR(CheckPermutation(order, k));
-  std::vector<int64_t> offsets(k, 0);
-  for (size_t i = 1; i < k; ++i) {
-    offsets[i] = offsets[i - 1] + edit->tensors[concat.inputs[i - 1]].shape.back();
-  }
   const int z = conv.outputs[0];
   const Tensor& out = edit->tensors[z];
   const std::string& base = conv.name.empty() ? out.name : conv.name;
@@ -681,9 +689,11 @@ Status ApplyChannelWise(EditableModel* edit, int concat_op, int conv_op,
     const int branch = order[j];
     const int x = concat.inputs[branch];
     const int64_t width = edit->tensors[x].shape.back();
+    int64_t offset = 0;  // of the branch's channels in the concat
+    for (int i = 0; i < branch; ++i) offset += edit->tensors[concat.inputs[i]].shape.back();
     const int w = AddConstant(edit, Named(weights.name, "/part", branch),
                               {weights.shape[0], weights.shape[1], weights.shape[2], width},
-                              SliceLastAxisView(weights, offsets[branch], width));
+                              SliceLastAxisView(weights, offset, width));
     const bool last = j + 1 == k;
     Operator partial;
     partial.type = OpType::kConv2D;
