@@ -72,6 +72,7 @@ class OperatorList {
   explicit OperatorList(std::vector<Operator> operators)
       : pool_(std::move(operators)), listed_(pool_.size(), true),
         order_(IdentityOrder(pool_.size())) {
+    listed_.reserve(pool_.capacity());
     // The readers of the operators given, flat (one allocation, not one per
     // tensor): added_links_ takes those added later.
     int tensors = 0;
@@ -105,11 +106,6 @@ class OperatorList {
   OperatorList& operator=(OperatorList&&) noexcept = default;
 
   size_t size() const { return order_.size(); }
-  // Room for `count` operators in all, added or not, before the pool moves.
-  void Reserve(size_t count) {
-    pool_.reserve(count);
-    listed_.reserve(count);
-  }
   const Operator& operator[](int position) const { return pool_[order_[position]]; }
 
   void Erase(int position) {
@@ -300,9 +296,11 @@ EditableModel EditableFrom(const Model& model) {
   // Room for the tensors and operators edits add, so that they rarely move
   // the rest (the zoo's recipes add up to half again of each).
   edit.tensors.reserve(2 * model.tensors().size() + 16);
-  edit.tensors = model.tensors();
-  edit.operators = OperatorList(model.operators());
-  edit.operators.Reserve(2 * model.operators().size() + 16);
+  edit.tensors = model.tensors();  // into the room reserved
+  std::vector<Operator> operators;
+  operators.reserve(2 * model.operators().size() + 16);
+  operators = model.operators();
+  edit.operators = OperatorList(std::move(operators));
   edit.inputs = model.inputs();
   edit.outputs = model.outputs();
   edit.source_tensors = edit.tensors.size();
