@@ -106,8 +106,8 @@ int64_t LastDim(const Tensor& tensor) {
 template <typename G>
 class AliasPlanner {
  public:
-  AliasPlanner(const ModelParts& parts, const G& graph,
-               const AliasCapabilities& capabilities, const AliasOptions& options)
+  AliasPlanner(const ModelParts& parts, const G& graph, const AliasCapabilities& capabilities,
+               const AliasOptions& options)
       : parts_(parts), graph_(graph), caps_(capabilities), options_(options) {}
 
   Status Check() const {
@@ -493,15 +493,13 @@ AliasPlan PlanWithoutAliasingOf(const ModelParts& parts, const G& graph) {
 
 }  // namespace
 
-Result<AliasPlan> PlanAliasingForParts(const ModelParts& parts,
-                                       const Graph& graph,
+Result<AliasPlan> PlanAliasingForParts(const ModelParts& parts, const Graph& graph,
                                        const AliasCapabilities& capabilities,
                                        const AliasOptions& options) {
   return PlanAliasingOf(parts, graph, capabilities, options);
 }
 
-AliasPlan PlanWithoutAliasingForParts(const ModelParts& parts,
-                                      const Graph& graph) {
+AliasPlan PlanWithoutAliasingForParts(const ModelParts& parts, const Graph& graph) {
   return PlanWithoutAliasingOf(parts, graph);
 }
 
@@ -519,8 +517,7 @@ AliasPlan PlanWithoutAliasing(const Model& model, const Graph& graph) {
 }
 
 Result<AliasPlan> PlanAliasing(const Model& model, const CompactGraph& graph,
-                               const AliasCapabilities& capabilities,
-                               const AliasOptions& options) {
+                               const AliasCapabilities& capabilities, const AliasOptions& options) {
   return internal::PlanAliasingOf(internal::PartsOf(model), graph, capabilities, options);
 }
 

@@ -157,22 +157,23 @@ CompactGraph CompactGraphFromModel(const Model& model) {
   for (int input : model.inputs()) graph.tensors[graph_index[input]].graph_input = true;
   for (int output : model.outputs()) graph.tensors[graph_index[output]].graph_output = true;
 
-  // Each operator's activation inputs (each once) and outputs, then each
-  // tensor's consumers, all in `indices`: counted first so that it is
-  // allocated once and the lists can point into it.
+  // An operator's input i is listed if it is an activation not listed before.
+  auto listed = [&](const std::vector<int>& inputs, size_t i) {
+    return inputs[i] >= 0 && graph_index[inputs[i]] >= 0 &&
+           std::find(inputs.begin(), inputs.begin() + i, inputs[i]) == inputs.begin() + i;
+  };
+  // Each operator's listed inputs and its outputs, then each tensor's
+  // consumers, all in `indices`: counted first so that it is allocated once
+  // and the lists can point into it.
   std::vector<uint32_t> input_count(ops.size(), 0);
   std::vector<uint32_t> consumer_count(activations, 0);
   size_t total = 0;
   for (size_t o = 0; o < ops.size(); ++o) {
     const std::vector<int>& inputs = ops[o].inputs;
     for (size_t i = 0; i < inputs.size(); ++i) {
-      const int g = inputs[i] < 0 ? -1 : graph_index[inputs[i]];
-      if (g < 0 || std::find(inputs.begin(), inputs.begin() + i, inputs[i]) !=
-                       inputs.begin() + i) {
-        continue;
-      }
+      if (!listed(inputs, i)) continue;
       ++input_count[o];
-      ++consumer_count[g];
+      ++consumer_count[graph_index[inputs[i]]];
     }
     total += 2 * input_count[o] + ops[o].outputs.size();
   }
@@ -185,12 +186,7 @@ CompactGraph CompactGraphFromModel(const Model& model) {
     int* first = next;
     const std::vector<int>& inputs = ops[o].inputs;
     for (size_t i = 0; i < inputs.size(); ++i) {
-      const int g = inputs[i] < 0 ? -1 : graph_index[inputs[i]];
-      if (g < 0 || std::find(inputs.begin(), inputs.begin() + i, inputs[i]) !=
-                       inputs.begin() + i) {
-        continue;
-      }
-      *next++ = g;
+      if (listed(inputs, i)) *next++ = graph_index[inputs[i]];
     }
     op.inputs = IndexList(first, input_count[o]);
     first = next;

@@ -99,17 +99,14 @@ std::vector<uint64_t> FootprintPerStep(const Graph& graph, const MemoryModel& me
                            static_cast<int>(order.size()));
 }
 
-uint64_t PeakBytes(const MemoryModel& memory, const std::vector<LiveRange>& ranges,
-                   int num_steps) {
+uint64_t PeakBytes(const MemoryModel& memory, const std::vector<LiveRange>& ranges, int num_steps) {
   uint64_t peak = 0;
   for (uint64_t bytes : FootprintOfRanges(memory, ranges, num_steps)) peak = std::max(peak, bytes);
   return peak;
 }
 
-uint64_t PeakBytes(const Graph& graph, const MemoryModel& memory,
-                   const std::vector<int>& order) {
-  return PeakBytes(memory, ComputeLiveRanges(graph, memory, order),
-                   static_cast<int>(order.size()));
+uint64_t PeakBytes(const Graph& graph, const MemoryModel& memory, const std::vector<int>& order) {
+  return PeakBytes(memory, ComputeLiveRanges(graph, memory, order), static_cast<int>(order.size()));
 }
 
 }  // namespace serenity::scheduler

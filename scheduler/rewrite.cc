@@ -632,9 +632,8 @@ Status ApplyPartialSum(EditableModel* edit, int add_op, std::vector<int> order) 
   chain.reserve(n - 1);
   for (size_t j = 1; j < n; ++j) {
     const bool last = j + 1 == n;
-    const int sum = last ? add_output
-                         : AddActivation(edit, Named(out.name, "/sum", j), out.shape,
-                                         out.type);
+    const int sum =
+        last ? add_output : AddActivation(edit, Named(out.name, "/sum", j), out.shape, out.type);
     Operator step;
     step.type = OpType::kAdd;
     step.name = last ? add.name : Named(base, "/sum", j);

@@ -102,7 +102,7 @@ struct CompactTensor {
 };
 
 struct CompactOp {
-  IndexList inputs;   // activations only, each once
+  IndexList inputs;  // activations only, each once
   IndexList outputs;
   int model_operator = -1;
 };
