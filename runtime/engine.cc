@@ -233,7 +233,7 @@ Status CheckModelSupported(const Model& model) {
 // plan runs): a function of the model and the plan's strategy, aliasing
 // starting point and copy concats, so a stored or cached plan is checked
 // against exactly the aliasing it will run with.
-Result<scheduler::AliasPlan> AliasFor(const Model& run_model, const scheduler::Graph& graph,
+Result<scheduler::AliasPlan> AliasFor(const Model& run_model, const scheduler::CompactGraph& graph,
                                       const ExecutionPlan& plan) {
   if (plan.strategy == MemoryStrategy::kOrder) {
     return scheduler::PlanWithoutAliasing(run_model, graph);
@@ -283,9 +283,9 @@ Status CheckPlan(const Model& source, ExecutionPlan* plan, bool stored) {
                                 plan->placements.size(), " tensors; the model has ",
                                 model.operators().size(), " and ", tensors.size());
   }
-  // Without names: the messages below name tensors through the model.
-  const scheduler::Graph graph =
-      scheduler::GraphFromModel(model, scheduler::GraphNames::kOmitted);
+  // Compact (no names, three allocations): the messages below name tensors
+  // through the model.
+  const scheduler::CompactGraph graph = scheduler::CompactGraphFromModel(model);
   SERENITY_ASSIGN_OR_RETURN(const scheduler::AliasPlan alias, AliasFor(model, graph, *plan));
   const scheduler::MemoryModel& memory = alias.memory;
 
@@ -358,7 +358,7 @@ Status CheckPlan(const Model& source, ExecutionPlan* plan, bool stored) {
   SERENITY_RETURN_IF_ERROR(scheduler::ValidateArenaPlan(buffers, arena, kReadPastBytes));
 
   // The peak under the same memory model the plan was made with.
-  const uint64_t peak = scheduler::PeakBytes(graph, memory, order);
+  const uint64_t peak = scheduler::PeakBytes(memory, ranges, static_cast<int>(order.size()));
   if (plan->memory.peak_bytes != peak) {
     return InvalidArgumentError("the plan claims a peak of ", plan->memory.peak_bytes,
                                 " bytes; its order peaks at ", peak);
@@ -372,15 +372,16 @@ Status CheckPlan(const Model& source, ExecutionPlan* plan, bool stored) {
   const scheduler::MemoryModel plain = scheduler::MemoryModel::WithoutAliasing(graph);
   std::vector<int> stored_order(graph.ops.size());
   for (size_t i = 0; i < stored_order.size(); ++i) stored_order[i] = static_cast<int>(i);
-  plan->memory.stored_order_peak_bytes = scheduler::PeakBytes(graph, plain, stored_order);
+  const std::vector<scheduler::LiveRange> stored_ranges =
+      scheduler::ComputeLiveRanges(graph, plain, stored_order);
+  plan->memory.stored_order_peak_bytes =
+      scheduler::PeakBytes(plain, stored_ranges, static_cast<int>(stored_order.size()));
   scheduler::PlanOptions baseline_options;
   baseline_options.kind = scheduler::PlannerKind::kGreedy;
   baseline_options.read_past_bytes = kReadPastBytes;
   SERENITY_ASSIGN_OR_RETURN(
       scheduler::ArenaPlan baseline,
-      scheduler::PlanArena(
-          PlanBuffers(plain, scheduler::ComputeLiveRanges(graph, plain, stored_order)),
-          baseline_options));
+      scheduler::PlanArena(PlanBuffers(plain, stored_ranges), baseline_options));
   plan->memory.baseline_arena_bytes = baseline.arena_bytes;
   return Status::Ok();
 }

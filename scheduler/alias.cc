@@ -102,10 +102,12 @@ int64_t LastDim(const Tensor& tensor) {
   return tensor.shape.empty() ? 1 : tensor.shape.back();
 }
 
+// G is Graph or CompactGraph.
+template <typename G>
 class AliasPlanner {
  public:
-  AliasPlanner(const ModelParts& parts, const Graph& graph,
-               const AliasCapabilities& capabilities, const AliasOptions& options)
+  AliasPlanner(const ModelParts& parts, const G& graph, const AliasCapabilities& capabilities,
+               const AliasOptions& options)
       : parts_(parts), graph_(graph), caps_(capabilities), options_(options) {}
 
   Status Check() const {
@@ -120,17 +122,17 @@ class AliasPlanner {
                                     " is not model operator ", o);
       }
     }
-    for (const GraphTensor& tensor : graph_.tensors) {
-      if (tensor.model_tensor < 0 ||
-          tensor.model_tensor >= static_cast<int>(parts_.tensors->size())) {
-        return InvalidArgumentError("graph tensor '", tensor.name,
-                                    "' has no model tensor");
+    for (size_t t = 0; t < graph_.tensors.size(); ++t) {
+      const int model_tensor = graph_.tensors[t].model_tensor;
+      if (model_tensor < 0 || model_tensor >= static_cast<int>(parts_.tensors->size())) {
+        return InvalidArgumentError("graph tensor ", t, " has no model tensor");
       }
     }
     return Status::Ok();
   }
 
-  // Returns the plan, or in `hazard_concat` a concat that must stay a copy.
+  // Returns the plan, or in `hazard_concat` a concat that must stay a copy
+  // (and then an empty plan).
   AliasPlan Build(const std::vector<int>& copy_concats, int* hazard_concat) {
     const int num_tensors = static_cast<int>(graph_.tensors.size());
     const int num_ops = static_cast<int>(graph_.ops.size());
@@ -139,7 +141,9 @@ class AliasPlanner {
       graph_of_model_[graph_.tensors[t].model_tensor] = t;
     }
     nodes_.assign(num_tensors, Node{});
-    children_.assign(num_tensors, {});
+    first_child_.assign(num_tensors, -1);
+    last_child_.assign(num_tensors, -1);
+    next_sibling_.assign(num_tensors, -1);
     zero_copy_.assign(num_ops, false);
     no_op_reshape_.assign(num_ops, false);
     in_place_.assign(num_ops, false);
@@ -148,6 +152,7 @@ class AliasPlanner {
     if (options_.zero_copy_concat) PlanConcats(copy_concats);
     if (options_.reshape) PlanReshapes();
     *hazard_concat = FindHazard();
+    if (*hazard_concat >= 0) return AliasPlan{};  // another round follows
     return Materialise();
   }
 
@@ -161,14 +166,21 @@ class AliasPlanner {
     return graph_of_model_[model_tensor];
   }
 
+  // Appends `child` to the children of `parent` (a tensor is attached once:
+  // only a root gets a parent).
   void Attach(int child, int parent, AliasLink link, int64_t channel_offset) {
     nodes_[child] = Node{parent, link, channel_offset};
-    children_[parent].push_back(child);
+    if (last_child_[parent] < 0) {
+      first_child_[parent] = child;
+    } else {
+      next_sibling_[last_child_[parent]] = child;
+    }
+    last_child_[parent] = child;
   }
 
   // The tensor's input 0 may be overwritten by `op` in every order.
   bool SingleReaderIntermediate(int graph_tensor, int op) const {
-    const GraphTensor& tensor = graph_.tensors[graph_tensor];
+    const auto& tensor = graph_.tensors[graph_tensor];
     if (tensor.graph_input || tensor.graph_output) return false;
     if (tensor.consumers.size() != 1 || tensor.consumers[0] != op) return false;
     const std::vector<int>& inputs = (*parts_.operators)[op].inputs;
@@ -206,16 +218,19 @@ class AliasPlanner {
   void Subtree(int root, std::vector<int>* out) const {
     out->push_back(root);
     for (size_t i = out->size() - 1; i < out->size(); ++i) {
-      for (int child : children_[(*out)[i]]) out->push_back(child);
+      for (int child = first_child_[(*out)[i]]; child >= 0; child = next_sibling_[child]) {
+        out->push_back(child);
+      }
     }
   }
 
   // Whether the whole subtree under `root` can move into a channel slice.
   bool CanBecomeSlice(int root, int concat_op) const {
-    std::vector<int> members;
+    std::vector<int>& members = scratch_members_;
+    members.clear();
     Subtree(root, &members);
     for (int u : members) {
-      const GraphTensor& tensor = graph_.tensors[u];
+      const auto& tensor = graph_.tensors[u];
       if (tensor.graph_input || tensor.graph_output) return false;
       if (nodes_[u].link == AliasLink::kReshape) return false;
       const int producer = tensor.producer;
@@ -252,8 +267,10 @@ class AliasPlanner {
         continue;
       }
       bool ok = !op.inputs.empty();
-      std::vector<int> roots;
-      std::vector<int64_t> offsets;
+      std::vector<int>& roots = scratch_roots_;
+      std::vector<int64_t>& offsets = scratch_offsets_;
+      roots.clear();
+      offsets.clear();
       int64_t offset = 0;
       for (size_t i = 0; ok && i < op.inputs.size(); ++i) {
         const int x = GraphTensorOf(op.inputs[i]);
@@ -327,7 +344,7 @@ class AliasPlanner {
       int below = y;
       int a = nodes_[y].parent;
       while (a >= 0) {
-        for (int child : children_[a]) {
+        for (int child = first_child_[a]; child >= 0; child = next_sibling_[child]) {
           if (child != below) Subtree(child, &side);
         }
         if (nodes_[a].link == AliasLink::kSlice || nodes_[a].parent < 0) break;
@@ -355,9 +372,15 @@ class AliasPlanner {
     plan.placements.assign(num_tensors, TensorPlacement{});
     plan.memory.buffer_of_tensor.assign(num_tensors, -1);
     std::vector<int> order;
+    order.reserve(num_tensors);
+    int roots = 0;
     for (int t = 0; t < num_tensors; ++t) {
-      if (nodes_[t].parent < 0) Subtree(t, &order);
+      if (nodes_[t].parent < 0) {
+        Subtree(t, &order);
+        ++roots;
+      }
     }
+    plan.memory.buffers.reserve(roots);
     for (int t : order) {
       TensorPlacement& placement = plan.placements[t];
       const Node& node = nodes_[t];
@@ -407,12 +430,20 @@ class AliasPlanner {
   }
 
   const ModelParts& parts_;
-  const Graph& graph_;
+  const G& graph_;
   const AliasCapabilities& caps_;
   const AliasOptions& options_;
   std::vector<int> graph_of_model_;
   std::vector<Node> nodes_;
-  std::vector<std::vector<int>> children_;
+  // Each tensor's children in the order they were attached, as a list:
+  // first_child_ and last_child_ per parent, next_sibling_ per child.
+  std::vector<int> first_child_;
+  std::vector<int> last_child_;
+  std::vector<int> next_sibling_;
+  // Scratch space reused from concat to concat.
+  mutable std::vector<int> scratch_members_;
+  std::vector<int> scratch_roots_;
+  std::vector<int64_t> scratch_offsets_;
   std::vector<bool> zero_copy_;
   std::vector<bool> no_op_reshape_;
   std::vector<bool> in_place_;
@@ -420,11 +451,13 @@ class AliasPlanner {
 
 }  // namespace
 
-Result<AliasPlan> PlanAliasingForParts(const ModelParts& parts,
-                                       const Graph& graph,
-                                       const AliasCapabilities& capabilities,
-                                       const AliasOptions& options) {
-  AliasPlanner planner(parts, graph, capabilities, options);
+namespace {
+
+template <typename G>
+Result<AliasPlan> PlanAliasingOf(const ModelParts& parts, const G& graph,
+                                 const AliasCapabilities& capabilities,
+                                 const AliasOptions& options) {
+  AliasPlanner<G> planner(parts, graph, capabilities, options);
   SERENITY_RETURN_IF_ERROR(planner.Check());
   std::vector<int> copy_concats = options.copy_concats;
   // Each round keeps one more concat as a copy, so this ends.
@@ -436,10 +469,13 @@ Result<AliasPlan> PlanAliasingForParts(const ModelParts& parts,
   }
 }
 
-AliasPlan PlanWithoutAliasingForParts(const ModelParts& parts,
-                                      const Graph& graph) {
+template <typename G>
+AliasPlan PlanWithoutAliasingOf(const ModelParts& parts, const G& graph) {
   AliasPlan plan;
   plan.memory = MemoryModel();
+  plan.memory.buffers.reserve(graph.tensors.size());
+  plan.memory.buffer_of_tensor.reserve(graph.tensors.size());
+  plan.placements.reserve(graph.tensors.size());
   for (size_t t = 0; t < graph.tensors.size(); ++t) {
     Buffer buffer;
     buffer.bytes = AlignUp(graph.tensors[t].bytes);
@@ -455,6 +491,18 @@ AliasPlan PlanWithoutAliasingForParts(const ModelParts& parts,
   return plan;
 }
 
+}  // namespace
+
+Result<AliasPlan> PlanAliasingForParts(const ModelParts& parts, const Graph& graph,
+                                       const AliasCapabilities& capabilities,
+                                       const AliasOptions& options) {
+  return PlanAliasingOf(parts, graph, capabilities, options);
+}
+
+AliasPlan PlanWithoutAliasingForParts(const ModelParts& parts, const Graph& graph) {
+  return PlanWithoutAliasingOf(parts, graph);
+}
+
 }  // namespace internal
 
 Result<AliasPlan> PlanAliasing(const Model& model, const Graph& graph,
@@ -466,6 +514,15 @@ Result<AliasPlan> PlanAliasing(const Model& model, const Graph& graph,
 
 AliasPlan PlanWithoutAliasing(const Model& model, const Graph& graph) {
   return internal::PlanWithoutAliasingForParts(internal::PartsOf(model), graph);
+}
+
+Result<AliasPlan> PlanAliasing(const Model& model, const CompactGraph& graph,
+                               const AliasCapabilities& capabilities, const AliasOptions& options) {
+  return internal::PlanAliasingOf(internal::PartsOf(model), graph, capabilities, options);
+}
+
+AliasPlan PlanWithoutAliasing(const Model& model, const CompactGraph& graph) {
+  return internal::PlanWithoutAliasingOf(internal::PartsOf(model), graph);
 }
 
 }  // namespace serenity::scheduler

@@ -138,7 +138,82 @@ Status ValidateGraph(const Graph& graph) {
   return Status::Ok();
 }
 
-bool IsTopologicalOrder(const Graph& graph, const std::vector<int>& order) {
+CompactGraph CompactGraphFromModel(const Model& model) {
+  const std::vector<Tensor>& tensors = model.tensors();
+  const std::vector<Operator>& ops = model.operators();
+  CompactGraph graph;
+  std::vector<int> graph_index(tensors.size(), -1);
+  size_t activations = 0;
+  for (size_t t = 0; t < tensors.size(); ++t) {
+    if (!tensors[t].is_constant()) graph_index[t] = static_cast<int>(activations++);
+  }
+  graph.tensors.resize(activations);
+  for (size_t t = 0; t < tensors.size(); ++t) {
+    if (graph_index[t] < 0) continue;
+    CompactTensor& tensor = graph.tensors[graph_index[t]];
+    tensor.bytes = tensors[t].num_bytes();
+    tensor.model_tensor = static_cast<int>(t);
+  }
+  for (int input : model.inputs()) graph.tensors[graph_index[input]].graph_input = true;
+  for (int output : model.outputs()) graph.tensors[graph_index[output]].graph_output = true;
+
+  // An operator's input i is listed if it is an activation not listed before.
+  auto listed = [&](const std::vector<int>& inputs, size_t i) {
+    return inputs[i] >= 0 && graph_index[inputs[i]] >= 0 &&
+           std::find(inputs.begin(), inputs.begin() + i, inputs[i]) == inputs.begin() + i;
+  };
+  // Each operator's listed inputs and its outputs, then each tensor's
+  // consumers, all in `indices`: counted first so that it is allocated once
+  // and the lists can point into it.
+  std::vector<uint32_t> input_count(ops.size(), 0);
+  std::vector<uint32_t> consumer_count(activations, 0);
+  size_t total = 0;
+  for (size_t o = 0; o < ops.size(); ++o) {
+    const std::vector<int>& inputs = ops[o].inputs;
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      if (!listed(inputs, i)) continue;
+      ++input_count[o];
+      ++consumer_count[graph_index[inputs[i]]];
+    }
+    total += 2 * input_count[o] + ops[o].outputs.size();
+  }
+  graph.indices.resize(total);
+  int* next = graph.indices.data();
+  graph.ops.resize(ops.size());
+  for (size_t o = 0; o < ops.size(); ++o) {
+    CompactOp& op = graph.ops[o];
+    op.model_operator = static_cast<int>(o);
+    int* first = next;
+    const std::vector<int>& inputs = ops[o].inputs;
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      if (listed(inputs, i)) *next++ = graph_index[inputs[i]];
+    }
+    op.inputs = IndexList(first, input_count[o]);
+    first = next;
+    for (int output : ops[o].outputs) {
+      const int g = graph_index[output];
+      *next++ = g;
+      graph.tensors[g].producer = static_cast<int>(o);
+    }
+    op.outputs = IndexList(first, ops[o].outputs.size());
+  }
+  // Consumers: operators in ascending order append to their inputs' lists.
+  std::vector<int*> fill(activations);
+  for (size_t g = 0; g < activations; ++g) {
+    fill[g] = next;
+    graph.tensors[g].consumers = IndexList(next, consumer_count[g]);
+    next += consumer_count[g];
+  }
+  for (size_t o = 0; o < ops.size(); ++o) {
+    for (int g : graph.ops[o].inputs) *fill[g]++ = static_cast<int>(o);
+  }
+  return graph;
+}
+
+namespace {
+
+template <typename G>
+bool IsTopologicalOrderOf(const G& graph, const std::vector<int>& order) {
   const int num_ops = static_cast<int>(graph.ops.size());
   if (static_cast<int>(order.size()) != num_ops) return false;
   std::vector<int> position(num_ops, -1);
@@ -154,6 +229,16 @@ bool IsTopologicalOrder(const Graph& graph, const std::vector<int>& order) {
     }
   }
   return true;
+}
+
+}  // namespace
+
+bool IsTopologicalOrder(const Graph& graph, const std::vector<int>& order) {
+  return IsTopologicalOrderOf(graph, order);
+}
+
+bool IsTopologicalOrder(const CompactGraph& graph, const std::vector<int>& order) {
+  return IsTopologicalOrderOf(graph, order);
 }
 
 }  // namespace serenity::scheduler

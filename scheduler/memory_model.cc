@@ -4,7 +4,10 @@
 
 namespace serenity::scheduler {
 
-MemoryModel MemoryModel::WithoutAliasing(const Graph& graph) {
+namespace {
+
+template <typename G>
+MemoryModel WithoutAliasingOf(const G& graph) {
   MemoryModel memory;
   memory.buffers.resize(graph.tensors.size());
   memory.buffer_of_tensor.resize(graph.tensors.size());
@@ -16,8 +19,18 @@ MemoryModel MemoryModel::WithoutAliasing(const Graph& graph) {
   return memory;
 }
 
-std::vector<LiveRange> ComputeLiveRanges(const Graph& graph, const MemoryModel& memory,
-                                         const std::vector<int>& order) {
+}  // namespace
+
+MemoryModel MemoryModel::WithoutAliasing(const Graph& graph) { return WithoutAliasingOf(graph); }
+MemoryModel MemoryModel::WithoutAliasing(const CompactGraph& graph) {
+  return WithoutAliasingOf(graph);
+}
+
+namespace {
+
+template <typename G>
+std::vector<LiveRange> LiveRangesOf(const G& graph, const MemoryModel& memory,
+                                    const std::vector<int>& order) {
   const int num_steps = static_cast<int>(order.size());
   std::vector<int> step_of_op(graph.ops.size(), 0);
   for (int step = 0; step < num_steps; ++step) step_of_op[order[step]] = step;
@@ -27,7 +40,7 @@ std::vector<LiveRange> ComputeLiveRanges(const Graph& graph, const MemoryModel& 
   for (size_t b = 0; b < memory.buffers.size(); ++b) {
     LiveRange& range = ranges[b];
     for (int t : memory.buffers[b].tensors) {
-      const GraphTensor& tensor = graph.tensors[t];
+      const auto& tensor = graph.tensors[t];
       // First writer: the producer, or step 0 for a graph input.
       const int written = tensor.graph_input || tensor.producer < 0
                               ? 0
@@ -46,10 +59,22 @@ std::vector<LiveRange> ComputeLiveRanges(const Graph& graph, const MemoryModel& 
   return ranges;
 }
 
-std::vector<uint64_t> FootprintPerStep(const Graph& graph, const MemoryModel& memory,
-                                       const std::vector<int>& order) {
-  const int num_steps = static_cast<int>(order.size());
-  std::vector<LiveRange> ranges = ComputeLiveRanges(graph, memory, order);
+}  // namespace
+
+std::vector<LiveRange> ComputeLiveRanges(const Graph& graph, const MemoryModel& memory,
+                                         const std::vector<int>& order) {
+  return LiveRangesOf(graph, memory, order);
+}
+
+std::vector<LiveRange> ComputeLiveRanges(const CompactGraph& graph, const MemoryModel& memory,
+                                         const std::vector<int>& order) {
+  return LiveRangesOf(graph, memory, order);
+}
+
+namespace {
+
+std::vector<uint64_t> FootprintOfRanges(const MemoryModel& memory,
+                                        const std::vector<LiveRange>& ranges, int num_steps) {
   // Difference array: +bytes at first, -bytes after last.
   std::vector<int64_t> delta(num_steps + 1, 0);
   for (size_t b = 0; b < ranges.size(); ++b) {
@@ -66,12 +91,22 @@ std::vector<uint64_t> FootprintPerStep(const Graph& graph, const MemoryModel& me
   return footprint;
 }
 
-uint64_t PeakBytes(const Graph& graph, const MemoryModel& memory,
-                   const std::vector<int>& order) {
-  std::vector<uint64_t> footprint = FootprintPerStep(graph, memory, order);
+}  // namespace
+
+std::vector<uint64_t> FootprintPerStep(const Graph& graph, const MemoryModel& memory,
+                                       const std::vector<int>& order) {
+  return FootprintOfRanges(memory, ComputeLiveRanges(graph, memory, order),
+                           static_cast<int>(order.size()));
+}
+
+uint64_t PeakBytes(const MemoryModel& memory, const std::vector<LiveRange>& ranges, int num_steps) {
   uint64_t peak = 0;
-  for (uint64_t bytes : footprint) peak = std::max(peak, bytes);
+  for (uint64_t bytes : FootprintOfRanges(memory, ranges, num_steps)) peak = std::max(peak, bytes);
   return peak;
+}
+
+uint64_t PeakBytes(const Graph& graph, const MemoryModel& memory, const std::vector<int>& order) {
+  return PeakBytes(memory, ComputeLiveRanges(graph, memory, order), static_cast<int>(order.size()));
 }
 
 }  // namespace serenity::scheduler

@@ -72,8 +72,9 @@ class OperatorList {
   explicit OperatorList(std::vector<Operator> operators)
       : pool_(std::move(operators)), listed_(pool_.size(), true),
         order_(IdentityOrder(pool_.size())) {
+    listed_.reserve(pool_.capacity());
     // The readers of the operators given, flat (one allocation, not one per
-    // tensor): readers_ takes those added later.
+    // tensor): added_links_ takes those added later.
     int tensors = 0;
     for (const Operator& op : pool_) {
       for (int t : op.inputs) tensors = std::max(tensors, t + 1);
@@ -114,9 +115,10 @@ class OperatorList {
     for (int t : pool_[id].outputs) producer_[t] = -1;
   }
   void Insert(int position, std::vector<Operator> operators) {
-    std::vector<int> ids;
-    for (Operator& op : operators) ids.push_back(Add(std::move(op)));
-    order_.insert(order_.begin() + position, ids.begin(), ids.end());
+    const int first = static_cast<int>(pool_.size());
+    for (Operator& op : operators) Add(std::move(op));
+    order_.insert(order_.begin() + position, operators.size(), 0);
+    std::iota(order_.begin() + position, order_.begin() + position + operators.size(), first);
   }
 
   // Position of the operator writing `tensor`, or -1.
@@ -129,19 +131,21 @@ class OperatorList {
   // Positions of the operators reading `tensor`, ascending.
   std::vector<int> ConsumersOf(int tensor) const {
     std::vector<int> positions;
-    for (int id : ReaderCandidates(tensor)) {
-      const std::vector<int>& inputs = pool_[id].inputs;
-      if (listed_[id] && std::find(inputs.begin(), inputs.end(), tensor) != inputs.end()) {
-        positions.push_back(PositionOf(id));
-      }
-    }
+    ForEachReaderCandidate(tensor, [&](int id) {
+      if (Reads(id, tensor)) positions.push_back(PositionOf(id));
+    });
     std::sort(positions.begin(), positions.end());
     positions.erase(std::unique(positions.begin(), positions.end()), positions.end());
     return positions;
   }
+  bool HasConsumers(int tensor) const {
+    bool read = false;
+    ForEachReaderCandidate(tensor, [&](int id) { read = read || Reads(id, tensor); });
+    return read;
+  }
   // Every operator reading `from` reads `to` there instead.
   void ReplaceInput(int from, int to) {
-    for (int id : ReaderCandidates(from)) {
+    ForEachReaderCandidate(from, [&](int id) {
       bool read = false;
       for (int& input : pool_[id].inputs) {
         if (input == from) {
@@ -150,8 +154,8 @@ class OperatorList {
         }
       }
       if (read) AddReader(to, id);
-    }
-    if (from >= 0 && from < static_cast<int>(readers_.size())) readers_[from].clear();
+    });
+    if (from >= 0 && from < static_cast<int>(added_head_.size())) added_head_[from] = -1;
   }
 
   std::vector<Operator> InOrder() const {
@@ -160,11 +164,28 @@ class OperatorList {
     for (int id : order_) operators.push_back(pool_[id]);
     return operators;
   }
+  // The listed operators in order, in the pool's own storage: swapped to the
+  // front (cycle by cycle), the rest dropped. No second vector of operators
+  // is allocated and touched (a cache hit's replay ends here).
   std::vector<Operator> TakeInOrder() && {
-    std::vector<Operator> operators;
-    operators.reserve(order_.size());
-    for (int id : order_) operators.push_back(std::move(pool_[id]));
-    return operators;
+    const int n = static_cast<int>(order_.size());
+    std::vector<int> slot_of(pool_.size());  // where each operator is now
+    std::vector<int> id_at(pool_.size());    // which operator each slot holds
+    std::iota(slot_of.begin(), slot_of.end(), 0);
+    std::iota(id_at.begin(), id_at.end(), 0);
+    for (int position = 0; position < n; ++position) {
+      const int id = order_[position];
+      const int from = slot_of[id];
+      if (from == position) continue;
+      std::swap(pool_[position], pool_[from]);
+      const int displaced = id_at[position];
+      id_at[from] = displaced;
+      slot_of[displaced] = from;
+      id_at[position] = id;
+      slot_of[id] = position;
+    }
+    pool_.erase(pool_.begin() + n, pool_.end());
+    return std::move(pool_);
   }
 
  private:
@@ -178,22 +199,35 @@ class OperatorList {
     listed_.push_back(true);
     return id;
   }
+  // Readers added since construction: a list per tensor, linked through one
+  // vector (no allocation per tensor).
   void AddReader(int tensor, int id) {
-    std::vector<int>& ids = Grow(tensor, &readers_, std::vector<int>{})[tensor];
-    if (std::find(ids.begin(), ids.end(), id) == ids.end()) ids.push_back(id);
+    if (tensor >= static_cast<int>(added_head_.size())) added_head_.resize(tensor + 1, -1);
+    for (int link = added_head_[tensor]; link >= 0; link = added_links_[link].next) {
+      if (added_links_[link].id == id) return;
+    }
+    added_links_.push_back({id, added_head_[tensor]});
+    added_head_[tensor] = static_cast<int>(added_links_.size()) - 1;
   }
-  // Pool indices of the operators that may read `tensor` (every one that
-  // does, maybe unlisted ones, maybe one twice, maybe some that no longer do).
-  std::vector<int> ReaderCandidates(int tensor) const {
-    std::vector<int> ids;
+  bool Reads(int id, int tensor) const {
+    const std::vector<int>& inputs = pool_[id].inputs;
+    return listed_[id] && std::find(inputs.begin(), inputs.end(), tensor) != inputs.end();
+  }
+  // Calls visit(id) for the pool indices of the operators that may read
+  // `tensor` (every one that does, maybe unlisted ones, maybe one twice,
+  // maybe some that no longer do).
+  template <typename Visit>
+  void ForEachReaderCandidate(int tensor, Visit visit) const {
     if (tensor >= 0 && tensor + 1 < static_cast<int>(first_reader_.size())) {
-      ids.assign(initial_readers_.begin() + first_reader_[tensor],
-                 initial_readers_.begin() + first_reader_[tensor + 1]);
+      for (int i = first_reader_[tensor]; i < first_reader_[tensor + 1]; ++i) {
+        visit(initial_readers_[i]);
+      }
     }
-    if (tensor >= 0 && tensor < static_cast<int>(readers_.size())) {
-      ids.insert(ids.end(), readers_[tensor].begin(), readers_[tensor].end());
+    if (tensor >= 0 && tensor < static_cast<int>(added_head_.size())) {
+      for (int link = added_head_[tensor]; link >= 0; link = added_links_[link].next) {
+        visit(added_links_[link].id);
+      }
     }
-    return ids;
   }
   template <typename T>
   static std::vector<T>& Grow(int index, std::vector<T>* values, T fill) {
@@ -210,10 +244,15 @@ class OperatorList {
   std::vector<int> producer_;               // per tensor: pool index or -1
   // Readers per tensor: of the operators given at construction, flat
   // (initial_readers_[first_reader_[t] .. first_reader_[t + 1]]), and of
-  // those added or rewired since (readers_[t]).
+  // those added or rewired since (the list from added_head_[t]).
+  struct ReaderLink {
+    int id = -1;
+    int next = -1;  // index in added_links_, or -1
+  };
   std::vector<int> first_reader_;
   std::vector<int> initial_readers_;
-  std::vector<std::vector<int>> readers_;
+  std::vector<int> added_head_;  // per tensor: index in added_links_, or -1
+  std::vector<ReaderLink> added_links_;
 };
 
 // A model being edited. Tensor indices only grow (nothing is removed before
@@ -254,10 +293,14 @@ EditableModel EditableFrom(const Model& model) {
   edit.name = model.name();
   edit.description = model.description();
   edit.metadata = model.metadata();
-  // Room for the tensors edits add, so that they do not move the rest.
-  edit.tensors.reserve(model.tensors().size() + model.tensors().size() / 2 + 16);
-  edit.tensors = model.tensors();
-  edit.operators = OperatorList(model.operators());
+  // Room for the tensors and operators edits add, so that they rarely move
+  // the rest (the zoo's recipes add up to half again of each).
+  edit.tensors.reserve(2 * model.tensors().size() + 16);
+  edit.tensors = model.tensors();  // into the room reserved
+  std::vector<Operator> operators;
+  operators.reserve(2 * model.operators().size() + 16);
+  operators = model.operators();
+  edit.operators = OperatorList(std::move(operators));
   edit.inputs = model.inputs();
   edit.outputs = model.outputs();
   edit.source_tensors = edit.tensors.size();
@@ -326,13 +369,19 @@ bool NameTaken(EditableModel* edit, const std::string& name, size_t hash) {
   return false;
 }
 
-// A name no tensor has, for the tensor about to be added (the next index).
-std::string UniqueTensorName(EditableModel* edit, const std::string& base) {
-  std::string name = base;
-  size_t hash = NameHash(name);
-  for (int i = 1; NameTaken(edit, name, hash); ++i) {
+// A name no tensor has, for the tensor about to be added (the next index):
+// `base`, else base_1, base_2, ...
+std::string UniqueTensorName(EditableModel* edit, std::string base) {
+  size_t hash = NameHash(base);
+  if (!NameTaken(edit, base, hash)) {
+    InsertAddedName(edit, hash, static_cast<int>(edit->tensors.size()));
+    return base;
+  }
+  std::string name;
+  for (int i = 1;; ++i) {
     name = Named(base, "_", i);
     hash = NameHash(name);
+    if (!NameTaken(edit, name, hash)) break;
   }
   InsertAddedName(edit, hash, static_cast<int>(edit->tensors.size()));
   return name;
@@ -352,10 +401,20 @@ void DropTensorsFrom(EditableModel* edit, size_t count, size_t storage_count) {
   edit->storage.resize(storage_count);
 }
 
-int AddActivation(EditableModel* edit, const std::string& name,
-                  std::vector<int64_t> shape, DataType type) {
+// Room for `extra` more tensors: references to tensors an edit takes before
+// it adds its own stay valid through the edit (and a replay of many edits
+// moves the tensors a few times, not once per edit).
+void ReserveTensors(EditableModel* edit, size_t extra) {
+  std::vector<Tensor>& tensors = edit->tensors;
+  if (tensors.capacity() - tensors.size() < extra) {
+    tensors.reserve(std::max(tensors.size() + extra, 2 * tensors.capacity()));
+  }
+}
+
+int AddActivation(EditableModel* edit, std::string name, std::vector<int64_t> shape,
+                  DataType type) {
   Tensor tensor;
-  tensor.name = UniqueTensorName(edit, name);
+  tensor.name = UniqueTensorName(edit, std::move(name));
   tensor.type = type;
   tensor.shape = std::move(shape);
   edit->tensors.push_back(std::move(tensor));
@@ -373,10 +432,10 @@ struct ConstantBytes {
   std::shared_ptr<const void> owner;  // null when borrowed
 };
 
-int AddConstant(EditableModel* edit, const std::string& name,
-                std::vector<int64_t> shape, ConstantBytes bytes) {
+int AddConstant(EditableModel* edit, std::string name, std::vector<int64_t> shape,
+                ConstantBytes bytes) {
   Tensor tensor;
-  tensor.name = UniqueTensorName(edit, name);
+  tensor.name = UniqueTensorName(edit, std::move(name));
   tensor.type = DataType::kFloat32;
   tensor.shape = std::move(shape);
   tensor.data = bytes.data;
@@ -482,10 +541,22 @@ Status CheckPermutation(const std::vector<int>& order, size_t n) {
   if (order.size() != n) {
     return InvalidArgumentError("order has ", order.size(), " entries, expected ", n);
   }
-  std::vector<int> sorted = order;
-  std::sort(sorted.begin(), sorted.end());
-  for (size_t i = 0; i < n; ++i) {
-    if (sorted[i] != static_cast<int>(i)) {
+  // n entries, each in range and seen once. A bit mask for the usual few
+  // entries (no allocation per edit a recipe replays), else a vector.
+  uint64_t seen_few = 0;
+  std::vector<bool> seen_many(n > 64 ? n : 0, false);
+  for (int i : order) {
+    bool seen = false;
+    if (i >= 0 && static_cast<size_t>(i) < n) {
+      if (n <= 64) {
+        seen = (seen_few >> i) & 1;
+        seen_few |= uint64_t{1} << i;
+      } else {
+        seen = seen_many[i];
+        seen_many[i] = true;
+      }
+    }
+    if (i < 0 || static_cast<size_t>(i) >= n || seen) {
       return InvalidArgumentError("order is not a permutation of 0..", n - 1);
     }
   }
@@ -500,7 +571,7 @@ void Splice(EditableModel* edit, int at, std::vector<Operator> replacement,
   edit->operators.Insert(at, std::move(replacement));
   if (concat_op >= 0) {
     const int c = edit->operators[concat_op].outputs[0];
-    if (ConsumersOf(*edit, c).empty() && !IsGraphOutput(*edit, c)) {
+    if (!edit->operators.HasConsumers(c) && !IsGraphOutput(*edit, c)) {
       edit->operators.Erase(concat_op);
     }
   }
@@ -536,12 +607,15 @@ Status ApplyPartialSum(EditableModel* edit, int add_op, std::vector<int> order) 
   if (add_op < 0 || add_op >= static_cast<int>(edit->operators.size())) {
     return InvalidArgumentError("operator ", add_op, " does not exist");
   }
-  const Operator add = edit->operators[add_op];
+  // References stay valid up to the Splice (ReserveTensors).
+  const Operator& add = edit->operators[add_op];
   if (add.type != OpType::kAdd || add.inputs.size() < 3 || add.outputs.size() != 1) {
     return InvalidArgumentError("operator ", OpLabel(*edit, add_op),
                                 " is not an Add of 3 or more inputs");
   }
-  const Tensor out = edit->tensors[add.outputs[0]];
+  ReserveTensors(edit, add.inputs.size());
+  const int add_output = add.outputs[0];
+  const Tensor& out = edit->tensors[add_output];
   for (int x : add.inputs) {
     if (x < 0 || edit->tensors[x].shape != out.shape) {
       return InvalidArgumentError("Add ", OpLabel(*edit, add_op),
@@ -551,15 +625,15 @@ Status ApplyPartialSum(EditableModel* edit, int add_op, std::vector<int> order) 
   if (order.empty()) order = IdentityOrder(add.inputs.size());
   SERENITY_RETURN_IF_ERROR(CheckPermutation(order, add.inputs.size()));
   const Activation activation = std::get<ElementwiseAttrs>(add.attrs).activation;
-  const std::string base = add.name.empty() ? out.name : add.name;
+  const std::string& base = add.name.empty() ? out.name : add.name;
   std::vector<Operator> chain;
   int accumulator = add.inputs[order[0]];
   const size_t n = add.inputs.size();
+  chain.reserve(n - 1);
   for (size_t j = 1; j < n; ++j) {
     const bool last = j + 1 == n;
-    const int sum = last ? add.outputs[0]
-                         : AddActivation(edit, Named(out.name, "/sum", j), out.shape,
-                                         out.type);
+    const int sum =
+        last ? add_output : AddActivation(edit, Named(out.name, "/sum", j), out.shape, out.type);
     Operator step;
     step.type = OpType::kAdd;
     step.name = last ? add.name : Named(base, "/sum", j);
@@ -570,7 +644,7 @@ Status ApplyPartialSum(EditableModel* edit, int add_op, std::vector<int> order) 
     accumulator = sum;
   }
   Splice(edit, add_op, std::move(chain), -1);
-  edit->log.push_back({RewriteEdit::Kind::kPartialSum, add.outputs[0], -1, std::move(order)});
+  edit->log.push_back({RewriteEdit::Kind::kPartialSum, add_output, -1, std::move(order)});
   return Status::Ok();
 }
 
@@ -580,8 +654,9 @@ Status ApplyChannelWise(EditableModel* edit, int concat_op, int conv_op,
   if (conv_op <= concat_op || conv_op >= static_cast<int>(edit->operators.size())) {
     return InvalidArgumentError("operator ", conv_op, " does not follow the concat");
   }
-  const Operator concat = edit->operators[concat_op];
-  const Operator conv = edit->operators[conv_op];
+  // References stay valid up to the Splice (ReserveTensors).
+  const Operator& concat = edit->operators[concat_op];
+  const Operator& conv = edit->operators[conv_op];
   const int c = concat.outputs[0];
   if (conv.type != OpType::kConv2D || conv.inputs.size() < 2 || conv.inputs[0] != c ||
       conv.inputs[1] == c || (conv.inputs.size() > 2 && conv.inputs[2] == c)) {
@@ -589,7 +664,8 @@ Status ApplyChannelWise(EditableModel* edit, int concat_op, int conv_op,
                                 " is not a Conv2D reading the concat as its input");
   }
   const Conv2DAttrs attrs = std::get<Conv2DAttrs>(conv.attrs);
-  const Tensor weights = edit->tensors[conv.inputs[1]];
+  ReserveTensors(edit, 3 * concat.inputs.size());
+  const Tensor& weights = edit->tensors[conv.inputs[1]];
   const int64_t channels = edit->tensors[c].shape.back();
   if (attrs.groups != 1 || !weights.is_constant() || weights.shape.size() != 4 ||
       weights.shape[3] != channels || weights.type != DataType::kFloat32) {
@@ -600,22 +676,21 @@ Status ApplyChannelWise(EditableModel* edit, int concat_op, int conv_op,
   const size_t k = concat.inputs.size();
   if (order.empty()) order = IdentityOrder(k);
   SERENITY_RETURN_IF_ERROR(CheckPermutation(order, k));
-  std::vector<int64_t> offsets(k, 0);
-  for (size_t i = 1; i < k; ++i) {
-    offsets[i] = offsets[i - 1] + edit->tensors[concat.inputs[i - 1]].shape.back();
-  }
   const int z = conv.outputs[0];
-  const Tensor out = edit->tensors[z];
-  const std::string base = conv.name.empty() ? out.name : conv.name;
+  const Tensor& out = edit->tensors[z];
+  const std::string& base = conv.name.empty() ? out.name : conv.name;
   std::vector<Operator> ops;
+  ops.reserve(2 * k);
   int accumulator = -1;
   for (size_t j = 0; j < k; ++j) {
     const int branch = order[j];
     const int x = concat.inputs[branch];
     const int64_t width = edit->tensors[x].shape.back();
+    int64_t offset = 0;  // of the branch's channels in the concat
+    for (int i = 0; i < branch; ++i) offset += edit->tensors[concat.inputs[i]].shape.back();
     const int w = AddConstant(edit, Named(weights.name, "/part", branch),
                               {weights.shape[0], weights.shape[1], weights.shape[2], width},
-                              SliceLastAxisView(weights, offsets[branch], width));
+                              SliceLastAxisView(weights, offset, width));
     const bool last = j + 1 == k;
     Operator partial;
     partial.type = OpType::kConv2D;
@@ -708,39 +783,50 @@ Status ApplyKernelWise(EditableModel* edit, int concat_op, int consumer_op) {
   if (consumer_op <= concat_op || consumer_op >= static_cast<int>(edit->operators.size())) {
     return InvalidArgumentError("operator ", consumer_op, " does not follow the concat");
   }
-  const Operator concat = edit->operators[concat_op];
-  const Operator op = edit->operators[consumer_op];
+  // References stay valid up to the Splice (ReserveTensors).
+  const Operator& concat = edit->operators[concat_op];
+  const Operator& op = edit->operators[consumer_op];
   const int c = concat.outputs[0];
   const int64_t channels = edit->tensors[c].shape.back();
   if (!ChannelSeparable(*edit, op, c, channels)) {
     return InvalidArgumentError("operator ", OpLabel(*edit, consumer_op),
                                 " is not a channel-separable op on the concat");
   }
+  const size_t k = concat.inputs.size();
+  ReserveTensors(edit, 3 * k);
   const int z = op.outputs[0];
-  const Tensor out = edit->tensors[z];
-  const std::string base = op.name.empty() ? out.name : op.name;
+  const Tensor& out = edit->tensors[z];
+  const std::string& base = op.name.empty() ? out.name : op.name;
   // Undone if a branch's shapes do not infer (tensors added so far).
   const size_t tensors_before = edit->tensors.size();
   const size_t storage_before = edit->storage.size();
   std::vector<Operator> ops;
+  ops.reserve(k + 1);
   std::vector<int> parts;
+  parts.reserve(k);
+  std::vector<std::vector<int64_t>> shapes(op.inputs.size());
+  std::vector<const Tensor*> inputs(op.inputs.size());
   int64_t offset = 0;
-  for (size_t i = 0; i < concat.inputs.size(); ++i) {
+  for (size_t i = 0; i < k; ++i) {
     const int x = concat.inputs[i];
     const int64_t width = edit->tensors[x].shape.back();
-    Operator branch = op;
+    Operator branch;
+    branch.type = op.type;
     branch.name = Named(base, "/branch", i);
+    branch.inputs = op.inputs;
+    branch.outputs = op.outputs;  // for InferOutputShapes; replaced below
+    branch.attrs = op.attrs;
     for (int& input : branch.inputs) {
       if (input == c) input = x;
     }
     if (op.type == OpType::kConv2D) {
-      const Tensor weights = edit->tensors[op.inputs[1]];
+      const Tensor& weights = edit->tensors[op.inputs[1]];
       branch.inputs[1] = AddConstant(
           edit, Named(weights.name, "/branch", i),
           {width, weights.shape[1], weights.shape[2], 1},
           SliceFirstAxis(weights, offset, width));
       if (op.inputs.size() > 2 && op.inputs[2] >= 0) {
-        const Tensor bias = edit->tensors[op.inputs[2]];
+        const Tensor& bias = edit->tensors[op.inputs[2]];
         branch.inputs[2] = AddConstant(edit, Named(bias.name, "/branch", i), {width},
                                        SliceFirstAxis(bias, offset, width));
       }
@@ -749,7 +835,7 @@ Status ApplyKernelWise(EditableModel* edit, int concat_op, int consumer_op) {
       std::get<SliceAttrs>(branch.attrs).size.back() = width;
     } else if (op.type == OpType::kMul || op.type == OpType::kAdd) {
       const int which = op.inputs[0] == c ? 1 : 0;
-      const Tensor constant = edit->tensors[op.inputs[which]];
+      const Tensor& constant = edit->tensors[op.inputs[which]];
       if (!constant.shape.empty() && constant.shape.back() == channels && channels != 1) {
         std::vector<int64_t> shape = constant.shape;
         shape.back() = width;
@@ -757,11 +843,16 @@ Status ApplyKernelWise(EditableModel* edit, int concat_op, int consumer_op) {
                                            shape, SliceLastAxis(constant, offset, width));
       }
     }
-    std::vector<std::vector<int64_t>> shapes;
-    std::vector<const Tensor*> inputs;
-    for (int input : branch.inputs) {
-      shapes.push_back(input >= 0 ? edit->tensors[input].shape : std::vector<int64_t>{});
-      inputs.push_back(input >= 0 ? &edit->tensors[input] : nullptr);
+    // The shapes are assigned, not pushed: each keeps its capacity from the
+    // last branch.
+    for (size_t in = 0; in < branch.inputs.size(); ++in) {
+      const int input = branch.inputs[in];
+      if (input >= 0) {
+        shapes[in].assign(edit->tensors[input].shape.begin(), edit->tensors[input].shape.end());
+      } else {
+        shapes[in].clear();
+      }
+      inputs[in] = input >= 0 ? &edit->tensors[input] : nullptr;
     }
     Result<std::vector<std::vector<int64_t>>> inferred =
         InferOutputShapes(branch, shapes, inputs);
@@ -770,7 +861,7 @@ Status ApplyKernelWise(EditableModel* edit, int concat_op, int consumer_op) {
       return inferred.status();
     }
     const int y = AddActivation(edit, Named(out.name, "/branch", i),
-                                inferred.value().at(0), out.type);
+                                std::move(inferred.value().at(0)), out.type);
     branch.outputs = {y};
     parts.push_back(y);
     ops.push_back(std::move(branch));
@@ -779,7 +870,7 @@ Status ApplyKernelWise(EditableModel* edit, int concat_op, int consumer_op) {
   Operator join;
   join.type = OpType::kConcat;
   join.name = base + "/concat";
-  join.inputs = parts;
+  join.inputs = std::move(parts);
   join.outputs = {z};
   join.attrs = ConcatAttrs{static_cast<int>(out.shape.size()) - 1};
   ops.push_back(std::move(join));

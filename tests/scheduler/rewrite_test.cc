@@ -786,6 +786,123 @@ TEST(GraphFromModelTest, OmittedNamesLeaveTheGraphAsItIs) {
   EXPECT_TRUE(ValidateGraph(plain).ok());
 }
 
+// CompactGraphFromModel is GraphFromModel (the oracle) in another layout:
+// the same lists, and every function that takes either gives the same answer.
+std::vector<int> IdentityOrder(int n) {
+  std::vector<int> order(n);
+  for (int i = 0; i < n; ++i) order[i] = i;
+  return order;
+}
+
+void ExpectSameAsGraph(const Model& model) {
+  SCOPED_TRACE(model.name());
+  const Graph graph = GraphFromModel(model);
+  CompactGraph built = CompactGraphFromModel(model);
+  const CompactGraph compact = std::move(built);  // the lists survive a move
+  ASSERT_EQ(compact.tensors.size(), graph.tensors.size());
+  ASSERT_EQ(compact.ops.size(), graph.ops.size());
+  auto list = [](const IndexList& l) { return std::vector<int>(l.begin(), l.end()); };
+  for (size_t t = 0; t < graph.tensors.size(); ++t) {
+    EXPECT_EQ(compact.tensors[t].bytes, graph.tensors[t].bytes) << t;
+    EXPECT_EQ(compact.tensors[t].producer, graph.tensors[t].producer) << t;
+    EXPECT_EQ(list(compact.tensors[t].consumers), graph.tensors[t].consumers) << t;
+    EXPECT_EQ(compact.tensors[t].model_tensor, graph.tensors[t].model_tensor) << t;
+    EXPECT_EQ(compact.tensors[t].graph_input, graph.tensors[t].graph_input) << t;
+    EXPECT_EQ(compact.tensors[t].graph_output, graph.tensors[t].graph_output) << t;
+  }
+  for (size_t o = 0; o < graph.ops.size(); ++o) {
+    EXPECT_EQ(list(compact.ops[o].inputs), graph.ops[o].inputs) << o;
+    EXPECT_EQ(list(compact.ops[o].outputs), graph.ops[o].outputs) << o;
+    EXPECT_EQ(compact.ops[o].model_operator, graph.ops[o].model_operator) << o;
+  }
+
+  const int n = static_cast<int>(graph.ops.size());
+  std::vector<std::vector<int>> orders = {IdentityOrder(n)};
+  orders.emplace_back(orders[0].rbegin(), orders[0].rend());
+  for (int i = 0; i + 1 < n; ++i) {  // each adjacent swap: some break an edge
+    orders.push_back(orders[0]);
+    std::swap(orders.back()[i], orders.back()[i + 1]);
+  }
+  orders.push_back({0});  // too short
+  int topological = 0;
+  for (const std::vector<int>& order : orders) {
+    EXPECT_EQ(IsTopologicalOrder(compact, order), IsTopologicalOrder(graph, order));
+    topological += IsTopologicalOrder(graph, order) ? 1 : 0;
+  }
+  EXPECT_GE(topological, 1);
+  EXPECT_LT(topological, static_cast<int>(orders.size()));
+
+  auto same_plan = [&](const AliasPlan& a, const AliasPlan& b) {
+    ASSERT_EQ(a.memory.buffers.size(), b.memory.buffers.size());
+    for (size_t i = 0; i < a.memory.buffers.size(); ++i) {
+      EXPECT_EQ(a.memory.buffers[i].bytes, b.memory.buffers[i].bytes);
+      EXPECT_EQ(a.memory.buffers[i].tensors, b.memory.buffers[i].tensors);
+    }
+    EXPECT_EQ(a.memory.buffer_of_tensor, b.memory.buffer_of_tensor);
+    ASSERT_EQ(a.placements.size(), b.placements.size());
+    for (size_t t = 0; t < a.placements.size(); ++t) {
+      EXPECT_EQ(a.placements[t].buffer, b.placements[t].buffer);
+      EXPECT_EQ(a.placements[t].byte_offset, b.placements[t].byte_offset);
+      EXPECT_EQ(a.placements[t].pixel_stride, b.placements[t].pixel_stride);
+      EXPECT_EQ(a.placements[t].link, b.placements[t].link);
+      EXPECT_EQ(a.placements[t].alias_of, b.placements[t].alias_of);
+    }
+    EXPECT_EQ(a.in_place_ops, b.in_place_ops);
+    EXPECT_EQ(a.no_op_reshapes, b.no_op_reshapes);
+    EXPECT_EQ(a.zero_copy_concats, b.zero_copy_concats);
+    const std::vector<int> order = IdentityOrder(n);
+    const std::vector<LiveRange> ranges = ComputeLiveRanges(graph, a.memory, order);
+    const std::vector<LiveRange> compact_ranges = ComputeLiveRanges(compact, b.memory, order);
+    ASSERT_EQ(ranges.size(), compact_ranges.size());
+    for (size_t i = 0; i < ranges.size(); ++i) {
+      EXPECT_EQ(ranges[i].first, compact_ranges[i].first);
+      EXPECT_EQ(ranges[i].last, compact_ranges[i].last);
+    }
+    EXPECT_EQ(PeakBytes(b.memory, compact_ranges, n), PeakBytes(graph, a.memory, order));
+  };
+  same_plan(PlanWithoutAliasing(model, graph), PlanWithoutAliasing(model, compact));
+  const MemoryModel plain = MemoryModel::WithoutAliasing(graph);
+  const MemoryModel compact_plain = MemoryModel::WithoutAliasing(compact);
+  ASSERT_EQ(plain.buffers.size(), compact_plain.buffers.size());
+  for (size_t i = 0; i < plain.buffers.size(); ++i) {
+    EXPECT_EQ(plain.buffers[i].bytes, compact_plain.buffers[i].bytes);
+  }
+  for (const AliasCapabilities& capabilities :
+       {KernelLikeCapabilities(), AliasCapabilities::None()}) {
+    Result<AliasPlan> aliased = PlanAliasing(model, graph, capabilities);
+    Result<AliasPlan> compact_aliased = PlanAliasing(model, compact, capabilities);
+    ASSERT_TRUE(aliased.ok() && compact_aliased.ok());
+    same_plan(*aliased, *compact_aliased);
+  }
+}
+
+TEST(CompactGraphTest, SameGraphAsGraphFromModel) {
+  ExpectSameAsGraph(ConcatConvNet({16, 8, 4}, 2, 3, 4));
+  ExpectSameAsGraph(ConcatSeparableNet(OpType::kMul));
+  ExpectSameAsGraph(AddNNet(5));
+  ExpectSameAsGraph(rewrite_testing::SharedReluNet(16, 4));
+  // An operator that reads one tensor twice lists it once.
+  ModelBuilder b("self_add");
+  const int x = b.AddInput("x", {1, 4, 4, 8});
+  const int y = b.AddActivation("y", {1, 4, 4, 8});
+  const int z = b.AddActivation("z", {1, 4, 4, 8});
+  const int c = b.AddActivation("c", {1, 4, 4, 16});
+  b.AddOperator(OpType::kAdd, "add", {x, x}, {y});
+  b.AddOperator(OpType::kRelu, "relu", {y}, {z});
+  b.AddOperator(OpType::kConcat, "concat", {y, z}, {c}, ConcatAttrs{3});
+  b.MarkOutput(c);
+  ExpectSameAsGraph(rewrite_testing::Build(b));
+  // Rewritten models: partial sums, partial convolutions on borrowed weights.
+  auto rewritten = [](const Model& source) {
+    Result<RewriteResult> result = RewriteForMemory(source, TestOptions());
+    ASSERT_TRUE(result.ok()) << result.status().ToString();
+    ASSERT_GE(result->applied_count, 1);
+    ExpectSameAsGraph(result->model);
+  };
+  rewritten(ConcatConvNet({16, 16, 16}, 2, 1, 4));
+  rewritten(AddNNet(6, 16));
+}
+
 // A recipe that does not fit the model fails cleanly, naming the edit.
 TEST(ReplayRewritesTest, ARecipeThatDoesNotApplyIsAnError) {
   const Model model = rewrite_testing::SharedReluNet(16, 4);

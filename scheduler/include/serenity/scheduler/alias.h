@@ -117,6 +117,12 @@ Result<AliasPlan> PlanAliasing(const Model& model, const Graph& graph,
 // MemoryModel::WithoutAliasing, with placements for the runtime.
 AliasPlan PlanWithoutAliasing(const Model& model, const Graph& graph);
 
+// The same for the compact form of the graph (CompactGraphFromModel(model)).
+Result<AliasPlan> PlanAliasing(const Model& model, const CompactGraph& graph,
+                               const AliasCapabilities& capabilities,
+                               const AliasOptions& options = {});
+AliasPlan PlanWithoutAliasing(const Model& model, const CompactGraph& graph);
+
 }  // namespace serenity::scheduler
 
 #endif  // SERENITY_SCHEDULER_ALIAS_H_

@@ -6,6 +6,7 @@
 #ifndef SERENITY_SCHEDULER_GRAPH_H_
 #define SERENITY_SCHEDULER_GRAPH_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -68,11 +69,64 @@ enum class GraphNames {
 // Builds the graph of a validated model. Operators keep their stored order.
 SERENITY_API Graph GraphFromModel(const Model& model, GraphNames names = GraphNames::kCopied);
 
+// The graph GraphFromModel(model, GraphNames::kOmitted) builds, in three
+// allocations (tensors, operators, and one pool of indices that every list
+// points into) instead of one per tensor and two per operator: for a graph
+// built on a hot path, such as the runtime's check of a cached plan. The
+// functions that take one (IsTopologicalOrder, ComputeLiveRanges,
+// MemoryModel::WithoutAliasing, PlanAliasing, PlanWithoutAliasing) give what
+// they give for the Graph. Move-only: the lists point into `indices`, whose
+// buffer a move keeps and a copy would not.
+class IndexList {
+ public:
+  IndexList() = default;
+  IndexList(const int* first, size_t size) : first_(first), size_(size) {}
+  const int* begin() const { return first_; }
+  const int* end() const { return first_ + size_; }
+  size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+  int operator[](size_t i) const { return first_[i]; }
+
+ private:
+  const int* first_ = nullptr;
+  size_t size_ = 0;
+};
+
+struct CompactTensor {
+  uint64_t bytes = 0;
+  int producer = -1;
+  IndexList consumers;  // ascending, each once
+  bool graph_input = false;
+  bool graph_output = false;
+  int model_tensor = -1;
+};
+
+struct CompactOp {
+  IndexList inputs;  // activations only, each once
+  IndexList outputs;
+  int model_operator = -1;
+};
+
+struct CompactGraph {
+  CompactGraph() = default;
+  CompactGraph(CompactGraph&&) noexcept = default;
+  CompactGraph& operator=(CompactGraph&&) noexcept = default;
+  CompactGraph(const CompactGraph&) = delete;
+  CompactGraph& operator=(const CompactGraph&) = delete;
+
+  std::vector<CompactTensor> tensors;
+  std::vector<CompactOp> ops;
+  std::vector<int> indices;  // what the lists point into
+};
+
+SERENITY_API CompactGraph CompactGraphFromModel(const Model& model);
+
 // Checks the invariants above; the message names the offending tensor or op.
 SERENITY_API Status ValidateGraph(const Graph& graph);
 
 // True if `order` is a permutation of 0..n-1 that respects every edge.
 SERENITY_API bool IsTopologicalOrder(const Graph& graph, const std::vector<int>& order);
+SERENITY_API bool IsTopologicalOrder(const CompactGraph& graph, const std::vector<int>& order);
 
 }  // namespace serenity::scheduler
 

@@ -30,6 +30,7 @@ struct MemoryModel {
   // One buffer per tensor, sizes aligned: the paper's (and --no-rewrite's)
   // setting.
   static MemoryModel WithoutAliasing(const Graph& graph);
+  static MemoryModel WithoutAliasing(const CompactGraph& graph);
 };
 
 // A buffer's live range under an order, in steps 0..n-1, inclusive on both
@@ -43,6 +44,9 @@ struct LiveRange {
 // Live range of every buffer under `order` (a topological order).
 SERENITY_API std::vector<LiveRange> ComputeLiveRanges(const Graph& graph, const MemoryModel& memory,
                                                       const std::vector<int>& order);
+SERENITY_API std::vector<LiveRange> ComputeLiveRanges(const CompactGraph& graph,
+                                                      const MemoryModel& memory,
+                                                      const std::vector<int>& order);
 
 // Bytes live at every step under `order`.
 SERENITY_API std::vector<uint64_t> FootprintPerStep(const Graph& graph, const MemoryModel& memory,
@@ -51,6 +55,11 @@ SERENITY_API std::vector<uint64_t> FootprintPerStep(const Graph& graph, const Me
 // Largest footprint under `order`: the peak, a lower bound on the arena.
 SERENITY_API uint64_t PeakBytes(const Graph& graph, const MemoryModel& memory,
                                 const std::vector<int>& order);
+
+// The same from the live ranges ComputeLiveRanges gives for an order of
+// `num_steps` steps (for a caller that has them already).
+SERENITY_API uint64_t PeakBytes(const MemoryModel& memory, const std::vector<LiveRange>& ranges,
+                                int num_steps);
 
 }  // namespace serenity::scheduler
 
