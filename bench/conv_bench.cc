@@ -15,8 +15,8 @@
 // Winograd (which does fewer).
 //
 // "own" is what KernelChoice::kAuto binds: for 3x3 depthwise convolutions
-// with stride 2 that is XNNPACK too (DepthwiseConvPreferred), so those rows
-// compare XNNPACK with itself.
+// with stride 2 on one thread that is XNNPACK too (DepthwiseConvPreferred), so
+// those rows compare XNNPACK with itself.
 //
 // The two kernels run alternately, so both see the same load; GFLOP/s come
 // from the fastest run of each (the least disturbed on a shared machine).

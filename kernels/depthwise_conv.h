@@ -16,11 +16,16 @@
 
 namespace serenity::kernels {
 
-// True when this kernel is the faster one for a kernel_h x kernel_w window
-// with these strides (bench/conv_bench): every window but 3x3 with a stride
-// above 1, where XNNPACK's kernel, which reads each input pixel's channels in
-// order, is 5-30% faster on inputs that do not fit in L2.
-bool DepthwiseConvPreferred(int64_t kernel_h, int64_t kernel_w, int64_t stride_h, int64_t stride_w);
+// True when this kernel is the one to bind for a kernel_h x kernel_w window
+// with these strides, on a bind-time pool of `threads` threads
+// (bench/conv_bench): every window but 3x3 with a stride above 1, where
+// XNNPACK's kernel, which reads each input pixel's channels in order, is
+// 5-30% faster on one thread on inputs that do not fit in L2. With more
+// threads this one is chosen for those too: when a model has own-kernel
+// operators the engine runs XNNPACK's on the calling thread alone
+// (EngineOptions::pthreadpool_ops), and this one uses every thread.
+bool DepthwiseConvPreferred(int64_t kernel_h, int64_t kernel_w, int64_t stride_h, int64_t stride_w,
+                            size_t threads);
 
 // Below this many multiply-adds a depthwise convolution runs on the calling
 // thread.

@@ -124,8 +124,9 @@ void Check(const ConvSpec& spec) {
   if (!DenseConvAvailable()) return;
   Result<BoundCase> bound = BindCase(c);
   ASSERT_TRUE(bound.ok()) << bound.status().ToString();
-  const bool own = !spec.depthwise || DepthwiseConvPreferred(spec.kernel_h, spec.kernel_w,
-                                                             spec.stride_h, spec.stride_w);
+  const bool own =
+      !spec.depthwise || DepthwiseConvPreferred(spec.kernel_h, spec.kernel_w, spec.stride_h,
+                                                spec.stride_w, spec.single_threaded ? 1 : 2);
   size_t floats = !own ? spec.in_channels * (spec.kernel_h * spec.kernel_w + 1)
                        : (spec.depthwise ? DepthwiseConvPackedFloats(spec.Shape())
                                          : DenseConvPackedFloats(spec.Shape()));
@@ -486,15 +487,18 @@ ConvSpec Depthwise(int64_t height, int64_t width, int64_t channels, int kernel, 
 }
 
 TEST(OwnDepthwiseConvTest, ThreeAndFiveWideWindows) {
-  // The reusing path's kernel widths, strides and dilations (3x3 with stride
-  // 2 runs on XNNPACK), on odd sizes; channels below 8 (masked), 8, 9 and
-  // 36 (the last vector overlaps the one before), 16.
+  // The reusing path's kernel widths, strides and dilations, on odd sizes;
+  // channels below 8 (masked), 8, 9 and 36 (the last vector overlaps the one
+  // before), 16. On one thread too: 3x3 with stride 2 then binds XNNPACK.
   uint32_t seed = 800;
   for (int kernel : {3, 5, 7}) {
     for (int stride : {1, 2}) {
       for (int dilation : {1, 2}) {
         for (int64_t c : {3, 8, 9, 16, 36}) {
-          Check(Depthwise(11, 13, c, kernel, stride, dilation, seed++));
+          ConvSpec s = Depthwise(11, 13, c, kernel, stride, dilation, seed++);
+          Check(s);
+          s.single_threaded = true;
+          Check(s);
         }
       }
     }
