@@ -141,6 +141,93 @@ const float* RunTimeInput(const KernelContext& context, size_t i, XnnBoundOp& bo
 
 namespace {
 
+// Elements per task: small enough to give both threads work on DARTS'
+// 28x28x48 tensors (37632 floats), large enough that claiming one costs
+// little next to it.
+constexpr int64_t kElementwiseTaskFloats = 8192;
+
+// out[i] = clamp(sum of in[k][i]) for i < n.
+inline void ClampSum(const OwnElementwiseOp::Operand* inputs, size_t count, int64_t offset_floats,
+                     int64_t row, float* out, int64_t n, float lo, float hi) {
+  const float* a = inputs[0].data + row * inputs[0].stride + offset_floats;
+  if (count == 1) {
+    for (int64_t i = 0; i < n; ++i) out[i] = std::min(std::max(a[i], lo), hi);
+    return;
+  }
+  const float* b = inputs[1].data + row * inputs[1].stride + offset_floats;
+  if (count == 2) {
+    for (int64_t i = 0; i < n; ++i) out[i] = std::min(std::max(a[i] + b[i], lo), hi);
+    return;
+  }
+  // Three or more addends: in blocks, so every input is read before the
+  // block is written (in place).
+  constexpr int64_t kBlock = 256;
+  for (int64_t i0 = 0; i0 < n; i0 += kBlock) {
+    const int64_t width = std::min(kBlock, n - i0);
+    float sum[kBlock];
+    for (int64_t i = 0; i < width; ++i) sum[i] = a[i0 + i] + b[i0 + i];
+    for (size_t k = 2; k < count; ++k) {
+      const float* x = inputs[k].data + row * inputs[k].stride + offset_floats + i0;
+      for (int64_t i = 0; i < width; ++i) sum[i] += x[i];
+    }
+    for (int64_t i = 0; i < width; ++i) out[i0 + i] = std::min(std::max(sum[i], lo), hi);
+  }
+}
+
+}  // namespace
+
+OwnElementwiseOp::OwnElementwiseOp(std::vector<Operand> inputs, float* output,
+                                   int64_t output_stride, int64_t rows, int64_t channels,
+                                   float output_min, float output_max, pthreadpool_t pool)
+    : work_pool_(WorkPoolForThreads(ThreadsOf(pool))),
+      inputs_(std::move(inputs)),
+      output_(output),
+      output_stride_(output_stride),
+      rows_(rows),
+      channels_(channels),
+      output_min_(output_min),
+      output_max_(output_max) {
+  flat_ = output_stride_ == channels_;
+  for (const Operand& input : inputs_) flat_ = flat_ && input.stride == channels_;
+  if (flat_) {
+    rows_per_task_ = kElementwiseTaskFloats;
+    tasks_ = (rows_ * channels_ + kElementwiseTaskFloats - 1) / kElementwiseTaskFloats;
+  } else {
+    rows_per_task_ = std::max<int64_t>(1, kElementwiseTaskFloats / std::max<int64_t>(1, channels_));
+    tasks_ = (rows_ + rows_per_task_ - 1) / rows_per_task_;
+  }
+}
+
+void OwnElementwiseOp::RunTask(void* context, size_t index) {
+  const OwnElementwiseOp& self = *static_cast<const OwnElementwiseOp*>(context);
+  const int64_t begin = static_cast<int64_t>(index) * self.rows_per_task_;
+  if (self.flat_) {
+    const int64_t n = std::min(self.rows_per_task_, self.rows_ * self.channels_ - begin);
+    ClampSum(self.inputs_.data(), self.inputs_.size(), begin, 0, self.output_ + begin, n,
+             self.output_min_, self.output_max_);
+    return;
+  }
+  const int64_t end = std::min(self.rows_, begin + self.rows_per_task_);
+  for (int64_t row = begin; row < end; ++row) {
+    ClampSum(self.inputs_.data(), self.inputs_.size(), 0, row,
+             self.output_ + row * self.output_stride_, self.channels_, self.output_min_,
+             self.output_max_);
+  }
+}
+
+Status OwnElementwiseOp::Run(pthreadpool_t pool) {
+  WorkPoolRun(pool == nullptr ? nullptr : work_pool_, &OwnElementwiseOp::RunTask, this,
+              static_cast<size_t>(tasks_));
+  return Status::Ok();
+}
+
+bool OwnElementwisePreferred(const KernelContext& context) {
+  return context.kernels != KernelChoice::kXnnpack && DenseConvAvailable() &&
+         ThreadsOf(context.pool) > 1;
+}
+
+namespace {
+
 struct CopyRowsTask {
   const float* src;
   int64_t src_stride;
