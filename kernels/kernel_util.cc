@@ -16,7 +16,7 @@ OwnConvBoundOp::OwnConvBoundOp(bool depthwise, const DenseConvShape& shape, cons
       work_pool_(WorkPoolForThreads(ThreadsOf(pool))),
       packed_floats_(depthwise ? DepthwiseConvPackedFloats(shape) : DenseConvPackedFloats(shape)),
       packed_(new float[packed_floats_]),
-      zeros_(new float[shape.in_channels]()) {
+      zeros_(new float[std::max(shape.in_channels, DenseConvZeroFloats(shape))]()) {
   if (depthwise) {
     DepthwiseConvPackWeights(shape, weights, bias, packed_.get());
   } else {

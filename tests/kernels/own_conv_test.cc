@@ -217,6 +217,61 @@ TEST(OwnDenseConvTest, StridesPaddingsDilations) {
   Check(t);
 }
 
+TEST(OwnDenseConvTest, FewInputChannelsWindowRows) {
+  // Fewer than 16 input channels with dense input pixels and no horizontal
+  // dilation: windows inside the image horizontally read their rows in
+  // place, the others are gathered; rows above or below the image read
+  // zeros. Kernel widths 1-7, strides 1-3, paddings 0-3 (some rows and
+  // columns of windows wholly outside), vertical dilation, batches, widths
+  // where every window reaches a border; then an input slice and a
+  // horizontal dilation (every window gathered). 1 and 2 threads.
+  uint32_t seed = 1500;
+  for (int kernel : {1, 3, 5, 7}) {
+    for (int stride : {1, 2, 3}) {
+      for (int pad : {0, 1, 3}) {
+        for (int64_t width : {3, 9, 17}) {
+          if (pad >= kernel || width + 2 * pad - (pad > 0 ? 1 : 0) < kernel) continue;
+          ConvSpec s;
+          s.batch = width == 9 ? 2 : 1;
+          s.height = 11;
+          s.width = width;
+          s.in_channels = 1 + seed % 15;
+          s.out_channels = 8 + seed % 19;
+          s.kernel_h = s.kernel_w = kernel;
+          s.stride_h = s.stride_w = stride;
+          s.pad_top = s.pad_left = pad;
+          s.pad_bottom = s.pad_right = pad > 0 ? pad - 1 : 0;
+          s.dilation_h = kernel == 3 && stride == 1 ? 2 : 1;
+          s.pad_top = s.pad_top * s.dilation_h;
+          s.seed = seed++;
+          s.single_threaded = seed % 2 == 0;
+          Check(s);
+        }
+      }
+    }
+  }
+  ConvSpec s;
+  s.height = s.width = 13;
+  s.in_channels = 3;
+  s.out_channels = 24;
+  s.stride_h = s.stride_w = 2;
+  s.input_slice = Placement{2, 5};
+  s.seed = seed++;
+  Check(s);
+  s.input_slice = Placement{};
+  s.dilation_w = 2;
+  s.pad_left = s.pad_right = 2;
+  s.seed = seed++;
+  Check(s);
+  // Large enough for tasks on both threads (above kDenseConvParallelMacs).
+  s.dilation_w = 1;
+  s.pad_left = s.pad_right = 1;
+  s.height = s.width = 64;
+  s.out_channels = 40;
+  s.seed = seed++;
+  Check(s);
+}
+
 TEST(OwnDenseConvTest, ChannelSlicesBatchesActivations) {
   uint32_t seed = 300;
   for (int64_t c : {5, 20}) {
