@@ -202,9 +202,9 @@ class OwnElementwiseOp : public BoundOp {
   float output_min_, output_max_;
 };
 
-// True when BindOp should run an element-wise op on OwnElementwiseOp: the
-// engine then runs XNNPACK's operators on one thread (own kernels in use,
-// 2+ threads at bind time).
+// True when BindOp should run an element-wise op on OwnElementwiseOp (and a
+// FullyConnected on the own dense kernel): the engine then runs XNNPACK's
+// operators on one thread (own kernels in use, 2+ threads at bind time).
 bool OwnElementwisePreferred(const KernelContext& context);
 
 // Copies `rows` rows of `row_floats` floats from `src` (rows `src_stride`
