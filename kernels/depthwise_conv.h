@@ -28,8 +28,12 @@ bool DepthwiseConvPreferred(int64_t kernel_h, int64_t kernel_w, int64_t stride_h
                             size_t threads);
 
 // Below this many multiply-adds a depthwise convolution runs on the calling
-// thread.
-inline constexpr int64_t kDepthwiseParallelMacs = int64_t{1} << 19;
+// thread. 2^17: DARTS-ImageNet's 28x28x48 and 14x14x96 separable
+// convolutions (338K and 169K, 7-15 us on one thread; 84 of them) split
+// over the threads, as everything around them does; 7x7x192 (85K) stays on
+// one. The work pool's caller claims every row itself when the helper is
+// not awake, so a small job costs no wait.
+inline constexpr int64_t kDepthwiseParallelMacs = int64_t{1} << 17;
 
 // Floats of the packed weights for `shape` (in_channels == out_channels):
 // the biases, then for each kernel position the channels' weights, each
