@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "depthwise_conv.h"
+#include "elementwise.h"
 
 namespace serenity::kernels {
 
@@ -139,6 +140,12 @@ const float* RunTimeInput(const KernelContext& context, size_t i, XnnBoundOp& bo
   return bound.CopyConstant(view.data, static_cast<size_t>(ElementsOf(view)));
 }
 
+#if !defined(__x86_64__)
+// Never called: OwnElementwisePreferred needs DenseConvAvailable(), false off
+// x86-64.
+void ElementwiseClampSum(const float* const*, size_t, float*, int64_t, float, float) {}
+#endif
+
 namespace {
 
 // Elements per task (16 KiB, as the row copies): DARTS' 28x28x48 tensors
@@ -146,32 +153,15 @@ namespace {
 // one costs little next to it.
 constexpr int64_t kElementwiseTaskFloats = 4096;
 
-// out[i] = clamp(sum of in[k][i]) for i < n.
+// Rows [row, ...) of every operand start at data + row * stride (+ offset
+// when flat); out[i] = clamp(sum of the inputs' i-th floats) for i < n.
 inline void ClampSum(const OwnElementwiseOp::Operand* inputs, size_t count, int64_t offset_floats,
                      int64_t row, float* out, int64_t n, float lo, float hi) {
-  const float* a = inputs[0].data + row * inputs[0].stride + offset_floats;
-  if (count == 1) {
-    for (int64_t i = 0; i < n; ++i) out[i] = std::min(std::max(a[i], lo), hi);
-    return;
+  const float* starts[kOwnElementwiseMaxInputs];
+  for (size_t k = 0; k < count; ++k) {
+    starts[k] = inputs[k].data + row * inputs[k].stride + offset_floats;
   }
-  const float* b = inputs[1].data + row * inputs[1].stride + offset_floats;
-  if (count == 2) {
-    for (int64_t i = 0; i < n; ++i) out[i] = std::min(std::max(a[i] + b[i], lo), hi);
-    return;
-  }
-  // Three or more addends: in blocks, so every input is read before the
-  // block is written (in place).
-  constexpr int64_t kBlock = 256;
-  for (int64_t i0 = 0; i0 < n; i0 += kBlock) {
-    const int64_t width = std::min(kBlock, n - i0);
-    float sum[kBlock];
-    for (int64_t i = 0; i < width; ++i) sum[i] = a[i0 + i] + b[i0 + i];
-    for (size_t k = 2; k < count; ++k) {
-      const float* x = inputs[k].data + row * inputs[k].stride + offset_floats + i0;
-      for (int64_t i = 0; i < width; ++i) sum[i] += x[i];
-    }
-    for (int64_t i = 0; i < width; ++i) out[i0 + i] = std::min(std::max(sum[i], lo), hi);
-  }
+  ElementwiseClampSum(starts, count, out, n, lo, hi);
 }
 
 }  // namespace

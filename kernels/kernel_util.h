@@ -176,7 +176,8 @@ class WinogradConvBoundOp : public BoundOp {
 // run serially between parallel convolutions. The output may be input 0's
 // memory (in place): each element's inputs are read before it is written.
 // Runs with as many threads as the bind-time `pool`, like OwnConvBoundOp.
-// Allocates nothing when run.
+// At most kOwnElementwiseMaxInputs inputs. Allocates nothing when run.
+inline constexpr size_t kOwnElementwiseMaxInputs = 16;
 class OwnElementwiseOp : public BoundOp {
  public:
   struct Operand {

@@ -284,7 +284,7 @@ Result<std::unique_ptr<BoundOp>> BindAdd(const KernelContext& c) {
   const OperandView& y = c.outputs[0];
   bool same_shapes = true;
   for (const OperandView& x : c.inputs) same_shapes = same_shapes && x.shape == y.shape;
-  if (same_shapes && OwnElementwisePreferred(c)) {
+  if (same_shapes && c.inputs.size() <= kOwnElementwiseMaxInputs && OwnElementwisePreferred(c)) {
     SERENITY_ASSIGN_OR_RETURN(Activation activation, ActivationOf(c));
     float output_min, output_max;
     ActivationRange(activation, &output_min, &output_max);
