@@ -340,6 +340,18 @@ TEST(OwnElementwiseTest, ReluClampAndAddOverTasks) {
   }
 }
 
+TEST(OwnElementwiseTest, ManyAddendsFallBack) {
+  // 16 addends (kOwnElementwiseMaxInputs) still run on it; 17 on the n-ary
+  // pthreadpool kernel.
+  for (size_t addends : {16, 17}) {
+    OpCase c = Add().inputs(std::vector<std::vector<int64_t>>(addends, {1, 9, 9, 40})).Case();
+    RunCase(c);
+    Result<BoundCase> bound = BindCase(c);
+    ASSERT_TRUE(bound.ok()) << bound.status().ToString();
+    EXPECT_EQ(bound->op->shares_work(), DenseConvAvailable() && addends <= 16) << Describe(c);
+  }
+}
+
 TEST(OpTesterTest, DetectsAMismatch) {
   OpCase c = UnaryTester(OpType::kRelu).shape({4, 4}).Case();
   c.perturb_reference = 1e-2f;
