@@ -186,6 +186,7 @@ OwnElementwiseOp::OwnElementwiseOp(std::vector<Operand> inputs, float* output,
     rows_per_task_ = std::max<int64_t>(1, kElementwiseTaskFloats / std::max<int64_t>(1, channels_));
     tasks_ = (rows_ + rows_per_task_ - 1) / rows_per_task_;
   }
+  if (rows_ * channels_ < kOwnElementwiseParallelFloats) work_pool_ = nullptr;
 }
 
 void OwnElementwiseOp::RunTask(void* context, size_t index) {

@@ -33,6 +33,9 @@ class ConcatOp : public BoundOp {
   ConcatOp(std::vector<ConcatPiece> pieces, WorkPool* work_pool, bool shares_work)
       : pieces_(std::move(pieces)), work_pool_(work_pool), shares_work_(shares_work) {
     if (!shares_work_) return;
+    int64_t floats = 0;
+    for (const ConcatPiece& piece : pieces_) floats += piece.rows * piece.row_floats;
+    if (floats < kOwnElementwiseParallelFloats) work_pool_ = nullptr;
     for (size_t p = 0; p < pieces_.size(); ++p) {
       const int64_t tile = TileRows(pieces_[p]);
       for (int64_t start = 0; start < pieces_[p].rows; start += tile) {

@@ -305,12 +305,14 @@ void CheckOwnElementwise(const OpCase& c) {
 }
 
 TEST(OwnElementwiseTest, ReluClampAndAddOverTasks) {
-  // 28x28x48 (DARTS): several tasks over the flat elements, and a partial
-  // last one; 30x30x17 with slices: several tasks of whole rows; in place;
-  // one and two threads; one, two and three addends.
+  // Above kOwnElementwiseParallelFloats (tasks on both threads): 56x56x24
+  // (MobileNetV2), several tasks over the flat elements and a partial last
+  // one; 70x70x17 with slices, several tasks of whole rows. Below it (the
+  // calling thread alone): 28x28x48 (DARTS), 2x3x5x7. In place; one and two
+  // threads; one, two and three addends.
   for (bool single : {false, true}) {
-    for (const std::vector<int64_t>& shape :
-         std::vector<std::vector<int64_t>>{{1, 28, 28, 48}, {1, 30, 30, 17}, {2, 3, 5, 7}}) {
+    for (const std::vector<int64_t>& shape : std::vector<std::vector<int64_t>>{
+             {1, 56, 56, 24}, {1, 70, 70, 17}, {1, 28, 28, 48}, {2, 3, 5, 7}}) {
       for (OpType type : {OpType::kRelu, OpType::kClamp}) {
         UnaryTester t = UnaryTester(type).shape(shape);
         if (type == OpType::kClamp) t.clamp(-0.5f, 6.0f);
