@@ -15,8 +15,8 @@
 // Winograd (which does fewer).
 //
 // "own" is what KernelChoice::kAuto binds: for 3x3 depthwise convolutions
-// with stride 2 that is XNNPACK too (DepthwiseConvPreferred), so those rows
-// compare XNNPACK with itself.
+// with stride 2 on one thread that is XNNPACK too (DepthwiseConvPreferred), so
+// those rows compare XNNPACK with itself.
 //
 // The two kernels run alternately, so both see the same load; GFLOP/s come
 // from the fastest run of each (the least disturbed on a shared machine).
@@ -70,6 +70,7 @@ constexpr ConvShape kShapes[] = {
     {"mobilenet_v2 1x1 24>144", 56, 24, 144, 1, 1, 0},
     {"mobilenet_v2 1x1 144>24", 56, 144, 24, 1, 1, 0},
     {"mobilenet_v2 1x1 320>1280", 7, 320, 1280, 1, 1, 0},
+    {"mobilenet_v2 classifier 1280>1000", 1, 1280, 1000, 1, 1, 0},
     {"darts_cifar dw 3x3 36", 32, 36, 36, 3, 1, 1, true},
     {"darts_cifar dw 3x3 72", 16, 72, 72, 3, 1, 1, true},
     {"darts_cifar dw 3x3 144", 8, 144, 144, 3, 1, 1, true},

@@ -29,7 +29,10 @@ inline constexpr int64_t kDenseConvBlock = 16;
 // Kernel windows up to this many positions (7x7 and smaller).
 inline constexpr int64_t kDenseConvMaxPositions = 64;
 // Convolutions with fewer input channels than this gather each window into a
-// panel of at most kDenseConvMaxPanel floats (on the stack, per tile row).
+// panel of at most kDenseConvMaxPanel floats (on the stack, per tile row);
+// with dense input pixels and no horizontal dilation, only windows that
+// reach past the left or right border are gathered: the others read each
+// window row (kernel_w pixels, contiguous) in place.
 inline constexpr int64_t kDenseConvGatherBelowChannels = 16;
 inline constexpr int64_t kDenseConvMaxPanel = 1024;
 // Below this many multiply-adds a convolution runs on the calling thread.
@@ -65,8 +68,15 @@ size_t DenseConvPackedFloats(const DenseConvShape& shape);
 void DenseConvPackWeights(const DenseConvShape& shape, const float* weights, const float* bias,
                           float* packed);
 
-// Everything one run reads and writes. `zeros` holds in_channels zero floats
-// (read in place of padding pixels). All pointers are borrowed.
+// Floats of zeros DenseConvArgs::zeros must hold: the kernel reads them in
+// place of padding pixels, and in place of whole window rows (kernel_w
+// pixels) outside the image for convolutions it gathers.
+inline int64_t DenseConvZeroFloats(const DenseConvShape& shape) {
+  return shape.kernel_w * shape.in_channels;
+}
+
+// Everything one run reads and writes. `zeros` holds DenseConvZeroFloats
+// zero floats. All pointers are borrowed.
 struct DenseConvArgs {
   DenseConvShape shape;
   const float* packed = nullptr;

@@ -212,7 +212,36 @@ struct Task {
   int64_t block_floats;  // packed floats per block of 16 output channels
   bool pointwise;        // 1x1, stride 1, no padding: input pixel m is row m
   bool gather;           // gather each window into a panel (few input channels)
+  // With gather: windows inside the image horizontally read their kernel_h
+  // rows of kernel_w contiguous pixels in place; only the others are
+  // gathered. The reduction is then kernel_h segments of kernel_w *
+  // in_channels floats, in the packed weights' (ky, kx, ic) order.
+  bool window_rows;
 };
+
+// Tile row r's window as kernel_h row segments (rows[ky * 6 + r]): in place
+// when the window is inside the image horizontally (zeros for rows above or
+// below it), else gathered into `panel` (kernel_h * kernel_w * in_channels
+// floats).
+void WindowRowSegments(const DenseConvArgs& args, const PixelCursor& at, float* panel,
+                       const float** rows) {
+  const DenseConvShape& s = args.shape;
+  const int64_t x0 = at.ox * s.stride_w - s.pad_left;
+  const int64_t segment = s.kernel_w * s.in_channels;
+  if (x0 < 0 || x0 + s.kernel_w > s.in_w) {
+    GatherWindow(args, at, panel);
+    for (int64_t ky = 0; ky < s.kernel_h; ++ky) rows[ky * kTileRows] = panel + ky * segment;
+    return;
+  }
+  const int64_t y0 = at.oy * s.stride_h - s.pad_top;
+  for (int64_t ky = 0; ky < s.kernel_h; ++ky) {
+    const int64_t iy = y0 + ky * s.dilation_h;
+    rows[ky * kTileRows] =
+        iy >= 0 && iy < s.in_h
+            ? args.input + ((at.n * s.in_h + iy) * s.in_w + x0) * s.in_pixel_stride
+            : args.zeros;
+  }
+}
 
 // pthreadpool task: output channel blocks [block, block + blocks), output
 // pixels [pixel, pixel + count). Tiles of 6 pixels outer, blocks inner, so a
@@ -224,10 +253,14 @@ void RunTile(const Task& task, size_t block, size_t pixel, size_t blocks, size_t
   alignas(32) float panel[kTileRows * kDenseConvMaxPanel];
   int64_t positions = task.positions;
   int64_t channels = s.in_channels;
-  if (task.gather) {
+  if (task.window_rows) {
+    positions = s.kernel_h;
+    channels = s.kernel_w * s.in_channels;
+  } else if (task.gather) {
     positions = 1;
     channels = task.positions * s.in_channels;
   }
+  const int64_t window = task.positions * s.in_channels;
   PixelCursor at;
   at.Seek(s, static_cast<int64_t>(pixel));
   const int64_t end = static_cast<int64_t>(pixel + count);
@@ -238,6 +271,14 @@ void RunTile(const Task& task, size_t block, size_t pixel, size_t blocks, size_t
       const bool real = r < used;
       if (task.pointwise) {
         rows[r] = args.input + (m + (real ? r : used - 1)) * s.in_pixel_stride;
+      } else if (task.window_rows) {
+        if (real) {
+          WindowRowSegments(args, at, panel + r * window, rows + r);
+        } else {
+          for (int64_t p = 0; p < positions; ++p) {
+            rows[p * kTileRows + r] = rows[p * kTileRows + used - 1];
+          }
+        }
       } else if (task.gather) {
         if (real) GatherWindow(args, at, panel + r * channels);
         rows[r] = panel + (real ? r : used - 1) * channels;
@@ -290,6 +331,7 @@ void DenseConvRun(const DenseConvArgs& args, WorkPool* pool) {
   task.pointwise = s.kernel_h == 1 && s.kernel_w == 1 && s.stride_h == 1 && s.stride_w == 1 &&
                    s.pad_top == 0 && s.pad_left == 0 && s.in_h == s.out_h && s.in_w == s.out_w;
   task.gather = !task.pointwise && DenseConvGathers(s);
+  task.window_rows = task.gather && s.dilation_w == 1 && s.in_pixel_stride == s.in_channels;
   const int64_t blocks = (s.out_channels + kDenseConvBlock - 1) / kDenseConvBlock;
   const int64_t pixels = s.batch * s.out_h * s.out_w;
   const int64_t tiles = (pixels + kTileRows - 1) / kTileRows;

@@ -3,9 +3,9 @@
 
 namespace serenity::kernels {
 
-bool DepthwiseConvPreferred(int64_t kernel_h, int64_t kernel_w, int64_t stride_h,
-                            int64_t stride_w) {
-  return !(kernel_h == 3 && kernel_w == 3 && (stride_h > 1 || stride_w > 1));
+bool DepthwiseConvPreferred(int64_t kernel_h, int64_t kernel_w, int64_t stride_h, int64_t stride_w,
+                            size_t threads) {
+  return threads > 1 || !(kernel_h == 3 && kernel_w == 3 && (stride_h > 1 || stride_w > 1));
 }
 
 size_t DepthwiseConvPackedFloats(const DenseConvShape& shape) {

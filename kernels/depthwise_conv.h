@@ -16,15 +16,24 @@
 
 namespace serenity::kernels {
 
-// True when this kernel is the faster one for a kernel_h x kernel_w window
-// with these strides (bench/conv_bench): every window but 3x3 with a stride
-// above 1, where XNNPACK's kernel, which reads each input pixel's channels in
-// order, is 5-30% faster on inputs that do not fit in L2.
-bool DepthwiseConvPreferred(int64_t kernel_h, int64_t kernel_w, int64_t stride_h, int64_t stride_w);
+// True when this kernel is the one to bind for a kernel_h x kernel_w window
+// with these strides, on a bind-time pool of `threads` threads
+// (bench/conv_bench): every window but 3x3 with a stride above 1, where
+// XNNPACK's kernel, which reads each input pixel's channels in order, is
+// 5-30% faster on one thread on inputs that do not fit in L2. With more
+// threads this one is chosen for those too: when a model has own-kernel
+// operators the engine runs XNNPACK's on the calling thread alone
+// (EngineOptions::pthreadpool_ops), and this one uses every thread.
+bool DepthwiseConvPreferred(int64_t kernel_h, int64_t kernel_w, int64_t stride_h, int64_t stride_w,
+                            size_t threads);
 
 // Below this many multiply-adds a depthwise convolution runs on the calling
-// thread.
-inline constexpr int64_t kDepthwiseParallelMacs = int64_t{1} << 19;
+// thread. 2^17: DARTS-ImageNet's 28x28x48 and 14x14x96 separable
+// convolutions (338K and 169K, 7-15 us on one thread; 84 of them) split
+// over the threads, as everything around them does; 7x7x192 (85K) stays on
+// one. The work pool's caller claims every row itself when the helper is
+// not awake, so a small job costs no wait.
+inline constexpr int64_t kDepthwiseParallelMacs = int64_t{1} << 17;
 
 // Floats of the packed weights for `shape` (in_channels == out_channels):
 // the biases, then for each kernel position the channels' weights, each

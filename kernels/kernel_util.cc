@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "depthwise_conv.h"
+#include "elementwise.h"
 
 namespace serenity::kernels {
 
@@ -16,7 +17,7 @@ OwnConvBoundOp::OwnConvBoundOp(bool depthwise, const DenseConvShape& shape, cons
       work_pool_(WorkPoolForThreads(ThreadsOf(pool))),
       packed_floats_(depthwise ? DepthwiseConvPackedFloats(shape) : DenseConvPackedFloats(shape)),
       packed_(new float[packed_floats_]),
-      zeros_(new float[shape.in_channels]()) {
+      zeros_(new float[std::max(shape.in_channels, DenseConvZeroFloats(shape))]()) {
   if (depthwise) {
     DepthwiseConvPackWeights(shape, weights, bias, packed_.get());
   } else {
@@ -137,6 +138,83 @@ const float* RunTimeInput(const KernelContext& context, size_t i, XnnBoundOp& bo
   const OperandView& view = context.inputs[i];
   if (!context.IsConstantInput(i)) return view.data;
   return bound.CopyConstant(view.data, static_cast<size_t>(ElementsOf(view)));
+}
+
+#if !defined(__x86_64__)
+// Never called: OwnElementwisePreferred needs DenseConvAvailable(), false off
+// x86-64.
+void ElementwiseClampSum(const float* const*, size_t, float*, int64_t, float, float) {}
+#endif
+
+namespace {
+
+// Elements per task (16 KiB, as the row copies): DARTS' 28x28x48 tensors
+// (37632 floats) make 10 tasks, which the threads share evenly; claiming
+// one costs little next to it.
+constexpr int64_t kElementwiseTaskFloats = 4096;
+
+// Rows [row, ...) of every operand start at data + row * stride (+ offset
+// when flat); out[i] = clamp(sum of the inputs' i-th floats) for i < n.
+inline void ClampSum(const OwnElementwiseOp::Operand* inputs, size_t count, int64_t offset_floats,
+                     int64_t row, float* out, int64_t n, float lo, float hi) {
+  const float* starts[kOwnElementwiseMaxInputs];
+  for (size_t k = 0; k < count; ++k) {
+    starts[k] = inputs[k].data + row * inputs[k].stride + offset_floats;
+  }
+  ElementwiseClampSum(starts, count, out, n, lo, hi);
+}
+
+}  // namespace
+
+OwnElementwiseOp::OwnElementwiseOp(std::vector<Operand> inputs, float* output,
+                                   int64_t output_stride, int64_t rows, int64_t channels,
+                                   float output_min, float output_max, pthreadpool_t pool)
+    : work_pool_(WorkPoolForThreads(ThreadsOf(pool))),
+      inputs_(std::move(inputs)),
+      output_(output),
+      output_stride_(output_stride),
+      rows_(rows),
+      channels_(channels),
+      output_min_(output_min),
+      output_max_(output_max) {
+  flat_ = output_stride_ == channels_;
+  for (const Operand& input : inputs_) flat_ = flat_ && input.stride == channels_;
+  if (flat_) {
+    rows_per_task_ = kElementwiseTaskFloats;
+    tasks_ = (rows_ * channels_ + kElementwiseTaskFloats - 1) / kElementwiseTaskFloats;
+  } else {
+    rows_per_task_ = std::max<int64_t>(1, kElementwiseTaskFloats / std::max<int64_t>(1, channels_));
+    tasks_ = (rows_ + rows_per_task_ - 1) / rows_per_task_;
+  }
+  if (rows_ * channels_ < kOwnElementwiseParallelFloats) work_pool_ = nullptr;
+}
+
+void OwnElementwiseOp::RunTask(void* context, size_t index) {
+  const OwnElementwiseOp& self = *static_cast<const OwnElementwiseOp*>(context);
+  const int64_t begin = static_cast<int64_t>(index) * self.rows_per_task_;
+  if (self.flat_) {
+    const int64_t n = std::min(self.rows_per_task_, self.rows_ * self.channels_ - begin);
+    ClampSum(self.inputs_.data(), self.inputs_.size(), begin, 0, self.output_ + begin, n,
+             self.output_min_, self.output_max_);
+    return;
+  }
+  const int64_t end = std::min(self.rows_, begin + self.rows_per_task_);
+  for (int64_t row = begin; row < end; ++row) {
+    ClampSum(self.inputs_.data(), self.inputs_.size(), 0, row,
+             self.output_ + row * self.output_stride_, self.channels_, self.output_min_,
+             self.output_max_);
+  }
+}
+
+Status OwnElementwiseOp::Run(pthreadpool_t pool) {
+  WorkPoolRun(pool == nullptr ? nullptr : work_pool_, &OwnElementwiseOp::RunTask, this,
+              static_cast<size_t>(tasks_));
+  return Status::Ok();
+}
+
+bool OwnElementwisePreferred(const KernelContext& context) {
+  return context.kernels != KernelChoice::kXnnpack && DenseConvAvailable() &&
+         ThreadsOf(context.pool) > 1;
 }
 
 namespace {

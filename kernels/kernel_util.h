@@ -167,6 +167,53 @@ class WinogradConvBoundOp : public BoundOp {
   DenseConvArgs args_;
 };
 
+// clamp(sum of the inputs, output_min, output_max), element by element, over
+// `rows` rows of `channels` floats (each operand's rows `strides` apart: a
+// channel slice when larger than `channels`), on the work pool: Relu, Clamp
+// and same-shape Add. Why: when a model has own-kernel operators the engine
+// runs pthreadpool operators (XNNPACK's clamp and add) on the calling thread
+// alone (work_pool.h), and DARTS' pre-activation ReLUs and cell sums then
+// run serially between parallel convolutions. The output may be input 0's
+// memory (in place): each element's inputs are read before it is written.
+// Runs with as many threads as the bind-time `pool`, like OwnConvBoundOp.
+// At most kOwnElementwiseMaxInputs inputs. Allocates nothing when run.
+inline constexpr size_t kOwnElementwiseMaxInputs = 16;
+// Below this many output floats an OwnElementwiseOp (or a work-pool concat)
+// runs on the calling thread: a 28x28x48 ReLU takes ~3.5 us on one thread,
+// too little to gain from a second one, and on a loaded machine a helper
+// descheduled while holding a chunk made such small jobs several times
+// slower (DARTS at 2 threads: ReLUs 0.8 -> 3.2 ms per run in all).
+inline constexpr int64_t kOwnElementwiseParallelFloats = int64_t{1} << 16;
+class OwnElementwiseOp : public BoundOp {
+ public:
+  struct Operand {
+    const float* data;
+    int64_t stride;
+  };
+  OwnElementwiseOp(std::vector<Operand> inputs, float* output, int64_t output_stride, int64_t rows,
+                   int64_t channels, float output_min, float output_max, pthreadpool_t pool);
+  Status Run(pthreadpool_t pool) override;
+  bool shares_work() const override { return true; }
+
+ private:
+  static void RunTask(void* context, size_t index);
+
+  WorkPool* work_pool_;
+  std::vector<Operand> inputs_;
+  float* output_;
+  int64_t output_stride_;
+  int64_t rows_, channels_;
+  int64_t rows_per_task_;  // or, when every operand is dense, floats per task
+  int64_t tasks_;
+  bool flat_;              // every operand dense: one long row
+  float output_min_, output_max_;
+};
+
+// True when BindOp should run an element-wise op on OwnElementwiseOp (and a
+// FullyConnected on the own dense kernel): the engine then runs XNNPACK's
+// operators on one thread (own kernels in use, 2+ threads at bind time).
+bool OwnElementwisePreferred(const KernelContext& context);
+
 // Copies `rows` rows of `row_floats` floats from `src` (rows `src_stride`
 // floats apart) to `dst` (rows `dst_stride` apart), in parallel over rows.
 // Allocates nothing.

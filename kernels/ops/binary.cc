@@ -3,7 +3,8 @@
 // same-shape addends go through a hand-written one-pass kernel, parallel over
 // blocks of elements, that reads every addend of an element before writing
 // it, so the output may alias any input. An Add with a channel-slice operand
-// (zero-copy concat) goes through a hand-written per-pixel kernel.
+// (zero-copy concat) goes through a hand-written per-pixel kernel. Where
+// OwnElementwisePreferred, same-shape addends run on OwnElementwiseOp.
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -280,6 +281,21 @@ Result<std::unique_ptr<BoundOp>> BindStridedAdd(const KernelContext& c) {
 }
 
 Result<std::unique_ptr<BoundOp>> BindAdd(const KernelContext& c) {
+  const OperandView& y = c.outputs[0];
+  bool same_shapes = true;
+  for (const OperandView& x : c.inputs) same_shapes = same_shapes && x.shape == y.shape;
+  if (same_shapes && c.inputs.size() <= kOwnElementwiseMaxInputs && OwnElementwisePreferred(c)) {
+    SERENITY_ASSIGN_OR_RETURN(Activation activation, ActivationOf(c));
+    float output_min, output_max;
+    ActivationRange(activation, &output_min, &output_max);
+    std::vector<OwnElementwiseOp::Operand> inputs;
+    for (const OperandView& x : c.inputs) {
+      inputs.push_back({x.data, x.shape.empty() ? 1 : x.pixel_stride});
+    }
+    return std::unique_ptr<BoundOp>(std::make_unique<OwnElementwiseOp>(
+        std::move(inputs), y.data, y.shape.empty() ? 1 : y.pixel_stride, RowsOf(y),
+        ChannelsOf(y), output_min, output_max, c.pool));
+  }
   bool strided = !Dense(c.outputs[0]);
   for (const OperandView& x : c.inputs) strided = strided || !Dense(x);
   if (strided) return BindStridedAdd(c);
@@ -288,7 +304,6 @@ Result<std::unique_ptr<BoundOp>> BindAdd(const KernelContext& c) {
                       "xnn_setup_add_nd_f32");
   }
   SERENITY_ASSIGN_OR_RETURN(Activation activation, ActivationOf(c));
-  const OperandView& y = c.outputs[0];
   std::vector<const float*> inputs;
   for (size_t i = 0; i < c.inputs.size(); ++i) {
     if (c.inputs[i].shape != y.shape) {

@@ -2,6 +2,7 @@
 // parallel over rows. An input the runtime already placed in its part (a
 // producer that wrote straight into a channel slice) is skipped; when all are,
 // the concat binds to a no-op.
+#include <algorithm>
 #include <cstring>
 
 #include "kernel_util.h"
@@ -23,21 +24,51 @@ struct ConcatPiece {
   int64_t row_floats;
 };
 
+// Where OwnElementwisePreferred (own kernels in use, 2+ threads), the copies
+// run on the work pool as one job (chunks of every piece), since the engine
+// then gives pthreadpool operators one thread; else on the pthreadpool, one
+// piece after the other.
 class ConcatOp : public BoundOp {
  public:
-  explicit ConcatOp(std::vector<ConcatPiece> pieces) : pieces_(std::move(pieces)) {}
+  ConcatOp(std::vector<ConcatPiece> pieces, WorkPool* work_pool, bool shares_work)
+      : pieces_(std::move(pieces)), work_pool_(work_pool), shares_work_(shares_work) {
+    if (!shares_work_) return;
+    int64_t floats = 0;
+    for (const ConcatPiece& piece : pieces_) floats += piece.rows * piece.row_floats;
+    if (floats < kOwnElementwiseParallelFloats) work_pool_ = nullptr;
+    for (size_t p = 0; p < pieces_.size(); ++p) {
+      const int64_t tile = TileRows(pieces_[p]);
+      for (int64_t start = 0; start < pieces_[p].rows; start += tile) {
+        chunks_.push_back({p, start, std::min(tile, pieces_[p].rows - start)});
+      }
+    }
+  }
 
   Status Run(pthreadpool_t pool) override {
+    if (shares_work_) {
+      WorkPoolRun(pool == nullptr ? nullptr : work_pool_, &ConcatOp::CopyChunk, this,
+                  chunks_.size());
+      return Status::Ok();
+    }
     for (ConcatPiece& piece : pieces_) {
-      const int64_t tile = std::max<int64_t>(1, 4096 / std::max<int64_t>(1, piece.row_floats));
       pthreadpool_parallelize_1d_tile_1d(pool, &ConcatOp::CopyTile, &piece,
-                                         static_cast<size_t>(piece.rows), static_cast<size_t>(tile),
-                                         0);
+                                         static_cast<size_t>(piece.rows),
+                                         static_cast<size_t>(TileRows(piece)), 0);
     }
     return Status::Ok();
   }
+  bool shares_work() const override { return shares_work_; }
 
  private:
+  struct Chunk {
+    size_t piece;
+    int64_t start, count;
+  };
+
+  static int64_t TileRows(const ConcatPiece& piece) {
+    return std::max<int64_t>(1, 4096 / std::max<int64_t>(1, piece.row_floats));
+  }
+
   static void CopyTile(void* context, size_t start, size_t count) {
     const ConcatPiece& piece = *static_cast<const ConcatPiece*>(context);
     for (size_t row = start; row < start + count; ++row) {
@@ -48,7 +79,17 @@ class ConcatOp : public BoundOp {
     }
   }
 
+  static void CopyChunk(void* context, size_t index) {
+    ConcatOp& self = *static_cast<ConcatOp*>(context);
+    const Chunk& chunk = self.chunks_[index];
+    CopyTile(&self.pieces_[chunk.piece], static_cast<size_t>(chunk.start),
+             static_cast<size_t>(chunk.count));
+  }
+
   std::vector<ConcatPiece> pieces_;
+  WorkPool* work_pool_;
+  bool shares_work_;
+  std::vector<Chunk> chunks_;
 };
 
 Status CheckConcat(const KernelContext& c, int axis) {
@@ -111,7 +152,9 @@ Result<std::unique_ptr<BoundOp>> BindConcat(const KernelContext& c) {
     if (!aliased && piece.rows > 0 && piece.row_floats > 0) pieces.push_back(piece);
   }
   if (pieces.empty()) return std::unique_ptr<BoundOp>(std::make_unique<NoOpBoundOp>());
-  return std::unique_ptr<BoundOp>(std::make_unique<ConcatOp>(std::move(pieces)));
+  const bool own = OwnElementwisePreferred(c);
+  return std::unique_ptr<BoundOp>(std::make_unique<ConcatOp>(
+      std::move(pieces), own ? WorkPoolForThreads(ThreadsOf(c.pool)) : nullptr, own));
 }
 
 Status ReferenceConcat(const KernelContext& c) {

@@ -90,7 +90,8 @@ Result<std::unique_ptr<BoundOp>> BindConv2D(const KernelContext& c) {
   ActivationRange(attrs->activation, &output_min, &output_max);
   const bool depthwise =
       groups == in_channels && out_channels == in_channels && group_in == 1 && groups > 1 &&
-      DepthwiseConvPreferred(kernel_h, kernel_w, attrs->stride_h, attrs->stride_w);
+      DepthwiseConvPreferred(kernel_h, kernel_w, attrs->stride_h, attrs->stride_w,
+                             ThreadsOf(c.pool));
   if (c.kernels != KernelChoice::kXnnpack && (groups == 1 || depthwise) && DenseConvAvailable() &&
       kernel_h * kernel_w <= kDenseConvMaxPositions) {
     DenseConvShape shape;

@@ -1,5 +1,9 @@
 // FullyConnected: XNNPACK's fully_connected_nc with [O, K] weights; rows may be
-// channel slices (input and output strides).
+// channel slices (input and output strides). Where OwnElementwisePreferred
+// (own kernels in use, 2+ threads), Serenity's dense convolution kernel as a
+// 1x1 convolution over N pixels instead: the engine then runs XNNPACK's
+// operators on the calling thread alone, and a classifier's weights (5 MB in
+// MobileNetV2) stream faster from two cores than from one.
 #include "kernel_util.h"
 #include "reference_util.h"
 
@@ -31,6 +35,20 @@ Result<std::unique_ptr<BoundOp>> BindFullyConnected(const KernelContext& c) {
   }
   float output_min, output_max;
   ActivationRange(attrs->activation, &output_min, &output_max);
+  if (OwnElementwisePreferred(c) && w.dense()) {
+    DenseConvShape shape;
+    shape.batch = batch;
+    shape.in_h = shape.in_w = shape.out_h = shape.out_w = 1;
+    shape.in_channels = in_channels;
+    shape.out_channels = out_channels;
+    shape.kernel_h = shape.kernel_w = 1;
+    shape.in_pixel_stride = x.shape.empty() ? 1 : x.pixel_stride;
+    shape.out_pixel_stride = y.pixel_stride;
+    shape.out_min = output_min;
+    shape.out_max = output_max;
+    return std::unique_ptr<BoundOp>(std::make_unique<OwnConvBoundOp>(
+        false, shape, w.data, bias, x.data, y.data, c.pool));
+  }
   auto bound = std::make_unique<XnnBoundOp>(c.name);
   xnn_operator_t op = nullptr;
   xnn_status status = xnn_create_fully_connected_nc_f32(

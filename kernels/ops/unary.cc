@@ -1,5 +1,6 @@
 // Relu, Clamp, Sigmoid, HardSwish and Softmax: XNNPACK's *_nc_f32 operators
-// over rows of the last dimension, which take input and output row strides.
+// over rows of the last dimension, which take input and output row strides;
+// Relu and Clamp on OwnElementwiseOp where OwnElementwisePreferred.
 #include <algorithm>
 #include <cmath>
 
@@ -22,6 +23,20 @@ Result<std::unique_ptr<BoundOp>> BindUnary(const KernelContext& c, Unary kind) {
   }
   const size_t channels = ChannelsOf(x);
   const size_t input_stride = StrideOf(x), output_stride = StrideOf(y);
+  if ((kind == Unary::kRelu || kind == Unary::kClamp) && OwnElementwisePreferred(c)) {
+    float output_min = 0.0f, output_max = INFINITY;
+    if (kind == Unary::kClamp) {
+      SERENITY_ASSIGN_OR_RETURN(const ClampAttrs* attrs, AttrsOf<ClampAttrs>(c));
+      if (!(attrs->min < attrs->max)) {
+        return Unsupported(c, "clamp range [", attrs->min, ", ", attrs->max, "] is empty");
+      }
+      output_min = attrs->min;
+      output_max = attrs->max;
+    }
+    return std::unique_ptr<BoundOp>(std::make_unique<OwnElementwiseOp>(
+        std::vector<OwnElementwiseOp::Operand>{{x.data, StrideOf(x)}}, y.data, StrideOf(y),
+        RowsOf(x), ChannelsOf(x), output_min, output_max, c.pool));
+  }
   auto bound = std::make_unique<XnnBoundOp>(c.name);
   xnn_operator_t op = nullptr;
   xnn_status status = xnn_status_success;

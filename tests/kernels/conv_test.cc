@@ -3,6 +3,7 @@
 
 #include <random>
 
+#include "dense_conv.h"
 #include "op_tester.h"
 
 namespace serenity::kernels::testing {
@@ -443,12 +444,24 @@ class FullyConnectedTester {
     c.inputs = {x, w, b};
     c.output.shape = {batch_, output_channels_};
     c.output.placement = output_placement_;
+    c.single_threaded = single_threaded_;
     RunCase(c);
+    // On 2 threads where the own kernels exist: the dense convolution
+    // kernel (which shares work), else XNNPACK.
+    Result<BoundCase> bound = BindCase(c);
+    ASSERT_TRUE(bound.ok()) << bound.status().ToString();
+    EXPECT_EQ(bound->op->shares_work(), DenseConvAvailable() && !single_threaded_)
+        << Describe(c);
+  }
+  FullyConnectedTester& single_threaded(bool b) {
+    single_threaded_ = b;
+    return *this;
   }
 
  private:
   int64_t batch_ = 1, input_channels_ = 8, output_channels_ = 4;
   bool bias_ = true;
+  bool single_threaded_ = false;
   FullyConnectedAttrs attrs_;
   Placement input_placement_, output_placement_;
 };
@@ -460,6 +473,24 @@ TEST(FullyConnectedTest, Shapes) {
         FullyConnectedTester().batch(n).input_channels(k).output_channels(o).Test();
       }
     }
+  }
+}
+
+TEST(FullyConnectedTest, OneAndTwoThreadsLarge) {
+  // MobileNetV2's classifier, smaller: above kDenseConvParallelMacs, weights
+  // past the in-cache limit (a task per block of 16 outputs), a last block
+  // of 8 outputs; batch 2 with slices; one thread (XNNPACK).
+  for (bool single : {false, true}) {
+    FullyConnectedTester().single_threaded(single).input_channels(640).output_channels(1000).Test();
+    FullyConnectedTester()
+        .single_threaded(single)
+        .batch(2)
+        .input_channels(300)
+        .output_channels(77)
+        .activation(Activation::kRelu6)
+        .input_slice(5, 3)
+        .output_slice(1, 2)
+        .Test();
   }
 }
 

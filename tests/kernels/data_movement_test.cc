@@ -1,9 +1,10 @@
-// Pad, Reshape, Slice, Concat (including zero-copy concat) and
-// ResizeBilinear against the reference.
+// Pad, Reshape, Slice, Concat (including zero-copy concat, and the work-pool
+// copies on two threads) and ResizeBilinear against the reference.
 #include <gtest/gtest.h>
 
 #include <random>
 
+#include "dense_conv.h"
 #include "op_tester.h"
 
 namespace serenity::kernels::testing {
@@ -120,6 +121,25 @@ TEST(ConcatTest, ChannelSlices) {
   rows.inputs[1].placement = {2, 3};
   rows.output.placement = {1, 1};
   RunCase(rows);
+}
+
+// DARTS' cell outputs (4 x 48 channels into 192, several chunks per input)
+// and other axes, on one and two threads: on two, where the own kernels
+// exist, the copies run on the work pool (the op shares work).
+TEST(ConcatTest, OneAndTwoThreads) {
+  for (bool single : {false, true}) {
+    for (OpCase c : {ConcatCase({{1, 28, 28, 48}, {1, 28, 28, 48}, {1, 28, 28, 48},
+                                 {1, 28, 28, 48}}, 3),
+                     ConcatCase({{2, 30, 7, 5}, {2, 20, 7, 5}}, 1),
+                     ConcatCase({{1, 9, 9, 3}, {1, 9, 9, 600}}, 3)}) {
+      c.single_threaded = single;
+      c.inputs[0].placement = {1, 2};
+      RunCase(c);
+      Result<BoundCase> bound = BindCase(c);
+      ASSERT_TRUE(bound.ok()) << bound.status().ToString();
+      EXPECT_EQ(bound->op->shares_work(), DenseConvAvailable() && !single) << Describe(c);
+    }
+  }
 }
 
 // Producers wrote straight into the output's channel slices: the concat binds

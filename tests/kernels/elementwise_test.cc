@@ -1,8 +1,11 @@
 // Add, Mul (broadcasting, n-ary, constants, in place) and the unary ops
-// (Relu, Clamp, Sigmoid, HardSwish, Softmax) against the reference.
+// (Relu, Clamp, Sigmoid, HardSwish, Softmax) against the reference, and the
+// work-pool element-wise kernel (OwnElementwiseOp) that Relu, Clamp and
+// same-shape Add bind with 2+ threads on CPUs with Serenity's own kernels.
 #include <gtest/gtest-spi.h>
 #include <gtest/gtest.h>
 
+#include "dense_conv.h"
 #include "op_tester.h"
 
 namespace serenity::kernels::testing {
@@ -287,6 +290,67 @@ TEST(UnaryTest, ConstantInput) {
     OpCase c = UnaryTester(type).shape({3, 5}).Case();
     c.inputs[0].constant = true;
     RunCase(c);
+  }
+}
+
+// Binds the case as RunCase does and checks the kernel: OwnElementwiseOp
+// (which shares work) on 2 threads where the own kernels exist, XNNPACK or
+// the pthreadpool kernels otherwise.
+void CheckOwnElementwise(const OpCase& c) {
+  RunCase(c);
+  Result<BoundCase> bound = BindCase(c);
+  ASSERT_TRUE(bound.ok()) << bound.status().ToString();
+  EXPECT_EQ(bound->op->shares_work(), DenseConvAvailable() && !c.single_threaded)
+      << Describe(c);
+}
+
+TEST(OwnElementwiseTest, ReluClampAndAddOverTasks) {
+  // Above kOwnElementwiseParallelFloats (tasks on both threads): 56x56x24
+  // (MobileNetV2), several tasks over the flat elements and a partial last
+  // one; 70x70x17 with slices, several tasks of whole rows. Below it (the
+  // calling thread alone): 28x28x48 (DARTS), 2x3x5x7. In place; one and two
+  // threads; one, two and three addends.
+  for (bool single : {false, true}) {
+    for (const std::vector<int64_t>& shape : std::vector<std::vector<int64_t>>{
+             {1, 56, 56, 24}, {1, 70, 70, 17}, {1, 28, 28, 48}, {2, 3, 5, 7}}) {
+      for (OpType type : {OpType::kRelu, OpType::kClamp}) {
+        UnaryTester t = UnaryTester(type).shape(shape);
+        if (type == OpType::kClamp) t.clamp(-0.5f, 6.0f);
+        OpCase c = t.Case();
+        c.single_threaded = single;
+        CheckOwnElementwise(c);
+        c = t.in_place(true).Case();
+        c.single_threaded = single;
+        CheckOwnElementwise(c);
+        c = UnaryTester(type).shape(shape).input_slice(3, 5).output_slice(1, 2).Case();
+        c.single_threaded = single;
+        CheckOwnElementwise(c);
+      }
+      for (size_t addends : {2, 3}) {
+        std::vector<std::vector<int64_t>> shapes(addends, shape);
+        OpCase c = Add().inputs(shapes).activation(Activation::kRelu6).Case();
+        c.single_threaded = single;
+        CheckOwnElementwise(c);
+        c = Add().inputs(shapes).in_place(true).Case();
+        c.single_threaded = single;
+        CheckOwnElementwise(c);
+        c = Add().inputs(shapes).input_slice(1, 2, 3).output_slice(0, 4).constant(0).Case();
+        c.single_threaded = single;
+        CheckOwnElementwise(c);
+      }
+    }
+  }
+}
+
+TEST(OwnElementwiseTest, ManyAddendsFallBack) {
+  // 16 addends (kOwnElementwiseMaxInputs) still run on it; 17 on the n-ary
+  // pthreadpool kernel.
+  for (size_t addends : {16, 17}) {
+    OpCase c = Add().inputs(std::vector<std::vector<int64_t>>(addends, {1, 9, 9, 40})).Case();
+    RunCase(c);
+    Result<BoundCase> bound = BindCase(c);
+    ASSERT_TRUE(bound.ok()) << bound.status().ToString();
+    EXPECT_EQ(bound->op->shares_work(), DenseConvAvailable() && addends <= 16) << Describe(c);
   }
 }
 

@@ -150,8 +150,9 @@ Status BindStatus(const OpCase& c) {
 
 Result<BoundCase> BindCase(const OpCase& c) {
   std::shared_ptr<Prepared> p = Prepare(c, c.in_place);
-  Result<std::unique_ptr<BoundOp>> bound = BindOp(
-      p->op, p->tensor_ptrs, p->input_views, p->output_views, TestPool(), "test op", c.kernels);
+  pthreadpool_t pool = c.single_threaded ? nullptr : TestPool();
+  Result<std::unique_ptr<BoundOp>> bound =
+      BindOp(p->op, p->tensor_ptrs, p->input_views, p->output_views, pool, "test op", c.kernels);
   if (!bound.ok()) return bound.status();
   return BoundCase{std::move(bound).value(), p};
 }

@@ -85,7 +85,8 @@ Status BindStatus(const OpCase& c);
 std::string Describe(const OpCase& c);
 
 // A bound case whose buffers live as long as it does, for tests that run it
-// themselves.
+// themselves. Bound with TestPool() unless c.single_threaded (then no pool),
+// as RunCase binds.
 struct BoundCase {
   std::unique_ptr<BoundOp> op;
   std::shared_ptr<void> buffers;

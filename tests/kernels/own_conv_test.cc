@@ -124,8 +124,9 @@ void Check(const ConvSpec& spec) {
   if (!DenseConvAvailable()) return;
   Result<BoundCase> bound = BindCase(c);
   ASSERT_TRUE(bound.ok()) << bound.status().ToString();
-  const bool own = !spec.depthwise || DepthwiseConvPreferred(spec.kernel_h, spec.kernel_w,
-                                                             spec.stride_h, spec.stride_w);
+  const bool own =
+      !spec.depthwise || DepthwiseConvPreferred(spec.kernel_h, spec.kernel_w, spec.stride_h,
+                                                spec.stride_w, spec.single_threaded ? 1 : 2);
   size_t floats = !own ? spec.in_channels * (spec.kernel_h * spec.kernel_w + 1)
                        : (spec.depthwise ? DepthwiseConvPackedFloats(spec.Shape())
                                          : DenseConvPackedFloats(spec.Shape()));
@@ -214,6 +215,61 @@ TEST(OwnDenseConvTest, StridesPaddingsDilations) {
   t.pad_top = t.pad_left = 1;
   t.pad_bottom = t.pad_right = 0;
   Check(t);
+}
+
+TEST(OwnDenseConvTest, FewInputChannelsWindowRows) {
+  // Fewer than 16 input channels with dense input pixels and no horizontal
+  // dilation: windows inside the image horizontally read their rows in
+  // place, the others are gathered; rows above or below the image read
+  // zeros. Kernel widths 1-7, strides 1-3, paddings 0-3 (some rows and
+  // columns of windows wholly outside), vertical dilation, batches, widths
+  // where every window reaches a border; then an input slice and a
+  // horizontal dilation (every window gathered). 1 and 2 threads.
+  uint32_t seed = 1500;
+  for (int kernel : {1, 3, 5, 7}) {
+    for (int stride : {1, 2, 3}) {
+      for (int pad : {0, 1, 3}) {
+        for (int64_t width : {3, 9, 17}) {
+          if (pad >= kernel || width + 2 * pad - (pad > 0 ? 1 : 0) < kernel) continue;
+          ConvSpec s;
+          s.batch = width == 9 ? 2 : 1;
+          s.height = 11;
+          s.width = width;
+          s.in_channels = 1 + seed % 15;
+          s.out_channels = 8 + seed % 19;
+          s.kernel_h = s.kernel_w = kernel;
+          s.stride_h = s.stride_w = stride;
+          s.pad_top = s.pad_left = pad;
+          s.pad_bottom = s.pad_right = pad > 0 ? pad - 1 : 0;
+          s.dilation_h = kernel == 3 && stride == 1 ? 2 : 1;
+          s.pad_top = s.pad_top * s.dilation_h;
+          s.seed = seed++;
+          s.single_threaded = seed % 2 == 0;
+          Check(s);
+        }
+      }
+    }
+  }
+  ConvSpec s;
+  s.height = s.width = 13;
+  s.in_channels = 3;
+  s.out_channels = 24;
+  s.stride_h = s.stride_w = 2;
+  s.input_slice = Placement{2, 5};
+  s.seed = seed++;
+  Check(s);
+  s.input_slice = Placement{};
+  s.dilation_w = 2;
+  s.pad_left = s.pad_right = 2;
+  s.seed = seed++;
+  Check(s);
+  // Large enough for tasks on both threads (above kDenseConvParallelMacs).
+  s.dilation_w = 1;
+  s.pad_left = s.pad_right = 1;
+  s.height = s.width = 64;
+  s.out_channels = 40;
+  s.seed = seed++;
+  Check(s);
 }
 
 TEST(OwnDenseConvTest, ChannelSlicesBatchesActivations) {
@@ -486,15 +542,18 @@ ConvSpec Depthwise(int64_t height, int64_t width, int64_t channels, int kernel, 
 }
 
 TEST(OwnDepthwiseConvTest, ThreeAndFiveWideWindows) {
-  // The reusing path's kernel widths, strides and dilations (3x3 with stride
-  // 2 runs on XNNPACK), on odd sizes; channels below 8 (masked), 8, 9 and
-  // 36 (the last vector overlaps the one before), 16.
+  // The reusing path's kernel widths, strides and dilations, on odd sizes;
+  // channels below 8 (masked), 8, 9 and 36 (the last vector overlaps the one
+  // before), 16. On one thread too: 3x3 with stride 2 then binds XNNPACK.
   uint32_t seed = 800;
   for (int kernel : {3, 5, 7}) {
     for (int stride : {1, 2}) {
       for (int dilation : {1, 2}) {
         for (int64_t c : {3, 8, 9, 16, 36}) {
-          Check(Depthwise(11, 13, c, kernel, stride, dilation, seed++));
+          ConvSpec s = Depthwise(11, 13, c, kernel, stride, dilation, seed++);
+          Check(s);
+          s.single_threaded = true;
+          Check(s);
         }
       }
     }
