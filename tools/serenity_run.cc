@@ -45,10 +45,10 @@ constexpr char kUsage[] =
     "  --runs N              timed runs (default 10)\n"
     "  --scheduler NAME      optimal (default), heuristic or stored\n"
     "  --time-limit SECONDS  wall-clock limit of the optimal search, a safety\n"
-    "                        net (default 10; 0 = none)\n"
+    "                        net (default 60; 0 = none)\n"
     "  --arena-time-limit SECONDS\n"
     "                        wall-clock limit of the arena placement search\n"
-    "                        (default 10)\n"
+    "                        (default 60)\n"
     "  --no-rewrite          no graph rewrites or buffer aliasing\n"
     "  --rewrite-work N      work budget of the rewrite search (default 6000000;\n"
     "                        0 = no rewrite trial): the same result on any machine\n"
@@ -87,8 +87,8 @@ struct Flags {
   int warmup = 2;
   int runs = 10;
   serenity::ScheduleAlgorithm scheduler = serenity::ScheduleAlgorithm::kOptimal;
-  double time_limit_seconds = 10.0;
-  double arena_time_limit_seconds = 10.0;
+  double time_limit_seconds = serenity::EngineOptions{}.schedule_time_limit_seconds;
+  double arena_time_limit_seconds = serenity::EngineOptions{}.arena_time_limit_seconds;
   double rewrite_time_limit_seconds = serenity::EngineOptions{}.rewrite_time_limit_seconds;
   uint64_t rewrite_work_limit = serenity::EngineOptions{}.rewrite_work_limit;
   bool rewrite = true;

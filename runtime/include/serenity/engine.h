@@ -102,21 +102,24 @@ struct EngineOptions {
   // Wall-clock limit of each exact search, a safety net; <= 0 means none.
   // A search it stops found an order that depends on the machine's speed and
   // load: see ExecutionPlan::time_limited for what happens then.
-  double schedule_time_limit_seconds = 10.0;
+  double schedule_time_limit_seconds = 60.0;
   // Cap on the exact search's tables (its memo of dead partial schedules);
   // when reached the search stops with the best order so far. Deterministic.
   uint64_t schedule_memory_limit_bytes = uint64_t{128} << 20;
   // Wall-clock limit of the arena placement search, which only runs when
   // the greedy placement is above the peak; <= 0 means none. Like the
-  // schedule's, a safety net (ExecutionPlan::time_limited).
-  double arena_time_limit_seconds = 10.0;
+  // schedule's, a safety net (ExecutionPlan::time_limited). Both default to
+  // 60 s, far above what the work budgets take on this PC, so that a board a
+  // few times slower, or a loaded machine, still finishes its searches and
+  // caches the plan as final rather than provisional.
+  double arena_time_limit_seconds = 60.0;
   // Work budget of each arena placement search: nodes explored
   // (scheduler::PlanOptions::node_limit); 0 means none. Deterministic. The
   // zoo's searches that reach the peak take under 30 thousand nodes; those
   // that cannot (AmoebaNet-ImageNet with aliasing, NASNet-CIFAR rewritten:
   // 15 us a node there) would otherwise run until their wall-clock limit on
-  // every load. About 1-4 s on a 2-core x86-64 PC.
-  uint64_t arena_node_limit = uint64_t{1} << 18;
+  // every load. 2^17 nodes: about 1-2 s on a 2-core x86-64 PC.
+  uint64_t arena_node_limit = uint64_t{1} << 17;
 
   // Memory rewrites: buffer aliasing (in-place element-wise ops, zero-copy
   // concat, no-op reshapes) and the identity graph rewrites of
