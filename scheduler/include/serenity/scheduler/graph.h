@@ -77,7 +77,7 @@ SERENITY_API Graph GraphFromModel(const Model& model, GraphNames names = GraphNa
 // MemoryModel::WithoutAliasing, PlanAliasing, PlanWithoutAliasing) give what
 // they give for the Graph. Move-only: the lists point into `indices`, whose
 // buffer a move keeps and a copy would not.
-class IndexList {
+class SERENITY_API IndexList {
  public:
   IndexList() = default;
   IndexList(const int* first, size_t size) : first_(first), size_(size) {}
