@@ -141,9 +141,17 @@ const float* RunTimeInput(const KernelContext& context, size_t i, XnnBoundOp& bo
 }
 
 #if !defined(__x86_64__)
-// Never called: OwnElementwisePreferred needs DenseConvAvailable(), false off
-// x86-64.
-void ElementwiseClampSum(const float* const*, size_t, float*, int64_t, float, float) {}
+// The portable body of elementwise_avx2.cc's, for the builds without it. Off
+// x86-64 WorkPoolPreferred is false (DenseConvAvailable()), so no
+// OwnElementwiseOp is bound there today; this keeps the op correct if one is.
+void ElementwiseClampSum(const float* const* inputs, size_t count, float* out, int64_t n,
+                         float lo, float hi) {
+  for (int64_t i = 0; i < n; ++i) {
+    float sum = inputs[0][i];
+    for (size_t k = 1; k < count; ++k) sum += inputs[k][i];
+    out[i] = std::min(std::max(sum, lo), hi);
+  }
+}
 #endif
 
 namespace {
@@ -212,7 +220,7 @@ Status OwnElementwiseOp::Run(pthreadpool_t pool) {
   return Status::Ok();
 }
 
-bool OwnElementwisePreferred(const KernelContext& context) {
+bool WorkPoolPreferred(const KernelContext& context) {
   return context.kernels != KernelChoice::kXnnpack && DenseConvAvailable() &&
          ThreadsOf(context.pool) > 1;
 }

@@ -209,10 +209,12 @@ class OwnElementwiseOp : public BoundOp {
   float output_min_, output_max_;
 };
 
-// True when BindOp should run an element-wise op on OwnElementwiseOp (and a
-// FullyConnected on the own dense kernel): the engine then runs XNNPACK's
-// operators on one thread (own kernels in use, 2+ threads at bind time).
-bool OwnElementwisePreferred(const KernelContext& context);
+// True when own kernels are in use and the bind-time pool has 2+ threads:
+// the engine then runs XNNPACK's (pthreadpool) operators on the calling
+// thread alone, so an op that can run on the work pool should. Relu, Clamp
+// and same-shape Add bind OwnElementwiseOp, Concat copies on the work pool,
+// FullyConnected the own dense kernel.
+bool WorkPoolPreferred(const KernelContext& context);
 
 // Copies `rows` rows of `row_floats` floats from `src` (rows `src_stride`
 // floats apart) to `dst` (rows `dst_stride` apart), in parallel over rows.

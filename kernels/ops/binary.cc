@@ -4,7 +4,7 @@
 // blocks of elements, that reads every addend of an element before writing
 // it, so the output may alias any input. An Add with a channel-slice operand
 // (zero-copy concat) goes through a hand-written per-pixel kernel. Where
-// OwnElementwisePreferred, same-shape addends run on OwnElementwiseOp.
+// WorkPoolPreferred, same-shape addends run on OwnElementwiseOp.
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -284,7 +284,7 @@ Result<std::unique_ptr<BoundOp>> BindAdd(const KernelContext& c) {
   const OperandView& y = c.outputs[0];
   bool same_shapes = true;
   for (const OperandView& x : c.inputs) same_shapes = same_shapes && x.shape == y.shape;
-  if (same_shapes && c.inputs.size() <= kOwnElementwiseMaxInputs && OwnElementwisePreferred(c)) {
+  if (same_shapes && c.inputs.size() <= kOwnElementwiseMaxInputs && WorkPoolPreferred(c)) {
     SERENITY_ASSIGN_OR_RETURN(Activation activation, ActivationOf(c));
     float output_min, output_max;
     ActivationRange(activation, &output_min, &output_max);

@@ -24,14 +24,14 @@ struct ConcatPiece {
   int64_t row_floats;
 };
 
-// Where OwnElementwisePreferred (own kernels in use, 2+ threads), the copies
-// run on the work pool as one job (chunks of every piece), since the engine
-// then gives pthreadpool operators one thread; else on the pthreadpool, one
-// piece after the other.
+// With a work pool (WorkPoolPreferred: own kernels in use, 2+ threads), the
+// copies run on it as one job (chunks of every piece), since the engine then
+// gives pthreadpool operators one thread; else on the pthreadpool, one piece
+// after the other.
 class ConcatOp : public BoundOp {
  public:
-  ConcatOp(std::vector<ConcatPiece> pieces, WorkPool* work_pool, bool shares_work)
-      : pieces_(std::move(pieces)), work_pool_(work_pool), shares_work_(shares_work) {
+  ConcatOp(std::vector<ConcatPiece> pieces, WorkPool* work_pool)
+      : pieces_(std::move(pieces)), work_pool_(work_pool), shares_work_(work_pool != nullptr) {
     if (!shares_work_) return;
     int64_t floats = 0;
     for (const ConcatPiece& piece : pieces_) floats += piece.rows * piece.row_floats;
@@ -152,9 +152,8 @@ Result<std::unique_ptr<BoundOp>> BindConcat(const KernelContext& c) {
     if (!aliased && piece.rows > 0 && piece.row_floats > 0) pieces.push_back(piece);
   }
   if (pieces.empty()) return std::unique_ptr<BoundOp>(std::make_unique<NoOpBoundOp>());
-  const bool own = OwnElementwisePreferred(c);
   return std::unique_ptr<BoundOp>(std::make_unique<ConcatOp>(
-      std::move(pieces), own ? WorkPoolForThreads(ThreadsOf(c.pool)) : nullptr, own));
+      std::move(pieces), WorkPoolPreferred(c) ? WorkPoolForThreads(ThreadsOf(c.pool)) : nullptr));
 }
 
 Status ReferenceConcat(const KernelContext& c) {

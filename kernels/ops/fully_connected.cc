@@ -1,5 +1,5 @@
 // FullyConnected: XNNPACK's fully_connected_nc with [O, K] weights; rows may be
-// channel slices (input and output strides). Where OwnElementwisePreferred
+// channel slices (input and output strides). Where WorkPoolPreferred
 // (own kernels in use, 2+ threads), Serenity's dense convolution kernel as a
 // 1x1 convolution over N pixels instead: the engine then runs XNNPACK's
 // operators on the calling thread alone, and a classifier's weights (5 MB in
@@ -35,7 +35,7 @@ Result<std::unique_ptr<BoundOp>> BindFullyConnected(const KernelContext& c) {
   }
   float output_min, output_max;
   ActivationRange(attrs->activation, &output_min, &output_max);
-  if (OwnElementwisePreferred(c) && w.dense()) {
+  if (WorkPoolPreferred(c) && w.dense()) {
     DenseConvShape shape;
     shape.batch = batch;
     shape.in_h = shape.in_w = shape.out_h = shape.out_w = 1;

@@ -1,6 +1,6 @@
 // Relu, Clamp, Sigmoid, HardSwish and Softmax: XNNPACK's *_nc_f32 operators
 // over rows of the last dimension, which take input and output row strides;
-// Relu and Clamp on OwnElementwiseOp where OwnElementwisePreferred.
+// Relu and Clamp on OwnElementwiseOp where WorkPoolPreferred.
 #include <algorithm>
 #include <cmath>
 
@@ -23,7 +23,7 @@ Result<std::unique_ptr<BoundOp>> BindUnary(const KernelContext& c, Unary kind) {
   }
   const size_t channels = ChannelsOf(x);
   const size_t input_stride = StrideOf(x), output_stride = StrideOf(y);
-  if ((kind == Unary::kRelu || kind == Unary::kClamp) && OwnElementwisePreferred(c)) {
+  if ((kind == Unary::kRelu || kind == Unary::kClamp) && WorkPoolPreferred(c)) {
     float output_min = 0.0f, output_max = INFINITY;
     if (kind == Unary::kClamp) {
       SERENITY_ASSIGN_OR_RETURN(const ClampAttrs* attrs, AttrsOf<ClampAttrs>(c));
