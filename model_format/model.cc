@@ -1,4 +1,6 @@
 #include <cstring>
+#include <functional>
+#include <string_view>
 #include <type_traits>
 #include <vector>
 
@@ -236,6 +238,27 @@ std::shared_ptr<const void> StorageOf(const Model& model) {
 bool IsDerivedFrom(const Model& model, const Model& source) {
   const Model::Impl* impl = Model::Impl::Of(model);
   return impl->derived_from != nullptr && impl->derived_from == Model::Impl::Of(source);
+}
+
+bool HasTensorNamed(const Model& model, std::string_view name, size_t hash) {
+  const Model::Impl* impl = Model::Impl::Of(model);
+  std::vector<Model::Impl::NameSlot>& slots = impl->name_slots;
+  std::call_once(impl->names_once, [&] {
+    size_t count = 16;
+    while (count < 2 * impl->tensors.size()) count *= 2;
+    slots.assign(count, {});
+    for (size_t t = 0; t < impl->tensors.size(); ++t) {
+      const size_t name_hash = std::hash<std::string_view>{}(impl->tensors[t].name);
+      size_t slot = name_hash & (count - 1);
+      while (slots[slot].tensor >= 0) slot = (slot + 1) & (count - 1);
+      slots[slot] = {name_hash, static_cast<int>(t)};
+    }
+  });
+  const size_t mask = slots.size() - 1;
+  for (size_t slot = hash & mask; slots[slot].tensor >= 0; slot = (slot + 1) & mask) {
+    if (slots[slot].hash == hash && impl->tensors[slots[slot].tensor].name == name) return true;
+  }
+  return false;
 }
 
 }  // namespace model_assembly

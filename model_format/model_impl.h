@@ -55,6 +55,16 @@ struct Model::Impl {
   mutable std::once_flag hash_once;
   mutable uint64_t graph_hash = 0;
 
+  // model_assembly::HasTensorNamed's index, built once on first use: open
+  // addressing over a power-of-two number of slots, each the hash of a name
+  // and its tensor's index (-1: empty).
+  struct NameSlot {
+    size_t hash = 0;
+    int tensor = -1;
+  };
+  mutable std::once_flag names_once;
+  mutable std::vector<NameSlot> name_slots;
+
   // Model's constructor and impl_ are private; Impl, a member, may use them.
   static Model Wrap(std::unique_ptr<Impl> impl) { return Model(std::move(impl)); }
   static const Impl* Of(const Model& model) { return model.impl_.get(); }

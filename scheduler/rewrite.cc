@@ -10,6 +10,7 @@
 #include <numeric>
 #include <queue>
 #include <set>
+#include <string_view>
 #include <unordered_map>
 #include <utility>
 
@@ -273,16 +274,16 @@ struct EditableModel {
   std::vector<std::shared_ptr<const void>> storage;
   std::vector<RewriteEdit> log;
   // For UniqueTensorName without a pass over every name per new tensor (the
-  // replay of a recipe must stay well under a millisecond): the hashes of
-  // the source's tensor names (the first `source_tensors` tensors) in an
-  // open-addressing table (0: empty), shared by every copy, and the names
-  // the edits added, as (hash, tensor index) in another (a flat vector, not
-  // a set of strings: no allocation per name, and a copy is one allocation).
-  std::shared_ptr<const std::vector<size_t>> source_name_hashes;
-  size_t source_tensors = 0;
+  // replay of a recipe must stay well under a millisecond): the source's
+  // names (those of the first tensors, which edits never rename) through its own index
+  // (model_assembly::HasTensorNamed, built once per source model, not per
+  // replay), and the names the edits added, as (hash, tensor index) in an
+  // open-addressing table (a flat vector, not a set of strings: no
+  // allocation per name, and a copy is one allocation).
+  const Model* source = nullptr;  // outlives the edit
   struct AddedName {
-    size_t hash = 0;  // 0: empty slot
-    int tensor = -1;
+    size_t hash = 0;
+    int tensor = -1;  // -1: empty slot
   };
   std::vector<AddedName> added_names;  // size 0 or a power of two
   size_t added_count = 0;
@@ -303,7 +304,7 @@ EditableModel EditableFrom(const Model& model) {
   edit.operators = OperatorList(std::move(operators));
   edit.inputs = model.inputs();
   edit.outputs = model.outputs();
-  edit.source_tensors = edit.tensors.size();
+  edit.source = &model;
   return edit;
 }
 
@@ -318,10 +319,7 @@ std::string Named(const std::string& base, const char* tag, size_t index) {
   return name;
 }
 
-size_t NameHash(const std::string& name) {
-  const size_t hash = std::hash<std::string>{}(name);
-  return hash == 0 ? 1 : hash;
-}
+size_t NameHash(const std::string& name) { return std::hash<std::string_view>{}(name); }
 
 void InsertAddedName(EditableModel* edit, size_t hash, int tensor) {
   std::vector<EditableModel::AddedName>& table = edit->added_names;
@@ -330,50 +328,31 @@ void InsertAddedName(EditableModel* edit, size_t hash, int tensor) {
     table.assign(std::max<size_t>(64, 2 * old.size()), {});
     edit->added_count = 0;
     for (const EditableModel::AddedName& entry : old) {
-      if (entry.hash != 0) InsertAddedName(edit, entry.hash, entry.tensor);
+      if (entry.tensor >= 0) InsertAddedName(edit, entry.hash, entry.tensor);
     }
   }
   size_t slot = hash & (table.size() - 1);
-  while (table[slot].hash != 0) slot = (slot + 1) & (table.size() - 1);
+  while (table[slot].tensor >= 0) slot = (slot + 1) & (table.size() - 1);
   table[slot] = {hash, tensor};
   ++edit->added_count;
 }
 
-bool NameTaken(EditableModel* edit, const std::string& name, size_t hash) {
-  const std::vector<EditableModel::AddedName>& added = edit->added_names;
+bool NameTaken(const EditableModel& edit, const std::string& name, size_t hash) {
+  const std::vector<EditableModel::AddedName>& added = edit.added_names;
   if (!added.empty()) {
-    for (size_t slot = hash & (added.size() - 1); added[slot].hash != 0;
+    for (size_t slot = hash & (added.size() - 1); added[slot].tensor >= 0;
          slot = (slot + 1) & (added.size() - 1)) {
-      if (added[slot].hash == hash && edit->tensors[added[slot].tensor].name == name) return true;
+      if (added[slot].hash == hash && edit.tensors[added[slot].tensor].name == name) return true;
     }
   }
-  if (edit->source_name_hashes == nullptr) {
-    size_t slots = 16;
-    while (slots < 2 * edit->source_tensors) slots *= 2;
-    auto table = std::make_shared<std::vector<size_t>>(slots, 0);
-    for (size_t t = 0; t < edit->source_tensors; ++t) {
-      const size_t source_hash = NameHash(edit->tensors[t].name);
-      size_t slot = source_hash & (slots - 1);
-      while ((*table)[slot] != 0 && (*table)[slot] != source_hash) slot = (slot + 1) & (slots - 1);
-      (*table)[slot] = source_hash;
-    }
-    edit->source_name_hashes = std::move(table);
-  }
-  const std::vector<size_t>& table = *edit->source_name_hashes;
-  size_t slot = hash & (table.size() - 1);
-  while (table[slot] != 0 && table[slot] != hash) slot = (slot + 1) & (table.size() - 1);
-  if (table[slot] == 0) return false;
-  for (size_t t = 0; t < edit->source_tensors; ++t) {  // the hash matched: the name?
-    if (edit->tensors[t].name == name) return true;
-  }
-  return false;
+  return model_assembly::HasTensorNamed(*edit.source, name, hash);
 }
 
 // A name no tensor has, for the tensor about to be added (the next index):
 // `base`, else base_1, base_2, ...
 std::string UniqueTensorName(EditableModel* edit, std::string base) {
   size_t hash = NameHash(base);
-  if (!NameTaken(edit, base, hash)) {
+  if (!NameTaken(*edit, base, hash)) {
     InsertAddedName(edit, hash, static_cast<int>(edit->tensors.size()));
     return base;
   }
@@ -381,7 +360,7 @@ std::string UniqueTensorName(EditableModel* edit, std::string base) {
   for (int i = 1;; ++i) {
     name = Named(base, "_", i);
     hash = NameHash(name);
-    if (!NameTaken(edit, name, hash)) break;
+    if (!NameTaken(*edit, name, hash)) break;
   }
   InsertAddedName(edit, hash, static_cast<int>(edit->tensors.size()));
   return name;
@@ -393,7 +372,7 @@ void DropTensorsFrom(EditableModel* edit, size_t count, size_t storage_count) {
   edit->added_names.assign(old.size(), {});
   edit->added_count = 0;
   for (const EditableModel::AddedName& entry : old) {
-    if (entry.hash != 0 && entry.tensor < static_cast<int>(count)) {
+    if (entry.tensor >= 0 && entry.tensor < static_cast<int>(count)) {
       InsertAddedName(edit, entry.hash, entry.tensor);
     }
   }

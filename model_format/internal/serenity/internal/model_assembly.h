@@ -6,8 +6,10 @@
 #ifndef SERENITY_INTERNAL_MODEL_ASSEMBLY_H_
 #define SERENITY_INTERNAL_MODEL_ASSEMBLY_H_
 
+#include <cstddef>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -56,6 +58,13 @@ std::shared_ptr<const void> StorageOf(const Model& model);
 // an identity check, O(1), that needs no graph hash. Only meaningful while
 // that source is alive (a later Model may reuse its address).
 bool IsDerivedFrom(const Model& model, const Model& source);
+
+// Whether one of `model`'s tensors is named `name`, where `hash` is
+// std::hash<std::string_view>{}(name). The names are indexed on the first
+// call for a Model (thread-safe, once) and the index lives as long as the
+// Model, so code that names many new tensors after a model's (a replay of
+// rewrites, on every plan cache hit) neither scans nor re-hashes them.
+bool HasTensorNamed(const Model& model, std::string_view name, size_t hash);
 
 }  // namespace serenity::model_assembly
 
