@@ -273,6 +273,7 @@ struct EditableModel {
   std::vector<int> outputs;
   std::vector<std::shared_ptr<const void>> storage;
   std::vector<RewriteEdit> log;
+  bool keep_log = true;  // false for a replay, which has its recipe already
   // For UniqueTensorName without a pass over every name per new tensor (the
   // replay of a recipe must stay well under a millisecond): the source's
   // names (those of the first tensors, which edits never rename) through its own index
@@ -281,6 +282,11 @@ struct EditableModel {
   // open-addressing table (a flat vector, not a set of strings: no
   // allocation per name, and a copy is one allocation).
   const Model* source = nullptr;  // outlives the edit
+  // Whether a source name ends in a segment an edit's name may end in
+  // (EditTagged): when none does, a tagged new name cannot be a source's,
+  // and the source's index is not built (a plan cache hit in a fresh
+  // process, which builds it first, would hash every name for nothing).
+  bool source_names_tagged = true;
   struct AddedName {
     size_t hash = 0;
     int tensor = -1;  // -1: empty slot
@@ -288,6 +294,19 @@ struct EditableModel {
   std::vector<AddedName> added_names;  // size 0 or a power of two
   size_t added_count = 0;
 };
+
+// Whether the last '/'-separated segment of `name` starts with one of the
+// tags the edits name new tensors with (Named(base, "/part", i) and the like,
+// maybe with UniqueTensorName's "_<n>" after it).
+bool EditTagged(std::string_view name) {
+  const size_t slash = name.rfind('/');
+  if (slash == std::string_view::npos) return false;
+  const std::string_view segment = name.substr(slash + 1);
+  for (std::string_view tag : {"sum", "part", "acc", "branch"}) {
+    if (segment.substr(0, tag.size()) == tag) return true;
+  }
+  return false;
+}
 
 EditableModel EditableFrom(const Model& model) {
   EditableModel edit;
@@ -305,6 +324,8 @@ EditableModel EditableFrom(const Model& model) {
   edit.inputs = model.inputs();
   edit.outputs = model.outputs();
   edit.source = &model;
+  edit.source_names_tagged = std::any_of(edit.tensors.begin(), edit.tensors.end(),
+                                         [](const Tensor& t) { return EditTagged(t.name); });
   return edit;
 }
 
@@ -345,6 +366,7 @@ bool NameTaken(const EditableModel& edit, const std::string& name, size_t hash) 
       if (added[slot].hash == hash && edit.tensors[added[slot].tensor].name == name) return true;
     }
   }
+  if (!edit.source_names_tagged && EditTagged(name)) return false;
   return model_assembly::HasTensorNamed(*edit.source, name, hash);
 }
 
@@ -623,7 +645,9 @@ Status ApplyPartialSum(EditableModel* edit, int add_op, std::vector<int> order) 
     accumulator = sum;
   }
   Splice(edit, add_op, std::move(chain), -1);
-  edit->log.push_back({RewriteEdit::Kind::kPartialSum, add_output, -1, std::move(order)});
+  if (edit->keep_log) {
+    edit->log.push_back({RewriteEdit::Kind::kPartialSum, add_output, -1, std::move(order)});
+  }
   return Status::Ok();
 }
 
@@ -701,7 +725,9 @@ Status ApplyChannelWise(EditableModel* edit, int concat_op, int conv_op,
     accumulator = sum;
   }
   Splice(edit, conv_op, std::move(ops), concat_op);
-  edit->log.push_back({RewriteEdit::Kind::kChannelWise, c, z, std::move(order)});
+  if (edit->keep_log) {
+    edit->log.push_back({RewriteEdit::Kind::kChannelWise, c, z, std::move(order)});
+  }
   return Status::Ok();
 }
 
@@ -854,7 +880,7 @@ Status ApplyKernelWise(EditableModel* edit, int concat_op, int consumer_op) {
   join.attrs = ConcatAttrs{static_cast<int>(out.shape.size()) - 1};
   ops.push_back(std::move(join));
   Splice(edit, consumer_op, std::move(ops), concat_op);
-  edit->log.push_back({RewriteEdit::Kind::kKernelWise, c, z, {}});
+  if (edit->keep_log) edit->log.push_back({RewriteEdit::Kind::kKernelWise, c, z, {}});
   return Status::Ok();
 }
 
@@ -912,7 +938,7 @@ Status ApplyMergeDuplicate(EditableModel* edit, int kept, int duplicate) {
   const int to = edit->operators[kept].outputs[0];
   edit->operators.Erase(duplicate);
   edit->operators.ReplaceInput(from, to);
-  edit->log.push_back({RewriteEdit::Kind::kMergeDuplicate, to, from, {}});
+  if (edit->keep_log) edit->log.push_back({RewriteEdit::Kind::kMergeDuplicate, to, from, {}});
   return Status::Ok();
 }
 
@@ -1434,6 +1460,7 @@ Result<Model> SplitPartialSum(const Model& model, int add_op,
 
 Result<Model> ReplayRewrites(const Model& source, const std::vector<RewriteEdit>& recipe) {
   EditableModel edit = EditableFrom(source);
+  edit.keep_log = false;
   for (size_t i = 0; i < recipe.size(); ++i) {
     const RewriteEdit& step = recipe[i];
     Status applied = ApplyEdit(&edit, step);
