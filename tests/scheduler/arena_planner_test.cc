@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <fstream>
 #include <numeric>
 #include <random>
@@ -323,6 +324,56 @@ TEST(ArenaPlanValidatorTest, CatchesOverlappingLiveBuffers) {
   status = ValidateArenaPlan(ThreeBuffers(), plan, 16);
   ASSERT_FALSE(status.ok());
   EXPECT_NE(status.message().find("buffers 1 and 2"), std::string::npos) << status.message();
+}
+
+// The sweep against every pair of buffers: random plans on a small arena
+// (many overlap, many do not; some buffers are empty), each judged by a
+// brute-force check of each pair, which must agree on whether the plan is
+// valid and, when not, on the first pair the sweep reports being a real
+// conflict.
+TEST(ArenaPlanValidatorTest, AgreesWithEveryPairCheck) {
+  std::mt19937 rng(1234);
+  int rejected = 0;
+  for (int round = 0; round < 3000; ++round) {
+    const int n = 1 + static_cast<int>(rng() % 12);
+    std::vector<PlanBuffer> buffers(n);
+    ArenaPlan plan;
+    plan.arena_bytes = 64 * 16;
+    for (int b = 0; b < n; ++b) {
+      buffers[b].size = 64 * (rng() % 5);  // 0 to 256 bytes
+      buffers[b].first = static_cast<int>(rng() % 8);
+      buffers[b].last = buffers[b].first + static_cast<int>(rng() % 4);
+      buffers[b].alignment = 64;
+      plan.offsets.push_back(64 * (rng() % 12));
+    }
+    bool conflict = false;
+    for (int a = 0; a < n && !conflict; ++a) {
+      for (int b = a + 1; b < n && !conflict; ++b) {
+        const bool in_time =
+            !(buffers[a].last < buffers[b].first || buffers[b].last < buffers[a].first);
+        const bool in_bytes = buffers[a].size > 0 && buffers[b].size > 0 &&
+                              plan.offsets[a] < plan.offsets[b] + buffers[b].size &&
+                              plan.offsets[b] < plan.offsets[a] + buffers[a].size;
+        conflict = in_time && in_bytes;
+      }
+    }
+    const Status status = ValidateArenaPlan(buffers, plan, 0);
+    ASSERT_EQ(status.ok(), !conflict) << "round " << round << ": " << status.message();
+    if (!conflict) continue;
+    ++rejected;
+    int lo = -1, hi = -1;
+    ASSERT_EQ(std::sscanf(status.message().c_str(), "buffers %d and %d", &lo, &hi), 2)
+        << status.message();
+    ASSERT_TRUE(lo >= 0 && lo < hi && hi < n) << status.message();
+    EXPECT_FALSE(buffers[lo].last < buffers[hi].first || buffers[hi].last < buffers[lo].first);
+    EXPECT_TRUE(buffers[lo].size > 0 && buffers[hi].size > 0 &&
+                plan.offsets[lo] < plan.offsets[hi] + buffers[hi].size &&
+                plan.offsets[hi] < plan.offsets[lo] + buffers[lo].size)
+        << status.message();
+  }
+  // Both outcomes were exercised.
+  EXPECT_GT(rejected, 100);
+  EXPECT_LT(rejected, 2900);
 }
 
 TEST(ArenaPlanValidatorTest, CatchesBufferOutsideArena) {
