@@ -45,6 +45,10 @@
 
 namespace {
 
+constexpr const char* kUsage =
+    "usage: plan_cache_bench [--hits N] [--cache-dir DIR] [--fresh N] [--no-rewrite] "
+    "MODEL.srn...\n";
+
 double ThreadCpuMs() {
   timespec now;
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
@@ -159,15 +163,14 @@ int main(int argc, char** argv) {
     } else if (arg == "--no-rewrite") {
       rewrites = false;
     } else if (arg == "--help" || arg == "-h") {
-      std::printf("usage: plan_cache_bench [--hits N] [--cache-dir DIR] [--fresh N] [--no-rewrite] MODEL.srn...\n");
+      std::printf("%s", kUsage);
       return 0;
     } else {
       models.push_back(arg);
     }
   }
   if (models.empty()) {
-    std::fprintf(stderr,
-                 "usage: plan_cache_bench [--hits N] [--cache-dir DIR] [--fresh N] [--no-rewrite] MODEL.srn...\n");
+    std::fprintf(stderr, "%s", kUsage);
     return 2;
   }
   if (one_fresh_hit) {
@@ -189,7 +192,9 @@ int main(int argc, char** argv) {
   std::printf("%-22s %6s %9s %10s %10s %8s %11s %12s %10s %10s %11s %10s", "model", "ops",
               "strategy", "entry KiB", "miss ms", "hit", "first hit", "median hit", "min hit",
               "first cpu", "median cpu", "hash ms");
-  if (fresh > 0) std::printf(" %10s %10s %10s %7s", "fresh med", "fresh max", "fresh cpu", "faults");
+  if (fresh > 0) {
+    std::printf(" %10s %10s %10s %7s", "fresh med", "fresh max", "fresh cpu", "faults");
+  }
   std::printf("\n");
   std::vector<std::string> json;
   double worst_median = 0, worst_first = 0, worst_fresh = 0;
