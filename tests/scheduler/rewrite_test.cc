@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -694,6 +695,37 @@ TEST(ReplayRewritesTest, EachSingleRewriteReplaysToTheMaterialisedModel) {
     ASSERT_TRUE(replayed.ok()) << replayed.status().ToString();
     ExpectSameModel(*replayed, *expected);
   }
+}
+
+// A source whose tensors have names an edit gives the tensors it adds
+// ("mix/y/part0", ...): the replay names its new tensors around them. Oracle:
+// every name of the replayed model, in a set, appears once; the source's
+// names are kept; and the replay agrees with the materialised rewrite.
+TEST(ReplayRewritesTest, NewNamesAvoidSourceNamesThatLookLikeAnEdits) {
+  ModelBuilder builder = ModelBuilder::FromModel(ConcatConvNet({8, 4, 12}, 6, 3, 8));
+  const std::map<std::string, std::string> renamed = {
+      {"branch0/b", "mix/y/part0"}, {"branch1/b", "mix/w/part1"}, {"branch2/b", "mix/y/acc0"}};
+  for (Tensor& tensor : builder.tensors()) {
+    const auto it = renamed.find(tensor.name);
+    if (it != renamed.end()) tensor.name = it->second;
+  }
+  const Model model = rewrite_testing::Build(builder);
+  Result<Model> expected =
+      PartitionChannelWise(model, FindOp(model, "concat"), FindOp(model, "mix"), {2, 0, 1});
+  ASSERT_TRUE(expected.ok()) << expected.status().ToString();
+  Result<Model> replayed = ReplayRewrites(
+      model, {{RewriteEdit::Kind::kChannelWise, ProducedTensor(model, "concat"),
+               ProducedTensor(model, "mix"), {2, 0, 1}}});
+  ASSERT_TRUE(replayed.ok()) << replayed.status().ToString();
+  ExpectSameModel(*replayed, *expected);
+  std::set<std::string> names;
+  for (const Tensor& tensor : replayed->tensors()) {
+    EXPECT_TRUE(names.insert(tensor.name).second) << "two tensors named " << tensor.name;
+  }
+  for (const auto& [old_name, new_name] : renamed) EXPECT_EQ(names.count(new_name), 1u);
+  EXPECT_EQ(names.count("mix/y/part0_1"), 1u);
+  EXPECT_EQ(names.count("mix/w/part1_1"), 1u);
+  EXPECT_EQ(names.count("mix/y/acc0_1"), 1u);
 }
 
 // The replayed model borrows the source's constants, the weights of the
