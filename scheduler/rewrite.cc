@@ -66,7 +66,7 @@ std::vector<int> IdentityOrder(size_t n) {
 // readers does not scan the model, so an edit of a model of hundreds of
 // operators costs microseconds (a plan cache hit replays a recipe of a
 // hundred edits within its millisecond). Removed operators stay in the pool
-// (unlisted) until the list is copied.
+// (unlisted, emptied) until the list is copied.
 class OperatorList {
  public:
   OperatorList() = default;
@@ -114,6 +114,10 @@ class OperatorList {
     order_.erase(order_.begin() + position);
     listed_[id] = false;
     for (int t : pool_[id].outputs) producer_[t] = -1;
+    // Its name and lists go back to the heap now, for the operators the edit
+    // adds next to reuse (fresh memory is much of what a cache hit's replay
+    // costs). Nothing reads an unlisted operator.
+    pool_[id] = Operator{};
   }
   void Insert(int position, std::vector<Operator> operators) {
     const int first = static_cast<int>(pool_.size());
