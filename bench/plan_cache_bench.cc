@@ -18,7 +18,9 @@
 // same Prepare calls: on a loaded machine, what a hit cost without the time
 // other processes held the core (the first hit follows the model's load and
 // hash, tens of milliseconds on the CPU, and is the likeliest to be
-// preempted). --no-rewrite plans with
+// preempted). "first flt" and "med flt" are the minor page faults of those
+// Prepare calls (glibc gives the heap a hit grows back when it ends, so even
+// repeated hits touch fresh pages). --no-rewrite plans with
 // EngineOptions::rewrites off (the order alone), for comparison.
 //
 // --fresh N also measures what a user sees (issue 9's target): N hits each
@@ -191,9 +193,9 @@ int main(int argc, char** argv) {
   options.plan_cache_dir = dir;
   options.rewrites = rewrites;
 
-  std::printf("%-22s %6s %9s %10s %10s %8s %11s %12s %10s %10s %11s %10s", "model", "ops",
+  std::printf("%-22s %6s %9s %10s %10s %8s %11s %12s %10s %10s %11s %9s %9s %10s", "model", "ops",
               "strategy", "entry KiB", "miss ms", "hit", "first hit", "median hit", "min hit",
-              "first cpu", "median cpu", "hash ms");
+              "first cpu", "median cpu", "first flt", "med flt", "hash ms");
   if (fresh > 0) {
     std::printf(" %10s %10s %10s %10s %7s", "fresh med", "fresh min", "fresh max", "fresh cpu",
                 "faults");
@@ -219,11 +221,14 @@ int main(int argc, char** argv) {
     }
     std::vector<double> times;
     std::vector<double> cpu_times;
+    std::vector<long> faults;
     bool all_hits = true;
     for (int i = 0; i <= hits; ++i) {
+      const long faults_start = MinorFaults();
       const double cpu_start = ThreadCpuMs();
       serenity::Result<serenity::ExecutionPlan> hit = serenity::Engine::Prepare(*model, options);
       cpu_times.push_back(ThreadCpuMs() - cpu_start);
+      faults.push_back(MinorFaults() - faults_start);
       all_hits = all_hits && hit.ok() && hit->cache.status == serenity::PlanCacheStatus::kHit &&
                  hit->order == miss->order;
       times.push_back(hit.ok() ? hit->planning_ms : -1);
@@ -237,6 +242,10 @@ int main(int argc, char** argv) {
     std::vector<double> rest_cpu(cpu_times.begin() + 1, cpu_times.end());
     std::sort(rest_cpu.begin(), rest_cpu.end());
     const double median_cpu = rest_cpu[rest_cpu.size() / 2];
+    const long first_faults = faults.front();
+    std::vector<long> rest_faults(faults.begin() + 1, faults.end());
+    std::sort(rest_faults.begin(), rest_faults.end());
+    const long median_faults = rest_faults[rest_faults.size() / 2];
     FreshHits fresh_hits;
     if (fresh > 0) {
       fresh_hits = MeasureFresh("/proc/self/exe", path, dir, rewrites, fresh);
@@ -253,10 +262,11 @@ int main(int argc, char** argv) {
     char miss_ms[32] = "-";
     if (searched) std::snprintf(miss_ms, sizeof(miss_ms), "%.2f", miss->planning_ms);
     const char* strategy = serenity::MemoryStrategyName(miss->strategy);
-    std::printf("%-22s %6zu %9s %10.1f %10s %8s %11.3f %12.3f %10.3f %10.3f %11.3f %10.2f",
-                model->name().c_str(), model->operators().size(), strategy, entry_kib, miss_ms,
-                all_hits ? "yes" : "NO", first, median, fastest, first_cpu, median_cpu,
-                miss->model_hash_ms);
+    std::printf(
+        "%-22s %6zu %9s %10.1f %10s %8s %11.3f %12.3f %10.3f %10.3f %11.3f %9ld %9ld %10.2f",
+        model->name().c_str(), model->operators().size(), strategy, entry_kib, miss_ms,
+        all_hits ? "yes" : "NO", first, median, fastest, first_cpu, median_cpu, first_faults,
+        median_faults, miss->model_hash_ms);
     if (fresh > 0) {
       std::printf(" %10.3f %10.3f %10.3f %10.3f %7ld", fresh_hits.median_ms, fresh_hits.min_ms,
                   fresh_hits.max_ms, fresh_hits.median_cpu_ms, fresh_hits.median_faults);
@@ -278,10 +288,12 @@ int main(int argc, char** argv) {
                   "\"entry_bytes\": %.0f, \"miss_ms\": %.3f, \"all_hits\": %s, "
                   "\"first_hit_ms\": %.3f, \"median_hit_ms\": %.3f, \"min_hit_ms\": %.3f, "
                   "\"first_hit_cpu_ms\": %.3f, \"median_hit_cpu_ms\": %.3f, "
+                  "\"first_hit_faults\": %ld, \"median_hit_faults\": %ld, "
                   "\"model_hash_ms\": %.3f%s}",
                   model->name().c_str(), model->operators().size(), strategy, entry_kib * 1024,
                   searched ? miss->planning_ms : -1.0, all_hits ? "true" : "false", first, median,
-                  fastest, first_cpu, median_cpu, miss->model_hash_ms, fresh_json);
+                  fastest, first_cpu, median_cpu, first_faults, median_faults, miss->model_hash_ms,
+                  fresh_json);
     json.push_back(line);
   }
   std::printf("worst first hit %.3f ms, worst median hit %.3f ms", worst_first, worst_median);
