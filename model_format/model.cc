@@ -174,7 +174,7 @@ uint64_t Model::GraphHash() const {
         h.U64(dense.size());
         h.Bytes(dense.data(), dense.size());
       }
-      h.U64(t.quantization.has_value() ? 1 : 0);
+      h.U64(t.quantization != nullptr ? 1 : 0);
       if (t.quantization) {
         h.U64(t.quantization->scale.size());
         for (float s : t.quantization->scale) h.F32(s);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -476,7 +477,7 @@ class Reader {
     out.scale.assign(q.scale()->begin(), q.scale()->end());
     out.zero_point.assign(q.zero_point()->begin(), q.zero_point()->end());
     out.quantized_dimension = axis;
-    t.quantization = std::move(out);
+    t.quantization = std::make_shared<const Quantization>(std::move(out));
     return Status::Ok();
   }
 

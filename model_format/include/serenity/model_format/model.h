@@ -165,7 +165,11 @@ struct SERENITY_API Tensor {
   // element and data_bytes runs from it to the end of the last row (more
   // than num_bytes()). Code that wants the values dense calls DenseData.
   int64_t row_stride = 0;
-  std::optional<Quantization> quantization;
+  // Null when the tensor has no quantization. Immutable and shared: a copy
+  // of the Tensor shares it (a pointer, not the parameters inline, keeps a
+  // Tensor small, which a model of thousands of them and every copy of one,
+  // such as a plan cache hit's replay of rewrites, feels).
+  std::shared_ptr<const Quantization> quantization;
 
   bool is_constant() const { return data != nullptr; }
   // True unless the constant's rows are strided (row_stride above).
