@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -261,6 +262,52 @@ TEST(RoundTripTest, GraphHashIgnoresNamesButSeesWeightsAndAttrs) {
   std::get<Conv2DAttrs>(act.operators()[0].attrs).activation =
       Activation::kRelu6;
   EXPECT_NE(hash_of(act), base);
+}
+
+// Quantization parameters survive the file (Tensor::quantization: null when
+// absent, shared by copies of the Tensor), and the graph hash sees them.
+TEST(RoundTripTest, QuantizationRoundTripsAndIsHashed) {
+  auto load = [](const ModelBuilder& b) {
+    std::vector<uint8_t> bytes = testing::FinishOrDie(b);
+    Result<Model> m = Model::FromBuffer(bytes.data(), bytes.size());
+    EXPECT_TRUE(m.ok()) << m.status().ToString();
+    return std::move(m).value();
+  };
+  auto index_of = [](const std::vector<Tensor>& tensors, const std::string& name) {
+    for (size_t t = 0; t < tensors.size(); ++t) {
+      if (tensors[t].name == name) return static_cast<int>(t);
+    }
+    ADD_FAILURE() << "no tensor " << name;
+    return 0;
+  };
+  const Model plain = load(testing::TinyConvNet());
+  for (const Tensor& t : plain.tensors()) EXPECT_EQ(t.quantization, nullptr) << t.name;
+
+  ModelBuilder quantized = testing::TinyConvNet();
+  const int bias = index_of(quantized.tensors(), "conv/b");
+  Quantization q;
+  q.scale = {0.5f, 0.25f, 2.0f, 1.0f};
+  q.zero_point = {3, -1, 0, 7};
+  q.quantized_dimension = 0;
+  quantized.tensors()[bias].quantization = std::make_shared<const Quantization>(q);
+  const Model loaded = load(quantized);
+  const Tensor& tensor = loaded.tensors()[index_of(loaded.tensors(), "conv/b")];
+  ASSERT_NE(tensor.quantization, nullptr);
+  EXPECT_EQ(tensor.quantization->scale, q.scale);
+  EXPECT_EQ(tensor.quantization->zero_point, q.zero_point);
+  EXPECT_EQ(tensor.quantization->quantized_dimension, 0);
+  for (const Tensor& t : loaded.tensors()) {
+    if (&t != &tensor) {
+      EXPECT_EQ(t.quantization, nullptr) << t.name;
+    }
+  }
+  const Tensor copy = tensor;
+  EXPECT_EQ(copy.quantization.get(), tensor.quantization.get());
+
+  EXPECT_NE(loaded.GraphHash(), plain.GraphHash());
+  q.scale[2] = 4.0f;
+  quantized.tensors()[bias].quantization = std::make_shared<const Quantization>(q);
+  EXPECT_NE(load(quantized).GraphHash(), loaded.GraphHash());
 }
 
 TEST(RoundTripTest, BuilderRefusesValuesTheFileCannotHold) {
