@@ -490,9 +490,12 @@ class AliasPlanner {
         placement.link = node.link;
         switch (node.link) {
           case AliasLink::kInPlace:
-          case AliasLink::kWindowed:
             placement.channel_offset = parent.channel_offset;
             placement.pixel_stride = parent.pixel_stride;
+            break;
+          case AliasLink::kWindowed:  // dense, placed below (after this loop)
+            placement.channel_offset = 0;
+            placement.pixel_stride = LastDim(tensor);
             break;
           case AliasLink::kReshape:
             placement.channel_offset = 0;
