@@ -799,6 +799,7 @@ Result<plan_cache::RecipePlan> SearchPlan(const Model& model, const EngineOption
   plan.rewrites_peak_bytes = rewrites_peak;
   plan.order.reserve(schedule.order.size());
   for (int op : schedule.order) plan.order.push_back(graph.ops[op].model_operator);
+  plan.step_footprint_bytes = scheduler::FootprintPerStep(graph, alias.memory, schedule.order);
 
   const std::vector<Tensor>& tensors = run_model.tensors();
   plan.placements.assign(tensors.size(), TensorPlacement{});

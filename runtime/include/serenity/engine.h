@@ -389,6 +389,10 @@ struct ExecutionPlan {
   uint64_t order_peak_bytes = 0;
   uint64_t aliasing_peak_bytes = 0;
   uint64_t rewrites_peak_bytes = 0;
+  // Bytes live at each step of `order` under the plan's memory model, for
+  // reports (bench/memory_report --peaks); empty unless this Prepare searched
+  // (not stored in the plan cache or in a stored plan).
+  std::vector<uint64_t> step_footprint_bytes;
   PlanCacheInfo cache;
   // Wall-clock time of the Prepare that returned this plan: search and
   // placement, or stored plan / cache lookup and checks.
