@@ -125,6 +125,9 @@ TEST(WindowedConvEngineTest, StemRunsInPlaceAndComputesTheReference) {
     options.threads = threads;
     Result<Engine> engine = Engine::Create(model, options);
     ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+    // Each conv's band of output rows: 10 rows of 3072 bytes (at most 32 KiB),
+    // in the kernels' shared scratch, outside the arena.
+    EXPECT_EQ(engine->memory().kernel_scratch_bytes, 30720u);
     // Twice: each run overwrites the input, which SetInput writes again.
     for (int run = 0; run < 2; ++run) {
       const std::vector<float> got = RunEngine(*engine, inputs)[0];
