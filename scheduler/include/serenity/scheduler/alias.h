@@ -110,9 +110,10 @@ struct WindowedConvGeometry {
 // output rows end at or below the first input row that an output row >= e
 // reads (row e * stride - pad_top, clamped at 0; later rows read only higher
 // rows). Bands of several rows copied out at once need no more: their ends
-// are a subset of these. Geometries with an output row whose window starts
-// below the input are not eligible (see above); for them this is
-// conservative.
+// are a subset of these, and the kernel copies a band out only once all
+// threads have computed it. Exact when row e * stride - pad_top (or row 0)
+// is really read; with dilation, a window starting in the top padding may
+// first read a lower row, and the offset is then larger than needed (safe).
 uint64_t WindowedConvMinOffsetBytes(const WindowedConvGeometry& geometry);
 
 // The oracle for the rule above, written separately from it (in
