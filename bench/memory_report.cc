@@ -11,7 +11,11 @@
 //
 //   memory_report [--json] [--no-rewrite] [--zoo DIR] [--time-limit S]
 //                 [--rewrite-time-limit S] [--rewrite-work N] [--write DIR]
-//                 [model.srn ...]
+//                 [--peaks] [model.srn ...]
+//
+// --peaks adds, per model, where the chosen plan peaks: how many steps of its
+// order reach the peak, those steps' operator types, and the first of them by
+// name (to see which memory saving could lower it).
 //
 // --time-limit is the exact search's wall-clock limit per order,
 // --rewrite-time-limit the rewrite search's, --rewrite-work its work budget
@@ -63,7 +67,32 @@ struct Row {
   uint64_t rewrite_work = 0;
   std::vector<std::string> time_limited;  // searches a wall-clock limit cut
   double seconds = 0;
+  std::string peaks;  // --peaks: the steps at the chosen plan's peak
 };
+
+// "12 steps at the peak: Conv2D x9, Relu x3; first: cell1/dw (Conv2D), ..."
+std::string PeakSteps(const ExecutionPlan& plan, const Model& run_model) {
+  const std::vector<uint64_t>& bytes = plan.step_footprint_bytes;
+  if (bytes.size() != plan.order.size() || bytes.empty()) return "(no footprint)";
+  const uint64_t peak = *std::max_element(bytes.begin(), bytes.end());
+  std::map<std::string, int> types;
+  std::string first;
+  int steps = 0, named = 0;
+  for (size_t step = 0; step < bytes.size(); ++step) {
+    if (bytes[step] != peak) continue;
+    ++steps;
+    const Operator& op = run_model.operators()[plan.order[step]];
+    ++types[OpTypeName(op.type)];
+    if (named++ < 4) first += StrCat(first.empty() ? "" : ", ", "step ", step, " ", op.name);
+  }
+  std::string out = StrCat(steps, " steps at the peak:");
+  bool comma = false;
+  for (const auto& [type, n] : types) {
+    out += StrCat(comma ? ", " : " ", type, " x", n);
+    comma = true;
+  }
+  return StrCat(out, "; first: ", first);
+}
 
 bool IsIrregular(const std::string& name) {
   for (const char* prefix : {"randwire", "darts", "nasnet", "amoebanet"}) {
@@ -80,7 +109,7 @@ void NoteTimeLimited(const ExecutionPlan& plan, const char* what, Row* row) {
 
 Result<Row> Measure(const std::string& path, bool rewrite, double time_limit,
                     double rewrite_time_limit, uint64_t rewrite_work,
-                    const std::string& write_dir) {
+                    const std::string& write_dir, bool peaks) {
   const auto start = std::chrono::steady_clock::now();
   SERENITY_ASSIGN_OR_RETURN(Model model, Model::Load(path));
   Row row;
@@ -104,6 +133,7 @@ Result<Row> Measure(const std::string& path, bool rewrite, double time_limit,
   row.all = row.order;
   row.strategy = MemoryStrategyName(order.strategy);
   NoteTimeLimited(order, "order-alone", &row);
+  if (peaks) row.peaks = PeakSteps(order, model);
   if (rewrite) {
     options.rewrites = true;
     SERENITY_ASSIGN_OR_RETURN(ExecutionPlan all, Engine::Prepare(model, options));
@@ -116,6 +146,12 @@ Result<Row> Measure(const std::string& path, bool rewrite, double time_limit,
     row.rewrite_ms = all.rewrite_time_ms;
     row.rewrite_work = all.rewrite_work;
     NoteTimeLimited(all, "all", &row);
+    if (peaks) {
+      row.peaks = PeakSteps(all, all.rewritten_model != nullptr ? *all.rewritten_model : model);
+      if (!all.windowed_convs.empty()) {
+        row.peaks += StrCat("; windowed convs ", all.windowed_convs.size());
+      }
+    }
     if (all.rewritten_model != nullptr) {
       row.ops_after = static_cast<int>(all.rewritten_model->operators().size());
       if (!write_dir.empty()) {
@@ -163,6 +199,7 @@ std::string Summary(const Row& row) {
 int Main(int argc, char** argv) {
   bool json = false;
   bool rewrite = true;
+  bool peaks = false;
   double time_limit = EngineOptions{}.schedule_time_limit_seconds;
   double rewrite_time_limit = EngineOptions{}.rewrite_time_limit_seconds;
   uint64_t rewrite_work = EngineOptions{}.rewrite_work_limit;
@@ -174,6 +211,8 @@ int Main(int argc, char** argv) {
       json = true;
     } else if (arg == "--no-rewrite") {
       rewrite = false;
+    } else if (arg == "--peaks") {
+      peaks = true;
     } else if ((arg == "--zoo" || arg == "--time-limit" || arg == "--rewrite-time-limit" ||
                 arg == "--rewrite-work" || arg == "--write") &&
                i + 1 < argc) {
@@ -206,7 +245,7 @@ int Main(int argc, char** argv) {
       std::fprintf(stderr,
                    "usage: memory_report [--json] [--no-rewrite] [--zoo DIR] "
                    "[--time-limit S] [--rewrite-time-limit S] [--rewrite-work N] [--write DIR] "
-                   "[model.srn ...]\n");
+                   "[--peaks] [model.srn ...]\n");
       return 2;
     }
   }
@@ -218,7 +257,7 @@ int Main(int argc, char** argv) {
   std::vector<Row> rows;
   for (const std::string& path : paths) {
     Result<Row> row =
-        Measure(path, rewrite, time_limit, rewrite_time_limit, rewrite_work, write_dir);
+        Measure(path, rewrite, time_limit, rewrite_time_limit, rewrite_work, write_dir, peaks);
     if (!row.ok()) {
       std::fprintf(stderr, "memory_report: %s: %s\n", path.c_str(),
                    row.status().ToString().c_str());
@@ -301,6 +340,10 @@ int Main(int argc, char** argv) {
         r.order.optimal_order ? " " : "*", Mib(r.all.arena), Mib(r.all.peak),
         Mib(r.aliasing_peak), r.all.plan_ms, Ratio(r.baseline.arena, r.all.arena),
         r.all.optimal_order ? " " : "*", Summary(r).c_str());
+  }
+  if (peaks) {
+    std::printf("\nwhere the chosen plans peak (all):\n");
+    for (const Row& r : rows) std::printf("  %-22s %s\n", r.name.c_str(), r.peaks.c_str());
   }
   std::printf("\ngeomean irregular (%zu): order %.3fx, all %.3fx\n", order_irregular.size(),
               GeoMean(order_irregular), GeoMean(all_irregular));

@@ -46,6 +46,88 @@ Status OwnConvBoundOp::Run(pthreadpool_t pool) {
   return Status::Ok();
 }
 
+bool WindowedConvSafe(const DenseConvShape& shape, const float* input, const float* output) {
+  const int64_t in_row = shape.in_w * shape.in_channels;
+  const int64_t out_row = shape.out_w * shape.out_channels;
+  if (shape.batch != 1 || shape.in_pixel_stride != shape.in_channels ||
+      shape.out_pixel_stride != shape.out_channels || output > input) {
+    return false;
+  }
+  if ((shape.out_h - 1) * shape.stride_h - shape.pad_top >= shape.in_h) return false;
+  const int64_t distance = input - output;  // floats
+  for (int64_t e = 1; e < shape.out_h; ++e) {
+    const int64_t first_read = std::max<int64_t>(0, e * shape.stride_h - shape.pad_top);
+    if (e * out_row > distance + first_read * in_row) return false;
+  }
+  return true;
+}
+
+WindowedConvBoundOp::WindowedConvBoundOp(bool depthwise, const DenseConvShape& shape,
+                                         const float* weights, const float* bias,
+                                         const float* input, float* output, pthreadpool_t pool,
+                                         SharedScratch* shared)
+    : depthwise_(depthwise),
+      work_pool_(WorkPoolForThreads(ThreadsOf(pool))),
+      packed_floats_(depthwise ? DepthwiseConvPackedFloats(shape) : DenseConvPackedFloats(shape)),
+      packed_(new float[packed_floats_]),
+      zeros_(new float[std::max(shape.in_channels, DenseConvZeroFloats(shape))]()),
+      shared_scratch_(shared) {
+  if (depthwise) {
+    DepthwiseConvPackWeights(shape, weights, bias, packed_.get());
+  } else {
+    DenseConvPackWeights(shape, weights, bias, packed_.get());
+  }
+  const int64_t row_floats = shape.out_w * shape.out_channels;
+  band_rows_ = std::max<int64_t>(
+      1, std::min<int64_t>(shape.out_h, kWindowedBandBytes /
+                                            std::max<int64_t>(1, row_floats * sizeof(float))));
+  const auto scratch_floats = static_cast<size_t>(band_rows_ * row_floats);
+  if (shared != nullptr) {
+    shared->Require(scratch_floats);
+  } else {
+    scratch_.reset(new float[scratch_floats]);
+  }
+  args_.shape = shape;
+  args_.packed = packed_.get();
+  args_.zeros = zeros_.get();
+  args_.input = input;
+  args_.output = output;
+}
+
+Status WindowedConvBoundOp::Run(pthreadpool_t pool) {
+  WorkPool* work_pool = pool == nullptr ? nullptr : work_pool_;
+  float* scratch = shared_scratch_ != nullptr ? shared_scratch_->data() : scratch_.get();
+  const DenseConvShape& shape = args_.shape;
+  const int64_t in_row = shape.in_w * shape.in_channels;
+  const int64_t out_row = shape.out_w * shape.out_channels;
+  DenseConvArgs band = args_;
+  band.output = scratch;
+  band.shape.out_pixel_stride = shape.out_channels;
+  for (int64_t r0 = 0; r0 < shape.out_h; r0 += band_rows_) {
+    const int64_t rows = std::min(band_rows_, shape.out_h - r0);
+    // The band's windows start at input row `top` (above the input: padding).
+    const int64_t top = r0 * shape.stride_h - shape.pad_top;
+    if (top >= 0) {
+      band.input = args_.input + top * in_row;
+      band.shape.in_h = shape.in_h - top;
+      band.shape.pad_top = 0;
+    } else {
+      band.input = args_.input;
+      band.shape.in_h = shape.in_h;
+      band.shape.pad_top = -top;
+    }
+    band.shape.out_h = rows;
+    if (depthwise_) {
+      DepthwiseConvRun(band, work_pool);
+    } else {
+      DenseConvRun(band, work_pool);
+    }
+    std::memcpy(args_.output + r0 * out_row, scratch,
+                static_cast<size_t>(rows * out_row) * sizeof(float));
+  }
+  return Status::Ok();
+}
+
 WinogradConvBoundOp::WinogradConvBoundOp(const DenseConvShape& shape, const float* weights,
                                          const float* bias, const float* input, float* output,
                                          pthreadpool_t pool, SharedScratch* shared)

@@ -141,6 +141,39 @@ class OwnConvBoundOp : public BoundOp {
   DenseConvArgs args_;
 };
 
+// A convolution whose output overlaps its input (windowed in place,
+// scheduler/alias.h): batch 1, dense input and output, the output starting
+// at or below the input. Computes bands of output rows in increasing order,
+// each with the own dense or depthwise kernel into scratch (at most
+// kWindowedBandBytes, from `shared` when given, else its own), and copies a
+// band out only after the kernel returns (every thread done), so the band's
+// windows are read before any of its rows is written. WindowedConvSafe says
+// whether `input` lies far enough above `output` for that.
+inline constexpr int64_t kWindowedBandBytes = 32 * 1024;
+
+bool WindowedConvSafe(const DenseConvShape& shape, const float* input, const float* output);
+
+class WindowedConvBoundOp : public BoundOp {
+ public:
+  WindowedConvBoundOp(bool depthwise, const DenseConvShape& shape, const float* weights,
+                      const float* bias, const float* input, float* output, pthreadpool_t pool,
+                      SharedScratch* shared);
+  Status Run(pthreadpool_t pool) override;
+  uint64_t packed_weight_bytes() const override { return packed_floats_ * sizeof(float); }
+  bool shares_work() const override { return true; }
+
+ private:
+  bool depthwise_;
+  WorkPool* work_pool_;
+  size_t packed_floats_;
+  std::unique_ptr<float[]> packed_;
+  std::unique_ptr<float[]> zeros_;
+  int64_t band_rows_;
+  SharedScratch* shared_scratch_;
+  std::unique_ptr<float[]> scratch_;  // when there is no shared scratch
+  DenseConvArgs args_;
+};
+
 // Serenity's Winograd F(4x4, 3x3) convolution (winograd_conv.h): weights
 // transformed at construction. Its scratch (one slot per thread of the
 // bind-time `pool`) comes from `shared` when given (which must then be

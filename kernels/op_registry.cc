@@ -1,5 +1,7 @@
 #include "op_registry.h"
 
+#include "dense_conv.h"
+
 #include <new>
 
 #include "kernel_util.h"
@@ -128,7 +130,15 @@ const OpKernel* FindKernel(OpType type) {
 
 OpCapabilities CapabilitiesOf(OpType type) {
   const OpKernel* kernel = FindKernel(type);
-  return kernel == nullptr ? OpCapabilities{} : kernel->capabilities;
+  if (kernel == nullptr) return OpCapabilities{};
+  OpCapabilities capabilities = kernel->capabilities;
+  // Only Serenity's own dense and depthwise kernels run windowed in place
+  // (WindowedConvBoundOp); XNNPACK's tiled GEMMs cannot read and write
+  // overlapping memory, so builds and CPUs without them keep it off.
+  if (type == OpType::kConv2D && DenseConvAvailable()) {
+    capabilities.windowed_max_positions = kDenseConvMaxPositions;
+  }
+  return capabilities;
 }
 
 Result<std::unique_ptr<BoundOp>> BindOp(const Operator& op,

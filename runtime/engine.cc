@@ -61,7 +61,8 @@ BoundaryLayout LayoutOf(const Model& model) {
 scheduler::AliasCapabilities KernelCapabilities() {
   return scheduler::AliasCapabilities::FromFunction([](OpType type) {
     const kernels::OpCapabilities c = kernels::CapabilitiesOf(type);
-    return scheduler::OpAliasCapability{c.strided_input, c.strided_output, c.in_place};
+    return scheduler::OpAliasCapability{c.strided_input, c.strided_output, c.in_place,
+                                        c.windowed_max_positions};
   });
 }
 
@@ -83,6 +84,7 @@ struct Candidate {
   MemoryStrategy strategy = MemoryStrategy::kOrder;
   int aliasing_start = 0;         // index in AliasingStarts()
   std::vector<int> copy_concats;  // run-model concats kept as copies
+  std::vector<int> windowed_convs;  // run-model Conv2Ds windowed in place
   std::shared_ptr<const Model> rewritten;  // null: the model given to Prepare
   std::vector<scheduler::RewriteEdit> recipe;  // rebuilds `rewritten` from that model
   scheduler::Graph graph;
@@ -158,6 +160,81 @@ Status Order(const EngineOptions& options, const std::vector<int>* fallback_orde
                          " scheduler returned an order that is not topological");
   }
   return Status::Ok();
+}
+
+// Windowed in-place convolutions (scheduler/alias.h) merge a convolution's
+// input and output into one buffer larger than either, live as long as both,
+// so they are kept by measurement, like the rewrites: under the candidate's
+// order, of the Conv2Ds that run at a step of the peak, the one whose
+// windowed run lowers (peak, steps at the peak) the most, again until none
+// does. A candidate that kept any is then ordered and placed again, as a new
+// candidate (`windowed`), which wins only with a smaller arena. `run_model`
+// is the model the candidate runs. Returns whether it made one.
+Result<bool> WindowedCandidate(const Model& run_model, const EngineOptions& options,
+                               const scheduler::AliasCapabilities& capabilities,
+                               const Candidate& candidate, Candidate* windowed) {
+  const std::vector<int> eligible = scheduler::WindowedConvCandidates(run_model, capabilities);
+  if (eligible.empty()) return false;
+  const scheduler::Graph& graph = candidate.graph;
+  const std::vector<int>& order = candidate.schedule.order;
+  struct Score {
+    uint64_t peak = 0;
+    int at_peak = 0;
+    bool operator<(const Score& o) const {
+      return peak != o.peak ? peak < o.peak : at_peak < o.at_peak;
+    }
+  };
+  auto score_of = [&](const scheduler::MemoryModel& memory, std::vector<uint64_t>* footprint) {
+    *footprint = scheduler::FootprintPerStep(graph, memory, order);
+    Score score;
+    for (uint64_t bytes : *footprint) score.peak = std::max(score.peak, bytes);
+    for (uint64_t bytes : *footprint) score.at_peak += bytes == score.peak ? 1 : 0;
+    return score;
+  };
+  scheduler::AliasOptions alias_options;
+  alias_options.copy_concats = candidate.copy_concats;
+  std::vector<uint64_t> footprint, trial_footprint;
+  Score current = score_of(candidate.alias.memory, &footprint);
+  std::vector<int> chosen;
+  scheduler::AliasPlan chosen_alias;
+  while (true) {
+    int best_op = -1;
+    Score best = current;
+    scheduler::AliasPlan best_alias;
+    for (size_t step = 0; step < order.size(); ++step) {
+      if (footprint[step] != current.peak) continue;
+      const int op = graph.ops[order[step]].model_operator;
+      if (!std::binary_search(eligible.begin(), eligible.end(), op) ||
+          std::find(chosen.begin(), chosen.end(), op) != chosen.end()) {
+        continue;
+      }
+      alias_options.windowed_convs = chosen;
+      alias_options.windowed_convs.push_back(op);
+      SERENITY_ASSIGN_OR_RETURN(
+          scheduler::AliasPlan trial,
+          scheduler::PlanAliasing(run_model, graph, capabilities, alias_options));
+      if (!std::binary_search(trial.windowed_convs.begin(), trial.windowed_convs.end(), op)) {
+        continue;
+      }
+      const Score score = score_of(trial.memory, &trial_footprint);
+      if (score < best) {
+        best = score;
+        best_op = op;
+        best_alias = std::move(trial);
+      }
+    }
+    if (best_op < 0) break;
+    chosen.push_back(best_op);
+    chosen_alias = std::move(best_alias);
+    current = score_of(chosen_alias.memory, &footprint);
+  }
+  if (chosen.empty()) return false;
+  *windowed = candidate;
+  windowed->alias = std::move(chosen_alias);
+  windowed->windowed_convs = windowed->alias.windowed_convs;
+  SERENITY_RETURN_IF_ERROR(Order(options, &order, windowed));
+  SERENITY_RETURN_IF_ERROR(PlaceArena(run_model.name(), options, windowed));
+  return true;
 }
 
 // The rewrite search (scheduler/rewrite.h) under the engine's options, with
@@ -252,7 +329,83 @@ Result<scheduler::AliasPlan> AliasFor(const Model& run_model, const scheduler::C
     }
   }
   alias_options.copy_concats = plan.copy_concats;
-  return scheduler::PlanAliasing(run_model, graph, starts[plan.aliasing_start], alias_options);
+  for (int op : plan.windowed_convs) {
+    if (op < 0 || op >= static_cast<int>(run_model.operators().size()) ||
+        run_model.operators()[op].type != OpType::kConv2D) {
+      return InvalidArgumentError("the plan runs operator ", op,
+                                  " windowed in place, but it is not a Conv2D of the model");
+    }
+  }
+  alias_options.windowed_convs = plan.windowed_convs;
+  SERENITY_ASSIGN_OR_RETURN(
+      scheduler::AliasPlan alias,
+      scheduler::PlanAliasing(run_model, graph, starts[plan.aliasing_start], alias_options));
+  std::vector<int> wanted = plan.windowed_convs;
+  std::sort(wanted.begin(), wanted.end());
+  if (alias.windowed_convs != wanted) {
+    return InvalidArgumentError("the plan runs ", plan.windowed_convs.size(),
+                                " convolutions windowed in place; this engine's rules allow ",
+                                alias.windowed_convs.size(), " of them");
+  }
+  return alias;
+}
+
+// Every Conv2D of `model` whose input and output share bytes under
+// `placements`, checked from the placements alone against the scheduler's
+// separate oracle (scheduler::ValidateWindowedWrite), not against the alias
+// plan that produced them: the input must be read by this operator only, and
+// both operands dense with batch 1, the output far enough below the input.
+Status CheckWindowedConvs(const Model& model, const std::vector<TensorPlacement>& placements) {
+  const std::vector<Tensor>& tensors = model.tensors();
+  const std::vector<Operator>& ops = model.operators();
+  if (placements.size() != tensors.size()) {
+    return InvalidArgumentError("the plan places ", placements.size(), " tensors of ",
+                                tensors.size());
+  }
+  for (size_t o = 0; o < ops.size(); ++o) {
+    const Operator& op = ops[o];
+    if (op.type != OpType::kConv2D || op.inputs.size() < 2 || op.outputs.size() != 1) continue;
+    const int xi = op.inputs[0], wi = op.inputs[1], yi = op.outputs[0];
+    const int num = static_cast<int>(tensors.size());
+    if (xi < 0 || wi < 0 || yi < 0 || xi >= num || wi >= num || yi >= num) continue;
+    const TensorPlacement& xp = placements[xi];
+    const TensorPlacement& yp = placements[yi];
+    if (xp.offset < 0 || yp.offset < 0) continue;
+    const Tensor& x = tensors[xi];
+    const Tensor& w = tensors[wi];
+    const Tensor& y = tensors[yi];
+    if (x.shape.size() != 4 || y.shape.size() != 4 || w.shape.size() != 4) continue;
+    // Channel slices of one buffer interleave without sharing bytes.
+    if (xp.pixel_stride != x.shape[3] || yp.pixel_stride != y.shape[3]) continue;
+    const uint64_t x_begin = static_cast<uint64_t>(xp.offset);
+    const uint64_t y_begin = static_cast<uint64_t>(yp.offset);
+    if (!(x_begin < y_begin + y.num_bytes() && y_begin < x_begin + x.num_bytes())) continue;
+    const std::string name = model.DescribeOperator(static_cast<int>(o));
+    int readers = 0;
+    for (const Operator& other : ops) {
+      readers += static_cast<int>(std::count(other.inputs.begin(), other.inputs.end(), xi));
+    }
+    const bool is_output = std::find(model.outputs().begin(), model.outputs().end(), xi) !=
+                           model.outputs().end();
+    if (readers != 1 || is_output || x.shape[0] != 1 || y.shape[0] != 1) {
+      return InvalidArgumentError(name, " writes over its input ", model.DescribeTensor(xi),
+                                  ", which is not a batch-1 tensor read by it alone");
+    }
+    const auto* attrs = std::get_if<Conv2DAttrs>(&op.attrs);
+    if (attrs == nullptr) return InvalidArgumentError(name, " has no convolution attributes");
+    scheduler::WindowedConvGeometry geometry;
+    geometry.in_rows = x.shape[1];
+    geometry.in_row_bytes = x.shape[2] * x.shape[3] * static_cast<int64_t>(sizeof(float));
+    geometry.out_rows = y.shape[1];
+    geometry.out_row_bytes = y.shape[2] * y.shape[3] * static_cast<int64_t>(sizeof(float));
+    geometry.stride = attrs->stride_h;
+    geometry.pad_top = attrs->pad_top;
+    geometry.kernel = w.shape[1];
+    geometry.dilation = attrs->dilation_h;
+    SERENITY_RETURN_IF_ERROR(
+        scheduler::ValidateWindowedWrite(geometry, x_begin, y_begin).WithContext(name));
+  }
+  return Status::Ok();
 }
 
 // A plan this process did not search for (a cache entry, a model's stored
@@ -365,6 +518,7 @@ Status CheckPlan(const Model& source, ExecutionPlan* plan, bool stored) {
   }
   plan->arena.at_peak = plan->memory.arena_bytes - kReadPastBytes == peak;
   plan->memory.weights_bytes = model.weight_bytes();
+  SERENITY_RETURN_IF_ERROR(CheckWindowedConvs(model, plan->placements));
 
   // A cache entry carries the baseline figures (reports only, no memory
   // safety rides on them); a stored plan does not.
@@ -548,7 +702,15 @@ Result<plan_cache::RecipePlan> SearchPlan(const Model& model, const EngineOption
       SERENITY_RETURN_IF_ERROR(PlaceArena(model.name(), options, &aliasing));
       aliasing.aliasing_start = start;
       aliasing_peak = std::min(aliasing_peak, aliasing.schedule.peak_bytes);
+      Candidate windowed;
+      SERENITY_ASSIGN_OR_RETURN(
+          const bool has_windowed,
+          WindowedCandidate(model, options, capabilities, aliasing, &windowed));
       candidates.push_back(std::move(aliasing));
+      if (has_windowed) {
+        aliasing_peak = std::min(aliasing_peak, windowed.schedule.peak_bytes);
+        candidates.push_back(std::move(windowed));
+      }
 
       // The rewrites that lower the peak, with aliasing.
       if (options.rewrite_work_limit == 0) continue;
@@ -564,7 +726,15 @@ Result<plan_cache::RecipePlan> SearchPlan(const Model& model, const EngineOption
       if (rewritten.rewritten != nullptr) {
         SERENITY_RETURN_IF_ERROR(PlaceArena(model.name(), options, &rewritten));
         rewrites_peak = std::min(rewrites_peak, rewritten.schedule.peak_bytes);
+        Candidate windowed;
+        SERENITY_ASSIGN_OR_RETURN(const bool has_windowed,
+                                  WindowedCandidate(*rewritten.rewritten, options, capabilities,
+                                                    rewritten, &windowed));
         candidates.push_back(std::move(rewritten));
+        if (has_windowed) {
+          rewrites_peak = std::min(rewrites_peak, windowed.schedule.peak_bytes);
+          candidates.push_back(std::move(windowed));
+        }
       }
     }
   }
@@ -618,6 +788,7 @@ Result<plan_cache::RecipePlan> SearchPlan(const Model& model, const EngineOption
   plan.strategy = chosen.strategy;
   plan.aliasing_start = chosen.aliasing_start;
   plan.copy_concats = chosen.copy_concats;
+  plan.windowed_convs = alias.windowed_convs;
   plan.rewrites_applied = chosen.applied;
   plan.rewrite_time_ms = rewrite_ms;
   plan.rewrite_work = rewrite_work;
@@ -628,6 +799,7 @@ Result<plan_cache::RecipePlan> SearchPlan(const Model& model, const EngineOption
   plan.rewrites_peak_bytes = rewrites_peak;
   plan.order.reserve(schedule.order.size());
   for (int op : schedule.order) plan.order.push_back(graph.ops[op].model_operator);
+  plan.step_footprint_bytes = scheduler::FootprintPerStep(graph, alias.memory, schedule.order);
 
   const std::vector<Tensor>& tensors = run_model.tensors();
   plan.placements.assign(tensors.size(), TensorPlacement{});
@@ -674,6 +846,9 @@ Result<plan_cache::RecipePlan> SearchPlan(const Model& model, const EngineOption
   plan.memory.stored_order_peak_bytes =
       scheduler::PeakBytes(source_graph, stored_memory, stored_order);
   plan.memory.weights_bytes = run_model.weight_bytes();
+  if (Status windowed = CheckWindowedConvs(run_model, plan.placements); !windowed.ok()) {
+    return InternalError("model '", model.name(), "': ", windowed.ToString());
+  }
   return plan_cache::RecipePlan{std::move(plan), std::move(chosen.recipe)};
 }
 

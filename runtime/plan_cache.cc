@@ -151,6 +151,7 @@ const char* PlanCacheStatusName(PlanCacheStatus status) {
 // aliasing a stored plan's placements assume.
 constexpr const char* kStoredAliasing = "serenity.aliasing";
 constexpr const char* kStoredCopyConcats = "copy-concat";
+constexpr const char* kStoredWindowedConvs = "windowed-conv";
 
 StoredPlan ToStoredPlan(const ExecutionPlan& plan, const EngineOptions& options) {
   StoredPlan stored;
@@ -177,6 +178,11 @@ StoredPlan ToStoredPlan(const ExecutionPlan& plan, const EngineOptions& options)
     stored.rewrites.push_back(
         {kStoredCopyConcats,
          std::vector<uint32_t>(plan.copy_concats.begin(), plan.copy_concats.end())});
+    if (!plan.windowed_convs.empty()) {
+      stored.rewrites.push_back(
+          {kStoredWindowedConvs,
+           std::vector<uint32_t>(plan.windowed_convs.begin(), plan.windowed_convs.end())});
+    }
   }
   return stored;
 }
@@ -208,6 +214,8 @@ std::vector<uint8_t> SerializePlan(const RecipePlan& recipe_plan, uint64_t model
   auto placements_vec = fbb.CreateVectorOfStructs(placements);
   std::vector<uint32_t> copies(plan.copy_concats.begin(), plan.copy_concats.end());
   auto copies_vec = fbb.CreateVector(copies);
+  std::vector<uint32_t> windowed(plan.windowed_convs.begin(), plan.windowed_convs.end());
+  auto windowed_vec = fbb.CreateVector(windowed);
   flatbuffers::Offset<flatbuffers::Vector<const pfb::RewriteEdit*>> edits_vec;
   flatbuffers::Offset<flatbuffers::Vector<int32_t>> edit_orders_vec;
   if (rewritten) {
@@ -220,6 +228,7 @@ std::vector<uint8_t> SerializePlan(const RecipePlan& recipe_plan, uint64_t model
   b.add_strategy(static_cast<uint8_t>(plan.strategy));
   b.add_aliasing_start(static_cast<uint8_t>(plan.aliasing_start));
   b.add_copy_concats(copies_vec);
+  b.add_windowed_convs(windowed_vec);
   if (rewritten) {
     b.add_rewrite_edits(edits_vec);
     b.add_rewrite_orders(edit_orders_vec);
@@ -328,6 +337,14 @@ Result<RecipePlan> DeserializePlan(const uint8_t* bytes, size_t size, uint64_t m
       plan.copy_concats.push_back(static_cast<int>(op));
     }
   }
+  if (p->windowed_convs() != nullptr) {
+    for (uint32_t op : *p->windowed_convs()) {
+      if (op > static_cast<uint32_t>(std::numeric_limits<int>::max())) {
+        return CorruptCacheError("the entry runs operator ", op, " windowed in place");
+      }
+      plan.windowed_convs.push_back(static_cast<int>(op));
+    }
+  }
   const auto* edits = p->rewrite_edits();
   const auto* edit_orders = p->rewrite_orders();
   if ((edits != nullptr || edit_orders != nullptr) != (plan.strategy == MemoryStrategy::kRewrites)) {
@@ -418,6 +435,8 @@ Result<ExecutionPlan> FromStoredPlan(const Model& model, const StoredPlan& store
       plan.aliasing_start = static_cast<int>(operators[0]);
     } else if (kind == kStoredCopyConcats) {
       plan.copy_concats.assign(operators.begin(), operators.end());
+    } else if (kind == kStoredWindowedConvs) {
+      plan.windowed_convs.assign(operators.begin(), operators.end());
     } else {
       return InvalidModelError("the stored execution plan lists a rewrite '", kind,
                                "' this engine does not know");

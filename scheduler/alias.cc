@@ -16,6 +16,16 @@ AliasCapabilities AliasCapabilities::FromFunction(
   return capabilities;
 }
 
+uint64_t WindowedConvMinOffsetBytes(const WindowedConvGeometry& g) {
+  int64_t offset = 0;
+  for (int64_t e = 1; e < g.out_rows; ++e) {
+    const int64_t first_read = std::max<int64_t>(0, e * g.stride - g.pad_top);
+    if (first_read >= g.in_rows) break;  // later rows read nothing (not eligible)
+    offset = std::max(offset, e * g.out_row_bytes - first_read * g.in_row_bytes);
+  }
+  return static_cast<uint64_t>(offset);
+}
+
 bool AliasPlan::IsNoOp(int model_operator) const {
   return std::binary_search(zero_copy_concats.begin(), zero_copy_concats.end(),
                             model_operator) ||
@@ -82,7 +92,48 @@ struct Node {
   int parent = -1;
   AliasLink link = AliasLink::kNone;
   int64_t channel_offset = 0;  // within the parent, for kSlice
+  uint64_t shift_bytes = 0;    // the parent lies this far above, for kWindowed
 };
+
+// The geometry of model operator `op` if it is a Conv2D that could run
+// windowed in place under `capabilities`, by its own shapes alone.
+bool WindowedGeometryOf(const ModelParts& parts, int op_index,
+                        const AliasCapabilities& capabilities, WindowedConvGeometry* geometry) {
+  const Operator& op = (*parts.operators)[op_index];
+  const int64_t max_positions = capabilities[OpType::kConv2D].windowed_max_positions;
+  if (op.type != OpType::kConv2D || max_positions <= 0) return false;
+  const auto* attrs = std::get_if<Conv2DAttrs>(&op.attrs);
+  if (attrs == nullptr || op.inputs.size() < 2 || op.outputs.size() != 1) return false;
+  const std::vector<Tensor>& tensors = *parts.tensors;
+  const int xi = op.inputs[0], wi = op.inputs[1], yi = op.outputs[0];
+  const int num = static_cast<int>(tensors.size());
+  if (xi < 0 || wi < 0 || yi < 0 || xi >= num || wi >= num || yi >= num) return false;
+  const Tensor& x = tensors[xi];
+  const Tensor& w = tensors[wi];
+  const Tensor& y = tensors[yi];
+  if (x.is_constant() || y.is_constant() || x.type != y.type) return false;
+  if (x.shape.size() != 4 || w.shape.size() != 4 || y.shape.size() != 4) return false;
+  if (x.shape[0] != 1 || y.shape[0] != 1) return false;
+  const int64_t in_channels = x.shape[3], out_channels = y.shape[3];
+  const bool dense = attrs->groups == 1 && w.shape[3] == in_channels;
+  const bool depthwise = attrs->groups == in_channels && in_channels > 1 &&
+                         out_channels == in_channels && w.shape[3] == 1;
+  if (!dense && !depthwise) return false;
+  if (w.shape[1] * w.shape[2] > max_positions) return false;
+  if (attrs->stride_h < 1 || attrs->dilation_h < 1 || attrs->pad_top < 0) return false;
+  const size_t element = DataTypeSize(x.type);
+  geometry->in_rows = x.shape[1];
+  geometry->in_row_bytes = static_cast<int64_t>(x.shape[2] * in_channels * element);
+  geometry->out_rows = y.shape[1];
+  geometry->out_row_bytes = static_cast<int64_t>(y.shape[2] * out_channels * element);
+  geometry->stride = attrs->stride_h;
+  geometry->pad_top = attrs->pad_top;
+  geometry->kernel = w.shape[1];
+  geometry->dilation = attrs->dilation_h;
+  if (geometry->out_rows < 1 || geometry->in_rows < 1) return false;
+  // Every output row's window starts inside the input.
+  return (geometry->out_rows - 1) * geometry->stride - geometry->pad_top < geometry->in_rows;
+}
 
 bool IsInPlaceKind(OpType type) {
   switch (type) {
@@ -147,8 +198,10 @@ class AliasPlanner {
     zero_copy_.assign(num_ops, false);
     no_op_reshape_.assign(num_ops, false);
     in_place_.assign(num_ops, false);
+    windowed_.assign(num_ops, false);
 
     if (options_.in_place) PlanInPlace();
+    if (!options_.windowed_convs.empty()) PlanWindowed();
     if (options_.zero_copy_concat) PlanConcats(copy_concats);
     if (options_.reshape) PlanReshapes();
     *hazard_concat = FindHazard();
@@ -206,6 +259,43 @@ class AliasPlanner {
     }
   }
 
+  void PlanWindowed() {
+    std::vector<int> ops = options_.windowed_convs;
+    std::sort(ops.begin(), ops.end());
+    ops.erase(std::unique(ops.begin(), ops.end()), ops.end());
+    for (int o : ops) {
+      if (o < 0 || o >= static_cast<int>(parts_.operators->size())) continue;
+      WindowedConvGeometry geometry;
+      if (!WindowedGeometryOf(parts_, o, caps_, &geometry)) continue;
+      const Operator& op = (*parts_.operators)[o];
+      const int x = GraphTensorOf(op.inputs[0]);
+      const int y = GraphTensorOf(op.outputs[0]);
+      if (x < 0 || y < 0 || nodes_[y].parent >= 0) continue;
+      const auto& tensor = graph_.tensors[x];
+      if (tensor.graph_output || tensor.consumers.size() != 1 || tensor.consumers[0] != o) {
+        continue;
+      }
+      if (std::count(op.inputs.begin(), op.inputs.end(), op.inputs[0]) != 1) continue;
+      if (first_child_[x] >= 0) continue;
+      // Dense: no slice link on the way up (concats are planned later and
+      // skip windowed groups).
+      if (nodes_[GroupRoot(x)].parent >= 0) continue;
+      const uint64_t shift = AlignUp(WindowedConvMinOffsetBytes(geometry));
+      Attach(y, x, AliasLink::kWindowed, 0);
+      nodes_[y].shift_bytes = shift;
+      windowed_[o] = true;
+    }
+  }
+
+  bool HasWindowedLink(int root) const {
+    std::vector<int> members;
+    Subtree(root, &members);
+    for (int u : members) {
+      if (nodes_[u].link == AliasLink::kWindowed) return true;
+    }
+    return false;
+  }
+
   // Follows in-place and reshape links up to the tensor that owns the
   // placement of `t`.
   int GroupRoot(int t) const {
@@ -233,6 +323,7 @@ class AliasPlanner {
       const auto& tensor = graph_.tensors[u];
       if (tensor.graph_input || tensor.graph_output) return false;
       if (nodes_[u].link == AliasLink::kReshape) return false;
+      if (nodes_[u].link == AliasLink::kWindowed) return false;
       const int producer = tensor.producer;
       if (producer < 0) return false;
       const OpAliasCapability& writer = caps_[TypeOf(producer)];
@@ -259,7 +350,7 @@ class AliasPlanner {
         continue;
       }
       const int c = GraphTensorOf(op.outputs[0]);
-      if (c < 0) continue;
+      if (c < 0 || HasWindowedLink(c)) continue;
       const Tensor& ct = ModelTensor(c);
       const auto* attrs = std::get_if<ConcatAttrs>(&op.attrs);
       if (attrs == nullptr || ct.shape.empty() ||
@@ -402,6 +493,10 @@ class AliasPlanner {
             placement.channel_offset = parent.channel_offset;
             placement.pixel_stride = parent.pixel_stride;
             break;
+          case AliasLink::kWindowed:  // dense, placed below (after this loop)
+            placement.channel_offset = 0;
+            placement.pixel_stride = LastDim(tensor);
+            break;
           case AliasLink::kReshape:
             placement.channel_offset = 0;
             placement.pixel_stride = LastDim(tensor);
@@ -429,10 +524,36 @@ class AliasPlanner {
     for (int t = 0; t < num_tensors; ++t) {
       plan.memory.buffers[plan.memory.buffer_of_tensor[t]].tensors.push_back(t);
     }
+    // Windowed links: each output lies shift_bytes below its input. Place
+    // every tensor of such a group at its distance from the lowest one, and
+    // size the buffer to hold them all.
+    std::vector<int64_t> position(num_tensors, 0);
+    std::vector<int64_t> lowest(plan.memory.buffers.size(), 0);
+    std::vector<bool> windowed_buffer(plan.memory.buffers.size(), false);
+    for (int t : order) {
+      const Node& node = nodes_[t];
+      if (node.parent < 0) continue;
+      position[t] = position[node.parent] -
+                    (node.link == AliasLink::kWindowed ? static_cast<int64_t>(node.shift_bytes)
+                                                       : 0);
+      const int b = plan.placements[t].buffer;
+      lowest[b] = std::min(lowest[b], position[t]);
+      if (node.link == AliasLink::kWindowed) windowed_buffer[b] = true;
+    }
+    for (int t : order) {
+      const int b = plan.placements[t].buffer;
+      if (!windowed_buffer[b]) continue;
+      TensorPlacement& placement = plan.placements[t];
+      placement.byte_offset += static_cast<uint64_t>(position[t] - lowest[b]);
+      Buffer& buffer = plan.memory.buffers[b];
+      buffer.bytes = std::max(buffer.bytes,
+                              AlignUp(placement.byte_offset + graph_.tensors[t].bytes));
+    }
     for (int o = 0; o < static_cast<int>(graph_.ops.size()); ++o) {
       if (in_place_[o]) plan.in_place_ops.push_back(o);
       if (no_op_reshape_[o]) plan.no_op_reshapes.push_back(o);
       if (zero_copy_[o]) plan.zero_copy_concats.push_back(o);
+      if (windowed_[o]) plan.windowed_convs.push_back(o);
     }
     return plan;
   }
@@ -455,6 +576,7 @@ class AliasPlanner {
   std::vector<bool> zero_copy_;
   std::vector<bool> no_op_reshape_;
   std::vector<bool> in_place_;
+  std::vector<bool> windowed_;
 };
 
 }  // namespace
@@ -531,6 +653,17 @@ Result<AliasPlan> PlanAliasing(const Model& model, const CompactGraph& graph,
 
 AliasPlan PlanWithoutAliasing(const Model& model, const CompactGraph& graph) {
   return internal::PlanWithoutAliasingOf(internal::PartsOf(model), graph);
+}
+
+std::vector<int> WindowedConvCandidates(const Model& model,
+                                        const AliasCapabilities& capabilities) {
+  const internal::ModelParts parts = internal::PartsOf(model);
+  std::vector<int> ops;
+  for (int o = 0; o < static_cast<int>(model.operators().size()); ++o) {
+    WindowedConvGeometry geometry;
+    if (internal::WindowedGeometryOf(parts, o, capabilities, &geometry)) ops.push_back(o);
+  }
+  return ops;
 }
 
 }  // namespace serenity::scheduler

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "serenity/scheduler/alias.h"
 #include "serenity/scheduler/arena_planner.h"
 
 namespace serenity::scheduler {
@@ -70,6 +71,36 @@ Status ValidateArenaPlan(const std::vector<PlanBuffer>& buffers, const ArenaPlan
           "buffers ", lo, " and ", hi, " are both live at step ", std::max(i.first, j.first),
           " and overlap in bytes: [", plan.offsets[lo], ", ", plan.offsets[lo] + buffers[lo].size,
           ") and [", plan.offsets[hi], ", ", plan.offsets[hi] + buffers[hi].size, ")");
+    }
+  }
+  return Status::Ok();
+}
+
+// Brute force on purpose (alias.cc has the closed form): after the copy of
+// output rows [0, e), each input row that some output row r >= e reads, with
+// each of its kernel rows, must still be intact.
+Status ValidateWindowedWrite(const WindowedConvGeometry& g, uint64_t input_offset,
+                             uint64_t output_offset) {
+  if (g.in_rows < 0 || g.out_rows < 0 || g.in_row_bytes < 0 || g.out_row_bytes < 0 ||
+      g.stride < 1 || g.dilation < 1 || g.kernel < 1) {
+    return InvalidArgumentError("windowed convolution: invalid geometry");
+  }
+  const uint64_t out_begin = output_offset;
+  for (int64_t e = 1; e < g.out_rows; ++e) {
+    const uint64_t written_end = out_begin + static_cast<uint64_t>(e * g.out_row_bytes);
+    for (int64_t r = e; r < g.out_rows; ++r) {
+      for (int64_t k = 0; k < g.kernel; ++k) {
+        const int64_t row = r * g.stride - g.pad_top + k * g.dilation;
+        if (row < 0 || row >= g.in_rows) continue;
+        const uint64_t row_begin = input_offset + static_cast<uint64_t>(row * g.in_row_bytes);
+        const uint64_t row_end = row_begin + static_cast<uint64_t>(g.in_row_bytes);
+        if (row_begin < written_end && out_begin < row_end) {
+          return InvalidArgumentError(
+              "windowed convolution: copying out output rows [0, ", e, ") writes bytes [",
+              out_begin, ", ", written_end, "), over input row ", row, " at [", row_begin, ", ",
+              row_end, "), which output row ", r, " still reads");
+        }
+      }
     }
   }
   return Status::Ok();

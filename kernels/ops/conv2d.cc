@@ -88,12 +88,27 @@ Result<std::unique_ptr<BoundOp>> BindConv2D(const KernelContext& c) {
   }
   float output_min, output_max;
   ActivationRange(attrs->activation, &output_min, &output_max);
+  const bool depthwise_shape =
+      groups == in_channels && out_channels == in_channels && group_in == 1 && groups > 1;
+  // Windowed in place (scheduler/alias.h): the output overlaps the input.
+  // Only the own kernels run it, whatever KernelChoice says. (Channel slices
+  // of one concat buffer interleave without sharing bytes: not this case.)
+  const auto* x_begin = reinterpret_cast<const char*>(x.data);
+  const auto* y_begin = reinterpret_cast<const char*>(y.data);
+  const bool overlap =
+      x.dense() && y.dense() &&
+      x_begin < y_begin + RowsOf(y) * y.pixel_stride * static_cast<int64_t>(sizeof(float)) &&
+      y_begin < x_begin + RowsOf(x) * x.pixel_stride * static_cast<int64_t>(sizeof(float));
   const bool depthwise =
-      groups == in_channels && out_channels == in_channels && group_in == 1 && groups > 1 &&
-      DepthwiseConvPreferred(kernel_h, kernel_w, attrs->stride_h, attrs->stride_w,
-                             ThreadsOf(c.pool));
-  if (c.kernels != KernelChoice::kXnnpack && (groups == 1 || depthwise) && DenseConvAvailable() &&
-      kernel_h * kernel_w <= kDenseConvMaxPositions) {
+      depthwise_shape && (overlap || DepthwiseConvPreferred(kernel_h, kernel_w, attrs->stride_h,
+                                                            attrs->stride_w, ThreadsOf(c.pool)));
+  if (overlap && !((groups == 1 || depthwise) && DenseConvAvailable() &&
+                   kernel_h * kernel_w <= kDenseConvMaxPositions)) {
+    return Unsupported(c, "the output overlaps the input, which only the own dense and depthwise "
+                          "kernels run (windowed in place), and not for this convolution here");
+  }
+  if ((overlap || c.kernels != KernelChoice::kXnnpack) && (groups == 1 || depthwise) &&
+      DenseConvAvailable() && kernel_h * kernel_w <= kDenseConvMaxPositions) {
     DenseConvShape shape;
     shape.batch = batch;
     shape.in_h = height;
@@ -114,6 +129,14 @@ Result<std::unique_ptr<BoundOp>> BindConv2D(const KernelContext& c) {
     shape.out_pixel_stride = y.pixel_stride;
     shape.out_min = output_min;
     shape.out_max = output_max;
+    if (overlap) {
+      if (!WindowedConvSafe(shape, x.data, y.data)) {
+        return Unsupported(c, "the output overlaps the input but does not lie far enough below "
+                              "it to be computed in place row by row");
+      }
+      return std::unique_ptr<BoundOp>(std::make_unique<WindowedConvBoundOp>(
+          depthwise, shape, w.data, bias, x.data, y.data, c.pool, c.scratch));
+    }
     const bool winograd = c.kernels == KernelChoice::kWinograd
                               ? WinogradConvApplies(shape)
                               : c.kernels == KernelChoice::kAuto && WinogradConvPreferred(shape);

@@ -11,6 +11,10 @@
 //  3. Zoo models (SERENITY_ZOO_DIR; ctest's zoo fixture generates them) with
 //     every rewrite the measurement keeps: same outputs as without, and the
 //     recipe replays to the same model (scheduler::ReplayRewrites).
+//  4. Zoo models with every convolution that qualifies run windowed in place
+//     (not only those the measurement keeps): those run on the real kernel
+//     (kernels::BindOp, output over input in the arena, 1 and 2 threads), the
+//     rest on the reference kernels, as in 2.
 //
 // Tolerance: |a - b| <= 1e-4 + 1e-4 * |b|. The rewrites change only the
 // order of float additions (partial sums, partial convolutions); the
@@ -24,6 +28,11 @@
 #include <limits>
 #include <string>
 #include <vector>
+
+#include <pthreadpool.h>
+
+#include <algorithm>
+#include <memory>
 
 #include "../scheduler/rewrite_test_models.h"
 #include "serenity/kernels/op_kernel.h"
@@ -72,11 +81,15 @@ void ExpectClose(const std::vector<std::vector<float>>& actual,
   }
 }
 
-// Runs `model` the way the runtime would with `plan`, under `order`.
+// Runs `model` the way the runtime would with `plan`, under `order`: the
+// reference kernels, except for windowed in-place convolutions (their output
+// overlaps their input, which the reference cannot run), bound with
+// kernels::BindOp and run on `pool`.
 Result<std::vector<std::vector<float>>> RunInArena(const Model& model, const Graph& graph,
                                                    const AliasPlan& plan,
                                                    const std::vector<int>& order,
-                                                   const std::vector<std::vector<float>>& inputs) {
+                                                   const std::vector<std::vector<float>>& inputs,
+                                                   pthreadpool_t pool = nullptr) {
   const std::vector<scheduler::LiveRange> ranges =
       scheduler::ComputeLiveRanges(graph, plan.memory, order);
   std::vector<scheduler::PlanBuffer> buffers;
@@ -132,6 +145,14 @@ Result<std::vector<std::vector<float>>> RunInArena(const Model& model, const Gra
     std::vector<kernels::OperandView> in, out;
     for (int t : o.inputs) in.push_back(view_of(t));
     for (int t : o.outputs) out.push_back(view_of(t));
+    if (std::binary_search(plan.windowed_convs.begin(), plan.windowed_convs.end(), op)) {
+      std::vector<const Tensor*> tensors;
+      for (int t : o.inputs) tensors.push_back(t < 0 ? nullptr : &model.tensors()[t]);
+      SERENITY_ASSIGN_OR_RETURN(std::unique_ptr<kernels::BoundOp> bound,
+                                kernels::BindOp(o, tensors, in, out, pool, o.name));
+      SERENITY_RETURN_IF_ERROR(bound->Run(pool));
+      continue;
+    }
     SERENITY_RETURN_IF_ERROR(kernels::RunReferenceOp(model, op, in, out));
   }
   std::vector<std::vector<float>> outputs;
@@ -331,6 +352,57 @@ TEST(RewriteEquivalenceTest, ZooModelsWithEveryRewrite) {
                 (unsigned long long)result->initial_peak_bytes,
                 (unsigned long long)result->schedule.peak_bytes);
   }
+}
+
+TEST(RewriteEquivalenceTest, ZooModelsWithEveryWindowedConv) {
+  scheduler::AliasCapabilities capabilities = KernelCapabilities();
+  capabilities[OpType::kConv2D].windowed_max_positions =
+      kernels::CapabilitiesOf(OpType::kConv2D).windowed_max_positions;
+  if (capabilities[OpType::kConv2D].windowed_max_positions == 0) {
+    GTEST_SKIP() << "no windowed in-place convolutions on this CPU or build";
+  }
+  const char* dir = std::getenv("SERENITY_ZOO_DIR");
+#ifdef SERENITY_REWRITE_ZOO_DIR
+  if (dir == nullptr) dir = SERENITY_REWRITE_ZOO_DIR;
+#endif
+  if (dir == nullptr || !std::filesystem::exists(std::string(dir) + "/tiny_branch.srn")) {
+    GTEST_SKIP() << "no zoo (SERENITY_ZOO_DIR, or ctest's runtime_zoo_generate fixture)";
+  }
+  std::unique_ptr<pthreadpool, decltype(&pthreadpool_destroy)> pool(pthreadpool_create(2),
+                                                                    pthreadpool_destroy);
+  int total = 0;
+  for (const std::string name : {"tiny_branch", "tiny_concat_conv", "tiny_add_chain",
+                                 "tiny_all_ops", "darts_cifar", "nasnet_cifar", "amoebanet_cifar",
+                                 "randwire_ws_c78_32"}) {
+    SCOPED_TRACE(name);
+    const std::string path = std::string(dir) + "/" + name + ".srn";
+    if (!std::filesystem::exists(path)) {
+      ADD_FAILURE() << path << " missing";
+      continue;
+    }
+    Result<Model> model = Model::Load(path);
+    ASSERT_TRUE(model.ok()) << model.status().ToString();
+    const Graph graph = scheduler::GraphFromModel(*model);
+    scheduler::AliasOptions options;
+    options.windowed_convs = scheduler::WindowedConvCandidates(*model, capabilities);
+    Result<AliasPlan> plan = scheduler::PlanAliasing(*model, graph, capabilities, options);
+    ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+    total += static_cast<int>(plan->windowed_convs.size());
+    Result<std::vector<std::vector<float>>> expected =
+        kernels::RunModelReference(*model, Inputs(*model));
+    ASSERT_TRUE(expected.ok()) << expected.status().ToString();
+    for (int seed = 0; seed < 2; ++seed) {
+      SCOPED_TRACE("order seed " + std::to_string(seed) + (seed ? ", 2 threads" : ", 1 thread"));
+      Result<std::vector<std::vector<float>>> actual =
+          RunInArena(*model, graph, *plan, rewrite_testing::RandomOrder(graph, seed),
+                     Inputs(*model), seed ? pool.get() : nullptr);
+      ASSERT_TRUE(actual.ok()) << actual.status().ToString();
+      ExpectClose(*actual, *expected);
+    }
+    std::printf("[ info ] %s: %zu of %zu candidate convolutions windowed\n", name.c_str(),
+                plan->windowed_convs.size(), options.windowed_convs.size());
+  }
+  EXPECT_GT(total, 100);
 }
 
 }  // namespace

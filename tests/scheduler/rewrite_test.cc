@@ -195,6 +195,113 @@ TEST(AliasTest, InPlaceOnlyOverASingleReaderIntermediate) {
   EXPECT_EQ(none->memory.buffers.size(), graph.tensors.size());
 }
 
+// Windowed in place: a Conv2D listed in windowed_convs writes over its input,
+// the output at the buffer's start and the input the closed form's offset
+// (aligned) above it, both dense; the separate validator accepts those
+// offsets. (ExpectPlanHolds' simulator writes whole tensors at once, not rows
+// in order, so it does not apply to these plans.)
+TEST(AliasTest, WindowedConvPutsItsInputAboveItsOutput) {
+  ModelBuilder b("windowed");
+  const int x = b.AddInput("x", {1, 16, 16, 3});
+  // a: 3 -> 8 channels, 3x3 stride 1 (AddConv), then b: 8 -> 8, and c, d
+  // reading b twice (not eligible: two readers).
+  const int a = rewrite_testing::AddConv(b, "a", x, 3, 8, 3, 16, Activation::kNone, 1);
+  const int bb = rewrite_testing::AddConv(b, "b", a, 8, 8, 3, 16, Activation::kRelu, 2);
+  const int c = rewrite_testing::AddConv(b, "c", bb, 8, 4, 1, 16, Activation::kNone, 3);
+  const int d = rewrite_testing::AddConv(b, "d", bb, 8, 4, 1, 16, Activation::kNone, 4);
+  const int cat = b.AddActivation("cat", {1, 16, 16, 8});
+  ConcatAttrs concat;
+  concat.axis = 3;
+  b.AddOperator(OpType::kConcat, "cat", {c, d}, {cat}, concat);
+  b.MarkOutput(cat);
+  const Model model = rewrite_testing::Build(b);
+  const Graph graph = GraphFromModel(model);
+  AliasCapabilities caps = KernelLikeCapabilities();
+  AliasOptions options;
+  options.windowed_convs = {0, 1, 2, 3};
+  // Without the capability: nothing windowed.
+  Result<AliasPlan> off = PlanAliasing(model, graph, caps, options);
+  ASSERT_TRUE(off.ok());
+  EXPECT_TRUE(off->windowed_convs.empty());
+  EXPECT_EQ(WindowedConvCandidates(model, caps), std::vector<int>{});
+
+  caps[OpType::kConv2D].windowed_max_positions = 9;
+  EXPECT_EQ(WindowedConvCandidates(model, caps), (std::vector<int>{0, 1, 2, 3}));
+  Result<AliasPlan> plan = PlanAliasing(model, graph, caps, options);
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  // a over the graph input x, b over a; c and d read b, which has two readers.
+  EXPECT_EQ(plan->windowed_convs, (std::vector<int>{0, 1}));
+  const TensorPlacement& px = plan->placements[TensorOf(graph, "x")];
+  const TensorPlacement& pa = plan->placements[TensorOf(graph, "a/y")];
+  const TensorPlacement& pb = plan->placements[TensorOf(graph, "b/y")];
+  EXPECT_EQ(px.buffer, pa.buffer);
+  EXPECT_EQ(pa.buffer, pb.buffer);
+  EXPECT_EQ(pa.link, AliasLink::kWindowed);
+  EXPECT_EQ(pa.alias_of, TensorOf(graph, "x"));
+  EXPECT_EQ(pa.pixel_stride, 8);
+  EXPECT_EQ(px.pixel_stride, 3);
+  // b over a (rows of 16 * 8 floats both): e * 512 - (e - 1) * 512 = 512;
+  // a over x (input rows of 16 * 3 floats): e * 512 - (e - 1) * 192, largest
+  // at the last band end, e = 15.
+  WindowedConvGeometry ga;
+  ga.in_rows = 16, ga.in_row_bytes = 16 * 3 * 4, ga.out_rows = 16, ga.out_row_bytes = 16 * 8 * 4;
+  ga.stride = 1, ga.pad_top = 1, ga.kernel = 3, ga.dilation = 1;
+  WindowedConvGeometry gb = ga;
+  gb.in_row_bytes = 16 * 8 * 4;
+  EXPECT_EQ(WindowedConvMinOffsetBytes(gb), 512u);
+  EXPECT_EQ(WindowedConvMinOffsetBytes(ga), 15u * 512 - 14u * 192);
+  EXPECT_EQ(pb.byte_offset, 0u);
+  EXPECT_EQ(pa.byte_offset, AlignUp(WindowedConvMinOffsetBytes(gb)));
+  EXPECT_EQ(px.byte_offset, pa.byte_offset + AlignUp(WindowedConvMinOffsetBytes(ga)));
+  EXPECT_TRUE(ValidateWindowedWrite(ga, px.byte_offset, pa.byte_offset).ok());
+  EXPECT_TRUE(ValidateWindowedWrite(gb, pa.byte_offset, pb.byte_offset).ok());
+  EXPECT_FALSE(ValidateWindowedWrite(ga, px.byte_offset - 4 - (px.byte_offset - pa.byte_offset -
+                                                                WindowedConvMinOffsetBytes(ga)),
+                                     pa.byte_offset)
+                   .ok());
+  const uint64_t x_bytes = 16 * 16 * 3 * 4, a_bytes = 16 * 16 * 8 * 4;
+  EXPECT_EQ(plan->memory.buffers[pa.buffer].bytes,
+            AlignUp(std::max(px.byte_offset + x_bytes, pa.byte_offset + a_bytes)));
+  EXPECT_LT(plan->memory.buffers[pa.buffer].bytes, x_bytes + 2 * a_bytes);
+
+  // A 3x3 window above the capability's limit, a grouped conv: not eligible.
+  caps[OpType::kConv2D].windowed_max_positions = 8;
+  EXPECT_EQ(WindowedConvCandidates(model, caps), (std::vector<int>{2, 3}));
+  Result<AliasPlan> small = PlanAliasing(model, graph, caps, options);
+  ASSERT_TRUE(small.ok());
+  EXPECT_TRUE(small->windowed_convs.empty());
+}
+
+// A windowed group never becomes a concat slice, and a concat whose output a
+// windowed conv overwrites stays a copy.
+TEST(AliasTest, WindowedGroupsAreNeverConcatSlices) {
+  ModelBuilder b("windowed_concat");
+  const int x = b.AddInput("x", {1, 8, 8, 4});
+  const int p = rewrite_testing::AddConv(b, "p", x, 4, 4, 1, 8, Activation::kNone, 1);
+  const int q = rewrite_testing::AddConv(b, "q", x, 4, 4, 1, 8, Activation::kNone, 2);
+  const int r = rewrite_testing::AddConv(b, "r", p, 4, 4, 3, 8, Activation::kNone, 3);
+  const int cat = b.AddActivation("cat", {1, 8, 8, 8});
+  ConcatAttrs concat;
+  concat.axis = 3;
+  b.AddOperator(OpType::kConcat, "cat", {r, q}, {cat}, concat);
+  const int out = rewrite_testing::AddConv(b, "out", cat, 8, 8, 3, 8, Activation::kNone, 4);
+  b.MarkOutput(out);
+  const Model model = rewrite_testing::Build(b);
+  const Graph graph = GraphFromModel(model);
+  AliasCapabilities caps = KernelLikeCapabilities();
+  caps[OpType::kConv2D].windowed_max_positions = 9;
+  Result<AliasPlan> plain = PlanAliasing(model, graph, caps);
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(plain->zero_copy_concats.size(), 1u);
+  AliasOptions options;
+  options.windowed_convs = {FindOp(model, "r"), FindOp(model, "out")};
+  Result<AliasPlan> plan = PlanAliasing(model, graph, caps, options);
+  ASSERT_TRUE(plan.ok());
+  EXPECT_EQ(plan->windowed_convs, options.windowed_convs);
+  EXPECT_TRUE(plan->zero_copy_concats.empty());
+  EXPECT_NE(plan->placements[TensorOf(graph, "r/y")].link, AliasLink::kSlice);
+}
+
 TEST(AliasTest, ZeroCopyConcatMakesEachInputAChannelSlice) {
   const Model model = ConcatConvNet({4, 2, 6}, 5);
   const Graph graph = GraphFromModel(model);

@@ -63,7 +63,9 @@ inline constexpr size_t kArenaAlignment = 64;
 // entry of a rewritten plan holds the rewrite recipe, not the rewritten model.
 // 4: the rewrite search is bounded by work, not time, and an entry records
 // which searches a wall-clock limit cut short (provisional entries).
-inline constexpr uint32_t kPlanFormatVersion = 4;
+// 5: a plan may run convolutions windowed in place (windowed_convs), whose
+// output overlaps their input.
+inline constexpr uint32_t kPlanFormatVersion = 5;
 
 // What Prepare does with the plan cache (see EngineOptions::plan_cache).
 enum class PlanCacheMode {
@@ -274,7 +276,8 @@ struct MemoryFigures {
   // bound.
   uint64_t packed_weight_bytes = 0;
   // Scratch the kernels share, one buffer for all operators (they run one at
-  // a time): today only Winograd convolutions need any. 0 in an
+  // a time): Winograd convolutions, and windowed in-place ones (a band of
+  // output rows, at most 32 KiB). 0 in an
   // ExecutionPlan, like packed_weight_bytes.
   uint64_t kernel_scratch_bytes = 0;
 };
@@ -356,6 +359,11 @@ struct ExecutionPlan {
   // model, they determine which tensors share a buffer.
   int aliasing_start = 0;
   std::vector<int> copy_concats;
+  // With aliasing, the Conv2Ds (operator indices of the model the plan runs)
+  // that write their output over their input, a few rows below it
+  // (scheduler/alias.h, windowed in place): kept where they lower the peak.
+  // They run Serenity's own kernels whatever EngineOptions::kernels says.
+  std::vector<int> windowed_convs;
   // The rewrites kept, one line each ("merge-duplicates: relu_a, relu_b"),
   // in the order they were applied; empty unless strategy == kRewrites.
   std::vector<std::string> rewrites_applied;
@@ -381,6 +389,10 @@ struct ExecutionPlan {
   uint64_t order_peak_bytes = 0;
   uint64_t aliasing_peak_bytes = 0;
   uint64_t rewrites_peak_bytes = 0;
+  // Bytes live at each step of `order` under the plan's memory model, for
+  // reports (bench/memory_report --peaks); empty unless this Prepare searched
+  // (not stored in the plan cache or in a stored plan).
+  std::vector<uint64_t> step_footprint_bytes;
   PlanCacheInfo cache;
   // Wall-clock time of the Prepare that returned this plan: search and
   // placement, or stored plan / cache lookup and checks.

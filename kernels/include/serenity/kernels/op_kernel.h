@@ -41,6 +41,9 @@ struct OpCapabilities {
   bool strided_input = false;   // can read a channel slice (pixel stride)
   bool strided_output = false;  // can write a channel slice
   bool in_place = false;        // output may be the same memory as input 0
+  // Conv2D: largest kernel_h * kernel_w run windowed in place (the output
+  // over input 0 at a lower offset; scheduler/alias.h); 0: never.
+  int64_t windowed_max_positions = 0;
 };
 
 // Scratch memory shared by the operators of one engine. They run one at a

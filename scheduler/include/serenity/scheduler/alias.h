@@ -2,7 +2,7 @@
 // inside it each one lives. This is the single rule the memory model
 // (scheduling, arena planning) and the runtime (operand views) both obey.
 //
-// Three kinds of sharing, each decided statically, before any ordering:
+// Four kinds of sharing, each decided statically, before any ordering:
 //
 //   in place      Relu, Clamp, Sigmoid, HardSwish, Add, Mul: the output is
 //                 written over input 0 when input 0 has the same shape and
@@ -18,6 +18,22 @@
 //                 zero-copy concat), and read by nothing else that cannot read
 //                 a channel slice. Every input becomes a channel slice of the
 //                 concat's buffer; the Concat runs as a no-op.
+//   windowed      a Conv2D listed in AliasOptions::windowed_convs (chosen by
+//   in place      measurement: the merged buffer is larger than either
+//                 tensor) writes its output over its input 0, which obeys the
+//                 single-reader rule (a graph input may be overwritten: the
+//                 caller writes every input before each run) and whose group
+//                 holds no channel slice. The output starts at the buffer's
+//                 first byte and the input WindowedConvMinOffsetBytes (rounded
+//                 up to the arena alignment) above it: the kernel computes
+//                 bands of output rows in increasing order into scratch and
+//                 copies each band out only after reading its windows, so the
+//                 copy of rows [0, e) must not reach any input row that a
+//                 row >= e still reads. Such a group never becomes a concat
+//                 slice. Eligible: dense (groups 1) or depthwise, batch 1, at
+//                 most OpAliasCapability::windowed_max_positions kernel
+//                 positions, and every output row's window starts inside the
+//                 input (no row made of bottom padding only).
 //
 // A last check removes the one hazard those rules leave: an in-place write
 // over a concat's buffer while a slice of it still has a reader that the
@@ -46,6 +62,10 @@ struct OpAliasCapability {
   bool strided_input = false;   // reads a channel slice (pixel stride)
   bool strided_output = false;  // writes a channel slice
   bool in_place = false;        // output may be the memory of input 0
+  // Conv2D only: largest kernel_h * kernel_w the kernel runs windowed in
+  // place (output over input 0 at a lower offset, rows in increasing order);
+  // 0: never.
+  int64_t windowed_max_positions = 0;
 };
 
 struct AliasCapabilities {
@@ -72,13 +92,45 @@ struct AliasOptions {
   // Model operator indices of Concats to keep as copies even if they qualify
   // (the rewriting pass turns zero-copy off where it raises the peak).
   std::vector<int> copy_concats;
+  // Model operator indices of Conv2Ds to run windowed in place when they
+  // qualify (the engine keeps those that lower the peak); others are skipped.
+  std::vector<int> windowed_convs;
 };
+
+// What the windowed in-place rule needs of one convolution, in rows of the
+// height axis (batch 1, dense NHWC: a row is width * channels elements).
+struct WindowedConvGeometry {
+  int64_t in_rows = 0, in_row_bytes = 0;
+  int64_t out_rows = 0, out_row_bytes = 0;
+  int64_t stride = 1, pad_top = 0, kernel = 1, dilation = 1;
+};
+
+// The smallest distance (bytes) from the output's first byte up to the
+// input's first byte such that, for every e in 1..out_rows-1, the first e
+// output rows end at or below the first input row that an output row >= e
+// reads (row e * stride - pad_top, clamped at 0; later rows read only higher
+// rows). Bands of several rows copied out at once need no more: their ends
+// are a subset of these, and the kernel copies a band out only once all
+// threads have computed it. Exact when row e * stride - pad_top (or row 0)
+// is really read; with dilation, a window starting in the top padding may
+// first read a lower row, and the offset is then larger than needed (safe).
+uint64_t WindowedConvMinOffsetBytes(const WindowedConvGeometry& geometry);
+
+// The oracle for the rule above, written separately from it (in
+// arena_plan_validator.cc, by brute force over every band end and every row
+// each later output row reads): the input at byte `input_offset` and the
+// output at `output_offset` of one arena are safe for a kernel that copies
+// out bands of rows in increasing order. kInvalidArgument names the first
+// band end and input row that would be overwritten before their last read.
+Status ValidateWindowedWrite(const WindowedConvGeometry& geometry, uint64_t input_offset,
+                             uint64_t output_offset);
 
 enum class AliasLink : uint8_t {
   kNone,     // owns its buffer (the root of a buffer)
   kInPlace,  // written over `alias_of`, same placement
   kReshape,  // the same bytes as `alias_of`, another shape
   kSlice,    // a channel slice of `alias_of` (zero-copy concat input)
+  kWindowed, // a Conv2D's output over its input `alias_of`, a row offset below
 };
 
 // Where one graph tensor lives. The address of element [0, .., 0, c] of the
@@ -87,7 +139,9 @@ enum class AliasLink : uint8_t {
 // `pixel_stride` elements apart. Dense iff pixel_stride == shape.back().
 struct TensorPlacement {
   int buffer = -1;              // index in AliasPlan::memory.buffers
-  uint64_t byte_offset = 0;     // == channel_offset * element size
+  // channel_offset * element size, plus, in a group with a windowed link,
+  // the tensor's distance from the buffer's first byte.
+  uint64_t byte_offset = 0;
   int64_t channel_offset = 0;   // first channel within the buffer's pixels
   int64_t pixel_stride = 0;     // elements per pixel of the buffer's layout
   AliasLink link = AliasLink::kNone;
@@ -101,6 +155,7 @@ struct AliasPlan {
   std::vector<int> in_place_ops;       // write their output over input 0
   std::vector<int> no_op_reshapes;     // output is the input's bytes
   std::vector<int> zero_copy_concats;  // every input already in place
+  std::vector<int> windowed_convs;     // output over input 0, row offset below
 
   // True for a zero-copy Concat or an aliased Reshape: the runtime binds
   // nothing for it.
@@ -122,6 +177,12 @@ Result<AliasPlan> PlanAliasing(const Model& model, const CompactGraph& graph,
                                const AliasCapabilities& capabilities,
                                const AliasOptions& options = {});
 AliasPlan PlanWithoutAliasing(const Model& model, const CompactGraph& graph);
+
+// Model operator indices of the Conv2Ds of `model` that could run windowed in
+// place under `capabilities` as far as their own shapes go (the alias plan
+// may still skip one whose input sits in a concat's buffer).
+std::vector<int> WindowedConvCandidates(const Model& model,
+                                        const AliasCapabilities& capabilities);
 
 }  // namespace serenity::scheduler
 
