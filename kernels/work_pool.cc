@@ -157,24 +157,28 @@ class WorkPool {
     void* context = slot.context.load(std::memory_order_relaxed);
     const size_t count = slot.count.load(std::memory_order_relaxed);
     std::atomic_thread_fence(std::memory_order_acquire);
+    // Chunks this thread finished, added to done_ once on the way out: one
+    // write per thread and job to the line the caller polls.
+    size_t finished = 0;
     uint64_t word = word_.load(std::memory_order_acquire);
-    while ((word >> 32) == generation) {
+    while ((word >> 32) == generation && (word & 0xffffffffu) < count) {
       const size_t index = static_cast<size_t>(word & 0xffffffffu);
-      if (index >= count) return;
       if (word_.compare_exchange_weak(word, word + 1, std::memory_order_acq_rel,
                                       std::memory_order_acquire)) {
         task(context, index);
-        if (done_.fetch_add(1, std::memory_order_seq_cst) + 1 == count &&
-            caller_waiting_.load(std::memory_order_seq_cst)) {
-          { std::lock_guard<std::mutex> lock(done_mutex_); }
-          done_cv_.notify_one();
-        }
+        ++finished;
         word = word_.load(std::memory_order_acquire);
         if (lazy_wake && (word & 0xffffffffu) + 2 <= count && Clock::now() >= wake_at) {
           lazy_wake = false;
           WakeHelpers();
         }
       }
+    }
+    if (finished == 0) return;
+    if (done_.fetch_add(finished, std::memory_order_seq_cst) + finished == count &&
+        caller_waiting_.load(std::memory_order_seq_cst)) {
+      { std::lock_guard<std::mutex> lock(done_mutex_); }
+      done_cv_.notify_one();
     }
   }
 
@@ -205,9 +209,11 @@ class WorkPool {
   std::mutex run_mutex_;  // one job at a time
   uint64_t generation_ = 0;  // guarded by run_mutex_
   Slot slots_[2];
-  std::atomic<uint64_t> word_{0};
-  std::atomic<size_t> done_{0};
-  std::atomic<int> sleeping_{0};
+  // The claim word, the done count and the rest each on their own cache
+  // line: claims and completions then do not take each other's line away.
+  alignas(64) std::atomic<uint64_t> word_{0};
+  alignas(64) std::atomic<size_t> done_{0};
+  alignas(64) std::atomic<int> sleeping_{0};
   std::atomic<bool> stop_{false};
   std::mutex sleep_mutex_;
   std::condition_variable wake_;
