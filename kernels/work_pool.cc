@@ -39,8 +39,12 @@ constexpr int kContendedHelperSpins = 100;
 constexpr int kCallerSpins = 2000;
 // While contended, the caller wakes a sleeping helper only once it has worked
 // this long on a job and two chunks are left: short jobs then never pay for
-// a wake-up (a futex call, two context switches) that buys them nothing.
-constexpr std::chrono::microseconds kContendedWakeAfter(20);
+// a wake-up (a futex call, two context switches) that buys them nothing, and
+// a helper that runs takes CPU from the caller's share. darts_cifar at 2
+// threads beside another session's two compilers (serenity_run medians of 5
+// interleaved runs): 29.9 ms waking after 20 us, 25.2 after 100 us, 24.9
+// never waking, 24.6 on 1 thread.
+constexpr std::chrono::microseconds kContendedWakeAfter(100);
 // Contention: a thread of the pool was preempted (an involuntary context
 // switch, counted by the kernel per thread). Checked at most once per
 // interval per thread; a sighting holds for kContentionHold, after which the
