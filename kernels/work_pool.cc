@@ -51,10 +51,12 @@ constexpr std::chrono::microseconds kContendedWakeAfter(100);
 // a lone preemption is more likely a kernel thread's brief turn (the test
 // host's kdamond wakes twice a second), which is no reason to stop spinning.
 // Checked at most once per interval per thread; contention holds for
-// kContentionHold, after which the threads spin again and look anew.
+// kContentionHold, after which the threads spin again and look anew: under a
+// steady competitor the caller is preempted every few ms, which renews it,
+// and a burst of other work stops costing parallelism soon after it ends.
 constexpr std::chrono::milliseconds kContentionCheckInterval(1);
 constexpr std::chrono::milliseconds kContentionWindow(10);
-constexpr std::chrono::milliseconds kContentionHold(20);
+constexpr std::chrono::milliseconds kContentionHold(5);
 
 using Clock = std::chrono::steady_clock;
 
