@@ -4,6 +4,7 @@
 // outlasts the caller's spinning (the caller then sleeps until it is done).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -72,6 +73,42 @@ TEST(WorkPoolTest, SlowChunkIsWaitedFor) {
       ExpectEachOnce(counts);
     }
   }
+}
+
+void BusyChunk(void* context, size_t index) {
+  // ~20 us of work, so that jobs of 10+ chunks outlast the contended mode's
+  // wake delay and the lazy wake-up runs.
+  const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(20);
+  while (std::chrono::steady_clock::now() < until) {
+  }
+  CountCall(context, index);
+}
+
+TEST(WorkPoolTest, EveryIndexOnceWhileTheCpusAreBusy) {
+  // Spinning threads, twice as many as the CPUs, preempt the pool's threads:
+  // the pool takes its contended paths (short helper spins, lazy wake-ups)
+  // on machines of any size. Only correctness is checked, never time.
+  WorkPool* pool = WorkPoolForThreads(2);
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> spinners;
+  const unsigned cpus = std::max(1u, std::thread::hardware_concurrency());
+  for (unsigned i = 0; i < 2 * cpus; ++i) {
+    spinners.emplace_back([&stop] {
+      while (!stop.load(std::memory_order_relaxed)) {
+      }
+    });
+  }
+  int failures = 0;
+  for (int repeat = 0; repeat < 40; ++repeat) {
+    for (size_t count : {1, 2, 5, 12, 40}) {
+      Counts counts(count);
+      WorkPoolRun(pool, BusyChunk, &counts, count);
+      for (auto& calls : counts.calls) failures += calls.load() != 1;
+    }
+  }
+  stop.store(true);
+  for (std::thread& spinner : spinners) spinner.join();
+  EXPECT_EQ(failures, 0);
 }
 
 TEST(WorkPoolTest, JobsFromSeveralThreadsRunOneAfterTheOther) {
