@@ -4,7 +4,7 @@
 usage: bench/latency_bench.py --zoo DIR --serenity-run PATH [--threads 1,2]
                               [--runs N] [--warmup N] [--rounds K] [--only a,b]
                               [--json FILE] [--kernels auto|xnnpack|direct]
-                              [--compare-xnnpack]
+                              [--compare-xnnpack] [--baseline PATH]
 
 For every DIR/NAME.srn with a DIR/NAME.onnx next to it, runs
 `serenity_run --json` and `node bench/ort/ort_latency.js` at each thread
@@ -13,7 +13,9 @@ their ratio (Serenity / ONNX Runtime: below 1 means Serenity is faster), plus
 Serenity's arena against its planned peak. --kernels is passed to serenity_run
 (auto: Serenity's own convolution kernels where they are faster, XNNPACK for
 the rest; xnnpack: XNNPACK only; direct: auto without Winograd). --compare-xnnpack also runs
-`serenity_run --kernels xnnpack` in the same run and adds its median and ratio. Timing figures wander on a shared
+`serenity_run --kernels xnnpack` in the same run and adds its median and ratio. --baseline PATH
+runs a second serenity_run binary (say, another branch's build) in the same rounds, next to
+the first (the two swap places every round), and adds its median and ratio: a before/after comparison under the same load. Timing figures wander on a shared
 machine: compare the ratios, not the absolute times. To keep a busy or quiet
 stretch of the machine from landing on one side only, the engines take turns:
 --rounds K (default 3) alternates Serenity and ONNX Runtime K times, each
@@ -49,6 +51,7 @@ def main():
     parser.add_argument("--json", default="")
     parser.add_argument("--kernels", default="auto", choices=["auto", "xnnpack", "direct"])
     parser.add_argument("--compare-xnnpack", action="store_true")
+    parser.add_argument("--baseline", default="")
     args = parser.parse_args()
 
     setup = subprocess.run([os.path.join(HERE, "ort", "setup.sh")])
@@ -76,9 +79,16 @@ def main():
             onnx_path = os.path.join(args.zoo, name + ".onnx")
             command = [args.serenity_run, "--model", srn, "--threads", str(threads),
                        "--runs", str(args.runs), "--warmup", str(args.warmup), "--json"]
-            ours_rounds, xnn_rounds, peer_rounds = [], [], []
-            for _ in range(args.rounds):
+            ours_rounds, xnn_rounds, base_rounds, peer_rounds = [], [], [], []
+            for round_index in range(args.rounds):
+                # With a baseline, the two builds swap places every round.
+                if args.baseline and round_index % 2 == 1:
+                    base_rounds.append(run_json([args.baseline] + command[1:] +
+                                                ["--kernels", args.kernels]))
                 ours_rounds.append(run_json(command + ["--kernels", args.kernels]))
+                if args.baseline and round_index % 2 == 0:
+                    base_rounds.append(run_json([args.baseline] + command[1:] +
+                                                ["--kernels", args.kernels]))
                 if args.compare_xnnpack:
                     xnn_rounds.append(run_json(command + ["--kernels", "xnnpack"]))
                 peer_rounds.append(run_json(
@@ -107,21 +117,28 @@ def main():
             if xnn_rounds:
                 row["xnnpack_median_ms"] = median([r["latency_ms"]["median"] for r in xnn_rounds])
                 row["xnnpack_ratio"] = row["xnnpack_median_ms"] / peer_median
+            if base_rounds:
+                row["baseline_median_ms"] = median([r["latency_ms"]["median"] for r in base_rounds])
+                row["baseline_ratio"] = row["baseline_median_ms"] / peer_median
             rows.append(row)
             print(f"{name:22s} t={threads}  serenity {row['serenity_median_ms']:9.3f} ms  "
                   f"ort {row['ort_median_ms']:9.3f} ms  ratio {row['ratio']:.2f}"
-                  + (f"  xnnpack-only {row['xnnpack_median_ms']:9.3f} ms" if xnn_rounds else ""),
+                  + (f"  xnnpack-only {row['xnnpack_median_ms']:9.3f} ms" if xnn_rounds else "")
+                  + (f"  baseline {row['baseline_median_ms']:9.3f} ms" if base_rounds else ""),
                   file=sys.stderr)
 
     compare = args.compare_xnnpack
+    baseline = bool(args.baseline)
     print(f"{'model':22s} {'thr':>3s} {'serenity ms':>12s} {'ORT ms':>10s} {'ser/ORT':>8s} "
           f"{'best ratio':>10s} "
           + (f"{'xnn-only ms':>12s} {'xnn/ORT':>8s} " if compare else "")
+          + (f"{'baseline ms':>12s} {'base/ORT':>8s} " if baseline else "")
           + f"{'arena KiB':>10s} {'peak KiB':>9s} {'arena=peak':>10s}")
     for r in rows:
         print(f"{r['model']:22s} {r['threads']:3d} {r['serenity_median_ms']:12.3f} "
               f"{r['ort_median_ms']:10.3f} {r['ratio']:8.2f} {r['best_ratio']:10.2f} "
               + (f"{r['xnnpack_median_ms']:12.3f} {r['xnnpack_ratio']:8.2f} " if compare else "")
+              + (f"{r['baseline_median_ms']:12.3f} {r['baseline_ratio']:8.2f} " if baseline else "")
               + f"{r['arena_bytes'] / 1024:10.1f} "
               f"{r['peak_bytes'] / 1024:9.1f} {'yes' if r['arena_bytes'] <= r['peak_bytes'] + 64 else 'no':>10s}")
     for threads in sorted({r["threads"] for r in rows}):
@@ -131,7 +148,10 @@ def main():
         best_wins = sum(1 for r in rows if r["threads"] == threads and r["best_ratio"] <= 1.0)
         print(f"threads={threads}: geometric mean serenity/ORT = {geomean:.2f}; "
               f"serenity at or below ORT on {wins}/{len(ratios)} models (medians), "
-              f"{best_wins}/{len(ratios)} (best runs)")
+              f"{best_wins}/{len(ratios)} (best runs)"
+              + (f"; baseline: geometric mean {math.exp(sum(math.log(r['baseline_ratio']) for r in rows if r['threads'] == threads) / len(ratios)):.2f}, "
+                 f"at or below ORT on {sum(1 for r in rows if r['threads'] == threads and r['baseline_ratio'] <= 1.0)}/{len(ratios)}"
+                 if baseline else ""))
     if args.json:
         with open(args.json, "w") as out:
             json.dump(rows, out, indent=1)

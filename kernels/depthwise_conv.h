@@ -35,6 +35,12 @@ bool DepthwiseConvPreferred(int64_t kernel_h, int64_t kernel_w, int64_t stride_h
 // not awake, so a small job costs no wait.
 inline constexpr int64_t kDepthwiseParallelMacs = int64_t{1} << 17;
 
+// Multiply-adds a task of the work pool takes at least (whole output rows):
+// a claim and its cache-line traffic cost ~0.1-0.2 us, a 28-pixel row of 48
+// channels (DARTS-ImageNet) ~0.5 us. 2^15: 1-2 us per task, that row
+// pairs, and 10+ tasks in every job that splits.
+inline constexpr int64_t kDepthwiseTaskMacs = int64_t{1} << 15;
+
 // Floats of the packed weights for `shape` (in_channels == out_channels):
 // the biases, then for each kernel position the channels' weights, each
 // padded to a multiple of 8 floats.

@@ -393,13 +393,17 @@ RowFn RowFor(const DenseConvShape& s) {
 struct RowTask {
   RowGeometry geometry;
   int64_t rows;
+  int64_t rows_per_task;
 };
 
 void RunRowTask(void* context, size_t index) {
   const RowTask& task = *static_cast<const RowTask*>(context);
-  const int64_t row = static_cast<int64_t>(index);
   const int64_t out_h = task.geometry.args->shape.out_h;
-  task.geometry.row(task.geometry, row / out_h, row % out_h);
+  const int64_t begin = static_cast<int64_t>(index) * task.rows_per_task;
+  const int64_t end = begin + task.rows_per_task < task.rows ? begin + task.rows_per_task : task.rows;
+  for (int64_t row = begin; row < end; ++row) {
+    task.geometry.row(task.geometry, row / out_h, row % out_h);
+  }
 }
 
 }  // namespace
@@ -427,7 +431,12 @@ void DepthwiseConvRun(const DenseConvArgs& args, WorkPool* pool) {
   if (g.interior_end < g.interior_begin) g.interior_end = g.interior_begin;
   g.row = RowFor(s);
   task.rows = s.batch * s.out_h;
-  WorkPoolRun(pool, RunRowTask, &task, static_cast<size_t>(task.rows));
+  const int64_t row_macs = s.out_w * s.in_channels * s.kernel_h * s.kernel_w;
+  task.rows_per_task = pool == nullptr ? task.rows
+                                       : (kDepthwiseTaskMacs + row_macs - 1) / row_macs;
+  if (task.rows_per_task < 1) task.rows_per_task = 1;
+  const int64_t tasks = (task.rows + task.rows_per_task - 1) / task.rows_per_task;
+  WorkPoolRun(pool, RunRowTask, &task, static_cast<size_t>(tasks));
 }
 
 }  // namespace serenity::kernels

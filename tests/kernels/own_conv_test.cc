@@ -647,7 +647,8 @@ TEST(OwnDepthwiseConvTest, SlicesActivationsBatchesThreads) {
         Check(s);
       }
     }
-    // Above kDepthwiseParallelMacs: one row per task over both threads.
+    // Above kDepthwiseParallelMacs: tasks of whole rows (kDepthwiseTaskMacs)
+    // over both threads.
     ConvSpec big = Depthwise(32, 32, 36, 5, 1, 1, seed++);
     big.output_slice = {36, 108};  // DARTS: a step's slice of the cell's concat
     big.single_threaded = single;
@@ -655,6 +656,12 @@ TEST(OwnDepthwiseConvTest, SlicesActivationsBatchesThreads) {
     ConvSpec wide = Depthwise(30, 30, 72, 3, 1, 2, seed++);
     wide.single_threaded = single;
     Check(wide);
+    // Four 29-pixel rows of 40 channels per task: the last task of each run
+    // is short, and with two images some tasks span both.
+    ConvSpec ragged = Depthwise(29, 29, 40, 3, 1, 1, seed++);
+    ragged.batch = 2;
+    ragged.single_threaded = single;
+    Check(ragged);
   }
 }
 
