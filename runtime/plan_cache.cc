@@ -361,7 +361,7 @@ Result<RecipePlan> DeserializePlan(const uint8_t* bytes, size_t size, uint64_t m
     recipe_plan.recipe.reserve(edits->size());
     size_t next_order = 0;
     for (const pfb::RewriteEdit* edit : *edits) {
-      if (edit->kind() > static_cast<uint8_t>(scheduler::RewriteEdit::Kind::kKernelWise)) {
+      if (edit->kind() > static_cast<uint8_t>(scheduler::RewriteEdit::Kind::kShiftedSubsample)) {
         return CorruptCacheError("the entry's rewrite recipe has an edit of unknown kind ",
                                  int{edit->kind()});
       }

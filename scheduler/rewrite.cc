@@ -34,6 +34,8 @@ const char* RewriteKindName(RewriteKind kind) {
       return "merge-duplicates";
     case RewriteKind::kKernelThenChannelWise:
       return "kernel-wise+channel-wise";
+    case RewriteKind::kShiftedSubsample:
+      return "shifted-subsample";
   }
   return "?";
 }
@@ -48,6 +50,8 @@ const char* RewriteEditKindName(RewriteEdit::Kind kind) {
       return "channel-wise";
     case RewriteEdit::Kind::kKernelWise:
       return "kernel-wise";
+    case RewriteEdit::Kind::kShiftedSubsample:
+      return "shifted-subsample";
   }
   return "?";
 }
@@ -306,7 +310,7 @@ bool EditTagged(std::string_view name) {
   const size_t slash = name.rfind('/');
   if (slash == std::string_view::npos) return false;
   const std::string_view segment = name.substr(slash + 1);
-  for (std::string_view tag : {"sum", "part", "acc", "branch"}) {
+  for (std::string_view tag : {"sum", "part", "acc", "branch", "shift"}) {
     if (segment.substr(0, tag.size()) == tag) return true;
   }
   return false;
@@ -888,6 +892,146 @@ Status ApplyKernelWise(EditableModel* edit, int concat_op, int consumer_op) {
   return Status::Ok();
 }
 
+// The geometry of a shifted subsample: Pad (value 0) -> Slice (every batch
+// and channel) -> 1x1 Max/AveragePool2D (no padding) reads x[b + s*i - top]
+// along each spatial axis, or 0 where that is outside x. A depthwise Conv2D
+// with a one-hot kernel reads the same element: weight 1 at tap `b - top +
+// pad` (so the kernel is tap + 1 wide), its own zero padding in front when
+// b < top and behind as far as the last window needs.
+struct ShiftedSubsample {
+  int pad_op = -1, slice_op = -1;
+  int x = -1;
+  int64_t channels = 0;
+  int64_t kernel_h = 0, kernel_w = 0, tap_h = 0, tap_w = 0;
+  Conv2DAttrs attrs;
+};
+
+// The conv's padding in front, tap and padding behind along one axis, or
+// false when the window would be wider than kMaxShiftTap + 1.
+constexpr int64_t kMaxShiftTap = 2;
+bool ShiftAxis(int64_t in, int64_t pad_before, int64_t begin, int64_t stride, int64_t out,
+               int64_t* kernel, int64_t* tap, int* conv_before, int* conv_after) {
+  const int64_t shift = begin - pad_before;  // x index of output 0
+  const int64_t before = shift < 0 ? -shift : 0;
+  *tap = shift + before;
+  if (*tap > kMaxShiftTap || stride < 1 || out < 1) return false;
+  *kernel = *tap + 1;
+  const int64_t after = std::max<int64_t>(0, stride * (out - 1) + *kernel - (in + before));
+  if ((in + before + after - *kernel) / stride + 1 != out) return false;
+  *conv_before = static_cast<int>(before);
+  *conv_after = static_cast<int>(after);
+  return true;
+}
+
+// The shifted subsample ending in pool `pool_op` (see ShiftedSubsample).
+Result<ShiftedSubsample> MatchShiftedSubsample(const EditableModel& edit, int pool_op) {
+  if (pool_op < 0 || pool_op >= static_cast<int>(edit.operators.size())) {
+    return InvalidArgumentError("operator ", pool_op, " does not exist");
+  }
+  const Operator& pool = edit.operators[pool_op];
+  const auto* pool_attrs = std::get_if<Pool2DAttrs>(&pool.attrs);
+  if ((pool.type != OpType::kAveragePool2D && pool.type != OpType::kMaxPool2D) ||
+      pool_attrs == nullptr || pool.inputs.size() != 1 || pool.outputs.size() != 1 ||
+      pool_attrs->filter_h != 1 || pool_attrs->filter_w != 1 || pool_attrs->pad_top != 0 ||
+      pool_attrs->pad_bottom != 0 || pool_attrs->pad_left != 0 || pool_attrs->pad_right != 0) {
+    return InvalidArgumentError("operator ", OpLabel(edit, pool_op),
+                                " is not a 1x1 pooling without padding");
+  }
+  ShiftedSubsample site;
+  const int s = pool.inputs[0];
+  site.slice_op = s < 0 ? -1 : ProducerOf(edit, s);
+  const Operator* slice = site.slice_op < 0 ? nullptr : &edit.operators[site.slice_op];
+  const auto* slice_attrs = slice == nullptr ? nullptr : std::get_if<SliceAttrs>(&slice->attrs);
+  if (slice == nullptr || slice->type != OpType::kSlice || slice_attrs == nullptr ||
+      slice->inputs.size() != 1 || slice->inputs[0] < 0 || IsGraphOutput(edit, s) ||
+      edit.operators.ConsumersOf(s).size() != 1) {
+    return InvalidArgumentError("the input of ", OpLabel(edit, pool_op),
+                                " is not a Slice read by it alone");
+  }
+  const int p = slice->inputs[0];
+  site.pad_op = ProducerOf(edit, p);
+  const Operator* pad = site.pad_op < 0 ? nullptr : &edit.operators[site.pad_op];
+  const auto* pad_attrs = pad == nullptr ? nullptr : std::get_if<PadAttrs>(&pad->attrs);
+  if (pad == nullptr || pad->type != OpType::kPad || pad_attrs == nullptr ||
+      pad->inputs.empty() || pad->inputs[0] < 0 || IsGraphOutput(edit, p) ||
+      edit.operators.ConsumersOf(p).size() != 1) {
+    return InvalidArgumentError("the input of ", OpLabel(edit, site.slice_op),
+                                " is not a Pad read by it alone");
+  }
+  for (size_t i = 1; i < pad->inputs.size(); ++i) {
+    if (pad->inputs[i] >= 0) {
+      return InvalidArgumentError("Pad ", OpLabel(edit, site.pad_op), " has a second input");
+    }
+  }
+  site.x = pad->inputs[0];
+  const Tensor& x = edit.tensors[site.x];
+  const Tensor& y = edit.tensors[pool.outputs[0]];
+  if (x.is_constant() || x.type != DataType::kFloat32 || x.shape.size() != 4 ||
+      y.type != DataType::kFloat32 || y.shape.size() != 4 ||
+      edit.tensors[p].type != DataType::kFloat32 || edit.tensors[s].type != DataType::kFloat32) {
+    return InvalidArgumentError("Pad ", OpLabel(edit, site.pad_op),
+                                " does not pad a float NHWC activation");
+  }
+  const std::vector<int64_t>& paddings = pad_attrs->paddings;
+  if (pad_attrs->value != 0.0f || paddings.size() != 8 || paddings[0] != 0 || paddings[1] != 0 ||
+      paddings[6] != 0 || paddings[7] != 0 || slice_attrs->begin.size() != 4 ||
+      slice_attrs->size.size() != 4 || slice_attrs->begin[0] != 0 || slice_attrs->begin[3] != 0 ||
+      slice_attrs->size[0] != x.shape[0] || slice_attrs->size[3] != x.shape[3] ||
+      y.shape[0] != x.shape[0] || y.shape[3] != x.shape[3]) {
+    return InvalidArgumentError("Pad ", OpLabel(edit, site.pad_op), " and Slice ",
+                                OpLabel(edit, site.slice_op),
+                                " do not keep every batch and channel and pad with zeros");
+  }
+  site.channels = x.shape[3];
+  Conv2DAttrs& attrs = site.attrs;
+  attrs.stride_h = pool_attrs->stride_h;
+  attrs.stride_w = pool_attrs->stride_w;
+  attrs.groups = static_cast<int>(site.channels);
+  if (!ShiftAxis(x.shape[1], paddings[2], slice_attrs->begin[1], attrs.stride_h, y.shape[1],
+                 &site.kernel_h, &site.tap_h, &attrs.pad_top, &attrs.pad_bottom) ||
+      !ShiftAxis(x.shape[2], paddings[4], slice_attrs->begin[2], attrs.stride_w, y.shape[2],
+                 &site.kernel_w, &site.tap_w, &attrs.pad_left, &attrs.pad_right)) {
+    return InvalidArgumentError("Pad ", OpLabel(edit, site.pad_op), " -> ",
+                                OpLabel(edit, pool_op), " shifts by more than ", kMaxShiftTap,
+                                " or does not match a convolution's output size");
+  }
+  return site;
+}
+
+// Replaces Pad -> Slice -> 1x1 pool (ending in `pool_op`) by one depthwise
+// Conv2D of x with a one-hot kernel, writing the pool's output: neither the
+// padded nor the sliced tensor exists any more.
+Status ApplyShiftedSubsample(EditableModel* edit, int pool_op) {
+  SERENITY_ASSIGN_OR_RETURN(ShiftedSubsample site, MatchShiftedSubsample(*edit, pool_op));
+  const Operator& pool = edit->operators[pool_op];
+  const int y = pool.outputs[0];
+  const int64_t positions = site.kernel_h * site.kernel_w;
+  const size_t count = static_cast<size_t>(site.channels * positions);
+  std::shared_ptr<float[]> weights(new float[count]());
+  const int64_t hot = site.tap_h * site.kernel_w + site.tap_w;
+  for (int64_t c = 0; c < site.channels; ++c) weights[c * positions + hot] = 1.0f;
+  const uint8_t* data = reinterpret_cast<const uint8_t*>(weights.get());
+  ReserveTensors(edit, 1);
+  const int w = AddConstant(
+      edit, edit->tensors[y].name + "/shift_weights", {site.channels, site.kernel_h, site.kernel_w, 1},
+      {data, count * sizeof(float), 0, std::shared_ptr<const void>(std::move(weights), data)});
+  Operator conv;
+  conv.type = OpType::kConv2D;
+  conv.name = pool.name.empty() ? edit->tensors[y].name + "/shift" : pool.name + "/shift";
+  conv.inputs = {site.x, w};
+  conv.outputs = {y};
+  conv.attrs = site.attrs;
+  // The pool follows the slice, which follows the pad: erase from the back.
+  std::vector<Operator> replacement;
+  replacement.push_back(std::move(conv));
+  edit->operators.Erase(pool_op);
+  edit->operators.Insert(pool_op, std::move(replacement));
+  edit->operators.Erase(site.slice_op);
+  edit->operators.Erase(site.pad_op);
+  if (edit->keep_log) edit->log.push_back({RewriteEdit::Kind::kShiftedSubsample, y, -1, {}});
+  return Status::Ok();
+}
+
 bool AttrsEqual(const OpAttrs& a, const OpAttrs& b) {
   if (a.index() != b.index()) return false;
   if (std::holds_alternative<NoAttrs>(a)) return true;
@@ -1035,6 +1179,12 @@ Status ApplyEdit(EditableModel* edit, const RewriteEdit& step) {
     if (step.second != -1) return InvalidArgumentError("a partial sum names one tensor");
     return ApplyPartialSum(edit, first_op, step.order);
   }
+  if (step.kind == RewriteEdit::Kind::kShiftedSubsample) {
+    if (step.second != -1 || !step.order.empty()) {
+      return InvalidArgumentError("a shifted subsample names one tensor and takes no order");
+    }
+    return ApplyShiftedSubsample(edit, first_op);
+  }
   const int second_op = ProducerOf(*edit, step.second);
   if (second_op < 0) return InvalidArgumentError("no operator produces tensor ", step.second);
   switch (step.kind) {
@@ -1050,6 +1200,7 @@ Status ApplyEdit(EditableModel* edit, const RewriteEdit& step) {
       if (!step.order.empty()) return InvalidArgumentError("kernel-wise takes no order");
       return ApplyKernelWise(edit, first_op, second_op);
     case RewriteEdit::Kind::kPartialSum:
+    case RewriteEdit::Kind::kShiftedSubsample:
       break;
   }
   return InvalidArgumentError("unknown edit kind ", static_cast<int>(step.kind));
@@ -1311,6 +1462,12 @@ class Searcher {
         }
         continue;
       }
+      if (kind == RewriteKind::kShiftedSubsample) {
+        if (op.type == OpType::kAveragePool2D || op.type == OpType::kMaxPool2D) {
+          if (MatchShiftedSubsample(edit, o).ok()) sites.push_back({kind, op.outputs[0], -1});
+        }
+        continue;
+      }
       if (kind == RewriteKind::kCopyConcat) {
         if (op.type == OpType::kConcat &&
             std::binary_search(current.alias.zero_copy_concats.begin(),
@@ -1388,6 +1545,10 @@ class Searcher {
       names->push_back(OpLabel(*edit, first_op));
       return ApplyPartialSum(edit, first_op, ProductionOrder(*edit, first.inputs, current));
     }
+    if (site.kind == RewriteKind::kShiftedSubsample) {
+      names->push_back(OpLabel(*edit, first_op));
+      return ApplyShiftedSubsample(edit, first_op);
+    }
     if (site.kind == RewriteKind::kKernelThenChannelWise) {
       names->push_back(OpLabel(*edit, first_op));
       return PushDown(edit, site.first, 3, current);
@@ -1462,6 +1623,11 @@ Result<Model> SplitPartialSum(const Model& model, int add_op,
   });
 }
 
+Result<Model> ReplaceShiftedSubsample(const Model& model, int pool_op) {
+  return ApplyAndMaterialise(
+      model, [&](EditableModel* edit) { return ApplyShiftedSubsample(edit, pool_op); });
+}
+
 Result<Model> ReplayRewrites(const Model& source, const std::vector<RewriteEdit>& recipe) {
   EditableModel edit = EditableFrom(source);
   edit.keep_log = false;
@@ -1496,6 +1662,7 @@ Result<RewriteResult> RewriteForMemory(const Model& model,
   // depend on them.
   if (options.partial_sum) kinds.push_back(RewriteKind::kPartialSum);
   if (options.merge_duplicates) kinds.push_back(RewriteKind::kMergeDuplicates);
+  if (options.shifted_subsample) kinds.push_back(RewriteKind::kShiftedSubsample);
   if (options.channel_wise) kinds.push_back(RewriteKind::kChannelWise);
   if (options.kernel_wise) kinds.push_back(RewriteKind::kKernelWise);
   if (options.kernel_wise && options.channel_wise) {

@@ -157,6 +157,77 @@ TEST(RewriteStructureTest, KernelWiseThroughAChannelKeepingSlice) {
 
 // --- aliasing rules ----------------------------------------------------------
 
+// The depthwise convolution that replaces a shifted subsample, found by its
+// name; its weights as floats.
+const Operator* ShiftConv(const Model& model) {
+  const int op = FindOp(model, "path2_pool/shift");
+  return op < 0 ? nullptr : &model.operators()[op];
+}
+
+std::vector<float> FloatsOf(const Tensor& tensor) {
+  const std::vector<uint8_t> bytes = tensor.DenseData();
+  std::vector<float> values(bytes.size() / sizeof(float));
+  std::memcpy(values.data(), bytes.data(), values.size() * sizeof(float));
+  return values;
+}
+
+TEST(RewriteStructureTest, ShiftedSubsampleBecomesOneOneHotDepthwiseConv) {
+  // Even sides: x[2i+1, 2j+1] is always inside x, so no padding; odd sides:
+  // the last row and column read the pad's zeros, so padding behind.
+  for (int64_t side : {8, 7}) {
+    SCOPED_TRACE(side);
+    rewrite_testing::ShiftSpec spec;
+    spec.h = spec.w = side;
+    const Model model = rewrite_testing::FactorizedReductionNet(spec);
+    Result<Model> out = ReplaceShiftedSubsample(model, FindOp(model, "path2_pool"));
+    ASSERT_TRUE(out.ok()) << out.status().ToString();
+    EXPECT_EQ(CountOps(*out, OpType::kPad), 0);
+    EXPECT_EQ(CountOps(*out, OpType::kSlice), 0);
+    EXPECT_EQ(CountOps(*out, OpType::kAveragePool2D), 1);  // path 1's
+    EXPECT_EQ(out->operators().size(), model.operators().size() - 2);
+    const Operator* conv = ShiftConv(*out);
+    ASSERT_NE(conv, nullptr);
+    EXPECT_EQ(conv->type, OpType::kConv2D);
+    EXPECT_EQ(out->tensors()[conv->inputs[0]].name, "stem/y");
+    EXPECT_EQ(out->tensors()[conv->outputs[0]].name, "path2_pool");
+    EXPECT_EQ(out->tensors()[conv->outputs[0]].shape,
+              (std::vector<int64_t>{1, (side + 1) / 2, (side + 1) / 2, 8}));
+    const auto& attrs = std::get<Conv2DAttrs>(conv->attrs);
+    EXPECT_EQ(attrs.groups, 8);
+    EXPECT_EQ(attrs.stride_h, 2);
+    EXPECT_EQ(attrs.stride_w, 2);
+    EXPECT_EQ(attrs.pad_top, 0);
+    EXPECT_EQ(attrs.pad_left, 0);
+    EXPECT_EQ(attrs.pad_bottom, side % 2);
+    EXPECT_EQ(attrs.pad_right, side % 2);
+    EXPECT_EQ(attrs.activation, Activation::kNone);
+    ASSERT_TRUE(conv->inputs.size() == 2 || conv->inputs[2] < 0);
+    const Tensor& w = out->tensors()[conv->inputs[1]];
+    EXPECT_EQ(w.shape, (std::vector<int64_t>{8, 2, 2, 1}));
+    const std::vector<float> weights = FloatsOf(w);
+    for (size_t i = 0; i < weights.size(); ++i) {
+      EXPECT_EQ(weights[i], i % 4 == 3 ? 1.0f : 0.0f) << i;  // (1, 1) of each channel
+    }
+  }
+}
+
+TEST(RewriteStructureTest, ShiftedSubsampleRefusesOtherChains) {
+  const Model model = rewrite_testing::FactorizedReductionNet();
+  // Path 1's pool reads the stem directly: no Pad and Slice before it.
+  EXPECT_FALSE(ReplaceShiftedSubsample(model, FindOp(model, "path1_pool")).ok());
+  EXPECT_FALSE(ReplaceShiftedSubsample(model, FindOp(model, "path2_shift")).ok());
+  EXPECT_FALSE(ReplaceShiftedSubsample(model, -1).ok());
+  // A pad value other than zero is not what a convolution pads with.
+  ModelBuilder builder = ModelBuilder::FromModel(model);
+  for (Operator& op : builder.operators()) {
+    if (op.type == OpType::kPad) std::get<PadAttrs>(op.attrs).value = 1.0f;
+  }
+  const Model nonzero = rewrite_testing::Build(builder);
+  Result<Model> out = ReplaceShiftedSubsample(nonzero, FindOp(nonzero, "path2_pool"));
+  ASSERT_FALSE(out.ok());
+  EXPECT_NE(out.status().message().find("zeros"), std::string::npos) << out.status().ToString();
+}
+
 TEST(AliasTest, InPlaceOnlyOverASingleReaderIntermediate) {
   ModelBuilder b("inplace");
   const int x = b.AddInput("x", {1, 2, 2, 4});
@@ -544,6 +615,75 @@ TEST(RewriteForMemoryTest, PartialSumPaysForAWideAdd) {
   ExpectPlanHolds(result->model, result->graph, result->alias);
 }
 
+TEST(RewriteForMemoryTest, ShiftedSubsamplePaysWhereTheShiftedPathPeaks) {
+  // Buffers (64-byte aligned): x 768, stem/y 2048, path2_pad (9x9x8) 2624,
+  // path2_shift 2048, each 4x4x8 pool 512, the zero-copy concat 512. Stem/y
+  // is read by both paths. Before, the optimal order runs path1_pool first
+  // and peaks at the Pad: stem/y + path1_pool + path2_pad = 5184 (the Slice
+  // would hold path2_pad + path2_shift + stem/y or path1_pool). With the
+  // shifted subsample the largest step is stem/y + path1_pool + path2_pool
+  // (or + the concat) = 3072; a channel-wise split of the head then removes
+  // the concat, leaving x + stem/y = 2816 at the stem.
+  const Model model = rewrite_testing::FactorizedReductionNet();
+  RewriteOptions options = TestOptions();
+  Result<RewriteResult> result = RewriteForMemory(model, options);
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  EXPECT_EQ(result->initial_peak_bytes, 5184u);
+  EXPECT_EQ(result->initial_peak_bytes, OptimalPeak(model, options.capabilities));
+  bool shifted = false;
+  for (const RewriteDecision& d : result->decisions) {
+    if (d.applied && d.kind == RewriteKind::kShiftedSubsample) {
+      shifted = true;
+      EXPECT_EQ(d.operators, std::vector<std::string>{"path2_pool"});
+      EXPECT_EQ(d.peak_before, 5184u);
+      EXPECT_EQ(d.peak_after, 3072u);
+    }
+  }
+  EXPECT_TRUE(shifted);
+  EXPECT_EQ(CountOps(result->model, OpType::kPad), 0);
+  EXPECT_EQ(CountOps(result->model, OpType::kSlice), 0);
+  EXPECT_EQ(result->schedule.peak_bytes, 2816u);
+  EXPECT_EQ(result->schedule.peak_bytes,
+            PeakBytes(result->graph, result->alias.memory, result->schedule.order));
+  EXPECT_EQ(result->schedule.peak_bytes,
+            rewrite_testing::SimulatePeak(result->graph, result->alias, result->schedule.order));
+  EXPECT_EQ(result->schedule.peak_bytes, OptimalPeak(result->model, options.capabilities));
+  ExpectPlanHolds(result->model, result->graph, result->alias);
+  ASSERT_FALSE(result->recipe.empty());
+  EXPECT_EQ(result->recipe.front().kind, RewriteEdit::Kind::kShiftedSubsample);
+}
+
+TEST(RewriteForMemoryTest, NoShiftedSubsampleWhereThePeakIsElsewhere) {
+  // A 64-channel conv of the input beside the reduction peaks higher than
+  // the shifted path: removing the padded tensor does not lower the peak.
+  rewrite_testing::ShiftSpec spec;
+  spec.side_channels = 64;
+  const Model model = rewrite_testing::FactorizedReductionNet(spec);
+  RewriteOptions options = TestOptions();
+  Result<RewriteResult> result = RewriteForMemory(model, options);
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  bool tried = false;
+  for (const RewriteDecision& d : result->decisions) {
+    if (d.kind != RewriteKind::kShiftedSubsample) continue;
+    tried = true;
+    EXPECT_FALSE(d.applied);
+    EXPECT_GE(d.peak_after, d.peak_before);
+  }
+  EXPECT_TRUE(tried);
+  for (const RewriteEdit& edit : result->recipe) {
+    EXPECT_NE(edit.kind, RewriteEdit::Kind::kShiftedSubsample);
+  }
+  EXPECT_EQ(CountOps(result->model, OpType::kPad), 1);
+  EXPECT_EQ(CountOps(result->model, OpType::kSlice), 1);
+  // Turned off, it is not even tried.
+  options.shifted_subsample = false;
+  Result<RewriteResult> off = RewriteForMemory(model, options);
+  ASSERT_TRUE(off.ok()) << off.status().ToString();
+  for (const RewriteDecision& d : off->decisions) {
+    EXPECT_NE(d.kind, RewriteKind::kShiftedSubsample);
+  }
+}
+
 TEST(RewriteForMemoryTest, NoRewriteWhereItWouldRaiseThePeak) {
   // One-channel branches into a 64-channel conv: partial convolutions need a
   // 64-channel accumulator and a 64-channel term at once, more than the
@@ -724,6 +864,7 @@ const std::vector<ReplayCase>& ReplayCases() {
       {"concat_conv_wide", [] { return ConcatConvNet({16, 16, 16}, 2, 1, 4); }, true},
       {"concat_conv_3x3", [] { return ConcatConvNet({8, 4, 12}, 6, 3, 8); }, false},
       {"concat_relu", [] { return ConcatSeparableNet(OpType::kRelu, {16, 8, 24}); }, true},
+      {"factorized_reduction", [] { return rewrite_testing::FactorizedReductionNet(); }, false},
   };
   return cases;
 }
@@ -762,6 +903,7 @@ TEST(ReplayRewritesTest, ReplayingTheRecipeGivesTheSearchedModel) {
   EXPECT_EQ(kinds.count(RewriteEdit::Kind::kPartialSum), 1u);
   EXPECT_EQ(kinds.count(RewriteEdit::Kind::kChannelWise), 1u);
   EXPECT_EQ(kinds.count(RewriteEdit::Kind::kKernelWise), 1u);
+  EXPECT_EQ(kinds.count(RewriteEdit::Kind::kShiftedSubsample), 1u);
 }
 
 TEST(ReplayRewritesTest, EachSingleRewriteReplaysToTheMaterialisedModel) {
@@ -801,6 +943,33 @@ TEST(ReplayRewritesTest, EachSingleRewriteReplaysToTheMaterialisedModel) {
                  {3, 1, 4, 0, 2}}});
     ASSERT_TRUE(replayed.ok()) << replayed.status().ToString();
     ExpectSameModel(*replayed, *expected);
+  }
+  // Shifted subsamples, even and odd sides, with the weights compared too
+  // (the replay makes them anew).
+  for (int64_t side : {8, 7}) {
+    rewrite_testing::ShiftSpec spec;
+    spec.h = spec.w = side;
+    const Model model = rewrite_testing::FactorizedReductionNet(spec);
+    Result<Model> expected = ReplaceShiftedSubsample(model, FindOp(model, "path2_pool"));
+    ASSERT_TRUE(expected.ok()) << expected.status().ToString();
+    Result<Model> replayed = ReplayRewrites(
+        model, {{RewriteEdit::Kind::kShiftedSubsample, ProducedTensor(model, "path2_pool"), -1,
+                 {}}});
+    ASSERT_TRUE(replayed.ok()) << replayed.status().ToString();
+    ExpectSameModel(*replayed, *expected);
+    const Operator* a = ShiftConv(*replayed);
+    const Operator* b = ShiftConv(*expected);
+    ASSERT_TRUE(a != nullptr && b != nullptr);
+    EXPECT_EQ(FloatsOf(replayed->tensors()[a->inputs[1]]),
+              FloatsOf(expected->tensors()[b->inputs[1]]));
+    // A shifted subsample names one tensor, and only a pool's.
+    EXPECT_FALSE(ReplayRewrites(model, {{RewriteEdit::Kind::kShiftedSubsample,
+                                         ProducedTensor(model, "path2_pool"),
+                                         ProducedTensor(model, "path2_pool"), {}}})
+                     .ok());
+    EXPECT_FALSE(ReplayRewrites(model, {{RewriteEdit::Kind::kShiftedSubsample,
+                                         ProducedTensor(model, "path1_pool"), -1, {}}})
+                     .ok());
   }
 }
 

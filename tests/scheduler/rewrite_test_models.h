@@ -143,6 +143,76 @@ inline Model ConcatSeparableNet(OpType type, const std::vector<int64_t>& widths 
 }
 
 // x -> n 1x1 conv branches of `width` -> Add(all, relu) -> 1x1 conv -> out.
+// NASNet's factorized reduction (nasnet_utils.factorized_reduction) with
+// its shifted path's geometry as parameters.
+struct ShiftSpec {
+  int64_t h = 8, w = 8, channels = 8;
+  int64_t pad_top = 0, pad_bottom = 1, pad_left = 0, pad_right = 1;
+  int64_t begin_h = 1, begin_w = 1;
+  int stride = 2;
+  OpType pool = OpType::kAveragePool2D;
+  // Channels of a 1x1 conv reading the input beside the reduction (0: none);
+  // a wide one puts the peak there, out of the rewrite's reach.
+  int64_t side_channels = 0;
+};
+
+// x [1,h,w,3] -> conv 1x1 -> a [1,h,w,channels] (relu);
+//   path1: a -> avgpool 1x1 stride s -> conv 1x1 -> 4;
+//   path2: a -> "path2_pad" -> "path2_shift" (Slice) -> "path2_pool" (1x1,
+//   stride s) -> conv 1x1 -> 4; concat -> conv 1x1 -> 5 -> output.
+inline Model FactorizedReductionNet(const ShiftSpec& spec = {}) {
+  ModelBuilder b("factorized_reduction");
+  const int x = b.AddInput("x", {1, spec.h, spec.w, 3});
+  const int64_t c = spec.channels;
+  const int64_t fan_in = 3;
+  const int wa = b.AddConstant("stem/w", {c, 1, 1, 3},
+                               Values(static_cast<size_t>(c * fan_in), 1.0f, 0.9f));
+  const int a = b.AddActivation("stem/y", {1, spec.h, spec.w, c});
+  Conv2DAttrs stem;
+  stem.activation = Activation::kRelu;
+  b.AddOperator(OpType::kConv2D, "stem", {x, wa, -1}, {a}, stem);
+  const int s = spec.stride;
+  const int64_t out_h = (spec.h - 1) / s + 1, out_w = (spec.w - 1) / s + 1;
+  Pool2DAttrs pool;
+  pool.stride_h = pool.stride_w = s;
+  const int p1 = b.AddActivation("path1_pool", {1, out_h, out_w, c});
+  b.AddOperator(OpType::kAveragePool2D, "path1_pool", {a}, {p1}, pool);
+  const int64_t ph = spec.h + spec.pad_top + spec.pad_bottom;
+  const int64_t pw = spec.w + spec.pad_left + spec.pad_right;
+  const int padded = b.AddActivation("path2_pad", {1, ph, pw, c});
+  PadAttrs pad;
+  pad.paddings = {0, 0, spec.pad_top, spec.pad_bottom, spec.pad_left, spec.pad_right, 0, 0};
+  b.AddOperator(OpType::kPad, "path2_pad", {a}, {padded}, pad);
+  const int64_t sh = ph - spec.begin_h, sw = pw - spec.begin_w;
+  const int shifted = b.AddActivation("path2_shift", {1, sh, sw, c});
+  SliceAttrs slice;
+  slice.begin = {0, spec.begin_h, spec.begin_w, 0};
+  slice.size = {1, sh, sw, c};
+  b.AddOperator(OpType::kSlice, "path2_shift", {padded}, {shifted}, slice);
+  const int64_t out2_h = (sh - 1) / s + 1, out2_w = (sw - 1) / s + 1;
+  const int p2 = b.AddActivation("path2_pool", {1, out2_h, out2_w, c});
+  b.AddOperator(spec.pool, "path2_pool", {shifted}, {p2}, pool);
+  const int y1 = AddConv(b, "path1_conv", p1, c, 4, 1, out_h, Activation::kNone, 3.0f);
+  const int y2 = AddConv(b, "path2_conv", p2, c, 4, 1, out2_h, Activation::kNone, 4.0f);
+  const int cat = b.AddActivation("concat", {1, out_h, out_w, 8});
+  b.AddOperator(OpType::kConcat, "concat", {y1, y2}, {cat}, ConcatAttrs{3});
+  int head_in = cat;
+  int64_t head_channels = 8;
+  if (spec.side_channels > 0) {
+    const int side = AddConv(b, "side", x, 3, spec.side_channels, 1, spec.h, Activation::kRelu,
+                             5.0f);
+    const int side_pool = b.AddActivation("side_pool", {1, out_h, out_w, spec.side_channels});
+    b.AddOperator(OpType::kAveragePool2D, "side_pool", {side}, {side_pool}, pool);
+    const int both = b.AddActivation("both", {1, out_h, out_w, 8 + spec.side_channels});
+    b.AddOperator(OpType::kConcat, "both", {cat, side_pool}, {both}, ConcatAttrs{3});
+    head_in = both;
+    head_channels += spec.side_channels;
+  }
+  const int y = AddConv(b, "head", head_in, head_channels, 5, 1, out_h, Activation::kNone, 6.0f);
+  b.MarkOutput(y);
+  return Build(b);
+}
+
 inline Model AddNNet(int n, int64_t width = 8, int64_t hw = 4) {
   ModelBuilder b("add_n");
   const int x = b.AddInput("x", {1, hw, hw, 3});

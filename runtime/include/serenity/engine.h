@@ -65,7 +65,9 @@ inline constexpr size_t kArenaAlignment = 64;
 // which searches a wall-clock limit cut short (provisional entries).
 // 5: a plan may run convolutions windowed in place (windowed_convs), whose
 // output overlaps their input.
-inline constexpr uint32_t kPlanFormatVersion = 5;
+// 6: a rewrite recipe may hold shifted-subsample edits
+// (scheduler::RewriteEdit::Kind::kShiftedSubsample).
+inline constexpr uint32_t kPlanFormatVersion = 6;
 
 // What Prepare does with the plan cache (see EngineOptions::plan_cache).
 enum class PlanCacheMode {

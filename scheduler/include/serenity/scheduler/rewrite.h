@@ -25,12 +25,25 @@
 //   duplicates    and the same inputs (DARTS and NASNet apply the same Relu
 //                 to a cell's output in two later cells) become one, read by
 //                 both sets of consumers.
+//   shifted       Pad (zeros) -> Slice (every batch and channel) -> 1x1
+//   subsample     Max/AveragePool2D (no padding, stride s) becomes one
+//                 depthwise Conv2D of the pad's input with a one-hot kernel
+//                 (weight 1 at the tap the slice's offset selects, 0
+//                 elsewhere, bias none) and stride s, padding with zeros
+//                 where the pad did: NASNet's factorized reduction
+//                 (pad bottom/right 1, drop the first row and column, 1x1
+//                 average pool stride 2) becomes a 2x2 stride 2 depthwise
+//                 convolution, and neither the padded nor the shifted
+//                 full-size tensor exists. Exact for finite inputs (every
+//                 other tap adds 0 * x); a non-finite x next to a selected
+//                 element would give NaN there. Offsets up to 2 past the pad
+//                 (kernels up to 3x3).
 //
 // The order of the inputs in a channel-wise chain or a partial sum is the
 // order in which the current best schedule produces them.
 //
 // Selection (RewriteForMemory): greedy, by measurement. Each round tries
-// every kind (partial sum, merge duplicates, channel-wise, kernel-wise,
+// every kind (partial sum, merge duplicates, shifted subsample, channel-wise, kernel-wise,
 // concat push-down, copy concat) first as a batch of all its sites (repeated cells
 // tie for the peak, so one site alone rarely lowers it), then site by site
 // for the kinds whose batch was not kept. A trial is kept only if the peak of
@@ -78,10 +91,11 @@ enum class RewriteKind : uint8_t {
   // Concat -> Relu -> {Conv2D, Conv2D, Slice -> Conv2D} ends with no concat.
   // One step, as a kernel-wise half alone rarely lowers the peak.
   kKernelThenChannelWise,
+  kShiftedSubsample,
 };
 
 // "channel-wise", "kernel-wise", "partial-sum", "copy-concat",
-// "merge-duplicates", "kernel-wise+channel-wise".
+// "merge-duplicates", "kernel-wise+channel-wise", "shifted-subsample".
 const char* RewriteKindName(RewriteKind kind);
 
 // The single rewrites, for tests and tools. Operator indices refer to
@@ -95,12 +109,17 @@ Result<Model> PartitionKernelWise(const Model& model, int concat_op,
                                   int consumer_op);
 Result<Model> SplitPartialSum(const Model& model, int add_op,
                               const std::vector<int>& order = {});
+// `pool_op`: the 1x1 pooling that ends a shifted subsample (Pad -> Slice ->
+// pool, see the top of this file); the depthwise Conv2D replacing the three
+// is named after the pool, with "/shift" appended.
+Result<Model> ReplaceShiftedSubsample(const Model& model, int pool_op);
 
 struct RewriteOptions {
   bool merge_duplicates = true;
   bool channel_wise = true;
   bool kernel_wise = true;
   bool partial_sum = true;
+  bool shifted_subsample = true;
   // Try keeping zero-copy concats as copies where that lowers the peak.
   bool choose_copy_concats = true;
   AliasCapabilities capabilities;  // from the kernels, via the runtime
@@ -149,14 +168,18 @@ struct RewriteEdit {
     // first: a channel concat; second: a channel-separable op reading it,
     // applied to each concat input, then concatenated.
     kKernelWise,
+    // first: the output of a 1x1 pooling ending a shifted subsample (Pad ->
+    // Slice -> pool), which becomes one depthwise Conv2D writing it.
+    kShiftedSubsample,
   };
   Kind kind = Kind::kMergeDuplicate;
   int first = -1;
-  int second = -1;          // -1 for kPartialSum
+  int second = -1;          // -1 for kPartialSum and kShiftedSubsample
   std::vector<int> order;   // kPartialSum and kChannelWise only
 };
 
-// "merge-duplicate", "partial-sum", "channel-wise", "kernel-wise".
+// "merge-duplicate", "partial-sum", "channel-wise", "kernel-wise",
+// "shifted-subsample".
 const char* RewriteEditKindName(RewriteEdit::Kind kind);
 
 struct RewriteResult {
