@@ -19,6 +19,7 @@
 
 #include "../scheduler/rewrite_test_models.h"
 #include "serenity/engine.h"
+#include "serenity/scheduler/rewrite.h"
 #include "serenity/kernels/op_kernel.h"
 #include "engine_testing.h"
 
@@ -71,6 +72,7 @@ const std::vector<Case>& Cases() {
       {"concat_relu", [] { return rewrite_testing::ConcatSeparableNet(OpType::kRelu); }},
       {"concat_depthwise",
        [] { return rewrite_testing::ConcatSeparableNet(OpType::kConv2D); }},
+      {"factorized_reduction", [] { return rewrite_testing::FactorizedReductionNet(); }},
   };
   return cases;
 }
@@ -160,6 +162,50 @@ INSTANTIATE_TEST_SUITE_P(Nets, EngineRewriteTest,
                          [](const ::testing::TestParamInfo<int>& info) {
                            return Cases()[info.param].name;
                          });
+
+// The shifted subsample on the real kernels (Serenity's own depthwise
+// convolution and XNNPACK's, 1 and 2 threads): the one-hot convolution
+// copies, so the model with it computes the original's outputs bit for bit.
+// Oracle: the original model on the same engine options, rewrites off.
+TEST(EngineRewriteChoiceTest, ShiftedSubsampleRunsExactlyOnTheRealKernels) {
+  for (int64_t side : {8, 7, 12}) {
+    rewrite_testing::ShiftSpec spec;
+    spec.h = spec.w = side;
+    spec.channels = 16;
+    const Model model = rewrite_testing::FactorizedReductionNet(spec);
+    int pool = -1;
+    for (size_t o = 0; o < model.operators().size(); ++o) {
+      if (model.operators()[o].name == "path2_pool") pool = static_cast<int>(o);
+    }
+    Result<Model> shifted = scheduler::ReplaceShiftedSubsample(model, pool);
+    ASSERT_TRUE(shifted.ok()) << shifted.status().ToString();
+    const std::vector<std::vector<float>> inputs = Inputs(model);
+    for (KernelSelection kernels : {KernelSelection::kAuto, KernelSelection::kXnnpack}) {
+      for (int threads : {1, 2}) {
+        SCOPED_TRACE(testing::Message() << "side " << side << " kernels "
+                                        << static_cast<int>(kernels) << " threads " << threads);
+        EngineOptions options;
+        options.rewrites = false;
+        options.kernels = kernels;
+        options.threads = threads;
+        Result<Engine> original = Engine::Create(model, options);
+        ASSERT_TRUE(original.ok()) << original.status().ToString();
+        Result<Engine> rewritten = Engine::Create(*shifted, options);
+        ASSERT_TRUE(rewritten.ok()) << rewritten.status().ToString();
+        EXPECT_EQ(RunEngine(*rewritten, inputs), RunEngine(*original, inputs));
+        EXPECT_LT(rewritten->memory().peak_bytes, original->memory().peak_bytes);
+      }
+    }
+  }
+  // And the engine's own choice keeps it, and says so.
+  const Model model = rewrite_testing::FactorizedReductionNet();
+  Result<Engine> engine = Engine::Create(model, EngineOptions{});
+  ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+  const auto& applied = engine->plan().rewrites_applied;
+  EXPECT_TRUE(std::any_of(applied.begin(), applied.end(), [](const std::string& r) {
+    return r.find("shifted-subsample") != std::string::npos;
+  })) << ::testing::PrintToString(applied);
+}
 
 // Nets where a rewrite must win, with the reason it must: the same Relu twice
 // on a wide concat (merging them frees one copy); an 8-input Add whose

@@ -192,15 +192,24 @@ inline Model FactorizedReductionNet(const ShiftSpec& spec = {}) {
   const int64_t out2_h = (sh - 1) / s + 1, out2_w = (sw - 1) / s + 1;
   const int p2 = b.AddActivation("path2_pool", {1, out2_h, out2_w, c});
   b.AddOperator(spec.pool, "path2_pool", {shifted}, {p2}, pool);
-  const int y1 = AddConv(b, "path1_conv", p1, c, 4, 1, out_h, Activation::kNone, 3.0f);
-  const int y2 = AddConv(b, "path2_conv", p2, c, 4, 1, out2_h, Activation::kNone, 4.0f);
+  // 1x1 convolutions on out_h x out_w (AddConv's are square).
+  auto conv1x1 = [&](const std::string& name, int in, int64_t cin, int64_t cout, float seed) {
+    const int w = b.AddConstant(name + "/w", {cout, 1, 1, cin},
+                                Values(static_cast<size_t>(cout * cin), seed, 0.7f));
+    const int bias = b.AddConstant(name + "/b", {cout}, Values(cout, seed + 3, 0.1f));
+    const int y = b.AddActivation(name + "/y", {1, out_h, out_w, cout});
+    b.AddOperator(OpType::kConv2D, name, {in, w, bias}, {y}, Conv2DAttrs{});
+    return y;
+  };
+  const int y1 = conv1x1("path1_conv", p1, c, 4, 3.0f);
+  const int y2 = conv1x1("path2_conv", p2, c, 4, 4.0f);
   const int cat = b.AddActivation("concat", {1, out_h, out_w, 8});
   b.AddOperator(OpType::kConcat, "concat", {y1, y2}, {cat}, ConcatAttrs{3});
   int head_in = cat;
   int64_t head_channels = 8;
   if (spec.side_channels > 0) {
     const int side = AddConv(b, "side", x, 3, spec.side_channels, 1, spec.h, Activation::kRelu,
-                             5.0f);
+                             5.0f);  // square inputs only
     const int side_pool = b.AddActivation("side_pool", {1, out_h, out_w, spec.side_channels});
     b.AddOperator(OpType::kAveragePool2D, "side_pool", {side}, {side_pool}, pool);
     const int both = b.AddActivation("both", {1, out_h, out_w, 8 + spec.side_channels});
@@ -208,7 +217,7 @@ inline Model FactorizedReductionNet(const ShiftSpec& spec = {}) {
     head_in = both;
     head_channels += spec.side_channels;
   }
-  const int y = AddConv(b, "head", head_in, head_channels, 5, 1, out_h, Activation::kNone, 6.0f);
+  const int y = conv1x1("head", head_in, head_channels, 5, 6.0f);
   b.MarkOutput(y);
   return Build(b);
 }
