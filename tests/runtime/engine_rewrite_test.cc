@@ -168,10 +168,11 @@ INSTANTIATE_TEST_SUITE_P(Nets, EngineRewriteTest,
 // copies, so the model with it computes the original's outputs bit for bit.
 // Oracle: the original model on the same engine options, rewrites off.
 TEST(EngineRewriteChoiceTest, ShiftedSubsampleRunsExactlyOnTheRealKernels) {
-  for (int64_t side : {8, 7, 12}) {
-    rewrite_testing::ShiftSpec spec;
-    spec.h = spec.w = side;
-    spec.channels = 16;
+  std::vector<rewrite_testing::ShiftSpec> specs = rewrite_testing::ShiftSpecs();
+  specs.emplace_back();
+  specs.back().h = specs.back().w = 12;
+  specs.back().channels = 16;
+  for (const rewrite_testing::ShiftSpec& spec : specs) {
     const Model model = rewrite_testing::FactorizedReductionNet(spec);
     int pool = -1;
     for (size_t o = 0; o < model.operators().size(); ++o) {
@@ -182,7 +183,10 @@ TEST(EngineRewriteChoiceTest, ShiftedSubsampleRunsExactlyOnTheRealKernels) {
     const std::vector<std::vector<float>> inputs = Inputs(model);
     for (KernelSelection kernels : {KernelSelection::kAuto, KernelSelection::kXnnpack}) {
       for (int threads : {1, 2}) {
-        SCOPED_TRACE(testing::Message() << "side " << side << " kernels "
+        SCOPED_TRACE(testing::Message() << spec.h << "x" << spec.w << " pad " << spec.pad_top
+                                        << "," << spec.pad_bottom << " begin " << spec.begin_h
+                                        << " stride " << spec.stride << " "
+                                        << OpTypeName(spec.pool) << " kernels "
                                         << static_cast<int>(kernels) << " threads " << threads);
         EngineOptions options;
         options.rewrites = false;

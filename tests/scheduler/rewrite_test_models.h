@@ -222,6 +222,26 @@ inline Model FactorizedReductionNet(const ShiftSpec& spec = {}) {
   return Build(b);
 }
 
+// Geometries of the shifted path: NASNet's (even and odd sides, where the
+// odd one reads the pad's zeros), a max pool, stride 1, a shift of 2 behind
+// a pad of 1 in front (tap 1 with no conv padding in front), and a pad in
+// front that the slice keeps (conv padding in front, tap 0).
+inline std::vector<ShiftSpec> ShiftSpecs() {
+  std::vector<ShiftSpec> specs(7);
+  specs[1].h = specs[1].w = 7;
+  specs[2].h = 7;
+  specs[2].w = 10;
+  specs[3].pool = OpType::kMaxPool2D;
+  specs[4].stride = 1;
+  specs[5].pad_top = specs[5].pad_left = 1;
+  specs[5].begin_h = specs[5].begin_w = 2;
+  specs[6].h = specs[6].w = 7;
+  specs[6].pad_top = specs[6].pad_left = 1;
+  specs[6].pad_bottom = specs[6].pad_right = 0;
+  specs[6].begin_h = specs[6].begin_w = 0;
+  return specs;
+}
+
 inline Model AddNNet(int n, int64_t width = 8, int64_t hw = 4) {
   ModelBuilder b("add_n");
   const int x = b.AddInput("x", {1, hw, hw, 3});
