@@ -66,17 +66,8 @@ WindowedConvBoundOp::WindowedConvBoundOp(bool depthwise, const DenseConvShape& s
                                          const float* weights, const float* bias,
                                          const float* input, float* output, pthreadpool_t pool,
                                          SharedScratch* shared)
-    : depthwise_(depthwise),
-      work_pool_(WorkPoolForThreads(ThreadsOf(pool))),
-      packed_floats_(depthwise ? DepthwiseConvPackedFloats(shape) : DenseConvPackedFloats(shape)),
-      packed_(new float[packed_floats_]),
-      zeros_(new float[std::max(shape.in_channels, DenseConvZeroFloats(shape))]()),
+    : OwnConvBoundOp(depthwise, shape, weights, bias, input, output, pool),
       shared_scratch_(shared) {
-  if (depthwise) {
-    DepthwiseConvPackWeights(shape, weights, bias, packed_.get());
-  } else {
-    DenseConvPackWeights(shape, weights, bias, packed_.get());
-  }
   const int64_t row_floats = shape.out_w * shape.out_channels;
   band_rows_ = std::max<int64_t>(
       1, std::min<int64_t>(shape.out_h, kWindowedBandBytes /
@@ -87,11 +78,6 @@ WindowedConvBoundOp::WindowedConvBoundOp(bool depthwise, const DenseConvShape& s
   } else {
     scratch_.reset(new float[scratch_floats]);
   }
-  args_.shape = shape;
-  args_.packed = packed_.get();
-  args_.zeros = zeros_.get();
-  args_.input = input;
-  args_.output = output;
 }
 
 Status WindowedConvBoundOp::Run(pthreadpool_t pool) {

@@ -131,7 +131,7 @@ class OwnConvBoundOp : public BoundOp {
   uint64_t packed_weight_bytes() const override { return packed_floats_ * sizeof(float); }
   bool shares_work() const override { return true; }
 
- private:
+ protected:  // WindowedConvBoundOp runs the same packed kernel band by band
   bool depthwise_;
   WorkPool* work_pool_;
   size_t packed_floats_;
@@ -153,25 +153,17 @@ inline constexpr int64_t kWindowedBandBytes = 32 * 1024;
 
 bool WindowedConvSafe(const DenseConvShape& shape, const float* input, const float* output);
 
-class WindowedConvBoundOp : public BoundOp {
+class WindowedConvBoundOp : public OwnConvBoundOp {
  public:
   WindowedConvBoundOp(bool depthwise, const DenseConvShape& shape, const float* weights,
                       const float* bias, const float* input, float* output, pthreadpool_t pool,
                       SharedScratch* shared);
   Status Run(pthreadpool_t pool) override;
-  uint64_t packed_weight_bytes() const override { return packed_floats_ * sizeof(float); }
-  bool shares_work() const override { return true; }
 
  private:
-  bool depthwise_;
-  WorkPool* work_pool_;
-  size_t packed_floats_;
-  std::unique_ptr<float[]> packed_;
-  std::unique_ptr<float[]> zeros_;
   int64_t band_rows_;
   SharedScratch* shared_scratch_;
   std::unique_ptr<float[]> scratch_;  // when there is no shared scratch
-  DenseConvArgs args_;
 };
 
 // Serenity's Winograd F(4x4, 3x3) convolution (winograd_conv.h): weights

@@ -201,6 +201,7 @@ Result<bool> WindowedCandidate(const Model& run_model, const EngineOptions& opti
     int best_op = -1;
     Score best = current;
     scheduler::AliasPlan best_alias;
+    std::vector<uint64_t> best_footprint;
     for (size_t step = 0; step < order.size(); ++step) {
       if (footprint[step] != current.peak) continue;
       const int op = graph.ops[order[step]].model_operator;
@@ -221,12 +222,14 @@ Result<bool> WindowedCandidate(const Model& run_model, const EngineOptions& opti
         best = score;
         best_op = op;
         best_alias = std::move(trial);
+        best_footprint.swap(trial_footprint);
       }
     }
     if (best_op < 0) break;
     chosen.push_back(best_op);
     chosen_alias = std::move(best_alias);
-    current = score_of(chosen_alias.memory, &footprint);
+    current = best;
+    footprint = std::move(best_footprint);
   }
   if (chosen.empty()) return false;
   *windowed = candidate;
@@ -320,22 +323,23 @@ Result<scheduler::AliasPlan> AliasFor(const Model& run_model, const scheduler::C
     return InvalidArgumentError("the plan's aliasing starting point ", plan.aliasing_start,
                                 " is not one of this engine's ", starts.size());
   }
+  // The operators a plan lists for an aliasing choice must be of its type.
+  auto check_ops = [&](const std::vector<int>& ops, OpType type,
+                       const char* role) -> Status {
+    for (int op : ops) {
+      if (op < 0 || op >= static_cast<int>(run_model.operators().size()) ||
+          run_model.operators()[op].type != type) {
+        return InvalidArgumentError("the plan ", role, " operator ", op, ", but it is not a ",
+                                    OpTypeName(type), " of the model");
+      }
+    }
+    return Status::Ok();
+  };
   scheduler::AliasOptions alias_options;
-  for (int op : plan.copy_concats) {
-    if (op < 0 || op >= static_cast<int>(run_model.operators().size()) ||
-        run_model.operators()[op].type != OpType::kConcat) {
-      return InvalidArgumentError("the plan keeps operator ", op,
-                                  " as a copy concat, but it is not a Concat of the model");
-    }
-  }
+  SERENITY_RETURN_IF_ERROR(check_ops(plan.copy_concats, OpType::kConcat, "keeps as a copy concat"));
   alias_options.copy_concats = plan.copy_concats;
-  for (int op : plan.windowed_convs) {
-    if (op < 0 || op >= static_cast<int>(run_model.operators().size()) ||
-        run_model.operators()[op].type != OpType::kConv2D) {
-      return InvalidArgumentError("the plan runs operator ", op,
-                                  " windowed in place, but it is not a Conv2D of the model");
-    }
-  }
+  SERENITY_RETURN_IF_ERROR(
+      check_ops(plan.windowed_convs, OpType::kConv2D, "runs windowed in place"));
   alias_options.windowed_convs = plan.windowed_convs;
   SERENITY_ASSIGN_OR_RETURN(
       scheduler::AliasPlan alias,
