@@ -187,6 +187,30 @@ int FindOp(const Model& model, const std::string& name) {
   return -1;
 }
 
+// The zoo directory: SERENITY_ZOO_DIR, else ctest's fixture (null: none).
+const char* ZooDir() {
+  const char* dir = std::getenv("SERENITY_ZOO_DIR");
+#ifdef SERENITY_REWRITE_ZOO_DIR
+  if (dir == nullptr) dir = SERENITY_REWRITE_ZOO_DIR;
+#endif
+  return dir;
+}
+
+// The zoo models a test runs: SERENITY_REWRITE_ZOO_MODELS (comma-separated)
+// when set, else `defaults`.
+std::vector<std::string> ZooModelNames(std::vector<std::string> defaults) {
+  const char* only = std::getenv("SERENITY_REWRITE_ZOO_MODELS");
+  if (only == nullptr) return defaults;
+  std::vector<std::string> names;
+  const std::string list = only;
+  for (size_t start = 0; start <= list.size();) {
+    const size_t comma = std::min(list.find(',', start), list.size());
+    if (comma > start) names.push_back(list.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return names;
+}
+
 void ExpectSameOutputs(const Model& original, const Model& rewritten) {
   Result<std::vector<std::vector<float>>> expected =
       kernels::RunModelReference(original, Inputs(original));
@@ -309,25 +333,13 @@ TEST(RewriteEquivalenceTest, ArenaExecutionCatchesABadPlan) {
 }
 
 TEST(RewriteEquivalenceTest, ZooModelsWithEveryRewrite) {
-  const char* dir = std::getenv("SERENITY_ZOO_DIR");
-#ifdef SERENITY_REWRITE_ZOO_DIR
-  if (dir == nullptr) dir = SERENITY_REWRITE_ZOO_DIR;
-#endif
+  const char* dir = ZooDir();
   if (dir == nullptr || !std::filesystem::exists(std::string(dir) + "/tiny_branch.srn")) {
     GTEST_SKIP() << "no zoo (SERENITY_ZOO_DIR, or ctest's runtime_zoo_generate fixture)";
   }
-  std::vector<std::string> names = {"tiny_branch", "tiny_concat_conv", "tiny_add_chain",
-                                    "tiny_all_ops", "darts_cifar", "nasnet_cifar",
-                                    "amoebanet_cifar", "randwire_ws_c78_32"};
-  if (const char* only = std::getenv("SERENITY_REWRITE_ZOO_MODELS")) {
-    names.clear();
-    std::string list = only;
-    for (size_t start = 0; start <= list.size();) {
-      const size_t comma = std::min(list.find(',', start), list.size());
-      if (comma > start) names.push_back(list.substr(start, comma - start));
-      start = comma + 1;
-    }
-  }
+  const std::vector<std::string> names =
+      ZooModelNames({"tiny_branch", "tiny_concat_conv", "tiny_add_chain", "tiny_all_ops",
+                     "darts_cifar", "nasnet_cifar", "amoebanet_cifar", "randwire_ws_c78_32"});
   for (const std::string& name : names) {
     SCOPED_TRACE(name);
     const std::string path = std::string(dir) + "/" + name + ".srn";
@@ -385,23 +397,11 @@ TEST(RewriteEquivalenceTest, ZooModelsWithEveryRewrite) {
 // SERENITY_REWRITE_ZOO_MODELS' when set (nasnet_imagenet,amoebanet_imagenet
 // for the ImageNet ones, which the zoo fixture does not generate).
 TEST(RewriteEquivalenceTest, ZooModelsWithEveryShiftedSubsample) {
-  const char* dir = std::getenv("SERENITY_ZOO_DIR");
-#ifdef SERENITY_REWRITE_ZOO_DIR
-  if (dir == nullptr) dir = SERENITY_REWRITE_ZOO_DIR;
-#endif
+  const char* dir = ZooDir();
   if (dir == nullptr || !std::filesystem::exists(std::string(dir) + "/nasnet_cifar.srn")) {
     GTEST_SKIP() << "no zoo (SERENITY_ZOO_DIR, or ctest's runtime_zoo_generate fixture)";
   }
-  std::vector<std::string> names = {"nasnet_cifar", "amoebanet_cifar"};
-  if (const char* only = std::getenv("SERENITY_REWRITE_ZOO_MODELS")) {
-    names.clear();
-    std::string list = only;
-    for (size_t start = 0; start <= list.size();) {
-      const size_t comma = std::min(list.find(',', start), list.size());
-      if (comma > start) names.push_back(list.substr(start, comma - start));
-      start = comma + 1;
-    }
-  }
+  const std::vector<std::string> names = ZooModelNames({"nasnet_cifar", "amoebanet_cifar"});
   for (const std::string& name : names) {
     SCOPED_TRACE(name);
     const std::string path = std::string(dir) + "/" + name + ".srn";
@@ -456,10 +456,7 @@ TEST(RewriteEquivalenceTest, ZooModelsWithEveryWindowedConv) {
   if (capabilities[OpType::kConv2D].windowed_max_positions == 0) {
     GTEST_SKIP() << "no windowed in-place convolutions on this CPU or build";
   }
-  const char* dir = std::getenv("SERENITY_ZOO_DIR");
-#ifdef SERENITY_REWRITE_ZOO_DIR
-  if (dir == nullptr) dir = SERENITY_REWRITE_ZOO_DIR;
-#endif
+  const char* dir = ZooDir();
   if (dir == nullptr || !std::filesystem::exists(std::string(dir) + "/tiny_branch.srn")) {
     GTEST_SKIP() << "no zoo (SERENITY_ZOO_DIR, or ctest's runtime_zoo_generate fixture)";
   }
