@@ -30,8 +30,8 @@ constexpr int kHelperSpins = 4000;
 // the CPU share the caller needs. Sched autogroups (Linux's default) give a
 // process a fixed share of a loaded machine, however many threads it runs:
 // on the 2-core test host with another session's compiler running, the
-// helper's 0.1 ms spins made 2-thread runs of DARTS-ImageNet 1.5x slower
-// than 1-thread runs (7300 context switches per 50 runs against 140).
+// helper's 0.1 ms spins made 2-thread runs of DARTS-ImageNet about 1.5x
+// slower than 1-thread runs (serenity_run --threads 1 and 2, side by side).
 constexpr int kContendedHelperSpins = 100;
 // Pause iterations the caller spins on claimed chunks before it sleeps until
 // they are done (a sleeping caller hands its CPU share to the helper it waits
