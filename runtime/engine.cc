@@ -366,6 +366,10 @@ Status CheckWindowedConvs(const Model& model, const std::vector<TensorPlacement>
     return InvalidArgumentError("the plan places ", placements.size(), " tensors of ",
                                 tensors.size());
   }
+  // How many times operators read each tensor, counted once, when the first
+  // convolution over its input needs it (not once per such convolution: a
+  // plan cache hit runs this check, and models have hundreds of them).
+  std::vector<int> reads;
   for (size_t o = 0; o < ops.size(); ++o) {
     const Operator& op = ops[o];
     if (op.type != OpType::kConv2D || op.inputs.size() < 2 || op.outputs.size() != 1) continue;
@@ -384,19 +388,26 @@ Status CheckWindowedConvs(const Model& model, const std::vector<TensorPlacement>
     const uint64_t x_begin = static_cast<uint64_t>(xp.offset);
     const uint64_t y_begin = static_cast<uint64_t>(yp.offset);
     if (!(x_begin < y_begin + y.num_bytes() && y_begin < x_begin + x.num_bytes())) continue;
-    const std::string name = model.DescribeOperator(static_cast<int>(o));
-    int readers = 0;
-    for (const Operator& other : ops) {
-      readers += static_cast<int>(std::count(other.inputs.begin(), other.inputs.end(), xi));
+    if (reads.empty()) {
+      reads.assign(tensors.size(), 0);
+      for (const Operator& other : ops) {
+        for (int t : other.inputs) {
+          if (t >= 0 && t < num) ++reads[t];
+        }
+      }
     }
     const bool is_output = std::find(model.outputs().begin(), model.outputs().end(), xi) !=
                            model.outputs().end();
-    if (readers != 1 || is_output || x.shape[0] != 1 || y.shape[0] != 1) {
-      return InvalidArgumentError(name, " writes over its input ", model.DescribeTensor(xi),
+    if (reads[xi] != 1 || is_output || x.shape[0] != 1 || y.shape[0] != 1) {
+      return InvalidArgumentError(model.DescribeOperator(static_cast<int>(o)),
+                                  " writes over its input ", model.DescribeTensor(xi),
                                   ", which is not a batch-1 tensor read by it alone");
     }
     const auto* attrs = std::get_if<Conv2DAttrs>(&op.attrs);
-    if (attrs == nullptr) return InvalidArgumentError(name, " has no convolution attributes");
+    if (attrs == nullptr) {
+      return InvalidArgumentError(model.DescribeOperator(static_cast<int>(o)),
+                                  " has no convolution attributes");
+    }
     scheduler::WindowedConvGeometry geometry;
     geometry.in_rows = x.shape[1];
     geometry.in_row_bytes = x.shape[2] * x.shape[3] * static_cast<int64_t>(sizeof(float));
@@ -406,8 +417,8 @@ Status CheckWindowedConvs(const Model& model, const std::vector<TensorPlacement>
     geometry.pad_top = attrs->pad_top;
     geometry.kernel = w.shape[1];
     geometry.dilation = attrs->dilation_h;
-    SERENITY_RETURN_IF_ERROR(
-        scheduler::ValidateWindowedWrite(geometry, x_begin, y_begin).WithContext(name));
+    Status written = scheduler::ValidateWindowedWrite(geometry, x_begin, y_begin);
+    if (!written.ok()) return written.WithContext(model.DescribeOperator(static_cast<int>(o)));
   }
   return Status::Ok();
 }
