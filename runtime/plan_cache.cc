@@ -481,10 +481,15 @@ namespace {
 // A cache entry's plan, its recipe replayed on `model` when it runs a
 // rewritten model, checked against the model (the check does not hash the
 // replayed model: it is derived from `model`, whose hash keyed the entry).
-Result<ExecutionPlan> UseEntry(const std::vector<uint8_t>& bytes, const Model& model,
+// The entry's bytes, and then its recipe, are freed as soon as they are
+// decoded and replayed, so that the replay and the check reuse their memory:
+// in a fresh process, touching new pages is much of what a hit costs.
+Result<ExecutionPlan> UseEntry(std::vector<uint8_t> bytes, const Model& model,
                                uint64_t model_hash, uint64_t options_hash, const Hooks& hooks) {
-  SERENITY_ASSIGN_OR_RETURN(RecipePlan entry,
-                            DeserializePlan(bytes.data(), bytes.size(), model_hash, options_hash));
+  Result<RecipePlan> decoded =
+      DeserializePlan(bytes.data(), bytes.size(), model_hash, options_hash);
+  std::vector<uint8_t>().swap(bytes);
+  SERENITY_ASSIGN_OR_RETURN(RecipePlan entry, std::move(decoded));
   if (entry.plan.strategy == MemoryStrategy::kRewrites) {
     Result<Model> replayed = scheduler::ReplayRewrites(model, entry.recipe);
     if (!replayed.ok()) {
@@ -492,6 +497,7 @@ Result<ExecutionPlan> UseEntry(const std::vector<uint8_t>& bytes, const Model& m
                                replayed.status().message());
     }
     entry.plan.rewritten_model = std::make_shared<const Model>(std::move(replayed).value());
+    std::vector<scheduler::RewriteEdit>().swap(entry.recipe);
   }
   SERENITY_RETURN_IF_ERROR(hooks.check(&entry.plan, /*stored=*/false));
   return std::move(entry.plan);
@@ -570,7 +576,8 @@ Result<ExecutionPlan> ObtainPlan(const Model& model, const EngineOptions& option
   if (options.plan_cache == PlanCacheMode::kOn) {
     Result<std::vector<uint8_t>> bytes = ReadEntry(path);
     if (bytes.ok()) {
-      Result<ExecutionPlan> plan = UseEntry(*bytes, model, model_hash, options_hash, hooks);
+      Result<ExecutionPlan> plan =
+          UseEntry(std::move(bytes).value(), model, model_hash, options_hash, hooks);
       if (plan.ok() && plan->time_limited()) {
         provisional = std::move(plan).value();
       } else if (plan.ok()) {
