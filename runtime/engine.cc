@@ -11,6 +11,7 @@
 
 #include "plan_cache.h"
 #include "serenity/internal/model_assembly.h"
+#include "serenity/internal/phase_probe.h"
 #include "serenity/kernels/op_kernel.h"
 #include "serenity/kernels/xnnpack_util.h"
 #include "serenity/platforms/clock.h"
@@ -453,8 +454,11 @@ Status CheckPlan(const Model& source, ExecutionPlan* plan, bool stored) {
   }
   // Compact (no names, three allocations): the messages below name tensors
   // through the model.
+  probe::Mark("check: start");
   const scheduler::CompactGraph graph = scheduler::CompactGraphFromModel(model);
+  probe::Mark("check: compact graph");
   SERENITY_ASSIGN_OR_RETURN(const scheduler::AliasPlan alias, AliasFor(model, graph, *plan));
+  probe::Mark("check: alias");
   const scheduler::MemoryModel& memory = alias.memory;
 
   std::vector<int> graph_op_of(model.operators().size(), -1);
@@ -475,6 +479,7 @@ Status CheckPlan(const Model& source, ExecutionPlan* plan, bool stored) {
   if (!scheduler::IsTopologicalOrder(graph, order)) {
     return InvalidArgumentError("the order is not a topological order of the model's operators");
   }
+  probe::Mark("check: topo");
 
   // Every tensor of a buffer must imply the same buffer offset.
   constexpr uint64_t kUnset = std::numeric_limits<uint64_t>::max();
@@ -517,6 +522,7 @@ Status CheckPlan(const Model& source, ExecutionPlan* plan, bool stored) {
     return InvalidArgumentError("the arena of ", plan->memory.arena_bytes,
                                 " bytes is larger than all buffers side by side (", total, ")");
   }
+  probe::Mark("check: offsets");
   const std::vector<scheduler::LiveRange> ranges =
       scheduler::ComputeLiveRanges(graph, memory, order);
   const std::vector<scheduler::PlanBuffer> buffers = PlanBuffers(memory, ranges);
@@ -524,6 +530,7 @@ Status CheckPlan(const Model& source, ExecutionPlan* plan, bool stored) {
   arena.offsets = std::move(offsets);
   arena.arena_bytes = plan->memory.arena_bytes;
   SERENITY_RETURN_IF_ERROR(scheduler::ValidateArenaPlan(buffers, arena, kReadPastBytes));
+  probe::Mark("check: ranges+validate");
 
   // The peak under the same memory model the plan was made with.
   const uint64_t peak = scheduler::PeakBytes(memory, ranges, static_cast<int>(order.size()));
@@ -533,7 +540,9 @@ Status CheckPlan(const Model& source, ExecutionPlan* plan, bool stored) {
   }
   plan->arena.at_peak = plan->memory.arena_bytes - kReadPastBytes == peak;
   plan->memory.weights_bytes = model.weight_bytes();
+  probe::Mark("check: peak+weights");
   SERENITY_RETURN_IF_ERROR(CheckWindowedConvs(model, plan->placements));
+  probe::Mark("check: windowed");
 
   // A cache entry carries the baseline figures (reports only, no memory
   // safety rides on them); a stored plan does not.

@@ -16,6 +16,7 @@
 
 #include "plan_cache_generated.h"
 #include "serenity/internal/hash64.h"
+#include "serenity/internal/phase_probe.h"
 
 namespace serenity {
 namespace {
@@ -490,6 +491,7 @@ Result<ExecutionPlan> UseEntry(std::vector<uint8_t> bytes, const Model& model,
       DeserializePlan(bytes.data(), bytes.size(), model_hash, options_hash);
   std::vector<uint8_t>().swap(bytes);
   SERENITY_ASSIGN_OR_RETURN(RecipePlan entry, std::move(decoded));
+  probe::Mark("deserialize");
   if (entry.plan.strategy == MemoryStrategy::kRewrites) {
     Result<Model> replayed = scheduler::ReplayRewrites(model, entry.recipe);
     if (!replayed.ok()) {
@@ -499,6 +501,7 @@ Result<ExecutionPlan> UseEntry(std::vector<uint8_t> bytes, const Model& model,
     entry.plan.rewritten_model = std::make_shared<const Model>(std::move(replayed).value());
     std::vector<scheduler::RewriteEdit>().swap(entry.recipe);
   }
+  probe::Mark("replay(assembled)");
   SERENITY_RETURN_IF_ERROR(hooks.check(&entry.plan, /*stored=*/false));
   return std::move(entry.plan);
 }
@@ -574,7 +577,9 @@ Result<ExecutionPlan> ObtainPlan(const Model& model, const EngineOptions& option
   // clock): planned again below, and the better of the two runs.
   std::optional<ExecutionPlan> provisional;
   if (options.plan_cache == PlanCacheMode::kOn) {
+    probe::Mark(nullptr);
     Result<std::vector<uint8_t>> bytes = ReadEntry(path);
+    probe::Mark("read entry");
     if (bytes.ok()) {
       Result<ExecutionPlan> plan =
           UseEntry(std::move(bytes).value(), model, model_hash, options_hash, hooks);

@@ -16,6 +16,7 @@
 
 #include "rewrite_internal.h"
 #include "serenity/internal/model_assembly.h"
+#include "serenity/internal/phase_probe.h"
 #include "serenity/scheduler/memory_model.h"
 
 namespace serenity::scheduler {
@@ -321,14 +322,18 @@ EditableModel EditableFrom(const Model& model) {
   edit.name = model.name();
   edit.description = model.description();
   edit.metadata = model.metadata();
+  probe::Mark("replay: start");
   // Room for the tensors and operators edits add, so that they rarely move
   // the rest (the zoo's recipes add up to half again of each).
   edit.tensors.reserve(2 * model.tensors().size() + 16);
   edit.tensors = model.tensors();  // into the room reserved
+  probe::Mark("copy: tensors");
   std::vector<Operator> operators;
   operators.reserve(2 * model.operators().size() + 16);
   operators = model.operators();
+  probe::Mark("copy: operators");
   edit.operators = OperatorList(std::move(operators));
+  probe::Mark("copy: operator list");
   edit.inputs = model.inputs();
   edit.outputs = model.outputs();
   edit.source = &model;
@@ -1630,6 +1635,7 @@ Result<Model> ReplaceShiftedSubsample(const Model& model, int pool_op) {
 
 Result<Model> ReplayRewrites(const Model& source, const std::vector<RewriteEdit>& recipe) {
   EditableModel edit = EditableFrom(source);
+  probe::Mark("copy: names scan");
   edit.keep_log = false;
   for (size_t i = 0; i < recipe.size(); ++i) {
     const RewriteEdit& step = recipe[i];
@@ -1641,6 +1647,7 @@ Result<Model> ReplayRewrites(const Model& source, const std::vector<RewriteEdit>
                                   "': ", applied.message());
     }
   }
+  probe::Mark("replay: edits");
   return Assemble(std::move(edit), source);
 }
 
