@@ -62,6 +62,26 @@ bool WindowedConvSafe(const DenseConvShape& shape, const float* input, const flo
   return true;
 }
 
+std::vector<WindowedBand> WindowedConvBands(const DenseConvShape& shape, int64_t distance_floats,
+                                            int64_t scratch_rows) {
+  const int64_t in_row = shape.in_w * shape.in_channels;
+  const int64_t out_row = std::max<int64_t>(1, shape.out_w * shape.out_channels);
+  std::vector<WindowedBand> bands;
+  for (int64_t begin = 0; begin < shape.out_h;) {
+    const int64_t first_read = std::max<int64_t>(0, begin * shape.stride_h - shape.pad_top);
+    // Rows [begin, end) end at or below the band's first input row.
+    const int64_t fits = (distance_floats + first_read * in_row) / out_row;
+    WindowedBand band;
+    band.begin = begin;
+    band.direct = fits > begin;
+    band.end = band.direct ? std::min(shape.out_h, fits)
+                           : std::min(shape.out_h, begin + std::max<int64_t>(1, scratch_rows));
+    bands.push_back(band);
+    begin = band.end;
+  }
+  return bands;
+}
+
 WindowedConvBoundOp::WindowedConvBoundOp(bool depthwise, const DenseConvShape& shape,
                                          const float* weights, const float* bias,
                                          const float* input, float* output, pthreadpool_t pool,
@@ -72,6 +92,7 @@ WindowedConvBoundOp::WindowedConvBoundOp(bool depthwise, const DenseConvShape& s
   band_rows_ = std::max<int64_t>(
       1, std::min<int64_t>(shape.out_h, kWindowedBandBytes /
                                             std::max<int64_t>(1, row_floats * sizeof(float))));
+  bands_ = WindowedConvBands(shape, input - output, band_rows_);
   const auto scratch_floats = static_cast<size_t>(band_rows_ * row_floats);
   if (shared != nullptr) {
     shared->Require(scratch_floats);
@@ -87,10 +108,10 @@ Status WindowedConvBoundOp::Run(pthreadpool_t pool) {
   const int64_t in_row = shape.in_w * shape.in_channels;
   const int64_t out_row = shape.out_w * shape.out_channels;
   DenseConvArgs band = args_;
-  band.output = scratch;
   band.shape.out_pixel_stride = shape.out_channels;
-  for (int64_t r0 = 0; r0 < shape.out_h; r0 += band_rows_) {
-    const int64_t rows = std::min(band_rows_, shape.out_h - r0);
+  for (const WindowedBand& rows_of : bands_) {
+    const int64_t r0 = rows_of.begin;
+    const int64_t rows = rows_of.end - rows_of.begin;
     // The band's windows start at input row `top` (above the input: padding).
     const int64_t top = r0 * shape.stride_h - shape.pad_top;
     if (top >= 0) {
@@ -103,13 +124,16 @@ Status WindowedConvBoundOp::Run(pthreadpool_t pool) {
       band.shape.pad_top = -top;
     }
     band.shape.out_h = rows;
+    band.output = rows_of.direct ? args_.output + r0 * out_row : scratch;
     if (depthwise_) {
       DepthwiseConvRun(band, work_pool);
     } else {
       DenseConvRun(band, work_pool);
     }
-    std::memcpy(args_.output + r0 * out_row, scratch,
-                static_cast<size_t>(rows * out_row) * sizeof(float));
+    if (!rows_of.direct) {
+      std::memcpy(args_.output + r0 * out_row, scratch,
+                  static_cast<size_t>(rows * out_row) * sizeof(float));
+    }
   }
   return Status::Ok();
 }

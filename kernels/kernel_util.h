@@ -143,15 +143,36 @@ class OwnConvBoundOp : public BoundOp {
 
 // A convolution whose output overlaps its input (windowed in place,
 // scheduler/alias.h): batch 1, dense input and output, the output starting
-// at or below the input. Computes bands of output rows in increasing order,
-// each with the own dense or depthwise kernel into scratch (at most
-// kWindowedBandBytes, from `shared` when given, else its own), and copies a
-// band out only after the kernel returns (every thread done), so the band's
-// windows are read before any of its rows is written. WindowedConvSafe says
+// at or below the input. Computes bands of output rows in increasing order
+// (WindowedConvBands), each with the own dense or depthwise kernel, either
+// straight into the output where the band lies below every input row it
+// reads, or into scratch (at most kWindowedBandBytes, from `shared` when
+// given, else its own) and copied out only after the kernel returns (every
+// thread done), so the band's windows are read before any of its rows is
+// written. WindowedConvSafe says
 // whether `input` lies far enough above `output` for that.
 inline constexpr int64_t kWindowedBandBytes = 32 * 1024;
 
 bool WindowedConvSafe(const DenseConvShape& shape, const float* input, const float* output);
+
+// Output rows [begin, end) of a windowed convolution, computed in one kernel
+// call: `direct`, straight into the output (every row of the band lies below
+// the first input row the band reads, so the threads may write its rows in
+// any order), else into scratch and copied out afterwards.
+struct WindowedBand {
+  int64_t begin = 0, end = 0;
+  bool direct = false;
+};
+
+// The bands, in order, of a windowed convolution whose input lies
+// `distance_floats` above its output (WindowedConvSafe must hold): from each
+// band's first row, the longest direct band that fits below the first input
+// row it reads, else a scratch band of up to `scratch_rows` rows. A strided
+// convolution's output rows are shorter than the input rows they consume, so
+// after a few scratch or short direct bands the rest of its output is one or
+// two direct bands: no copy, and rows enough for the threads to share.
+std::vector<WindowedBand> WindowedConvBands(const DenseConvShape& shape, int64_t distance_floats,
+                                            int64_t scratch_rows);
 
 class WindowedConvBoundOp : public OwnConvBoundOp {
  public:
@@ -162,6 +183,7 @@ class WindowedConvBoundOp : public OwnConvBoundOp {
 
  private:
   int64_t band_rows_;
+  std::vector<WindowedBand> bands_;
   SharedScratch* shared_scratch_;
   std::unique_ptr<float[]> scratch_;  // when there is no shared scratch
 };

@@ -1021,11 +1021,12 @@ Status Engine::Invoke() {
     }
     return Status::Ok();
   }
-  double start = platforms::NowSeconds();
+  const bool cpu_time = impl.options.profile_thread_cpu_time;
+  double start = cpu_time ? platforms::ThreadCpuSeconds() : platforms::NowSeconds();
   for (size_t i = 0; i < n; ++i) {
     Status status = impl.ops[i]->Run(impl.op_pools[i]);
     if (!status.ok()) return status.WithContext(impl.model->DescribeOperator(impl.op_indices[i]));
-    const double now = platforms::NowSeconds();
+    const double now = cpu_time ? platforms::ThreadCpuSeconds() : platforms::NowSeconds();
     impl.op_seconds[i] += now - start;
     start = now;
   }

@@ -77,6 +77,8 @@ constexpr char kUsage[] =
     "  --seed N              seed of the random input (default 1)\n"
     "  --output FILE.npy     write an output after the last run, once per output\n"
     "  --profile             per-operator times (top 10 in the summary, all in JSON)\n"
+    "  --profile-cpu         --profile timed by the calling thread's CPU time:\n"
+    "                        on 1 thread, without other processes' turns\n"
     "  --json                print one JSON object instead of the summary\n"
     "  --version             print the version and exit\n"
     "  --help                print this help and exit\n";
@@ -98,6 +100,7 @@ struct Flags {
   std::vector<std::string> outputs;
   uint64_t seed = 1;
   bool profile = false;
+  bool profile_cpu = false;
   serenity::PlanCacheMode cache = serenity::PlanCacheMode::kOn;
   std::string cache_dir;
   bool use_stored_plan = true;
@@ -249,6 +252,10 @@ Status ParseFlags(int argc, char** argv, Flags* flags) {
     } else if (arg == "--profile") {
       SERENITY_RETURN_IF_ERROR(no_value());
       flags->profile = true;
+    } else if (arg == "--profile-cpu") {
+      SERENITY_RETURN_IF_ERROR(no_value());
+      flags->profile = true;
+      flags->profile_cpu = true;
     } else if (arg == "--json") {
       SERENITY_RETURN_IF_ERROR(no_value());
       flags->json = true;
@@ -548,6 +555,7 @@ int Run(const Flags& flags) {
   options.kernels = flags.kernels;
   options.pthreadpool_ops = flags.pthreadpool_ops;
   options.profile = flags.profile;
+  options.profile_thread_cpu_time = flags.profile_cpu;
   options.plan_cache = flags.cache;
   options.plan_cache_dir = flags.cache_dir;
   options.use_stored_plan = flags.use_stored_plan;

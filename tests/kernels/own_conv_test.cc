@@ -19,6 +19,7 @@
 
 #include <cmath>
 #include <random>
+#include <utility>
 
 #include "dense_conv.h"
 #include "depthwise_conv.h"
@@ -328,6 +329,37 @@ TEST(OwnDenseConvTest, LargeShapesOneAndTwoThreads) {
     c.single_threaded = single;
     c.seed = seed++;
     Check(c);
+  }
+}
+
+TEST(OwnDenseConvTest, PixelRemaindersJoinTheLastTask) {
+  // Parallel shapes (above kDenseConvParallelMacs) whose pixel count leaves
+  // 1-3 pixels after the last full task: that task takes them, and its last
+  // 7-9 pixels run as two tiles of 3-5 rows. 49 = 7x7 (MobileNetV2's and
+  // DARTS-ImageNet's last stage), 50, 51 and 55-57 pixels; 208 input
+  // channels keep the weights in one task (every block), 768 split them one
+  // block per task; 104 output channels (a half block last); 1 and 2
+  // threads; an output channel slice.
+  uint32_t seed = 450;
+  for (bool single : {false, true}) {
+    for (int64_t in_channels : {208, 768}) {
+      for (auto hw : {std::pair<int64_t, int64_t>{7, 7}, {5, 10}, {3, 17}, {5, 11}, {7, 8},
+                      {3, 19}}) {
+        ConvSpec s;
+        s.height = hw.first;
+        s.width = hw.second;
+        s.in_channels = in_channels;
+        s.out_channels = 104;
+        s.kernel_h = s.kernel_w = 1;
+        s.pad_top = s.pad_bottom = s.pad_left = s.pad_right = 0;
+        s.single_threaded = single;
+        if (in_channels == 768) s.output_slice = {8, 16};
+        s.activation = Activation::kRelu;
+        s.seed = seed++;
+        ASSERT_GE(s.height * s.width * in_channels * s.out_channels, kDenseConvParallelMacs);
+        Check(s);
+      }
+    }
   }
 }
 

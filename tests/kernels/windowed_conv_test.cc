@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "dense_conv.h"
+#include "kernel_util.h"
 #include "op_tester.h"
 #include "serenity/kernels/op_kernel.h"
 #include "serenity/scheduler/alias.h"
@@ -261,6 +262,17 @@ std::vector<WindowedSpec> Specs() {
   parallel_dw.width = 64, parallel_dw.in_channels = 64;
   parallel_dw.pad_top = parallel_dw.pad_bottom = parallel_dw.pad_left = parallel_dw.pad_right = 3;
   specs.push_back(parallel_dw);
+  // Strided, large enough that the direct bands (WindowedConvBands) after
+  // the first rows take the kernels' parallel paths: MobileNetV2's 3x3
+  // stride-2 depthwise layers, and a dense stride-2 layer.
+  WindowedSpec dw_stride2;
+  dw_stride2.depthwise = true, dw_stride2.stride = 2, dw_stride2.height = 56;
+  dw_stride2.width = 56, dw_stride2.in_channels = 40;
+  specs.push_back(dw_stride2);
+  WindowedSpec dense_stride2;
+  dense_stride2.stride = 2, dense_stride2.height = 40, dense_stride2.width = 40;
+  dense_stride2.in_channels = 16, dense_stride2.out_channels = 32;
+  specs.push_back(dense_stride2);
   return specs;
 }
 
@@ -280,6 +292,91 @@ TEST(WindowedConvTest, ActivationsAndSeeds) {
     s.activation = activation;
     for (uint32_t seed : {2u, 3u}) ExpectWindowedMatchesReference(s, seed == 3u, seed);
   }
+}
+
+// WindowedConvBands against brute force on random geometries at the
+// scheduler's offset and above it: the bands cover the output rows in order;
+// a scratch band has at most the scratch rows; no direct band writes a float
+// of an input row that one of its own or a later output row reads (every
+// window row of every output row from the band's first on, listed one by
+// one). And the point of direct bands: at MobileNetV2's 112x112x96 stride-2
+// depthwise geometry, one band holds most rows.
+TEST(WindowedConvTest, BandsNeverWriteWhatLaterRowsRead) {
+  std::mt19937 rng(11);
+  auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  int direct_bands = 0;
+  for (int i = 0; i < 3000; ++i) {
+    WindowedSpec spec;
+    spec.kernel = pick(1, 7);
+    spec.stride = pick(1, 3);
+    spec.dilation = pick(1, 2);
+    spec.pad_top = pick(0, (spec.kernel - 1) * spec.dilation);
+    spec.pad_bottom = pick(0, (spec.kernel - 1) * spec.dilation);
+    spec.pad_left = spec.pad_right = 0;
+    spec.height = pick(1, 40);
+    spec.width = pick(1, 9) * spec.kernel * spec.dilation;
+    spec.in_channels = pick(1, 20);
+    spec.out_channels = pick(1, 20);
+    if (spec.OutH() < 1 || spec.OutW() < 1) continue;
+    if ((spec.OutH() - 1) * spec.stride - spec.pad_top >= spec.height) continue;
+    DenseConvShape shape;
+    shape.batch = 1;
+    shape.in_h = spec.height, shape.in_w = spec.width, shape.in_channels = spec.in_channels;
+    shape.out_h = spec.OutH(), shape.out_w = spec.OutW(), shape.out_channels = spec.out_channels;
+    shape.kernel_h = shape.kernel_w = spec.kernel;
+    shape.stride_h = shape.stride_w = spec.stride;
+    shape.dilation_h = shape.dilation_w = spec.dilation;
+    shape.pad_top = spec.pad_top;
+    shape.in_pixel_stride = spec.in_channels;
+    shape.out_pixel_stride = spec.out_channels;
+    const int64_t distance = OffsetFloats(spec) + pick(0, 1) * pick(0, 500);
+    const int64_t scratch_rows = pick(1, 4);
+    const int64_t in_row = shape.in_w * shape.in_channels;
+    const int64_t out_row = shape.out_w * shape.out_channels;
+    SCOPED_TRACE("case " + std::to_string(i) + ": " + spec.Describe() + ", distance " +
+                 std::to_string(distance));
+    std::vector<float> fake(static_cast<size_t>(distance + shape.in_h * in_row + 1));
+    ASSERT_TRUE(WindowedConvSafe(shape, fake.data() + distance, fake.data()));
+    const std::vector<WindowedBand> bands = WindowedConvBands(shape, distance, scratch_rows);
+    int64_t next = 0;
+    for (const WindowedBand& band : bands) {
+      ASSERT_EQ(band.begin, next);
+      ASSERT_GT(band.end, band.begin);
+      next = band.end;
+      if (!band.direct) {
+        EXPECT_LE(band.end - band.begin, scratch_rows);
+        continue;
+      }
+      ++direct_bands;
+      // The lowest input float any row from band.begin on reads.
+      int64_t lowest_read = INT64_MAX;
+      for (int64_t e = band.begin; e < shape.out_h; ++e) {
+        for (int64_t ky = 0; ky < shape.kernel_h; ++ky) {
+          const int64_t iy = e * shape.stride_h - shape.pad_top + ky * shape.dilation_h;
+          if (iy >= 0 && iy < shape.in_h) lowest_read = std::min(lowest_read, distance + iy * in_row);
+        }
+      }
+      EXPECT_LE(band.end * out_row, lowest_read)
+          << "direct band [" << band.begin << ", " << band.end << ") overwrites input still read";
+    }
+    EXPECT_EQ(next, shape.out_h);
+  }
+  EXPECT_GT(direct_bands, 500);
+
+  WindowedSpec mobilenet;
+  mobilenet.depthwise = true, mobilenet.stride = 2, mobilenet.height = 112;
+  mobilenet.width = 112, mobilenet.in_channels = 96;
+  DenseConvShape shape;
+  shape.batch = 1, shape.in_h = shape.in_w = 112, shape.in_channels = 96;
+  shape.out_h = shape.out_w = mobilenet.OutH(), shape.out_channels = 96;
+  shape.kernel_h = shape.kernel_w = 3, shape.stride_h = shape.stride_w = 2, shape.pad_top = 1;
+  shape.in_pixel_stride = shape.out_pixel_stride = 96;
+  const std::vector<WindowedBand> bands = WindowedConvBands(shape, OffsetFloats(mobilenet), 1);
+  int64_t longest = 0;
+  for (const WindowedBand& band : bands) {
+    if (band.direct) longest = std::max(longest, band.end - band.begin);
+  }
+  EXPECT_GE(longest, shape.out_h / 2) << bands.size() << " bands";
 }
 
 // One float less than the scheduler's offset: the kernel refuses to bind, and

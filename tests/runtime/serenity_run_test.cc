@@ -241,6 +241,26 @@ TEST_F(SerenityRunTest, StoredSchedulerAndSummary) {
   EXPECT_NE(outcome.out.find("'logits' [1, 10]"), std::string::npos) << outcome.out;
 }
 
+// --profile-cpu: the profile timed by thread CPU time, every operator listed.
+TEST_F(SerenityRunTest, ProfileCpuListsEveryOperator) {
+  Outcome outcome =
+      RunTool({"--model=" + *model_path_, "--runs=2", "--profile-cpu", "--json"});
+  ASSERT_EQ(outcome.exit_code, 0) << outcome.err;
+  const size_t listed = outcome.out.find("\"profile\": [");
+  ASSERT_NE(listed, std::string::npos) << outcome.out;
+  Result<Model> model = Model::Load(*model_path_);
+  ASSERT_TRUE(model.ok());
+  size_t entries = 0;
+  for (size_t at = outcome.out.find("\"mean_ms\"", listed); at != std::string::npos;
+       at = outcome.out.find("\"mean_ms\"", at + 1)) {
+    ++entries;
+  }
+  EXPECT_GT(entries, 0u);
+  EXPECT_LE(entries, model->operators().size());
+  Outcome bad = RunTool({"--model=" + *model_path_, "--profile-cpu=yes"});
+  EXPECT_NE(bad.exit_code, 0);
+}
+
 TEST_F(SerenityRunTest, InputAndOutputFilesMatchTheEngine) {
   const std::string& dir = Dir();
   const std::vector<float> input = runtime_testing::Pattern(256, 2.0f, 1.0f);

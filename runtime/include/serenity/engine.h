@@ -166,6 +166,11 @@ struct EngineOptions {
   // Record the time spent in every operator during Invoke() (the storage is
   // taken at Create, so profiling still allocates nothing in Invoke()).
   bool profile = false;
+  // With `profile`: time each operator by the calling thread's CPU time
+  // instead of the wall clock. On one thread that is the operator's own work,
+  // without the time other processes held the CPU: per-operator comparisons
+  // on a shared machine. On more threads it misses the helpers' work.
+  bool profile_thread_cpu_time = false;
 
   // The plan cache: Prepare stores the plan it computes (order and arena
   // layout) in a file, and a later Prepare of the same model with the same
