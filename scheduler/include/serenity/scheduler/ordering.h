@@ -67,8 +67,8 @@ SERENITY_API Result<Schedule> ComputeSchedule(const Graph& graph, const MemoryMo
 // step unless they were under `order`, and some pairs no longer are: an
 // operator moves to just before the first reader of its outputs, or just
 // after the last producer of its inputs, when that only shortens live
-// ranges (for example a partial convolution whose input is read later
-// anyway runs when its sum needs it). So every arena plan valid for `order`
+// ranges (an operator whose inputs are read later anyway runs when its
+// output is needed). So every arena plan valid for `order`
 // stays valid, the peak never rises, and the arena planner has fewer
 // conflicts to respect. Up to `max_passes` passes over the operators, each
 // O(operators x (operators + buffers)). `order` must be topological; so is
