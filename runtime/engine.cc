@@ -114,6 +114,15 @@ std::vector<scheduler::PlanBuffer> PlanBuffers(const scheduler::MemoryModel& mem
 // Live ranges under the candidate's order, then the arena placement.
 Status PlaceArena(const std::string& model_name, const EngineOptions& options,
                   Candidate* candidate) {
+  // Operators moved where they hold fewer buffers at once: every plan of the
+  // order found is still valid, and the planner has more room to reach the
+  // peak (scheduler::TightenLiveRanges). The stored order is run as stored.
+  if (candidate->schedule.algorithm != scheduler::Algorithm::kStored) {
+    candidate->schedule.order = scheduler::TightenLiveRanges(
+        candidate->graph, candidate->alias.memory, candidate->schedule.order);
+    candidate->schedule.peak_bytes = scheduler::PeakBytes(
+        candidate->graph, candidate->alias.memory, candidate->schedule.order);
+  }
   const std::vector<scheduler::PlanBuffer> buffers = PlanBuffers(
       candidate->alias.memory,
       scheduler::ComputeLiveRanges(candidate->graph, candidate->alias.memory,

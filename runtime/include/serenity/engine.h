@@ -67,7 +67,9 @@ inline constexpr size_t kArenaAlignment = 64;
 // output overlaps their input.
 // 6: a rewrite recipe may hold shifted-subsample edits
 // (scheduler::RewriteEdit::Kind::kShiftedSubsample).
-inline constexpr uint32_t kPlanFormatVersion = 6;
+// 7: the order is tightened (scheduler::TightenLiveRanges) before the arena
+// is placed.
+inline constexpr uint32_t kPlanFormatVersion = 7;
 
 // What Prepare does with the plan cache (see EngineOptions::plan_cache).
 enum class PlanCacheMode {
