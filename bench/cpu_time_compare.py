@@ -21,6 +21,8 @@ import resource
 import subprocess
 import sys
 
+from bench_common import median, zoo_models
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -39,12 +41,6 @@ def per_run_ms(command, runs_flag, runs):
     return (many - one) / runs * 1e3
 
 
-def median(values):
-    ordered = sorted(values)
-    mid = len(ordered) // 2
-    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--zoo", required=True)
@@ -55,9 +51,7 @@ def main():
     parser.add_argument("--no-ort", action="store_true")
     args = parser.parse_args()
     binaries = args.serenity_run.split(",")
-    names = sorted(f[:-4] for f in os.listdir(args.zoo) if f.endswith(".srn"))
-    if args.only:
-        names = [n for n in names if n in set(args.only.split(","))]
+    names = zoo_models(args.zoo, args.only)
     if not names or args.runs < 1 or args.rounds < 1:
         sys.exit("cpu_time_compare: error: no models, or --runs/--rounds below 1")
     for name in names:

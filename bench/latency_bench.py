@@ -29,14 +29,9 @@ import os
 import subprocess
 import sys
 
+from bench_common import median, run_json, zoo_models
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-def run_json(command):
-    result = subprocess.run(command, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise RuntimeError(f"{' '.join(command)} failed: {result.stderr.strip()}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def main():
@@ -57,20 +52,11 @@ def main():
     setup = subprocess.run([os.path.join(HERE, "ort", "setup.sh")])
     if setup.returncode != 0:
         sys.exit("latency_bench: error: cannot install onnxruntime-node")
-    names = sorted(f[:-4] for f in os.listdir(args.zoo)
-                   if f.endswith(".srn") and os.path.exists(os.path.join(args.zoo, f[:-4] + ".onnx")))
-    if args.only:
-        wanted = set(args.only.split(","))
-        names = [n for n in names if n in wanted]
+    names = zoo_models(args.zoo, args.only, need_onnx=True)
     if not names:
         sys.exit(f"latency_bench: error: no NAME.srn + NAME.onnx pairs in {args.zoo}")
     if args.rounds < 1 or args.runs < 1:
         sys.exit("latency_bench: error: --rounds and --runs must be at least 1")
-
-    def median(values):
-        ordered = sorted(values)
-        mid = len(ordered) // 2
-        return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
 
     rows = []
     for name in names:

@@ -15,19 +15,16 @@ ratio to the first. Builds without --profile-cpu cannot take part.
 """
 import argparse
 import collections
-import json
 import os
-import subprocess
 import sys
+
+from bench_common import run_json, zoo_models
 
 
 def profile(binary, model, runs):
     command = [binary, "--model", model, "--threads", "1", "--runs", str(runs), "--profile-cpu",
                "--json"]
-    result = subprocess.run(command, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise RuntimeError(f"{' '.join(command)} failed: {result.stderr.strip()}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return run_json(command)
 
 
 def main():
@@ -40,9 +37,7 @@ def main():
     parser.add_argument("--top", type=int, default=10)
     args = parser.parse_args()
     binaries = args.serenity_run.split(",")
-    names = sorted(f[:-4] for f in os.listdir(args.zoo) if f.endswith(".srn"))
-    if args.only:
-        names = [n for n in names if n in set(args.only.split(","))]
+    names = zoo_models(args.zoo, args.only)
     if not names:
         sys.exit(f"op_time_compare: error: no models in {args.zoo}")
     for name in names:
