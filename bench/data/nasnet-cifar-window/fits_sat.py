@@ -1,0 +1,43 @@
+#!/usr/bin/python3
+"""Whether buffers (serenity_plan's CSV: id,lower,upper,size, half-open steps)
+fit in CAPACITY bytes: a SAT encoding (one placement variable per buffer and
+offset, one cover variable per buffer and unit, buffers live at a common step
+never cover the same unit) solved by cadical (`apt-get install cadical`; not
+a dependency of the project). Offsets are in units of the sizes' greatest
+common divisor: any placement can be pushed down until each buffer rests on
+another or on 0, so this loses nothing.
+
+usage: fits_sat.py FILE.csv CAPACITY_BYTES
+prints the buffer and pair counts and cadical's answer ('s SATISFIABLE',
+'s UNSATISFIABLE', or [] when it was stopped)."""
+import math, subprocess, sys
+
+path, capacity = sys.argv[1], int(sys.argv[2])
+rows = [list(map(int, l.split(','))) for l in open(path).read().split('\n')[1:] if l.strip()]
+g = 0
+for r in rows: g = math.gcd(g, r[3])
+cap = capacity // g
+items = [(r[0], r[1], r[2], r[3] // g) for r in rows]
+n = len(items)
+var = 0
+def new():
+    global var; var += 1; return var
+x = [[new() for p in range(cap - s + 1)] for (_, _, _, s) in items]
+o = [[new() for u in range(cap)] for _ in items]
+clauses = []
+for i, (_, lo, hi, s) in enumerate(items):
+    clauses.append(x[i][:])
+    for p, v in enumerate(x[i]):
+        for u in range(p, p + s): clauses.append([-v, o[i][u]])
+    for a in range(len(x[i])):
+        for b in range(a + 1, len(x[i])): clauses.append([-x[i][a], -x[i][b]])
+pairs = 0
+for i in range(n):
+    for j in range(i + 1, n):
+        if items[i][1] < items[j][2] and items[j][1] < items[i][2]:
+            pairs += 1
+            for u in range(cap): clauses.append([-o[i][u], -o[j][u]])
+cnf = f"p cnf {var} {len(clauses)}\n" + "".join(" ".join(map(str, c)) + " 0\n" for c in clauses)
+r = subprocess.run(["cadical", "-q"], input=cnf, capture_output=True, text=True)
+status = [l for l in r.stdout.splitlines() if l.startswith("s ")]
+print(f"{n} buffers, {pairs} conflicting pairs, capacity {cap} units of {g} bytes: {status}")
