@@ -16,13 +16,16 @@ std::vector<int> TightenLiveRanges(const Graph& graph, const MemoryModel& memory
   const int n = static_cast<int>(order.size());
   const size_t num_buffers = memory.buffers.size();
   std::vector<int> current = order;
+  // The positions and live ranges of `current`, recomputed only when a move
+  // is kept (they are the same for every operator tried until then).
   std::vector<int> position(graph.ops.size(), 0);
+  for (int i = 0; i < n; ++i) position[current[i]] = i;
+  std::vector<LiveRange> before = ComputeLiveRanges(graph, memory, current);
   std::vector<int> touched;
   std::vector<char> is_touched(num_buffers, 0);
   for (int pass = 0; pass < max_passes; ++pass) {
     bool moved = false;
     for (int p = n - 1; p >= 0; --p) {
-      for (int i = 0; i < n; ++i) position[current[i]] = i;
       const int op = current[p];
       const GraphOp& g = graph.ops[op];
       // The latest step it can run at (just before its first reader) and the
@@ -45,13 +48,12 @@ std::vector<int> TightenLiveRanges(const Graph& graph, const MemoryModel& memory
           touched.push_back(b);
         }
       }
-      const std::vector<LiveRange> before = ComputeLiveRanges(graph, memory, current);
       for (int target : {latest, earliest}) {
         if (target == p) continue;
         std::vector<int> trial = current;
         trial.erase(trial.begin() + p);
         trial.insert(trial.begin() + target, op);
-        const std::vector<LiveRange> after = ComputeLiveRanges(graph, memory, trial);
+        std::vector<LiveRange> after = ComputeLiveRanges(graph, memory, trial);
         // Ranges pinned to the first or last step (graph inputs and outputs)
         // compare with steps, not operators: they are compared too.
         std::vector<int> compared = touched;
@@ -79,6 +81,8 @@ std::vector<int> TightenLiveRanges(const Graph& graph, const MemoryModel& memory
         }
         if (!grows && shrinks) {
           current = std::move(trial);
+          for (int i = 0; i < n; ++i) position[current[i]] = i;
+          before = std::move(after);
           moved = true;
           break;
         }
