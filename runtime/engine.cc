@@ -1030,12 +1030,13 @@ Status Engine::Invoke() {
     }
     return Status::Ok();
   }
-  const bool cpu_time = impl.options.profile_thread_cpu_time;
-  double start = cpu_time ? platforms::ThreadCpuSeconds() : platforms::NowSeconds();
+  double (*const clock)() =
+      impl.options.profile_thread_cpu_time ? platforms::ThreadCpuSeconds : platforms::NowSeconds;
+  double start = clock();
   for (size_t i = 0; i < n; ++i) {
     Status status = impl.ops[i]->Run(impl.op_pools[i]);
     if (!status.ok()) return status.WithContext(impl.model->DescribeOperator(impl.op_indices[i]));
-    const double now = cpu_time ? platforms::ThreadCpuSeconds() : platforms::NowSeconds();
+    const double now = clock();
     impl.op_seconds[i] += now - start;
     start = now;
   }
