@@ -17,43 +17,13 @@ using testing::RandomAliasing;
 using testing::RandomGraph;
 using testing::RandomGraphOptions;
 using testing::RandomTopologicalOrder;
+using testing::SimulateHeldSteps;
 using testing::SimulatePeak;
-
-// Per buffer, the steps at which a runtime holds it (the allocation rules of
-// SimulateFootprints, written out again without ComputeLiveRanges).
-std::vector<std::vector<bool>> HeldSteps(const Graph& graph, const MemoryModel& memory,
-                                         const std::vector<int>& order) {
-  const size_t num_buffers = memory.buffers.size();
-  std::vector<std::vector<bool>> held(num_buffers, std::vector<bool>(order.size(), false));
-  std::vector<bool> allocated(num_buffers, false), freed(num_buffers, false);
-  std::vector<bool> ran(graph.ops.size(), false);
-  for (size_t t = 0; t < graph.tensors.size(); ++t) {
-    if (graph.tensors[t].graph_input) allocated[memory.buffer_of_tensor[t]] = true;
-  }
-  for (size_t step = 0; step < order.size(); ++step) {
-    const int op = order[step];
-    for (int t : graph.ops[op].outputs) allocated[memory.buffer_of_tensor[t]] = true;
-    ran[op] = true;
-    for (size_t b = 0; b < num_buffers; ++b) held[b][step] = allocated[b] && !freed[b];
-    for (size_t b = 0; b < num_buffers; ++b) {
-      if (!allocated[b] || freed[b]) continue;
-      bool needed = false;
-      for (int t : memory.buffers[b].tensors) {
-        const GraphTensor& tensor = graph.tensors[t];
-        if (tensor.graph_output) needed = true;
-        if (tensor.producer >= 0 && !ran[tensor.producer]) needed = true;
-        for (int c : tensor.consumers) needed = needed || !ran[c];
-      }
-      if (!needed) freed[b] = true;
-    }
-  }
-  return held;
-}
 
 // Pairs of buffers (with bytes) held at a common step.
 std::vector<std::vector<bool>> Conflicts(const Graph& graph, const MemoryModel& memory,
                                          const std::vector<int>& order) {
-  const std::vector<std::vector<bool>> held = HeldSteps(graph, memory, order);
+  const std::vector<std::vector<bool>> held = SimulateHeldSteps(graph, memory, order);
   const size_t n = held.size();
   std::vector<std::vector<bool>> conflict(n, std::vector<bool>(n, false));
   for (size_t a = 0; a < n; ++a) {

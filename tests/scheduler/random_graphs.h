@@ -147,30 +147,28 @@ inline MemoryModel RandomAliasing(std::mt19937& rng, const Graph& graph) {
   return memory;
 }
 
-// The footprint of every step of `order`, simulated the way a runtime would:
-// before a step, allocate every buffer one of whose tensors this operator
-// writes (if not yet allocated); the footprint is what is allocated; after the
-// step, free every buffer none of whose tensors will be read again and none
-// of which is a graph output. Graph inputs are allocated before step 0; one
-// nobody reads is freed after step 0.
-inline std::vector<uint64_t> SimulateFootprints(const Graph& graph, const MemoryModel& memory,
-                                                const std::vector<int>& order) {
+// Per buffer, the steps of `order` at which a runtime holds it, simulated
+// the way a runtime would: before a step, allocate every buffer one of whose
+// tensors this operator writes (if not yet allocated); after the step, free
+// every buffer none of whose tensors will be read again and none of which is
+// a graph output. Graph inputs are allocated before step 0; one nobody reads
+// is freed after step 0.
+inline std::vector<std::vector<bool>> SimulateHeldSteps(const Graph& graph,
+                                                        const MemoryModel& memory,
+                                                        const std::vector<int>& order) {
   const size_t num_buffers = memory.buffers.size();
+  std::vector<std::vector<bool>> held(num_buffers, std::vector<bool>(order.size(), false));
   std::vector<bool> allocated(num_buffers, false);
   std::vector<bool> freed(num_buffers, false);
   std::vector<bool> ran(graph.ops.size(), false);
   for (size_t t = 0; t < graph.tensors.size(); ++t) {
     if (graph.tensors[t].graph_input) allocated[memory.buffer_of_tensor[t]] = true;
   }
-  std::vector<uint64_t> footprints;
-  for (int op : order) {
+  for (size_t step = 0; step < order.size(); ++step) {
+    const int op = order[step];
     for (int t : graph.ops[op].outputs) allocated[memory.buffer_of_tensor[t]] = true;
     ran[op] = true;
-    uint64_t footprint = 0;
-    for (size_t b = 0; b < num_buffers; ++b) {
-      if (allocated[b] && !freed[b]) footprint += memory.buffers[b].bytes;
-    }
-    footprints.push_back(footprint);
+    for (size_t b = 0; b < num_buffers; ++b) held[b][step] = allocated[b] && !freed[b];
     for (size_t b = 0; b < num_buffers; ++b) {
       if (!allocated[b] || freed[b]) continue;
       bool needed = false;
@@ -181,6 +179,20 @@ inline std::vector<uint64_t> SimulateFootprints(const Graph& graph, const Memory
         for (int c : tensor.consumers) needed = needed || !ran[c];
       }
       if (!needed) freed[b] = true;
+    }
+  }
+  return held;
+}
+
+// The footprint of every step of `order`: the bytes of the buffers held then
+// (SimulateHeldSteps).
+inline std::vector<uint64_t> SimulateFootprints(const Graph& graph, const MemoryModel& memory,
+                                                const std::vector<int>& order) {
+  const std::vector<std::vector<bool>> held = SimulateHeldSteps(graph, memory, order);
+  std::vector<uint64_t> footprints(order.size(), 0);
+  for (size_t b = 0; b < held.size(); ++b) {
+    for (size_t step = 0; step < order.size(); ++step) {
+      if (held[b][step]) footprints[step] += memory.buffers[b].bytes;
     }
   }
   return footprints;
