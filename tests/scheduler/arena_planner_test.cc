@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "arena_planner_testing.h"
+#include "serenity/scheduler/alias.h"
 #include "serenity/scheduler/plan_csv.h"
 
 namespace serenity::scheduler {
@@ -374,6 +375,135 @@ TEST(ArenaPlanValidatorTest, AgreesWithEveryPairCheck) {
   // Both outcomes were exercised.
   EXPECT_GT(rejected, 100);
   EXPECT_LT(rejected, 2900);
+}
+
+// The same agreement on larger plans: hundreds of buffers over a long
+// run of steps (the counting sort by first step), and steps spread far
+// apart (the sort it falls back to), each plan judged pair by pair.
+TEST(ArenaPlanValidatorTest, AgreesWithEveryPairCheckOnLargePlans) {
+  std::mt19937 rng(99);
+  int rejected = 0;
+  const int rounds = kSanitized ? 60 : 300;
+  for (int round = 0; round < rounds; ++round) {
+    const int n = 50 + static_cast<int>(rng() % 300);
+    const bool sparse_steps = round % 3 == 2;
+    std::vector<PlanBuffer> buffers(n);
+    ArenaPlan plan;
+    plan.arena_bytes = 64 * 400;
+    for (int b = 0; b < n; ++b) {
+      buffers[b].size = 64 * (rng() % 9);
+      const int step = static_cast<int>(rng() % (2 * n));
+      buffers[b].first = sparse_steps ? step * 100000 - 7 : step;
+      buffers[b].last = buffers[b].first + static_cast<int>(rng() % 6) * (sparse_steps ? 100000 : 1);
+      buffers[b].alignment = 64;
+      plan.offsets.push_back(64 * (rng() % 392));
+    }
+    // Mostly valid plans: move each buffer up past every earlier buffer it
+    // conflicts with, except now and then.
+    for (int b = 0; b < n; ++b) {
+      if (rng() % 40 == 0) continue;
+      for (bool moved = true; moved;) {
+        moved = false;
+        for (int a = 0; a < b; ++a) {
+          const bool in_time =
+              !(buffers[a].last < buffers[b].first || buffers[b].last < buffers[a].first);
+          if (in_time && buffers[a].size > 0 && buffers[b].size > 0 &&
+              plan.offsets[a] < plan.offsets[b] + buffers[b].size &&
+              plan.offsets[b] < plan.offsets[a] + buffers[a].size) {
+            plan.offsets[b] = plan.offsets[a] + buffers[a].size;
+            moved = true;
+          }
+        }
+      }
+      plan.arena_bytes = std::max(plan.arena_bytes, plan.offsets[b] + buffers[b].size);
+    }
+    bool conflict = false;
+    for (int a = 0; a < n && !conflict; ++a) {
+      for (int b = a + 1; b < n && !conflict; ++b) {
+        const bool in_time =
+            !(buffers[a].last < buffers[b].first || buffers[b].last < buffers[a].first);
+        const bool in_bytes = buffers[a].size > 0 && buffers[b].size > 0 &&
+                              plan.offsets[a] < plan.offsets[b] + buffers[b].size &&
+                              plan.offsets[b] < plan.offsets[a] + buffers[a].size;
+        conflict = in_time && in_bytes;
+      }
+    }
+    const Status status = ValidateArenaPlan(buffers, plan, 0);
+    ASSERT_EQ(status.ok(), !conflict) << "round " << round << ": " << status.message();
+    if (!conflict) continue;
+    ++rejected;
+    int lo = -1, hi = -1;
+    ASSERT_EQ(std::sscanf(status.message().c_str(), "buffers %d and %d", &lo, &hi), 2)
+        << status.message();
+    ASSERT_TRUE(lo >= 0 && lo < hi && hi < n) << status.message();
+    EXPECT_FALSE(buffers[lo].last < buffers[hi].first || buffers[hi].last < buffers[lo].first);
+    EXPECT_TRUE(plan.offsets[lo] < plan.offsets[hi] + buffers[hi].size &&
+                plan.offsets[hi] < plan.offsets[lo] + buffers[lo].size)
+        << status.message();
+  }
+  EXPECT_GT(rejected, rounds / 10);
+  EXPECT_LT(rejected, rounds - rounds / 10);
+}
+
+// The windowed-write check (one pass over the rows read) against a check of
+// every band end and every later row it could overwrite: the same verdict
+// and the same message, on random geometries and offsets near the edge.
+std::string WindowedByEveryBandEnd(const WindowedConvGeometry& g, uint64_t input_offset,
+                                   uint64_t output_offset) {
+  for (int64_t e = 1; e < g.out_rows; ++e) {
+    const uint64_t written_end = output_offset + static_cast<uint64_t>(e * g.out_row_bytes);
+    for (int64_t r = e; r < g.out_rows; ++r) {
+      for (int64_t k = 0; k < g.kernel; ++k) {
+        const int64_t row = r * g.stride - g.pad_top + k * g.dilation;
+        if (row < 0 || row >= g.in_rows) continue;
+        const uint64_t row_begin = input_offset + static_cast<uint64_t>(row * g.in_row_bytes);
+        const uint64_t row_end = row_begin + static_cast<uint64_t>(g.in_row_bytes);
+        if (row_begin < written_end && output_offset < row_end) {
+          return StrCat("windowed convolution: copying out output rows [0, ", e,
+                        ") writes bytes [", output_offset, ", ", written_end, "), over input row ",
+                        row, " at [", row_begin, ", ", row_end, "), which output row ", r,
+                        " still reads");
+        }
+      }
+    }
+  }
+  return "";
+}
+
+TEST(WindowedWriteValidatorTest, AgreesWithEveryBandEnd) {
+  std::mt19937 rng(5);
+  auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  int rejected = 0, accepted = 0;
+  for (int i = 0; i < 4000; ++i) {
+    WindowedConvGeometry g;
+    g.kernel = pick(1, 7);
+    g.stride = pick(1, 3);
+    g.dilation = pick(1, 3);
+    g.pad_top = pick(0, (g.kernel - 1) * g.dilation);
+    g.in_rows = pick(1, 40);
+    g.in_row_bytes = 4 * pick(0, 64);
+    g.out_rows = pick(0, 40);
+    g.out_row_bytes = 4 * pick(0, 64);
+    const uint64_t base = 1 << 20;
+    const uint64_t closed = WindowedConvMinOffsetBytes(g);
+    // Around the closed form's distance, and anywhere (input below the output too).
+    const int64_t delta = i % 2 == 0 ? pick(-300, 300) : pick(-40000, 40000);
+    const uint64_t input_offset =
+        i % 4 < 2 ? base + closed + delta : base + static_cast<uint64_t>(pick(0, 40000));
+    const uint64_t output_offset = i % 8 == 7 ? base + static_cast<uint64_t>(pick(0, 4000)) : base;
+    const Status status = ValidateWindowedWrite(g, input_offset, output_offset);
+    const std::string expected = WindowedByEveryBandEnd(g, input_offset, output_offset);
+    SCOPED_TRACE("case " + std::to_string(i));
+    EXPECT_EQ(status.ok(), expected.empty()) << status.message() << " / " << expected;
+    if (!status.ok()) {
+      EXPECT_EQ(status.message(), expected);
+      ++rejected;
+    } else {
+      ++accepted;
+    }
+  }
+  EXPECT_GT(rejected, 300);
+  EXPECT_GT(accepted, 300);
 }
 
 TEST(ArenaPlanValidatorTest, CatchesBufferOutsideArena) {
