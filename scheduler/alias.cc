@@ -407,31 +407,48 @@ class AliasPlanner {
     }
   }
 
-  // Operators that run before `op` in every order.
-  std::vector<bool> AncestorsOf(int op) const {
-    std::vector<bool> ancestor(graph_.ops.size(), false);
-    std::vector<int> stack = {op};
+  // Marks (ancestor_mark_[o] == mark) the operators that run before `op` in
+  // every order, of those numbered `lowest` or more. When the operators are
+  // numbered in a topological order, every operator on a path from such an
+  // ancestor to `op` is numbered above it, so the search never goes below
+  // `lowest` and finds them all: a hazard check asks only about the readers
+  // of a few slices, near the writer, not about the whole graph above it.
+  void MarkAncestors(int op, int lowest, int mark) const {
+    if (ancestor_mark_.size() != graph_.ops.size()) ancestor_mark_.assign(graph_.ops.size(), -1);
+    std::vector<int>& stack = scratch_stack_;
+    stack.assign(1, op);
     while (!stack.empty()) {
       const int o = stack.back();
       stack.pop_back();
       for (int t : graph_.ops[o].inputs) {
         const int producer = graph_.tensors[t].producer;
-        if (producer >= 0 && !ancestor[producer]) {
-          ancestor[producer] = true;
+        if (producer >= lowest && ancestor_mark_[producer] != mark) {
+          ancestor_mark_[producer] = mark;
           stack.push_back(producer);
         }
       }
     }
-    return ancestor;
+  }
+
+  // Whether every operator's inputs are produced by lower-numbered operators.
+  bool NumberedTopologically() const {
+    for (int o = 0; o < static_cast<int>(graph_.ops.size()); ++o) {
+      for (int t : graph_.ops[o].inputs) {
+        if (graph_.tensors[t].producer >= o) return false;
+      }
+    }
+    return true;
   }
 
   // An in-place write over a region that holds concat slices is safe only if
   // every reader of those slices runs before the writer in every order.
   int FindHazard() const {
+    const bool topological = NumberedTopologically();
+    std::vector<int>& side = scratch_side_;
     for (int y = 0; y < static_cast<int>(nodes_.size()); ++y) {
       if (nodes_[y].link != AliasLink::kInPlace) continue;
       const int writer = graph_.tensors[y].producer;
-      std::vector<int> side;
+      side.clear();
       int below = y;
       int a = nodes_[y].parent;
       while (a >= 0) {
@@ -443,10 +460,18 @@ class AliasPlanner {
         a = nodes_[a].parent;
       }
       if (side.empty()) continue;
-      const std::vector<bool> ancestor = AncestorsOf(writer);
+      int lowest = 0;
+      if (topological) {
+        lowest = writer;
+        for (int u : side) {
+          for (int consumer : graph_.tensors[u].consumers) lowest = std::min(lowest, consumer);
+        }
+      }
+      const int mark = ++ancestor_round_;
+      MarkAncestors(writer, lowest, mark);
       for (int u : side) {
         for (int consumer : graph_.tensors[u].consumers) {
-          if (consumer == writer || ancestor[consumer]) continue;
+          if (consumer == writer || ancestor_mark_[consumer] == mark) continue;
           // Keep the concat that put `u` into this region as a copy.
           int t = u;
           while (nodes_[t].link != AliasLink::kSlice) t = nodes_[t].parent;
@@ -572,6 +597,10 @@ class AliasPlanner {
   // Scratch space reused from concat to concat.
   mutable std::vector<int> scratch_members_;
   std::vector<int> scratch_roots_;
+  mutable std::vector<int> scratch_side_;
+  mutable std::vector<int> scratch_stack_;
+  mutable std::vector<int> ancestor_mark_;  // per operator (MarkAncestors)
+  mutable int ancestor_round_ = 0;
   std::vector<int64_t> scratch_offsets_;
   std::vector<bool> zero_copy_;
   std::vector<bool> no_op_reshape_;

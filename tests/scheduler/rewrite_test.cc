@@ -504,6 +504,44 @@ TEST(AliasTest, InPlaceOverAConcatWhoseSliceIsStillReadKeepsTheCopy) {
   ExpectPlanHolds(model, graph, *plan);
 }
 
+TEST(AliasTest, InPlaceOverAConcatWhoseSliceReadersAllRunFirstKeepsZeroCopy) {
+  // cat = concat(a, b); `late` reads a; add(cat, late) writes over cat, and
+  // runs after every reader of a and b (the concat and `late`) in every
+  // order: the concat stays zero-copy. In both operator numberings, and
+  // with `late` far above the add (the ancestor search must reach it).
+  for (bool late_first : {false, true}) {
+    SCOPED_TRACE(late_first ? "late before the concat" : "late after the concat");
+    ModelBuilder b("no_hazard");
+    const int x = b.AddInput("x", {1, 2, 2, 3});
+    const int a = rewrite_testing::AddConv(b, "a", x, 3, 2, 1, 2, Activation::kNone, 1);
+    const int a2 = rewrite_testing::AddConv(b, "b", x, 3, 2, 1, 2, Activation::kNone, 2);
+    const int c = b.AddActivation("cat", {1, 2, 2, 4});
+    int late = -1;
+    if (late_first) late = rewrite_testing::AddConv(b, "late", a, 2, 4, 1, 2, Activation::kNone, 3);
+    b.AddOperator(OpType::kConcat, "concat", {a, a2}, {c}, ConcatAttrs{3});
+    if (!late_first) {
+      late = rewrite_testing::AddConv(b, "late", a, 2, 4, 1, 2, Activation::kNone, 3);
+    }
+    // A chain after `late`, so the add is far from it.
+    for (int i = 0; i < 6; ++i) {
+      const int next = b.AddActivation("chain" + std::to_string(i), {1, 2, 2, 4});
+      b.AddOperator(OpType::kSigmoid, "sig" + std::to_string(i), {late}, {next});
+      late = next;
+    }
+    const int out = b.AddActivation("out", {1, 2, 2, 4});
+    b.AddOperator(OpType::kAdd, "add", {c, late}, {out});
+    b.MarkOutput(out);
+    const Model model = rewrite_testing::Build(b);
+    const Graph graph = GraphFromModel(model);
+    Result<AliasPlan> plan = PlanAliasing(model, graph, KernelLikeCapabilities());
+    ASSERT_TRUE(plan.ok());
+    EXPECT_EQ(plan->zero_copy_concats.size(), 1u);
+    EXPECT_TRUE(std::find(plan->in_place_ops.begin(), plan->in_place_ops.end(),
+                          FindOp(model, "add")) != plan->in_place_ops.end());
+    ExpectPlanHolds(model, graph, *plan);
+  }
+}
+
 TEST(AliasTest, ReshapeSharesTheBytesOfADenseSingleReaderInput) {
   ModelBuilder b("reshape");
   const int x = b.AddInput("x", {1, 2, 2, 3});
