@@ -288,7 +288,8 @@ class AliasPlanner {
   }
 
   bool HasWindowedLink(int root) const {
-    std::vector<int> members;
+    std::vector<int>& members = scratch_members_;
+    members.clear();
     Subtree(root, &members);
     for (int u : members) {
       if (nodes_[u].link == AliasLink::kWindowed) return true;
