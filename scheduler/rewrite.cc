@@ -174,25 +174,48 @@ class OperatorList {
     for (int id : order_) operators.push_back(pool_[id]);
     return operators;
   }
-  // The listed operators in order, in the pool's own storage: swapped to the
-  // front (cycle by cycle), the rest dropped. No second vector of operators
-  // is allocated and touched (a cache hit's replay ends here).
+  // The listed operators in order, in the pool's own storage: slot p takes
+  // the operator at pool index order_[p], each chain of that mapping
+  // followed with one move per operator (three per swap were most of the
+  // replay's assembly), the rest dropped. No second vector of operators is
+  // allocated and touched (a cache hit's replay ends here).
   std::vector<Operator> TakeInOrder() && {
     const int n = static_cast<int>(order_.size());
-    std::vector<int> slot_of(pool_.size());  // where each operator is now
-    std::vector<int> id_at(pool_.size());    // which operator each slot holds
-    std::iota(slot_of.begin(), slot_of.end(), 0);
-    std::iota(id_at.begin(), id_at.end(), 0);
-    for (int position = 0; position < n; ++position) {
-      const int id = order_[position];
-      const int from = slot_of[id];
-      if (from == position) continue;
-      std::swap(pool_[position], pool_[from]);
-      const int displaced = id_at[position];
-      id_at[from] = displaced;
-      slot_of[displaced] = from;
-      id_at[position] = id;
-      slot_of[id] = position;
+    std::vector<char> is_source(pool_.size(), 0);  // whose operator a slot takes
+    for (int id : order_) is_source[id] = 1;
+    std::vector<char> filled(n, 0);
+    // Paths: a slot whose operator nobody takes is filled first, then the
+    // slot it took from, and so on until one at or past n.
+    for (int start = 0; start < n; ++start) {
+      if (is_source[start]) continue;
+      for (int slot = start; !filled[slot];) {
+        const int from = order_[slot];
+        pool_[slot] = std::move(pool_[from]);
+        filled[slot] = 1;
+        if (from >= n) break;
+        slot = from;
+      }
+    }
+    // What is left are cycles (and slots that keep their operator): one
+    // operator is held aside while the cycle moves round.
+    for (int start = 0; start < n; ++start) {
+      if (filled[start]) continue;
+      if (order_[start] == start) {
+        filled[start] = 1;
+        continue;
+      }
+      Operator held = std::move(pool_[start]);
+      int slot = start;
+      while (true) {
+        const int from = order_[slot];
+        filled[slot] = 1;
+        if (from == start) {
+          pool_[slot] = std::move(held);
+          break;
+        }
+        pool_[slot] = std::move(pool_[from]);
+        slot = from;
+      }
     }
     pool_.erase(pool_.begin() + n, pool_.end());
     return std::move(pool_);
