@@ -553,27 +553,30 @@ class AliasPlanner {
     // Windowed links: each output lies shift_bytes below its input. Place
     // every tensor of such a group at its distance from the lowest one, and
     // size the buffer to hold them all.
-    std::vector<int64_t> position(num_tensors, 0);
-    std::vector<int64_t> lowest(plan.memory.buffers.size(), 0);
-    std::vector<bool> windowed_buffer(plan.memory.buffers.size(), false);
-    for (int t : order) {
-      const Node& node = nodes_[t];
-      if (node.parent < 0) continue;
-      position[t] = position[node.parent] -
-                    (node.link == AliasLink::kWindowed ? static_cast<int64_t>(node.shift_bytes)
-                                                       : 0);
-      const int b = plan.placements[t].buffer;
-      lowest[b] = std::min(lowest[b], position[t]);
-      if (node.link == AliasLink::kWindowed) windowed_buffer[b] = true;
-    }
-    for (int t : order) {
-      const int b = plan.placements[t].buffer;
-      if (!windowed_buffer[b]) continue;
-      TensorPlacement& placement = plan.placements[t];
-      placement.byte_offset += static_cast<uint64_t>(position[t] - lowest[b]);
-      Buffer& buffer = plan.memory.buffers[b];
-      buffer.bytes = std::max(buffer.bytes,
-                              AlignUp(placement.byte_offset + graph_.tensors[t].bytes));
+    // (Skipped, with its three arrays, when no operator runs windowed.)
+    if (std::find(windowed_.begin(), windowed_.end(), true) != windowed_.end()) {
+      std::vector<int64_t> position(num_tensors, 0);
+      std::vector<int64_t> lowest(plan.memory.buffers.size(), 0);
+      std::vector<bool> windowed_buffer(plan.memory.buffers.size(), false);
+      for (int t : order) {
+        const Node& node = nodes_[t];
+        if (node.parent < 0) continue;
+        position[t] = position[node.parent] -
+                      (node.link == AliasLink::kWindowed ? static_cast<int64_t>(node.shift_bytes)
+                                                         : 0);
+        const int b = plan.placements[t].buffer;
+        lowest[b] = std::min(lowest[b], position[t]);
+        if (node.link == AliasLink::kWindowed) windowed_buffer[b] = true;
+      }
+      for (int t : order) {
+        const int b = plan.placements[t].buffer;
+        if (!windowed_buffer[b]) continue;
+        TensorPlacement& placement = plan.placements[t];
+        placement.byte_offset += static_cast<uint64_t>(position[t] - lowest[b]);
+        Buffer& buffer = plan.memory.buffers[b];
+        buffer.bytes = std::max(buffer.bytes,
+                                AlignUp(placement.byte_offset + graph_.tensors[t].bytes));
+      }
     }
     for (int o = 0; o < static_cast<int>(graph_.ops.size()); ++o) {
       if (in_place_[o]) plan.in_place_ops.push_back(o);
