@@ -124,6 +124,12 @@ struct BindRequest {
   // Scratch shared with the other ops of one engine (see SharedScratch);
   // nullptr: an op that needs scratch owns its own.
   SharedScratch* scratch = nullptr;
+  // An activation to apply to the output instead of the operator's own
+  // kNone: the engine folds a Relu or Clamp [0, 6] that runs in place over a
+  // convolution's output, and is its only reader, into the convolution
+  // (Engine::Create). Only a Conv2D without an activation takes one; any
+  // other operator, or a Conv2D that has one: kInvalidArgument.
+  Activation fused_activation = Activation::kNone;
 };
 
 // Returns the capabilities of op kind `type` (independent of shapes).
