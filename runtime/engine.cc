@@ -672,19 +672,29 @@ struct Engine::Impl {
   // Per operator: `fused`, the activation a Conv2D takes; `redirect`, the
   // tensor it writes instead of its output (-1: its output); `folded`,
   // skipped.
+  // A Relu not folded so, whose output only a depthwise Conv2D reads, may
+  // fold into that reader instead (`relu_into`: the Conv2D, else -1): the
+  // convolution reads the Relu's input through max(0, x)
+  // (kernels::BindRequest::input_relu; only Serenity's own depthwise kernel
+  // does, so Create binds the reader first and runs the Relu if that is
+  // refused). The Relu's input must then keep its bytes until the reader
+  // runs: no tensor written from the Relu's step to the reader's (the
+  // reader's output included) shares a byte with it.
   void FoldActivations(std::vector<Activation>* fused, std::vector<int>* redirect,
-                       std::vector<bool>* folded) const {
+                       std::vector<bool>* folded, std::vector<int>* relu_into) const {
     const std::vector<Operator>& operators = model->operators();
     const std::vector<Tensor>& tensors = model->tensors();
     fused->assign(operators.size(), Activation::kNone);
     redirect->assign(operators.size(), -1);
     folded->assign(operators.size(), false);
+    relu_into->assign(operators.size(), -1);
     const int steps = static_cast<int>(plan.order.size());
     std::vector<int> step_of(operators.size(), 0);
     for (int s = 0; s < steps; ++s) step_of[plan.order[s]] = s;
     // Live steps [first, last] of every activation, and its readers.
     std::vector<int> producer(tensors.size(), -1);
     std::vector<int> readers(tensors.size(), 0);
+    std::vector<int> reader(tensors.size(), -1);  // the last one
     std::vector<int> first(tensors.size(), -1);
     std::vector<int> last(tensors.size(), -1);
     for (int t : model->inputs()) first[t] = 0;
@@ -697,6 +707,7 @@ struct Engine::Impl {
       for (int t : operators[o].inputs) {
         if (t < 0) continue;
         ++readers[t];
+        reader[t] = static_cast<int>(o);
         last[t] = std::max(last[t], step_of[o]);
       }
     }
@@ -761,6 +772,45 @@ struct Engine::Impl {
       }
       (*fused)[p] = activation;
       (*folded)[o] = true;
+    }
+    // The step each tensor is written at: a redirected output's at its
+    // convolution's.
+    std::vector<int> written = first;
+    for (size_t o = 0; o < operators.size(); ++o) {
+      if ((*redirect)[o] >= 0) written[(*redirect)[o]] = step_of[o];
+    }
+    for (size_t o = 0; o < operators.size(); ++o) {
+      const Operator& op = operators[o];
+      if (op.type != OpType::kRelu || (*folded)[o] || op.inputs.size() != 1 ||
+          op.outputs.size() != 1) {
+        continue;
+      }
+      const int t = op.inputs[0];
+      const int u = op.outputs[0];
+      if (t < 0 || readers[u] != 1 || reader[u] < 0 || tensors[t].shape != tensors[u].shape) {
+        continue;
+      }
+      const int d = reader[u];
+      const Operator& conv = operators[d];
+      const Conv2DAttrs* attrs = std::get_if<Conv2DAttrs>(&conv.attrs);
+      const std::vector<int64_t>& shape = tensors[u].shape;
+      if (conv.type != OpType::kConv2D || attrs == nullptr || conv.inputs.empty() ||
+          conv.inputs[0] != u || shape.size() != 4 || attrs->groups != shape[3] ||
+          attrs->groups < 2) {
+        continue;
+      }
+      int64_t t_begin, t_end;
+      span(t, &t_begin, &t_end);
+      bool intact = true;
+      for (size_t x = 0; x < tensors.size() && intact; ++x) {
+        const int xi = static_cast<int>(x);
+        if (xi == t || xi == u || tensors[x].is_constant() || written[x] < 0) continue;
+        if (written[x] <= step_of[o] || written[x] > step_of[d]) continue;
+        int64_t x_begin, x_end;
+        span(xi, &x_begin, &x_end);
+        intact = x_end <= t_begin || t_end <= x_begin;
+      }
+      if (intact) (*relu_into)[o] = d;
     }
   }
 };
@@ -1072,10 +1122,16 @@ Result<Engine> Engine::Create(const Model& source, ExecutionPlan plan,
   std::vector<Activation> fused(operators.size(), Activation::kNone);
   std::vector<int> redirect(operators.size(), -1);
   std::vector<bool> folded(operators.size(), false);
-  if (options.fold_activations) impl->FoldActivations(&fused, &redirect, &folded);
+  std::vector<int> relu_into(operators.size(), -1);
+  std::vector<int> relu_of(operators.size(), -1);  // reader -> its folded Relu
+  if (options.fold_activations) impl->FoldActivations(&fused, &redirect, &folded, &relu_into);
+  for (size_t o = 0; o < operators.size(); ++o) {
+    if (relu_into[o] >= 0) relu_of[relu_into[o]] = static_cast<int>(o);
+  }
   uint64_t packed_bytes = 0;
-  for (int op_index : impl->plan.order) {
-    if (folded[op_index]) continue;
+  // Readers of a folded Relu, bound when the Relu's turn came.
+  std::vector<std::unique_ptr<kernels::BoundOp>> bound_early(operators.size());
+  auto bind = [&](int op_index, bool input_relu) {
     const Operator& op = operators[op_index];
     kernels::BindRequest request;
     request.fused_activation = fused[op_index];
@@ -1098,7 +1154,27 @@ Result<Engine> Engine::Create(const Model& source, ExecutionPlan plan,
     for (int t : op.outputs) {
       request.outputs.push_back(impl->Operand(redirect[op_index] >= 0 ? redirect[op_index] : t));
     }
-    Result<std::unique_ptr<kernels::BoundOp>> bound = kernels::BindOp(request);
+    if (input_relu) {
+      // The Relu's input in place of its output.
+      request.inputs[0] = impl->Operand(operators[relu_of[op_index]].inputs[0]);
+      request.input_relu = true;
+    }
+    return kernels::BindOp(request);
+  };
+  for (int op_index : impl->plan.order) {
+    if (folded[op_index]) continue;
+    const int reader = relu_into[op_index];
+    if (reader >= 0) {
+      Result<std::unique_ptr<kernels::BoundOp>> early = bind(reader, true);
+      if (early.ok()) {
+        bound_early[reader] = std::move(early).value();
+        continue;
+      }
+    }
+    Result<std::unique_ptr<kernels::BoundOp>> bound =
+        bound_early[op_index] != nullptr
+            ? Result<std::unique_ptr<kernels::BoundOp>>(std::move(bound_early[op_index]))
+            : bind(op_index, false);
     if (!bound.ok()) {
       const std::string where = model.DescribeOperator(op_index);
       const std::string& message = bound.status().message();

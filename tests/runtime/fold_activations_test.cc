@@ -218,6 +218,123 @@ TEST(FoldActivationsTest, NoEarlyWriteOverTheConvolutionsInput) {
   }
 }
 
+int Depthwise(ModelBuilder& b, const std::string& name, int x, int channels, float seed) {
+  const int weights = b.AddConstant(name + "/w", {channels, 3, 3, 1},
+                                    Pattern(static_cast<size_t>(channels) * 9, seed, 0.5f));
+  const int bias = b.AddConstant(name + "/b", {channels}, Pattern(channels, seed + 1, 0.1f));
+  const int y = b.AddActivation(name + "/y", {1, 10, 10, channels});
+  Conv2DAttrs attrs;
+  attrs.pad_top = attrs.pad_bottom = attrs.pad_left = attrs.pad_right = 1;
+  attrs.groups = channels;
+  b.AddOperator(OpType::kConv2D, name, {x, weights, bias}, {y}, attrs);
+  return y;
+}
+
+// image [1,10,10,16] -> conv 1x1 -> t; t -> relu_1 -> dw_1 (3x3 depthwise);
+// t -> relu_2 -> {dw_2, add}; sum = dw_1 + dw_2 + relu_2 (output).
+// relu_1 folds into dw_1 (its only reader); relu_2 has two readers.
+TEST(FoldActivationsTest, ReluFoldsIntoTheDepthwiseConvolutionReadingIt) {
+  ModelBuilder b("relu_dw");
+  const std::vector<int64_t> shape = {1, 10, 10, 16};
+  const int image = b.AddInput("image", shape);
+  const int t = Conv(b, "conv", image, 16, 16, 1, 10, 10, Activation::kNone, 1.0f);
+  const int r1 = Unary(b, OpType::kRelu, "relu_1", t, shape);
+  const int d1 = Depthwise(b, "dw_1", r1, 16, 2.0f);
+  const int r2 = Unary(b, OpType::kRelu, "relu_2", t, shape);
+  const int d2 = Depthwise(b, "dw_2", r2, 16, 3.0f);
+  const int sum = b.AddActivation("sum", shape);
+  b.AddOperator(OpType::kAdd, "add", {d1, d2, r2}, {sum});
+  b.MarkOutput(sum);
+  const Model model = LoadOrDie(b);
+  const std::vector<std::vector<float>> inputs = Inputs(model);
+  Result<std::vector<std::vector<float>>> reference = kernels::RunModelReference(model, inputs);
+  ASSERT_TRUE(reference.ok()) << reference.status().ToString();
+  for (bool rewrites : {true, false}) {
+    for (KernelSelection kernels : {KernelSelection::kAuto, KernelSelection::kXnnpack}) {
+      for (int threads : {1, 2}) {
+        const std::string what = std::string(rewrites ? "aliasing" : "no aliasing") +
+                                 (kernels == KernelSelection::kAuto ? ", auto" : ", xnnpack") +
+                                 ", " + std::to_string(threads) + " threads";
+        EngineOptions options = NoCache();
+        options.rewrites = rewrites;
+        options.kernels = kernels;
+        options.threads = threads;
+        Result<Engine> engine = Engine::Create(model, options);
+        ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+        const std::set<std::string> run = RunOperators(*engine);
+        // Only Serenity's own depthwise kernel reads through a Relu.
+        const bool own = kernels == KernelSelection::kAuto &&
+                         kernels::CapabilitiesOf(OpType::kConv2D).windowed_max_positions > 0;
+        EXPECT_EQ(run.count("relu_1"), own ? 0u : 1u) << what;
+        EXPECT_EQ(run.count("relu_2"), 1u) << what;
+        for (int run_index = 0; run_index < 2; ++run_index) {
+          ExpectClose(RunEngine(*engine, inputs), *reference, what);
+        }
+      }
+    }
+  }
+}
+
+// image -> relu -> dw (output y); image2 -> conv -> z; y + z (output). In a
+// plan that runs relu, conv, dw and puts z over the image (dead after the
+// relu), the dw cannot read the image through the relu: the relu runs.
+TEST(FoldActivationsTest, NoReluFoldWhenItsInputIsOverwrittenBeforeTheReader) {
+  ModelBuilder b("overwritten");
+  const std::vector<int64_t> shape = {1, 10, 10, 16};
+  const int image = b.AddInput("image", shape);
+  const int image2 = b.AddInput("image2", shape);
+  const int r = Unary(b, OpType::kRelu, "relu", image, shape);
+  const int y = Depthwise(b, "dw", r, 16, 2.0f);
+  const int z = Conv(b, "conv", image2, 16, 16, 1, 10, 10, Activation::kNone, 3.0f);
+  const int sum = b.AddActivation("sum", shape);
+  b.AddOperator(OpType::kAdd, "add", {y, z}, {sum});
+  b.MarkOutput(sum);
+  const Model model = LoadOrDie(b);
+  const std::vector<std::vector<float>> inputs = Inputs(model);
+  Result<std::vector<std::vector<float>>> reference = kernels::RunModelReference(model, inputs);
+  ASSERT_TRUE(reference.ok()) << reference.status().ToString();
+  EngineOptions options = NoCache();
+  options.rewrites = false;
+  Result<ExecutionPlan> plan = Engine::Prepare(model, options);
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  auto index_of = [&](const std::string& name) {
+    for (size_t o = 0; o < model.operators().size(); ++o) {
+      if (model.operators()[o].name == name) return static_cast<int>(o);
+    }
+    return -1;
+  };
+  // relu, conv, dw, add; every tensor in bytes of its own, then z over the
+  // image.
+  plan->order = {index_of("relu"), index_of("conv"), index_of("dw"), index_of("add")};
+  const int64_t bytes = 10 * 10 * 16 * sizeof(float);
+  int64_t offset = 0;
+  for (size_t t = 0; t < model.tensors().size(); ++t) {
+    if (model.tensors()[t].is_constant()) continue;
+    plan->placements[t].offset = offset;
+    plan->placements[t].pixel_stride = 16;
+    offset += bytes;
+  }
+  plan->placements[z] = plan->placements[image];
+  plan->memory.arena_bytes = static_cast<uint64_t>(offset);
+  for (bool fold : {true, false}) {
+    options.fold_activations = fold;
+    Result<Engine> engine = Engine::Create(model, *plan, options);
+    ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+    EXPECT_EQ(RunOperators(*engine).count("relu"), 1u);
+    ExpectClose(RunEngine(*engine, inputs), *reference, fold ? "fold" : "no fold");
+  }
+  // With z in bytes of its own the relu folds (own depthwise kernel).
+  plan->placements[z].offset = offset;
+  plan->memory.arena_bytes = static_cast<uint64_t>(offset + bytes);
+  options.fold_activations = true;
+  Result<Engine> engine = Engine::Create(model, *plan, options);
+  ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+  if (kernels::CapabilitiesOf(OpType::kConv2D).windowed_max_positions > 0) {
+    EXPECT_EQ(RunOperators(*engine).count("relu"), 0u);
+  }
+  ExpectClose(RunEngine(*engine, inputs), *reference, "z apart");
+}
+
 TEST(FoldActivationsTest, BindRequestRefusesAFusedActivationElsewhere) {
   const Model model = LoadOrDie(FoldNet());
   // Operator 1 is relu_a, a Relu: it takes no fused activation.
