@@ -45,12 +45,12 @@ Result<std::unique_ptr<BoundOp>> BindOp(const BindRequest& request) {
     Operator fused = op;
     std::get<Conv2DAttrs>(fused.attrs).activation = request.fused_activation;
     return BindOp(fused, InputTensors(*request.model, op), request.inputs, request.outputs,
-                  request.pool, request.model->DescribeOperator(request.op_index),
-                  request.kernels, request.scratch, request.input_relu);
+                  request.pool, request.model->DescribeOperator(request.op_index), request.kernels,
+                  request.scratch, request.input_relu);
   }
   return BindOp(op, InputTensors(*request.model, op), request.inputs, request.outputs, request.pool,
-                request.model->DescribeOperator(request.op_index), request.kernels,
-                request.scratch, request.input_relu);
+                request.model->DescribeOperator(request.op_index), request.kernels, request.scratch,
+                request.input_relu);
 }
 
 Status RunReferenceOp(const Model& model, int op_index, const std::vector<OperandView>& inputs,

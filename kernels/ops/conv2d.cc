@@ -100,10 +100,9 @@ Result<std::unique_ptr<BoundOp>> BindConv2D(const KernelContext& c) {
       x_begin < y_begin + RowsOf(y) * y.pixel_stride * static_cast<int64_t>(sizeof(float)) &&
       y_begin < x_begin + RowsOf(x) * x.pixel_stride * static_cast<int64_t>(sizeof(float));
   const bool depthwise =
-      depthwise_shape &&
-      (overlap || c.input_relu ||
-       DepthwiseConvPreferred(kernel_h, kernel_w, attrs->stride_h, attrs->stride_w,
-                              ThreadsOf(c.pool)));
+      depthwise_shape && (overlap || c.input_relu ||
+                          DepthwiseConvPreferred(kernel_h, kernel_w, attrs->stride_h,
+                                                 attrs->stride_w, ThreadsOf(c.pool)));
   if (c.input_relu && (!depthwise || overlap || c.kernels == KernelChoice::kXnnpack ||
                        !DenseConvAvailable() || kernel_h * kernel_w > kDenseConvMaxPositions)) {
     return Unsupported(c, "only Serenity's own depthwise kernel reads its input through a Relu, "

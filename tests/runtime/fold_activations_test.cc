@@ -29,8 +29,8 @@ using runtime_testing::Conv;
 using runtime_testing::Pattern;
 using runtime_testing::RunEngine;
 
-int Unary(ModelBuilder& b, OpType type, const std::string& name, int x,
-          std::vector<int64_t> shape, float min = 0.0f, float max = 6.0f) {
+int Unary(ModelBuilder& b, OpType type, const std::string& name, int x, std::vector<int64_t> shape,
+          float min = 0.0f, float max = 6.0f) {
   const int y = b.AddActivation(name + "/y", std::move(shape));
   if (type == OpType::kClamp) {
     ClampAttrs attrs;
