@@ -89,6 +89,9 @@ struct DenseConvArgs {
   // kernel.
   const float* scale_y = nullptr;
   const float* scale_x = nullptr;
+  // Depthwise only: read every input value x as max(0, x), a Relu folded
+  // into the convolution (padding stays 0). Ignored by the dense kernel.
+  bool input_relu = false;
 };
 
 // True when this build has the kernel (x86-64) and the CPU runs AVX2 + FMA.

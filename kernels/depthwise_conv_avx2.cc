@@ -35,9 +35,12 @@ inline __m256i LaneMask(int64_t lanes) {
   return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(lanes)), index);
 }
 
+// One input vector through max(floor, x): floor is 0 with
+// DenseConvArgs::input_relu, else -infinity (max(-inf, x) is x, NaN
+// included: vmaxps returns its second operand when either is NaN).
 template <bool kMasked>
-inline __m256 LoadInput(const float* x, __m256i mask) {
-  return kMasked ? _mm256_maskload_ps(x, mask) : _mm256_loadu_ps(x);
+inline __m256 LoadInput(const float* x, __m256i mask, __m256 floor) {
+  return _mm256_max_ps(floor, kMasked ? _mm256_maskload_ps(x, mask) : _mm256_loadu_ps(x));
 }
 
 using avx2::StorePartial;
@@ -76,6 +79,7 @@ struct RowGeometry {
   // Output pixels [interior_begin, interior_end) of every row have their
   // whole window inside the input horizontally.
   int64_t interior_begin, interior_end;
+  float input_floor;  // LoadInput's floor
   RowFn row;
 };
 
@@ -113,11 +117,11 @@ inline void RowLines(const DenseConvShape& s, const float* input, int64_t n, int
 // pixel's kernel column 0. kChecked: some columns may lie outside the input
 // (skipped). Accumulators and weights are arrays indexed by constants only
 // (every loop here has compile-time bounds and is unrolled), which GCC keeps
-// in registers: kPixels + kKw + 1 <= 16.
+// in registers: kPixels + kKw + 2 <= 16 (with the input floor).
 template <int kPixels, int kKw, int kStride, int kDilation, bool kChecked, bool kMasked>
 inline void ReuseBlock(const RowGeometry& g, const float* const* lines, int64_t ky_lo,
                        int64_t ky_hi, int64_t x0, int64_t c, float* out, Scale scale) {
-  static_assert(kPixels + kKw + 1 <= 16, "registers");
+  static_assert(kPixels + kKw + 2 <= 16, "registers");
   constexpr int kColumns = (kPixels - 1) * kStride + (kKw - 1) * kDilation + 1;
   const DenseConvShape& s = g.args->shape;
   const int64_t lanes = g.channels - c < 8 ? g.channels - c : 8;
@@ -125,6 +129,7 @@ inline void ReuseBlock(const RowGeometry& g, const float* const* lines, int64_t 
   const int64_t ps = s.in_pixel_stride;
   __m256 acc[kPixels];
   const __m256 bias = _mm256_loadu_ps(g.args->packed + c);
+  const __m256 floor = _mm256_set1_ps(g.input_floor);
 #pragma GCC unroll 16
   for (int j = 0; j < kPixels; ++j) acc[j] = bias;
   // Columns [t_lo, t_hi) of the group lie inside the input.
@@ -141,7 +146,7 @@ inline void ReuseBlock(const RowGeometry& g, const float* const* lines, int64_t 
 #pragma GCC unroll 64
     for (int t = 0; t < kColumns; ++t) {
       if (kChecked && (t < t_lo || t >= t_hi)) continue;
-      const __m256 v = LoadInput<kMasked>(first + t * ps, mask);
+      const __m256 v = LoadInput<kMasked>(first + t * ps, mask, floor);
 #pragma GCC unroll 16
       for (int kx = 0; kx < kKw; ++kx) {
         const int u = t - kx * kDilation;
@@ -238,13 +243,13 @@ void ReuseRow(const RowGeometry& g, int64_t n, int64_t oy) {
 // Accumulator kI of kPixels pixels x kBlocks channel vectors (pixel
 // kI / kBlocks, vector kI % kBlocks) takes one kernel tap.
 template <int kI, int kPixels, int kBlocks, bool kMasked>
-inline void Tap(__m256& acc, const float* x, int64_t step, __m256i mask, __m256 w0, __m256 w1,
-                __m256 w2, __m256 w3) {
+inline void Tap(__m256& acc, const float* x, int64_t step, __m256i mask, __m256 floor, __m256 w0,
+                __m256 w1, __m256 w2, __m256 w3) {
   if (kI < kPixels * kBlocks) {
     constexpr int kVector = kI % kBlocks;
     const __m256 w = kVector == 0 ? w0 : kVector == 1 ? w1 : kVector == 2 ? w2 : w3;
-    acc =
-        _mm256_fmadd_ps(LoadInput<kMasked>(x + (kI / kBlocks) * step + 8 * kVector, mask), w, acc);
+    acc = _mm256_fmadd_ps(LoadInput<kMasked>(x + (kI / kBlocks) * step + 8 * kVector, mask, floor),
+                          w, acc);
   }
 }
 
@@ -276,6 +281,7 @@ inline void Block(const RowGeometry& g, const float* const* lines, int64_t ky_lo
   const __m256 b2 = kBlocks > 2 ? _mm256_loadu_ps(bias + 16) : b0;
   const __m256 b3 = kBlocks > 3 ? _mm256_loadu_ps(bias + 24) : b0;
   const __m256 bs[4] = {b0, b1, b2, b3};
+  const __m256 floor = _mm256_set1_ps(g.input_floor);
   __m256 a0 = bs[0 % kBlocks], a1 = bs[1 % kBlocks], a2 = bs[2 % kBlocks], a3 = bs[3 % kBlocks];
   __m256 a4 = bs[4 % kBlocks], a5 = bs[5 % kBlocks], a6 = bs[6 % kBlocks], a7 = bs[7 % kBlocks];
   const int64_t step = g.in_step;
@@ -288,14 +294,14 @@ inline void Block(const RowGeometry& g, const float* const* lines, int64_t ky_lo
       const __m256 w1 = kBlocks > 1 ? _mm256_loadu_ps(w + 8) : w0;
       const __m256 w2 = kBlocks > 2 ? _mm256_loadu_ps(w + 16) : w0;
       const __m256 w3 = kBlocks > 3 ? _mm256_loadu_ps(w + 24) : w0;
-      Tap<0, kPixels, kBlocks, kMasked>(a0, x, step, mask, w0, w1, w2, w3);
-      Tap<1, kPixels, kBlocks, kMasked>(a1, x, step, mask, w0, w1, w2, w3);
-      Tap<2, kPixels, kBlocks, kMasked>(a2, x, step, mask, w0, w1, w2, w3);
-      Tap<3, kPixels, kBlocks, kMasked>(a3, x, step, mask, w0, w1, w2, w3);
-      Tap<4, kPixels, kBlocks, kMasked>(a4, x, step, mask, w0, w1, w2, w3);
-      Tap<5, kPixels, kBlocks, kMasked>(a5, x, step, mask, w0, w1, w2, w3);
-      Tap<6, kPixels, kBlocks, kMasked>(a6, x, step, mask, w0, w1, w2, w3);
-      Tap<7, kPixels, kBlocks, kMasked>(a7, x, step, mask, w0, w1, w2, w3);
+      Tap<0, kPixels, kBlocks, kMasked>(a0, x, step, mask, floor, w0, w1, w2, w3);
+      Tap<1, kPixels, kBlocks, kMasked>(a1, x, step, mask, floor, w0, w1, w2, w3);
+      Tap<2, kPixels, kBlocks, kMasked>(a2, x, step, mask, floor, w0, w1, w2, w3);
+      Tap<3, kPixels, kBlocks, kMasked>(a3, x, step, mask, floor, w0, w1, w2, w3);
+      Tap<4, kPixels, kBlocks, kMasked>(a4, x, step, mask, floor, w0, w1, w2, w3);
+      Tap<5, kPixels, kBlocks, kMasked>(a5, x, step, mask, floor, w0, w1, w2, w3);
+      Tap<6, kPixels, kBlocks, kMasked>(a6, x, step, mask, floor, w0, w1, w2, w3);
+      Tap<7, kPixels, kBlocks, kMasked>(a7, x, step, mask, floor, w0, w1, w2, w3);
     }
   }
   out += c;
@@ -429,6 +435,7 @@ void DepthwiseConvRun(const DenseConvArgs& args, WorkPool* pool) {
   if (g.interior_begin > s.out_w) g.interior_begin = s.out_w;
   if (g.interior_end > s.out_w) g.interior_end = s.out_w;
   if (g.interior_end < g.interior_begin) g.interior_end = g.interior_begin;
+  g.input_floor = args.input_relu ? 0.0f : -__builtin_inff();
   g.row = RowFor(s);
   task.rows = s.batch * s.out_h;
   const int64_t row_macs = s.out_w * s.in_channels * s.kernel_h * s.kernel_w;

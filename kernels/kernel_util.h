@@ -130,6 +130,9 @@ class OwnConvBoundOp : public BoundOp {
   Status Run(pthreadpool_t pool) override;
   uint64_t packed_weight_bytes() const override { return packed_floats_ * sizeof(float); }
   bool shares_work() const override { return true; }
+  // Depthwise only: reads every input value x as max(0, x)
+  // (DenseConvArgs::input_relu).
+  void ReadInputThroughRelu() { args_.input_relu = true; }
 
  protected:  // WindowedConvBoundOp runs the same packed kernel band by band
   bool depthwise_;

@@ -146,7 +146,7 @@ Result<std::unique_ptr<BoundOp>> BindOp(const Operator& op,
                                         const std::vector<OperandView>& inputs,
                                         const std::vector<OperandView>& outputs, pthreadpool_t pool,
                                         const std::string& name, KernelChoice kernels,
-                                        SharedScratch* scratch) {
+                                        SharedScratch* scratch, bool input_relu) {
   const std::string full_name = DefaultName(op, name);
   const OpKernel* kernel = FindKernel(op.type);
   if (kernel == nullptr) {
@@ -155,7 +155,11 @@ Result<std::unique_ptr<BoundOp>> BindOp(const Operator& op,
   SERENITY_RETURN_IF_ERROR(
       CheckOperands(*kernel, op, input_tensors, inputs, outputs, full_name, true));
   SERENITY_RETURN_IF_ERROR(InitializeXnnpack());
-  KernelContext context{op, input_tensors, inputs, outputs, pool, full_name, kernels, scratch};
+  KernelContext context{op,        input_tensors, inputs,  outputs,   pool,
+                        full_name, kernels,       scratch, input_relu};
+  if (input_relu && op.type != OpType::kConv2D) {
+    return UnsupportedError(full_name, ": only a Conv2D reads its input through a Relu");
+  }
   return kernel->bind(context);
 }
 

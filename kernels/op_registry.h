@@ -29,6 +29,7 @@ struct KernelContext {
   const std::string& name;  // "operator 3 ('conv')" for error messages
   KernelChoice kernels = KernelChoice::kAuto;
   SharedScratch* scratch = nullptr;  // BindRequest::scratch
+  bool input_relu = false;           // BindRequest::input_relu (Conv2D only)
 
   bool IsConstantInput(size_t i) const {
     return i < input_tensors.size() && input_tensors[i] != nullptr &&

@@ -8,6 +8,8 @@
 #include <limits>
 #include <new>
 #include <utility>
+#include <variant>
+#include <vector>
 
 #include "plan_cache.h"
 #include "serenity/internal/model_assembly.h"
@@ -655,6 +657,162 @@ struct Engine::Impl {
     }
     return view;
   }
+
+  // Relu and Clamp [0, 6] operators folded into the convolution before them
+  // (EngineOptions::fold_activations): the operator is the only reader of a
+  // Conv2D's output, which has no activation of its own. The convolution
+  // then applies the activation as it stores, straight into the operator's
+  // output, and the operator's pass over the tensor is skipped. Its output
+  // is written earlier than the plan says (at the convolution's step), so
+  // that must hurt nothing: either it is the convolution's output itself
+  // (the plan runs the operator in place), or no other tensor live at any
+  // step from the convolution's to the operator's shares a byte with it
+  // (checked on the placements). The convolution's own output is then never
+  // written, and nothing reads it. Order, buffers and offsets stay the plan's.
+  // Per operator: `fused`, the activation a Conv2D takes; `redirect`, the
+  // tensor it writes instead of its output (-1: its output); `folded`,
+  // skipped.
+  // A Relu not folded so, whose output only a depthwise Conv2D reads, may
+  // fold into that reader instead (`relu_into`: the Conv2D, else -1): the
+  // convolution reads the Relu's input through max(0, x)
+  // (kernels::BindRequest::input_relu; only Serenity's own depthwise kernel
+  // does, so Create binds the reader first and runs the Relu if that is
+  // refused). The Relu's input must then keep its bytes until the reader
+  // runs: no tensor written from the Relu's step to the reader's (the
+  // reader's output included) shares a byte with it.
+  void FoldActivations(std::vector<Activation>* fused, std::vector<int>* redirect,
+                       std::vector<bool>* folded, std::vector<int>* relu_into) const {
+    const std::vector<Operator>& operators = model->operators();
+    const std::vector<Tensor>& tensors = model->tensors();
+    fused->assign(operators.size(), Activation::kNone);
+    redirect->assign(operators.size(), -1);
+    folded->assign(operators.size(), false);
+    relu_into->assign(operators.size(), -1);
+    const int steps = static_cast<int>(plan.order.size());
+    std::vector<int> step_of(operators.size(), 0);
+    for (int s = 0; s < steps; ++s) step_of[plan.order[s]] = s;
+    // Live steps [first, last] of every activation, and its readers.
+    std::vector<int> producer(tensors.size(), -1);
+    std::vector<int> readers(tensors.size(), 0);
+    std::vector<int> reader(tensors.size(), -1);  // the last one
+    std::vector<int> first(tensors.size(), -1);
+    std::vector<int> last(tensors.size(), -1);
+    for (int t : model->inputs()) first[t] = 0;
+    for (size_t o = 0; o < operators.size(); ++o) {
+      for (int t : operators[o].outputs) {
+        producer[t] = static_cast<int>(o);
+        first[t] = step_of[o];
+        last[t] = std::max(last[t], step_of[o]);
+      }
+      for (int t : operators[o].inputs) {
+        if (t < 0) continue;
+        ++readers[t];
+        reader[t] = static_cast<int>(o);
+        last[t] = std::max(last[t], step_of[o]);
+      }
+    }
+    for (int t : model->outputs()) {
+      ++readers[t];  // the caller reads a graph output
+      last[t] = steps;
+    }
+    // Bytes [begin, end) a tensor's view spans in the arena.
+    auto span = [&](int t, int64_t* begin, int64_t* end) {
+      const std::vector<int64_t>& shape = tensors[t].shape;
+      int64_t rows = 1;
+      for (size_t d = 0; d + 1 < shape.size(); ++d) rows *= shape[d];
+      const int64_t channels = shape.empty() ? 1 : shape.back();
+      *begin = plan.placements[t].offset;
+      *end = *begin + ((rows - 1) * plan.placements[t].pixel_stride + channels) *
+                          static_cast<int64_t>(sizeof(float));
+    };
+    for (size_t o = 0; o < operators.size(); ++o) {
+      const Operator& op = operators[o];
+      Activation activation = Activation::kNone;
+      if (op.type == OpType::kRelu) {
+        activation = Activation::kRelu;
+      } else if (op.type == OpType::kClamp) {
+        const ClampAttrs* clamp = std::get_if<ClampAttrs>(&op.attrs);
+        if (clamp != nullptr && clamp->min == 0.0f && clamp->max == 6.0f) {
+          activation = Activation::kRelu6;
+        }
+      }
+      if (activation == Activation::kNone || op.inputs.size() != 1 || op.outputs.size() != 1) {
+        continue;
+      }
+      const int t = op.inputs[0];
+      const int u = op.outputs[0];
+      if (t < 0 || readers[t] != 1 || producer[t] < 0 || tensors[t].shape != tensors[u].shape) {
+        continue;
+      }
+      const int p = producer[t];
+      const Operator& conv = operators[p];
+      const Conv2DAttrs* attrs = std::get_if<Conv2DAttrs>(&conv.attrs);
+      if (conv.type != OpType::kConv2D || attrs == nullptr ||
+          attrs->activation != Activation::kNone || (*fused)[p] != Activation::kNone) {
+        continue;
+      }
+      const kernels::OperandView in = Operand(t);
+      const kernels::OperandView out = Operand(u);
+      const bool in_place = in.data == out.data && in.pixel_stride == out.pixel_stride;
+      if (!in_place) {
+        int64_t u_begin, u_end;
+        span(u, &u_begin, &u_end);
+        bool clear = true;
+        for (size_t x = 0; x < tensors.size() && clear; ++x) {
+          const int xi = static_cast<int>(x);
+          if (xi == t || xi == u || tensors[x].is_constant() || first[x] < 0) continue;
+          // Live at some step of [step of conv, step of the activation).
+          if (last[x] < step_of[p] || first[x] >= step_of[o]) continue;
+          int64_t x_begin, x_end;
+          span(xi, &x_begin, &x_end);
+          clear = x_end <= u_begin || u_end <= x_begin;
+        }
+        if (!clear) continue;
+        (*redirect)[p] = u;
+      }
+      (*fused)[p] = activation;
+      (*folded)[o] = true;
+    }
+    // The step each tensor is written at: a redirected output's at its
+    // convolution's.
+    std::vector<int> written = first;
+    for (size_t o = 0; o < operators.size(); ++o) {
+      if ((*redirect)[o] >= 0) written[(*redirect)[o]] = step_of[o];
+    }
+    for (size_t o = 0; o < operators.size(); ++o) {
+      const Operator& op = operators[o];
+      if (op.type != OpType::kRelu || (*folded)[o] || op.inputs.size() != 1 ||
+          op.outputs.size() != 1) {
+        continue;
+      }
+      const int t = op.inputs[0];
+      const int u = op.outputs[0];
+      if (t < 0 || readers[u] != 1 || reader[u] < 0 || tensors[t].shape != tensors[u].shape) {
+        continue;
+      }
+      const int d = reader[u];
+      const Operator& conv = operators[d];
+      const Conv2DAttrs* attrs = std::get_if<Conv2DAttrs>(&conv.attrs);
+      const std::vector<int64_t>& shape = tensors[u].shape;
+      if (conv.type != OpType::kConv2D || attrs == nullptr || conv.inputs.empty() ||
+          conv.inputs[0] != u || shape.size() != 4 || attrs->groups != shape[3] ||
+          attrs->groups < 2) {
+        continue;
+      }
+      int64_t t_begin, t_end;
+      span(t, &t_begin, &t_end);
+      bool intact = true;
+      for (size_t x = 0; x < tensors.size() && intact; ++x) {
+        const int xi = static_cast<int>(x);
+        if (xi == t || xi == u || tensors[x].is_constant() || written[x] < 0) continue;
+        if (written[x] <= step_of[o] || written[x] > step_of[d]) continue;
+        int64_t x_begin, x_end;
+        span(xi, &x_begin, &x_end);
+        intact = x_end <= t_begin || t_end <= x_begin;
+      }
+      if (intact) (*relu_into)[o] = d;
+    }
+  }
 };
 
 Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -961,10 +1119,22 @@ Result<Engine> Engine::Create(const Model& source, ExecutionPlan plan,
   }
 
   impl->ops.reserve(impl->plan.order.size());
+  std::vector<Activation> fused(operators.size(), Activation::kNone);
+  std::vector<int> redirect(operators.size(), -1);
+  std::vector<bool> folded(operators.size(), false);
+  std::vector<int> relu_into(operators.size(), -1);
+  std::vector<int> relu_of(operators.size(), -1);  // reader -> its folded Relu
+  if (options.fold_activations) impl->FoldActivations(&fused, &redirect, &folded, &relu_into);
+  for (size_t o = 0; o < operators.size(); ++o) {
+    if (relu_into[o] >= 0) relu_of[relu_into[o]] = static_cast<int>(o);
+  }
   uint64_t packed_bytes = 0;
-  for (int op_index : impl->plan.order) {
+  // Readers of a folded Relu, bound when the Relu's turn came.
+  std::vector<std::unique_ptr<kernels::BoundOp>> bound_early(operators.size());
+  auto bind = [&](int op_index, bool input_relu) {
     const Operator& op = operators[op_index];
     kernels::BindRequest request;
+    request.fused_activation = fused[op_index];
     request.scratch = &impl->scratch;
     request.model = &model;
     request.op_index = op_index;
@@ -981,8 +1151,30 @@ Result<Engine> Engine::Create(const Model& source, ExecutionPlan plan,
         break;
     }
     for (int t : op.inputs) request.inputs.push_back(impl->Operand(t));
-    for (int t : op.outputs) request.outputs.push_back(impl->Operand(t));
-    Result<std::unique_ptr<kernels::BoundOp>> bound = kernels::BindOp(request);
+    for (int t : op.outputs) {
+      request.outputs.push_back(impl->Operand(redirect[op_index] >= 0 ? redirect[op_index] : t));
+    }
+    if (input_relu) {
+      // The Relu's input in place of its output.
+      request.inputs[0] = impl->Operand(operators[relu_of[op_index]].inputs[0]);
+      request.input_relu = true;
+    }
+    return kernels::BindOp(request);
+  };
+  for (int op_index : impl->plan.order) {
+    if (folded[op_index]) continue;
+    const int reader = relu_into[op_index];
+    if (reader >= 0) {
+      Result<std::unique_ptr<kernels::BoundOp>> early = bind(reader, true);
+      if (early.ok()) {
+        bound_early[reader] = std::move(early).value();
+        continue;
+      }
+    }
+    Result<std::unique_ptr<kernels::BoundOp>> bound =
+        bound_early[op_index] != nullptr
+            ? Result<std::unique_ptr<kernels::BoundOp>>(std::move(bound_early[op_index]))
+            : bind(op_index, false);
     if (!bound.ok()) {
       const std::string where = model.DescribeOperator(op_index);
       const std::string& message = bound.status().message();

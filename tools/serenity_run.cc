@@ -50,6 +50,8 @@ constexpr char kUsage[] =
     "                        wall-clock limit of the arena placement search\n"
     "                        (default 60)\n"
     "  --no-rewrite          no graph rewrites or buffer aliasing\n"
+    "  --no-fold-activations run every Relu and Clamp [0, 6] as stored, none\n"
+    "                        as the fused activation of the Conv2D before it\n"
     "  --rewrite-work N      work budget of the rewrite search (default 6000000;\n"
     "                        0 = no rewrite trial): the same result on any machine\n"
     "                        and under any load; a larger one can find lower peaks\n"
@@ -94,6 +96,7 @@ struct Flags {
   double rewrite_time_limit_seconds = serenity::EngineOptions{}.rewrite_time_limit_seconds;
   uint64_t rewrite_work_limit = serenity::EngineOptions{}.rewrite_work_limit;
   bool rewrite = true;
+  bool fold_activations = true;
   serenity::KernelSelection kernels = serenity::KernelSelection::kAuto;
   serenity::PthreadpoolOps pthreadpool_ops = serenity::PthreadpoolOps::kAuto;
   std::vector<std::string> inputs;
@@ -215,6 +218,9 @@ Status ParseFlags(int argc, char** argv, Flags* flags) {
     } else if (arg == "--no-rewrite") {
       SERENITY_RETURN_IF_ERROR(no_value());
       flags->rewrite = false;
+    } else if (arg == "--no-fold-activations") {
+      SERENITY_RETURN_IF_ERROR(no_value());
+      flags->fold_activations = false;
     } else if (arg == "--input") {
       SERENITY_RETURN_IF_ERROR(next(&text));
       flags->inputs.push_back(text);
@@ -552,6 +558,7 @@ int Run(const Flags& flags) {
   options.rewrite_time_limit_seconds = flags.rewrite_time_limit_seconds;
   options.rewrite_work_limit = flags.rewrite_work_limit;
   options.rewrites = flags.rewrite;
+  options.fold_activations = flags.fold_activations;
   options.kernels = flags.kernels;
   options.pthreadpool_ops = flags.pthreadpool_ops;
   options.profile = flags.profile;
@@ -691,6 +698,7 @@ int Run(const Flags& flags) {
     j += ", \"ops\": " + std::to_string(engine.num_operators());
     j += ", \"threads\": " + std::to_string(engine.threads());
     j += ", \"rewrites\": " + std::string(flags.rewrite ? "true" : "false");
+    j += ", \"fold_activations\": " + std::string(flags.fold_activations ? "true" : "false");
     j += ", \"kernels\": " +
          std::string(flags.kernels == serenity::KernelSelection::kXnnpack  ? "\"xnnpack\""
                      : flags.kernels == serenity::KernelSelection::kDirect ? "\"direct\""

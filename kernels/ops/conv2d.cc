@@ -100,8 +100,14 @@ Result<std::unique_ptr<BoundOp>> BindConv2D(const KernelContext& c) {
       x_begin < y_begin + RowsOf(y) * y.pixel_stride * static_cast<int64_t>(sizeof(float)) &&
       y_begin < x_begin + RowsOf(x) * x.pixel_stride * static_cast<int64_t>(sizeof(float));
   const bool depthwise =
-      depthwise_shape && (overlap || DepthwiseConvPreferred(kernel_h, kernel_w, attrs->stride_h,
-                                                            attrs->stride_w, ThreadsOf(c.pool)));
+      depthwise_shape && (overlap || c.input_relu ||
+                          DepthwiseConvPreferred(kernel_h, kernel_w, attrs->stride_h,
+                                                 attrs->stride_w, ThreadsOf(c.pool)));
+  if (c.input_relu && (!depthwise || overlap || c.kernels == KernelChoice::kXnnpack ||
+                       !DenseConvAvailable() || kernel_h * kernel_w > kDenseConvMaxPositions)) {
+    return Unsupported(c, "only Serenity's own depthwise kernel reads its input through a Relu, "
+                          "and not windowed in place");
+  }
   if (overlap && !((groups == 1 || depthwise) && DenseConvAvailable() &&
                    kernel_h * kernel_w <= kDenseConvMaxPositions)) {
     return Unsupported(c, "the output overlaps the input, which only the own dense and depthwise "
@@ -145,8 +151,10 @@ Result<std::unique_ptr<BoundOp>> BindConv2D(const KernelContext& c) {
           std::make_unique<WinogradConvBoundOp>(shape, w.data, bias, x.data, y.data, c.pool,
                                                 c.scratch));
     }
-    return std::unique_ptr<BoundOp>(std::make_unique<OwnConvBoundOp>(
-        depthwise, shape, w.data, bias, x.data, y.data, c.pool));
+    auto own = std::make_unique<OwnConvBoundOp>(depthwise, shape, w.data, bias, x.data, y.data,
+                                                c.pool);
+    if (c.input_relu) own->ReadInputThroughRelu();
+    return std::unique_ptr<BoundOp>(std::move(own));
   }
 
   auto bound = std::make_unique<XnnBoundOp>(c.name);

@@ -116,7 +116,8 @@ pthreadpool_t TestPool() {
 
 std::string Describe(const OpCase& c) {
   std::ostringstream out;
-  out << OpTypeName(c.op.type) << " seed " << c.seed << (c.in_place ? " in-place" : "");
+  out << OpTypeName(c.op.type) << " seed " << c.seed << (c.in_place ? " in-place" : "")
+      << (c.input_relu ? " input-relu" : "");
   for (size_t i = 0; i < c.inputs.size(); ++i) {
     const OperandSpec& s = c.inputs[i];
     out << " in" << i << "=";
@@ -143,8 +144,9 @@ std::string Describe(const OpCase& c) {
 
 Status BindStatus(const OpCase& c) {
   std::unique_ptr<Prepared> p = Prepare(c, c.in_place);
-  Result<std::unique_ptr<BoundOp>> bound = BindOp(
-      p->op, p->tensor_ptrs, p->input_views, p->output_views, TestPool(), "test op", c.kernels);
+  Result<std::unique_ptr<BoundOp>> bound =
+      BindOp(p->op, p->tensor_ptrs, p->input_views, p->output_views, TestPool(), "test op",
+             c.kernels, nullptr, c.input_relu);
   return bound.ok() ? Status::Ok() : bound.status();
 }
 
@@ -152,7 +154,8 @@ Result<BoundCase> BindCase(const OpCase& c) {
   std::shared_ptr<Prepared> p = Prepare(c, c.in_place);
   pthreadpool_t pool = c.single_threaded ? nullptr : TestPool();
   Result<std::unique_ptr<BoundOp>> bound =
-      BindOp(p->op, p->tensor_ptrs, p->input_views, p->output_views, pool, "test op", c.kernels);
+      BindOp(p->op, p->tensor_ptrs, p->input_views, p->output_views, pool, "test op", c.kernels,
+             nullptr, c.input_relu);
   if (!bound.ok()) return bound.status();
   return BoundCase{std::move(bound).value(), p};
 }
@@ -189,12 +192,23 @@ void RunCase(const OpCase& c) {
   pthreadpool_t pool = c.single_threaded ? nullptr : TestPool();
   Result<std::unique_ptr<BoundOp>> bound =
       BindOp(actual->op, actual->tensor_ptrs, actual->input_views, actual->output_views, pool,
-             "test op", c.kernels);
+             "test op", c.kernels, nullptr, c.input_relu);
   ASSERT_TRUE(bound.ok()) << bound.status().ToString();
   const int runs = c.in_place ? 1 : 2;
   for (int run = 0; run < runs; ++run) {
     Status status = (*bound)->Run(pool);
     ASSERT_TRUE(status.ok()) << status.ToString();
+  }
+  if (c.input_relu) {
+    // The reference reads what the kernel should see: max(0, x).
+    const OperandView& x = expected->input_views[0];
+    const int64_t rows = Rows(c.inputs[0].shape), channels = Channels(c.inputs[0].shape);
+    for (int64_t r = 0; r < rows; ++r) {
+      for (int64_t i = 0; i < channels; ++i) {
+        float& v = x.data[r * x.pixel_stride + i];
+        v = std::max(v, 0.0f);
+      }
+    }
   }
   Status status =
       RunReferenceOp(expected->op, expected->input_views, expected->output_views, "test op");

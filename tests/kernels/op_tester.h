@@ -62,6 +62,9 @@ struct OpCase {
   // whose rounding error scales with the output's magnitude, not with each
   // value's.
   double scale_tolerance = 0.0;
+  // Bind with BindOp's input_relu (a Relu folded into a depthwise Conv2D);
+  // the reference then reads max(0, x) of input 0.
+  bool input_relu = false;
 };
 
 // Binds, runs (twice unless in place) and compares against the reference;

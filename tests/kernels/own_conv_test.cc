@@ -51,6 +51,7 @@ struct ConvSpec {
   bool single_threaded = false;
   KernelChoice kernels = KernelChoice::kAuto;
   uint32_t seed = 1;
+  bool input_relu = false;
 
   int64_t OutH() const {
     return (height + pad_top + pad_bottom - ((kernel_h - 1) * dilation_h + 1)) / stride_h + 1;
@@ -77,6 +78,7 @@ struct ConvSpec {
     c.seed = seed;
     c.single_threaded = single_threaded;
     c.kernels = kernels;
+    c.input_relu = input_relu;
     if (Winograd()) c.scale_tolerance = kWinogradTolerance;
     OperandSpec x = Spec({batch, height, width, in_channels});
     x.placement = input_slice;
@@ -126,7 +128,7 @@ void Check(const ConvSpec& spec) {
   Result<BoundCase> bound = BindCase(c);
   ASSERT_TRUE(bound.ok()) << bound.status().ToString();
   const bool own =
-      !spec.depthwise || DepthwiseConvPreferred(spec.kernel_h, spec.kernel_w, spec.stride_h,
+      !spec.depthwise || spec.input_relu || DepthwiseConvPreferred(spec.kernel_h, spec.kernel_w, spec.stride_h,
                                                 spec.stride_w, spec.single_threaded ? 1 : 2);
   size_t floats = !own ? spec.in_channels * (spec.kernel_h * spec.kernel_w + 1)
                        : (spec.depthwise ? DepthwiseConvPackedFloats(spec.Shape())
@@ -695,6 +697,65 @@ TEST(OwnDepthwiseConvTest, SlicesActivationsBatchesThreads) {
     ragged.single_threaded = single;
     Check(ragged);
   }
+}
+
+TEST(OwnDepthwiseConvTest, InputThroughRelu) {
+  // BindOp's input_relu (a Relu the engine folds into its reader): the
+  // reusing path's widths, strides and dilations, the generic path (stride
+  // 3, 4x4), channels masked, overlapping and whole, paddings, channel
+  // slices in and out, 1 and 2 threads (3x3 with stride 2 on one thread too,
+  // which otherwise binds XNNPACK), and a size above kDepthwiseParallelMacs.
+  if (!DenseConvAvailable()) GTEST_SKIP() << "no own depthwise kernel on this CPU or build";
+  uint32_t seed = 1500;
+  for (bool single : {false, true}) {
+    for (int kernel : {3, 5, 7}) {
+      for (int stride : {1, 2}) {
+        for (int dilation : {1, 2}) {
+          for (int64_t c : {3, 9, 16}) {
+            ConvSpec s = Depthwise(9, 11, c, kernel, stride, dilation, seed++);
+            s.input_relu = true;
+            s.single_threaded = single;
+            Check(s);
+          }
+        }
+      }
+    }
+    ConvSpec generic = Depthwise(10, 12, 17, 3, 3, 1, seed++);
+    generic.input_relu = true;
+    generic.single_threaded = single;
+    Check(generic);
+    generic.kernel_h = generic.kernel_w = 4;
+    generic.stride_h = generic.stride_w = 1;
+    generic.seed = seed++;
+    Check(generic);
+    ConvSpec sliced = Depthwise(9, 10, 28, 3, 2, 1, seed++);
+    sliced.input_relu = true;
+    sliced.single_threaded = single;
+    sliced.input_slice = {5, 7};
+    sliced.output_slice = {3, 3};
+    sliced.activation = Activation::kRelu6;
+    sliced.batch = 2;
+    Check(sliced);
+    ConvSpec big = Depthwise(30, 30, 72, 3, 1, 1, seed++);
+    big.input_relu = true;
+    big.single_threaded = single;
+    big.input_slice = {48, 96};  // a slice of a concat, as in DARTS
+    Check(big);
+  }
+}
+
+TEST(OwnDepthwiseConvTest, InputThroughReluOnlyOnTheOwnDepthwiseKernel) {
+  // XNNPACK and the dense kernels cannot read through a Relu: refused, not
+  // silently run without it.
+  ConvSpec xnnpack = Depthwise(8, 8, 16, 3, 1, 1, 1600);
+  xnnpack.input_relu = true;
+  xnnpack.kernels = KernelChoice::kXnnpack;
+  Status status = BindStatus(xnnpack.Case());
+  EXPECT_EQ(status.code(), StatusCode::kUnsupported) << status.ToString();
+  ConvSpec dense;
+  dense.input_relu = true;
+  status = BindStatus(dense.Case());
+  EXPECT_EQ(status.code(), StatusCode::kUnsupported) << status.ToString();
 }
 
 TEST(OwnDepthwiseConvTest, RandomConfigurations) {

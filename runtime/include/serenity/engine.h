@@ -229,6 +229,15 @@ struct EngineOptions {
   // rounding.
   KernelSelection kernels = KernelSelection::kAuto;
   PthreadpoolOps pthreadpool_ops = PthreadpoolOps::kAuto;
+  // Fold a Relu, or a Clamp to [0, 6], into the Conv2D before it when it
+  // runs in place over the convolution's output (the plan's aliasing) and
+  // is that output's only reader: the convolution applies the activation as
+  // it stores, and the operator is not run (nor listed in profile()). The
+  // plan, the arena and the results (the same max and min, applied earlier)
+  // stay the same. DARTS' separable convolutions have one per
+  // convolution pair (64 of DARTS-ImageNet's 101 Relus). Off: every
+  // operator runs as stored, for comparisons.
+  bool fold_activations = true;
 };
 
 // The default plan cache directory: $XDG_CACHE_HOME/serenity when

@@ -124,6 +124,18 @@ struct BindRequest {
   // Scratch shared with the other ops of one engine (see SharedScratch);
   // nullptr: an op that needs scratch owns its own.
   SharedScratch* scratch = nullptr;
+  // An activation to apply to the output instead of the operator's own
+  // kNone: the engine folds a Relu or Clamp [0, 6] that runs in place over a
+  // convolution's output, and is its only reader, into the convolution
+  // (Engine::Create). Only a Conv2D without an activation takes one; any
+  // other operator, or a Conv2D that has one: kInvalidArgument.
+  Activation fused_activation = Activation::kNone;
+  // Read input 0 through max(0, x): the engine folds a Relu whose output
+  // only a depthwise Conv2D reads into it, which then reads the Relu's input
+  // (Engine::Create). Only Serenity's own depthwise kernel does this (x86-64
+  // with AVX2 + FMA, not windowed in place, not KernelChoice::kXnnpack);
+  // elsewhere kUnsupported.
+  bool input_relu = false;
 };
 
 // Returns the capabilities of op kind `type` (independent of shapes).
@@ -154,7 +166,8 @@ Result<std::unique_ptr<BoundOp>> BindOp(const Operator& op,
                                         const std::vector<OperandView>& outputs,
                                         pthreadpool_t pool, const std::string& name,
                                         KernelChoice kernels = KernelChoice::kAuto,
-                                        SharedScratch* scratch = nullptr);
+                                        SharedScratch* scratch = nullptr,
+                                        bool input_relu = false);
 
 // Naive reference implementation of one operator, for tests: plain loops in
 // double-precision accumulation, no XNNPACK. Same operand convention as

@@ -1,0 +1,388 @@
+// EngineOptions::fold_activations: a Relu or Clamp [0, 6] that is the only
+// reader of a Conv2D's output runs as the convolution's fused activation and
+// is skipped, whether the plan runs it in place (aliasing) or in a buffer of
+// its own (the convolution then writes that buffer, when nothing live in
+// between shares a byte with it). Checked against the naive reference and
+// against the same plan without folding, on 1 and 2 threads and both kernel
+// selections; operators that must not fold (another clamp range, a second
+// reader, a graph output) still run; and a hand-made plan whose activation
+// output reuses the convolution's input bytes is not folded into a write
+// over that input.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "engine_testing.h"
+#include "serenity/engine.h"
+#include "serenity/kernels/op_kernel.h"
+#include "test_models.h"
+
+namespace serenity {
+namespace {
+
+using runtime_testing::BuildModel;
+using runtime_testing::Conv;
+using runtime_testing::Pattern;
+using runtime_testing::RunEngine;
+
+int Unary(ModelBuilder& b, OpType type, const std::string& name, int x, std::vector<int64_t> shape,
+          float min = 0.0f, float max = 6.0f) {
+  const int y = b.AddActivation(name + "/y", std::move(shape));
+  if (type == OpType::kClamp) {
+    ClampAttrs attrs;
+    attrs.min = min;
+    attrs.max = max;
+    b.AddOperator(type, name, {x}, {y}, attrs);
+  } else {
+    b.AddOperator(type, name, {x}, {y});
+  }
+  return y;
+}
+
+// image [1,10,10,8] -> conv_a 3x3 -> relu_a -> conv_b 3x3 -> clamp_b [0,6]
+//   -> conv_c 1x1 -> clamp_c [-1,1] -> conv_d 3x3 -> {relu_d1, relu_d2} -> add
+//   (output "sum"); image -> conv_e 1x1 (output) -> relu_e (output).
+// Foldable: relu_a, clamp_b. Not: clamp_c (range), relu_d1 and relu_d2
+// (conv_d's output has two readers), relu_e (conv_e's output is a graph
+// output).
+ModelBuilder FoldNet() {
+  ModelBuilder b("fold");
+  const std::vector<int64_t> shape8 = {1, 10, 10, 8};
+  const std::vector<int64_t> shape16 = {1, 10, 10, 16};
+  const int image = b.AddInput("image", shape8);
+  const int a = Conv(b, "conv_a", image, 8, 16, 3, 10, 10, Activation::kNone, 1.0f);
+  const int ra = Unary(b, OpType::kRelu, "relu_a", a, shape16);
+  const int c_b = Conv(b, "conv_b", ra, 16, 16, 3, 10, 10, Activation::kNone, 2.0f);
+  const int rb = Unary(b, OpType::kClamp, "clamp_b", c_b, shape16, 0.0f, 6.0f);
+  const int c_c = Conv(b, "conv_c", rb, 16, 8, 1, 10, 10, Activation::kNone, 3.0f);
+  const int rc = Unary(b, OpType::kClamp, "clamp_c", c_c, shape8, -1.0f, 1.0f);
+  const int d = Conv(b, "conv_d", rc, 8, 8, 3, 10, 10, Activation::kNone, 4.0f);
+  const int d1 = Unary(b, OpType::kRelu, "relu_d1", d, shape8);
+  const int d2 = Unary(b, OpType::kRelu, "relu_d2", d, shape8);
+  const int sum = b.AddActivation("sum", shape8);
+  b.AddOperator(OpType::kAdd, "add", {d1, d2}, {sum});
+  const int e = Conv(b, "conv_e", image, 8, 8, 1, 10, 10, Activation::kNone, 5.0f);
+  const int re = Unary(b, OpType::kRelu, "relu_e", e, shape8);
+  b.MarkOutput(sum);
+  b.MarkOutput(e);
+  b.MarkOutput(re);
+  return b;
+}
+
+Model LoadOrDie(const ModelBuilder& builder) {
+  Result<Model> model = BuildModel(builder);
+  EXPECT_TRUE(model.ok()) << model.status().ToString();
+  return std::move(model).value();
+}
+
+EngineOptions NoCache() {
+  EngineOptions options;
+  options.plan_cache = PlanCacheMode::kOff;
+  options.use_stored_plan = false;
+  options.profile = true;
+  return options;
+}
+
+std::vector<std::vector<float>> Inputs(const Model& model) {
+  std::vector<std::vector<float>> inputs;
+  for (int t : model.inputs()) {
+    inputs.push_back(Pattern(static_cast<size_t>(model.tensors()[t].num_elements()), 0.3f, 4.0f));
+  }
+  return inputs;
+}
+
+void ExpectClose(const std::vector<std::vector<float>>& actual,
+                 const std::vector<std::vector<float>>& expected, const std::string& what) {
+  ASSERT_EQ(actual.size(), expected.size()) << what;
+  for (size_t o = 0; o < actual.size(); ++o) {
+    ASSERT_EQ(actual[o].size(), expected[o].size()) << what;
+    int bad = 0;
+    for (size_t i = 0; i < actual[o].size() && bad < 5; ++i) {
+      if (!(std::fabs(actual[o][i] - expected[o][i]) <= 1e-4 + 1e-4 * std::fabs(expected[o][i]))) {
+        ADD_FAILURE() << what << ": output " << o << " element " << i << " is " << actual[o][i]
+                      << ", expected " << expected[o][i];
+        ++bad;
+      }
+    }
+  }
+}
+
+std::set<std::string> RunOperators(const Engine& engine) {
+  std::set<std::string> names;
+  for (const OpProfile& entry : engine.profile()) names.insert(entry.name);
+  return names;
+}
+
+TEST(FoldActivationsTest, FoldsOnlyTheSoleReaderOfAConvOutput) {
+  const Model model = LoadOrDie(FoldNet());
+  const std::vector<std::vector<float>> inputs = Inputs(model);
+  Result<std::vector<std::vector<float>>> reference = kernels::RunModelReference(model, inputs);
+  ASSERT_TRUE(reference.ok()) << reference.status().ToString();
+  // The activations must matter: conv outputs with both signs and above 6.
+  for (bool rewrites : {true, false}) {
+    for (KernelSelection kernels : {KernelSelection::kAuto, KernelSelection::kXnnpack}) {
+      for (int threads : {1, 2}) {
+        const std::string what = std::string(rewrites ? "aliasing" : "no aliasing") +
+                                 (kernels == KernelSelection::kAuto ? ", auto" : ", xnnpack") +
+                                 ", " + std::to_string(threads) + " threads";
+        EngineOptions options = NoCache();
+        options.rewrites = rewrites;
+        options.kernels = kernels;
+        options.threads = threads;
+        options.fold_activations = false;
+        Result<Engine> plain = Engine::Create(model, options);
+        ASSERT_TRUE(plain.ok()) << plain.status().ToString();
+        options.fold_activations = true;
+        Result<Engine> folded = Engine::Create(model, options);
+        ASSERT_TRUE(folded.ok()) << folded.status().ToString();
+        // Same plan, same memory.
+        EXPECT_EQ(folded->plan().order, plain->plan().order) << what;
+        EXPECT_EQ(folded->memory().arena_bytes, plain->memory().arena_bytes) << what;
+        const std::set<std::string> all = RunOperators(*plain);
+        const std::set<std::string> run = RunOperators(*folded);
+        EXPECT_EQ(all.size(), model.operators().size()) << what;
+        // With aliasing both run in place over their convolution's output
+        // and always fold; without, each folds only where its own buffer
+        // shares no byte with what is live from the convolution on
+        // (NoEarlyWriteOverTheConvolutionsInput checks both cases).
+        if (rewrites) {
+          for (const char* name : {"relu_a", "clamp_b"}) {
+            EXPECT_EQ(run.count(name), 0u) << what << ": " << name << " still runs";
+          }
+          EXPECT_EQ(run.size(), all.size() - 2) << what;
+        }
+        for (const char* name : {"clamp_c", "relu_d1", "relu_d2", "relu_e", "conv_a", "conv_b",
+                                 "conv_c", "conv_d", "conv_e", "add"}) {
+          EXPECT_EQ(run.count(name), 1u) << what << ": " << name << " does not run";
+        }
+        const std::vector<std::vector<float>> expected = RunEngine(*plain, inputs);
+        ExpectClose(expected, *reference, what + ", not folded vs reference");
+        for (int run_index = 0; run_index < 2; ++run_index) {
+          const std::vector<std::vector<float>> got = RunEngine(*folded, inputs);
+          ExpectClose(got, *reference, what + ", folded vs reference");
+          ExpectClose(got, expected, what + ", folded vs not folded");
+        }
+      }
+    }
+  }
+}
+
+// image [1,10,10,8] -> conv 3x3 -> relu (output). A valid plan may put the
+// relu's output over the image, which is dead once the conv has read it;
+// writing the relu's output from the conv would then overwrite pixels the
+// conv has yet to read.
+TEST(FoldActivationsTest, NoEarlyWriteOverTheConvolutionsInput) {
+  ModelBuilder b("over_input");
+  const int image = b.AddInput("image", {1, 10, 10, 8});
+  const int conv = Conv(b, "conv", image, 8, 8, 3, 10, 10, Activation::kNone, 1.0f);
+  const int relu = Unary(b, OpType::kRelu, "relu", conv, {1, 10, 10, 8});
+  b.MarkOutput(relu);
+  const Model model = LoadOrDie(b);
+  const std::vector<std::vector<float>> inputs = Inputs(model);
+  Result<std::vector<std::vector<float>>> reference = kernels::RunModelReference(model, inputs);
+  ASSERT_TRUE(reference.ok()) << reference.status().ToString();
+
+  EngineOptions options = NoCache();
+  options.rewrites = false;
+  Result<ExecutionPlan> plan = Engine::Prepare(model, options);
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  ASSERT_EQ(plan->order.size(), 2u);
+  const int conv_output = model.operators()[plan->order[0]].outputs[0];
+  ASSERT_NE(plan->placements[relu].offset, plan->placements[conv_output].offset);
+  // Overlapping the image with the relu's output: the image's last reader is
+  // the conv (step 0), the relu's output is written at step 1.
+  plan->placements[relu] = plan->placements[image];
+  for (int threads : {1, 2}) {
+    options.threads = threads;
+    Result<Engine> engine = Engine::Create(model, *plan, options);
+    ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+    EXPECT_EQ(RunOperators(*engine).count("relu"), 1u) << threads << " threads";
+    ExpectClose(RunEngine(*engine, inputs), *reference, std::to_string(threads) + " threads");
+  }
+  // With the relu's output in bytes of its own, above everything else, the
+  // conv writes it directly and the relu folds.
+  ExecutionPlan own = *plan;
+  own.placements[relu].offset = static_cast<int64_t>(own.memory.arena_bytes);
+  own.memory.arena_bytes += 10 * 10 * 8 * sizeof(float);
+  for (int threads : {1, 2}) {
+    options.threads = threads;
+    Result<Engine> engine = Engine::Create(model, own, options);
+    ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+    EXPECT_EQ(RunOperators(*engine).count("relu"), 0u) << threads << " threads";
+    ExpectClose(RunEngine(*engine, inputs), *reference,
+                "own bytes, " + std::to_string(threads) + " threads");
+  }
+}
+
+int Depthwise(ModelBuilder& b, const std::string& name, int x, int channels, float seed) {
+  const int weights = b.AddConstant(name + "/w", {channels, 3, 3, 1},
+                                    Pattern(static_cast<size_t>(channels) * 9, seed, 0.5f));
+  const int bias = b.AddConstant(name + "/b", {channels}, Pattern(channels, seed + 1, 0.1f));
+  const int y = b.AddActivation(name + "/y", {1, 10, 10, channels});
+  Conv2DAttrs attrs;
+  attrs.pad_top = attrs.pad_bottom = attrs.pad_left = attrs.pad_right = 1;
+  attrs.groups = channels;
+  b.AddOperator(OpType::kConv2D, name, {x, weights, bias}, {y}, attrs);
+  return y;
+}
+
+// image [1,10,10,16] -> conv 1x1 -> t; t -> relu_1 -> dw_1 (3x3 depthwise);
+// t -> relu_2 -> {dw_2, add}; sum = dw_1 + dw_2 + relu_2 (output).
+// relu_1 folds into dw_1 (its only reader); relu_2 has two readers.
+TEST(FoldActivationsTest, ReluFoldsIntoTheDepthwiseConvolutionReadingIt) {
+  ModelBuilder b("relu_dw");
+  const std::vector<int64_t> shape = {1, 10, 10, 16};
+  const int image = b.AddInput("image", shape);
+  const int t = Conv(b, "conv", image, 16, 16, 1, 10, 10, Activation::kNone, 1.0f);
+  const int r1 = Unary(b, OpType::kRelu, "relu_1", t, shape);
+  const int d1 = Depthwise(b, "dw_1", r1, 16, 2.0f);
+  const int r2 = Unary(b, OpType::kRelu, "relu_2", t, shape);
+  const int d2 = Depthwise(b, "dw_2", r2, 16, 3.0f);
+  const int sum = b.AddActivation("sum", shape);
+  b.AddOperator(OpType::kAdd, "add", {d1, d2, r2}, {sum});
+  b.MarkOutput(sum);
+  const Model model = LoadOrDie(b);
+  const std::vector<std::vector<float>> inputs = Inputs(model);
+  Result<std::vector<std::vector<float>>> reference = kernels::RunModelReference(model, inputs);
+  ASSERT_TRUE(reference.ok()) << reference.status().ToString();
+  for (bool rewrites : {true, false}) {
+    for (KernelSelection kernels : {KernelSelection::kAuto, KernelSelection::kXnnpack}) {
+      for (int threads : {1, 2}) {
+        const std::string what = std::string(rewrites ? "aliasing" : "no aliasing") +
+                                 (kernels == KernelSelection::kAuto ? ", auto" : ", xnnpack") +
+                                 ", " + std::to_string(threads) + " threads";
+        EngineOptions options = NoCache();
+        options.rewrites = rewrites;
+        options.kernels = kernels;
+        options.threads = threads;
+        Result<Engine> engine = Engine::Create(model, options);
+        ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+        const std::set<std::string> run = RunOperators(*engine);
+        // Only Serenity's own depthwise kernel reads through a Relu.
+        const bool own = kernels == KernelSelection::kAuto &&
+                         kernels::CapabilitiesOf(OpType::kConv2D).windowed_max_positions > 0;
+        EXPECT_EQ(run.count("relu_1"), own ? 0u : 1u) << what;
+        EXPECT_EQ(run.count("relu_2"), 1u) << what;
+        for (int run_index = 0; run_index < 2; ++run_index) {
+          ExpectClose(RunEngine(*engine, inputs), *reference, what);
+        }
+      }
+    }
+  }
+}
+
+// image -> relu -> dw (output y); image2 -> conv -> z; y + z (output). In a
+// plan that runs relu, conv, dw and puts z over the image (dead after the
+// relu), the dw cannot read the image through the relu: the relu runs.
+TEST(FoldActivationsTest, NoReluFoldWhenItsInputIsOverwrittenBeforeTheReader) {
+  ModelBuilder b("overwritten");
+  const std::vector<int64_t> shape = {1, 10, 10, 16};
+  const int image = b.AddInput("image", shape);
+  const int image2 = b.AddInput("image2", shape);
+  const int r = Unary(b, OpType::kRelu, "relu", image, shape);
+  const int y = Depthwise(b, "dw", r, 16, 2.0f);
+  const int z = Conv(b, "conv", image2, 16, 16, 1, 10, 10, Activation::kNone, 3.0f);
+  const int sum = b.AddActivation("sum", shape);
+  b.AddOperator(OpType::kAdd, "add", {y, z}, {sum});
+  b.MarkOutput(sum);
+  const Model model = LoadOrDie(b);
+  const std::vector<std::vector<float>> inputs = Inputs(model);
+  Result<std::vector<std::vector<float>>> reference = kernels::RunModelReference(model, inputs);
+  ASSERT_TRUE(reference.ok()) << reference.status().ToString();
+  EngineOptions options = NoCache();
+  options.rewrites = false;
+  Result<ExecutionPlan> plan = Engine::Prepare(model, options);
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  auto index_of = [&](const std::string& name) {
+    for (size_t o = 0; o < model.operators().size(); ++o) {
+      if (model.operators()[o].name == name) return static_cast<int>(o);
+    }
+    return -1;
+  };
+  // relu, conv, dw, add; every tensor in bytes of its own, then z over the
+  // image.
+  plan->order = {index_of("relu"), index_of("conv"), index_of("dw"), index_of("add")};
+  const int64_t bytes = 10 * 10 * 16 * sizeof(float);
+  int64_t offset = 0;
+  for (size_t t = 0; t < model.tensors().size(); ++t) {
+    if (model.tensors()[t].is_constant()) continue;
+    plan->placements[t].offset = offset;
+    plan->placements[t].pixel_stride = 16;
+    offset += bytes;
+  }
+  plan->placements[z] = plan->placements[image];
+  plan->memory.arena_bytes = static_cast<uint64_t>(offset);
+  for (bool fold : {true, false}) {
+    options.fold_activations = fold;
+    Result<Engine> engine = Engine::Create(model, *plan, options);
+    ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+    EXPECT_EQ(RunOperators(*engine).count("relu"), 1u);
+    ExpectClose(RunEngine(*engine, inputs), *reference, fold ? "fold" : "no fold");
+  }
+  // With z in bytes of its own the relu folds (own depthwise kernel).
+  plan->placements[z].offset = offset;
+  plan->memory.arena_bytes = static_cast<uint64_t>(offset + bytes);
+  options.fold_activations = true;
+  Result<Engine> engine = Engine::Create(model, *plan, options);
+  ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+  if (kernels::CapabilitiesOf(OpType::kConv2D).windowed_max_positions > 0) {
+    EXPECT_EQ(RunOperators(*engine).count("relu"), 0u);
+  }
+  ExpectClose(RunEngine(*engine, inputs), *reference, "z apart");
+}
+
+TEST(FoldActivationsTest, BindRequestRefusesAFusedActivationElsewhere) {
+  const Model model = LoadOrDie(FoldNet());
+  // Operator 1 is relu_a, a Relu: it takes no fused activation.
+  int relu_index = -1, conv_e_index = -1;
+  for (size_t o = 0; o < model.operators().size(); ++o) {
+    if (model.operators()[o].name == "relu_a") relu_index = static_cast<int>(o);
+    if (model.operators()[o].name == "conv_e") conv_e_index = static_cast<int>(o);
+  }
+  ASSERT_GE(relu_index, 0);
+  ASSERT_GE(conv_e_index, 0);
+  std::vector<std::vector<float>> storage;
+  for (int index : {relu_index, conv_e_index}) {
+    const Operator& op = model.operators()[index];
+    kernels::BindRequest request;
+    request.model = &model;
+    request.op_index = index;
+    request.fused_activation = Activation::kRelu;
+    for (int t : op.inputs) {
+      kernels::OperandView view;
+      view.shape = model.tensors()[t].shape;
+      view.pixel_stride = view.shape.back();
+      if (model.tensors()[t].is_constant()) {
+        view.data = const_cast<float*>(reinterpret_cast<const float*>(model.tensors()[t].data));
+      } else {
+        storage.emplace_back(static_cast<size_t>(model.tensors()[t].num_elements()) + 16, 0.0f);
+        view.data = storage.back().data();
+      }
+      request.inputs.push_back(view);
+    }
+    for (int t : op.outputs) {
+      kernels::OperandView view;
+      view.shape = model.tensors()[t].shape;
+      view.pixel_stride = view.shape.back();
+      storage.emplace_back(static_cast<size_t>(model.tensors()[t].num_elements()) + 16, 0.0f);
+      view.data = storage.back().data();
+      request.outputs.push_back(view);
+    }
+    Result<std::unique_ptr<kernels::BoundOp>> bound = kernels::BindOp(request);
+    if (index == relu_index) {
+      ASSERT_FALSE(bound.ok());
+      EXPECT_EQ(bound.status().code(), StatusCode::kInvalidArgument);
+      EXPECT_NE(bound.status().message().find("relu_a"), std::string::npos)
+          << bound.status().message();
+    } else {
+      EXPECT_TRUE(bound.ok()) << bound.status().ToString();
+    }
+  }
+}
+
+}  // namespace
+}  // namespace serenity
