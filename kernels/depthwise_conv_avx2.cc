@@ -35,12 +35,14 @@ inline __m256i LaneMask(int64_t lanes) {
   return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(lanes)), index);
 }
 
-// One input vector through max(floor, x): floor is 0 with
-// DenseConvArgs::input_relu, else -infinity (max(-inf, x) is x, NaN
-// included: vmaxps returns its second operand when either is NaN).
-template <bool kMasked>
-inline __m256 LoadInput(const float* x, __m256i mask, __m256 floor) {
-  return _mm256_max_ps(floor, kMasked ? _mm256_maskload_ps(x, mask) : _mm256_loadu_ps(x));
+// One input vector; kRelu (DenseConvArgs::input_relu): through max(0, x)
+// (a NaN stays NaN: vmaxps returns its second operand when either is NaN).
+// A template parameter, not a floor of -infinity, so that convolutions
+// without a folded Relu run no vmaxps.
+template <bool kMasked, bool kRelu>
+inline __m256 LoadInput(const float* x, __m256i mask) {
+  const __m256 v = kMasked ? _mm256_maskload_ps(x, mask) : _mm256_loadu_ps(x);
+  return kRelu ? _mm256_max_ps(_mm256_setzero_ps(), v) : v;
 }
 
 using avx2::StorePartial;
@@ -79,7 +81,6 @@ struct RowGeometry {
   // Output pixels [interior_begin, interior_end) of every row have their
   // whole window inside the input horizontally.
   int64_t interior_begin, interior_end;
-  float input_floor;  // LoadInput's floor
   RowFn row;
 };
 
@@ -117,8 +118,9 @@ inline void RowLines(const DenseConvShape& s, const float* input, int64_t n, int
 // pixel's kernel column 0. kChecked: some columns may lie outside the input
 // (skipped). Accumulators and weights are arrays indexed by constants only
 // (every loop here has compile-time bounds and is unrolled), which GCC keeps
-// in registers: kPixels + kKw + 2 <= 16 (with the input floor).
-template <int kPixels, int kKw, int kStride, int kDilation, bool kChecked, bool kMasked>
+// in registers: kPixels + kKw + 2 <= 16 (one for a folded Relu's zero).
+template <int kPixels, int kKw, int kStride, int kDilation, bool kChecked, bool kMasked,
+          bool kRelu>
 inline void ReuseBlock(const RowGeometry& g, const float* const* lines, int64_t ky_lo,
                        int64_t ky_hi, int64_t x0, int64_t c, float* out, Scale scale) {
   static_assert(kPixels + kKw + 2 <= 16, "registers");
@@ -129,7 +131,6 @@ inline void ReuseBlock(const RowGeometry& g, const float* const* lines, int64_t 
   const int64_t ps = s.in_pixel_stride;
   __m256 acc[kPixels];
   const __m256 bias = _mm256_loadu_ps(g.args->packed + c);
-  const __m256 floor = _mm256_set1_ps(g.input_floor);
 #pragma GCC unroll 16
   for (int j = 0; j < kPixels; ++j) acc[j] = bias;
   // Columns [t_lo, t_hi) of the group lie inside the input.
@@ -146,7 +147,7 @@ inline void ReuseBlock(const RowGeometry& g, const float* const* lines, int64_t 
 #pragma GCC unroll 64
     for (int t = 0; t < kColumns; ++t) {
       if (kChecked && (t < t_lo || t >= t_hi)) continue;
-      const __m256 v = LoadInput<kMasked>(first + t * ps, mask, floor);
+      const __m256 v = LoadInput<kMasked, kRelu>(first + t * ps, mask);
 #pragma GCC unroll 16
       for (int kx = 0; kx < kKw; ++kx) {
         const int u = t - kx * kDilation;
@@ -162,42 +163,42 @@ inline void ReuseBlock(const RowGeometry& g, const float* const* lines, int64_t 
 }
 
 // All channels of kPixels adjacent output pixels.
-template <int kPixels, int kKw, int kStride, int kDilation, bool kChecked>
+template <int kPixels, int kKw, int kStride, int kDilation, bool kChecked, bool kRelu>
 void ReusePixels(const RowGeometry& g, const float* const* lines, int64_t ky_lo, int64_t ky_hi,
                  int64_t x0, float* out, Scale scale) {
   if (g.channels < 8) {
-    ReuseBlock<kPixels, kKw, kStride, kDilation, kChecked, true>(g, lines, ky_lo, ky_hi, x0, 0, out,
+    ReuseBlock<kPixels, kKw, kStride, kDilation, kChecked, true, kRelu>(g, lines, ky_lo, ky_hi, x0, 0, out,
                                                                  scale);
     return;
   }
   int64_t c = 0;
   for (; c + 8 <= g.channels; c += 8) {
-    ReuseBlock<kPixels, kKw, kStride, kDilation, kChecked, false>(g, lines, ky_lo, ky_hi, x0, c,
+    ReuseBlock<kPixels, kKw, kStride, kDilation, kChecked, false, kRelu>(g, lines, ky_lo, ky_hi, x0, c,
                                                                   out, scale);
   }
   if (c < g.channels) {
-    ReuseBlock<kPixels, kKw, kStride, kDilation, kChecked, false>(g, lines, ky_lo, ky_hi, x0,
+    ReuseBlock<kPixels, kKw, kStride, kDilation, kChecked, false, kRelu>(g, lines, ky_lo, ky_hi, x0,
                                                                   g.channels - 8, out, scale);
   }
 }
 
 // Pixels [ox, ox + kPixels) of a row; checked when they reach the border.
-template <int kPixels, int kKw, int kStride, int kDilation>
+template <int kPixels, int kKw, int kStride, int kDilation, bool kRelu>
 inline void ReuseGroup(const RowGeometry& g, const float* const* lines, int64_t ky_lo,
                        int64_t ky_hi, int64_t oy, int64_t ox, float* out) {
   const int64_t x0 = ox * kStride - g.args->shape.pad_left;
   out += ox * g.out_stride;
   const Scale scale = ScaleAt(*g.args, oy, ox);
   if (ox >= g.interior_begin && ox + kPixels <= g.interior_end) {
-    ReusePixels<kPixels, kKw, kStride, kDilation, false>(g, lines, ky_lo, ky_hi, x0, out, scale);
+    ReusePixels<kPixels, kKw, kStride, kDilation, false, kRelu>(g, lines, ky_lo, ky_hi, x0, out, scale);
   } else {
-    ReusePixels<kPixels, kKw, kStride, kDilation, true>(g, lines, ky_lo, ky_hi, x0, out, scale);
+    ReusePixels<kPixels, kKw, kStride, kDilation, true, kRelu>(g, lines, ky_lo, ky_hi, x0, out, scale);
   }
 }
 
 // One output row: groups of 8 pixels (6 for 7-wide kernels, for registers),
 // then the rest in one group.
-template <int kKw, int kStride, int kDilation>
+template <int kKw, int kStride, int kDilation, bool kRelu>
 void ReuseRow(const RowGeometry& g, int64_t n, int64_t oy) {
   constexpr int kGroup = kKw <= 5 ? 8 : 6;
   const DenseConvShape& s = g.args->shape;
@@ -207,30 +208,30 @@ void ReuseRow(const RowGeometry& g, int64_t n, int64_t oy) {
   float* out = g.args->output + (n * s.out_h + oy) * s.out_w * g.out_stride;
   int64_t ox = 0;
   for (; ox + kGroup <= s.out_w; ox += kGroup) {
-    ReuseGroup<kGroup, kKw, kStride, kDilation>(g, lines, ky_lo, ky_hi, oy, ox, out);
+    ReuseGroup<kGroup, kKw, kStride, kDilation, kRelu>(g, lines, ky_lo, ky_hi, oy, ox, out);
   }
   // The rest in one group (a 7-pixel row: one group; 14: two).
   switch (s.out_w - ox) {
     case 7:
-      ReuseGroup<kGroup == 8 ? 7 : 1, kKw, kStride, kDilation>(g, lines, ky_lo, ky_hi, oy, ox, out);
+      ReuseGroup<kGroup == 8 ? 7 : 1, kKw, kStride, kDilation, kRelu>(g, lines, ky_lo, ky_hi, oy, ox, out);
       break;
     case 6:
-      ReuseGroup<kGroup == 8 ? 6 : 1, kKw, kStride, kDilation>(g, lines, ky_lo, ky_hi, oy, ox, out);
+      ReuseGroup<kGroup == 8 ? 6 : 1, kKw, kStride, kDilation, kRelu>(g, lines, ky_lo, ky_hi, oy, ox, out);
       break;
     case 5:
-      ReuseGroup<5, kKw, kStride, kDilation>(g, lines, ky_lo, ky_hi, oy, ox, out);
+      ReuseGroup<5, kKw, kStride, kDilation, kRelu>(g, lines, ky_lo, ky_hi, oy, ox, out);
       break;
     case 4:
-      ReuseGroup<4, kKw, kStride, kDilation>(g, lines, ky_lo, ky_hi, oy, ox, out);
+      ReuseGroup<4, kKw, kStride, kDilation, kRelu>(g, lines, ky_lo, ky_hi, oy, ox, out);
       break;
     case 3:
-      ReuseGroup<3, kKw, kStride, kDilation>(g, lines, ky_lo, ky_hi, oy, ox, out);
+      ReuseGroup<3, kKw, kStride, kDilation, kRelu>(g, lines, ky_lo, ky_hi, oy, ox, out);
       break;
     case 2:
-      ReuseGroup<2, kKw, kStride, kDilation>(g, lines, ky_lo, ky_hi, oy, ox, out);
+      ReuseGroup<2, kKw, kStride, kDilation, kRelu>(g, lines, ky_lo, ky_hi, oy, ox, out);
       break;
     case 1:
-      ReuseGroup<1, kKw, kStride, kDilation>(g, lines, ky_lo, ky_hi, oy, ox, out);
+      ReuseGroup<1, kKw, kStride, kDilation, kRelu>(g, lines, ky_lo, ky_hi, oy, ox, out);
       break;
     default:
       break;
@@ -242,13 +243,13 @@ void ReuseRow(const RowGeometry& g, int64_t n, int64_t oy) {
 
 // Accumulator kI of kPixels pixels x kBlocks channel vectors (pixel
 // kI / kBlocks, vector kI % kBlocks) takes one kernel tap.
-template <int kI, int kPixels, int kBlocks, bool kMasked>
-inline void Tap(__m256& acc, const float* x, int64_t step, __m256i mask, __m256 floor, __m256 w0,
-                __m256 w1, __m256 w2, __m256 w3) {
+template <int kI, int kPixels, int kBlocks, bool kMasked, bool kRelu>
+inline void Tap(__m256& acc, const float* x, int64_t step, __m256i mask, __m256 w0, __m256 w1,
+                __m256 w2, __m256 w3) {
   if (kI < kPixels * kBlocks) {
     constexpr int kVector = kI % kBlocks;
     const __m256 w = kVector == 0 ? w0 : kVector == 1 ? w1 : kVector == 2 ? w2 : w3;
-    acc = _mm256_fmadd_ps(LoadInput<kMasked>(x + (kI / kBlocks) * step + 8 * kVector, mask, floor),
+    acc = _mm256_fmadd_ps(LoadInput<kMasked, kRelu>(x + (kI / kBlocks) * step + 8 * kVector, mask),
                           w, acc);
   }
 }
@@ -267,7 +268,7 @@ inline void Store(const RowGeometry& g, __m256 acc, Scale scale, int64_t lanes, 
 // the input column under the first pixel's kernel column 0. Up to 8
 // accumulators as named variables: this loop's bounds are run-time values,
 // and GCC keeps a run-time-indexed array of __m256 in memory.
-template <int kPixels, int kBlocks, bool kMasked>
+template <int kPixels, int kBlocks, bool kMasked, bool kRelu>
 inline void Block(const RowGeometry& g, const float* const* lines, int64_t ky_lo, int64_t ky_hi,
                   int64_t kx_lo, int64_t kx_hi, int64_t x0, int64_t c, float* out, Scale scale) {
   static_assert(kPixels * kBlocks <= 8 && kBlocks <= 4 && (!kMasked || kBlocks == 1),
@@ -281,7 +282,6 @@ inline void Block(const RowGeometry& g, const float* const* lines, int64_t ky_lo
   const __m256 b2 = kBlocks > 2 ? _mm256_loadu_ps(bias + 16) : b0;
   const __m256 b3 = kBlocks > 3 ? _mm256_loadu_ps(bias + 24) : b0;
   const __m256 bs[4] = {b0, b1, b2, b3};
-  const __m256 floor = _mm256_set1_ps(g.input_floor);
   __m256 a0 = bs[0 % kBlocks], a1 = bs[1 % kBlocks], a2 = bs[2 % kBlocks], a3 = bs[3 % kBlocks];
   __m256 a4 = bs[4 % kBlocks], a5 = bs[5 % kBlocks], a6 = bs[6 % kBlocks], a7 = bs[7 % kBlocks];
   const int64_t step = g.in_step;
@@ -294,14 +294,14 @@ inline void Block(const RowGeometry& g, const float* const* lines, int64_t ky_lo
       const __m256 w1 = kBlocks > 1 ? _mm256_loadu_ps(w + 8) : w0;
       const __m256 w2 = kBlocks > 2 ? _mm256_loadu_ps(w + 16) : w0;
       const __m256 w3 = kBlocks > 3 ? _mm256_loadu_ps(w + 24) : w0;
-      Tap<0, kPixels, kBlocks, kMasked>(a0, x, step, mask, floor, w0, w1, w2, w3);
-      Tap<1, kPixels, kBlocks, kMasked>(a1, x, step, mask, floor, w0, w1, w2, w3);
-      Tap<2, kPixels, kBlocks, kMasked>(a2, x, step, mask, floor, w0, w1, w2, w3);
-      Tap<3, kPixels, kBlocks, kMasked>(a3, x, step, mask, floor, w0, w1, w2, w3);
-      Tap<4, kPixels, kBlocks, kMasked>(a4, x, step, mask, floor, w0, w1, w2, w3);
-      Tap<5, kPixels, kBlocks, kMasked>(a5, x, step, mask, floor, w0, w1, w2, w3);
-      Tap<6, kPixels, kBlocks, kMasked>(a6, x, step, mask, floor, w0, w1, w2, w3);
-      Tap<7, kPixels, kBlocks, kMasked>(a7, x, step, mask, floor, w0, w1, w2, w3);
+      Tap<0, kPixels, kBlocks, kMasked, kRelu>(a0, x, step, mask, w0, w1, w2, w3);
+      Tap<1, kPixels, kBlocks, kMasked, kRelu>(a1, x, step, mask, w0, w1, w2, w3);
+      Tap<2, kPixels, kBlocks, kMasked, kRelu>(a2, x, step, mask, w0, w1, w2, w3);
+      Tap<3, kPixels, kBlocks, kMasked, kRelu>(a3, x, step, mask, w0, w1, w2, w3);
+      Tap<4, kPixels, kBlocks, kMasked, kRelu>(a4, x, step, mask, w0, w1, w2, w3);
+      Tap<5, kPixels, kBlocks, kMasked, kRelu>(a5, x, step, mask, w0, w1, w2, w3);
+      Tap<6, kPixels, kBlocks, kMasked, kRelu>(a6, x, step, mask, w0, w1, w2, w3);
+      Tap<7, kPixels, kBlocks, kMasked, kRelu>(a7, x, step, mask, w0, w1, w2, w3);
     }
   }
   out += c;
@@ -317,30 +317,31 @@ inline void Block(const RowGeometry& g, const float* const* lines, int64_t ky_lo
 
 // All channels of kPixels adjacent output pixels: 8 / kPixels (at most 4)
 // channel vectors at a time, then single vectors.
-template <int kPixels>
+template <int kPixels, bool kRelu>
 void Pixels(const RowGeometry& g, const float* const* lines, int64_t ky_lo, int64_t ky_hi,
             int64_t kx_lo, int64_t kx_hi, int64_t x0, float* out, Scale scale) {
   constexpr int kBlocks = 8 / kPixels < 4 ? 8 / kPixels : 4;
   if (g.channels < 8) {
-    Block<kPixels, 1, true>(g, lines, ky_lo, ky_hi, kx_lo, kx_hi, x0, 0, out, scale);
+    Block<kPixels, 1, true, kRelu>(g, lines, ky_lo, ky_hi, kx_lo, kx_hi, x0, 0, out, scale);
     return;
   }
   int64_t c = 0;
   if (kBlocks > 1) {
     for (; c + 8 * kBlocks <= g.channels; c += 8 * kBlocks) {
-      Block<kPixels, kBlocks, false>(g, lines, ky_lo, ky_hi, kx_lo, kx_hi, x0, c, out, scale);
+      Block<kPixels, kBlocks, false, kRelu>(g, lines, ky_lo, ky_hi, kx_lo, kx_hi, x0, c, out, scale);
     }
   }
   for (; c + 8 <= g.channels; c += 8) {
-    Block<kPixels, 1, false>(g, lines, ky_lo, ky_hi, kx_lo, kx_hi, x0, c, out, scale);
+    Block<kPixels, 1, false, kRelu>(g, lines, ky_lo, ky_hi, kx_lo, kx_hi, x0, c, out, scale);
   }
   if (c < g.channels) {
-    Block<kPixels, 1, false>(g, lines, ky_lo, ky_hi, kx_lo, kx_hi, x0, g.channels - 8, out, scale);
+    Block<kPixels, 1, false, kRelu>(g, lines, ky_lo, ky_hi, kx_lo, kx_hi, x0, g.channels - 8, out, scale);
   }
 }
 
 // One output row: the pixels whose windows reach the padding one at a time
 // with the kernel columns inside; the others 8, 4, 2, then 1 at a time.
+template <bool kRelu>
 void GenericRow(const RowGeometry& g, int64_t n, int64_t oy) {
   const DenseConvShape& s = g.args->shape;
   const float* lines[kDenseConvMaxPositions];
@@ -351,28 +352,28 @@ void GenericRow(const RowGeometry& g, int64_t n, int64_t oy) {
     const int64_t x0 = ox * s.stride_w - s.pad_left;
     int64_t kx_lo, kx_hi;
     TapRange(x0, s.dilation_w, s.kernel_w, s.in_w, &kx_lo, &kx_hi);
-    Pixels<1>(g, lines, ky_lo, ky_hi, kx_lo, kx_hi, x0, out + ox * g.out_stride,
+    Pixels<1, kRelu>(g, lines, ky_lo, ky_hi, kx_lo, kx_hi, x0, out + ox * g.out_stride,
               ScaleAt(*g.args, oy, ox));
   };
   for (int64_t ox = 0; ox < g.interior_begin; ++ox) border(ox);
   int64_t ox = g.interior_begin;
   const int64_t kw = s.kernel_w;
   for (; ox + 8 <= g.interior_end; ox += 8) {
-    Pixels<8>(g, lines, ky_lo, ky_hi, 0, kw, ox * s.stride_w - s.pad_left, out + ox * g.out_stride,
+    Pixels<8, kRelu>(g, lines, ky_lo, ky_hi, 0, kw, ox * s.stride_w - s.pad_left, out + ox * g.out_stride,
               ScaleAt(*g.args, oy, ox));
   }
   if (ox + 4 <= g.interior_end) {
-    Pixels<4>(g, lines, ky_lo, ky_hi, 0, kw, ox * s.stride_w - s.pad_left, out + ox * g.out_stride,
+    Pixels<4, kRelu>(g, lines, ky_lo, ky_hi, 0, kw, ox * s.stride_w - s.pad_left, out + ox * g.out_stride,
               ScaleAt(*g.args, oy, ox));
     ox += 4;
   }
   if (ox + 2 <= g.interior_end) {
-    Pixels<2>(g, lines, ky_lo, ky_hi, 0, kw, ox * s.stride_w - s.pad_left, out + ox * g.out_stride,
+    Pixels<2, kRelu>(g, lines, ky_lo, ky_hi, 0, kw, ox * s.stride_w - s.pad_left, out + ox * g.out_stride,
               ScaleAt(*g.args, oy, ox));
     ox += 2;
   }
   if (ox < g.interior_end) {
-    Pixels<1>(g, lines, ky_lo, ky_hi, 0, kw, ox * s.stride_w - s.pad_left, out + ox * g.out_stride,
+    Pixels<1, kRelu>(g, lines, ky_lo, ky_hi, 0, kw, ox * s.stride_w - s.pad_left, out + ox * g.out_stride,
               ScaleAt(*g.args, oy, ox));
   }
   for (ox = g.interior_end; ox < s.out_w; ++ox) border(ox);
@@ -380,20 +381,21 @@ void GenericRow(const RowGeometry& g, int64_t n, int64_t oy) {
 
 // ---------------------------------------------------------------------------
 
-template <int kKw>
+template <int kKw, bool kRelu>
 RowFn ReuseRowFor(int64_t stride, int64_t dilation) {
-  if (stride == 1 && dilation == 1) return ReuseRow<kKw, 1, 1>;
-  if (stride == 1 && dilation == 2) return ReuseRow<kKw, 1, 2>;
-  if (stride == 2 && dilation == 1) return ReuseRow<kKw, 2, 1>;
+  if (stride == 1 && dilation == 1) return ReuseRow<kKw, 1, 1, kRelu>;
+  if (stride == 1 && dilation == 2) return ReuseRow<kKw, 1, 2, kRelu>;
+  if (stride == 2 && dilation == 1) return ReuseRow<kKw, 2, 1, kRelu>;
   return nullptr;
 }
 
+template <bool kRelu>
 RowFn RowFor(const DenseConvShape& s) {
   RowFn reuse = nullptr;
-  if (s.kernel_w == 3) reuse = ReuseRowFor<3>(s.stride_w, s.dilation_w);
-  if (s.kernel_w == 5) reuse = ReuseRowFor<5>(s.stride_w, s.dilation_w);
-  if (s.kernel_w == 7) reuse = ReuseRowFor<7>(s.stride_w, s.dilation_w);
-  return reuse != nullptr ? reuse : GenericRow;
+  if (s.kernel_w == 3) reuse = ReuseRowFor<3, kRelu>(s.stride_w, s.dilation_w);
+  if (s.kernel_w == 5) reuse = ReuseRowFor<5, kRelu>(s.stride_w, s.dilation_w);
+  if (s.kernel_w == 7) reuse = ReuseRowFor<7, kRelu>(s.stride_w, s.dilation_w);
+  return reuse != nullptr ? reuse : GenericRow<kRelu>;
 }
 
 struct RowTask {
@@ -435,8 +437,7 @@ void DepthwiseConvRun(const DenseConvArgs& args, WorkPool* pool) {
   if (g.interior_begin > s.out_w) g.interior_begin = s.out_w;
   if (g.interior_end > s.out_w) g.interior_end = s.out_w;
   if (g.interior_end < g.interior_begin) g.interior_end = g.interior_begin;
-  g.input_floor = args.input_relu ? 0.0f : -__builtin_inff();
-  g.row = RowFor(s);
+  g.row = args.input_relu ? RowFor<true>(s) : RowFor<false>(s);
   task.rows = s.batch * s.out_h;
   const int64_t row_macs = s.out_w * s.in_channels * s.kernel_h * s.kernel_w;
   task.rows_per_task = pool == nullptr ? task.rows
