@@ -8,60 +8,22 @@
 // "Conv"), mean_ms over the timed runs, and the input shapes ORT reported
 // (weights included, so a caller can tell 1x1, depthwise and other
 // convolutions apart). Warm-up runs are profiled too but left out. Inputs are
-// the seeded random values of ort_latency.js.
+// the seeded random values of ort_latency.js (ort_common.js).
 'use strict';
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
-const ort = require('onnxruntime-node');
-
-function parseArgs(argv) {
-  const args = {threads: 1, warmup: 3, runs: 20, model: null};
-  for (let i = 0; i < argv.length; ++i) {
-    const flag = argv[i];
-    const value = () => {
-      if (i + 1 >= argv.length) throw new Error(`${flag} needs a value`);
-      return argv[++i];
-    };
-    if (flag === '--threads') args.threads = parseInt(value(), 10);
-    else if (flag === '--warmup') args.warmup = parseInt(value(), 10);
-    else if (flag === '--runs') args.runs = parseInt(value(), 10);
-    else if (!flag.startsWith('--') && args.model === null) args.model = flag;
-    else throw new Error(`unknown argument ${flag}`);
-  }
-  if (!args.model || !(args.runs >= 1) || !(args.warmup >= 0) || !(args.threads >= 1)) {
-    throw new Error('usage: ort_profile.js MODEL.onnx [--threads N>=1] [--warmup N>=0] [--runs N>=1]');
-  }
-  return args;
-}
+const {parseArgs, createSession, seededFeeds} = require('./ort_common');
 
 async function main() {
-  const args = parseArgs(process.argv.slice(2));
+  const args = parseArgs(process.argv.slice(2), 'ort_profile.js');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ort_profile-'));
   try {
-    const session = await ort.InferenceSession.create(args.model, {
-      intraOpNumThreads: args.threads,
-      interOpNumThreads: 1,
-      executionMode: 'sequential',
-      graphOptimizationLevel: 'all',
+    const session = await createSession(args.model, args.threads, {
       enableProfiling: true,
       profileFilePrefix: path.join(dir, 'trace'),
     });
-    let seed = 12345;
-    const random = () => {
-      seed = (seed * 1103515245 + 12345) % 2147483648;
-      return seed / 2147483648 - 0.5;
-    };
-    const feeds = {};
-    for (const name of session.inputNames) {
-      const meta = session.inputMetadata ? session.inputMetadata.find((m) => m.name === name) : null;
-      const dims = meta && meta.shape ? meta.shape.map((d) => (typeof d === 'number' ? d : 1)) : null;
-      if (!dims) throw new Error(`cannot read the shape of input ${name}`);
-      const count = dims.reduce((a, b) => a * b, 1);
-      const data = new Float32Array(count);
-      for (let i = 0; i < count; ++i) data[i] = random();
-      feeds[name] = new ort.Tensor('float32', data, dims);
-    }
+    const feeds = seededFeeds(session);
     for (let i = 0; i < args.warmup + args.runs; ++i) await session.run(feeds);
     session.endProfiling();
     const traces = fs.readdirSync(dir).filter((f) => f.endsWith('.json'));

@@ -327,6 +327,43 @@ TEST(ArenaPlanValidatorTest, CatchesOverlappingLiveBuffers) {
   EXPECT_NE(status.message().find("buffers 1 and 2"), std::string::npos) << status.message();
 }
 
+// Pair by pair, the oracle of the two tests below: whether two buffers
+// that take bytes are live at a common step and share bytes.
+bool AnyPairConflicts(const std::vector<PlanBuffer>& buffers, const ArenaPlan& plan) {
+  const size_t n = buffers.size();
+  for (size_t a = 0; a < n; ++a) {
+    for (size_t b = a + 1; b < n; ++b) {
+      const bool in_time =
+          !(buffers[a].last < buffers[b].first || buffers[b].last < buffers[a].first);
+      const bool in_bytes = buffers[a].size > 0 && buffers[b].size > 0 &&
+                            plan.offsets[a] < plan.offsets[b] + buffers[b].size &&
+                            plan.offsets[b] < plan.offsets[a] + buffers[a].size;
+      if (in_time && in_bytes) return true;
+    }
+  }
+  return false;
+}
+
+// ValidateArenaPlan agrees with AnyPairConflicts, and a rejection names a
+// pair that really conflicts; counts the rejections in *rejected.
+void ExpectVerdictOfEveryPairCheck(const std::vector<PlanBuffer>& buffers, const ArenaPlan& plan,
+                                   int round, int* rejected) {
+  const bool conflict = AnyPairConflicts(buffers, plan);
+  const Status status = ValidateArenaPlan(buffers, plan, 0);
+  ASSERT_EQ(status.ok(), !conflict) << "round " << round << ": " << status.message();
+  if (!conflict) return;
+  ++*rejected;
+  int lo = -1, hi = -1;
+  ASSERT_EQ(std::sscanf(status.message().c_str(), "buffers %d and %d", &lo, &hi), 2)
+      << status.message();
+  ASSERT_TRUE(lo >= 0 && lo < hi && hi < static_cast<int>(buffers.size())) << status.message();
+  EXPECT_FALSE(buffers[lo].last < buffers[hi].first || buffers[hi].last < buffers[lo].first);
+  EXPECT_TRUE(buffers[lo].size > 0 && buffers[hi].size > 0 &&
+              plan.offsets[lo] < plan.offsets[hi] + buffers[hi].size &&
+              plan.offsets[hi] < plan.offsets[lo] + buffers[lo].size)
+      << status.message();
+}
+
 // The sweep against every pair of buffers: random plans on a small arena
 // (many overlap, many do not; some buffers are empty), each judged by a
 // brute-force check of each pair, which must agree on whether the plan is
@@ -347,30 +384,8 @@ TEST(ArenaPlanValidatorTest, AgreesWithEveryPairCheck) {
       buffers[b].alignment = 64;
       plan.offsets.push_back(64 * (rng() % 12));
     }
-    bool conflict = false;
-    for (int a = 0; a < n && !conflict; ++a) {
-      for (int b = a + 1; b < n && !conflict; ++b) {
-        const bool in_time =
-            !(buffers[a].last < buffers[b].first || buffers[b].last < buffers[a].first);
-        const bool in_bytes = buffers[a].size > 0 && buffers[b].size > 0 &&
-                              plan.offsets[a] < plan.offsets[b] + buffers[b].size &&
-                              plan.offsets[b] < plan.offsets[a] + buffers[a].size;
-        conflict = in_time && in_bytes;
-      }
-    }
-    const Status status = ValidateArenaPlan(buffers, plan, 0);
-    ASSERT_EQ(status.ok(), !conflict) << "round " << round << ": " << status.message();
-    if (!conflict) continue;
-    ++rejected;
-    int lo = -1, hi = -1;
-    ASSERT_EQ(std::sscanf(status.message().c_str(), "buffers %d and %d", &lo, &hi), 2)
-        << status.message();
-    ASSERT_TRUE(lo >= 0 && lo < hi && hi < n) << status.message();
-    EXPECT_FALSE(buffers[lo].last < buffers[hi].first || buffers[hi].last < buffers[lo].first);
-    EXPECT_TRUE(buffers[lo].size > 0 && buffers[hi].size > 0 &&
-                plan.offsets[lo] < plan.offsets[hi] + buffers[hi].size &&
-                plan.offsets[hi] < plan.offsets[lo] + buffers[lo].size)
-        << status.message();
+    ExpectVerdictOfEveryPairCheck(buffers, plan, round, &rejected);
+    if (HasFailure()) return;
   }
   // Both outcomes were exercised.
   EXPECT_GT(rejected, 100);
@@ -429,29 +444,8 @@ TEST(ArenaPlanValidatorTest, AgreesWithEveryPairCheckOnLargePlans) {
         break;
       }
     }
-    bool conflict = false;
-    for (int a = 0; a < n && !conflict; ++a) {
-      for (int b = a + 1; b < n && !conflict; ++b) {
-        const bool in_time =
-            !(buffers[a].last < buffers[b].first || buffers[b].last < buffers[a].first);
-        const bool in_bytes = buffers[a].size > 0 && buffers[b].size > 0 &&
-                              plan.offsets[a] < plan.offsets[b] + buffers[b].size &&
-                              plan.offsets[b] < plan.offsets[a] + buffers[a].size;
-        conflict = in_time && in_bytes;
-      }
-    }
-    const Status status = ValidateArenaPlan(buffers, plan, 0);
-    ASSERT_EQ(status.ok(), !conflict) << "round " << round << ": " << status.message();
-    if (!conflict) continue;
-    ++rejected;
-    int lo = -1, hi = -1;
-    ASSERT_EQ(std::sscanf(status.message().c_str(), "buffers %d and %d", &lo, &hi), 2)
-        << status.message();
-    ASSERT_TRUE(lo >= 0 && lo < hi && hi < n) << status.message();
-    EXPECT_FALSE(buffers[lo].last < buffers[hi].first || buffers[hi].last < buffers[lo].first);
-    EXPECT_TRUE(plan.offsets[lo] < plan.offsets[hi] + buffers[hi].size &&
-                plan.offsets[hi] < plan.offsets[lo] + buffers[lo].size)
-        << status.message();
+    ExpectVerdictOfEveryPairCheck(buffers, plan, round, &rejected);
+    if (HasFailure()) return;
   }
   // The odd rounds, nearly all.
   EXPECT_GT(rejected, rounds / 3);
