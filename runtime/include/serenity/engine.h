@@ -229,14 +229,18 @@ struct EngineOptions {
   // rounding.
   KernelSelection kernels = KernelSelection::kAuto;
   PthreadpoolOps pthreadpool_ops = PthreadpoolOps::kAuto;
-  // Fold a Relu, or a Clamp to [0, 6], into the Conv2D before it when it
-  // runs in place over the convolution's output (the plan's aliasing) and
-  // is that output's only reader: the convolution applies the activation as
-  // it stores, and the operator is not run (nor listed in profile()). The
-  // plan, the arena and the results (the same max and min, applied earlier)
-  // stay the same. DARTS' separable convolutions have one per
-  // convolution pair (64 of DARTS-ImageNet's 101 Relus). Off: every
-  // operator runs as stored, for comparisons.
+  // Fold activations into convolutions, at bind time, from the plan:
+  // - a Relu, or a Clamp to [0, 6], that is the only reader of a Conv2D's
+  //   output: the convolution applies it as it stores, into the operator's
+  //   output (in place over the convolution's, or in its own bytes when no
+  //   tensor live in between shares one);
+  // - a Relu whose output only a depthwise Conv2D reads, where Serenity's
+  //   own depthwise kernel runs it: the convolution reads the Relu's input
+  //   through max(0, x), when nothing written in between shares its bytes.
+  // A folded operator is not run (nor listed in profile()). The plan, the
+  // arena and the results (the same max and min, applied elsewhere) stay the
+  // same; DARTS-ImageNet runs 41 of its 101 Relus. Off: every operator runs
+  // as stored, for comparisons.
   bool fold_activations = true;
 };
 
