@@ -117,6 +117,20 @@ std::set<std::string> RunOperators(const Engine& engine) {
   return names;
 }
 
+// Whether the engine's plan runs operator `name` in place: its output at
+// its input 0's offset.
+bool RunsInPlace(const Model& model, const Engine& engine, const std::string& name) {
+  const Model& run = engine.plan().rewritten_model != nullptr ? *engine.plan().rewritten_model
+                                                              : model;
+  const std::vector<TensorPlacement>& placements = engine.plan().placements;
+  for (const Operator& op : run.operators()) {
+    if (op.name != name) continue;
+    return placements[op.inputs[0]].offset == placements[op.outputs[0]].offset;
+  }
+  ADD_FAILURE() << name << " is not in the model the plan runs";
+  return false;
+}
+
 TEST(FoldActivationsTest, FoldsOnlyTheSoleReaderOfAConvOutput) {
   const Model model = LoadOrDie(FoldNet());
   const std::vector<std::vector<float>> inputs = Inputs(model);
@@ -145,16 +159,27 @@ TEST(FoldActivationsTest, FoldsOnlyTheSoleReaderOfAConvOutput) {
         const std::set<std::string> all = RunOperators(*plain);
         const std::set<std::string> run = RunOperators(*folded);
         EXPECT_EQ(all.size(), model.operators().size()) << what;
-        // With aliasing both run in place over their convolution's output
-        // and always fold; without, each folds only where its own buffer
-        // shares no byte with what is live from the convolution on
-        // (NoEarlyWriteOverTheConvolutionsInput checks both cases).
-        if (rewrites) {
-          for (const char* name : {"relu_a", "clamp_b"}) {
-            EXPECT_EQ(run.count(name), 0u) << what << ": " << name << " still runs";
-          }
-          EXPECT_EQ(run.size(), all.size() - 2) << what;
+        // Where the plan runs one in place over its convolution's output
+        // (aliasing; which ones depends on the platform's kernels and the
+        // order found), it always folds; elsewhere it folds only where its
+        // own buffer shares no byte with what is live from the convolution
+        // on (NoEarlyWriteOverTheConvolutionsInput checks both cases).
+        // Nothing else folds (the loop below).
+        int in_place = 0;
+        for (const char* name : {"relu_a", "clamp_b"}) {
+          if (!RunsInPlace(model, *folded, name)) continue;
+          ++in_place;
+          EXPECT_EQ(run.count(name), 0u) << what << ": " << name << " runs in place but still runs";
         }
+        if (!rewrites) {
+          EXPECT_EQ(in_place, 0) << what << ": in place without aliasing";
+        }
+        // Something folds in every configuration here (on x86-64 both run
+        // in place under aliasing; on aarch64 neither, and relu_a folds
+        // into its own bytes).
+        const size_t skipped = all.size() - run.size();
+        EXPECT_GE(skipped, std::max<size_t>(1, static_cast<size_t>(in_place))) << what;
+        EXPECT_LE(skipped, 2u) << what;
         for (const char* name : {"clamp_c", "relu_d1", "relu_d2", "relu_e", "conv_a", "conv_b",
                                  "conv_c", "conv_d", "conv_e", "add"}) {
           EXPECT_EQ(run.count(name), 1u) << what << ": " << name << " does not run";
