@@ -119,8 +119,7 @@ inline void RowLines(const DenseConvShape& s, const float* input, int64_t n, int
 // (skipped). Accumulators and weights are arrays indexed by constants only
 // (every loop here has compile-time bounds and is unrolled), which GCC keeps
 // in registers: kPixels + kKw + 2 <= 16 (one for a folded Relu's zero).
-template <int kPixels, int kKw, int kStride, int kDilation, bool kChecked, bool kMasked,
-          bool kRelu>
+template <int kPixels, int kKw, int kStride, int kDilation, bool kChecked, bool kMasked, bool kRelu>
 inline void ReuseBlock(const RowGeometry& g, const float* const* lines, int64_t ky_lo,
                        int64_t ky_hi, int64_t x0, int64_t c, float* out, Scale scale) {
   static_assert(kPixels + kKw + 2 <= 16, "registers");
@@ -167,18 +166,18 @@ template <int kPixels, int kKw, int kStride, int kDilation, bool kChecked, bool 
 void ReusePixels(const RowGeometry& g, const float* const* lines, int64_t ky_lo, int64_t ky_hi,
                  int64_t x0, float* out, Scale scale) {
   if (g.channels < 8) {
-    ReuseBlock<kPixels, kKw, kStride, kDilation, kChecked, true, kRelu>(g, lines, ky_lo, ky_hi, x0, 0, out,
-                                                                 scale);
+    ReuseBlock<kPixels, kKw, kStride, kDilation, kChecked, true, kRelu>(g, lines, ky_lo, ky_hi, x0,
+                                                                        0, out, scale);
     return;
   }
   int64_t c = 0;
   for (; c + 8 <= g.channels; c += 8) {
-    ReuseBlock<kPixels, kKw, kStride, kDilation, kChecked, false, kRelu>(g, lines, ky_lo, ky_hi, x0, c,
-                                                                  out, scale);
+    ReuseBlock<kPixels, kKw, kStride, kDilation, kChecked, false, kRelu>(g, lines, ky_lo, ky_hi, x0,
+                                                                         c, out, scale);
   }
   if (c < g.channels) {
-    ReuseBlock<kPixels, kKw, kStride, kDilation, kChecked, false, kRelu>(g, lines, ky_lo, ky_hi, x0,
-                                                                  g.channels - 8, out, scale);
+    ReuseBlock<kPixels, kKw, kStride, kDilation, kChecked, false, kRelu>(
+        g, lines, ky_lo, ky_hi, x0, g.channels - 8, out, scale);
   }
 }
 
@@ -190,9 +189,11 @@ inline void ReuseGroup(const RowGeometry& g, const float* const* lines, int64_t 
   out += ox * g.out_stride;
   const Scale scale = ScaleAt(*g.args, oy, ox);
   if (ox >= g.interior_begin && ox + kPixels <= g.interior_end) {
-    ReusePixels<kPixels, kKw, kStride, kDilation, false, kRelu>(g, lines, ky_lo, ky_hi, x0, out, scale);
+    ReusePixels<kPixels, kKw, kStride, kDilation, false, kRelu>(g, lines, ky_lo, ky_hi, x0, out,
+                                                                scale);
   } else {
-    ReusePixels<kPixels, kKw, kStride, kDilation, true, kRelu>(g, lines, ky_lo, ky_hi, x0, out, scale);
+    ReusePixels<kPixels, kKw, kStride, kDilation, true, kRelu>(g, lines, ky_lo, ky_hi, x0, out,
+                                                               scale);
   }
 }
 
@@ -213,10 +214,12 @@ void ReuseRow(const RowGeometry& g, int64_t n, int64_t oy) {
   // The rest in one group (a 7-pixel row: one group; 14: two).
   switch (s.out_w - ox) {
     case 7:
-      ReuseGroup<kGroup == 8 ? 7 : 1, kKw, kStride, kDilation, kRelu>(g, lines, ky_lo, ky_hi, oy, ox, out);
+      ReuseGroup<kGroup == 8 ? 7 : 1, kKw, kStride, kDilation, kRelu>(g, lines, ky_lo, ky_hi, oy,
+                                                                      ox, out);
       break;
     case 6:
-      ReuseGroup<kGroup == 8 ? 6 : 1, kKw, kStride, kDilation, kRelu>(g, lines, ky_lo, ky_hi, oy, ox, out);
+      ReuseGroup<kGroup == 8 ? 6 : 1, kKw, kStride, kDilation, kRelu>(g, lines, ky_lo, ky_hi, oy,
+                                                                      ox, out);
       break;
     case 5:
       ReuseGroup<5, kKw, kStride, kDilation, kRelu>(g, lines, ky_lo, ky_hi, oy, ox, out);
@@ -328,14 +331,16 @@ void Pixels(const RowGeometry& g, const float* const* lines, int64_t ky_lo, int6
   int64_t c = 0;
   if (kBlocks > 1) {
     for (; c + 8 * kBlocks <= g.channels; c += 8 * kBlocks) {
-      Block<kPixels, kBlocks, false, kRelu>(g, lines, ky_lo, ky_hi, kx_lo, kx_hi, x0, c, out, scale);
+      Block<kPixels, kBlocks, false, kRelu>(g, lines, ky_lo, ky_hi, kx_lo, kx_hi, x0, c, out,
+                                            scale);
     }
   }
   for (; c + 8 <= g.channels; c += 8) {
     Block<kPixels, 1, false, kRelu>(g, lines, ky_lo, ky_hi, kx_lo, kx_hi, x0, c, out, scale);
   }
   if (c < g.channels) {
-    Block<kPixels, 1, false, kRelu>(g, lines, ky_lo, ky_hi, kx_lo, kx_hi, x0, g.channels - 8, out, scale);
+    Block<kPixels, 1, false, kRelu>(g, lines, ky_lo, ky_hi, kx_lo, kx_hi, x0, g.channels - 8, out,
+                                    scale);
   }
 }
 
@@ -353,28 +358,28 @@ void GenericRow(const RowGeometry& g, int64_t n, int64_t oy) {
     int64_t kx_lo, kx_hi;
     TapRange(x0, s.dilation_w, s.kernel_w, s.in_w, &kx_lo, &kx_hi);
     Pixels<1, kRelu>(g, lines, ky_lo, ky_hi, kx_lo, kx_hi, x0, out + ox * g.out_stride,
-              ScaleAt(*g.args, oy, ox));
+                     ScaleAt(*g.args, oy, ox));
   };
   for (int64_t ox = 0; ox < g.interior_begin; ++ox) border(ox);
   int64_t ox = g.interior_begin;
   const int64_t kw = s.kernel_w;
   for (; ox + 8 <= g.interior_end; ox += 8) {
-    Pixels<8, kRelu>(g, lines, ky_lo, ky_hi, 0, kw, ox * s.stride_w - s.pad_left, out + ox * g.out_stride,
-              ScaleAt(*g.args, oy, ox));
+    Pixels<8, kRelu>(g, lines, ky_lo, ky_hi, 0, kw, ox * s.stride_w - s.pad_left,
+                     out + ox * g.out_stride, ScaleAt(*g.args, oy, ox));
   }
   if (ox + 4 <= g.interior_end) {
-    Pixels<4, kRelu>(g, lines, ky_lo, ky_hi, 0, kw, ox * s.stride_w - s.pad_left, out + ox * g.out_stride,
-              ScaleAt(*g.args, oy, ox));
+    Pixels<4, kRelu>(g, lines, ky_lo, ky_hi, 0, kw, ox * s.stride_w - s.pad_left,
+                     out + ox * g.out_stride, ScaleAt(*g.args, oy, ox));
     ox += 4;
   }
   if (ox + 2 <= g.interior_end) {
-    Pixels<2, kRelu>(g, lines, ky_lo, ky_hi, 0, kw, ox * s.stride_w - s.pad_left, out + ox * g.out_stride,
-              ScaleAt(*g.args, oy, ox));
+    Pixels<2, kRelu>(g, lines, ky_lo, ky_hi, 0, kw, ox * s.stride_w - s.pad_left,
+                     out + ox * g.out_stride, ScaleAt(*g.args, oy, ox));
     ox += 2;
   }
   if (ox < g.interior_end) {
-    Pixels<1, kRelu>(g, lines, ky_lo, ky_hi, 0, kw, ox * s.stride_w - s.pad_left, out + ox * g.out_stride,
-              ScaleAt(*g.args, oy, ox));
+    Pixels<1, kRelu>(g, lines, ky_lo, ky_hi, 0, kw, ox * s.stride_w - s.pad_left,
+                     out + ox * g.out_stride, ScaleAt(*g.args, oy, ox));
   }
   for (ox = g.interior_end; ox < s.out_w; ++ox) border(ox);
 }
@@ -408,7 +413,8 @@ void RunRowTask(void* context, size_t index) {
   const RowTask& task = *static_cast<const RowTask*>(context);
   const int64_t out_h = task.geometry.args->shape.out_h;
   const int64_t begin = static_cast<int64_t>(index) * task.rows_per_task;
-  const int64_t end = begin + task.rows_per_task < task.rows ? begin + task.rows_per_task : task.rows;
+  const int64_t end =
+      begin + task.rows_per_task < task.rows ? begin + task.rows_per_task : task.rows;
   for (int64_t row = begin; row < end; ++row) {
     task.geometry.row(task.geometry, row / out_h, row % out_h);
   }
@@ -440,8 +446,7 @@ void DepthwiseConvRun(const DenseConvArgs& args, WorkPool* pool) {
   g.row = args.input_relu ? RowFor<true>(s) : RowFor<false>(s);
   task.rows = s.batch * s.out_h;
   const int64_t row_macs = s.out_w * s.in_channels * s.kernel_h * s.kernel_w;
-  task.rows_per_task = pool == nullptr ? task.rows
-                                       : (kDepthwiseTaskMacs + row_macs - 1) / row_macs;
+  task.rows_per_task = pool == nullptr ? task.rows : (kDepthwiseTaskMacs + row_macs - 1) / row_macs;
   if (task.rows_per_task < 1) task.rows_per_task = 1;
   const int64_t tasks = (task.rows + task.rows_per_task - 1) / task.rows_per_task;
   WorkPoolRun(pool, RunRowTask, &task, static_cast<size_t>(tasks));

@@ -34,6 +34,10 @@ std::vector<const Tensor*> InputTensors(const Model& model, const Operator& op) 
 Result<std::unique_ptr<BoundOp>> BindOp(const BindRequest& request) {
   SERENITY_RETURN_IF_ERROR(CheckOpIndex(request.model, request.op_index));
   const Operator& op = request.model->operators()[request.op_index];
+  // With a fused activation, a copy of the operator that has it (BindOp
+  // keeps no reference to either).
+  Operator fused;
+  const Operator* bound = &op;
   if (request.fused_activation != Activation::kNone) {
     const Conv2DAttrs* attrs = std::get_if<Conv2DAttrs>(&op.attrs);
     if (op.type != OpType::kConv2D || attrs == nullptr || attrs->activation != Activation::kNone) {
@@ -41,16 +45,13 @@ Result<std::unique_ptr<BoundOp>> BindOp(const BindRequest& request) {
                                   ": only a Conv2D without an activation takes a fused ",
                                   ActivationName(request.fused_activation));
     }
-    // The operator with the activation: BindOp keeps no reference to it.
-    Operator fused = op;
+    fused = op;
     std::get<Conv2DAttrs>(fused.attrs).activation = request.fused_activation;
-    return BindOp(fused, InputTensors(*request.model, op), request.inputs, request.outputs,
-                  request.pool, request.model->DescribeOperator(request.op_index), request.kernels,
-                  request.scratch, request.input_relu);
+    bound = &fused;
   }
-  return BindOp(op, InputTensors(*request.model, op), request.inputs, request.outputs, request.pool,
-                request.model->DescribeOperator(request.op_index), request.kernels, request.scratch,
-                request.input_relu);
+  return BindOp(*bound, InputTensors(*request.model, op), request.inputs, request.outputs,
+                request.pool, request.model->DescribeOperator(request.op_index), request.kernels,
+                request.scratch, request.input_relu);
 }
 
 Status RunReferenceOp(const Model& model, int op_index, const std::vector<OperandView>& inputs,

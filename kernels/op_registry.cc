@@ -152,14 +152,14 @@ Result<std::unique_ptr<BoundOp>> BindOp(const Operator& op,
   if (kernel == nullptr) {
     return UnsupportedError(full_name, ": no kernel for ", OpTypeName(op.type));
   }
+  if (input_relu && op.type != OpType::kConv2D) {
+    return UnsupportedError(full_name, ": only a Conv2D reads its input through a Relu");
+  }
   SERENITY_RETURN_IF_ERROR(
       CheckOperands(*kernel, op, input_tensors, inputs, outputs, full_name, true));
   SERENITY_RETURN_IF_ERROR(InitializeXnnpack());
   KernelContext context{op,        input_tensors, inputs,  outputs,   pool,
                         full_name, kernels,       scratch, input_relu};
-  if (input_relu && op.type != OpType::kConv2D) {
-    return UnsupportedError(full_name, ": only a Conv2D reads its input through a Relu");
-  }
   return kernel->bind(context);
 }
 

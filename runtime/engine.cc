@@ -601,6 +601,15 @@ void TransposeNchw(const std::vector<int64_t>& nhwc, const float* src, float* ds
   }
 }
 
+// Bytes from a placed tensor's first element to the end of its last pixel:
+// pixel_stride * (pixels - 1) + channels elements (0 for no elements).
+uint64_t PlacedBytes(const Tensor& tensor, int64_t pixel_stride) {
+  const int64_t channels = tensor.shape.empty() ? 1 : tensor.shape.back();
+  const int64_t pixels = channels == 0 ? 0 : tensor.num_elements() / channels;
+  return static_cast<uint64_t>(pixels == 0 ? 0 : (pixels - 1) * pixel_stride + channels) *
+         sizeof(float);
+}
+
 }  // namespace
 
 struct Engine::Impl {
@@ -669,25 +678,31 @@ struct Engine::Impl {
   // step from the convolution's to the operator's shares a byte with it
   // (checked on the placements). The convolution's own output is then never
   // written, and nothing reads it. Order, buffers and offsets stay the plan's.
-  // Per operator: `fused`, the activation a Conv2D takes; `redirect`, the
-  // tensor it writes instead of its output (-1: its output); `folded`,
-  // skipped.
   // A Relu not folded so, whose output only a depthwise Conv2D reads, may
-  // fold into that reader instead (`relu_into`: the Conv2D, else -1): the
+  // fold into that reader instead (Folds::relu_into): the
   // convolution reads the Relu's input through max(0, x)
   // (kernels::BindRequest::input_relu; only Serenity's own depthwise kernel
   // does, so Create binds the reader first and runs the Relu if that is
   // refused). The Relu's input must then keep its bytes until the reader
   // runs: no tensor written from the Relu's step to the reader's (the
   // reader's output included) shares a byte with it.
-  void FoldActivations(std::vector<Activation>* fused, std::vector<int>* redirect,
-                       std::vector<bool>* folded, std::vector<int>* relu_into) const {
+  // Per operator, nothing folded when made with a count.
+  struct Folds {
+    explicit Folds(size_t operators)
+        : fused(operators, Activation::kNone),
+          redirect(operators, -1),
+          folded(operators, false),
+          relu_into(operators, -1) {}
+    std::vector<Activation> fused;  // the activation a Conv2D takes
+    std::vector<int> redirect;      // the tensor a Conv2D writes instead (-1: its output)
+    std::vector<bool> folded;       // skipped: folded into its producer
+    std::vector<int> relu_into;     // a Relu's depthwise reader that reads through it (-1: none)
+  };
+  Folds FoldActivations() const {
     const std::vector<Operator>& operators = model->operators();
     const std::vector<Tensor>& tensors = model->tensors();
-    fused->assign(operators.size(), Activation::kNone);
-    redirect->assign(operators.size(), -1);
-    folded->assign(operators.size(), false);
-    relu_into->assign(operators.size(), -1);
+    Folds folds(operators.size());
+    std::vector<Activation>& fused = folds.fused;
     const int steps = static_cast<int>(plan.order.size());
     std::vector<int> step_of(operators.size(), 0);
     for (int s = 0; s < steps; ++s) step_of[plan.order[s]] = s;
@@ -717,13 +732,9 @@ struct Engine::Impl {
     }
     // Bytes [begin, end) a tensor's view spans in the arena.
     auto span = [&](int t, int64_t* begin, int64_t* end) {
-      const std::vector<int64_t>& shape = tensors[t].shape;
-      int64_t rows = 1;
-      for (size_t d = 0; d + 1 < shape.size(); ++d) rows *= shape[d];
-      const int64_t channels = shape.empty() ? 1 : shape.back();
       *begin = plan.placements[t].offset;
-      *end = *begin + ((rows - 1) * plan.placements[t].pixel_stride + channels) *
-                          static_cast<int64_t>(sizeof(float));
+      *end = *begin +
+             static_cast<int64_t>(PlacedBytes(tensors[t], plan.placements[t].pixel_stride));
     };
     for (size_t o = 0; o < operators.size(); ++o) {
       const Operator& op = operators[o];
@@ -747,8 +758,9 @@ struct Engine::Impl {
       const int p = producer[t];
       const Operator& conv = operators[p];
       const Conv2DAttrs* attrs = std::get_if<Conv2DAttrs>(&conv.attrs);
+      // (A Conv2D's one output has this one reader: no Conv2D gets two.)
       if (conv.type != OpType::kConv2D || attrs == nullptr ||
-          attrs->activation != Activation::kNone || (*fused)[p] != Activation::kNone) {
+          attrs->activation != Activation::kNone) {
         continue;
       }
       const kernels::OperandView in = Operand(t);
@@ -768,20 +780,20 @@ struct Engine::Impl {
           clear = x_end <= u_begin || u_end <= x_begin;
         }
         if (!clear) continue;
-        (*redirect)[p] = u;
+        folds.redirect[p] = u;
       }
-      (*fused)[p] = activation;
-      (*folded)[o] = true;
+      fused[p] = activation;
+      folds.folded[o] = true;
     }
     // The step each tensor is written at: a redirected output's at its
     // convolution's.
     std::vector<int> written = first;
     for (size_t o = 0; o < operators.size(); ++o) {
-      if ((*redirect)[o] >= 0) written[(*redirect)[o]] = step_of[o];
+      if (folds.redirect[o] >= 0) written[folds.redirect[o]] = step_of[o];
     }
     for (size_t o = 0; o < operators.size(); ++o) {
       const Operator& op = operators[o];
-      if (op.type != OpType::kRelu || (*folded)[o] || op.inputs.size() != 1 ||
+      if (op.type != OpType::kRelu || folds.folded[o] || op.inputs.size() != 1 ||
           op.outputs.size() != 1) {
         continue;
       }
@@ -810,8 +822,9 @@ struct Engine::Impl {
         span(xi, &x_begin, &x_end);
         intact = x_end <= t_begin || t_end <= x_begin;
       }
-      if (intact) (*relu_into)[o] = d;
+      if (intact) folds.relu_into[o] = d;
     }
+    return folds;
   }
 };
 
@@ -1001,14 +1014,8 @@ Result<plan_cache::RecipePlan> SearchPlan(const Model& model, const EngineOption
     TensorPlacement& placement = plan.placements[model_tensor];
     placement.offset = static_cast<int64_t>(arena.offsets[where.buffer] + where.byte_offset);
     placement.pixel_stride = where.pixel_stride;
-    // The last pixel ends pixel_stride * (pixels - 1) + channels elements in.
-    const std::vector<int64_t>& shape = tensors[model_tensor].shape;
-    const int64_t channels = shape.empty() ? 1 : shape.back();
-    const int64_t pixels = channels == 0 ? 0 : tensors[model_tensor].num_elements() / channels;
     const uint64_t end =
-        placement.offset +
-        static_cast<uint64_t>(pixels == 0 ? 0 : (pixels - 1) * where.pixel_stride + channels) *
-            sizeof(float);
+        placement.offset + PlacedBytes(tensors[model_tensor], where.pixel_stride);
     if (end > arena.arena_bytes) {
       return InternalError("arena plan puts ", run_model.DescribeTensor(model_tensor),
                            " at [", placement.offset, ", ", end,
@@ -1119,22 +1126,17 @@ Result<Engine> Engine::Create(const Model& source, ExecutionPlan plan,
   }
 
   impl->ops.reserve(impl->plan.order.size());
-  std::vector<Activation> fused(operators.size(), Activation::kNone);
-  std::vector<int> redirect(operators.size(), -1);
-  std::vector<bool> folded(operators.size(), false);
-  std::vector<int> relu_into(operators.size(), -1);
-  std::vector<int> relu_of(operators.size(), -1);  // reader -> its folded Relu
-  if (options.fold_activations) impl->FoldActivations(&fused, &redirect, &folded, &relu_into);
-  for (size_t o = 0; o < operators.size(); ++o) {
-    if (relu_into[o] >= 0) relu_of[relu_into[o]] = static_cast<int>(o);
-  }
+  const Engine::Impl::Folds folds = options.fold_activations
+                                        ? impl->FoldActivations()
+                                        : Engine::Impl::Folds(operators.size());
   uint64_t packed_bytes = 0;
   // Readers of a folded Relu, bound when the Relu's turn came.
   std::vector<std::unique_ptr<kernels::BoundOp>> bound_early(operators.size());
-  auto bind = [&](int op_index, bool input_relu) {
+  // relu >= 0: the Relu whose input operator `op_index` reads through it.
+  auto bind = [&](int op_index, int relu) {
     const Operator& op = operators[op_index];
     kernels::BindRequest request;
-    request.fused_activation = fused[op_index];
+    request.fused_activation = folds.fused[op_index];
     request.scratch = &impl->scratch;
     request.model = &model;
     request.op_index = op_index;
@@ -1152,20 +1154,21 @@ Result<Engine> Engine::Create(const Model& source, ExecutionPlan plan,
     }
     for (int t : op.inputs) request.inputs.push_back(impl->Operand(t));
     for (int t : op.outputs) {
-      request.outputs.push_back(impl->Operand(redirect[op_index] >= 0 ? redirect[op_index] : t));
+      const int redirect = folds.redirect[op_index];
+      request.outputs.push_back(impl->Operand(redirect >= 0 ? redirect : t));
     }
-    if (input_relu) {
+    if (relu >= 0) {
       // The Relu's input in place of its output.
-      request.inputs[0] = impl->Operand(operators[relu_of[op_index]].inputs[0]);
+      request.inputs[0] = impl->Operand(operators[relu].inputs[0]);
       request.input_relu = true;
     }
     return kernels::BindOp(request);
   };
   for (int op_index : impl->plan.order) {
-    if (folded[op_index]) continue;
-    const int reader = relu_into[op_index];
+    if (folds.folded[op_index]) continue;
+    const int reader = folds.relu_into[op_index];
     if (reader >= 0) {
-      Result<std::unique_ptr<kernels::BoundOp>> early = bind(reader, true);
+      Result<std::unique_ptr<kernels::BoundOp>> early = bind(reader, op_index);
       if (early.ok()) {
         bound_early[reader] = std::move(early).value();
         continue;
@@ -1174,7 +1177,7 @@ Result<Engine> Engine::Create(const Model& source, ExecutionPlan plan,
     Result<std::unique_ptr<kernels::BoundOp>> bound =
         bound_early[op_index] != nullptr
             ? Result<std::unique_ptr<kernels::BoundOp>>(std::move(bound_early[op_index]))
-            : bind(op_index, false);
+            : bind(op_index, -1);
     if (!bound.ok()) {
       const std::string where = model.DescribeOperator(op_index);
       const std::string& message = bound.status().message();

@@ -334,11 +334,6 @@ bool EditTagged(std::string_view name) {
   const size_t slash = name.rfind('/');
   if (slash == std::string_view::npos) return false;
   const std::string_view segment = name.substr(slash + 1);
-  // Most segments start with another letter (a plan cache hit asks this of
-  // every name of the source model).
-  if (segment.empty()) return false;
-  const char first = segment[0];
-  if (first != 's' && first != 'p' && first != 'a' && first != 'b') return false;
   for (std::string_view tag : {"sum", "part", "acc", "branch", "shift"}) {
     if (segment.substr(0, tag.size()) == tag) return true;
   }

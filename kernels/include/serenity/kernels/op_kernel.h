@@ -125,10 +125,11 @@ struct BindRequest {
   // nullptr: an op that needs scratch owns its own.
   SharedScratch* scratch = nullptr;
   // An activation to apply to the output instead of the operator's own
-  // kNone: the engine folds a Relu or Clamp [0, 6] that runs in place over a
-  // convolution's output, and is its only reader, into the convolution
-  // (Engine::Create). Only a Conv2D without an activation takes one; any
-  // other operator, or a Conv2D that has one: kInvalidArgument.
+  // kNone: the engine folds a Relu or Clamp [0, 6] that is the only reader
+  // of a convolution's output into the convolution, which then writes the
+  // activation's output (EngineOptions::fold_activations). Only a Conv2D
+  // without an activation takes one; any other operator, or a Conv2D that
+  // has one: kInvalidArgument.
   Activation fused_activation = Activation::kNone;
   // Read input 0 through max(0, x): the engine folds a Relu whose output
   // only a depthwise Conv2D reads into it, which then reads the Relu's input
