@@ -4,9 +4,11 @@
 
 #include <gtest/gtest.h>
 
+#include <utility>
 #include <vector>
 
 #include "serenity/engine.h"
+#include "test_models.h"
 
 namespace serenity::runtime_testing {
 
@@ -28,6 +30,14 @@ inline std::vector<std::vector<float>> RunEngine(
     outputs.push_back(std::move(values));
   }
   return outputs;
+}
+
+// BuildModel, with a failure of the calling test when the model does not
+// build.
+inline Model LoadOrDie(const ModelBuilder& builder) {
+  Result<Model> model = BuildModel(builder);
+  EXPECT_TRUE(model.ok()) << model.status().ToString();
+  return std::move(model).value();
 }
 
 }  // namespace serenity::runtime_testing

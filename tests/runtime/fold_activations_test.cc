@@ -26,6 +26,7 @@ namespace {
 
 using runtime_testing::BuildModel;
 using runtime_testing::Conv;
+using runtime_testing::LoadOrDie;
 using runtime_testing::Pattern;
 using runtime_testing::RunEngine;
 
@@ -73,18 +74,38 @@ ModelBuilder FoldNet() {
   return b;
 }
 
-Model LoadOrDie(const ModelBuilder& builder) {
-  Result<Model> model = BuildModel(builder);
-  EXPECT_TRUE(model.ok()) << model.status().ToString();
-  return std::move(model).value();
-}
-
 EngineOptions NoCache() {
   EngineOptions options;
   options.plan_cache = PlanCacheMode::kOff;
   options.use_stored_plan = false;
   options.profile = true;
   return options;
+}
+
+// The engine configurations each test runs: aliasing or not, Serenity's
+// kernels or XNNPACK's, 1 or 2 threads, each named for messages.
+struct Configuration {
+  std::string what;
+  EngineOptions options;
+};
+std::vector<Configuration> Configurations() {
+  std::vector<Configuration> configurations;
+  for (bool rewrites : {true, false}) {
+    for (KernelSelection kernels : {KernelSelection::kAuto, KernelSelection::kXnnpack}) {
+      for (int threads : {1, 2}) {
+        Configuration config;
+        config.what = std::string(rewrites ? "aliasing" : "no aliasing") +
+                      (kernels == KernelSelection::kAuto ? ", auto" : ", xnnpack") + ", " +
+                      std::to_string(threads) + " threads";
+        config.options = NoCache();
+        config.options.rewrites = rewrites;
+        config.options.kernels = kernels;
+        config.options.threads = threads;
+        configurations.push_back(std::move(config));
+      }
+    }
+  }
+  return configurations;
 }
 
 std::vector<std::vector<float>> Inputs(const Model& model) {
@@ -120,8 +141,8 @@ std::set<std::string> RunOperators(const Engine& engine) {
 // Whether the engine's plan runs operator `name` in place: its output at
 // its input 0's offset.
 bool RunsInPlace(const Model& model, const Engine& engine, const std::string& name) {
-  const Model& run = engine.plan().rewritten_model != nullptr ? *engine.plan().rewritten_model
-                                                              : model;
+  const Model& run =
+      engine.plan().rewritten_model != nullptr ? *engine.plan().rewritten_model : model;
   const std::vector<TensorPlacement>& placements = engine.plan().placements;
   for (const Operator& op : run.operators()) {
     if (op.name != name) continue;
@@ -137,61 +158,52 @@ TEST(FoldActivationsTest, FoldsOnlyTheSoleReaderOfAConvOutput) {
   Result<std::vector<std::vector<float>>> reference = kernels::RunModelReference(model, inputs);
   ASSERT_TRUE(reference.ok()) << reference.status().ToString();
   // The activations must matter: conv outputs with both signs and above 6.
-  for (bool rewrites : {true, false}) {
-    for (KernelSelection kernels : {KernelSelection::kAuto, KernelSelection::kXnnpack}) {
-      for (int threads : {1, 2}) {
-        const std::string what = std::string(rewrites ? "aliasing" : "no aliasing") +
-                                 (kernels == KernelSelection::kAuto ? ", auto" : ", xnnpack") +
-                                 ", " + std::to_string(threads) + " threads";
-        EngineOptions options = NoCache();
-        options.rewrites = rewrites;
-        options.kernels = kernels;
-        options.threads = threads;
-        options.fold_activations = false;
-        Result<Engine> plain = Engine::Create(model, options);
-        ASSERT_TRUE(plain.ok()) << plain.status().ToString();
-        options.fold_activations = true;
-        Result<Engine> folded = Engine::Create(model, options);
-        ASSERT_TRUE(folded.ok()) << folded.status().ToString();
-        // Same plan, same memory.
-        EXPECT_EQ(folded->plan().order, plain->plan().order) << what;
-        EXPECT_EQ(folded->memory().arena_bytes, plain->memory().arena_bytes) << what;
-        const std::set<std::string> all = RunOperators(*plain);
-        const std::set<std::string> run = RunOperators(*folded);
-        EXPECT_EQ(all.size(), model.operators().size()) << what;
-        // Where the plan runs one in place over its convolution's output
-        // (aliasing; which ones depends on the platform's kernels and the
-        // order found), it always folds; elsewhere it folds only where its
-        // own buffer shares no byte with what is live from the convolution
-        // on (NoEarlyWriteOverTheConvolutionsInput checks both cases).
-        // Nothing else folds (the loop below).
-        int in_place = 0;
-        for (const char* name : {"relu_a", "clamp_b"}) {
-          if (!RunsInPlace(model, *folded, name)) continue;
-          ++in_place;
-          EXPECT_EQ(run.count(name), 0u) << what << ": " << name << " runs in place but still runs";
-        }
-        if (!rewrites) {
-          EXPECT_EQ(in_place, 0) << what << ": in place without aliasing";
-        }
-        // Something folds in every configuration here (on x86-64 both run
-        // in place under aliasing; on aarch64 neither, and relu_a folds
-        // into its own bytes).
-        const size_t skipped = all.size() - run.size();
-        EXPECT_GE(skipped, std::max<size_t>(1, static_cast<size_t>(in_place))) << what;
-        EXPECT_LE(skipped, 2u) << what;
-        for (const char* name : {"clamp_c", "relu_d1", "relu_d2", "relu_e", "conv_a", "conv_b",
-                                 "conv_c", "conv_d", "conv_e", "add"}) {
-          EXPECT_EQ(run.count(name), 1u) << what << ": " << name << " does not run";
-        }
-        const std::vector<std::vector<float>> expected = RunEngine(*plain, inputs);
-        ExpectClose(expected, *reference, what + ", not folded vs reference");
-        for (int run_index = 0; run_index < 2; ++run_index) {
-          const std::vector<std::vector<float>> got = RunEngine(*folded, inputs);
-          ExpectClose(got, *reference, what + ", folded vs reference");
-          ExpectClose(got, expected, what + ", folded vs not folded");
-        }
-      }
+  for (const Configuration& config : Configurations()) {
+    const std::string& what = config.what;
+    EngineOptions options = config.options;
+    options.fold_activations = false;
+    Result<Engine> plain = Engine::Create(model, options);
+    ASSERT_TRUE(plain.ok()) << plain.status().ToString();
+    options.fold_activations = true;
+    Result<Engine> folded = Engine::Create(model, options);
+    ASSERT_TRUE(folded.ok()) << folded.status().ToString();
+    // Same plan, same memory.
+    EXPECT_EQ(folded->plan().order, plain->plan().order) << what;
+    EXPECT_EQ(folded->memory().arena_bytes, plain->memory().arena_bytes) << what;
+    const std::set<std::string> all = RunOperators(*plain);
+    const std::set<std::string> run = RunOperators(*folded);
+    EXPECT_EQ(all.size(), model.operators().size()) << what;
+    // Where the plan runs one in place over its convolution's output
+    // (aliasing; which ones depends on the platform's kernels and the
+    // order found), it always folds; elsewhere it folds only where its
+    // own buffer shares no byte with what is live from the convolution
+    // on (NoEarlyWriteOverTheConvolutionsInput checks both cases).
+    // Nothing else folds (the loop below).
+    int in_place = 0;
+    for (const char* name : {"relu_a", "clamp_b"}) {
+      if (!RunsInPlace(model, *folded, name)) continue;
+      ++in_place;
+      EXPECT_EQ(run.count(name), 0u) << what << ": " << name << " runs in place but still runs";
+    }
+    if (!options.rewrites) {
+      EXPECT_EQ(in_place, 0) << what << ": in place without aliasing";
+    }
+    // Something folds in every configuration here (on x86-64 both run
+    // in place under aliasing; on aarch64 neither, and relu_a folds
+    // into its own bytes).
+    const size_t skipped = all.size() - run.size();
+    EXPECT_GE(skipped, std::max<size_t>(1, static_cast<size_t>(in_place))) << what;
+    EXPECT_LE(skipped, 2u) << what;
+    for (const char* name : {"clamp_c", "relu_d1", "relu_d2", "relu_e", "conv_a", "conv_b",
+                             "conv_c", "conv_d", "conv_e", "add"}) {
+      EXPECT_EQ(run.count(name), 1u) << what << ": " << name << " does not run";
+    }
+    const std::vector<std::vector<float>> expected = RunEngine(*plain, inputs);
+    ExpectClose(expected, *reference, what + ", not folded vs reference");
+    for (int run_index = 0; run_index < 2; ++run_index) {
+      const std::vector<std::vector<float>> got = RunEngine(*folded, inputs);
+      ExpectClose(got, *reference, what + ", folded vs reference");
+      ExpectClose(got, expected, what + ", folded vs not folded");
     }
   }
 }
@@ -274,28 +286,19 @@ TEST(FoldActivationsTest, ReluFoldsIntoTheDepthwiseConvolutionReadingIt) {
   const std::vector<std::vector<float>> inputs = Inputs(model);
   Result<std::vector<std::vector<float>>> reference = kernels::RunModelReference(model, inputs);
   ASSERT_TRUE(reference.ok()) << reference.status().ToString();
-  for (bool rewrites : {true, false}) {
-    for (KernelSelection kernels : {KernelSelection::kAuto, KernelSelection::kXnnpack}) {
-      for (int threads : {1, 2}) {
-        const std::string what = std::string(rewrites ? "aliasing" : "no aliasing") +
-                                 (kernels == KernelSelection::kAuto ? ", auto" : ", xnnpack") +
-                                 ", " + std::to_string(threads) + " threads";
-        EngineOptions options = NoCache();
-        options.rewrites = rewrites;
-        options.kernels = kernels;
-        options.threads = threads;
-        Result<Engine> engine = Engine::Create(model, options);
-        ASSERT_TRUE(engine.ok()) << engine.status().ToString();
-        const std::set<std::string> run = RunOperators(*engine);
-        // Only Serenity's own depthwise kernel reads through a Relu.
-        const bool own = kernels == KernelSelection::kAuto &&
-                         kernels::CapabilitiesOf(OpType::kConv2D).windowed_max_positions > 0;
-        EXPECT_EQ(run.count("relu_1"), own ? 0u : 1u) << what;
-        EXPECT_EQ(run.count("relu_2"), 1u) << what;
-        for (int run_index = 0; run_index < 2; ++run_index) {
-          ExpectClose(RunEngine(*engine, inputs), *reference, what);
-        }
-      }
+  for (const Configuration& config : Configurations()) {
+    const std::string& what = config.what;
+    EngineOptions options = config.options;
+    Result<Engine> engine = Engine::Create(model, options);
+    ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+    const std::set<std::string> run = RunOperators(*engine);
+    // Only Serenity's own depthwise kernel reads through a Relu.
+    const bool own = options.kernels == KernelSelection::kAuto &&
+                     kernels::CapabilitiesOf(OpType::kConv2D).windowed_max_positions > 0;
+    EXPECT_EQ(run.count("relu_1"), own ? 0u : 1u) << what;
+    EXPECT_EQ(run.count("relu_2"), 1u) << what;
+    for (int run_index = 0; run_index < 2; ++run_index) {
+      ExpectClose(RunEngine(*engine, inputs), *reference, what);
     }
   }
 }

@@ -24,6 +24,7 @@ namespace serenity {
 namespace {
 
 using runtime_testing::BuildModel;
+using runtime_testing::LoadOrDie;
 using runtime_testing::Pattern;
 using runtime_testing::RunEngine;
 
@@ -51,12 +52,6 @@ ModelBuilder StemNet() {
   const int stem2 = StridedConv(b, "stem2", stem1, 24, 48, 16, 16, 3.0f);
   b.MarkOutput(stem2);
   return b;
-}
-
-Model LoadOrDie(const ModelBuilder& builder) {
-  Result<Model> model = BuildModel(builder);
-  EXPECT_TRUE(model.ok()) << model.status().ToString();
-  return std::move(model).value();
 }
 
 bool Windowed() { return kernels::CapabilitiesOf(OpType::kConv2D).windowed_max_positions > 0; }
