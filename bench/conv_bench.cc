@@ -3,8 +3,8 @@
 // convolution shapes of the zoo (ResNet-18, DARTS, NASNet, AmoebaNet, RandWire,
 // MobileNetV2), at 1 and 2 threads, both measured in the same run.
 //
-// usage: conv_bench [--runs N] [--threads 1,2] [--only TEXT] [--versus xnnpack|direct]
-//                   [--json]
+// usage: conv_bench [--runs N] [--threads 1,2] [--only TEXT]
+//                   [--versus xnnpack|direct|avx2] [--json]
 //
 // --only TEXT: just the shapes whose name contains TEXT.
 //
@@ -14,13 +14,20 @@
 // "xnnpack_*". GFLOP/s count a direct convolution's multiply-adds, also for
 // Winograd (which does fewer).
 //
+// --versus avx2 (on CPUs with AVX-512F): three kernels per row, the own
+// kernels with the dense kernel's AVX-512 tile ("own", what the engine
+// runs), the same with its AVX2 tile ("a2", SetDenseConvIsaForTesting), and
+// XNNPACK; JSON keys "own_*", "avx2_*", "xnnpack_*". Only the dense
+// kernel's direct path has two tiles: Winograd and depthwise rows run the
+// same code in both own columns.
+//
 // "own" is what KernelChoice::kAuto binds: for 3x3 depthwise convolutions
 // with stride 2 on one thread that is XNNPACK too (DepthwiseConvPreferred), so
 // those rows compare XNNPACK with itself.
 //
-// The two kernels run in alternating blocks of runs, so both see the same load; GFLOP/s come
+// The kernels run in alternating blocks of runs, so all see the same load; GFLOP/s come
 // from the fastest run of each (the least disturbed on a shared machine).
-// Compare the two columns of one row, not rows of different runs.
+// Compare the columns of one row, not rows of different runs.
 #include <pthreadpool.h>
 
 #include <algorithm>
@@ -34,10 +41,12 @@
 #include <string>
 #include <vector>
 
+#include "dense_conv.h"
 #include "serenity/kernels/op_kernel.h"
 
 namespace {
 
+using serenity::kernels::DenseConvIsa;
 using serenity::kernels::KernelChoice;
 using serenity::kernels::OperandView;
 
@@ -103,28 +112,40 @@ float* AlignTo64(float* p) {
   return reinterpret_cast<float*>((address + 63) / 64 * 64);
 }
 
-// Runs the two bound ops in alternating blocks of kBlockRuns runs (so both
-// see the same machine load) and returns each one's fastest and median time
-// in ms. Blocks, not single runs: after a pthreadpool call its worker spins
+// One column: a bound op and the dense kernel tile it runs on.
+struct Contender {
+  serenity::kernels::BoundOp* op;
+  DenseConvIsa isa;
+};
+
+// Runs the bound ops in alternating blocks of kBlockRuns runs (so all see
+// the same machine load) and returns each one's fastest and median time in
+// ms. Blocks, not single runs: after a pthreadpool call its worker spins
 // for a while, and at 2 threads on 2 cores it then takes a core from the own
 // kernels' work pool (whose threads back off when preempted); the first run
 // of each block is not timed.
 constexpr int kBlockRuns = 10;
 
-void TimeBoth(serenity::kernels::BoundOp* ops[2], pthreadpool_t pool, int runs, double best[2],
-              double median[2]) {
-  std::vector<double> times[2];
+void TimeAll(const std::vector<Contender>& ops, pthreadpool_t pool, int runs, double best[],
+             double median[]) {
+  const size_t n = ops.size();
+  std::vector<std::vector<double>> times(n);
   for (int done = 0; done < runs; done += kBlockRuns) {
-    for (int k = 0; k < 2; ++k) {
+    for (size_t k = 0; k < n; ++k) {
+      if (serenity::kernels::DenseConvAvailable() &&
+          !serenity::kernels::SetDenseConvIsaForTesting(ops[k].isa)) {
+        std::abort();
+      }
       for (int i = 0; i <= kBlockRuns && done + i <= runs; ++i) {
         const auto start = std::chrono::steady_clock::now();
-        if (!ops[k]->Run(pool).ok()) std::abort();
+        if (!ops[k].op->Run(pool).ok()) std::abort();
         const auto end = std::chrono::steady_clock::now();
-        if (i > 0) times[k].push_back(std::chrono::duration<double, std::milli>(end - start).count());
+        if (i > 0)
+          times[k].push_back(std::chrono::duration<double, std::milli>(end - start).count());
       }
     }
   }
-  for (int k = 0; k < 2; ++k) {
+  for (size_t k = 0; k < n; ++k) {
     std::sort(times[k].begin(), times[k].end());
     best[k] = times[k].front();
     median[k] = times[k][times[k].size() / 2];
@@ -138,6 +159,7 @@ int main(int argc, char** argv) {
   std::vector<int> thread_counts = {1, 2};
   bool json = false;
   bool versus_direct = false;
+  bool versus_avx2 = false;
   std::string only;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--runs") == 0 && i + 1 < argc) {
@@ -154,20 +176,29 @@ int main(int argc, char** argv) {
       only = argv[++i];
     } else if (std::strcmp(argv[i], "--versus") == 0 && i + 1 < argc &&
                (std::strcmp(argv[i + 1], "xnnpack") == 0 ||
-                std::strcmp(argv[i + 1], "direct") == 0)) {
-      versus_direct = std::strcmp(argv[++i], "direct") == 0;
+                std::strcmp(argv[i + 1], "direct") == 0 || std::strcmp(argv[i + 1], "avx2") == 0)) {
+      versus_direct = std::strcmp(argv[i + 1], "direct") == 0;
+      versus_avx2 = std::strcmp(argv[++i], "avx2") == 0;
     } else if (std::strcmp(argv[i], "--json") == 0) {
       json = true;
     } else {
       std::fprintf(stderr,
                    "usage: conv_bench [--runs N] [--threads 1,2] [--only TEXT] "
-                   "[--versus xnnpack|direct] [--json]\n");
+                   "[--versus xnnpack|direct|avx2] [--json]\n");
       return 2;
     }
   }
+  const DenseConvIsa isa = serenity::kernels::DenseConvIsaInUse();
+  if (versus_avx2 && !serenity::kernels::DenseConvIsaAvailable(DenseConvIsa::kAvx512)) {
+    std::fprintf(stderr, "conv_bench: --versus avx2 needs a CPU with AVX-512F\n");
+    return 2;
+  }
   std::mt19937 rng(1);
   std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
-  if (!json) {
+  if (!json && versus_avx2) {
+    std::printf("%-26s %3s %9s %9s %9s %8s %8s %8s %7s %7s\n", "shape", "thr", "own min", "a2 min",
+                "xnn min", "own GF/s", "a2 GF/s", "xnn GF/s", "own/a2", "own/xnn");
+  } else if (!json) {
     const char* other = versus_direct ? "dir" : "xnn";
     std::printf("%-26s %3s %9s %5s min %9s %5s med %8s %4s GF/s %7s\n", "shape", "thr", "own min",
                 other, "own med", other, "own GF/s", other, "speedup");
@@ -209,25 +240,55 @@ int main(int argc, char** argv) {
         {bias.data(), {s.out_channels}, s.out_channels}};
     const std::vector<OperandView> outputs = {
         {output_data, {1, out, out, s.out_channels}, s.out_channels}};
-    const double flops =
-        2.0 * out * out * s.out_channels * s.kernel * s.kernel * group_in;
+    const double flops = 2.0 * out * out * s.out_channels * s.kernel * s.kernel * group_in;
     for (int threads : thread_counts) {
       pthreadpool_t pool = threads > 1 ? pthreadpool_create(threads) : nullptr;
-      std::unique_ptr<serenity::kernels::BoundOp> bound[2];
-      const KernelChoice choices[2] = {KernelChoice::kAuto, versus_direct ? KernelChoice::kDirect
-                                                                          : KernelChoice::kXnnpack};
-      for (int k = 0; k < 2; ++k) {
+      // Columns: own, then (--versus avx2) own on the AVX2 tile, then the
+      // other kernel.
+      std::vector<KernelChoice> choices = {KernelChoice::kAuto};
+      std::vector<DenseConvIsa> isas = {isa};
+      if (versus_avx2) {
+        choices.push_back(KernelChoice::kAuto);
+        isas.push_back(DenseConvIsa::kAvx2);
+      }
+      choices.push_back(versus_direct ? KernelChoice::kDirect : KernelChoice::kXnnpack);
+      isas.push_back(isa);
+      const size_t n = choices.size();
+      std::vector<std::unique_ptr<serenity::kernels::BoundOp>> bound(n);
+      std::vector<Contender> ops;
+      for (size_t k = 0; k < n; ++k) {
         auto result = serenity::kernels::BindOp(op, {}, inputs, outputs, pool, s.name, choices[k]);
         if (!result.ok()) {
           std::fprintf(stderr, "conv_bench: %s\n", result.status().message().c_str());
           return 1;
         }
         bound[k] = std::move(*result);
+        ops.push_back({bound[k].get(), isas[k]});
       }
-      serenity::kernels::BoundOp* ops[2] = {bound[0].get(), bound[1].get()};
-      double ms[2], median[2];
-      TimeBoth(ops, pool, runs, ms, median);
+      double ms[3], median[3];
+      TimeAll(ops, pool, runs, ms, median);
       if (pool != nullptr) pthreadpool_destroy(pool);
+      if (versus_avx2) {
+        double gflops[3];
+        for (int k = 0; k < 3; ++k) gflops[k] = flops / ms[k] / 1e6;
+        if (json) {
+          char line[512];
+          std::snprintf(line, sizeof(line),
+                        "%s{\"shape\": \"%s\", \"threads\": %d, \"own_min_ms\": %.4f, "
+                        "\"avx2_min_ms\": %.4f, \"xnnpack_min_ms\": %.4f, "
+                        "\"own_median_ms\": %.4f, \"avx2_median_ms\": %.4f, "
+                        "\"xnnpack_median_ms\": %.4f, \"own_gflops\": %.2f, "
+                        "\"avx2_gflops\": %.2f, \"xnnpack_gflops\": %.2f}",
+                        records.empty() ? "" : ", ", s.name, threads, ms[0], ms[1], ms[2],
+                        median[0], median[1], median[2], gflops[0], gflops[1], gflops[2]);
+          records += line;
+        } else {
+          std::printf("%-26s %3d %9.3f %9.3f %9.3f %8.1f %8.1f %8.1f %6.2fx %6.2fx\n", s.name,
+                      threads, ms[0], ms[1], ms[2], gflops[0], gflops[1], gflops[2], ms[1] / ms[0],
+                      ms[2] / ms[0]);
+        }
+        continue;
+      }
       const double own_gflops = flops / ms[0] / 1e6, xnn_gflops = flops / ms[1] / 1e6;
       const char* other = versus_direct ? "direct" : "xnnpack";
       if (json) {
@@ -237,8 +298,8 @@ int main(int argc, char** argv) {
                       "\"%s_min_ms\": %.4f, \"own_median_ms\": %.4f, "
                       "\"%s_median_ms\": %.4f, \"own_gflops\": %.2f, "
                       "\"%s_gflops\": %.2f}",
-                      records.empty() ? "" : ", ", s.name, threads, ms[0], other, ms[1],
-                      median[0], other, median[1], own_gflops, other, xnn_gflops);
+                      records.empty() ? "" : ", ", s.name, threads, ms[0], other, ms[1], median[0],
+                      other, median[1], own_gflops, other, xnn_gflops);
         records += line;
       } else {
         std::printf("%-26s %3d %9.3f %9.3f %9.3f %9.3f %8.1f %8.1f %6.2fx\n", s.name, threads,

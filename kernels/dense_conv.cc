@@ -1,6 +1,8 @@
 // The portable half of dense_conv.h: weight packing and CPU detection.
 #include "dense_conv.h"
 
+#include <atomic>
+
 namespace serenity::kernels {
 
 size_t DenseConvPackedFloats(const DenseConvShape& shape) {
@@ -36,8 +38,43 @@ bool DenseConvAvailable() {
       __builtin_cpu_supports("avx2") != 0 && __builtin_cpu_supports("fma") != 0;
   return available;
 }
+
+bool DenseConvIsaAvailable(DenseConvIsa isa) {
+  static const bool avx512 = DenseConvAvailable() && __builtin_cpu_supports("avx512f") != 0;
+  return isa == DenseConvIsa::kAvx512 ? avx512 : DenseConvAvailable();
+}
+
+namespace {
+
+// A relaxed atomic: the test switch is set between runs, read by each run.
+std::atomic<DenseConvIsa>& IsaSetting() {
+  static std::atomic<DenseConvIsa> isa{
+      DenseConvIsaAvailable(DenseConvIsa::kAvx512) ? DenseConvIsa::kAvx512 : DenseConvIsa::kAvx2};
+  return isa;
+}
+
+}  // namespace
+
+DenseConvIsa DenseConvIsaInUse() { return IsaSetting().load(std::memory_order_relaxed); }
+
+bool SetDenseConvIsaForTesting(DenseConvIsa isa) {
+  if (!DenseConvIsaAvailable(isa)) return false;
+  IsaSetting().store(isa, std::memory_order_relaxed);
+  return true;
+}
+
+void DenseConvRun(const DenseConvArgs& args, WorkPool* pool) {
+  if (DenseConvIsaInUse() == DenseConvIsa::kAvx512) {
+    DenseConvRunAvx512(args, pool);
+  } else {
+    DenseConvRunAvx2(args, pool);
+  }
+}
 #else
 bool DenseConvAvailable() { return false; }
+bool DenseConvIsaAvailable(DenseConvIsa) { return false; }
+DenseConvIsa DenseConvIsaInUse() { return DenseConvIsa::kAvx2; }
+bool SetDenseConvIsaForTesting(DenseConvIsa) { return false; }
 
 // Never called: DenseConvAvailable() is false off x86-64.
 void DenseConvRun(const DenseConvArgs&, WorkPool*) {}

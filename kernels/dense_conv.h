@@ -1,6 +1,7 @@
 // A hand-written dense (groups = 1) NHWC convolution for x86-64 with AVX2 and
 // FMA: an implicit GEMM (output pixels x output channels, reduced over kernel
-// positions x input channels) on a 6x16 register tile.
+// positions x input channels) on a 6x16 register tile, or with AVX-512F on a
+// 12x32 one (dense_conv_avx512.cc), chosen at run time.
 //
 // Why it exists: Debian builds XNNPACK with GCC, which spills an accumulator
 // of XNNPACK's f32 6x16 FMA3 IGEMM micro-kernel to the stack inside its inner
@@ -10,10 +11,12 @@
 // intrinsics that keep all 12 accumulators in registers.
 //
 // Layout of this interface: plain structs and functions on raw pointers, on
-// purpose. dense_conv_avx2.cc is compiled with -mavx2 -mfma; it must not
-// instantiate any inline function or template shared with other translation
-// units (std::vector, Status, ...), or the linker could keep its AVX2 copy
-// for the whole program and break CPUs without AVX2.
+// purpose. dense_conv_avx2.cc is compiled with -mavx2 -mfma (and
+// dense_conv_avx512.cc with -mavx512f too); they must not instantiate any
+// inline function or template shared with other translation units
+// (std::vector, Status, ...), or the linker could keep their copy for the
+// whole program and break CPUs without those instructions. Their common
+// driver (dense_conv_driver.h) has internal linkage for that reason.
 #ifndef SERENITY_KERNELS_DENSE_CONV_H_
 #define SERENITY_KERNELS_DENSE_CONV_H_
 
@@ -97,10 +100,34 @@ struct DenseConvArgs {
 // True when this build has the kernel (x86-64) and the CPU runs AVX2 + FMA.
 bool DenseConvAvailable();
 
-// Runs the convolution, parallel over the pool (nullptr: calling thread).
-// Writes only the out_channels first floats of each output pixel. Allocates
-// nothing. Call only when DenseConvAvailable().
+// Runs the convolution, parallel over the pool (nullptr: calling thread),
+// on DenseConvIsaInUse()'s tile. Writes only the out_channels first floats
+// of each output pixel. Allocates nothing. Call only when
+// DenseConvAvailable().
 void DenseConvRun(const DenseConvArgs& args, WorkPool* pool);
+
+// The instruction sets the dense kernel has a register tile for. Both read
+// the same packed weights and give the same results up to the order of
+// float additions (none: each output is summed in the same order).
+enum class DenseConvIsa { kAvx2, kAvx512 };
+
+// True when the CPU runs `isa` (and AVX2 + FMA) and this build has its tile.
+bool DenseConvIsaAvailable(DenseConvIsa isa);
+
+// The tile DenseConvRun uses: the widest available one unless
+// SetDenseConvIsaForTesting chose another.
+DenseConvIsa DenseConvIsaInUse();
+
+// For tests and benchmarks: makes later DenseConvRun calls (of every bound
+// operator, process-wide) use `isa`. Returns false, changing nothing, when
+// `isa` is not available. Not synchronised with running convolutions: call
+// it between runs.
+bool SetDenseConvIsaForTesting(DenseConvIsa isa);
+
+// The tiles' bodies (dense_conv_avx2.cc, dense_conv_avx512.cc): DenseConvRun
+// on one instruction set. Call only when that set is available.
+void DenseConvRunAvx2(const DenseConvArgs& args, WorkPool* pool);
+void DenseConvRunAvx512(const DenseConvArgs& args, WorkPool* pool);
 
 }  // namespace serenity::kernels
 

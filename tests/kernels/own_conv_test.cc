@@ -10,7 +10,9 @@
 // windows that reach past the padding, channel counts around multiples of 8
 // (overlapping last vector, masked below 8), and equality with XNNPACK. On
 // CPUs without AVX2 + FMA (and on ARM) the same cases run on XNNPACK and the
-// checks that the own kernel was chosen are skipped. Winograd F(4x4, 3x3)
+// checks that the own kernel was chosen are skipped. On AVX-512F CPUs every
+// dense direct case runs on both of the dense kernel's register tiles
+// (12x32 AVX-512, 6x16 AVX2), and the two must agree bit for bit. Winograd F(4x4, 3x3)
 // (kernels/winograd_conv.h): channels and image sizes around the vector and
 // tile widths, paddings, slices, batches, activations, threads, several
 // tile groups and output channel chunks, within kWinogradTolerance of the
@@ -20,6 +22,7 @@
 #include <cmath>
 #include <random>
 #include <utility>
+#include <vector>
 
 #include "dense_conv.h"
 #include "depthwise_conv.h"
@@ -118,18 +121,46 @@ struct ConvSpec {
   }
 };
 
+// The dense kernel's register tiles this CPU runs: AVX-512 and AVX2 on an
+// AVX-512F CPU, AVX2 alone on others.
+std::vector<DenseConvIsa> DenseTiles() {
+  std::vector<DenseConvIsa> tiles;
+  for (DenseConvIsa isa : {DenseConvIsa::kAvx512, DenseConvIsa::kAvx2}) {
+    if (DenseConvIsaAvailable(isa)) tiles.push_back(isa);
+  }
+  return tiles;
+}
+
+const char* TileName(DenseConvIsa isa) {
+  return isa == DenseConvIsa::kAvx512 ? "avx512 tile" : "avx2 tile";
+}
+
+// Makes DenseConvRun use one tile while it lives, then the default again.
+class UseDenseTile {
+ public:
+  explicit UseDenseTile(DenseConvIsa isa) : previous_(DenseConvIsaInUse()) {
+    EXPECT_TRUE(SetDenseConvIsaForTesting(isa)) << TileName(isa);
+  }
+  ~UseDenseTile() { SetDenseConvIsaForTesting(previous_); }
+  UseDenseTile(const UseDenseTile&) = delete;
+  UseDenseTile& operator=(const UseDenseTile&) = delete;
+
+ private:
+  DenseConvIsa previous_;
+};
+
 // Runs the case against the reference, then checks which kernel was bound:
 // the own kernels report their packed bytes, which differ from XNNPACK's
 // (the weights and biases handed to it).
-void Check(const ConvSpec& spec) {
+void CheckOnce(const ConvSpec& spec) {
   const OpCase c = spec.Case();
   RunCase(c);
   if (!DenseConvAvailable()) return;
   Result<BoundCase> bound = BindCase(c);
   ASSERT_TRUE(bound.ok()) << bound.status().ToString();
-  const bool own =
-      !spec.depthwise || spec.input_relu || DepthwiseConvPreferred(spec.kernel_h, spec.kernel_w, spec.stride_h,
-                                                spec.stride_w, spec.single_threaded ? 1 : 2);
+  const bool own = !spec.depthwise || spec.input_relu ||
+                   DepthwiseConvPreferred(spec.kernel_h, spec.kernel_w, spec.stride_h,
+                                          spec.stride_w, spec.single_threaded ? 1 : 2);
   size_t floats = !own ? spec.in_channels * (spec.kernel_h * spec.kernel_w + 1)
                        : (spec.depthwise ? DepthwiseConvPackedFloats(spec.Shape())
                                          : DenseConvPackedFloats(spec.Shape()));
@@ -137,13 +168,73 @@ void Check(const ConvSpec& spec) {
   EXPECT_EQ(bound->op->packed_weight_bytes(), floats * sizeof(float)) << Describe(c);
 }
 
+// CheckOnce, for dense direct cases on each of the dense kernel's tiles.
+void Check(const ConvSpec& spec) {
+  if (spec.depthwise || spec.Winograd() || !DenseConvAvailable()) return CheckOnce(spec);
+  for (DenseConvIsa isa : DenseTiles()) {
+    SCOPED_TRACE(TileName(isa));
+    UseDenseTile use(isa);
+    CheckOnce(spec);
+  }
+}
+
 // The case on the kernel the engine picks and on XNNPACK: the same results.
 void CheckSameAsXnnpack(const ConvSpec& spec) { ExpectSameAsXnnpack(spec.Case()); }
 
+TEST(OwnDenseConvTest, WidestTileByDefault) {
+  if (!DenseConvAvailable()) GTEST_SKIP() << "no own dense kernel on this CPU or build";
+  const std::vector<DenseConvIsa> tiles = DenseTiles();
+  EXPECT_EQ(DenseConvIsaInUse(), tiles.front());
+  EXPECT_EQ(tiles.back(), DenseConvIsa::kAvx2);
+#if defined(__x86_64__)
+  EXPECT_EQ(DenseConvIsaAvailable(DenseConvIsa::kAvx512), __builtin_cpu_supports("avx512f") != 0);
+#endif
+}
+
+TEST(OwnDenseConvTest, TilesGiveIdenticalResults) {
+  // Each output is the bias plus the same FMAs in the same order on either
+  // tile: bit-identical outputs. Pixel counts around multiples of 6 and 12,
+  // output channels around multiples of 16 and 32 (pairs of blocks and a
+  // last odd one), every path (pointwise, per position, gather, window rows).
+  if (DenseTiles().size() < 2) GTEST_SKIP() << "one dense tile on this CPU";
+  uint32_t seed = 900;
+  for (int64_t width : {5, 13, 25}) {
+    for (int64_t out_channels : {15, 33, 48, 70}) {
+      for (int64_t in_channels : {3, 20}) {
+        for (int kernel : {1, 3}) {
+          ConvSpec s;
+          s.height = 3;
+          s.width = width;
+          s.in_channels = in_channels;
+          s.out_channels = out_channels;
+          s.kernel_h = s.kernel_w = kernel;
+          s.pad_top = s.pad_bottom = s.pad_left = s.pad_right = kernel / 2;
+          s.kernels = KernelChoice::kDirect;
+          s.activation = Activation::kRelu;
+          s.seed = seed++;
+          std::vector<float> outputs[2];
+          for (int k = 0; k < 2; ++k) {
+            UseDenseTile use(DenseTiles()[k]);
+            outputs[k] = RunOutput(s.Case());
+          }
+          ASSERT_EQ(outputs[0].size(), outputs[1].size());
+          size_t differing = 0;
+          for (size_t i = 0; i < outputs[0].size(); ++i) {
+            differing += outputs[0][i] != outputs[1][i] ? 1 : 0;
+          }
+          EXPECT_EQ(differing, 0u) << Describe(s.Case());
+        }
+      }
+    }
+  }
+}
+
 TEST(OwnDenseConvTest, OutputChannelRemainders) {
   // 1..40 output channels: full 16-blocks, a last block of 9-15 (two
-  // vectors, masked second) or 1-8 (one vector); 7x7 = 49 pixels = 8 tiles
-  // of 6 and one of 1.
+  // vectors, masked second) or 1-8 (one vector); on the AVX-512 tile pairs
+  // of blocks, the second partial (17-32) or followed by an odd one
+  // (33-40). 7x7 = 49 pixels: 8 tiles of 6 and one of 1 (AVX2), 3 tiles of
+  // 12 and the last 13 as 7 + 6 (AVX-512).
   uint32_t seed = 1;
   for (int64_t o = 1; o <= 40; ++o) {
     ConvSpec s;
@@ -345,8 +436,8 @@ TEST(OwnDenseConvTest, PixelRemaindersJoinTheLastTask) {
   uint32_t seed = 450;
   for (bool single : {false, true}) {
     for (int64_t in_channels : {208, 768}) {
-      for (auto hw : {std::pair<int64_t, int64_t>{7, 7}, {5, 10}, {3, 17}, {5, 11}, {7, 8},
-                      {3, 19}}) {
+      for (auto hw :
+           {std::pair<int64_t, int64_t>{7, 7}, {5, 10}, {3, 17}, {5, 11}, {7, 8}, {3, 19}}) {
         ConvSpec s;
         s.height = hw.first;
         s.width = hw.second;
