@@ -17,9 +17,10 @@
 // --versus avx2 (on CPUs with AVX-512F): three kernels per row, the own
 // kernels with the dense kernel's AVX-512 tile ("own", what the engine
 // runs), the same with its AVX2 tile ("a2", SetDenseConvIsaForTesting), and
-// XNNPACK; JSON keys "own_*", "avx2_*", "xnnpack_*". Only the dense
-// kernel's direct path has two tiles: Winograd and depthwise rows run the
-// same code in both own columns.
+// XNNPACK; JSON keys "own_*", "avx2_*", "xnnpack_*", and two ratios
+// (own/a2, own/xnn: the other's time over own's). The dense kernel's direct
+// path and Winograd's GEMM have two tiles; depthwise rows run the same code
+// in both own columns.
 //
 // "own" is what KernelChoice::kAuto binds: for 3x3 depthwise convolutions
 // with stride 2 on one thread that is XNNPACK too (DepthwiseConvPreferred), so
@@ -195,13 +196,25 @@ int main(int argc, char** argv) {
   }
   std::mt19937 rng(1);
   std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
-  if (!json && versus_avx2) {
-    std::printf("%-26s %3s %9s %9s %9s %8s %8s %8s %7s %7s\n", "shape", "thr", "own min", "a2 min",
-                "xnn min", "own GF/s", "a2 GF/s", "xnn GF/s", "own/a2", "own/xnn");
-  } else if (!json) {
-    const char* other = versus_direct ? "dir" : "xnn";
-    std::printf("%-26s %3s %9s %5s min %9s %5s med %8s %4s GF/s %7s\n", "shape", "thr", "own min",
-                other, "own med", other, "own GF/s", other, "speedup");
+  // Column names: the own kernels, then what they are compared with.
+  std::vector<const char*> names = {"own"}, json_names = {"own"};
+  if (versus_avx2) {
+    names.push_back("a2");
+    json_names.push_back("avx2");
+  }
+  names.push_back(versus_direct ? "dir" : "xnn");
+  json_names.push_back(versus_direct ? "direct" : "xnnpack");
+  if (!json) {
+    std::printf("%-26s %3s", "shape", "thr");
+    for (const char* name : names) std::printf(" %5s min", name);
+    for (const char* name : names) std::printf(" %5s med", name);
+    for (const char* name : names) std::printf(" %3s GF/s", name);
+    if (names.size() == 2) {
+      std::printf(" %7s\n", "speedup");
+    } else {
+      for (size_t k = 1; k < names.size(); ++k) std::printf(" own/%-3s", names[k]);
+      std::printf("\n");
+    }
   }
   std::string records;
   for (const ConvShape& s : kShapes) {
@@ -268,42 +281,30 @@ int main(int argc, char** argv) {
       double ms[3], median[3];
       TimeAll(ops, pool, runs, ms, median);
       if (pool != nullptr) pthreadpool_destroy(pool);
-      if (versus_avx2) {
-        double gflops[3];
-        for (int k = 0; k < 3; ++k) gflops[k] = flops / ms[k] / 1e6;
-        if (json) {
-          char line[512];
-          std::snprintf(line, sizeof(line),
-                        "%s{\"shape\": \"%s\", \"threads\": %d, \"own_min_ms\": %.4f, "
-                        "\"avx2_min_ms\": %.4f, \"xnnpack_min_ms\": %.4f, "
-                        "\"own_median_ms\": %.4f, \"avx2_median_ms\": %.4f, "
-                        "\"xnnpack_median_ms\": %.4f, \"own_gflops\": %.2f, "
-                        "\"avx2_gflops\": %.2f, \"xnnpack_gflops\": %.2f}",
-                        records.empty() ? "" : ", ", s.name, threads, ms[0], ms[1], ms[2],
-                        median[0], median[1], median[2], gflops[0], gflops[1], gflops[2]);
-          records += line;
-        } else {
-          std::printf("%-26s %3d %9.3f %9.3f %9.3f %8.1f %8.1f %8.1f %6.2fx %6.2fx\n", s.name,
-                      threads, ms[0], ms[1], ms[2], gflops[0], gflops[1], gflops[2], ms[1] / ms[0],
-                      ms[2] / ms[0]);
-        }
-        continue;
-      }
-      const double own_gflops = flops / ms[0] / 1e6, xnn_gflops = flops / ms[1] / 1e6;
-      const char* other = versus_direct ? "direct" : "xnnpack";
+      double gflops[3];
+      for (size_t k = 0; k < n; ++k) gflops[k] = flops / ms[k] / 1e6;
       if (json) {
-        char line[512];
-        std::snprintf(line, sizeof(line),
-                      "%s{\"shape\": \"%s\", \"threads\": %d, \"own_min_ms\": %.4f, "
-                      "\"%s_min_ms\": %.4f, \"own_median_ms\": %.4f, "
-                      "\"%s_median_ms\": %.4f, \"own_gflops\": %.2f, "
-                      "\"%s_gflops\": %.2f}",
-                      records.empty() ? "" : ", ", s.name, threads, ms[0], other, ms[1], median[0],
-                      other, median[1], own_gflops, other, xnn_gflops);
-        records += line;
+        // Keys: each figure for every column ("own", then the others).
+        std::string record = std::string(records.empty() ? "" : ", ") + "{\"shape\": \"" + s.name +
+                             "\", \"threads\": " + std::to_string(threads);
+        const char* figures[3] = {"min_ms", "median_ms", "gflops"};
+        const double* values[3] = {ms, median, gflops};
+        for (int f = 0; f < 3; ++f) {
+          for (size_t k = 0; k < n; ++k) {
+            char field[96];
+            std::snprintf(field, sizeof(field), f == 2 ? ", \"%s_%s\": %.2f" : ", \"%s_%s\": %.4f",
+                          json_names[k], figures[f], values[f][k]);
+            record += field;
+          }
+        }
+        records += record + "}";
       } else {
-        std::printf("%-26s %3d %9.3f %9.3f %9.3f %9.3f %8.1f %8.1f %6.2fx\n", s.name, threads,
-                    ms[0], ms[1], median[0], median[1], own_gflops, xnn_gflops, ms[1] / ms[0]);
+        std::printf("%-26s %3d", s.name, threads);
+        for (size_t k = 0; k < n; ++k) std::printf(" %9.3f", ms[k]);
+        for (size_t k = 0; k < n; ++k) std::printf(" %9.3f", median[k]);
+        for (size_t k = 0; k < n; ++k) std::printf(" %8.1f", gflops[k]);
+        for (size_t k = 1; k < n; ++k) std::printf(" %6.2fx", ms[k] / ms[0]);
+        std::printf("\n");
       }
     }
   }

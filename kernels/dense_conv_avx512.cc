@@ -6,6 +6,7 @@
 
 #include "dense_conv.h"
 #include "dense_conv_driver.h"
+#include "winograd_conv.h"
 
 namespace serenity::kernels {
 namespace {
@@ -15,15 +16,18 @@ namespace {
 // 2 weight vectors and 12 broadcasts for 24 FMAs.
 constexpr int kTileRows = 12;
 
-// Clamps one block of one tile row and stores its first `columns` (1..16)
-// floats.
+// Clamps (with kClamp) one block of one tile row and stores its first
+// `columns` (1..16) floats.
 // The masked forms with every lane set compile to the plain vmaxps/vminps:
 // GCC 12's _mm512_max_ps/_mm512_min_ps pass an "undefined" vector that its
 // -Wuninitialized reports (GCC bug 105593), an error in CI.
+template <bool kClamp>
 inline void StoreBlock(__m512 v, __m512 lo, __m512 hi, float* out, int64_t columns) {
   constexpr __mmask16 kAll = 0xFFFF;
-  v = _mm512_mask_max_ps(v, kAll, v, lo);
-  v = _mm512_mask_min_ps(v, kAll, v, hi);
+  if (kClamp) {
+    v = _mm512_mask_max_ps(v, kAll, v, lo);
+    v = _mm512_mask_min_ps(v, kAll, v, hi);
+  }
   if (columns == kDenseConvBlock) {
     _mm512_storeu_ps(out, v);
   } else {
@@ -34,14 +38,16 @@ inline void StoreBlock(__m512 v, __m512 lo, __m512 hi, float* out, int64_t colum
 // One tile: kRows output pixels x kBlocks blocks of 16 output channels,
 // whose packed weights start at w0 and w1 (biases first, then 16 floats per
 // reduction step), storing columns0 and columns1 floats of each. `rows` as
-// in the driver (dense_conv_driver.h). Named variables, not arrays: GCC
-// keeps an array of vectors in memory and stores it on every iteration.
-template <int kRows, int kBlocks>
+// in the driver (dense_conv_driver.h). Without kEpilogue (Winograd's GEMM):
+// no biases in the weights, sums start at zero and are stored unclamped.
+// Named variables, not arrays: GCC keeps an array of vectors in memory and
+// stores it on every iteration.
+template <int kRows, int kBlocks, bool kEpilogue>
 void Tile(const DenseConvShape& s, int64_t positions, int64_t channels, const float* const* rows,
           const float* w0, const float* w1, float* out, int64_t columns0, int64_t columns1) {
   static_assert(kRows >= 1 && kRows <= 14 && (kBlocks == 1 || kBlocks == 2), "tile shape");
-  const __m512 bias0 = _mm512_loadu_ps(w0);
-  const __m512 bias1 = kBlocks == 2 ? _mm512_loadu_ps(w1) : _mm512_setzero_ps();
+  const __m512 bias0 = kEpilogue ? _mm512_loadu_ps(w0) : _mm512_setzero_ps();
+  const __m512 bias1 = kEpilogue && kBlocks == 2 ? _mm512_loadu_ps(w1) : _mm512_setzero_ps();
   // Accumulator cR0 / cR1: tile row R, block 0 / 1.
   __m512 c00 = bias0, c10 = bias0, c20 = bias0, c30 = bias0, c40 = bias0, c50 = bias0, c60 = bias0,
          c70 = bias0, c80 = bias0, c90 = bias0, c100 = bias0, c110 = bias0, c120 = bias0,
@@ -49,8 +55,10 @@ void Tile(const DenseConvShape& s, int64_t positions, int64_t channels, const fl
   __m512 c01 = bias1, c11 = bias1, c21 = bias1, c31 = bias1, c41 = bias1, c51 = bias1, c61 = bias1,
          c71 = bias1, c81 = bias1, c91 = bias1, c101 = bias1, c111 = bias1, c121 = bias1,
          c131 = bias1;
-  w0 += kDenseConvBlock;
-  w1 += kDenseConvBlock;
+  if (kEpilogue) {
+    w0 += kDenseConvBlock;
+    w1 += kDenseConvBlock;
+  }
   for (int64_t p = 0; p < positions; ++p) {
     const float* const* pr = rows + p * kTileRows;
     const float* a0 = pr[0];
@@ -101,13 +109,15 @@ void Tile(const DenseConvShape& s, int64_t positions, int64_t channels, const fl
 #undef SERENITY_DENSE_ROW
     }
   }
+  const int64_t stride = s.out_pixel_stride;
   const __m512 lo = _mm512_set1_ps(s.out_min);
   const __m512 hi = _mm512_set1_ps(s.out_max);
-  const int64_t stride = s.out_pixel_stride;
-#define SERENITY_DENSE_STORE(R)                                                                  \
-  if (kRows > R) {                                                                               \
-    StoreBlock(c##R##0, lo, hi, out + R * stride, columns0);                                     \
-    if (kBlocks == 2) StoreBlock(c##R##1, lo, hi, out + R * stride + kDenseConvBlock, columns1); \
+#define SERENITY_DENSE_STORE(R)                                                             \
+  if (kRows > R) {                                                                          \
+    StoreBlock<kEpilogue>(c##R##0, lo, hi, out + R * stride, columns0);                     \
+    if (kBlocks == 2) {                                                                     \
+      StoreBlock<kEpilogue>(c##R##1, lo, hi, out + R * stride + kDenseConvBlock, columns1); \
+    }                                                                                       \
   }
   SERENITY_DENSE_STORE(0)
   SERENITY_DENSE_STORE(1)
@@ -126,18 +136,18 @@ void Tile(const DenseConvShape& s, int64_t positions, int64_t channels, const fl
 #undef SERENITY_DENSE_STORE
 }
 
-// Tile<rows_used, kBlocks> for rows_used in 1..kRows.
-template <int kRows, int kBlocks>
+// Tile<rows_used, kBlocks, kEpilogue> for rows_used in 1..kRows.
+template <int kRows, int kBlocks, bool kEpilogue = true>
 void TileRows(const DenseConvShape& s, int64_t rows_used, int64_t positions, int64_t channels,
               const float* const* rows, const float* w0, const float* w1, float* out,
               int64_t columns0, int64_t columns1) {
   if constexpr (kRows > 1) {
     if (rows_used < kRows) {
-      return TileRows<kRows - 1, kBlocks>(s, rows_used, positions, channels, rows, w0, w1, out,
-                                          columns0, columns1);
+      return TileRows<kRows - 1, kBlocks, kEpilogue>(s, rows_used, positions, channels, rows, w0,
+                                                     w1, out, columns0, columns1);
     }
   }
-  Tile<kRows, kBlocks>(s, positions, channels, rows, w0, w1, out, columns0, columns1);
+  Tile<kRows, kBlocks, kEpilogue>(s, positions, channels, rows, w0, w1, out, columns0, columns1);
 }
 
 // The 12x32 tile for the driver: two blocks, or one (a last odd block).
@@ -164,6 +174,29 @@ struct Avx512Tile {
 
 void DenseConvRunAvx512(const DenseConvArgs& args, WorkPool* pool) {
   RunDenseConv<Avx512Tile>(args, pool);
+}
+
+void WinogradGemmAvx512(int64_t rows, int64_t blocks, int64_t channels, const float* v,
+                        int64_t v_stride, const float* w, float* m, int64_t m_stride) {
+  DenseConvShape s;
+  s.out_pixel_stride = m_stride;
+  const int64_t block_floats = channels * kDenseConvBlock;
+  const float* row_starts[kTileRows];
+  for (int64_t r = 0; r < rows; r += kTileRows) {
+    const int64_t used = rows - r < kTileRows ? rows - r : kTileRows;
+    for (int64_t i = 0; i < kTileRows; ++i) row_starts[i] = v + (r + (i < used ? i : 0)) * v_stride;
+    for (int64_t b = 0; b < blocks; b += 2) {
+      const float* wb = w + b * block_floats;
+      float* out = m + r * m_stride + b * kDenseConvBlock;
+      if (b + 1 < blocks) {
+        TileRows<kTileRows, 2, false>(s, used, 1, channels, row_starts, wb, wb + block_floats, out,
+                                      kDenseConvBlock, kDenseConvBlock);
+      } else {
+        TileRows<kTileRows, 1, false>(s, used, 1, channels, row_starts, wb, wb, out,
+                                      kDenseConvBlock, 0);
+      }
+    }
+  }
 }
 
 }  // namespace serenity::kernels

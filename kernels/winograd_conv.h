@@ -76,6 +76,16 @@ void WinogradConvPackWeights(const DenseConvShape& shape, const float* weights, 
 void WinogradConvRun(const DenseConvArgs& args, const WinogradConvPlan& plan, float* scratch,
                      int* slot_busy, WorkPool* pool);
 
+// One position's GEMM on the dense kernel's AVX-512 tile
+// (dense_conv_avx512.cc), for WinogradConvRun when DenseConvIsaInUse() is
+// kAvx512: M[r][b * 16 + j] = sum over c < channels of V[r][c] * W_b[c][j]
+// for r < rows and b < blocks, V's rows `v_stride` floats apart from `v`,
+// block b's channels x 16 weights at w + b * channels * 16, M's rows
+// `m_stride` floats apart from `m`. The same sums in the same order as the
+// AVX2 GEMM: identical results.
+void WinogradGemmAvx512(int64_t rows, int64_t blocks, int64_t channels, const float* v,
+                        int64_t v_stride, const float* w, float* m, int64_t m_stride);
+
 }  // namespace serenity::kernels
 
 #endif  // SERENITY_KERNELS_WINOGRAD_CONV_H_

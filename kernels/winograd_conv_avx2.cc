@@ -289,9 +289,17 @@ void RunTask(void* context, size_t index) {
   for (int64_t t = 0; t < tiles; ++t) TransformInputTile(args, plan, first_tile + t, t, v);
 
   const float* transformed = args.packed + plan.blocks * kDenseConvBlock;
+  const bool avx512 = DenseConvIsaInUse() == DenseConvIsa::kAvx512;
   for (int64_t p = 0; p < kWinogradPositions; ++p) {
     const float* vp = v + p * plan.group_tiles * plan.channel_floats;
     float* mp = m + p * plan.group_tiles * m_stride;
+    if (avx512) {
+      WinogradGemmAvx512(
+          tiles, blocks, s.in_channels, vp, plan.channel_floats,
+          transformed + (p * plan.blocks + first_block) * s.in_channels * kDenseConvBlock, mp,
+          m_stride);
+      continue;
+    }
     for (int64_t b = 0; b < blocks; ++b) {
       const float* w =
           transformed + (p * plan.blocks + first_block + b) * s.in_channels * kDenseConvBlock;

@@ -168,9 +168,10 @@ void CheckOnce(const ConvSpec& spec) {
   EXPECT_EQ(bound->op->packed_weight_bytes(), floats * sizeof(float)) << Describe(c);
 }
 
-// CheckOnce, for dense direct cases on each of the dense kernel's tiles.
+// CheckOnce, for dense cases (direct, and Winograd, whose GEMM runs on the
+// AVX-512 tile too) on each of the dense kernel's tiles.
 void Check(const ConvSpec& spec) {
-  if (spec.depthwise || spec.Winograd() || !DenseConvAvailable()) return CheckOnce(spec);
+  if (spec.depthwise || !DenseConvAvailable()) return CheckOnce(spec);
   for (DenseConvIsa isa : DenseTiles()) {
     SCOPED_TRACE(TileName(isa));
     UseDenseTile use(isa);
@@ -195,21 +196,23 @@ TEST(OwnDenseConvTest, TilesGiveIdenticalResults) {
   // Each output is the bias plus the same FMAs in the same order on either
   // tile: bit-identical outputs. Pixel counts around multiples of 6 and 12,
   // output channels around multiples of 16 and 32 (pairs of blocks and a
-  // last odd one), every path (pointwise, per position, gather, window rows).
+  // last odd one), every path (pointwise, per position, gather, window rows),
+  // and Winograd's GEMM (output tiles around multiples of 12).
   if (DenseTiles().size() < 2) GTEST_SKIP() << "one dense tile on this CPU";
   uint32_t seed = 900;
   for (int64_t width : {5, 13, 25}) {
     for (int64_t out_channels : {15, 33, 48, 70}) {
       for (int64_t in_channels : {3, 20}) {
-        for (int kernel : {1, 3}) {
+        for (int kernel : {1, 3, 0}) {
+          // Kernel 0: 3x3 on Winograd, over 3 x width / 16 tiles of 4x4.
           ConvSpec s;
-          s.height = 3;
-          s.width = width;
+          s.height = kernel == 0 ? 4 * 3 : 3;
+          s.width = kernel == 0 ? 4 * width : width;
           s.in_channels = in_channels;
           s.out_channels = out_channels;
-          s.kernel_h = s.kernel_w = kernel;
-          s.pad_top = s.pad_bottom = s.pad_left = s.pad_right = kernel / 2;
-          s.kernels = KernelChoice::kDirect;
+          s.kernel_h = s.kernel_w = kernel == 0 ? 3 : kernel;
+          s.pad_top = s.pad_bottom = s.pad_left = s.pad_right = s.kernel_h / 2;
+          s.kernels = kernel == 0 ? KernelChoice::kWinograd : KernelChoice::kDirect;
           s.activation = Activation::kRelu;
           s.seed = seed++;
           std::vector<float> outputs[2];
