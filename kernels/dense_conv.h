@@ -107,8 +107,8 @@ bool DenseConvAvailable();
 void DenseConvRun(const DenseConvArgs& args, WorkPool* pool);
 
 // The instruction sets the dense kernel has a register tile for. Both read
-// the same packed weights and give the same results up to the order of
-// float additions (none: each output is summed in the same order).
+// the same packed weights and give bit-identical results: each output is
+// the bias plus the same FMAs in the same order.
 enum class DenseConvIsa { kAvx2, kAvx512 };
 
 // True when the CPU runs `isa` (and AVX2 + FMA) and this build has its tile.
