@@ -156,9 +156,10 @@ class OperatorList {
   }
   // Every operator reading `from` reads `to` there instead.
   void ReplaceInput(int from, int to) {
+    // Unlisted operators are skipped: a removed borrowed one still has its
+    // inputs, and nothing reads it again.
     ForEachReaderCandidate(from, [&](int id) {
-      const std::vector<int>& inputs = Get(id).inputs;
-      if (std::find(inputs.begin(), inputs.end(), from) == inputs.end()) return;
+      if (!Reads(id, from)) return;
       for (int& input : Own(id).inputs) {
         if (input == from) input = to;
       }
