@@ -353,6 +353,8 @@ Result<scheduler::AliasPlan> AliasFor(const Model& run_model, const scheduler::C
   SERENITY_RETURN_IF_ERROR(
       check_ops(plan.windowed_convs, OpType::kConv2D, "runs windowed in place"));
   alias_options.windowed_convs = plan.windowed_convs;
+  // CheckPlan reads buffer_of_tensor, not the per-buffer lists.
+  alias_options.buffer_tensor_lists = false;
   SERENITY_ASSIGN_OR_RETURN(
       scheduler::AliasPlan alias,
       scheduler::PlanAliasing(run_model, graph, starts[plan.aliasing_start], alias_options));

@@ -542,13 +542,15 @@ class AliasPlanner {
     // cache hit plans the aliasing of a model of a thousand tensors again to
     // check the plan, and growing the lists one tensor at a time was most of
     // its allocations).
-    std::vector<int> tensors_in(plan.memory.buffers.size(), 0);
-    for (int t = 0; t < num_tensors; ++t) ++tensors_in[plan.memory.buffer_of_tensor[t]];
-    for (size_t b = 0; b < plan.memory.buffers.size(); ++b) {
-      plan.memory.buffers[b].tensors.reserve(tensors_in[b]);
-    }
-    for (int t = 0; t < num_tensors; ++t) {
-      plan.memory.buffers[plan.memory.buffer_of_tensor[t]].tensors.push_back(t);
+    if (options_.buffer_tensor_lists) {
+      std::vector<int> tensors_in(plan.memory.buffers.size(), 0);
+      for (int t = 0; t < num_tensors; ++t) ++tensors_in[plan.memory.buffer_of_tensor[t]];
+      for (size_t b = 0; b < plan.memory.buffers.size(); ++b) {
+        plan.memory.buffers[b].tensors.reserve(tensors_in[b]);
+      }
+      for (int t = 0; t < num_tensors; ++t) {
+        plan.memory.buffers[plan.memory.buffer_of_tensor[t]].tensors.push_back(t);
+      }
     }
     // Windowed links: each output lies shift_bytes below its input. Place
     // every tensor of such a group at its distance from the lowest one, and

@@ -35,26 +35,27 @@ std::vector<LiveRange> LiveRangesOf(const G& graph, const MemoryModel& memory,
   std::vector<int> step_of_op(graph.ops.size(), 0);
   for (int step = 0; step < num_steps; ++step) step_of_op[order[step]] = step;
 
-  // A buffer with no tensors is never live: first > last.
+  // A buffer with no tensors is never live: first > last. Tensors are
+  // visited through buffer_of_tensor, not the buffers' lists, which a plan
+  // may leave empty (AliasOptions::buffer_tensor_lists).
   std::vector<LiveRange> ranges(memory.buffers.size(), LiveRange{num_steps, -1});
-  for (size_t b = 0; b < memory.buffers.size(); ++b) {
-    LiveRange& range = ranges[b];
-    for (int t : memory.buffers[b].tensors) {
-      const auto& tensor = graph.tensors[t];
-      // First writer: the producer, or step 0 for a graph input.
-      const int written = tensor.graph_input || tensor.producer < 0
-                              ? 0
-                              : step_of_op[tensor.producer];
-      // Last reader; a tensor nobody reads lives only where it is written.
-      int last_read = written;
-      for (int consumer : tensor.consumers) {
-        last_read = std::max(last_read, step_of_op[consumer]);
-      }
-      if (tensor.graph_output) last_read = std::max(last_read, num_steps - 1);
-      range.first = std::min(range.first, written);
-      range.last = std::max(range.last, last_read);
+  if (num_steps == 0) {
+    std::fill(ranges.begin(), ranges.end(), LiveRange{0, -1});
+    return ranges;
+  }
+  for (size_t t = 0; t < graph.tensors.size(); ++t) {
+    const auto& tensor = graph.tensors[t];
+    // First writer: the producer, or step 0 for a graph input.
+    const int written = tensor.graph_input || tensor.producer < 0 ? 0 : step_of_op[tensor.producer];
+    // Last reader; a tensor nobody reads lives only where it is written.
+    int last_read = written;
+    for (int consumer : tensor.consumers) {
+      last_read = std::max(last_read, step_of_op[consumer]);
     }
-    if (num_steps == 0) range = LiveRange{0, -1};
+    if (tensor.graph_output) last_read = std::max(last_read, num_steps - 1);
+    LiveRange& range = ranges[memory.buffer_of_tensor[t]];
+    range.first = std::min(range.first, written);
+    range.last = std::max(range.last, last_read);
   }
   return ranges;
 }

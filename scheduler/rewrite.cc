@@ -72,36 +72,36 @@ std::vector<int> IdentityOrder(size_t n) {
 // operators costs microseconds (a plan cache hit replays a recipe of a
 // hundred edits within its millisecond). Removed operators stay in the pool
 // (unlisted, emptied) until the list is copied.
+//
+// Made from a source model's operators, the list borrows them: the pool
+// holds an empty placeholder for each until an edit changes its inputs, and
+// a borrowed operator is copied only when the list is taken (TakeInOrder) or
+// copied. The operators a replay removes (a third of nasnet_cifar's) are
+// then never copied nor freed.
 class OperatorList {
  public:
   OperatorList() = default;
   explicit OperatorList(std::vector<Operator> operators)
-      : pool_(std::move(operators)), listed_(pool_.size(), true),
+      : pool_(std::move(operators)),
+        listed_(pool_.size(), true),
+        borrowed_(pool_.size(), 0),
         order_(IdentityOrder(pool_.size())) {
     listed_.reserve(pool_.capacity());
-    // The readers of the operators given, flat (one allocation, not one per
-    // tensor): added_links_ takes those added later.
-    int tensors = 0;
-    for (const Operator& op : pool_) {
-      for (int t : op.inputs) tensors = std::max(tensors, t + 1);
-      for (int t : op.outputs) tensors = std::max(tensors, t + 1);
-    }
-    producer_.assign(tensors, -1);
-    first_reader_.assign(tensors + 1, 0);
-    for (int id = 0; id < static_cast<int>(pool_.size()); ++id) {
-      for (int t : pool_[id].outputs) producer_[t] = id;
-      for (int t : pool_[id].inputs) {
-        if (t >= 0) ++first_reader_[t + 1];
-      }
-    }
-    for (int t = 0; t < tensors; ++t) first_reader_[t + 1] += first_reader_[t];
-    initial_readers_.resize(first_reader_[tensors]);
-    std::vector<int> next(first_reader_.begin(), first_reader_.end() - 1);
-    for (int id = 0; id < static_cast<int>(pool_.size()); ++id) {
-      for (int t : pool_[id].inputs) {
-        if (t >= 0) initial_readers_[next[t]++] = id;
-      }
-    }
+    borrowed_.reserve(pool_.capacity());
+    IndexReaders(pool_);
+  }
+  // Borrows `source` (which must outlive the list), with room for `capacity`
+  // operators in all.
+  OperatorList(const std::vector<Operator>& source, size_t capacity)
+      : source_(&source), order_(IdentityOrder(source.size())) {
+    capacity = std::max(capacity, source.size());
+    pool_.reserve(capacity);
+    pool_.resize(source.size());
+    listed_.reserve(capacity);
+    listed_.assign(source.size(), true);
+    borrowed_.reserve(capacity);
+    borrowed_.assign(source.size(), 1);
+    IndexReaders(source);
   }
   OperatorList(const OperatorList& other) : OperatorList(other.InOrder()) {}
   OperatorList& operator=(const OperatorList& other) {
@@ -112,17 +112,18 @@ class OperatorList {
   OperatorList& operator=(OperatorList&&) noexcept = default;
 
   size_t size() const { return order_.size(); }
-  const Operator& operator[](int position) const { return pool_[order_[position]]; }
+  const Operator& operator[](int position) const { return Get(order_[position]); }
 
   void Erase(int position) {
     const int id = order_[position];
     order_.erase(order_.begin() + position);
     listed_[id] = false;
-    for (int t : pool_[id].outputs) producer_[t] = -1;
+    for (int t : Get(id).outputs) producer_[t] = -1;
     // Its name and lists go back to the heap now, for the operators the edit
     // adds next to reuse (fresh memory is much of what a cache hit's replay
-    // costs). Nothing reads an unlisted operator.
-    pool_[id] = Operator{};
+    // costs). Nothing reads an unlisted operator. A borrowed one owns
+    // nothing.
+    if (!borrowed_[id]) pool_[id] = Operator{};
   }
   void Insert(int position, std::vector<Operator> operators) {
     const int first = static_cast<int>(pool_.size());
@@ -155,15 +156,14 @@ class OperatorList {
   }
   // Every operator reading `from` reads `to` there instead.
   void ReplaceInput(int from, int to) {
+    // Unlisted operators are skipped: a removed borrowed one still has its
+    // inputs, and nothing reads it again.
     ForEachReaderCandidate(from, [&](int id) {
-      bool read = false;
-      for (int& input : pool_[id].inputs) {
-        if (input == from) {
-          input = to;
-          read = true;
-        }
+      if (!Reads(id, from)) return;
+      for (int& input : Own(id).inputs) {
+        if (input == from) input = to;
       }
-      if (read) AddReader(to, id);
+      AddReader(to, id);
     });
     if (from >= 0 && from < static_cast<int>(added_head_.size())) added_head_[from] = -1;
   }
@@ -171,7 +171,7 @@ class OperatorList {
   std::vector<Operator> InOrder() const {
     std::vector<Operator> operators;
     operators.reserve(order_.size());
-    for (int id : order_) operators.push_back(pool_[id]);
+    for (int id : order_) operators.push_back(Get(id));
     return operators;
   }
   // The listed operators in order, in the pool's own storage: slot p takes
@@ -218,6 +218,10 @@ class OperatorList {
       }
     }
     pool_.erase(pool_.begin() + n, pool_.end());
+    // The borrowed operators' slots hold placeholders: copies now.
+    for (int slot = 0; slot < n; ++slot) {
+      if (borrowed_[order_[slot]]) pool_[slot] = (*source_)[order_[slot]];
+    }
     return std::move(pool_);
   }
 
@@ -230,7 +234,44 @@ class OperatorList {
     }
     pool_.push_back(std::move(op));
     listed_.push_back(true);
+    borrowed_.push_back(0);
     return id;
+  }
+  const Operator& Get(int id) const { return borrowed_[id] ? (*source_)[id] : pool_[id]; }
+  // The operator, copied into the pool first if borrowed, to be changed.
+  Operator& Own(int id) {
+    if (borrowed_[id]) {
+      pool_[id] = (*source_)[id];
+      borrowed_[id] = 0;
+    }
+    return pool_[id];
+  }
+  // The readers of the operators given (`operators`, the pool or the
+  // source), flat (one allocation, not one per tensor): added_links_ takes
+  // those added later.
+  void IndexReaders(const std::vector<Operator>& operators) {
+    const int count = static_cast<int>(operators.size());
+    int tensors = 0;
+    for (const Operator& op : operators) {
+      for (int t : op.inputs) tensors = std::max(tensors, t + 1);
+      for (int t : op.outputs) tensors = std::max(tensors, t + 1);
+    }
+    producer_.assign(tensors, -1);
+    first_reader_.assign(tensors + 1, 0);
+    for (int id = 0; id < count; ++id) {
+      for (int t : operators[id].outputs) producer_[t] = id;
+      for (int t : operators[id].inputs) {
+        if (t >= 0) ++first_reader_[t + 1];
+      }
+    }
+    for (int t = 0; t < tensors; ++t) first_reader_[t + 1] += first_reader_[t];
+    initial_readers_.resize(first_reader_[tensors]);
+    std::vector<int> next(first_reader_.begin(), first_reader_.end() - 1);
+    for (int id = 0; id < count; ++id) {
+      for (int t : operators[id].inputs) {
+        if (t >= 0) initial_readers_[next[t]++] = id;
+      }
+    }
   }
   // Readers added since construction: a list per tensor, linked through one
   // vector (no allocation per tensor).
@@ -243,7 +284,7 @@ class OperatorList {
     added_head_[tensor] = static_cast<int>(added_links_.size()) - 1;
   }
   bool Reads(int id, int tensor) const {
-    const std::vector<int>& inputs = pool_[id].inputs;
+    const std::vector<int>& inputs = Get(id).inputs;
     return listed_[id] && std::find(inputs.begin(), inputs.end(), tensor) != inputs.end();
   }
   // Calls visit(id) for the pool indices of the operators that may read
@@ -271,8 +312,10 @@ class OperatorList {
     return static_cast<int>(std::find(order_.begin(), order_.end(), id) - order_.begin());
   }
 
+  const std::vector<Operator>* source_ = nullptr;  // what borrowed entries are
   std::vector<Operator> pool_;
   std::vector<bool> listed_;                // per pool entry
+  std::vector<char> borrowed_;              // per pool entry: (*source_)[id]
   std::vector<int> order_;                  // pool indices
   std::vector<int> producer_;               // per tensor: pool index or -1
   // Readers per tensor: of the operators given at construction, flat
@@ -351,11 +394,7 @@ EditableModel EditableFrom(const Model& model) {
   edit.tensors.reserve(2 * model.tensors().size() + 16);
   edit.tensors = model.tensors();  // into the room reserved
   probe::Mark("copy: tensors");
-  std::vector<Operator> operators;
-  operators.reserve(2 * model.operators().size() + 16);
-  operators = model.operators();
-  probe::Mark("copy: operators");
-  edit.operators = OperatorList(std::move(operators));
+  edit.operators = OperatorList(model.operators(), 2 * model.operators().size() + 16);
   probe::Mark("copy: operator list");
   edit.inputs = model.inputs();
   edit.outputs = model.outputs();

@@ -1178,11 +1178,19 @@ void ExpectSameAsGraph(const Model& model) {
   EXPECT_GE(topological, 1);
   EXPECT_LT(topological, static_cast<int>(orders.size()));
 
-  auto same_plan = [&](const AliasPlan& a, const AliasPlan& b) {
+  // b_lists false: b was planned without the per-buffer lists
+  // (AliasOptions::buffer_tensor_lists), which must then be empty, and the
+  // rest of the plan, the live ranges and the peak the same as a's.
+  auto same_plan = [&](const AliasPlan& a, const AliasPlan& b, bool b_lists = true) {
     ASSERT_EQ(a.memory.buffers.size(), b.memory.buffers.size());
     for (size_t i = 0; i < a.memory.buffers.size(); ++i) {
       EXPECT_EQ(a.memory.buffers[i].bytes, b.memory.buffers[i].bytes);
-      EXPECT_EQ(a.memory.buffers[i].tensors, b.memory.buffers[i].tensors);
+      if (b_lists) {
+        EXPECT_EQ(a.memory.buffers[i].tensors, b.memory.buffers[i].tensors);
+      } else {
+        EXPECT_FALSE(a.memory.buffers[i].tensors.empty());
+        EXPECT_TRUE(b.memory.buffers[i].tensors.empty());
+      }
     }
     EXPECT_EQ(a.memory.buffer_of_tensor, b.memory.buffer_of_tensor);
     ASSERT_EQ(a.placements.size(), b.placements.size());
@@ -1219,6 +1227,11 @@ void ExpectSameAsGraph(const Model& model) {
     Result<AliasPlan> compact_aliased = PlanAliasing(model, compact, capabilities);
     ASSERT_TRUE(aliased.ok() && compact_aliased.ok());
     same_plan(*aliased, *compact_aliased);
+    AliasOptions no_lists;
+    no_lists.buffer_tensor_lists = false;
+    Result<AliasPlan> listless = PlanAliasing(model, compact, capabilities, no_lists);
+    ASSERT_TRUE(listless.ok());
+    same_plan(*aliased, *listless, /*b_lists=*/false);
   }
 }
 

@@ -95,6 +95,12 @@ struct AliasOptions {
   // Model operator indices of Conv2Ds to run windowed in place when they
   // qualify (the engine keeps those that lower the peak); others are skipped.
   std::vector<int> windowed_convs;
+  // False leaves every MemoryModel::buffers[b].tensors of the plan empty
+  // (buffer_of_tensor, the placements and the buffer sizes are as always):
+  // for a caller that needs no per-buffer list, such as the engine's check
+  // of a cached plan, which then saves one allocation per buffer
+  // (ComputeLiveRanges and PeakBytes read buffer_of_tensor only).
+  bool buffer_tensor_lists = true;
 };
 
 // What the windowed in-place rule needs of one convolution, in rows of the
