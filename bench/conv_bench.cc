@@ -19,8 +19,8 @@
 // runs), the same with its AVX2 tile ("a2", SetDenseConvIsaForTesting), and
 // XNNPACK; JSON keys "own_*", "avx2_*", "xnnpack_*", and two ratios
 // (own/a2, own/xnn: the other's time over own's). The dense kernel's direct
-// path and Winograd's GEMM have two tiles; depthwise rows run the same code
-// in both own columns.
+// path and Winograd's GEMM have two tiles; the depthwise kernel follows the
+// same switch (16-float vectors in "own", 8-float ones in "a2").
 //
 // "own" is what KernelChoice::kAuto binds: for 3x3 depthwise convolutions
 // with stride 2 on one thread that is XNNPACK too (DepthwiseConvPreferred), so

@@ -1,4 +1,5 @@
-// The portable half of depthwise_conv.h: weight packing.
+// The portable half of depthwise_conv.h: weight packing and the choice of
+// instruction set.
 #include "depthwise_conv.h"
 
 namespace serenity::kernels {
@@ -9,14 +10,14 @@ bool DepthwiseConvPreferred(int64_t kernel_h, int64_t kernel_w, int64_t stride_h
 }
 
 size_t DepthwiseConvPackedFloats(const DenseConvShape& shape) {
-  const int64_t padded = (shape.in_channels + 7) / 8 * 8;
+  const int64_t padded = DepthwiseConvPaddedChannels(shape.in_channels);
   return static_cast<size_t>(padded * (1 + shape.kernel_h * shape.kernel_w));
 }
 
-void DepthwiseConvPackWeights(const DenseConvShape& shape, const float* weights,
-                              const float* bias, float* packed) {
+void DepthwiseConvPackWeights(const DenseConvShape& shape, const float* weights, const float* bias,
+                              float* packed) {
   const int64_t channels = shape.in_channels;
-  const int64_t padded = (channels + 7) / 8 * 8;
+  const int64_t padded = DepthwiseConvPaddedChannels(channels);
   const int64_t positions = shape.kernel_h * shape.kernel_w;
   for (int64_t c = 0; c < padded; ++c) {
     packed[c] = (c < channels && bias != nullptr) ? bias[c] : 0.0f;
@@ -27,7 +28,15 @@ void DepthwiseConvPackWeights(const DenseConvShape& shape, const float* weights,
   }
 }
 
-#if !defined(__x86_64__)
+#if defined(__x86_64__)
+void DepthwiseConvRun(const DenseConvArgs& args, WorkPool* pool) {
+  if (DenseConvIsaInUse() == DenseConvIsa::kAvx512) {
+    DepthwiseConvRunAvx512(args, pool);
+  } else {
+    DepthwiseConvRunAvx2(args, pool);
+  }
+}
+#else
 // Never called: DenseConvAvailable() is false off x86-64.
 void DepthwiseConvRun(const DenseConvArgs&, WorkPool*) {}
 #endif

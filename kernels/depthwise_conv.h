@@ -41,20 +41,36 @@ inline constexpr int64_t kDepthwiseParallelMacs = int64_t{1} << 17;
 // pairs, and 10+ tasks in every job that splits.
 inline constexpr int64_t kDepthwiseTaskMacs = int64_t{1} << 15;
 
+// Packed rows (the biases, each kernel position's weights) are padded to a
+// multiple of this many floats: whole vectors on either instruction set.
+inline constexpr int64_t kDepthwiseChannelPad = 16;
+
+// Floats of one packed row of `channels` channels.
+inline int64_t DepthwiseConvPaddedChannels(int64_t channels) {
+  return (channels + kDepthwiseChannelPad - 1) / kDepthwiseChannelPad * kDepthwiseChannelPad;
+}
+
 // Floats of the packed weights for `shape` (in_channels == out_channels):
 // the biases, then for each kernel position the channels' weights, each
-// padded to a multiple of 8 floats.
+// padded to DepthwiseConvPaddedChannels floats.
 size_t DepthwiseConvPackedFloats(const DenseConvShape& shape);
 
 // Packs `weights` ([channels, kernel_h, kernel_w, 1]) and `bias`
 // ([channels], or nullptr for zeros) into `packed`.
-void DepthwiseConvPackWeights(const DenseConvShape& shape, const float* weights,
-                              const float* bias, float* packed);
+void DepthwiseConvPackWeights(const DenseConvShape& shape, const float* weights, const float* bias,
+                              float* packed);
 
-// Runs it (args.zeros: in_channels zero floats). Writes only the channels of
-// each output pixel; reads only the channels of each input pixel. Allocates
-// nothing. Call only when DenseConvAvailable().
+// Runs it (args.zeros: in_channels zero floats) on DenseConvIsaInUse()'s
+// vectors (AVX2: 8 floats; AVX-512F: 16; the same FMAs in the same order on
+// either, so bit-identical results). Writes only the channels of each output
+// pixel; reads only the channels of each input pixel. Allocates nothing.
+// Call only when DenseConvAvailable().
 void DepthwiseConvRun(const DenseConvArgs& args, WorkPool* pool);
+
+// Its bodies (depthwise_conv_avx2.cc, depthwise_conv_avx512.cc): one
+// instruction set each. Call only when that set is available.
+void DepthwiseConvRunAvx2(const DenseConvArgs& args, WorkPool* pool);
+void DepthwiseConvRunAvx512(const DenseConvArgs& args, WorkPool* pool);
 
 }  // namespace serenity::kernels
 

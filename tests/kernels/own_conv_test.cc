@@ -168,10 +168,11 @@ void CheckOnce(const ConvSpec& spec) {
   EXPECT_EQ(bound->op->packed_weight_bytes(), floats * sizeof(float)) << Describe(c);
 }
 
-// CheckOnce, for dense cases (direct, and Winograd, whose GEMM runs on the
-// AVX-512 tile too) on each of the dense kernel's tiles.
+// CheckOnce on each of the dense kernel's tiles: dense cases (direct, and
+// Winograd, whose GEMM runs on the AVX-512 tile too) and depthwise ones (the
+// depthwise kernel follows the same switch: 8- or 16-float vectors).
 void Check(const ConvSpec& spec) {
-  if (spec.depthwise || !DenseConvAvailable()) return CheckOnce(spec);
+  if (!DenseConvAvailable()) return CheckOnce(spec);
   for (DenseConvIsa isa : DenseTiles()) {
     SCOPED_TRACE(TileName(isa));
     UseDenseTile use(isa);
@@ -689,18 +690,69 @@ TEST(OwnDepthwiseConvTest, ThreeAndFiveWideWindows) {
 }
 
 TEST(OwnDepthwiseConvTest, RowWidthsAndGroupRemainders) {
-  // Output rows of 1..19 pixels: groups of 8 (6 for 7-wide windows) and
-  // every remainder, each touching the left border, the right one, both or
-  // neither.
+  // Output rows of 1..40 pixels: groups of 8 (6 for 7-wide windows) on AVX2,
+  // of 16 then one of 8 on AVX-512, and every remainder, each touching the
+  // left border, the right one, both or neither.
   uint32_t seed = 900;
   for (int kernel : {3, 5, 7}) {
-    for (int64_t width = 1; width <= 19; ++width) {
+    for (int64_t width = 1; width <= 40; ++width) {
       Check(Depthwise(3, width, 12, kernel, 1, 1, seed++));
     }
   }
   for (int64_t width : {1, 2, 5, 8, 14, 15}) {
     Check(Depthwise(4, width, 10, 5, 2, 1, seed++));
     Check(Depthwise(4, width, 10, 3, 1, 2, seed++));
+  }
+}
+
+TEST(OwnDepthwiseConvTest, ChannelCounts) {
+  // 1..40 channels and 144, 192 (MobileNetV2, DARTS): masked vectors below 8
+  // (AVX2) or 16 (AVX-512), whole ones, and a last one overlapping the one
+  // before; on the reusing path (3x3, 5x5 with stride 2, input through a
+  // Relu) and the generic one (4x4 and 3x3 with stride 3: one, 2, 4 and 8
+  // pixels at a time with up to 4 vectors each).
+  uint32_t seed = 1700;
+  std::vector<int64_t> counts;
+  for (int64_t c = 1; c <= 40; ++c) counts.push_back(c);
+  counts.push_back(144);
+  counts.push_back(192);
+  for (int64_t c : counts) {
+    if (c == 1) continue;  // one channel: groups == 1, a dense convolution
+    Check(Depthwise(5, 19, c, 3, 1, 1, seed++));
+    ConvSpec relu = Depthwise(6, 21, c, 5, 2, 1, seed++);
+    relu.input_relu = true;
+    relu.activation = Activation::kRelu6;
+    Check(relu);
+    Check(Depthwise(5, 15, c, 4, 1, 1, seed++));
+    Check(Depthwise(7, 27, c, 3, 3, 1, seed++));
+  }
+}
+
+TEST(OwnDepthwiseConvTest, BothVectorWidthsGiveIdenticalResults) {
+  // Each output is the bias plus the same FMAs in the same order with 8- or
+  // 16-float vectors: bit-identical outputs, channel tails, both paths and
+  // input through a Relu included.
+  if (DenseTiles().size() < 2) GTEST_SKIP() << "one instruction set on this CPU";
+  uint32_t seed = 1800;
+  for (int kernel : {3, 5, 7, 4}) {
+    for (int stride : {1, 2}) {
+      for (int64_t c : {5, 12, 24, 37, 144}) {
+        ConvSpec s = Depthwise(9, 35, c, kernel, stride, 1, seed++);
+        s.activation = Activation::kRelu6;
+        s.input_relu = c % 2 == 1;
+        std::vector<float> outputs[2];
+        for (int k = 0; k < 2; ++k) {
+          UseDenseTile use(DenseTiles()[k]);
+          outputs[k] = RunOutput(s.Case());
+        }
+        ASSERT_EQ(outputs[0].size(), outputs[1].size());
+        size_t differing = 0;
+        for (size_t i = 0; i < outputs[0].size(); ++i) {
+          differing += outputs[0][i] != outputs[1][i] ? 1 : 0;
+        }
+        EXPECT_EQ(differing, 0u) << Describe(s.Case());
+      }
+    }
   }
 }
 
