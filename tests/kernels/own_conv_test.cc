@@ -180,6 +180,21 @@ void Check(const ConvSpec& spec) {
   }
 }
 
+// The case's outputs on the first two of DenseTiles(): bit-identical.
+void ExpectIdenticalOnEachTile(const ConvSpec& spec) {
+  std::vector<float> outputs[2];
+  for (int k = 0; k < 2; ++k) {
+    UseDenseTile use(DenseTiles()[k]);
+    outputs[k] = RunOutput(spec.Case());
+  }
+  ASSERT_EQ(outputs[0].size(), outputs[1].size());
+  size_t differing = 0;
+  for (size_t i = 0; i < outputs[0].size(); ++i) {
+    differing += outputs[0][i] != outputs[1][i] ? 1 : 0;
+  }
+  EXPECT_EQ(differing, 0u) << Describe(spec.Case());
+}
+
 // The case on the kernel the engine picks and on XNNPACK: the same results.
 void CheckSameAsXnnpack(const ConvSpec& spec) { ExpectSameAsXnnpack(spec.Case()); }
 
@@ -216,17 +231,7 @@ TEST(OwnDenseConvTest, TilesGiveIdenticalResults) {
           s.kernels = kernel == 0 ? KernelChoice::kWinograd : KernelChoice::kDirect;
           s.activation = Activation::kRelu;
           s.seed = seed++;
-          std::vector<float> outputs[2];
-          for (int k = 0; k < 2; ++k) {
-            UseDenseTile use(DenseTiles()[k]);
-            outputs[k] = RunOutput(s.Case());
-          }
-          ASSERT_EQ(outputs[0].size(), outputs[1].size());
-          size_t differing = 0;
-          for (size_t i = 0; i < outputs[0].size(); ++i) {
-            differing += outputs[0][i] != outputs[1][i] ? 1 : 0;
-          }
-          EXPECT_EQ(differing, 0u) << Describe(s.Case());
+          ExpectIdenticalOnEachTile(s);
         }
       }
     }
@@ -740,17 +745,7 @@ TEST(OwnDepthwiseConvTest, BothVectorWidthsGiveIdenticalResults) {
         ConvSpec s = Depthwise(9, 35, c, kernel, stride, 1, seed++);
         s.activation = Activation::kRelu6;
         s.input_relu = c % 2 == 1;
-        std::vector<float> outputs[2];
-        for (int k = 0; k < 2; ++k) {
-          UseDenseTile use(DenseTiles()[k]);
-          outputs[k] = RunOutput(s.Case());
-        }
-        ASSERT_EQ(outputs[0].size(), outputs[1].size());
-        size_t differing = 0;
-        for (size_t i = 0; i < outputs[0].size(); ++i) {
-          differing += outputs[0][i] != outputs[1][i] ? 1 : 0;
-        }
-        EXPECT_EQ(differing, 0u) << Describe(s.Case());
+        ExpectIdenticalOnEachTile(s);
       }
     }
   }
