@@ -1,11 +1,12 @@
 // A hand-written depthwise NHWC convolution (groups = channels, one output
-// channel per input channel) for x86-64 with AVX2 and FMA, beside the dense
-// one (dense_conv.h explains why these exist and the rules for the AVX2
-// translation unit). XNNPACK's depthwise kernels in Debian's build run 3x3
-// and 5x5 windows at 15-30 GFLOP/s and larger ones (NASNet's 7x7) at about 2;
-// this one shares each input load among the output pixels whose windows
-// cover it and runs them at 30-80 (bench/conv_bench; depthwise_conv_avx2.cc
-// explains how).
+// channel per input channel) for x86-64 with AVX2 and FMA, or AVX-512F,
+// beside the dense one (dense_conv.h explains why these exist and the rules
+// for the ISA-specific translation units). XNNPACK's depthwise kernels in
+// Debian's build run 3x3 and 5x5 windows at 15-30 GFLOP/s and larger ones
+// (NASNet's 7x7) at about 2; this one shares each input load among the
+// output pixels whose windows cover it and runs them at 30-80 with AVX2,
+// 40-150 with AVX-512 (bench/conv_bench; depthwise_conv_driver.h explains
+// how).
 #ifndef SERENITY_KERNELS_DEPTHWISE_CONV_H_
 #define SERENITY_KERNELS_DEPTHWISE_CONV_H_
 
