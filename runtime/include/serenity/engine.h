@@ -220,8 +220,9 @@ struct EngineOptions {
   bool use_stored_plan = true;
 
   // Which kernels run the operators. kAuto: the fastest this CPU has (on
-  // x86-64 with AVX2 + FMA, Serenity's own convolution kernels, Winograd for
-  // 3x3 stride-1 ones with enough channels; XNNPACK for everything else).
+  // x86-64 with AVX2 + FMA, Serenity's own convolution kernels, on AVX-512F
+  // registers where the CPU has them, Winograd for 3x3 stride-1 ones with
+  // enough channels; XNNPACK for everything else).
   // kXnnpack: XNNPACK wherever it has the op, for comparisons. kDirect: as
   // kAuto without Winograd, whose transformed weights take 4 times the
   // packed bytes (ResNet-18: 73 MB packed instead of 46) for 1.5-3 times
