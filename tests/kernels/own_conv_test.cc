@@ -714,8 +714,8 @@ TEST(OwnDepthwiseConvTest, ChannelCounts) {
   // 1..40 channels and 144, 192 (MobileNetV2, DARTS): masked vectors below 8
   // (AVX2) or 16 (AVX-512), whole ones, and a last one overlapping the one
   // before; on the reusing path (3x3, 5x5 with stride 2, input through a
-  // Relu) and the generic one (4x4 and 3x3 with stride 3: one, 2, 4 and 8
-  // pixels at a time with up to 4 vectors each).
+  // Relu where the own kernel exists) and the generic one (4x4 and 3x3 with stride 3: one, 2, 4 and
+  // 8 pixels at a time with up to 4 vectors each).
   uint32_t seed = 1700;
   std::vector<int64_t> counts;
   for (int64_t c = 1; c <= 40; ++c) counts.push_back(c);
@@ -727,7 +727,9 @@ TEST(OwnDepthwiseConvTest, ChannelCounts) {
     ConvSpec relu = Depthwise(6, 21, c, 5, 2, 1, seed++);
     relu.input_relu = true;
     relu.activation = Activation::kRelu6;
-    Check(relu);
+    // Only the own kernel reads through a Relu (x86-64 with AVX2 + FMA);
+    // elsewhere binding refuses it, as InputThroughReluOnlyOnTheOwnDepthwiseKernel checks.
+    if (DenseConvAvailable()) Check(relu);
     Check(Depthwise(5, 15, c, 4, 1, 1, seed++));
     Check(Depthwise(7, 27, c, 3, 3, 1, seed++));
   }
