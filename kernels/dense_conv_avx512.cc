@@ -45,16 +45,14 @@ inline void StoreBlock(__m512 v, __m512 lo, __m512 hi, float* out, int64_t colum
 template <int kRows, int kBlocks, bool kEpilogue>
 void Tile(const DenseConvShape& s, int64_t positions, int64_t channels, const float* const* rows,
           const float* w0, const float* w1, float* out, int64_t columns0, int64_t columns1) {
-  static_assert(kRows >= 1 && kRows <= 14 && (kBlocks == 1 || kBlocks == 2), "tile shape");
+  static_assert(kRows >= 1 && kRows <= kTileRows && (kBlocks == 1 || kBlocks == 2), "tile shape");
   const __m512 bias0 = kEpilogue ? _mm512_loadu_ps(w0) : _mm512_setzero_ps();
   const __m512 bias1 = kEpilogue && kBlocks == 2 ? _mm512_loadu_ps(w1) : _mm512_setzero_ps();
   // Accumulator cR0 / cR1: tile row R, block 0 / 1.
   __m512 c00 = bias0, c10 = bias0, c20 = bias0, c30 = bias0, c40 = bias0, c50 = bias0, c60 = bias0,
-         c70 = bias0, c80 = bias0, c90 = bias0, c100 = bias0, c110 = bias0, c120 = bias0,
-         c130 = bias0;
+         c70 = bias0, c80 = bias0, c90 = bias0, c100 = bias0, c110 = bias0;
   __m512 c01 = bias1, c11 = bias1, c21 = bias1, c31 = bias1, c41 = bias1, c51 = bias1, c61 = bias1,
-         c71 = bias1, c81 = bias1, c91 = bias1, c101 = bias1, c111 = bias1, c121 = bias1,
-         c131 = bias1;
+         c71 = bias1, c81 = bias1, c91 = bias1, c101 = bias1, c111 = bias1;
   if (kEpilogue) {
     w0 += kDenseConvBlock;
     w1 += kDenseConvBlock;
@@ -73,8 +71,6 @@ void Tile(const DenseConvShape& s, int64_t positions, int64_t channels, const fl
     const float* a9 = pr[kRows > 9 ? 9 : 0];
     const float* a10 = pr[kRows > 10 ? 10 : 0];
     const float* a11 = pr[kRows > 11 ? 11 : 0];
-    const float* a12 = pr[kRows > 12 ? 12 : 0];
-    const float* a13 = pr[kRows > 13 ? 13 : 0];
 #pragma GCC unroll 2
     for (int64_t k = 0; k < channels; ++k) {
       _mm_prefetch(reinterpret_cast<const char*>(w0 + kDenseConvPrefetchFloats), _MM_HINT_T0);
@@ -104,8 +100,6 @@ void Tile(const DenseConvShape& s, int64_t positions, int64_t channels, const fl
       SERENITY_DENSE_ROW(9)
       SERENITY_DENSE_ROW(10)
       SERENITY_DENSE_ROW(11)
-      SERENITY_DENSE_ROW(12)
-      SERENITY_DENSE_ROW(13)
 #undef SERENITY_DENSE_ROW
     }
   }
@@ -131,8 +125,6 @@ void Tile(const DenseConvShape& s, int64_t positions, int64_t channels, const fl
   SERENITY_DENSE_STORE(9)
   SERENITY_DENSE_STORE(10)
   SERENITY_DENSE_STORE(11)
-  SERENITY_DENSE_STORE(12)
-  SERENITY_DENSE_STORE(13)
 #undef SERENITY_DENSE_STORE
 }
 
