@@ -7,8 +7,11 @@
 // descheduled then costs a scheduler time slice (milliseconds) per operator:
 // at 2 threads the zoo models ran up to 50x slower than at 1 on a 2-core
 // machine shared with compilers. Here the calling thread claims chunks from
-// the same counter as the helpers and waits only for chunks a helper has
-// actually claimed, so a sleeping or descheduled helper costs nothing.
+// the same job as the helpers and waits only for chunks a helper has
+// actually claimed, so a sleeping or descheduled helper costs nothing. The
+// caller claims from the first chunk up, helpers from the last down, so
+// consecutive operators split their rows alike and each thread mostly reads
+// what it wrote itself (in its own core's cache).
 //
 // Plain declarations on purpose: the AVX2 translation units call
 // WorkPoolRun and must not instantiate inline code shared with the rest of

@@ -59,6 +59,60 @@ TEST(WorkPoolTest, EveryIndexOnceForManyCounts) {
   }
 }
 
+TEST(WorkPoolTest, EveryIndexOnceAboveOneJobsChunks) {
+  // A job's claim word holds 16-bit indices: larger counts run as several
+  // jobs, with every index still run once.
+  WorkPool* pool = WorkPoolForThreads(2);
+  for (size_t count : {65535, 65536, 65537, 140000}) {
+    Counts counts(count);
+    WorkPoolRun(pool, CountCall, &counts, count);
+    ExpectEachOnce(counts);
+  }
+}
+
+struct Split {
+  std::thread::id caller;
+  std::vector<std::atomic<int>> on_caller;  // per index: 1 caller, 2 another thread
+  std::atomic<int> others{0};
+  explicit Split(size_t count) : on_caller(count) {}
+};
+
+void RecordThread(void* context, size_t index) {
+  Split& split = *static_cast<Split*>(context);
+  const bool caller = std::this_thread::get_id() == split.caller;
+  // ~20 us of work, so that a helper has time to join in.
+  const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(20);
+  while (std::chrono::steady_clock::now() < until) {
+  }
+  if (!caller) split.others.fetch_add(1);
+  split.on_caller[index].store(caller ? 1 : 2);
+}
+
+TEST(WorkPoolTest, CallerTakesTheFirstChunksHelpersTheLast) {
+  // The split that keeps a tensor's rows on one core from one operator to
+  // the next: the caller's chunks are a prefix of the indices, the helpers'
+  // the rest, every time. Jobs run until helpers have shared 20 of them (at
+  // most 2000 jobs, about a second).
+  for (size_t threads : {2, 3}) {
+    WorkPool* pool = WorkPoolForThreads(threads);
+    int shared = 0;
+    for (int job = 0; job < 2000 && shared < 20; ++job) {
+      Split split(24);
+      split.caller = std::this_thread::get_id();
+      WorkPoolRun(pool, RecordThread, &split, split.on_caller.size());
+      shared += split.others.load() > 0;
+      size_t prefix = 0;
+      while (prefix < split.on_caller.size() && split.on_caller[prefix].load() == 1) ++prefix;
+      for (size_t i = prefix; i < split.on_caller.size(); ++i) {
+        ASSERT_EQ(split.on_caller[i].load(), 2)
+            << "index " << i << " ran on the caller after a helper's chunk at " << prefix << " ("
+            << threads << " threads, job " << job << ")";
+      }
+    }
+    EXPECT_EQ(shared, 20) << threads << " threads: helpers took part in too few jobs";
+  }
+}
+
 TEST(WorkPoolTest, SlowChunkIsWaitedFor) {
   // One chunk sleeps far longer than the caller spins: whoever claimed it,
   // the call returns only after it is done. Chunk 0 is the caller's when no
