@@ -14,11 +14,32 @@ constexpr int kTileRows = 6;
 
 using avx2::StorePartial;
 
-// Clamps one tile row and stores its first `columns` floats.
+// The first `lanes` (0..8) floats at `p`, zeros after them; never reads
+// past them.
+inline __m256 LoadPartial(const float* p, int64_t lanes) {
+  const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(lanes)),
+                                          _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  return _mm256_maskload_ps(p, mask);
+}
+
+// Adds the first `columns` floats of `add` (a folded Add's addend, when not
+// null), clamps one tile row and stores its first `columns` floats.
 template <int kVectors>
-inline void StoreRow(const DenseConvShape& s, __m256 v0, __m256 v1, float* out, int64_t columns) {
+inline void StoreRow(const DenseConvShape& s, __m256 v0, __m256 v1, float* out, int64_t columns,
+                     const float* add) {
   const __m256 lo = _mm256_set1_ps(s.out_min);
   const __m256 hi = _mm256_set1_ps(s.out_max);
+  if (add != nullptr) {
+    if (columns >= 8) {
+      v0 = _mm256_add_ps(v0, _mm256_loadu_ps(add));
+      if (kVectors == 2) {
+        v1 = _mm256_add_ps(
+            v1, columns >= 16 ? _mm256_loadu_ps(add + 8) : LoadPartial(add + 8, columns - 8));
+      }
+    } else {
+      v0 = _mm256_add_ps(v0, LoadPartial(add, columns));
+    }
+  }
   v0 = _mm256_min_ps(_mm256_max_ps(v0, lo), hi);
   v1 = _mm256_min_ps(_mm256_max_ps(v1, lo), hi);
   if (columns == 8 * kVectors) {
@@ -44,7 +65,7 @@ inline void StoreRow(const DenseConvShape& s, __m256 v0, __m256 v1, float* out, 
 // keeps an array of __m256 in memory and stores it on every iteration.
 template <int kRows, int kVectors>
 void Tile(const DenseConvShape& s, int64_t positions, int64_t channels, const float* const* rows,
-          const float* w, float* out, int64_t columns) {
+          const float* w, float* out, int64_t columns, const float* add, int64_t add_stride) {
   static_assert(kRows >= 1 && kRows <= 6 && (kVectors == 1 || kVectors == 2), "tile shape");
   const __m256 bias0 = _mm256_loadu_ps(w);
   const __m256 bias1 = kVectors == 2 ? _mm256_loadu_ps(w + 8) : _mm256_setzero_ps();
@@ -96,30 +117,33 @@ void Tile(const DenseConvShape& s, int64_t positions, int64_t channels, const fl
     }
   }
   const int64_t stride = s.out_pixel_stride;
-  StoreRow<kVectors>(s, c00, c01, out, columns);
-  if (kRows > 1) StoreRow<kVectors>(s, c10, c11, out + stride, columns);
-  if (kRows > 2) StoreRow<kVectors>(s, c20, c21, out + 2 * stride, columns);
-  if (kRows > 3) StoreRow<kVectors>(s, c30, c31, out + 3 * stride, columns);
-  if (kRows > 4) StoreRow<kVectors>(s, c40, c41, out + 4 * stride, columns);
-  if (kRows > 5) StoreRow<kVectors>(s, c50, c51, out + 5 * stride, columns);
+  // Row r's addend (each row's read before its own store, none after it).
+  auto addend = [&](int r) { return add == nullptr ? nullptr : add + r * add_stride; };
+  StoreRow<kVectors>(s, c00, c01, out, columns, addend(0));
+  if (kRows > 1) StoreRow<kVectors>(s, c10, c11, out + stride, columns, addend(1));
+  if (kRows > 2) StoreRow<kVectors>(s, c20, c21, out + 2 * stride, columns, addend(2));
+  if (kRows > 3) StoreRow<kVectors>(s, c30, c31, out + 3 * stride, columns, addend(3));
+  if (kRows > 4) StoreRow<kVectors>(s, c40, c41, out + 4 * stride, columns, addend(4));
+  if (kRows > 5) StoreRow<kVectors>(s, c50, c51, out + 5 * stride, columns, addend(5));
 }
 
 template <int kVectors>
 void TileRows(const DenseConvShape& s, int64_t rows_used, int64_t positions, int64_t channels,
-              const float* const* rows, const float* w, float* out, int64_t columns) {
+              const float* const* rows, const float* w, float* out, int64_t columns,
+              const float* add, int64_t add_stride) {
   switch (rows_used) {
     case 6:
-      return Tile<6, kVectors>(s, positions, channels, rows, w, out, columns);
+      return Tile<6, kVectors>(s, positions, channels, rows, w, out, columns, add, add_stride);
     case 5:
-      return Tile<5, kVectors>(s, positions, channels, rows, w, out, columns);
+      return Tile<5, kVectors>(s, positions, channels, rows, w, out, columns, add, add_stride);
     case 4:
-      return Tile<4, kVectors>(s, positions, channels, rows, w, out, columns);
+      return Tile<4, kVectors>(s, positions, channels, rows, w, out, columns, add, add_stride);
     case 3:
-      return Tile<3, kVectors>(s, positions, channels, rows, w, out, columns);
+      return Tile<3, kVectors>(s, positions, channels, rows, w, out, columns, add, add_stride);
     case 2:
-      return Tile<2, kVectors>(s, positions, channels, rows, w, out, columns);
+      return Tile<2, kVectors>(s, positions, channels, rows, w, out, columns, add, add_stride);
     default:
-      return Tile<1, kVectors>(s, positions, channels, rows, w, out, columns);
+      return Tile<1, kVectors>(s, positions, channels, rows, w, out, columns, add, add_stride);
   }
 }
 
@@ -131,12 +155,13 @@ struct Avx2Tile {
 
   static void Run(const DenseConvShape& s, int64_t rows_used, int64_t positions, int64_t channels,
                   const float* const* rows, const float* w, int64_t /*block_floats*/,
-                  int64_t /*blocks*/, float* out, int64_t columns) {
+                  int64_t /*blocks*/, float* out, int64_t columns, const float* add,
+                  int64_t add_stride) {
     if (columns > kDenseConvBlock) columns = kDenseConvBlock;
     if (columns > 8) {
-      TileRows<2>(s, rows_used, positions, channels, rows, w, out, columns);
+      TileRows<2>(s, rows_used, positions, channels, rows, w, out, columns, add, add_stride);
     } else {
-      TileRows<1>(s, rows_used, positions, channels, rows, w, out, columns);
+      TileRows<1>(s, rows_used, positions, channels, rows, w, out, columns, add, add_stride);
     }
   }
 };

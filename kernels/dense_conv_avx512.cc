@@ -16,14 +16,22 @@ namespace {
 // 2 weight vectors and 12 broadcasts for 24 FMAs.
 constexpr int kTileRows = 12;
 
-// Clamps (with kClamp) one block of one tile row and stores its first
+// Adds `add`'s first `columns` floats (a folded Add's addend, when not
+// null), clamps (with kClamp) one block of one tile row and stores its first
 // `columns` (1..16) floats.
 // The masked forms with every lane set compile to the plain vmaxps/vminps:
 // GCC 12's _mm512_max_ps/_mm512_min_ps pass an "undefined" vector that its
 // -Wuninitialized reports (GCC bug 105593), an error in CI.
 template <bool kClamp>
-inline void StoreBlock(__m512 v, __m512 lo, __m512 hi, float* out, int64_t columns) {
+inline void StoreBlock(__m512 v, __m512 lo, __m512 hi, float* out, int64_t columns,
+                       const float* add) {
   constexpr __mmask16 kAll = 0xFFFF;
+  if (add != nullptr) {  // a folded Add's addend, read before the store
+    v = _mm512_add_ps(
+        v, columns == kDenseConvBlock
+               ? _mm512_loadu_ps(add)
+               : _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << columns) - 1), add));
+  }
   if (kClamp) {
     v = _mm512_mask_max_ps(v, kAll, v, lo);
     v = _mm512_mask_min_ps(v, kAll, v, hi);
@@ -44,7 +52,8 @@ inline void StoreBlock(__m512 v, __m512 lo, __m512 hi, float* out, int64_t colum
 // stores it on every iteration.
 template <int kRows, int kBlocks, bool kEpilogue>
 void Tile(const DenseConvShape& s, int64_t positions, int64_t channels, const float* const* rows,
-          const float* w0, const float* w1, float* out, int64_t columns0, int64_t columns1) {
+          const float* w0, const float* w1, float* out, int64_t columns0, int64_t columns1,
+          const float* add, int64_t add_stride) {
   static_assert(kRows >= 1 && kRows <= kTileRows && (kBlocks == 1 || kBlocks == 2), "tile shape");
   const __m512 bias0 = kEpilogue ? _mm512_loadu_ps(w0) : _mm512_setzero_ps();
   const __m512 bias1 = kEpilogue && kBlocks == 2 ? _mm512_loadu_ps(w1) : _mm512_setzero_ps();
@@ -106,12 +115,17 @@ void Tile(const DenseConvShape& s, int64_t positions, int64_t channels, const fl
   const int64_t stride = s.out_pixel_stride;
   const __m512 lo = _mm512_set1_ps(s.out_min);
   const __m512 hi = _mm512_set1_ps(s.out_max);
-#define SERENITY_DENSE_STORE(R)                                                             \
-  if (kRows > R) {                                                                          \
-    StoreBlock<kEpilogue>(c##R##0, lo, hi, out + R * stride, columns0);                     \
-    if (kBlocks == 2) {                                                                     \
-      StoreBlock<kEpilogue>(c##R##1, lo, hi, out + R * stride + kDenseConvBlock, columns1); \
-    }                                                                                       \
+  // Row R's addend (each row's read before its own store, none after it).
+  auto addend = [&](int r, int block) {
+    return add == nullptr ? nullptr : add + r * add_stride + block * kDenseConvBlock;
+  };
+#define SERENITY_DENSE_STORE(R)                                                            \
+  if (kRows > R) {                                                                         \
+    StoreBlock<kEpilogue>(c##R##0, lo, hi, out + R * stride, columns0, addend(R, 0));      \
+    if (kBlocks == 2) {                                                                    \
+      StoreBlock<kEpilogue>(c##R##1, lo, hi, out + R * stride + kDenseConvBlock, columns1, \
+                            addend(R, 1));                                                 \
+    }                                                                                      \
   }
   SERENITY_DENSE_STORE(0)
   SERENITY_DENSE_STORE(1)
@@ -132,14 +146,16 @@ void Tile(const DenseConvShape& s, int64_t positions, int64_t channels, const fl
 template <int kRows, int kBlocks, bool kEpilogue = true>
 void TileRows(const DenseConvShape& s, int64_t rows_used, int64_t positions, int64_t channels,
               const float* const* rows, const float* w0, const float* w1, float* out,
-              int64_t columns0, int64_t columns1) {
+              int64_t columns0, int64_t columns1, const float* add = nullptr,
+              int64_t add_stride = 0) {
   if constexpr (kRows > 1) {
     if (rows_used < kRows) {
       return TileRows<kRows - 1, kBlocks, kEpilogue>(s, rows_used, positions, channels, rows, w0,
-                                                     w1, out, columns0, columns1);
+                                                     w1, out, columns0, columns1, add, add_stride);
     }
   }
-  Tile<kRows, kBlocks, kEpilogue>(s, positions, channels, rows, w0, w1, out, columns0, columns1);
+  Tile<kRows, kBlocks, kEpilogue>(s, positions, channels, rows, w0, w1, out, columns0, columns1,
+                                  add, add_stride);
 }
 
 // The 12x32 tile for the driver: two blocks, or one (a last odd block).
@@ -149,15 +165,17 @@ struct Avx512Tile {
 
   static void Run(const DenseConvShape& s, int64_t rows_used, int64_t positions, int64_t channels,
                   const float* const* rows, const float* w, int64_t block_floats, int64_t blocks,
-                  float* out, int64_t columns) {
+                  float* out, int64_t columns, const float* add, int64_t add_stride) {
     if (blocks == 2) {
       // The first of two blocks is whole.
       const int64_t second = columns - kDenseConvBlock;
       TileRows<kTileRows, 2>(s, rows_used, positions, channels, rows, w, w + block_floats, out,
-                             kDenseConvBlock, second < kDenseConvBlock ? second : kDenseConvBlock);
+                             kDenseConvBlock, second < kDenseConvBlock ? second : kDenseConvBlock,
+                             add, add_stride);
     } else {
       TileRows<kTileRows, 1>(s, rows_used, positions, channels, rows, w, w, out,
-                             columns < kDenseConvBlock ? columns : kDenseConvBlock, 0);
+                             columns < kDenseConvBlock ? columns : kDenseConvBlock, 0, add,
+                             add_stride);
     }
   }
 };

@@ -164,9 +164,13 @@ void WindowRowSegments(const DenseConvArgs& args, const PixelCursor& at, float* 
 //   // past rows_used repeat the last real one. `out` is output pixel m's
 //   // first channel of the first block; the first `columns` (1 or more,
 //   // possibly past the tile's blocks) output channels from there are real.
+//   // `add`, when not null, is output pixel m's first channel of the first
+//   // block in DenseConvArgs::addend, its pixels add_stride floats apart:
+//   // each output value is that addend's value plus the sum, clamped after.
 //   static void Run(const DenseConvShape& s, int64_t rows_used, int64_t positions,
 //                   int64_t channels, const float* const* rows, const float* w,
-//                   int64_t block_floats, int64_t blocks, float* out, int64_t columns);
+//                   int64_t block_floats, int64_t blocks, float* out, int64_t columns,
+//                   const float* add, int64_t add_stride);
 template <typename Tile>
 void RunDenseConvTile(const DenseConvTask& task, int64_t block, int64_t pixel, int64_t blocks,
                       int64_t count) {
@@ -221,10 +225,14 @@ void RunDenseConvTile(const DenseConvTask& task, int64_t block, int64_t pixel, i
     for (int64_t b = block; b < block + blocks; b += Tile::kBlocks) {
       const int64_t tile_blocks =
           block + blocks - b < Tile::kBlocks ? block + blocks - b : Tile::kBlocks;
+      const int64_t columns = s.out_channels - b * kDenseConvBlock;
       Tile::Run(s, used, positions, channels, rows, args.packed + b * task.block_floats,
                 task.block_floats, tile_blocks,
-                args.output + m * s.out_pixel_stride + b * kDenseConvBlock,
-                s.out_channels - b * kDenseConvBlock);
+                args.output + m * s.out_pixel_stride + b * kDenseConvBlock, columns,
+                args.addend == nullptr
+                    ? nullptr
+                    : args.addend + m * args.addend_pixel_stride + b * kDenseConvBlock,
+                args.addend_pixel_stride);
     }
   }
 }

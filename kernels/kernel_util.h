@@ -133,6 +133,12 @@ class OwnConvBoundOp : public BoundOp {
   // Depthwise only: reads every input value x as max(0, x)
   // (DenseConvArgs::input_relu).
   void ReadInputThroughRelu() { args_.input_relu = true; }
+  // Dense only: adds `addend` to the output before the activation
+  // (DenseConvArgs::addend).
+  void AddAddend(const float* addend, int64_t pixel_stride) {
+    args_.addend = addend;
+    args_.addend_pixel_stride = pixel_stride;
+  }
 
  protected:  // WindowedConvBoundOp runs the same packed kernel band by band
   bool depthwise_;

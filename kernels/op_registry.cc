@@ -146,7 +146,8 @@ Result<std::unique_ptr<BoundOp>> BindOp(const Operator& op,
                                         const std::vector<OperandView>& inputs,
                                         const std::vector<OperandView>& outputs, pthreadpool_t pool,
                                         const std::string& name, KernelChoice kernels,
-                                        SharedScratch* scratch, bool input_relu) {
+                                        SharedScratch* scratch, bool input_relu,
+                                        const OperandView* addend) {
   const std::string full_name = DefaultName(op, name);
   const OpKernel* kernel = FindKernel(op.type);
   if (kernel == nullptr) {
@@ -155,11 +156,15 @@ Result<std::unique_ptr<BoundOp>> BindOp(const Operator& op,
   if (input_relu && op.type != OpType::kConv2D) {
     return UnsupportedError(full_name, ": only a Conv2D reads its input through a Relu");
   }
+  if (addend != nullptr && addend->data != nullptr && op.type != OpType::kConv2D) {
+    return UnsupportedError(full_name, ": only a Conv2D adds an addend to its output");
+  }
+  if (addend != nullptr && addend->data == nullptr) addend = nullptr;
   SERENITY_RETURN_IF_ERROR(
       CheckOperands(*kernel, op, input_tensors, inputs, outputs, full_name, true));
   SERENITY_RETURN_IF_ERROR(InitializeXnnpack());
-  KernelContext context{op,        input_tensors, inputs,  outputs,   pool,
-                        full_name, kernels,       scratch, input_relu};
+  KernelContext context{op,        input_tensors, inputs,  outputs,    pool,
+                        full_name, kernels,       scratch, input_relu, addend};
   return kernel->bind(context);
 }
 

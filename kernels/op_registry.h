@@ -30,6 +30,7 @@ struct KernelContext {
   KernelChoice kernels = KernelChoice::kAuto;
   SharedScratch* scratch = nullptr;  // BindRequest::scratch
   bool input_relu = false;           // BindRequest::input_relu (Conv2D only)
+  const OperandView* addend = nullptr;  // BindRequest::addend (Conv2D only), or none
 
   bool IsConstantInput(size_t i) const {
     return i < input_tensors.size() && input_tensors[i] != nullptr &&

@@ -688,17 +688,31 @@ struct Engine::Impl {
   // refused). The Relu's input must then keep its bytes until the reader
   // runs: no tensor written from the Relu's step to the reader's (the
   // reader's output included) shares a byte with it.
+  // An Add that is the only reader of a Conv2D's output (the conv having no
+  // activation), its other addend written before the conv runs, may fold
+  // into the conv (Folds::add_of): the conv adds that addend as it stores
+  // (kernels::BindRequest::addend; only the own direct dense kernel does, so
+  // Create runs the Add if the conv's binding refuses) and writes the Add's
+  // output, with the Add's activation. As for a folded activation, the
+  // Add's output is then written at the conv's step: either in place of the
+  // conv's output, or sharing no byte with any tensor live from the conv's
+  // step to the Add's (a Relu's input that a reader reads through it counts
+  // as live up to that reader) except the addend itself when the Add's
+  // output is exactly the addend's view (the sum in place, element by
+  // element).
   // Per operator, nothing folded when made with a count.
   struct Folds {
     explicit Folds(size_t operators)
         : fused(operators, Activation::kNone),
           redirect(operators, -1),
           folded(operators, false),
-          relu_into(operators, -1) {}
+          relu_into(operators, -1),
+          add_of(operators, -1) {}
     std::vector<Activation> fused;  // the activation a Conv2D takes
     std::vector<int> redirect;      // the tensor a Conv2D writes instead (-1: its output)
     std::vector<bool> folded;       // skipped: folded into its producer
     std::vector<int> relu_into;     // a Relu's depthwise reader that reads through it (-1: none)
+    std::vector<int> add_of;        // a Conv2D's Add that may fold into it (-1: none)
   };
   Folds FoldActivations() const {
     const std::vector<Operator>& operators = model->operators();
@@ -825,6 +839,73 @@ struct Engine::Impl {
         intact = x_end <= t_begin || t_end <= x_begin;
       }
       if (intact) folds.relu_into[o] = d;
+    }
+    // Add folds, after the others: a Relu read through by its reader keeps
+    // its input live up to that reader.
+    std::vector<int> live_until = last;
+    for (size_t o = 0; o < operators.size(); ++o) {
+      if (folds.relu_into[o] >= 0) {
+        const int t = operators[o].inputs[0];
+        live_until[t] = std::max(live_until[t], step_of[folds.relu_into[o]]);
+      }
+    }
+    for (size_t o = 0; o < operators.size(); ++o) {
+      const Operator& add = operators[o];
+      const ElementwiseAttrs* add_attrs = std::get_if<ElementwiseAttrs>(&add.attrs);
+      if (add.type != OpType::kAdd || add_attrs == nullptr || add.inputs.size() != 2 ||
+          add.outputs.size() != 1 || add.inputs[0] == add.inputs[1]) {
+        continue;
+      }
+      const int u = add.outputs[0];
+      for (int side = 0; side < 2; ++side) {
+        const int t = add.inputs[side];
+        const int a = add.inputs[1 - side];
+        if (t < 0 || a < 0 || readers[t] != 1 || producer[t] < 0 || tensors[a].is_constant() ||
+            tensors[t].shape != tensors[u].shape || tensors[a].shape != tensors[u].shape) {
+          continue;
+        }
+        const int p = producer[t];
+        const Operator& conv = operators[p];
+        const Conv2DAttrs* attrs = std::get_if<Conv2DAttrs>(&conv.attrs);
+        if (conv.type != OpType::kConv2D || attrs == nullptr ||
+            attrs->activation != Activation::kNone || fused[p] != Activation::kNone ||
+            folds.redirect[p] >= 0 || folds.add_of[p] >= 0 || written[a] < 0 ||
+            written[a] >= step_of[p]) {
+          continue;
+        }
+        const kernels::OperandView t_view = Operand(t);
+        const kernels::OperandView u_view = Operand(u);
+        const kernels::OperandView a_view = Operand(a);
+        const bool in_place =
+            t_view.data == u_view.data && t_view.pixel_stride == u_view.pixel_stride;
+        const bool on_addend =
+            a_view.data == u_view.data && a_view.pixel_stride == u_view.pixel_stride;
+        int64_t u_begin, u_end;
+        span(u, &u_begin, &u_end);
+        bool clear = true;
+        for (size_t x = 0; x < tensors.size() && clear && !in_place; ++x) {
+          const int xi = static_cast<int>(x);
+          if (xi == t || xi == u || (xi == a && on_addend) || tensors[x].is_constant() ||
+              written[x] < 0) {
+            continue;
+          }
+          // Live at some step of [step of conv, step of the Add).
+          if (live_until[x] < step_of[p] || written[x] >= step_of[o]) continue;
+          int64_t x_begin, x_end;
+          span(xi, &x_begin, &x_end);
+          clear = x_end <= u_begin || u_end <= x_begin;
+        }
+        // In place of the conv's output: the addend must still not overlap
+        // it unless it is the very same view.
+        if (in_place && !on_addend) {
+          int64_t a_begin, a_end;
+          span(a, &a_begin, &a_end);
+          clear = a_end <= u_begin || u_end <= a_begin;
+        }
+        if (!clear) continue;
+        folds.add_of[p] = static_cast<int>(o);
+        break;
+      }
     }
     return folds;
   }
@@ -1135,7 +1216,9 @@ Result<Engine> Engine::Create(const Model& source, ExecutionPlan plan,
   // Readers of a folded Relu, bound when the Relu's turn came.
   std::vector<std::unique_ptr<kernels::BoundOp>> bound_early(operators.size());
   // relu >= 0: the Relu whose input operator `op_index` reads through it.
-  auto bind = [&](int op_index, int relu) {
+  // relu >= 0: the Relu whose input operator `op_index` reads through it.
+  // add >= 0: the Add folded into Conv2D `op_index` (Folds::add_of).
+  auto bind = [&](int op_index, int relu, int add) {
     const Operator& op = operators[op_index];
     kernels::BindRequest request;
     request.fused_activation = folds.fused[op_index];
@@ -1164,22 +1247,37 @@ Result<Engine> Engine::Create(const Model& source, ExecutionPlan plan,
       request.inputs[0] = impl->Operand(operators[relu].inputs[0]);
       request.input_relu = true;
     }
+    if (add >= 0) {
+      // The Add's output, its other addend and its activation.
+      const Operator& add_op = operators[add];
+      const int t = op.outputs[0];
+      request.outputs[0] = impl->Operand(add_op.outputs[0]);
+      request.addend = impl->Operand(add_op.inputs[0] == t ? add_op.inputs[1] : add_op.inputs[0]);
+      request.fused_activation = std::get<ElementwiseAttrs>(add_op.attrs).activation;
+    }
     return kernels::BindOp(request);
   };
+  std::vector<bool> add_folded(operators.size(), false);
   for (int op_index : impl->plan.order) {
-    if (folds.folded[op_index]) continue;
+    if (folds.folded[op_index] || add_folded[op_index]) continue;
     const int reader = folds.relu_into[op_index];
     if (reader >= 0) {
-      Result<std::unique_ptr<kernels::BoundOp>> early = bind(reader, op_index);
+      Result<std::unique_ptr<kernels::BoundOp>> early = bind(reader, op_index, -1);
       if (early.ok()) {
         bound_early[reader] = std::move(early).value();
         continue;
       }
     }
+    const int add = folds.add_of[op_index];
     Result<std::unique_ptr<kernels::BoundOp>> bound =
         bound_early[op_index] != nullptr
             ? Result<std::unique_ptr<kernels::BoundOp>>(std::move(bound_early[op_index]))
-            : bind(op_index, -1);
+            : Result<std::unique_ptr<kernels::BoundOp>>(UnsupportedError("not tried"));
+    if (!bound.ok() && add >= 0) {
+      bound = bind(op_index, -1, add);
+      if (bound.ok()) add_folded[add] = true;
+    }
+    if (!bound.ok()) bound = bind(op_index, -1, -1);
     if (!bound.ok()) {
       const std::string where = model.DescribeOperator(op_index);
       const std::string& message = bound.status().message();

@@ -108,6 +108,25 @@ Result<std::unique_ptr<BoundOp>> BindConv2D(const KernelContext& c) {
     return Unsupported(c, "only Serenity's own depthwise kernel reads its input through a Relu, "
                           "and not windowed in place");
   }
+  if (c.addend != nullptr) {
+    const OperandView& a = *c.addend;
+    const auto* a_begin = reinterpret_cast<const char*>(a.data);
+    const int64_t y_bytes = RowsOf(y) * y.pixel_stride * static_cast<int64_t>(sizeof(float));
+    const int64_t a_bytes = RowsOf(a) * a.pixel_stride * static_cast<int64_t>(sizeof(float));
+    const bool same_view = a.data == y.data && a.pixel_stride == y.pixel_stride;
+    const bool apart = a_begin >= y_begin + y_bytes || y_begin >= a_begin + a_bytes;
+    if (a.shape != y.shape) {
+      return Unsupported(c, "addend ", ShapeString(a.shape), " is not the output's shape ",
+                         ShapeString(y.shape));
+    }
+    if (depthwise || groups != 1 || overlap || c.kernels == KernelChoice::kXnnpack ||
+        c.kernels == KernelChoice::kWinograd || !DenseConvAvailable() ||
+        kernel_h * kernel_w > kDenseConvMaxPositions || (!same_view && !apart)) {
+      return Unsupported(c,
+                         "only Serenity's own direct dense kernel adds an addend to its "
+                         "output, and not windowed in place");
+    }
+  }
   if (overlap && !((groups == 1 || depthwise) && DenseConvAvailable() &&
                    kernel_h * kernel_w <= kDenseConvMaxPositions)) {
     return Unsupported(c, "the output overlaps the input, which only the own dense and depthwise "
@@ -147,6 +166,11 @@ Result<std::unique_ptr<BoundOp>> BindConv2D(const KernelContext& c) {
                               ? WinogradConvApplies(shape)
                               : c.kernels == KernelChoice::kAuto && WinogradConvPreferred(shape);
     if (!depthwise && winograd) {
+      if (c.addend != nullptr) {
+        return Unsupported(c,
+                           "Winograd's kernel, preferred for this convolution, adds no "
+                           "addend to its output");
+      }
       return std::unique_ptr<BoundOp>(
           std::make_unique<WinogradConvBoundOp>(shape, w.data, bias, x.data, y.data, c.pool,
                                                 c.scratch));
@@ -154,6 +178,7 @@ Result<std::unique_ptr<BoundOp>> BindConv2D(const KernelContext& c) {
     auto own = std::make_unique<OwnConvBoundOp>(depthwise, shape, w.data, bias, x.data, y.data,
                                                 c.pool);
     if (c.input_relu) own->ReadInputThroughRelu();
+    if (c.addend != nullptr) own->AddAddend(c.addend->data, c.addend->pixel_stride);
     return std::unique_ptr<BoundOp>(std::move(own));
   }
 

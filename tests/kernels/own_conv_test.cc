@@ -19,6 +19,7 @@
 // output's scale.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <utility>
@@ -504,6 +505,121 @@ TEST(OwnDenseConvTest, RandomConfigurations) {
     s.seed = seed;
     Check(s);
     ++tested;
+  }
+}
+
+// DenseConvArgs::addend (an Add the engine folds into the convolution):
+// DenseConvRun on each tile, against a naive convolution plus the addend,
+// clamped after the sum. The addend in its own strided buffer, or the output
+// itself (the sum in place); floats between the output's pixels stay as
+// they were.
+struct AddendCase {
+  int64_t height, width, in_channels, out_channels;
+  int kernel, stride, pad;
+};
+
+void CheckAddend(const AddendCase& k, bool in_place, float out_min, float out_max, bool threads,
+                 uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> value(-1.0f, 1.0f);
+  DenseConvShape s;
+  s.batch = 1;
+  s.in_h = k.height;
+  s.in_w = k.width;
+  s.in_channels = k.in_channels;
+  s.out_h = (k.height + 2 * k.pad - k.kernel) / k.stride + 1;
+  s.out_w = (k.width + 2 * k.pad - k.kernel) / k.stride + 1;
+  s.out_channels = k.out_channels;
+  s.kernel_h = s.kernel_w = k.kernel;
+  s.stride_h = s.stride_w = k.stride;
+  s.pad_top = s.pad_left = k.pad;
+  s.in_pixel_stride = k.in_channels;
+  s.out_pixel_stride = k.out_channels + 3;
+  s.out_min = out_min;
+  s.out_max = out_max;
+  const int64_t pixels = s.out_h * s.out_w;
+  std::vector<float> input(k.height * k.width * k.in_channels);
+  std::vector<float> weights(k.out_channels * k.kernel * k.kernel * k.in_channels);
+  std::vector<float> bias(k.out_channels);
+  for (float& x : input) x = value(rng);
+  for (float& x : weights) x = value(rng);
+  for (float& x : bias) x = value(rng);
+  const int64_t addend_stride = in_place ? s.out_pixel_stride : k.out_channels + 5;
+  std::vector<float> addend(pixels * addend_stride, -7.0f);
+  for (int64_t p = 0; p < pixels; ++p) {
+    for (int64_t o = 0; o < k.out_channels; ++o) addend[p * addend_stride + o] = 2.0f * value(rng);
+  }
+  std::vector<float> expected(pixels * k.out_channels);
+  for (int64_t oy = 0; oy < s.out_h; ++oy) {
+    for (int64_t ox = 0; ox < s.out_w; ++ox) {
+      const int64_t p = oy * s.out_w + ox;
+      for (int64_t o = 0; o < k.out_channels; ++o) {
+        double sum = bias[o] + addend[p * addend_stride + o];
+        for (int ky = 0; ky < k.kernel; ++ky) {
+          for (int kx = 0; kx < k.kernel; ++kx) {
+            const int64_t iy = oy * k.stride - k.pad + ky, ix = ox * k.stride - k.pad + kx;
+            if (iy < 0 || iy >= k.height || ix < 0 || ix >= k.width) continue;
+            for (int64_t i = 0; i < k.in_channels; ++i) {
+              sum += static_cast<double>(
+                         weights[((o * k.kernel + ky) * k.kernel + kx) * k.in_channels + i]) *
+                     input[(iy * k.width + ix) * k.in_channels + i];
+            }
+          }
+        }
+        expected[p * k.out_channels + o] =
+            static_cast<float>(std::min<double>(std::max<double>(sum, out_min), out_max));
+      }
+    }
+  }
+  std::vector<float> packed(DenseConvPackedFloats(s));
+  DenseConvPackWeights(s, weights.data(), bias.data(), packed.data());
+  std::vector<float> zeros(DenseConvZeroFloats(s) + k.in_channels, 0.0f);
+  for (DenseConvIsa isa : DenseTiles()) {
+    UseDenseTile use(isa);
+    std::vector<float> output =
+        in_place ? addend : std::vector<float>(pixels * s.out_pixel_stride, 5.0f);
+    DenseConvArgs args;
+    args.shape = s;
+    args.packed = packed.data();
+    args.zeros = zeros.data();
+    args.input = input.data();
+    args.output = output.data();
+    args.addend = in_place ? output.data() : addend.data();
+    args.addend_pixel_stride = addend_stride;
+    DenseConvRun(args, threads ? WorkPoolForThreads(2) : nullptr);
+    int bad = 0;
+    for (int64_t p = 0; p < pixels && bad < 3; ++p) {
+      for (int64_t o = 0; o < s.out_pixel_stride && bad < 3; ++o) {
+        const float got = output[p * s.out_pixel_stride + o];
+        const float want =
+            o < k.out_channels ? expected[p * k.out_channels + o] : (in_place ? -7.0f : 5.0f);
+        if (!(std::fabs(got - want) <= 1e-4f * (1.0f + std::fabs(want)))) {
+          ADD_FAILURE() << TileName(isa) << (in_place ? ", in place" : ", own buffer")
+                        << (threads ? ", 2 threads" : "") << ": " << k.height << "x" << k.width
+                        << "x" << k.in_channels << " -> " << k.out_channels << ", kernel "
+                        << k.kernel << " stride " << k.stride << ": pixel " << p << " channel " << o
+                        << " is " << got << ", expected " << want;
+          ++bad;
+        }
+      }
+    }
+  }
+}
+
+TEST(OwnDenseConvTest, AddendAddedBeforeTheClamp) {
+  if (!DenseConvAvailable()) GTEST_SKIP() << "no own dense kernel on this CPU or build";
+  // 1x1 (the pointwise path), 3x3 (per-position addresses), few input
+  // channels (gathered windows), output channels with partial vectors and
+  // blocks on both tiles, and a size split over threads.
+  const AddendCase cases[] = {{5, 7, 8, 5, 1, 1, 0},    {6, 6, 12, 16, 1, 1, 0},
+                              {7, 5, 20, 20, 3, 1, 1},  {9, 9, 3, 40, 3, 2, 1},
+                              {4, 13, 33, 37, 1, 1, 0}, {32, 32, 32, 44, 1, 1, 0}};
+  uint32_t seed = 1700;
+  for (const AddendCase& k : cases) {
+    for (bool in_place : {false, true}) {
+      CheckAddend(k, in_place, -INFINITY, INFINITY, false, seed++);
+      CheckAddend(k, in_place, 0.0f, 6.0f, true, seed++);
+    }
   }
 }
 

@@ -137,6 +137,15 @@ struct BindRequest {
   // with AVX2 + FMA, not windowed in place, not KernelChoice::kXnnpack);
   // elsewhere kUnsupported.
   bool input_relu = false;
+  // A tensor to add to the output before the activation (data == nullptr:
+  // none): the engine folds an Add that is the only reader of a Conv2D's
+  // output into the Conv2D, which then writes the Add's output (Engine::
+  // Create). Same shape as the output; it may be the output's own view (the
+  // sum in place) but must not otherwise overlap it. Only Serenity's own
+  // direct dense kernel does this (x86-64 with AVX2 + FMA, groups = 1, not
+  // Winograd, not windowed in place, not KernelChoice::kXnnpack); elsewhere
+  // kUnsupported.
+  OperandView addend;
 };
 
 // Returns the capabilities of op kind `type` (independent of shapes).
@@ -161,14 +170,11 @@ Result<std::unique_ptr<BoundOp>> BindOp(const BindRequest& request);
 // constant (their bytes are then copied where XNNPACK would read past their
 // end). `name` names the operator in error messages. The BoundOp keeps no
 // reference to `op`, the tensors or the views, only the views' data pointers.
-Result<std::unique_ptr<BoundOp>> BindOp(const Operator& op,
-                                        const std::vector<const Tensor*>& input_tensors,
-                                        const std::vector<OperandView>& inputs,
-                                        const std::vector<OperandView>& outputs,
-                                        pthreadpool_t pool, const std::string& name,
-                                        KernelChoice kernels = KernelChoice::kAuto,
-                                        SharedScratch* scratch = nullptr,
-                                        bool input_relu = false);
+Result<std::unique_ptr<BoundOp>> BindOp(
+    const Operator& op, const std::vector<const Tensor*>& input_tensors,
+    const std::vector<OperandView>& inputs, const std::vector<OperandView>& outputs,
+    pthreadpool_t pool, const std::string& name, KernelChoice kernels = KernelChoice::kAuto,
+    SharedScratch* scratch = nullptr, bool input_relu = false, const OperandView* addend = nullptr);
 
 // Naive reference implementation of one operator, for tests: plain loops in
 // double-precision accumulation, no XNNPACK. Same operand convention as
