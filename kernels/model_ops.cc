@@ -51,7 +51,8 @@ Result<std::unique_ptr<BoundOp>> BindOp(const BindRequest& request) {
   }
   return BindOp(*bound, InputTensors(*request.model, op), request.inputs, request.outputs,
                 request.pool, request.model->DescribeOperator(request.op_index), request.kernels,
-                request.scratch, request.input_relu, &request.addend);
+                request.scratch, request.input_relu,
+                request.addend.data != nullptr ? &request.addend : nullptr);
 }
 
 Status RunReferenceOp(const Model& model, int op_index, const std::vector<OperandView>& inputs,

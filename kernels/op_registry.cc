@@ -156,10 +156,9 @@ Result<std::unique_ptr<BoundOp>> BindOp(const Operator& op,
   if (input_relu && op.type != OpType::kConv2D) {
     return UnsupportedError(full_name, ": only a Conv2D reads its input through a Relu");
   }
-  if (addend != nullptr && addend->data != nullptr && op.type != OpType::kConv2D) {
+  if (addend != nullptr && op.type != OpType::kConv2D) {
     return UnsupportedError(full_name, ": only a Conv2D adds an addend to its output");
   }
-  if (addend != nullptr && addend->data == nullptr) addend = nullptr;
   SERENITY_RETURN_IF_ERROR(
       CheckOperands(*kernel, op, input_tensors, inputs, outputs, full_name, true));
   SERENITY_RETURN_IF_ERROR(InitializeXnnpack());

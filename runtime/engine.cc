@@ -710,7 +710,7 @@ struct Engine::Impl {
           add_of(operators, -1) {}
     std::vector<Activation> fused;  // the activation a Conv2D takes
     std::vector<int> redirect;      // the tensor a Conv2D writes instead (-1: its output)
-    std::vector<bool> folded;       // skipped: folded into its producer
+    std::vector<bool> folded;       // skipped: folded into its producer (an Add: once bound so)
     std::vector<int> relu_into;     // a Relu's depthwise reader that reads through it (-1: none)
     std::vector<int> add_of;        // a Conv2D's Add that may fold into it (-1: none)
   };
@@ -752,6 +752,28 @@ struct Engine::Impl {
       *end = *begin +
              static_cast<int64_t>(PlacedBytes(tensors[t], plan.placements[t].pixel_stride));
     };
+    // Whether tensors x and y are the same view of the arena.
+    auto same_view = [&](int x, int y) {
+      return plan.placements[x].offset == plan.placements[y].offset &&
+             plan.placements[x].pixel_stride == plan.placements[y].pixel_stride;
+    };
+    // Whether u shares no byte with any other activation that holds values
+    // at some step of [from, to) (written at written_at[x], -1: never, and
+    // read up to until[x]), except those skip(x) names.
+    auto clear_of_live = [&](int u, int from, int to, const std::vector<int>& written_at,
+                             const std::vector<int>& until, auto skip) {
+      int64_t u_begin, u_end;
+      span(u, &u_begin, &u_end);
+      for (size_t x = 0; x < tensors.size(); ++x) {
+        const int xi = static_cast<int>(x);
+        if (xi == u || skip(xi) || tensors[x].is_constant() || written_at[x] < 0) continue;
+        if (until[x] < from || written_at[x] >= to) continue;
+        int64_t x_begin, x_end;
+        span(xi, &x_begin, &x_end);
+        if (x_begin < u_end && u_begin < x_end) return false;
+      }
+      return true;
+    };
     for (size_t o = 0; o < operators.size(); ++o) {
       const Operator& op = operators[o];
       Activation activation = Activation::kNone;
@@ -779,23 +801,11 @@ struct Engine::Impl {
           attrs->activation != Activation::kNone) {
         continue;
       }
-      const kernels::OperandView in = Operand(t);
-      const kernels::OperandView out = Operand(u);
-      const bool in_place = in.data == out.data && in.pixel_stride == out.pixel_stride;
-      if (!in_place) {
-        int64_t u_begin, u_end;
-        span(u, &u_begin, &u_end);
-        bool clear = true;
-        for (size_t x = 0; x < tensors.size() && clear; ++x) {
-          const int xi = static_cast<int>(x);
-          if (xi == t || xi == u || tensors[x].is_constant() || first[x] < 0) continue;
-          // Live at some step of [step of conv, step of the activation).
-          if (last[x] < step_of[p] || first[x] >= step_of[o]) continue;
-          int64_t x_begin, x_end;
-          span(xi, &x_begin, &x_end);
-          clear = x_end <= u_begin || u_end <= x_begin;
+      if (!same_view(t, u)) {
+        // Nothing else live from the conv's step to the activation's.
+        if (!clear_of_live(u, step_of[p], step_of[o], first, last, [&](int x) { return x == t; })) {
+          continue;
         }
-        if (!clear) continue;
         folds.redirect[p] = u;
       }
       fused[p] = activation;
@@ -851,15 +861,16 @@ struct Engine::Impl {
     }
     for (size_t o = 0; o < operators.size(); ++o) {
       const Operator& add = operators[o];
-      const ElementwiseAttrs* add_attrs = std::get_if<ElementwiseAttrs>(&add.attrs);
-      if (add.type != OpType::kAdd || add_attrs == nullptr || add.inputs.size() != 2 ||
-          add.outputs.size() != 1 || add.inputs[0] == add.inputs[1]) {
+      if (add.type != OpType::kAdd || !std::holds_alternative<ElementwiseAttrs>(add.attrs) ||
+          add.inputs.size() != 2 || add.outputs.size() != 1) {
         continue;
       }
       const int u = add.outputs[0];
       for (int side = 0; side < 2; ++side) {
         const int t = add.inputs[side];
         const int a = add.inputs[1 - side];
+        // t's one reader is this Add (so no activation folded into its conv,
+        // and no other Add), and the addend a is written before the conv.
         if (t < 0 || a < 0 || readers[t] != 1 || producer[t] < 0 || tensors[a].is_constant() ||
             tensors[t].shape != tensors[u].shape || tensors[a].shape != tensors[u].shape) {
           continue;
@@ -868,41 +879,18 @@ struct Engine::Impl {
         const Operator& conv = operators[p];
         const Conv2DAttrs* attrs = std::get_if<Conv2DAttrs>(&conv.attrs);
         if (conv.type != OpType::kConv2D || attrs == nullptr ||
-            attrs->activation != Activation::kNone || fused[p] != Activation::kNone ||
-            folds.redirect[p] >= 0 || folds.add_of[p] >= 0 || written[a] < 0 ||
-            written[a] >= step_of[p]) {
+            attrs->activation != Activation::kNone || written[a] < 0 || written[a] >= step_of[p]) {
           continue;
         }
-        const kernels::OperandView t_view = Operand(t);
-        const kernels::OperandView u_view = Operand(u);
-        const kernels::OperandView a_view = Operand(a);
-        const bool in_place =
-            t_view.data == u_view.data && t_view.pixel_stride == u_view.pixel_stride;
-        const bool on_addend =
-            a_view.data == u_view.data && a_view.pixel_stride == u_view.pixel_stride;
-        int64_t u_begin, u_end;
-        span(u, &u_begin, &u_end);
-        bool clear = true;
-        for (size_t x = 0; x < tensors.size() && clear && !in_place; ++x) {
-          const int xi = static_cast<int>(x);
-          if (xi == t || xi == u || (xi == a && on_addend) || tensors[x].is_constant() ||
-              written[x] < 0) {
-            continue;
-          }
-          // Live at some step of [step of conv, step of the Add).
-          if (live_until[x] < step_of[p] || written[x] >= step_of[o]) continue;
-          int64_t x_begin, x_end;
-          span(xi, &x_begin, &x_end);
-          clear = x_end <= u_begin || u_end <= x_begin;
+        // In place of the conv's output, or nothing else live from the
+        // conv's step to the Add's (the addend neither when it is the very
+        // view the sum goes to).
+        const bool on_addend = same_view(a, u);
+        if (!same_view(t, u) &&
+            !clear_of_live(u, step_of[p], step_of[o], written, live_until,
+                           [&](int x) { return x == t || (x == a && on_addend); })) {
+          continue;
         }
-        // In place of the conv's output: the addend must still not overlap
-        // it unless it is the very same view.
-        if (in_place && !on_addend) {
-          int64_t a_begin, a_end;
-          span(a, &a_begin, &a_end);
-          clear = a_end <= u_begin || u_end <= a_begin;
-        }
-        if (!clear) continue;
         folds.add_of[p] = static_cast<int>(o);
         break;
       }
@@ -1209,13 +1197,11 @@ Result<Engine> Engine::Create(const Model& source, ExecutionPlan plan,
   }
 
   impl->ops.reserve(impl->plan.order.size());
-  const Engine::Impl::Folds folds = options.fold_activations
-                                        ? impl->FoldActivations()
-                                        : Engine::Impl::Folds(operators.size());
+  Engine::Impl::Folds folds =
+      options.fold_activations ? impl->FoldActivations() : Engine::Impl::Folds(operators.size());
   uint64_t packed_bytes = 0;
   // Readers of a folded Relu, bound when the Relu's turn came.
   std::vector<std::unique_ptr<kernels::BoundOp>> bound_early(operators.size());
-  // relu >= 0: the Relu whose input operator `op_index` reads through it.
   // relu >= 0: the Relu whose input operator `op_index` reads through it.
   // add >= 0: the Add folded into Conv2D `op_index` (Folds::add_of).
   auto bind = [&](int op_index, int relu, int add) {
@@ -1257,9 +1243,8 @@ Result<Engine> Engine::Create(const Model& source, ExecutionPlan plan,
     }
     return kernels::BindOp(request);
   };
-  std::vector<bool> add_folded(operators.size(), false);
   for (int op_index : impl->plan.order) {
-    if (folds.folded[op_index] || add_folded[op_index]) continue;
+    if (folds.folded[op_index]) continue;
     const int reader = folds.relu_into[op_index];
     if (reader >= 0) {
       Result<std::unique_ptr<kernels::BoundOp>> early = bind(reader, op_index, -1);
@@ -1268,16 +1253,15 @@ Result<Engine> Engine::Create(const Model& source, ExecutionPlan plan,
         continue;
       }
     }
+    // Bound early (a folded Relu's reader), else with its folded Add if the
+    // binding takes the addend (the Add is then skipped), else alone.
+    Result<std::unique_ptr<kernels::BoundOp>> bound = std::move(bound_early[op_index]);
     const int add = folds.add_of[op_index];
-    Result<std::unique_ptr<kernels::BoundOp>> bound =
-        bound_early[op_index] != nullptr
-            ? Result<std::unique_ptr<kernels::BoundOp>>(std::move(bound_early[op_index]))
-            : Result<std::unique_ptr<kernels::BoundOp>>(UnsupportedError("not tried"));
-    if (!bound.ok() && add >= 0) {
+    if (*bound == nullptr && add >= 0) {
       bound = bind(op_index, -1, add);
-      if (bound.ok()) add_folded[add] = true;
+      if (bound.ok()) folds.folded[add] = true;
     }
-    if (!bound.ok()) bound = bind(op_index, -1, -1);
+    if (!bound.ok() || *bound == nullptr) bound = bind(op_index, -1, -1);
     if (!bound.ok()) {
       const std::string where = model.DescribeOperator(op_index);
       const std::string& message = bound.status().message();

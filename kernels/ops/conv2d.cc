@@ -93,12 +93,14 @@ Result<std::unique_ptr<BoundOp>> BindConv2D(const KernelContext& c) {
   // Windowed in place (scheduler/alias.h): the output overlaps the input.
   // Only the own kernels run it, whatever KernelChoice says. (Channel slices
   // of one concat buffer interleave without sharing bytes: not this case.)
-  const auto* x_begin = reinterpret_cast<const char*>(x.data);
-  const auto* y_begin = reinterpret_cast<const char*>(y.data);
-  const bool overlap =
-      x.dense() && y.dense() &&
-      x_begin < y_begin + RowsOf(y) * y.pixel_stride * static_cast<int64_t>(sizeof(float)) &&
-      y_begin < x_begin + RowsOf(x) * x.pixel_stride * static_cast<int64_t>(sizeof(float));
+  // Whether two views' byte ranges meet.
+  auto meet = [](const OperandView& a, const OperandView& b) {
+    const auto* a_begin = reinterpret_cast<const char*>(a.data);
+    const auto* b_begin = reinterpret_cast<const char*>(b.data);
+    return a_begin < b_begin + RowsOf(b) * b.pixel_stride * static_cast<int64_t>(sizeof(float)) &&
+           b_begin < a_begin + RowsOf(a) * a.pixel_stride * static_cast<int64_t>(sizeof(float));
+  };
+  const bool overlap = x.dense() && y.dense() && meet(x, y);
   const bool depthwise =
       depthwise_shape && (overlap || c.input_relu ||
                           DepthwiseConvPreferred(kernel_h, kernel_w, attrs->stride_h,
@@ -110,18 +112,14 @@ Result<std::unique_ptr<BoundOp>> BindConv2D(const KernelContext& c) {
   }
   if (c.addend != nullptr) {
     const OperandView& a = *c.addend;
-    const auto* a_begin = reinterpret_cast<const char*>(a.data);
-    const int64_t y_bytes = RowsOf(y) * y.pixel_stride * static_cast<int64_t>(sizeof(float));
-    const int64_t a_bytes = RowsOf(a) * a.pixel_stride * static_cast<int64_t>(sizeof(float));
     const bool same_view = a.data == y.data && a.pixel_stride == y.pixel_stride;
-    const bool apart = a_begin >= y_begin + y_bytes || y_begin >= a_begin + a_bytes;
     if (a.shape != y.shape) {
       return Unsupported(c, "addend ", ShapeString(a.shape), " is not the output's shape ",
                          ShapeString(y.shape));
     }
     if (depthwise || groups != 1 || overlap || c.kernels == KernelChoice::kXnnpack ||
-        c.kernels == KernelChoice::kWinograd || !DenseConvAvailable() ||
-        kernel_h * kernel_w > kDenseConvMaxPositions || (!same_view && !apart)) {
+        !DenseConvAvailable() || kernel_h * kernel_w > kDenseConvMaxPositions ||
+        (!same_view && meet(a, y))) {
       return Unsupported(c,
                          "only Serenity's own direct dense kernel adds an addend to its "
                          "output, and not windowed in place");
@@ -168,7 +166,7 @@ Result<std::unique_ptr<BoundOp>> BindConv2D(const KernelContext& c) {
     if (!depthwise && winograd) {
       if (c.addend != nullptr) {
         return Unsupported(c,
-                           "Winograd's kernel, preferred for this convolution, adds no "
+                           "Winograd's kernel, chosen for this convolution, adds no "
                            "addend to its output");
       }
       return std::unique_ptr<BoundOp>(

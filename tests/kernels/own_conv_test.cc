@@ -518,7 +518,7 @@ struct AddendCase {
   int kernel, stride, pad;
 };
 
-void CheckAddend(const AddendCase& k, bool in_place, float out_min, float out_max, bool threads,
+void CheckAddend(const AddendCase& k, bool in_place, float out_min, float out_max, bool two_threads,
                  uint32_t seed) {
   std::mt19937 rng(seed);
   std::uniform_real_distribution<float> value(-1.0f, 1.0f);
@@ -586,7 +586,7 @@ void CheckAddend(const AddendCase& k, bool in_place, float out_min, float out_ma
     args.output = output.data();
     args.addend = in_place ? output.data() : addend.data();
     args.addend_pixel_stride = addend_stride;
-    DenseConvRun(args, threads ? WorkPoolForThreads(2) : nullptr);
+    DenseConvRun(args, two_threads ? WorkPoolForThreads(2) : nullptr);
     int bad = 0;
     for (int64_t p = 0; p < pixels && bad < 3; ++p) {
       for (int64_t o = 0; o < s.out_pixel_stride && bad < 3; ++o) {
@@ -595,7 +595,7 @@ void CheckAddend(const AddendCase& k, bool in_place, float out_min, float out_ma
             o < k.out_channels ? expected[p * k.out_channels + o] : (in_place ? -7.0f : 5.0f);
         if (!(std::fabs(got - want) <= 1e-4f * (1.0f + std::fabs(want)))) {
           ADD_FAILURE() << TileName(isa) << (in_place ? ", in place" : ", own buffer")
-                        << (threads ? ", 2 threads" : "") << ": " << k.height << "x" << k.width
+                        << (two_threads ? ", 2 threads" : "") << ": " << k.height << "x" << k.width
                         << "x" << k.in_channels << " -> " << k.out_channels << ", kernel "
                         << k.kernel << " stride " << k.stride << ": pixel " << p << " channel " << o
                         << " is " << got << ", expected " << want;

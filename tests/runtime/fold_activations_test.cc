@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "dense_conv.h"
 #include "engine_testing.h"
 #include "serenity/engine.h"
 #include "serenity/kernels/op_kernel.h"
@@ -384,15 +385,6 @@ TEST(FoldActivationsTest, NoReluFoldWhenItsInputIsOverwrittenBeforeTheReader) {
 // into whichever of its convolutions runs second (the other's output is then
 // written before it). 20 and 12 channels leave a partial vector at the end
 // of every pixel.
-// Whether Serenity's own dense kernel runs here (x86-64 with AVX2 + FMA).
-bool OwnDenseKernel() {
-#if defined(__x86_64__)
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#else
-  return false;
-#endif
-}
-
 ModelBuilder AddNet() {
   ModelBuilder b("add_fold");
   const int image = b.AddInput("image", {1, 9, 11, 8});
@@ -427,7 +419,7 @@ TEST(FoldActivationsTest, AddFoldsIntoTheConvolutionWritingOneAddend) {
     ExpectClose(folded_out, *reference, what + ", folded");
     const std::set<std::string> run = RunOperators(*folded);
     EXPECT_EQ(RunOperators(*plain).size(), model.operators().size()) << what;
-    const bool own = OwnDenseKernel() && options.kernels != KernelSelection::kXnnpack;
+    const bool own = kernels::DenseConvAvailable() && options.kernels != KernelSelection::kXnnpack;
     for (const char* name : {"add", "add2"}) {
       EXPECT_EQ(run.count(name), own ? 0u : 1u) << what << ": " << name;
     }
@@ -475,7 +467,7 @@ TEST(FoldActivationsTest, NoAddFoldOverTheConvolutionsInput) {
     ExpectClose(RunEngine(*engine, inputs), *reference, std::to_string(threads) + " threads");
     Result<Engine> folded = Engine::Create(model, own, options);
     ASSERT_TRUE(folded.ok()) << folded.status().ToString();
-    EXPECT_EQ(RunOperators(*folded).count("add"), OwnDenseKernel() ? 0u : 1u)
+    EXPECT_EQ(RunOperators(*folded).count("add"), kernels::DenseConvAvailable() ? 0u : 1u)
         << threads << " threads";
     ExpectClose(RunEngine(*folded, inputs), *reference,
                 "own bytes, " + std::to_string(threads) + " threads");
@@ -539,7 +531,7 @@ TEST(FoldActivationsTest, NoAddFoldOverATensorReadBeforeTheAdd) {
     ExpectClose(RunEngine(*engine, inputs), *reference, std::to_string(threads) + " threads");
     Result<Engine> folded = Engine::Create(model, own, options);
     ASSERT_TRUE(folded.ok()) << folded.status().ToString();
-    EXPECT_EQ(RunOperators(*folded).count("add"), OwnDenseKernel() ? 0u : 1u)
+    EXPECT_EQ(RunOperators(*folded).count("add"), kernels::DenseConvAvailable() ? 0u : 1u)
         << threads << " threads";
     ExpectClose(RunEngine(*folded, inputs), *reference,
                 "own bytes, " + std::to_string(threads) + " threads");
