@@ -33,11 +33,7 @@ class GraphHasher {
  public:
   void Bytes(const uint8_t* data, size_t size) {
     size_t i = 0;
-    for (; i + 8 <= size; i += 8) {
-      uint64_t word = 0;
-      for (int b = 7; b >= 0; --b) word = (word << 8) | data[i + b];
-      Mix(word);
-    }
+    for (; i + 8 <= size; i += 8) Mix(LittleEndianWord(data + i));
     uint64_t tail = 0;
     for (size_t b = size; b > i; --b) tail = (tail << 8) | data[b - 1];
     Mix(tail ^ (static_cast<uint64_t>(size - i) << 56));
@@ -60,6 +56,16 @@ class GraphHasher {
   uint64_t Final() const { return hash_.Final(); }
 
  private:
+  // Eight bytes as a little-endian word: one load (assembling it byte by
+  // byte, eight loads and shifts a word, held the hash to about 2 GB/s).
+  static uint64_t LittleEndianWord(const uint8_t* bytes) {
+    uint64_t word = 0;
+    std::memcpy(&word, bytes, sizeof(word));
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    word = __builtin_bswap64(word);
+#endif
+    return word;
+  }
   void Mix(uint64_t word) { hash_.Word(word); }
   internal::Hash64 hash_;
 };

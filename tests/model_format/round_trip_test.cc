@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -266,6 +267,53 @@ TEST(RoundTripTest, GraphHashIgnoresNamesButSeesWeightsAndAttrs) {
 
 // Quantization parameters survive the file (Tensor::quantization: null when
 // absent, shared by copies of the Tensor), and the graph hash sees them.
+// Compiled .srn files and plan cache entries on disk carry graph hashes, so
+// a change in how the hash is computed must keep every value (or come with a
+// new kPlanFormatVersion). The values were recorded with the byte-at-a-time
+// word assembly of c723ccd, before the hash read each word in one load.
+TEST(RoundTripTest, GraphHashKeepsItsValues) {
+  auto hash_of = [](const ModelBuilder& b) {
+    std::vector<uint8_t> bytes = testing::FinishOrDie(b);
+    Result<Model> m = Model::FromBuffer(bytes.data(), bytes.size());
+    EXPECT_TRUE(m.ok()) << m.status().ToString();
+    return m.ok() ? m->GraphHash() : 0;
+  };
+  EXPECT_EQ(hash_of(testing::TinyConvNet()), uint64_t{12520997851747269843u});
+  testing::EveryOp every;
+  EXPECT_EQ(hash_of(every.b), uint64_t{7522794416251511877u});
+}
+
+// Every byte of a constant counts, wherever it sits in a word or in the
+// tail after the last whole word.
+TEST(RoundTripTest, GraphHashSeesEveryByteOfAConstant) {
+  auto hash_of = [](const std::vector<float>& values) {
+    ModelBuilder b("bytes");
+    const int x = b.AddInput("x", {1, 5});
+    const int c = b.AddConstant("c", {1, 5}, values);
+    const int y = b.AddActivation("y", {1, 5});
+    b.AddOperator(OpType::kAdd, "add", {x, c}, {y}, ElementwiseAttrs{});
+    b.MarkOutput(y);
+    std::vector<uint8_t> bytes = testing::FinishOrDie(b);
+    Result<Model> m = Model::FromBuffer(bytes.data(), bytes.size());
+    EXPECT_TRUE(m.ok()) << m.status().ToString();
+    return m.ok() ? m->GraphHash() : 0;
+  };
+  const std::vector<float> base = {1.5f, -2.25f, 3.0f, 0.125f, 7.75f};  // 20 bytes
+  const uint64_t base_hash = hash_of(base);
+  std::vector<uint64_t> seen = {base_hash};
+  for (size_t byte = 0; byte < base.size() * sizeof(float); ++byte) {
+    std::vector<float> changed = base;
+    uint8_t raw[sizeof(float)];
+    std::memcpy(raw, &changed[byte / sizeof(float)], sizeof(raw));
+    raw[byte % sizeof(float)] ^= 0x01;
+    std::memcpy(&changed[byte / sizeof(float)], raw, sizeof(raw));
+    const uint64_t hash = hash_of(changed);
+    EXPECT_NE(hash, base_hash) << "byte " << byte;
+    EXPECT_EQ(std::count(seen.begin(), seen.end(), hash), 0) << "byte " << byte;
+    seen.push_back(hash);
+  }
+}
+
 TEST(RoundTripTest, QuantizationRoundTripsAndIsHashed) {
   auto load = [](const ModelBuilder& b) {
     std::vector<uint8_t> bytes = testing::FinishOrDie(b);
