@@ -2,6 +2,8 @@
 // weight transform.
 #include "winograd_conv.h"
 
+#include <algorithm>
+
 namespace serenity::kernels {
 namespace {
 
@@ -88,33 +90,44 @@ void WinogradConvPackWeights(const DenseConvShape& shape, const float* weights, 
   for (int64_t o = 0; o < padded; ++o) {
     packed[o] = (o < shape.out_channels && bias != nullptr) ? bias[o] : 0.0f;
   }
+  // Output channels a block at a time, the block's 16 lanes side by side
+  // (the lane the innermost loop: the transform vectorises), each
+  // transformed position's 16 floats written as one run. (Channel by
+  // channel, each 64-byte run was written a float at a time, 16 visits
+  // apart, after the megabytes between had evicted it: most of a model's
+  // load time.)
   float* transformed = packed + padded;
-  for (int64_t o = 0; o < padded; ++o) {
+  constexpr int64_t kLanes = kDenseConvBlock;
+  for (int64_t block = 0; block < blocks; ++block) {
+    const int64_t lanes = std::min(kLanes, shape.out_channels - block * kLanes);
     for (int64_t c = 0; c < channels; ++c) {
-      double u[kWinogradInTile][kWinogradInTile] = {};
-      if (o < shape.out_channels) {
-        // OHWI: g[ky][kx] = weights[((o * 3 + ky) * 3 + kx) * channels + c].
-        double g[3][3];
+      // OHWI: g[ky][kx] of output channel o = weights[((o * 3 + ky) * 3 + kx) * channels + c];
+      // padding lanes hold zeros.
+      double g[3][3][kLanes] = {};
+      for (int64_t lane = 0; lane < lanes; ++lane) {
+        const float* w = weights + (block * kLanes + lane) * 9 * channels + c;
         for (int ky = 0; ky < 3; ++ky) {
-          for (int kx = 0; kx < 3; ++kx)
-            g[ky][kx] = weights[((o * 3 + ky) * 3 + kx) * channels + c];
+          for (int kx = 0; kx < 3; ++kx) g[ky][kx][lane] = w[(ky * 3 + kx) * channels];
         }
-        double gg[kWinogradInTile][3];  // G g
-        for (int i = 0; i < kWinogradInTile; ++i) {
-          for (int kx = 0; kx < 3; ++kx) {
-            gg[i][kx] = kG[i][0] * g[0][kx] + kG[i][1] * g[1][kx] + kG[i][2] * g[2][kx];
-          }
-        }
-        for (int i = 0; i < kWinogradInTile; ++i) {
-          for (int j = 0; j < kWinogradInTile; ++j) {
-            u[i][j] = gg[i][0] * kG[j][0] + gg[i][1] * kG[j][1] + gg[i][2] * kG[j][2];
+      }
+      double gg[kWinogradInTile][3][kLanes];  // G g
+      for (int i = 0; i < kWinogradInTile; ++i) {
+        for (int kx = 0; kx < 3; ++kx) {
+          for (int64_t lane = 0; lane < kLanes; ++lane) {
+            gg[i][kx][lane] =
+                kG[i][0] * g[0][kx][lane] + kG[i][1] * g[1][kx][lane] + kG[i][2] * g[2][kx][lane];
           }
         }
       }
-      const int64_t block = o / kDenseConvBlock, lane = o % kDenseConvBlock;
-      for (int64_t p = 0; p < kWinogradPositions; ++p) {
-        transformed[((p * blocks + block) * channels + c) * kDenseConvBlock + lane] =
-            static_cast<float>(u[p / kWinogradInTile][p % kWinogradInTile]);
+      for (int i = 0; i < kWinogradInTile; ++i) {
+        for (int j = 0; j < kWinogradInTile; ++j) {
+          float* run =
+              &transformed[(((i * kWinogradInTile + j) * blocks + block) * channels + c) * kLanes];
+          for (int64_t lane = 0; lane < kLanes; ++lane) {
+            run[lane] = static_cast<float>(gg[i][0][lane] * kG[j][0] + gg[i][1][lane] * kG[j][1] +
+                                           gg[i][2][lane] * kG[j][2]);
+          }
+        }
       }
     }
   }
