@@ -36,6 +36,13 @@ const Operator& OpNamed(const Model& m, const std::string& name) {
   return none;
 }
 
+uint64_t GraphHashOf(const ModelBuilder& b) {
+  std::vector<uint8_t> bytes = testing::FinishOrDie(b);
+  Result<Model> m = Model::FromBuffer(bytes.data(), bytes.size());
+  EXPECT_TRUE(m.ok()) << m.status().ToString();
+  return m.ok() ? m->GraphHash() : 0;
+}
+
 TEST(RoundTripTest, EveryOperatorAndOption) {
   testing::EveryOp e;
   std::vector<uint8_t> bytes = testing::FinishOrDie(e.b);
@@ -221,21 +228,15 @@ TEST(RoundTripTest, EmptyPlanVectors) {
 }
 
 TEST(RoundTripTest, GraphHashIgnoresNamesButSeesWeightsAndAttrs) {
-  auto hash_of = [](const ModelBuilder& b) {
-    std::vector<uint8_t> bytes = testing::FinishOrDie(b);
-    Result<Model> m = Model::FromBuffer(bytes.data(), bytes.size());
-    EXPECT_TRUE(m.ok()) << m.status().ToString();
-    return m.ok() ? m->GraphHash() : 0;
-  };
-  const uint64_t base = hash_of(testing::TinyConvNet());
-  EXPECT_EQ(hash_of(testing::TinyConvNet()), base);
+  const uint64_t base = GraphHashOf(testing::TinyConvNet());
+  EXPECT_EQ(GraphHashOf(testing::TinyConvNet()), base);
 
   ModelBuilder renamed = testing::TinyConvNet();
   renamed.tensors()[0].name = "other";
   renamed.operators()[0].name = "other";
   renamed.AddMetadata("k", "v");
   renamed.SetDescription("d");
-  EXPECT_EQ(hash_of(renamed), base);
+  EXPECT_EQ(GraphHashOf(renamed), base);
 
   // One weight changes in its last bit.
   std::vector<float> w = Iota(4 * 3 * 3 * 3);
@@ -257,12 +258,12 @@ TEST(RoundTripTest, GraphHashIgnoresNamesButSeesWeightsAndAttrs) {
     b2.AddOperator(OpType::kMaxPool2D, "pool", {y}, {p}, pool);
     b2.MarkOutput(p);
   }
-  EXPECT_NE(hash_of(b2), base);
+  EXPECT_NE(GraphHashOf(b2), base);
 
   ModelBuilder act = testing::TinyConvNet();
   std::get<Conv2DAttrs>(act.operators()[0].attrs).activation =
       Activation::kRelu6;
-  EXPECT_NE(hash_of(act), base);
+  EXPECT_NE(GraphHashOf(act), base);
 }
 
 // Quantization parameters survive the file (Tensor::quantization: null when
@@ -272,15 +273,9 @@ TEST(RoundTripTest, GraphHashIgnoresNamesButSeesWeightsAndAttrs) {
 // new kPlanFormatVersion). The values were recorded with the byte-at-a-time
 // word assembly of c723ccd, before the hash read each word in one load.
 TEST(RoundTripTest, GraphHashKeepsItsValues) {
-  auto hash_of = [](const ModelBuilder& b) {
-    std::vector<uint8_t> bytes = testing::FinishOrDie(b);
-    Result<Model> m = Model::FromBuffer(bytes.data(), bytes.size());
-    EXPECT_TRUE(m.ok()) << m.status().ToString();
-    return m.ok() ? m->GraphHash() : 0;
-  };
-  EXPECT_EQ(hash_of(testing::TinyConvNet()), uint64_t{12520997851747269843u});
+  EXPECT_EQ(GraphHashOf(testing::TinyConvNet()), uint64_t{12520997851747269843u});
   testing::EveryOp every;
-  EXPECT_EQ(hash_of(every.b), uint64_t{7522794416251511877u});
+  EXPECT_EQ(GraphHashOf(every.b), uint64_t{7522794416251511877u});
 }
 
 // Every byte of a constant counts, wherever it sits in a word or in the
@@ -293,10 +288,7 @@ TEST(RoundTripTest, GraphHashSeesEveryByteOfAConstant) {
     const int y = b.AddActivation("y", {1, 5});
     b.AddOperator(OpType::kAdd, "add", {x, c}, {y}, ElementwiseAttrs{});
     b.MarkOutput(y);
-    std::vector<uint8_t> bytes = testing::FinishOrDie(b);
-    Result<Model> m = Model::FromBuffer(bytes.data(), bytes.size());
-    EXPECT_TRUE(m.ok()) << m.status().ToString();
-    return m.ok() ? m->GraphHash() : 0;
+    return GraphHashOf(b);
   };
   const std::vector<float> base = {1.5f, -2.25f, 3.0f, 0.125f, 7.75f};  // 20 bytes
   const uint64_t base_hash = hash_of(base);
