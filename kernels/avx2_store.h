@@ -1,5 +1,5 @@
-// Partial-vector stores for the AVX2 kernels (dense_conv_avx2.cc,
-// depthwise_conv_avx2.cc). Only translation units compiled with -mavx2 may
+// Partial-vector loads and stores for the AVX2 kernels (dense_conv_avx2.cc,
+// depthwise_conv_avx2.cc, winograd_conv_avx2.cc). Only translation units compiled with -mavx2 may
 // include this: every copy of the inline function is then an AVX2 one, so
 // the linker cannot pick an AVX2 copy for code that runs without AVX2.
 #ifndef SERENITY_KERNELS_AVX2_STORE_H_
@@ -32,6 +32,14 @@ inline void StorePartial(float* out, __m256 v, int64_t lanes) {
     lanes -= 2;
   }
   if (lanes >= 1) _mm_store_ss(out, part);
+}
+
+// The first `lanes` (0..8) floats at `p`, zeros after them; never reads
+// past them.
+inline __m256 LoadPartial(const float* p, int64_t lanes) {
+  const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(lanes)),
+                                          _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  return _mm256_maskload_ps(p, mask);
 }
 
 }  // namespace serenity::kernels::avx2

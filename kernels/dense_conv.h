@@ -95,9 +95,10 @@ struct DenseConvArgs {
   // Depthwise only: read every input value x as max(0, x), a Relu folded
   // into the convolution (padding stays 0). Ignored by the dense kernel.
   bool input_relu = false;
-  // Dense only: when not null, an Add folded into the convolution. Each
-  // output value is then the addend's value at the same pixel and channel
-  // plus the convolution's, clamped to [out_min, out_max] after the sum.
+  // Dense only (the direct kernel and Winograd's): when not null, an Add
+  // folded into the convolution. Each output value is then the addend's
+  // value at the same pixel and channel plus the convolution's, clamped to
+  // [out_min, out_max] after the sum.
   // The addend's pixels are addend_pixel_stride floats apart; it may be the
   // output itself (the same view: the sum is computed in place), and must
   // not otherwise overlap it. Ignored by the depthwise kernel.

@@ -12,15 +12,8 @@ namespace {
 
 constexpr int kTileRows = 6;
 
+using avx2::LoadPartial;
 using avx2::StorePartial;
-
-// The first `lanes` (0..8) floats at `p`, zeros after them; never reads
-// past them.
-inline __m256 LoadPartial(const float* p, int64_t lanes) {
-  const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(lanes)),
-                                          _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-  return _mm256_maskload_ps(p, mask);
-}
 
 // Adds the first `columns` floats of `add` (a folded Add's addend, when not
 // null), clamps one tile row and stores its first `columns` floats.

@@ -211,6 +211,12 @@ class WinogradConvBoundOp : public BoundOp {
   Status Run(pthreadpool_t pool) override;
   uint64_t packed_weight_bytes() const override { return packed_floats_ * sizeof(float); }
   bool shares_work() const override { return true; }
+  // Adds `addend` to the output before the activation
+  // (DenseConvArgs::addend).
+  void AddAddend(const float* addend, int64_t pixel_stride) {
+    args_.addend = addend;
+    args_.addend_pixel_stride = pixel_stride;
+  }
 
  private:
   WorkPool* work_pool_;

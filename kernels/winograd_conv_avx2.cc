@@ -6,7 +6,8 @@
 // output channel blocks, on one thread's scratch slot:
 //   V[position][tile][channel]  = B^T d B of each tile's 6x6 input,
 //   M[position][tile][out]      = V[position] x U[position] (36 GEMMs),
-//   output tile                 = A^T M A + bias, clamped.
+//   output tile                 = A^T M A + bias (+ a folded Add's addend),
+//                                 clamped.
 #include <immintrin.h>
 
 #include "avx2_store.h"
@@ -15,6 +16,7 @@
 namespace serenity::kernels {
 namespace {
 
+using avx2::LoadPartial;
 using avx2::StorePartial;
 
 constexpr int kRows = 6;  // GEMM tile rows (Winograd tiles per micro-kernel call)
@@ -253,10 +255,20 @@ void TransformOutputTile(const DenseConvArgs& args, const WinogradConvPlan& plan
     for (int64_t i = 0; i < rows; ++i) {
       __m256 o[kWinogradOutTile];
       OutputTransform(at + i * kWinogradInTile, 1, o, 1);
-      float* line =
-          args.output + ((n * s.out_h + oy0 + i) * s.out_w + ox0) * s.out_pixel_stride + first + k;
+      const int64_t pixel = (n * s.out_h + oy0 + i) * s.out_w + ox0;
+      float* line = args.output + pixel * s.out_pixel_stride + first + k;
+      // The addend's values are read just before the same pixel's outputs
+      // are stored (it may be the output's own memory).
+      const float* add = args.addend == nullptr
+                             ? nullptr
+                             : args.addend + pixel * args.addend_pixel_stride + first + k;
       for (int64_t j = 0; j < cols; ++j) {
-        const __m256 y = _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(o[j], bias), lo), hi);
+        __m256 sum = _mm256_add_ps(o[j], bias);
+        if (add != nullptr) {
+          const float* a = add + j * args.addend_pixel_stride;
+          sum = _mm256_add_ps(sum, lanes == 8 ? _mm256_loadu_ps(a) : LoadPartial(a, lanes));
+        }
+        const __m256 y = _mm256_min_ps(_mm256_max_ps(sum, lo), hi);
         if (lanes == 8) {
           _mm256_storeu_ps(line + j * s.out_pixel_stride, y);
         } else {

@@ -121,8 +121,8 @@ Result<std::unique_ptr<BoundOp>> BindConv2D(const KernelContext& c) {
         !DenseConvAvailable() || kernel_h * kernel_w > kDenseConvMaxPositions ||
         (!same_view && meet(a, y))) {
       return Unsupported(c,
-                         "only Serenity's own direct dense kernel adds an addend to its "
-                         "output, and not windowed in place");
+                         "only Serenity's own dense kernels (direct and Winograd) add an addend "
+                         "to their output, and not windowed in place");
     }
   }
   if (overlap && !((groups == 1 || depthwise) && DenseConvAvailable() &&
@@ -164,14 +164,10 @@ Result<std::unique_ptr<BoundOp>> BindConv2D(const KernelContext& c) {
                               ? WinogradConvApplies(shape)
                               : c.kernels == KernelChoice::kAuto && WinogradConvPreferred(shape);
     if (!depthwise && winograd) {
-      if (c.addend != nullptr) {
-        return Unsupported(c,
-                           "Winograd's kernel, chosen for this convolution, adds no "
-                           "addend to its output");
-      }
-      return std::unique_ptr<BoundOp>(
-          std::make_unique<WinogradConvBoundOp>(shape, w.data, bias, x.data, y.data, c.pool,
-                                                c.scratch));
+      auto op = std::make_unique<WinogradConvBoundOp>(shape, w.data, bias, x.data, y.data, c.pool,
+                                                      c.scratch);
+      if (c.addend != nullptr) op->AddAddend(c.addend->data, c.addend->pixel_stride);
+      return std::unique_ptr<BoundOp>(std::move(op));
     }
     auto own = std::make_unique<OwnConvBoundOp>(depthwise, shape, w.data, bias, x.data, y.data,
                                                 c.pool);

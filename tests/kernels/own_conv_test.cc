@@ -518,8 +518,10 @@ struct AddendCase {
   int kernel, stride, pad;
 };
 
+// The dense kernel (`winograd` false: direct, true: Winograd F(4x4, 3x3))
+// adding an addend against a naive convolution plus addend, clamped.
 void CheckAddend(const AddendCase& k, bool in_place, float out_min, float out_max, bool two_threads,
-                 uint32_t seed) {
+                 uint32_t seed, bool winograd = false) {
   std::mt19937 rng(seed);
   std::uniform_real_distribution<float> value(-1.0f, 1.0f);
   DenseConvShape s;
@@ -571,9 +573,17 @@ void CheckAddend(const AddendCase& k, bool in_place, float out_min, float out_ma
       }
     }
   }
-  std::vector<float> packed(DenseConvPackedFloats(s));
-  DenseConvPackWeights(s, weights.data(), bias.data(), packed.data());
+  ASSERT_TRUE(!winograd || WinogradConvApplies(s));
+  std::vector<float> packed(winograd ? WinogradConvPackedFloats(s) : DenseConvPackedFloats(s));
+  if (winograd) {
+    WinogradConvPackWeights(s, weights.data(), bias.data(), packed.data());
+  } else {
+    DenseConvPackWeights(s, weights.data(), bias.data(), packed.data());
+  }
   std::vector<float> zeros(DenseConvZeroFloats(s) + k.in_channels, 0.0f);
+  const WinogradConvPlan plan = WinogradConvPlanFor(s, two_threads ? 2 : 1);
+  std::vector<float> scratch(winograd ? plan.slots * plan.slot_floats : 0);
+  std::vector<int> slot_busy(winograd ? plan.slots : 0, 0);
   for (DenseConvIsa isa : DenseTiles()) {
     UseDenseTile use(isa);
     std::vector<float> output =
@@ -586,7 +596,12 @@ void CheckAddend(const AddendCase& k, bool in_place, float out_min, float out_ma
     args.output = output.data();
     args.addend = in_place ? output.data() : addend.data();
     args.addend_pixel_stride = addend_stride;
-    DenseConvRun(args, two_threads ? WorkPoolForThreads(2) : nullptr);
+    WorkPool* pool = two_threads ? WorkPoolForThreads(2) : nullptr;
+    if (winograd) {
+      WinogradConvRun(args, plan, scratch.data(), slot_busy.data(), pool);
+    } else {
+      DenseConvRun(args, pool);
+    }
     int bad = 0;
     for (int64_t p = 0; p < pixels && bad < 3; ++p) {
       for (int64_t o = 0; o < s.out_pixel_stride && bad < 3; ++o) {
@@ -594,7 +609,8 @@ void CheckAddend(const AddendCase& k, bool in_place, float out_min, float out_ma
         const float want =
             o < k.out_channels ? expected[p * k.out_channels + o] : (in_place ? -7.0f : 5.0f);
         if (!(std::fabs(got - want) <= 1e-4f * (1.0f + std::fabs(want)))) {
-          ADD_FAILURE() << TileName(isa) << (in_place ? ", in place" : ", own buffer")
+          ADD_FAILURE() << (winograd ? "Winograd, " : "") << TileName(isa)
+                        << (in_place ? ", in place" : ", own buffer")
                         << (two_threads ? ", 2 threads" : "") << ": " << k.height << "x" << k.width
                         << "x" << k.in_channels << " -> " << k.out_channels << ", kernel "
                         << k.kernel << " stride " << k.stride << ": pixel " << p << " channel " << o
@@ -619,6 +635,24 @@ TEST(OwnDenseConvTest, AddendAddedBeforeTheClamp) {
     for (bool in_place : {false, true}) {
       CheckAddend(k, in_place, -INFINITY, INFINITY, false, seed++);
       CheckAddend(k, in_place, 0.0f, 6.0f, true, seed++);
+    }
+  }
+}
+
+TEST(OwnWinogradConvTest, AddendAddedBeforeTheClamp) {
+  if (!DenseConvAvailable()) GTEST_SKIP() << "no own dense kernel on this CPU or build";
+  // Output tiles whole and cut at the image's edge, output channels with
+  // partial vectors (5, 13, 37) and several blocks, and a size split over
+  // threads.
+  const AddendCase cases[] = {{4, 4, 8, 5, 3, 1, 1},
+                              {7, 9, 12, 13, 3, 1, 1},
+                              {6, 5, 20, 37, 3, 1, 1},
+                              {14, 14, 32, 48, 3, 1, 1}};
+  uint32_t seed = 1800;
+  for (const AddendCase& k : cases) {
+    for (bool in_place : {false, true}) {
+      CheckAddend(k, in_place, -INFINITY, INFINITY, false, seed++, /*winograd=*/true);
+      CheckAddend(k, in_place, 0.0f, 6.0f, true, seed++, /*winograd=*/true);
     }
   }
 }

@@ -429,6 +429,77 @@ TEST(FoldActivationsTest, AddFoldsIntoTheConvolutionWritingOneAddend) {
   }
 }
 
+// image [1,h,w,c] -> conv_a and conv_b (kernel x kernel, c -> c, no
+// activation) -> add (`activation`) -> sum (output); its inputs, reference
+// outputs, and the plan Prepare makes for it without rewrites.
+struct TwoConvolutionsAdded {
+  std::optional<Model> model;
+  int image = -1, sum = -1;
+  std::vector<std::vector<float>> inputs, reference;
+  EngineOptions options;
+  ExecutionPlan plan;
+
+  // `plan` with the sum moved to bytes of its own past the arena's end.
+  ExecutionPlan SumInOwnBytes() const {
+    ExecutionPlan own = plan;
+    own.placements[sum].offset = static_cast<int64_t>(own.memory.arena_bytes);
+    own.memory.arena_bytes += model->tensors()[sum].num_bytes();
+    return own;
+  }
+};
+
+void MakeTwoConvolutionsAdded(const std::string& name, int h, int w, int c, int kernel,
+                              Activation activation, TwoConvolutionsAdded* net) {
+  ModelBuilder b(name);
+  net->image = b.AddInput("image", {1, h, w, c});
+  const int a = Conv(b, "conv_a", net->image, c, c, kernel, h, w, Activation::kNone, 1.0f);
+  const int t = Conv(b, "conv_b", net->image, c, c, kernel, h, w, Activation::kNone, 2.0f);
+  net->sum = b.AddActivation("sum", {1, h, w, c});
+  b.AddOperator(OpType::kAdd, "add", {a, t}, {net->sum}, ElementwiseAttrs{activation});
+  b.MarkOutput(net->sum);
+  net->model.emplace(LoadOrDie(b));
+  net->inputs = Inputs(*net->model);
+  Result<std::vector<std::vector<float>>> reference =
+      kernels::RunModelReference(*net->model, net->inputs);
+  ASSERT_TRUE(reference.ok()) << reference.status().ToString();
+  net->reference = std::move(reference).value();
+  net->options = NoCache();
+  net->options.rewrites = false;
+  Result<ExecutionPlan> plan = Engine::Prepare(*net->model, net->options);
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  ASSERT_EQ(plan->order.size(), 3u);
+  net->plan = std::move(plan).value();
+}
+
+TEST(FoldActivationsTest, AddFoldsIntoAWinogradConvolution) {
+  // 3x3 convolutions of 32 channels (Winograd's shape) whose sum has bytes
+  // of its own (a hand-made plan), so the Add may fold into conv_b. With the
+  // own kernels it does, on Winograd (kernel scratch: only Winograd takes
+  // some) and on the direct kernel alike; the sums equal the reference.
+  TwoConvolutionsAdded net;
+  ASSERT_NO_FATAL_FAILURE(
+      MakeTwoConvolutionsAdded("add_winograd", 16, 16, 32, 3, Activation::kRelu, &net));
+  const ExecutionPlan own = net.SumInOwnBytes();
+  EngineOptions options = net.options;
+  for (KernelSelection kernels : {KernelSelection::kAuto, KernelSelection::kDirect}) {
+    for (int threads : {1, 2}) {
+      const std::string what = std::string(kernels == KernelSelection::kAuto ? "auto" : "direct") +
+                               ", " + std::to_string(threads) + " threads";
+      options.kernels = kernels;
+      options.threads = threads;
+      Result<Engine> engine = Engine::Create(*net.model, own, options);
+      ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+      ExpectClose(RunEngine(*engine, net.inputs), net.reference, what);
+      EXPECT_EQ(RunOperators(*engine).count("add"), kernels::DenseConvAvailable() ? 0u : 1u)
+          << what;
+      if (kernels::DenseConvAvailable()) {
+        EXPECT_EQ(engine->memory().kernel_scratch_bytes > 0, kernels == KernelSelection::kAuto)
+            << what << ": Winograd runs only under kAuto";
+      }
+    }
+  }
+}
+
 TEST(FoldActivationsTest, NoAddFoldOverTheConvolutionsInput) {
   // image -> conv_a 1x1 and conv_b 1x1 -> add (output). A hand-made plan
   // puts the Add's output on the image's bytes: valid for the Add at its own
@@ -437,39 +508,25 @@ TEST(FoldActivationsTest, NoAddFoldOverTheConvolutionsInput) {
   // its own it folds (on the own dense kernel). (The binding refuses an
   // output over the convolution's own input too: see the next test for a
   // case only the engine's check catches.)
-  ModelBuilder b("add_over_input");
-  const int image = b.AddInput("image", {1, 6, 7, 8});
-  const int a = Conv(b, "conv_a", image, 8, 8, 1, 6, 7, Activation::kNone, 1.0f);
-  const int t = Conv(b, "conv_b", image, 8, 8, 1, 6, 7, Activation::kNone, 2.0f);
-  const int sum = b.AddActivation("sum", {1, 6, 7, 8});
-  b.AddOperator(OpType::kAdd, "add", {a, t}, {sum});
-  b.MarkOutput(sum);
-  const Model model = LoadOrDie(b);
-  const std::vector<std::vector<float>> inputs = Inputs(model);
-  Result<std::vector<std::vector<float>>> reference = kernels::RunModelReference(model, inputs);
-  ASSERT_TRUE(reference.ok()) << reference.status().ToString();
-
-  EngineOptions options = NoCache();
-  options.rewrites = false;
-  Result<ExecutionPlan> plan = Engine::Prepare(model, options);
-  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
-  ASSERT_EQ(plan->order.size(), 3u);
-  ExecutionPlan over = *plan;
-  over.placements[sum] = over.placements[image];
-  ExecutionPlan own = *plan;
-  own.placements[sum].offset = static_cast<int64_t>(own.memory.arena_bytes);
-  own.memory.arena_bytes += 6 * 7 * 8 * sizeof(float);
+  TwoConvolutionsAdded net;
+  ASSERT_NO_FATAL_FAILURE(
+      MakeTwoConvolutionsAdded("add_over_input", 6, 7, 8, 1, Activation::kNone, &net));
+  ExecutionPlan over = net.plan;
+  over.placements[net.sum] = over.placements[net.image];
+  const ExecutionPlan own = net.SumInOwnBytes();
+  EngineOptions options = net.options;
   for (int threads : {1, 2}) {
     options.threads = threads;
-    Result<Engine> engine = Engine::Create(model, over, options);
+    Result<Engine> engine = Engine::Create(*net.model, over, options);
     ASSERT_TRUE(engine.ok()) << engine.status().ToString();
     EXPECT_EQ(RunOperators(*engine).count("add"), 1u) << threads << " threads";
-    ExpectClose(RunEngine(*engine, inputs), *reference, std::to_string(threads) + " threads");
-    Result<Engine> folded = Engine::Create(model, own, options);
+    ExpectClose(RunEngine(*engine, net.inputs), net.reference,
+                std::to_string(threads) + " threads");
+    Result<Engine> folded = Engine::Create(*net.model, own, options);
     ASSERT_TRUE(folded.ok()) << folded.status().ToString();
     EXPECT_EQ(RunOperators(*folded).count("add"), kernels::DenseConvAvailable() ? 0u : 1u)
         << threads << " threads";
-    ExpectClose(RunEngine(*folded, inputs), *reference,
+    ExpectClose(RunEngine(*folded, net.inputs), net.reference,
                 "own bytes, " + std::to_string(threads) + " threads");
   }
 }

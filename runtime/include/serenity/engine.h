@@ -239,11 +239,11 @@ struct EngineOptions {
   //   own depthwise kernel runs it: the convolution reads the Relu's input
   //   through max(0, x), when nothing written in between shares its bytes;
   // - an Add that is the only reader of a Conv2D's output, its other addend
-  //   written before that convolution runs, where Serenity's own direct dense
-  //   kernel runs the convolution: it adds that addend (and applies the Add's
-  //   activation) as it stores, into the Add's output, under the same rule
-  //   as a folded activation's output (the addend's own bytes may be that
-  //   output: the sum in place).
+  //   written before that convolution runs, where Serenity's own dense
+  //   kernels (direct or Winograd) run the convolution: it adds that addend
+  //   (and applies the Add's activation) as it stores, into the Add's output,
+  //   under the same rule as a folded activation's output (the addend's own
+  //   bytes may be that output: the sum in place).
   // A folded operator is not run (nor listed in profile()). The plan, the
   // arena and the results (the same max and min, applied elsewhere; the same
   // sums, up to float rounding) stay the same; DARTS-ImageNet runs 41 of its
