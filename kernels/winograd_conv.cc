@@ -94,8 +94,8 @@ void WinogradConvPackWeights(const DenseConvShape& shape, const float* weights, 
   // (the lane the innermost loop: the transform vectorises), each
   // transformed position's 16 floats written as one run. (Channel by
   // channel, each 64-byte run was written a float at a time, 16 visits
-  // apart, after the megabytes between had evicted it: most of a model's
-  // load time.)
+  // apart, after the megabytes between had evicted it: the largest part of
+  // ResNet-18's load time.)
   float* transformed = packed + padded;
   constexpr int64_t kLanes = kDenseConvBlock;
   for (int64_t block = 0; block < blocks; ++block) {
