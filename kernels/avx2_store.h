@@ -1,7 +1,8 @@
 // Partial-vector loads and stores for the AVX2 kernels (dense_conv_avx2.cc,
-// depthwise_conv_avx2.cc, winograd_conv_avx2.cc). Only translation units compiled with -mavx2 may
-// include this: every copy of the inline function is then an AVX2 one, so
-// the linker cannot pick an AVX2 copy for code that runs without AVX2.
+// depthwise_conv_avx2.cc, winograd_conv_avx2.cc). Only translation units
+// compiled with -mavx2 may include this: every copy of the inline functions
+// is then an AVX2 one, so the linker cannot pick an AVX2 copy for code that
+// runs without AVX2.
 #ifndef SERENITY_KERNELS_AVX2_STORE_H_
 #define SERENITY_KERNELS_AVX2_STORE_H_
 

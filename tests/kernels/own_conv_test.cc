@@ -581,9 +581,10 @@ void CheckAddend(const AddendCase& k, bool in_place, float out_min, float out_ma
     DenseConvPackWeights(s, weights.data(), bias.data(), packed.data());
   }
   std::vector<float> zeros(DenseConvZeroFloats(s) + k.in_channels, 0.0f);
-  const WinogradConvPlan plan = WinogradConvPlanFor(s, two_threads ? 2 : 1);
-  std::vector<float> scratch(winograd ? plan.slots * plan.slot_floats : 0);
-  std::vector<int> slot_busy(winograd ? plan.slots : 0, 0);
+  const WinogradConvPlan plan =
+      winograd ? WinogradConvPlanFor(s, two_threads ? 2 : 1) : WinogradConvPlan{};
+  std::vector<float> scratch(plan.slots * plan.slot_floats);
+  std::vector<int> slot_busy(plan.slots, 0);
   for (DenseConvIsa isa : DenseTiles()) {
     UseDenseTile use(isa);
     std::vector<float> output =

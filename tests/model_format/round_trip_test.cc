@@ -266,8 +266,6 @@ TEST(RoundTripTest, GraphHashIgnoresNamesButSeesWeightsAndAttrs) {
   EXPECT_NE(GraphHashOf(act), base);
 }
 
-// Quantization parameters survive the file (Tensor::quantization: null when
-// absent, shared by copies of the Tensor), and the graph hash sees them.
 // Compiled .srn files and plan cache entries on disk carry graph hashes, so
 // a change in how the hash is computed must keep every value (or come with a
 // new kPlanFormatVersion). The values were recorded with the byte-at-a-time
@@ -306,6 +304,8 @@ TEST(RoundTripTest, GraphHashSeesEveryByteOfAConstant) {
   }
 }
 
+// Quantization parameters survive the file (Tensor::quantization: null when
+// absent, shared by copies of the Tensor), and the graph hash sees them.
 TEST(RoundTripTest, QuantizationRoundTripsAndIsHashed) {
   auto load = [](const ModelBuilder& b) {
     std::vector<uint8_t> bytes = testing::FinishOrDie(b);
