@@ -179,7 +179,7 @@ double GeoMean(const std::vector<double>& values) {
 }
 
 // "merge-duplicates x6, partial-sum x2": operators named by the rewrites kept,
-// by kind (ExecutionPlan::rewrites_applied: "kind[ (batch)]: op, op, ...").
+// by kind (ExecutionPlan::rewrites_applied: "kind[ (batch...)]: op, op, ...").
 std::string Summary(const Row& row) {
   std::map<std::string, int> count;
   for (const std::string& line : row.applied) {

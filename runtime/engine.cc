@@ -279,7 +279,12 @@ Result<Candidate> RewriteCandidate(const Model& model, const EngineOptions& opti
   for (const scheduler::RewriteDecision& decision : result.decisions) {
     if (!decision.applied) continue;
     std::string line = scheduler::RewriteKindName(decision.kind);
-    line += decision.batch ? " (batch): " : ": ";
+    if (decision.sites_left_out > 0) {
+      line += StrCat(decision.batch ? " (batch, " : " (", decision.sites_left_out,
+                     decision.sites_left_out == 1 ? " site" : " sites", " left out by pruning): ");
+    } else {
+      line += decision.batch ? " (batch): " : ": ";
+    }
     for (size_t i = 0; i < decision.operators.size(); ++i) {
       line += (i ? ", " : "") + decision.operators[i];
     }

@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <numeric>
+#include <optional>
 #include <queue>
 #include <set>
 #include <string_view>
@@ -1448,6 +1449,33 @@ class Searcher {
     return m;
   }
 
+  // The peak of `edit` under `reference`'s order carried over (CarryOver),
+  // with no search: an upper bound on its optimal peak, in the time it
+  // takes to build the graph and plan its aliasing. Charged as a
+  // measurement's fixed part (kRewriteTrialWork).
+  Result<Measurement> MeasureCarried(const EditableModel& edit, const std::set<int>& copy_concats,
+                                     const Measurement& reference) {
+    Measurement m;
+    const std::vector<Operator> operators = edit.operators.InOrder();
+    const internal::ModelParts parts{&edit.tensors, &operators, &edit.inputs, &edit.outputs};
+    m.graph = internal::GraphFromParts(parts);
+    AliasOptions alias = options_.alias;
+    alias.copy_concats.clear();
+    for (int o = 0; o < static_cast<int>(operators.size()); ++o) {
+      const Operator& op = operators[o];
+      if (op.type == OpType::kConcat && copy_concats.count(op.outputs[0]) > 0) {
+        alias.copy_concats.push_back(o);
+      }
+    }
+    SERENITY_ASSIGN_OR_RETURN(
+        m.alias, internal::PlanAliasingForParts(parts, m.graph, options_.capabilities, alias));
+    m.schedule.algorithm = reference.schedule.algorithm;
+    m.schedule.order = CarryOver(m.graph, reference);
+    m.schedule.peak_bytes = m.peak = PeakBytes(m.graph, m.alias.memory, m.schedule.order);
+    work_ += kRewriteTrialWork;
+    return m;
+  }
+
   void Charge(const ScheduleStats& stats) {
     work_ += stats.states + kRewriteTrialWork;
     time_limited_ = time_limited_ || stats.time_limited;
@@ -1739,33 +1767,72 @@ Result<RewriteResult> RewriteForMemory(const Model& model,
   }
   if (options.choose_copy_concats) kinds.push_back(RewriteKind::kCopyConcat);
 
+  // A site a kept trial applied, by tensor names (which, unlike indices,
+  // do not depend on the sites applied before it): its edits, or the concat
+  // it kept as a copy, and its name in the decision.
+  struct NamedEdit {
+    RewriteEdit::Kind kind;
+    std::string first, second;
+    std::vector<int> order;
+  };
+  struct AppliedSite {
+    std::vector<NamedEdit> edits;
+    std::string copy_concat;
+    std::string label;
+  };
+  struct KeptTrial {
+    size_t decision = 0;  // index in `decisions`
+    std::vector<AppliedSite> sites;
+  };
+  std::vector<KeptTrial> kept_trials;
+
+  // `sites` applied to a copy of the current best.
+  struct Applied {
+    EditableModel model;
+    std::set<int> copies;
+    std::vector<std::string> names;
+    std::vector<AppliedSite> applied;
+  };
+  auto apply_sites = [&](const std::vector<Site>& sites) {
+    Applied out{best, copy_concats, {}, {}};
+    for (const Site& site : sites) {
+      const size_t logged = out.model.log.size();
+      const size_t named = out.names.size();
+      if (!searcher.Apply(&out.model, site, current, &out.copies, &out.names).ok()) continue;
+      AppliedSite record;
+      const std::vector<Tensor>& tensors = out.model.tensors;
+      for (size_t e = logged; e < out.model.log.size(); ++e) {
+        const RewriteEdit& edit = out.model.log[e];
+        record.edits.push_back({edit.kind, tensors[edit.first].name,
+                                edit.second >= 0 ? tensors[edit.second].name : std::string(),
+                                edit.order});
+      }
+      if (site.kind == RewriteKind::kCopyConcat) record.copy_concat = tensors[site.first].name;
+      if (out.names.size() > named) record.label = out.names.back();
+      out.applied.push_back(std::move(record));
+    }
+    return out;
+  };
+
   // Tries `sites` together on the current best; keeps them if the peak drops.
-  auto trial = [&](RewriteKind kind, const std::vector<Site>& sites,
-                   bool batch) -> Result<bool> {
-    EditableModel candidate = best;
-    std::set<int> candidate_copies = copy_concats;
+  auto trial = [&](RewriteKind kind, const std::vector<Site>& sites, bool batch) -> Result<bool> {
+    Applied candidate = apply_sites(sites);
+    if (candidate.applied.empty()) return false;
+    SERENITY_ASSIGN_OR_RETURN(
+        Measurement m, searcher.Measure(candidate.model, candidate.copies, false, &current, batch));
     RewriteDecision decision;
     decision.kind = kind;
     decision.batch = batch;
-    int done = 0;
-    for (const Site& site : sites) {
-      if (searcher.Apply(&candidate, site, current, &candidate_copies,
-                         &decision.operators).ok()) {
-        ++done;
-      }
-    }
-    if (done == 0) return false;
-    SERENITY_ASSIGN_OR_RETURN(Measurement m,
-                              searcher.Measure(candidate, candidate_copies, false, &current,
-                                               batch));
+    decision.operators = std::move(candidate.names);
     decision.peak_before = current.peak;
     decision.peak_after = m.peak;
     decision.applied = m.peak < current.peak;
     decisions.push_back(decision);
     if (!decision.applied) return false;
     ++applied;
-    best = std::move(candidate);
-    copy_concats = std::move(candidate_copies);
+    kept_trials.push_back({decisions.size() - 1, std::move(candidate.applied)});
+    best = std::move(candidate.model);
+    copy_concats = std::move(candidate.copies);
     current = std::move(m);
     return true;
   };
@@ -1797,6 +1864,110 @@ Result<RewriteResult> RewriteForMemory(const Model& model,
       }
     }
     if (!changed) break;
+  }
+  // Pruning (rewrite.h): the kept trials' sites the final peak does not
+  // need are left out, each try rebuilt from the input by tensor names.
+  auto prunable = [&](const RewriteDecision& decision) {
+    return decision.kind != RewriteKind::kMergeDuplicates &&
+           decision.kind != RewriteKind::kShiftedSubsample &&
+           decision.kind != RewriteKind::kCopyConcat;
+  };
+  struct Rebuilt {
+    EditableModel model;
+    std::set<int> copies;
+  };
+  // The input with the kept trials' sites, but those `left_out` marks
+  // (per kept trial, per site); nullopt if a site no longer applies.
+  auto rebuild = [&](const std::vector<std::vector<bool>>& left_out) -> std::optional<Rebuilt> {
+    Rebuilt out{EditableFrom(model), {}};
+    std::unordered_map<std::string, int> index;
+    size_t indexed = 0;
+    auto lookup = [&](const std::string& name) {
+      for (; indexed < out.model.tensors.size(); ++indexed) {
+        index.emplace(out.model.tensors[indexed].name, static_cast<int>(indexed));
+      }
+      const auto it = index.find(name);
+      return it == index.end() ? -1 : it->second;
+    };
+    for (size_t k = 0; k < kept_trials.size(); ++k) {
+      for (size_t i = 0; i < kept_trials[k].sites.size(); ++i) {
+        if (left_out[k][i]) continue;
+        const AppliedSite& site = kept_trials[k].sites[i];
+        for (const NamedEdit& named : site.edits) {
+          RewriteEdit edit{named.kind, lookup(named.first),
+                           named.second.empty() ? -1 : lookup(named.second), named.order};
+          if (edit.first < 0 || (!named.second.empty() && edit.second < 0) ||
+              !ApplyEdit(&out.model, edit).ok()) {
+            return std::nullopt;
+          }
+        }
+        if (!site.copy_concat.empty()) {
+          const int c = lookup(site.copy_concat);
+          if (c < 0) return std::nullopt;
+          out.copies.insert(c);
+        }
+      }
+    }
+    return out;
+  };
+  if (options.prune_sites) {
+    std::vector<std::vector<bool>> left_out;
+    for (const KeptTrial& trial_kept : kept_trials) {
+      left_out.emplace_back(trial_kept.sites.size(), false);
+    }
+    const Measurement final_measurement = current;
+    bool pruned = false;
+    // Latest trial first: a site can need an earlier trial's (a push-down
+    // through the concat a kernel-wise rewrite made), not a later one's.
+    for (size_t k = kept_trials.size(); k-- > 0;) {
+      if (!prunable(decisions[kept_trials[k].decision])) continue;
+      const size_t n = kept_trials[k].sites.size();
+      for (size_t run = std::max<size_t>(n / 2, 1);; run /= 2) {
+        for (size_t start = 0; start < n && !searcher.OutOfTime(); start += run) {
+          std::vector<std::vector<bool>> trying = left_out;
+          size_t newly = 0;
+          for (size_t i = start; i < std::min(start + run, n); ++i) {
+            newly += trying[k][i] ? 0 : 1;
+            trying[k][i] = true;
+          }
+          if (newly == 0) continue;
+          std::optional<Rebuilt> rebuilt = rebuild(trying);
+          if (!rebuilt.has_value()) continue;
+          SERENITY_ASSIGN_OR_RETURN(
+              Measurement carried,
+              searcher.MeasureCarried(rebuilt->model, rebuilt->copies, final_measurement));
+          if (carried.peak > final_measurement.peak) continue;
+          left_out = std::move(trying);
+          best = std::move(rebuilt->model);
+          copy_concats = std::move(rebuilt->copies);
+          current = std::move(carried);
+          pruned = true;
+        }
+        if (run == 1) break;
+      }
+    }
+    if (pruned) {
+      for (size_t k = 0; k < kept_trials.size(); ++k) {
+        RewriteDecision& decision = decisions[kept_trials[k].decision];
+        decision.operators.clear();
+        for (size_t i = 0; i < kept_trials[k].sites.size(); ++i) {
+          if (left_out[k][i]) {
+            ++decision.sites_left_out;
+          } else {
+            decision.operators.push_back(kept_trials[k].sites[i].label);
+          }
+        }
+        if (decision.operators.empty()) {
+          decision.applied = false;
+          --applied;
+        }
+      }
+      // The order of what is left, searched (never worse: an unproven
+      // search falls back on the order carried over).
+      SERENITY_ASSIGN_OR_RETURN(Measurement m,
+                                searcher.Measure(best, copy_concats, false, &current, true));
+      if (m.peak <= current.peak) current = std::move(m);
+    }
   }
 
   SERENITY_ASSIGN_OR_RETURN(MaterialisedModel out, Materialise(best));

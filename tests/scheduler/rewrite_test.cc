@@ -767,6 +767,55 @@ TEST(RewriteForMemoryTest, SharedReluIsMergedAndTheConcatPushedDown) {
   ExpectPlanHolds(result->model, result->graph, result->alias);
 }
 
+TEST(RewriteForMemoryTest, PruningLeavesOutTheSitesThePeakDoesNotNeed) {
+  // Both stages' concat -> conv sites make one channel-wise batch, which
+  // lowers the peak (in the first stage). The second stage's site does not
+  // help the peak; pruning leaves it out.
+  const Model model = rewrite_testing::TwoStageConcatConvNet();
+  RewriteOptions options = TestOptions();
+  options.kernel_wise = options.partial_sum = options.merge_duplicates = false;
+  options.shifted_subsample = options.choose_copy_concats = false;
+  options.capabilities = AliasCapabilities::None();  // so each concat is a copy
+  options.capabilities[OpType::kAdd].in_place = true;
+  RewriteOptions unpruned_options = options;
+  unpruned_options.prune_sites = false;
+  Result<RewriteResult> pruned = RewriteForMemory(model, options);
+  Result<RewriteResult> unpruned = RewriteForMemory(model, unpruned_options);
+  ASSERT_TRUE(pruned.ok()) << pruned.status().ToString();
+  ASSERT_TRUE(unpruned.ok()) << unpruned.status().ToString();
+
+  // Without pruning, the batch rewrote both stages.
+  EXPECT_EQ(CountOps(unpruned->model, OpType::kConcat), 0);
+  // With it, only the first stage, for the same peak.
+  EXPECT_EQ(FindOp(pruned->model, "concat"), -1);
+  EXPECT_GE(FindOp(pruned->model, "concat2"), 0);
+  EXPECT_GE(FindOp(pruned->model, "mix2"), 0);
+  EXPECT_EQ(pruned->model.operators()[FindOp(pruned->model, "mix2")].type, OpType::kConv2D);
+  EXPECT_LT(pruned->model.operators().size(), unpruned->model.operators().size());
+  EXPECT_EQ(pruned->schedule.peak_bytes, unpruned->schedule.peak_bytes);
+  EXPECT_LT(pruned->schedule.peak_bytes, pruned->initial_peak_bytes);
+  // The decision says what was left out and names what stayed.
+  bool batch_seen = false;
+  for (const RewriteDecision& d : pruned->decisions) {
+    if (!d.applied || !d.batch) continue;
+    batch_seen = true;
+    EXPECT_EQ(d.kind, RewriteKind::kChannelWise);
+    EXPECT_EQ(d.sites_left_out, 1);
+    ASSERT_EQ(d.operators.size(), 1u);
+    EXPECT_EQ(d.operators[0], "concat -> mix");
+  }
+  EXPECT_TRUE(batch_seen);
+  // The peak is the pruned model's optimal one, by the memory model and by
+  // the independent simulation, and the recipe rebuilds the pruned model.
+  EXPECT_EQ(pruned->schedule.peak_bytes, OptimalPeak(pruned->model, options.capabilities));
+  EXPECT_EQ(pruned->schedule.peak_bytes,
+            rewrite_testing::SimulatePeak(pruned->graph, pruned->alias, pruned->schedule.order));
+  ExpectPlanHolds(pruned->model, pruned->graph, pruned->alias);
+  Result<Model> replayed = ReplayRewrites(model, pruned->recipe);
+  ASSERT_TRUE(replayed.ok()) << replayed.status().ToString();
+  EXPECT_EQ(replayed->GraphHash(), pruned->model.GraphHash());
+}
+
 TEST(RewriteForMemoryTest, NothingEnabledLeavesTheModelAlone) {
   const Model model = AddNNet(4);
   RewriteOptions options = TestOptions();

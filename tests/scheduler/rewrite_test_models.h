@@ -74,6 +74,39 @@ inline Model ConcatConvNet(const std::vector<int64_t>& widths, int64_t out_chann
   return Build(b);
 }
 
+// Two ConcatConvNet stages, the second after a 4x4 stride-4 max pool: x
+// [1,8,8,3] -> three 1x1 conv branches of 16 -> concat -> 1x1 "mix" -> 4,
+// pooled to [1,2,2,4] -> three 1x1 conv branches of 16 -> concat -> 1x1
+// "mix2" -> 4 -> output. The second stage's tensors are a sixteenth of the
+// first's, so its concat is far below the first stage's peak.
+inline Model TwoStageConcatConvNet() {
+  ModelBuilder b("two_stage_concat_conv");
+  int x = b.AddInput("x", {1, 8, 8, 3});
+  int64_t channels = 3;
+  int64_t hw = 8;
+  for (const std::string stage : {"", "2"}) {
+    std::vector<int> branches;
+    for (int i = 0; i < 3; ++i) {
+      branches.push_back(AddConv(b, "branch" + stage + std::to_string(i), x, channels, 16, 1, hw,
+                                 Activation::kRelu, 1.0f + i + 5 * stage.size()));
+    }
+    const int c = b.AddActivation("cat" + stage, {1, hw, hw, 48});
+    b.AddOperator(OpType::kConcat, "concat" + stage, branches, {c}, ConcatAttrs{3});
+    x = AddConv(b, "mix" + stage, c, 48, 4, 1, hw, Activation::kRelu, 9.0f + stage.size());
+    channels = 4;
+    if (stage.empty()) {
+      Pool2DAttrs pool;
+      pool.filter_h = pool.filter_w = pool.stride_h = pool.stride_w = 4;
+      hw = 2;
+      const int pooled = b.AddActivation("pool/y", {1, hw, hw, channels});
+      b.AddOperator(OpType::kMaxPool2D, "pool", {x}, {pooled}, pool);
+      x = pooled;
+    }
+  }
+  b.MarkOutput(x);
+  return Build(b);
+}
+
 // x -> three 1x1 conv branches (widths) -> concat -> `type` -> 1x1 conv -> out.
 // `type` is one of Relu, Clamp, Sigmoid, HardSwish, MaxPool2D, AveragePool2D,
 // GlobalAveragePool, Conv2D (depthwise 3x3), Mul / Add (per-channel constant).

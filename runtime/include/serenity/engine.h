@@ -394,7 +394,8 @@ struct ExecutionPlan {
   // (scheduler/alias.h, windowed in place): kept where they lower the peak.
   // They run Serenity's own kernels whatever EngineOptions::kernels says.
   std::vector<int> windowed_convs;
-  // The rewrites kept, one line each ("merge-duplicates: relu_a, relu_b"),
+  // The rewrites kept, one line each ("merge-duplicates: relu_a, relu_b",
+  // "channel-wise (batch, 12 sites left out by pruning): cat -> conv, ..."),
   // in the order they were applied; empty unless strategy == kRewrites.
   std::vector<std::string> rewrites_applied;
   double rewrite_time_ms = 0.0;         // time spent in the rewrite search
