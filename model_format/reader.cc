@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <ostream>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -267,6 +268,21 @@ bool OptionsRequired(OpType type) {
          type == OpType::kPad || type == OpType::kSlice;
 }
 
+// What a message of the reader names: tensor or operator `index` of the
+// model being read, described only when a message is made. The reader
+// checks every tensor and every operator several times; describing each up
+// front (a string stream per description) cost more than the checks.
+struct Who {
+  const std::vector<Tensor>* tensors = nullptr;  // else an operator
+  const std::vector<Operator>* operators = nullptr;
+  int index = 0;
+};
+
+std::ostream& operator<<(std::ostream& out, const Who& who) {
+  return out << (who.tensors != nullptr ? DescribeTensorOf(*who.tensors, who.index)
+                                        : DescribeOperatorOf(*who.operators, who.index));
+}
+
 class Reader {
  public:
   Reader(std::string source, const uint8_t* bytes, size_t size)
@@ -389,7 +405,7 @@ class Reader {
       const sfb::Tensor* ft = tensors->Get(i);
       Tensor& t = impl.tensors[i];
       t.name = String(ft->name());
-      const std::string who = T(impl, static_cast<int>(i));
+      const Who who{&impl.tensors, nullptr, static_cast<int>(i)};
       const int type = static_cast<int>(ft->type());
       if (type < static_cast<int>(sfb::DataType::MIN) ||
           type > static_cast<int>(sfb::DataType::MAX)) {
@@ -448,8 +464,7 @@ class Reader {
     return Status::Ok();
   }
 
-  Status ReadQuantization(const sfb::Quantization& q, const std::string& who,
-                          Tensor& t) const {
+  Status ReadQuantization(const sfb::Quantization& q, const Who& who, Tensor& t) const {
     const size_t scales = q.scale() ? q.scale()->size() : 0;
     const size_t zeros = q.zero_point() ? q.zero_point()->size() : 0;
     const int rank = static_cast<int>(t.shape.size());
@@ -524,7 +539,7 @@ class Reader {
       const sfb::Operator* fop = ops->Get(j);
       Operator& op = impl.operators[j];
       op.name = String(fop->name());
-      const std::string who = Op(impl, static_cast<int>(j));
+      const Who who{nullptr, &impl.operators, static_cast<int>(j)};
       const int opcode = static_cast<int>(fop->opcode());
       if (opcode < static_cast<int>(sfb::OpCode::MIN) ||
           opcode > static_cast<int>(sfb::OpCode::MAX)) {
@@ -561,13 +576,11 @@ class Reader {
   }
 
   template <typename... Args>
-  Status OpInvalid(const std::string& who, const Operator& op,
-                   const Args&... args) const {
+  Status OpInvalid(const Who& who, const Operator& op, const Args&... args) const {
     return Invalid(who, ": ", OpTypeName(op.type), " ", args...);
   }
 
-  Result<Activation> ReadActivation(sfb::Activation value,
-                                    const std::string& who,
+  Result<Activation> ReadActivation(sfb::Activation value, const Who& who,
                                     const Operator& op) const {
     const int v = static_cast<int>(value);
     if (v < static_cast<int>(sfb::Activation::MIN) ||
@@ -577,9 +590,8 @@ class Reader {
     return static_cast<Activation>(v);
   }
 
-  Result<std::vector<int64_t>> ReadInts(const flatbuffers::Vector<int32_t>* v,
-                                        size_t limit, const char* field,
-                                        const std::string& who,
+  Result<std::vector<int64_t>> ReadInts(const flatbuffers::Vector<int32_t>* v, size_t limit,
+                                        const char* field, const Who& who,
                                         const Operator& op) const {
     std::vector<int64_t> out;
     if (v == nullptr) return out;
@@ -591,8 +603,7 @@ class Reader {
     return out;
   }
 
-  Status ReadOptions(const sfb::Operator& fop, const std::string& who,
-                     Operator& op) const {
+  Status ReadOptions(const sfb::Operator& fop, const Who& who, Operator& op) const {
     const int tag = static_cast<int>(fop.options_type());
     if (tag > static_cast<int>(sfb::OpOptions::MAX)) {
       return OpInvalid(who, op, "field options has unknown union type ", tag);
@@ -742,7 +753,7 @@ class Reader {
     producer_.assign(impl.tensors.size(), -1);
     for (size_t j = 0; j < impl.operators.size(); ++j) {
       const Operator& op = impl.operators[j];
-      const std::string who = Op(impl, static_cast<int>(j));
+      const Who who{nullptr, &impl.operators, static_cast<int>(j)};
       for (size_t k = 0; k < op.outputs.size(); ++k) {
         const int t = op.outputs[k];
         if (impl.tensors[t].is_constant()) {
@@ -818,7 +829,7 @@ class Reader {
       for (size_t k = 0; k < op.inputs.size(); ++k) {
         const int t = op.inputs[k];
         if (t < 0 || available[t]) continue;
-        const std::string who = Op(impl, static_cast<int>(j));
+        const Who who{nullptr, &impl.operators, static_cast<int>(j)};
         if (producer_[t] < 0) {
           return Invalid(who, ": input ", k, " is ", T(impl, t),
                          ", which no operator produces and which is neither "
@@ -851,7 +862,7 @@ class Reader {
   Status CheckShapes(Model::Impl& impl) const {
     for (size_t j = 0; j < impl.operators.size(); ++j) {
       Operator& op = impl.operators[j];
-      const std::string who = Op(impl, static_cast<int>(j));
+      const Who who{nullptr, &impl.operators, static_cast<int>(j)};
       std::vector<std::vector<int64_t>> shapes(op.inputs.size());
       std::vector<const Tensor*> inputs(op.inputs.size(), nullptr);
       for (size_t k = 0; k < op.inputs.size(); ++k) {
