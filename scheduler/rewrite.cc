@@ -1776,11 +1776,13 @@ Result<RewriteResult> RewriteForMemory(const Model& model,
   struct NamedEdit {
     RewriteEdit::Kind kind;
     std::string first, second;
+    bool has_second = false;
     std::vector<int> order;
   };
   struct AppliedSite {
     std::vector<NamedEdit> edits;
-    std::string copy_concat;
+    bool copies_concat = false;
+    std::string copy_concat;  // when copies_concat
     std::string label;
   };
   struct KeptTrial {
@@ -1808,9 +1810,12 @@ Result<RewriteResult> RewriteForMemory(const Model& model,
         const RewriteEdit& edit = out.model.log[e];
         record.edits.push_back({edit.kind, tensors[edit.first].name,
                                 edit.second >= 0 ? tensors[edit.second].name : std::string(),
-                                edit.order});
+                                edit.second >= 0, edit.order});
       }
-      if (site.kind == RewriteKind::kCopyConcat) record.copy_concat = tensors[site.first].name;
+      if (site.kind == RewriteKind::kCopyConcat) {
+        record.copies_concat = true;
+        record.copy_concat = tensors[site.first].name;
+      }
       if (out.names.size() > named) record.label = out.names.back();
       out.applied.push_back(std::move(record));
     }
@@ -1898,13 +1903,13 @@ Result<RewriteResult> RewriteForMemory(const Model& model,
         const AppliedSite& site = kept_trials[k].sites[i];
         for (const NamedEdit& named : site.edits) {
           RewriteEdit edit{named.kind, lookup(named.first),
-                           named.second.empty() ? -1 : lookup(named.second), named.order};
-          if (edit.first < 0 || (!named.second.empty() && edit.second < 0) ||
+                           named.has_second ? lookup(named.second) : -1, named.order};
+          if (edit.first < 0 || (named.has_second && edit.second < 0) ||
               !ApplyEdit(&out.model, edit).ok()) {
             return std::nullopt;
           }
         }
-        if (!site.copy_concat.empty()) {
+        if (site.copies_concat) {
           const int c = lookup(site.copy_concat);
           if (c < 0) return std::nullopt;
           out.copies.insert(c);
