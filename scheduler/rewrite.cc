@@ -1402,27 +1402,33 @@ class Searcher {
     return schedule;
   }
 
-  // copy_concats: editable tensor indices of concat outputs kept as copies.
-  Result<Measurement> Measure(const EditableModel& edit, const std::set<int>& copy_concats,
-                              bool warm_start = false,
-                              const Measurement* previous = nullptr,
-                              bool batch = false) {
-    const ScheduleOptions schedule_options = TrialSchedule(batch);
+  // A measurement's graph and aliasing plan, no order yet. copy_concats:
+  // editable tensor indices of concat outputs kept as copies.
+  Result<Measurement> GraphAndAliasing(const EditableModel& edit,
+                                       const std::set<int>& copy_concats) const {
     Measurement m;
     const std::vector<Operator> operators = edit.operators.InOrder();
     const internal::ModelParts parts{&edit.tensors, &operators, &edit.inputs, &edit.outputs};
     m.graph = internal::GraphFromParts(parts);
     AliasOptions alias = options_.alias;
     alias.copy_concats.clear();
-    for (int o = 0; o < static_cast<int>(edit.operators.size()); ++o) {
-      const Operator& op = edit.operators[o];
+    for (int o = 0; o < static_cast<int>(operators.size()); ++o) {
+      const Operator& op = operators[o];
       if (op.type == OpType::kConcat && copy_concats.count(op.outputs[0]) > 0) {
         alias.copy_concats.push_back(o);
       }
     }
     SERENITY_ASSIGN_OR_RETURN(
-        m.alias, internal::PlanAliasingForParts(parts, m.graph,
-                                                options_.capabilities, alias));
+        m.alias, internal::PlanAliasingForParts(parts, m.graph, options_.capabilities, alias));
+    return m;
+  }
+
+  // copy_concats: editable tensor indices of concat outputs kept as copies.
+  Result<Measurement> Measure(const EditableModel& edit, const std::set<int>& copy_concats,
+                              bool warm_start = false, const Measurement* previous = nullptr,
+                              bool batch = false) {
+    const ScheduleOptions schedule_options = TrialSchedule(batch);
+    SERENITY_ASSIGN_OR_RETURN(Measurement m, GraphAndAliasing(edit, copy_concats));
     SERENITY_ASSIGN_OR_RETURN(m.schedule,
                               ComputeSchedule(m.graph, m.alias.memory, schedule_options));
     Charge(m.schedule.stats);
@@ -1458,20 +1464,7 @@ class Searcher {
   // measurement's fixed part (kRewriteTrialWork).
   Result<Measurement> MeasureCarried(const EditableModel& edit, const std::set<int>& copy_concats,
                                      const Measurement& reference) {
-    Measurement m;
-    const std::vector<Operator> operators = edit.operators.InOrder();
-    const internal::ModelParts parts{&edit.tensors, &operators, &edit.inputs, &edit.outputs};
-    m.graph = internal::GraphFromParts(parts);
-    AliasOptions alias = options_.alias;
-    alias.copy_concats.clear();
-    for (int o = 0; o < static_cast<int>(operators.size()); ++o) {
-      const Operator& op = operators[o];
-      if (op.type == OpType::kConcat && copy_concats.count(op.outputs[0]) > 0) {
-        alias.copy_concats.push_back(o);
-      }
-    }
-    SERENITY_ASSIGN_OR_RETURN(
-        m.alias, internal::PlanAliasingForParts(parts, m.graph, options_.capabilities, alias));
+    SERENITY_ASSIGN_OR_RETURN(Measurement m, GraphAndAliasing(edit, copy_concats));
     m.schedule.algorithm = reference.schedule.algorithm;
     m.schedule.order = CarryOver(m.graph, reference);
     m.schedule.peak_bytes = m.peak = PeakBytes(m.graph, m.alias.memory, m.schedule.order);
