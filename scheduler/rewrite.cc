@@ -1,7 +1,6 @@
 #include "serenity/scheduler/rewrite.h"
 
 #include <algorithm>
-#include <charconv>
 #include <chrono>
 #include <cstring>
 #include <functional>
@@ -372,7 +371,7 @@ struct EditableModel {
 };
 
 // Whether the last '/'-separated segment of `name` starts with one of the
-// tags the edits name new tensors with (Named(base, "/part", i) and the like,
+// tags the edits name new tensors with (StrCat(base, "/part", i) and the like,
 // maybe with UniqueTensorName's "_<n>" after it).
 bool EditTagged(std::string_view name) {
   const size_t slash = name.rfind('/');
@@ -403,17 +402,6 @@ EditableModel EditableFrom(const Model& model) {
   edit.source_names_tagged = std::any_of(edit.tensors.begin(), edit.tensors.end(),
                                          [](const Tensor& t) { return EditTagged(t.name); });
   return edit;
-}
-
-// base + tag + index, without a stream (names are made per edit, and a
-// recipe replays many).
-std::string Named(const std::string& base, const char* tag, size_t index) {
-  char digits[24];
-  const char* end = std::to_chars(digits, digits + sizeof(digits), index).ptr;
-  std::string name;
-  name.reserve(base.size() + std::strlen(tag) + (end - digits));
-  name.append(base).append(tag).append(digits, static_cast<size_t>(end - digits));
-  return name;
 }
 
 size_t NameHash(const std::string& name) { return std::hash<std::string_view>{}(name); }
@@ -456,7 +444,7 @@ std::string UniqueTensorName(EditableModel* edit, std::string base) {
   }
   std::string name;
   for (int i = 1;; ++i) {
-    name = Named(base, "_", i);
+    name = StrCat(base, "_", i);
     hash = NameHash(name);
     if (!NameTaken(*edit, name, hash)) break;
   }
@@ -710,10 +698,10 @@ Status ApplyPartialSum(EditableModel* edit, int add_op, std::vector<int> order) 
   for (size_t j = 1; j < n; ++j) {
     const bool last = j + 1 == n;
     const int sum =
-        last ? add_output : AddActivation(edit, Named(out.name, "/sum", j), out.shape, out.type);
+        last ? add_output : AddActivation(edit, StrCat(out.name, "/sum", j), out.shape, out.type);
     Operator step;
     step.type = OpType::kAdd;
-    step.name = last ? add.name : Named(base, "/sum", j);
+    step.name = last ? add.name : StrCat(base, "/sum", j);
     step.inputs = {accumulator, add.inputs[order[j]]};
     step.outputs = {sum};
     step.attrs = ElementwiseAttrs{last ? activation : Activation::kNone};
@@ -767,33 +755,32 @@ Status ApplyChannelWise(EditableModel* edit, int concat_op, int conv_op,
     const int64_t width = edit->tensors[x].shape.back();
     int64_t offset = 0;  // of the branch's channels in the concat
     for (int i = 0; i < branch; ++i) offset += edit->tensors[concat.inputs[i]].shape.back();
-    const int w = AddConstant(edit, Named(weights.name, "/part", branch),
+    const int w = AddConstant(edit, StrCat(weights.name, "/part", branch),
                               {weights.shape[0], weights.shape[1], weights.shape[2], width},
                               SliceLastAxisView(weights, offset, width));
     const bool last = j + 1 == k;
     Operator partial;
     partial.type = OpType::kConv2D;
-    partial.name = Named(base, "/part", branch);
+    partial.name = StrCat(base, "/part", branch);
     partial.inputs = {x, w, j == 0 ? bias : -1};
     Conv2DAttrs partial_attrs = attrs;
     partial_attrs.activation = k == 1 ? attrs.activation : Activation::kNone;
     partial.attrs = partial_attrs;
     if (j == 0) {
-      accumulator = k == 1 ? z : AddActivation(edit, Named(out.name, "/acc", 0), out.shape,
-                                               out.type);
+      accumulator =
+          k == 1 ? z : AddActivation(edit, StrCat(out.name, "/acc", 0), out.shape, out.type);
       partial.outputs = {accumulator};
       ops.push_back(std::move(partial));
       continue;
     }
-    const int term = AddActivation(edit, Named(out.name, "/part", branch), out.shape,
-                                   out.type);
+    const int term = AddActivation(edit, StrCat(out.name, "/part", branch), out.shape, out.type);
     partial.outputs = {term};
     ops.push_back(std::move(partial));
-    const int sum = last ? z : AddActivation(edit, Named(out.name, "/acc", j),
-                                             out.shape, out.type);
+    const int sum =
+        last ? z : AddActivation(edit, StrCat(out.name, "/acc", j), out.shape, out.type);
     Operator add;
     add.type = OpType::kAdd;
-    add.name = last ? conv.name : Named(base, "/acc", j);
+    add.name = last ? conv.name : StrCat(base, "/acc", j);
     add.inputs = {accumulator, term};
     add.outputs = {sum};
     add.attrs = ElementwiseAttrs{last ? attrs.activation : Activation::kNone};
@@ -893,7 +880,7 @@ Status ApplyKernelWise(EditableModel* edit, int concat_op, int consumer_op) {
     const int64_t width = edit->tensors[x].shape.back();
     Operator branch;
     branch.type = op.type;
-    branch.name = Named(base, "/branch", i);
+    branch.name = StrCat(base, "/branch", i);
     branch.inputs = op.inputs;
     branch.outputs = op.outputs;  // for InferOutputShapes; replaced below
     branch.attrs = op.attrs;
@@ -902,13 +889,12 @@ Status ApplyKernelWise(EditableModel* edit, int concat_op, int consumer_op) {
     }
     if (op.type == OpType::kConv2D) {
       const Tensor& weights = edit->tensors[op.inputs[1]];
-      branch.inputs[1] = AddConstant(
-          edit, Named(weights.name, "/branch", i),
-          {width, weights.shape[1], weights.shape[2], 1},
-          SliceFirstAxis(weights, offset, width));
+      branch.inputs[1] = AddConstant(edit, StrCat(weights.name, "/branch", i),
+                                     {width, weights.shape[1], weights.shape[2], 1},
+                                     SliceFirstAxis(weights, offset, width));
       if (op.inputs.size() > 2 && op.inputs[2] >= 0) {
         const Tensor& bias = edit->tensors[op.inputs[2]];
-        branch.inputs[2] = AddConstant(edit, Named(bias.name, "/branch", i), {width},
+        branch.inputs[2] = AddConstant(edit, StrCat(bias.name, "/branch", i), {width},
                                        SliceFirstAxis(bias, offset, width));
       }
       std::get<Conv2DAttrs>(branch.attrs).groups = static_cast<int>(width);
@@ -920,8 +906,8 @@ Status ApplyKernelWise(EditableModel* edit, int concat_op, int consumer_op) {
       if (!constant.shape.empty() && constant.shape.back() == channels && channels != 1) {
         std::vector<int64_t> shape = constant.shape;
         shape.back() = width;
-        branch.inputs[which] = AddConstant(edit, Named(constant.name, "/branch", i),
-                                           shape, SliceLastAxis(constant, offset, width));
+        branch.inputs[which] = AddConstant(edit, StrCat(constant.name, "/branch", i), shape,
+                                           SliceLastAxis(constant, offset, width));
       }
     }
     // The shapes are assigned, not pushed: each keeps its capacity from the
@@ -941,7 +927,7 @@ Status ApplyKernelWise(EditableModel* edit, int concat_op, int consumer_op) {
       DropTensorsFrom(edit, tensors_before, storage_before);
       return inferred.status();
     }
-    const int y = AddActivation(edit, Named(out.name, "/branch", i),
+    const int y = AddActivation(edit, StrCat(out.name, "/branch", i),
                                 std::move(inferred.value().at(0)), out.type);
     branch.outputs = {y};
     parts.push_back(y);
@@ -1287,10 +1273,7 @@ Result<Model> Assemble(EditableModel edit, const Model& source) {
                                   kMaxTensors, " and ", kMaxOperators);
   }
   model_assembly::ModelParts parts;
-  // Not StrCat: its string stream's first use in a process (a plan cache
-  // hit right after the model's load) sets up the stream's locale, tens of
-  // microseconds.
-  parts.source = "rewritten " + edit.name;
+  parts.source = StrCat("rewritten ", edit.name);
   parts.name = std::move(edit.name);
   parts.description = std::move(edit.description);
   parts.metadata = std::move(edit.metadata);

@@ -3,9 +3,12 @@
 #include <gtest/gtest.h>
 
 #include <iterator>
+#include <limits>
 #include <memory>
 #include <set>
+#include <sstream>
 #include <string>
+#include <string_view>
 
 namespace serenity {
 namespace {
@@ -101,6 +104,42 @@ TEST(MacrosTest, PropagateErrorsAndValues) {
   EXPECT_EQ(Chain(-1, &out).message(), "not positive: -1");
   EXPECT_EQ(Chain(101, &out).code(), StatusCode::kOutOfRange);
   EXPECT_EQ(out, 5);
+}
+
+}  // namespace
+}  // namespace serenity
+
+namespace serenity {
+namespace {
+
+// StrCat appends strings and integers itself and streams everything else; a
+// std::ostringstream fed the same values is the oracle either way.
+template <typename... Args>
+std::string Streamed(const Args&... args) {
+  std::ostringstream out;
+  (out << ... << args);
+  return out.str();
+}
+
+TEST(StrCatTest, PrintsWhatAStreamPrints) {
+  const std::string name = "a name longer than the small-string buffer";
+  const std::string_view view = "view";
+  const char* pointer = "pointer";
+  const int64_t low = std::numeric_limits<int64_t>::min();
+  const uint64_t high = std::numeric_limits<uint64_t>::max();
+  const short little = -7;
+  const size_t size = 12345;
+  EXPECT_EQ(StrCat("tensor ", 17, " (", name, ")"), Streamed("tensor ", 17, " (", name, ")"));
+  EXPECT_EQ(StrCat(view, pointer, low, high, little, size, 0, -1u),
+            Streamed(view, pointer, low, high, little, size, 0, -1u));
+  EXPECT_EQ(StrCat(), "");
+  // Not appended by StrCat itself: a stream prints these its own way.
+  EXPECT_EQ(StrCat("x", 'c', true, 2.5, 1e-7f, static_cast<unsigned char>(65)),
+            Streamed("x", 'c', true, 2.5, 1e-7f, static_cast<unsigned char>(65)));
+  // Characters alone (no other value that needs the stream) stay characters.
+  EXPECT_EQ(StrCat("x", 'c'), "xc");
+  EXPECT_EQ(StrCat("x", static_cast<unsigned char>(65)), "xA");
+  EXPECT_EQ(StrCat("x", static_cast<signed char>(66)), "xB");
 }
 
 }  // namespace

@@ -11,10 +11,12 @@
 #ifndef SERENITY_STATUS_H_
 #define SERENITY_STATUS_H_
 
+#include <charconv>
 #include <cstdint>
 #include <optional>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <utility>
 
@@ -84,13 +86,58 @@ class [[nodiscard]] SERENITY_API Status {
   std::string message_;
 };
 
+namespace strcat_internal {
+
+// Integers that a stream prints as decimal digits (not bool, not the
+// character types, which it prints as words or characters).
+template <typename T>
+constexpr bool kDecimal =
+    std::is_integral_v<T> && !std::is_same_v<T, bool> && !std::is_same_v<T, char> &&
+    !std::is_same_v<T, signed char> && !std::is_same_v<T, unsigned char> &&
+    !std::is_same_v<T, wchar_t> && !std::is_same_v<T, char16_t> && !std::is_same_v<T, char32_t>;
+
+template <typename T>
+constexpr bool kAppendable = kDecimal<T> || std::is_convertible_v<const T&, std::string_view>;
+
+// An upper bound on what Append adds.
+template <typename T>
+size_t SizeOf(const T& value) {
+  if constexpr (kDecimal<T>) {
+    return 24;
+  } else {
+    return std::string_view(value).size();
+  }
+}
+
+template <typename T>
+void Append(std::string* out, const T& value) {
+  if constexpr (kDecimal<T>) {
+    char digits[24];
+    out->append(digits, std::to_chars(digits, digits + sizeof(digits), value).ptr);
+  } else {
+    out->append(std::string_view(value));
+  }
+}
+
+}  // namespace strcat_internal
+
 // Concatenates anything that can be streamed: StrCat("tensor ", 17, " ('",
-// name, "')").
+// name, "')"), as a std::ostringstream would print it. Strings and integers
+// alone are appended without a stream: names are made this way on hot paths
+// (a plan cache hit's replay of rewrites), and a process's first string
+// stream sets up its locale, tens of microseconds.
 template <typename... Args>
 std::string StrCat(const Args&... args) {
-  std::ostringstream out;
-  (out << ... << args);
-  return out.str();
+  if constexpr ((strcat_internal::kAppendable<Args> && ...)) {
+    std::string out;
+    out.reserve((size_t{0} + ... + strcat_internal::SizeOf(args)));
+    (strcat_internal::Append(&out, args), ...);
+    return out;
+  } else {
+    std::ostringstream out;
+    (out << ... << args);
+    return out.str();
+  }
 }
 
 // Shorthands for the common codes: return InvalidModelError("tensor ", i, ...).
