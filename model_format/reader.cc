@@ -271,16 +271,16 @@ bool OptionsRequired(OpType type) {
 // What a message of the reader names: tensor or operator `index` of the
 // model being read, described only when a message is made. The reader
 // checks every tensor and every operator several times; describing each up
-// front (a string stream per description) cost more than the checks.
+// front cost more than the checks.
 struct Who {
-  const std::vector<Tensor>* tensors = nullptr;  // else an operator
-  const std::vector<Operator>* operators = nullptr;
+  const Model::Impl* impl = nullptr;
+  bool tensor = false;  // else an operator
   int index = 0;
 };
 
 std::ostream& operator<<(std::ostream& out, const Who& who) {
-  return out << (who.tensors != nullptr ? DescribeTensorOf(*who.tensors, who.index)
-                                        : DescribeOperatorOf(*who.operators, who.index));
+  return out << (who.tensor ? DescribeTensorOf(who.impl->tensors, who.index)
+                            : DescribeOperatorOf(who.impl->operators, who.index));
 }
 
 class Reader {
@@ -310,12 +310,8 @@ class Reader {
     return InvalidModelError(source_, ": ", args...);
   }
 
-  std::string T(const Model::Impl& impl, int index) const {
-    return DescribeTensorOf(impl.tensors, index);
-  }
-  std::string Op(const Model::Impl& impl, int index) const {
-    return DescribeOperatorOf(impl.operators, index);
-  }
+  static Who T(const Model::Impl& impl, int index) { return {&impl, true, index}; }
+  static Who Op(const Model::Impl& impl, int index) { return {&impl, false, index}; }
 
   Status CheckEnvelope() const {
     if (size_ < kMinFileBytes) {
@@ -405,7 +401,7 @@ class Reader {
       const sfb::Tensor* ft = tensors->Get(i);
       Tensor& t = impl.tensors[i];
       t.name = String(ft->name());
-      const Who who{&impl.tensors, nullptr, static_cast<int>(i)};
+      const Who who = T(impl, static_cast<int>(i));
       const int type = static_cast<int>(ft->type());
       if (type < static_cast<int>(sfb::DataType::MIN) ||
           type > static_cast<int>(sfb::DataType::MAX)) {
@@ -539,7 +535,7 @@ class Reader {
       const sfb::Operator* fop = ops->Get(j);
       Operator& op = impl.operators[j];
       op.name = String(fop->name());
-      const Who who{nullptr, &impl.operators, static_cast<int>(j)};
+      const Who who = Op(impl, static_cast<int>(j));
       const int opcode = static_cast<int>(fop->opcode());
       if (opcode < static_cast<int>(sfb::OpCode::MIN) ||
           opcode > static_cast<int>(sfb::OpCode::MAX)) {
@@ -753,7 +749,7 @@ class Reader {
     producer_.assign(impl.tensors.size(), -1);
     for (size_t j = 0; j < impl.operators.size(); ++j) {
       const Operator& op = impl.operators[j];
-      const Who who{nullptr, &impl.operators, static_cast<int>(j)};
+      const Who who = Op(impl, static_cast<int>(j));
       for (size_t k = 0; k < op.outputs.size(); ++k) {
         const int t = op.outputs[k];
         if (impl.tensors[t].is_constant()) {
@@ -829,7 +825,7 @@ class Reader {
       for (size_t k = 0; k < op.inputs.size(); ++k) {
         const int t = op.inputs[k];
         if (t < 0 || available[t]) continue;
-        const Who who{nullptr, &impl.operators, static_cast<int>(j)};
+        const Who who = Op(impl, static_cast<int>(j));
         if (producer_[t] < 0) {
           return Invalid(who, ": input ", k, " is ", T(impl, t),
                          ", which no operator produces and which is neither "
@@ -862,7 +858,7 @@ class Reader {
   Status CheckShapes(Model::Impl& impl) const {
     for (size_t j = 0; j < impl.operators.size(); ++j) {
       Operator& op = impl.operators[j];
-      const Who who{nullptr, &impl.operators, static_cast<int>(j)};
+      const Who who = Op(impl, static_cast<int>(j));
       std::vector<std::vector<int64_t>> shapes(op.inputs.size());
       std::vector<const Tensor*> inputs(op.inputs.size(), nullptr);
       for (size_t k = 0; k < op.inputs.size(); ++k) {
