@@ -1767,19 +1767,19 @@ Result<RewriteResult> RewriteForMemory(const Model& model,
   };
   std::vector<KeptTrial> kept_trials;
 
-  // `sites` applied to a copy of the current best.
-  struct Applied {
+  // A model edited from `best` by a trial (with the sites it applied) or
+  // rebuilt from the input by pruning.
+  struct Edited {
     EditableModel model;
     std::set<int> copies;
-    std::vector<std::string> names;
     std::vector<AppliedSite> applied;
   };
   auto apply_sites = [&](const std::vector<Site>& sites) {
-    Applied out{best, copy_concats, {}, {}};
+    Edited out{best, copy_concats, {}};
     for (const Site& site : sites) {
       const size_t logged = out.model.log.size();
-      const size_t named = out.names.size();
-      if (!searcher.Apply(&out.model, site, current, &out.copies, &out.names).ok()) continue;
+      std::vector<std::string> label;
+      if (!searcher.Apply(&out.model, site, current, &out.copies, &label).ok()) continue;
       AppliedSite record;
       const std::vector<Tensor>& tensors = out.model.tensors;
       for (size_t e = logged; e < out.model.log.size(); ++e) {
@@ -1792,22 +1792,31 @@ Result<RewriteResult> RewriteForMemory(const Model& model,
         record.copies_concat = true;
         record.copy_concat = tensors[site.first].name;
       }
-      if (out.names.size() > named) record.label = out.names.back();
+      if (!label.empty()) record.label = std::move(label.back());
       out.applied.push_back(std::move(record));
     }
     return out;
   };
+  // The decision's names: the labels of the sites kept (not left out).
+  auto labels = [](const std::vector<AppliedSite>& sites, const std::vector<bool>& left_out) {
+    std::vector<std::string> names;
+    for (size_t i = 0; i < sites.size(); ++i) {
+      if (!left_out[i]) names.push_back(sites[i].label);
+    }
+    return names;
+  };
 
   // Tries `sites` together on the current best; keeps them if the peak drops.
   auto trial = [&](RewriteKind kind, const std::vector<Site>& sites, bool batch) -> Result<bool> {
-    Applied candidate = apply_sites(sites);
+    Edited candidate = apply_sites(sites);
     if (candidate.applied.empty()) return false;
     SERENITY_ASSIGN_OR_RETURN(
         Measurement m, searcher.Measure(candidate.model, candidate.copies, false, &current, batch));
     RewriteDecision decision;
     decision.kind = kind;
     decision.batch = batch;
-    decision.operators = std::move(candidate.names);
+    decision.operators =
+        labels(candidate.applied, std::vector<bool>(candidate.applied.size(), false));
     decision.peak_before = current.peak;
     decision.peak_after = m.peak;
     decision.applied = m.peak < current.peak;
@@ -1851,19 +1860,14 @@ Result<RewriteResult> RewriteForMemory(const Model& model,
   }
   // Pruning (rewrite.h): the kept trials' sites the final peak does not
   // need are left out, each try rebuilt from the input by tensor names.
-  auto prunable = [&](const RewriteDecision& decision) {
-    return decision.kind != RewriteKind::kMergeDuplicates &&
-           decision.kind != RewriteKind::kShiftedSubsample &&
-           decision.kind != RewriteKind::kCopyConcat;
-  };
-  struct Rebuilt {
-    EditableModel model;
-    std::set<int> copies;
+  auto prunable = [](RewriteKind kind) {
+    return kind != RewriteKind::kMergeDuplicates && kind != RewriteKind::kShiftedSubsample &&
+           kind != RewriteKind::kCopyConcat;
   };
   // The input with the kept trials' sites, but those `left_out` marks
   // (per kept trial, per site); nullopt if a site no longer applies.
-  auto rebuild = [&](const std::vector<std::vector<bool>>& left_out) -> std::optional<Rebuilt> {
-    Rebuilt out{EditableFrom(model), {}};
+  auto rebuild = [&](const std::vector<std::vector<bool>>& left_out) -> std::optional<Edited> {
+    Edited out{EditableFrom(model), {}, {}};
     std::unordered_map<std::string, int> index;
     size_t indexed = 0;
     auto lookup = [&](const std::string& name) {
@@ -1896,35 +1900,37 @@ Result<RewriteResult> RewriteForMemory(const Model& model,
   };
   if (options.prune_sites) {
     std::vector<std::vector<bool>> left_out;
-    for (const KeptTrial& trial_kept : kept_trials) {
-      left_out.emplace_back(trial_kept.sites.size(), false);
-    }
+    for (const KeptTrial& kept : kept_trials) left_out.emplace_back(kept.sites.size(), false);
     const Measurement final_measurement = current;
     bool pruned = false;
     // Latest trial first: a site can need an earlier trial's (a push-down
     // through the concat a kernel-wise rewrite made), not a later one's.
     for (size_t k = kept_trials.size(); k-- > 0;) {
-      if (!prunable(decisions[kept_trials[k].decision])) continue;
-      const size_t n = kept_trials[k].sites.size();
+      if (!prunable(decisions[kept_trials[k].decision].kind)) continue;
+      std::vector<bool>& out_k = left_out[k];
+      const size_t n = out_k.size();
       for (size_t run = std::max<size_t>(n / 2, 1);; run /= 2) {
         for (size_t start = 0; start < n && !searcher.OutOfTime(); start += run) {
-          std::vector<std::vector<bool>> trying = left_out;
-          size_t newly = 0;
-          for (size_t i = start; i < std::min(start + run, n); ++i) {
-            newly += trying[k][i] ? 0 : 1;
-            trying[k][i] = true;
+          const size_t end = std::min(start + run, n);
+          if (std::all_of(out_k.begin() + start, out_k.begin() + end, [](bool b) { return b; })) {
+            continue;
           }
-          if (newly == 0) continue;
-          std::optional<Rebuilt> rebuilt = rebuild(trying);
-          if (!rebuilt.has_value()) continue;
-          SERENITY_ASSIGN_OR_RETURN(
-              Measurement carried,
-              searcher.MeasureCarried(rebuilt->model, rebuilt->copies, final_measurement));
-          if (carried.peak > final_measurement.peak) continue;
-          left_out = std::move(trying);
+          const std::vector<bool> kept_before = out_k;
+          std::fill(out_k.begin() + start, out_k.begin() + end, true);
+          std::optional<Edited> rebuilt = rebuild(left_out);
+          std::optional<Measurement> carried;
+          if (rebuilt.has_value()) {
+            SERENITY_ASSIGN_OR_RETURN(
+                carried,
+                searcher.MeasureCarried(rebuilt->model, rebuilt->copies, final_measurement));
+          }
+          if (!carried.has_value() || carried->peak > final_measurement.peak) {
+            out_k = kept_before;
+            continue;
+          }
           best = std::move(rebuilt->model);
           copy_concats = std::move(rebuilt->copies);
-          current = std::move(carried);
+          current = std::move(*carried);
           pruned = true;
         }
         if (run == 1) break;
@@ -1933,14 +1939,9 @@ Result<RewriteResult> RewriteForMemory(const Model& model,
     if (pruned) {
       for (size_t k = 0; k < kept_trials.size(); ++k) {
         RewriteDecision& decision = decisions[kept_trials[k].decision];
-        decision.operators.clear();
-        for (size_t i = 0; i < kept_trials[k].sites.size(); ++i) {
-          if (left_out[k][i]) {
-            ++decision.sites_left_out;
-          } else {
-            decision.operators.push_back(kept_trials[k].sites[i].label);
-          }
-        }
+        decision.operators = labels(kept_trials[k].sites, left_out[k]);
+        decision.sites_left_out =
+            static_cast<int>(kept_trials[k].sites.size() - decision.operators.size());
         if (decision.operators.empty()) {
           decision.applied = false;
           --applied;

@@ -65,15 +65,12 @@
 // name, and takes its peak under the final order carried over (no search:
 // an upper bound on its optimal peak); a run is left out when that peak is
 // at most the final one. Merges and shifted subsamples remove operators, so
-// they stay; so do copy concats, which the peak does not show helping the
-// arena planner (NASNet-CIFAR's arena: 1.375 MiB with its copy concats
-// pruned, 1.313 MiB without pruning them, for the same peak). Pruning
-// at the end, not as each batch is kept, matters: a site the batch's own
-// peak did not need can be what a later trial lowers the peak with
-// (RandWire's partial sums before its merges: pruned early, it ends at 1.31x
-// its baseline instead of 1.40x). Each try is charged kRewriteTrialWork;
-// when something was left out, the order of the pruned model is searched
-// once more.
+// they stay; so do copy concats, which can help the arena planner in ways
+// the peak does not show. Pruning happens at the end, not as each batch is
+// kept, because a site the batch's own peak did not need can be what a
+// later trial lowers the peak with (RandWire's partial sums before its
+// merges). Each try is charged kRewriteTrialWork; when something was left
+// out, the order of the pruned model is searched once more.
 //
 // The budget counts work, not time, so the result is the same on every
 // machine and under any load: work is the exact search's states
@@ -172,7 +169,8 @@ struct RewriteDecision {
   bool batch = false;         // every site of this kind at once
   uint64_t peak_before = 0;   // best peak before the trial
   uint64_t peak_after = 0;    // peak with the trial
-  bool applied = false;       // peak_after < peak_before
+  // peak_after < peak_before, unless pruning left out every site.
+  bool applied = false;
   // Sites of a kept trial that pruning left out, as the final peak did not
   // need them (RewriteOptions::prune_sites); `operators` names the rest,
   // and `applied` is false when none is left.
