@@ -931,6 +931,7 @@ Result<ExecutionPlan> Engine::Prepare(const Model& model, const EngineOptions& o
   const double hash_start = platforms::NowSeconds();
   model.GraphHash();
   const double start = platforms::NowSeconds();
+  probe::Mark(nullptr);
   plan_cache::Hooks hooks;
   hooks.search = [&] { return SearchPlan(model, options); };
   hooks.check = [&](ExecutionPlan* plan, bool stored) {
@@ -941,6 +942,7 @@ Result<ExecutionPlan> Engine::Prepare(const Model& model, const EngineOptions& o
     return ResourceExhaustedError("model '", model.name(), "' needs an arena of ",
                                   plan.memory.arena_bytes, " bytes");
   }
+  probe::Mark("prepare: end");
   plan.planning_ms = (platforms::NowSeconds() - start) * 1e3;
   plan.model_hash_ms = (start - hash_start) * 1e3;
   return plan;

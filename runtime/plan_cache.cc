@@ -503,6 +503,7 @@ Result<ExecutionPlan> UseEntry(std::vector<uint8_t> bytes, const Model& model,
   }
   probe::Mark("replay(assembled)");
   SERENITY_RETURN_IF_ERROR(hooks.check(&entry.plan, /*stored=*/false));
+  probe::Mark("check returned");
   return std::move(entry.plan);
 }
 
@@ -577,7 +578,7 @@ Result<ExecutionPlan> ObtainPlan(const Model& model, const EngineOptions& option
   // clock): planned again below, and the better of the two runs.
   std::optional<ExecutionPlan> provisional;
   if (options.plan_cache == PlanCacheMode::kOn) {
-    probe::Mark(nullptr);
+    probe::Mark("keys");
     Result<std::vector<uint8_t>> bytes = ReadEntry(path);
     probe::Mark("read entry");
     if (bytes.ok()) {
