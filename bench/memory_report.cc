@@ -15,15 +15,25 @@
 //
 // --peaks adds, per model, where the chosen plan peaks: how many steps of its
 // order reach the peak, those steps' operator types, and the first of them by
-// name (to see which memory saving could lower it).
+// name (to see which memory saving could lower it); and the chosen plan's
+// operator floor (below), with the operator that sets it.
+//
+// The operator floor (operator_floor.h) is a lower bound of the peak worked
+// out from the placements alone (not from the search): the most arena bytes
+// one operator's own inputs and outputs cover. A peak equal to it sits at one
+// operator whose inputs and outputs are all there is: only a change of that
+// operator (a rewrite that splits it, or one that lets its output overwrite
+// its input) can lower it. JSON: "all_floor" (bytes) and "all_floor_op".
+// A floor above the peak would mean the plan's peak is wrong: the report
+// then fails.
 //
 // --time-limit is the exact search's wall-clock limit per order,
 // --rewrite-time-limit the rewrite search's, --rewrite-work its work budget
 // (EngineOptions; the defaults are the engine's). The rewrites kept depend
 // on the work budget only, unless a wall-clock limit cuts a search short:
-// the report lists those models (their figures depend on the machine). --write DIR saves each rewritten
-// model as DIR/<name>.rewritten.srn. Arenas include the engine's 16-byte read
-// margin on every side of the comparison.
+// the report lists those models (their figures depend on the machine). --write DIR saves each
+// rewritten model as DIR/<name>.rewritten.srn. Arenas include the engine's 16-byte read margin on
+// every side of the comparison.
 //
 // Geometric means of baseline/serenity arena over the irregular models
 // (randwire*, darts*, nasnet*, amoebanet*) and over all models given.
@@ -37,10 +47,11 @@
 #include <string>
 #include <vector>
 
+#include "../tools/json_text.h"
+#include "operator_floor.h"
 #include "serenity/engine.h"
 #include "serenity/model_format/model.h"
 #include "serenity/status.h"
-#include "../tools/json_text.h"
 
 namespace serenity {
 namespace {
@@ -68,6 +79,7 @@ struct Row {
   std::vector<std::string> time_limited;  // searches a wall-clock limit cut
   double seconds = 0;
   std::string peaks;  // --peaks: the steps at the chosen plan's peak
+  bench::OperatorFloor floor;  // of the chosen plan ("all")
 };
 
 // "12 steps at the peak: Conv2D x9, Relu x3; first: cell1/dw (Conv2D), ..."
@@ -134,6 +146,12 @@ Result<Row> Measure(const std::string& path, bool rewrite, double time_limit,
   row.strategy = MemoryStrategyName(order.strategy);
   NoteTimeLimited(order, "order-alone", &row);
   if (peaks) row.peaks = PeakSteps(order, model);
+  row.floor = bench::FloorOf(order, model);
+  if (row.floor.bytes > order.memory.peak_bytes) {
+    return InternalError(row.name, ": operator ", row.floor.op, "'s tensors cover ",
+                         row.floor.bytes, " bytes, above the order-alone plan's peak of ",
+                         order.memory.peak_bytes);
+  }
   if (rewrite) {
     options.rewrites = true;
     SERENITY_ASSIGN_OR_RETURN(ExecutionPlan all, Engine::Prepare(model, options));
@@ -146,6 +164,12 @@ Result<Row> Measure(const std::string& path, bool rewrite, double time_limit,
     row.rewrite_ms = all.rewrite_time_ms;
     row.rewrite_work = all.rewrite_work;
     NoteTimeLimited(all, "all", &row);
+    row.floor = bench::FloorOf(all, all.rewritten_model != nullptr ? *all.rewritten_model : model);
+    if (row.floor.bytes > all.memory.peak_bytes) {
+      return InternalError(row.name, ": operator ", row.floor.op, "'s tensors cover ",
+                           row.floor.bytes, " bytes, above the chosen plan's peak of ",
+                           all.memory.peak_bytes);
+    }
     if (peaks) {
       row.peaks = PeakSteps(all, all.rewritten_model != nullptr ? *all.rewritten_model : model);
       if (!all.windowed_convs.empty()) {
@@ -306,10 +330,12 @@ int Main(int argc, char** argv) {
                   arena(r.all), ", \"aliasing_peak\": ", r.aliasing_peak,
                   ", \"rewrites_peak\": ", r.rewrites_peak, ", \"strategy\": ",
                   JsonString(r.strategy));
-      j += StrCat(", \"ratio_order\": ", Ratio(r.baseline.arena, r.order.arena),
-                  ", \"ratio_all\": ", Ratio(r.baseline.arena, r.all.arena),
-                  ", \"rewrite_ms\": ", r.rewrite_ms, ", \"rewrite_work\": ", r.rewrite_work,
-                  ", \"seconds\": ", r.seconds, ", \"time_limited\": [");
+      j +=
+          StrCat(", \"ratio_order\": ", Ratio(r.baseline.arena, r.order.arena),
+                 ", \"ratio_all\": ", Ratio(r.baseline.arena, r.all.arena),
+                 ", \"rewrite_ms\": ", r.rewrite_ms, ", \"rewrite_work\": ", r.rewrite_work,
+                 ", \"all_floor\": ", r.floor.bytes, ", \"all_floor_op\": ", JsonString(r.floor.op),
+                 ", \"seconds\": ", r.seconds, ", \"time_limited\": [");
       for (size_t d = 0; d < r.time_limited.size(); ++d) {
         j += (d ? ", " : "") + JsonString(r.time_limited[d]);
       }
@@ -343,7 +369,11 @@ int Main(int argc, char** argv) {
   }
   if (peaks) {
     std::printf("\nwhere the chosen plans peak (all):\n");
-    for (const Row& r : rows) std::printf("  %-22s %s\n", r.name.c_str(), r.peaks.c_str());
+    for (const Row& r : rows) {
+      std::printf("  %-22s %s\n  %-22s operator floor %.3f MiB (%s)%s\n", r.name.c_str(),
+                  r.peaks.c_str(), "", Mib(r.floor.bytes), r.floor.op.c_str(),
+                  r.floor.bytes == r.all.peak ? ": the peak" : "");
+    }
   }
   std::printf("\ngeomean irregular (%zu): order %.3fx, all %.3fx\n", order_irregular.size(),
               GeoMean(order_irregular), GeoMean(all_irregular));

@@ -6,7 +6,6 @@
 // Tolerance: |a - b| <= 1e-4 + 1e-4 * |b| (XNNPACK accumulates in float, the
 // reference in double, and rewrites reorder additions).
 #include <gtest/gtest.h>
-
 #include <unistd.h>
 
 #include <algorithm>
@@ -17,11 +16,12 @@
 #include <string>
 #include <vector>
 
+#include "../../bench/operator_floor.h"
 #include "../scheduler/rewrite_test_models.h"
-#include "serenity/engine.h"
-#include "serenity/scheduler/rewrite.h"
-#include "serenity/kernels/op_kernel.h"
 #include "engine_testing.h"
+#include "serenity/engine.h"
+#include "serenity/kernels/op_kernel.h"
+#include "serenity/scheduler/rewrite.h"
 
 namespace serenity {
 namespace {
@@ -103,6 +103,13 @@ TEST_P(EngineRewriteTest, SameOutputsAsTheOriginalAndNeverALargerArena) {
   EXPECT_EQ(plan.rewritten_model != nullptr, plan.strategy == MemoryStrategy::kRewrites);
   EXPECT_EQ(plan.rewrites_applied.empty(), plan.strategy != MemoryStrategy::kRewrites);
   EXPECT_EQ(&all->model() == &model, plan.rewritten_model == nullptr);
+  // Oracle of the peaks: at its step, every operator's inputs and outputs are
+  // in the arena at once (bench/operator_floor.h, from the placements only).
+  for (const Engine* engine : {&*all, &*plain}) {
+    const bench::OperatorFloor floor = bench::FloorOf(engine->plan(), engine->model());
+    EXPECT_GT(floor.bytes, 0u) << c.name;
+    EXPECT_LE(floor.bytes, engine->plan().memory.peak_bytes) << c.name << ": " << floor.op;
+  }
 
   ExpectClose(RunEngine(*all, inputs), *reference, c.name + " (" +
                                                  MemoryStrategyName(plan.strategy) + ")");

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "../../bench/operator_floor.h"
 #include "serenity/engine.h"
 #include "serenity/kernels/op_kernel.h"
 
@@ -123,6 +124,12 @@ TEST_P(ZooTest, OptimalEqualsStoredEqualsReference) {
   EXPECT_EQ(order_only->memory().peak_bytes, optimal->plan().order_peak_bytes);
   // Rewrites and aliasing are chosen by measurement: never a larger arena.
   EXPECT_LE(m.arena_bytes, order_only->memory().arena_bytes);
+  // Oracle of the peaks: at its step, every operator's inputs and outputs are
+  // in the arena at once (bench/operator_floor.h, from the placements only).
+  for (const Engine* engine : {&*optimal, &*order_only}) {
+    const bench::OperatorFloor floor = bench::FloorOf(engine->plan(), engine->model());
+    EXPECT_LE(floor.bytes, engine->plan().memory.peak_bytes) << floor.op;
+  }
   // The rewritten model keeps the interface: same inputs and outputs.
   ASSERT_EQ(optimal->num_inputs(), static_cast<int>(model->inputs().size()));
   ASSERT_EQ(optimal->num_outputs(), static_cast<int>(model->outputs().size()));
