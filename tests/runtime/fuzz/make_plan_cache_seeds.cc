@@ -3,7 +3,7 @@
 // a second Prepare hits the entry and at least one entry carries a rewrite
 // recipe (else the fuzzer would never reach the replay).
 //
-//   runtime_plan_cache_seed_corpus OUTPUT_DIR
+//   runtime_plan_cache_fuzz_seed_writer OUTPUT_DIR
 #include <stdlib.h>
 #include <unistd.h>
 

@@ -24,6 +24,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <map>
 #include <random>
 #include <string>
@@ -168,13 +169,22 @@ void WriteEntry(const std::string& path, const uint8_t* data, size_t size) {
   std::fclose(file);
 }
 
+// value + delta, saturating (mutated values reach the int64 limits).
+int64_t Shifted(int64_t value, int64_t delta) {
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+  constexpr int64_t kMin = std::numeric_limits<int64_t>::min();
+  if (delta > 0 && value > kMax - delta) return kMax;
+  if (delta < 0 && value < kMin - delta) return kMin;
+  return value + delta;
+}
+
 // A value near `value` or anywhere in [low, high].
 int64_t Nudge(std::mt19937& rng, int64_t value, int64_t low, int64_t high) {
   switch (rng() % 3) {
     case 0:
-      return value + 1;
+      return Shifted(value, 1);
     case 1:
-      return value - 1;
+      return Shifted(value, -1);
     default:
       return low + static_cast<int64_t>(rng() % static_cast<uint64_t>(high - low + 1));
   }
@@ -252,7 +262,7 @@ void MutateMeaning(std::mt19937& rng, const Case& c, plan_cache::RecipePlan* ent
           p.pixel_stride = Nudge(rng, p.pixel_stride, 0, 64);
         } else {
           const int64_t arena = static_cast<int64_t>(plan.memory.arena_bytes);
-          p.offset = rng() % 2 ? p.offset + 4 * Nudge(rng, 0, -16, 16)
+          p.offset = rng() % 2 ? Shifted(p.offset, 4 * Nudge(rng, 0, -16, 16))
                                : Nudge(rng, p.offset, -1, std::max<int64_t>(arena, 0));
         }
       }
