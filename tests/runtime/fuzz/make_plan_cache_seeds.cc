@@ -4,11 +4,9 @@
 // recipe (else the fuzzer would never reach the replay).
 //
 //   runtime_plan_cache_fuzz_seed_writer OUTPUT_DIR
-#include <stdlib.h>
 #include <unistd.h>
 
 #include <cstdio>
-#include <cstdlib>
 #include <fstream>
 #include <iterator>
 #include <string>
@@ -23,10 +21,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   const std::string out_dir = argv[1];
-  const char* tmp = std::getenv("TMPDIR");
-  std::string dir = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") +
-                    "/serenity_plan_cache_seeds_XXXXXX";
-  if (::mkdtemp(dir.data()) == nullptr) {
+  const std::string dir = plan_cache_fuzz::MakeCacheDir("serenity_plan_cache_seeds");
+  if (dir.empty()) {
     std::fprintf(stderr, "cannot make a cache directory\n");
     return 1;
   }

@@ -8,6 +8,9 @@
 #ifndef SERENITY_TESTS_RUNTIME_FUZZ_PLAN_CACHE_FUZZ_MODELS_H_
 #define SERENITY_TESTS_RUNTIME_FUZZ_PLAN_CACHE_FUZZ_MODELS_H_
 
+#include <stdlib.h>
+
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -39,6 +42,15 @@ inline EngineOptions Options(const std::string& cache_dir) {
   options.plan_cache = PlanCacheMode::kOn;
   options.plan_cache_dir = cache_dir;
   return options;
+}
+
+// A new directory under $TMPDIR (else /tmp) named `prefix`_XXXXXX, or "" if
+// it cannot be made.
+inline std::string MakeCacheDir(const std::string& prefix) {
+  const char* tmp = std::getenv("TMPDIR");
+  std::string path =
+      std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/" + prefix + "_XXXXXX";
+  return ::mkdtemp(path.data()) != nullptr ? path : std::string();
 }
 
 }  // namespace serenity::plan_cache_fuzz

@@ -3,8 +3,9 @@
 // an entry Prepare accepts (a hit) must bind and compute what the model
 // computes. A recipe replays identity rewrites only and the check proves the
 // placements safe, so even a damaged entry that passes can only differ in
-// summation order: the outputs are compared with those of the model run as
-// given (no rewrites, no cache), within a tolerance for that.
+// summation order: the outputs are compared with the reference kernels'
+// (kernels::RunModelReference: the model as given, naive kernels, no
+// planner), within a tolerance for that.
 //
 // Input: one byte choosing the model (plan_cache_fuzz_models.h), then the
 // entry's bytes, written where Prepare looks for the model's entry.
@@ -15,7 +16,6 @@
 // a placement; the arena and peak figures; the copy concats and windowed
 // convolutions; the strategy) and encodes it again: those inputs reach the
 // replay and the check.
-#include <stdlib.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -33,6 +33,7 @@
 #include "plan_cache.h"
 #include "plan_cache_fuzz_models.h"
 #include "serenity/engine.h"
+#include "serenity/kernels/op_kernel.h"
 
 extern "C" size_t LLVMFuzzerMutate(uint8_t* data, size_t size, size_t max_size);
 
@@ -45,36 +46,29 @@ using namespace serenity;
   std::abort();
 }
 
-std::vector<std::vector<float>> Run(const Model& model, const ExecutionPlan& plan,
-                                    const EngineOptions& options) {
+using Tensors = std::vector<std::vector<float>>;
+
+Tensors Run(const Model& model, const ExecutionPlan& plan, const EngineOptions& options,
+            const Tensors& inputs) {
   Result<Engine> engine = Engine::Create(model, plan, options);
   if (!engine.ok()) Fail("the plan does not bind: " + engine.status().ToString());
-  for (size_t i = 0; i < model.inputs().size(); ++i) {
-    Result<TensorView> view = engine->input(static_cast<int>(i));
-    if (!view.ok()) Fail(view.status().ToString());
-    std::vector<float> values(view->num_elements);
-    for (size_t k = 0; k < values.size(); ++k) {
-      values[k] = static_cast<float>((k * 7 + i * 3) % 17) / 8.0f - 1.0f;
-    }
-    Status set = engine->SetInput(static_cast<int>(i), values.data(), values.size());
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    Status set = engine->SetInput(static_cast<int>(i), inputs[i].data(), inputs[i].size());
     if (!set.ok()) Fail(set.ToString());
   }
   Status invoked = engine->Invoke();
   if (!invoked.ok()) Fail("Invoke failed: " + invoked.ToString());
-  std::vector<std::vector<float>> outputs;
-  for (size_t o = 0; o < model.outputs().size(); ++o) {
-    Result<TensorView> view = engine->output(static_cast<int>(o));
-    if (!view.ok()) Fail(view.status().ToString());
-    std::vector<float> values(view->num_elements);
-    Status got = engine->GetOutput(static_cast<int>(o), values.data(), values.size());
+  Tensors outputs;
+  for (int o = 0; o < engine->num_outputs(); ++o) {
+    std::vector<float> values(engine->output(o)->num_elements);
+    Status got = engine->GetOutput(o, values.data(), values.size());
     if (!got.ok()) Fail(got.ToString());
     outputs.push_back(std::move(values));
   }
   return outputs;
 }
 
-void ExpectSameOutputs(const std::vector<std::vector<float>>& expected,
-                       const std::vector<std::vector<float>>& got) {
+void ExpectSameOutputs(const Tensors& expected, const Tensors& got) {
   if (expected.size() != got.size()) Fail("an accepted entry changes the number of outputs");
   for (size_t o = 0; o < expected.size(); ++o) {
     if (expected[o].size() != got[o].size()) Fail("an accepted entry changes an output's size");
@@ -92,9 +86,9 @@ void ExpectSameOutputs(const std::vector<std::vector<float>>& expected,
 
 struct Case {
   Model model;
-  uint64_t model_hash = 0;
   std::string entry_path;
-  std::vector<std::vector<float>> expected;
+  Tensors inputs;
+  Tensors expected;  // the reference kernels' outputs for `inputs`
 };
 
 struct State {
@@ -126,29 +120,29 @@ void AtExit() {
 
 State* MakeState() {
   auto* state = new State;
-  const char* tmp = std::getenv("TMPDIR");
-  std::string pattern = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") +
-                        "/serenity_plan_cache_fuzz_XXXXXX";
-  if (::mkdtemp(pattern.data()) == nullptr) Fail("cannot make a cache directory");
-  state->dir = pattern;
+  state->dir = plan_cache_fuzz::MakeCacheDir("serenity_plan_cache_fuzz");
+  if (state->dir.empty()) Fail("cannot make a cache directory");
   state->options = plan_cache_fuzz::Options(state->dir);
-  EngineOptions as_given = state->options;
-  as_given.rewrites = false;
-  as_given.plan_cache = PlanCacheMode::kOff;
   for (plan_cache_fuzz::FuzzModel& fuzz_model : plan_cache_fuzz::Models()) {
-    Case c{std::move(fuzz_model.model), 0, "", {}};
-    Result<ExecutionPlan> plain = Engine::Prepare(c.model, as_given);
-    if (!plain.ok()) Fail("model '" + fuzz_model.name + "': " + plain.status().ToString());
-    c.expected = Run(c.model, *plain, as_given);
+    Case c{std::move(fuzz_model.model), "", {}, {}};
+    for (size_t i = 0; i < c.model.inputs().size(); ++i) {
+      std::vector<float> values(c.model.tensors()[c.model.inputs()[i]].num_elements());
+      for (size_t k = 0; k < values.size(); ++k) {
+        values[k] = static_cast<float>((k * 7 + i * 3) % 17) / 8.0f - 1.0f;
+      }
+      c.inputs.push_back(std::move(values));
+    }
+    Result<Tensors> reference = kernels::RunModelReference(c.model, c.inputs);
+    if (!reference.ok()) Fail("model '" + fuzz_model.name + "': " + reference.status().ToString());
+    c.expected = std::move(reference).value();
     // A miss: searched, and stored where the fuzz inputs go; its plan
     // computes what the model does, or nothing here can be trusted.
     Result<ExecutionPlan> plan = Engine::Prepare(c.model, state->options);
     if (!plan.ok() || plan->cache.status != PlanCacheStatus::kMiss) {
       Fail("model '" + fuzz_model.name + "': no fresh plan");
     }
-    ExpectSameOutputs(c.expected, Run(c.model, *plan, state->options));
+    ExpectSameOutputs(c.expected, Run(c.model, *plan, state->options, c.inputs));
     c.entry_path = plan->cache.path;
-    c.model_hash = c.model.GraphHash();
     state->cases.push_back(std::move(c));
   }
   g_state = state;
@@ -160,13 +154,6 @@ State* MakeState() {
 State* GetState() {
   static State* state = MakeState();
   return state;
-}
-
-void WriteEntry(const std::string& path, const uint8_t* data, size_t size) {
-  std::FILE* file = std::fopen(path.c_str(), "wb");
-  if (file == nullptr) Fail("cannot write " + path);
-  if (size > 0 && std::fwrite(data, 1, size, file) != size) Fail("cannot write " + path);
-  std::fclose(file);
 }
 
 // value + delta, saturating (mutated values reach the int64 limits).
@@ -310,15 +297,17 @@ extern "C" size_t LLVMFuzzerCustomMutator(uint8_t* data, size_t size, size_t max
   std::mt19937 rng(seed);
   if (size >= 2 && rng() % 4 != 0) {
     const Case& c = state->cases[data[0] % state->cases.size()];
+    const uint64_t model_hash = c.model.GraphHash();
+    const uint64_t options_hash = PlanningOptionsHash(state->options);
     // Aligned, as Prepare's own read of an entry is (FlatBuffers needs it).
     const std::vector<uint8_t> aligned(data + 1, data + size);
-    Result<plan_cache::RecipePlan> entry = plan_cache::DeserializePlan(
-        aligned.data(), aligned.size(), c.model_hash, PlanningOptionsHash(state->options));
+    Result<plan_cache::RecipePlan> entry =
+        plan_cache::DeserializePlan(aligned.data(), aligned.size(), model_hash, options_hash);
     if (entry.ok()) {
       const int changes = 1 + static_cast<int>(rng() % 3);
       for (int i = 0; i < changes; ++i) MutateMeaning(rng, c, &*entry);
       const std::vector<uint8_t> bytes =
-          plan_cache::SerializePlan(*entry, c.model_hash, PlanningOptionsHash(state->options));
+          plan_cache::SerializePlan(*entry, model_hash, options_hash);
       if (bytes.size() + 1 <= max_size) {
         std::memcpy(data + 1, bytes.data(), bytes.size());
         return bytes.size() + 1;
@@ -332,14 +321,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   State* state = GetState();
   if (size == 0) return 0;
   Case& c = state->cases[data[0] % state->cases.size()];
-  WriteEntry(c.entry_path, data + 1, size - 1);
+  Status written = WriteFileAtomically(c.entry_path, std::vector<uint8_t>(data + 1, data + size));
+  if (!written.ok()) Fail(written.ToString());
   Result<ExecutionPlan> plan = Engine::Prepare(c.model, state->options);
   if (!plan.ok()) Fail("Prepare failed on a damaged entry: " + plan.status().ToString());
   switch (plan->cache.status) {
     case PlanCacheStatus::kHit:
     case PlanCacheStatus::kRetried:  // provisional: planned again, the better plan runs
       ++(plan->cache.status == PlanCacheStatus::kHit ? state->hits : state->retried);
-      ExpectSameOutputs(c.expected, Run(c.model, *plan, state->options));
+      ExpectSameOutputs(c.expected, Run(c.model, *plan, state->options, c.inputs));
       break;
     case PlanCacheStatus::kMiss: {
       ++state->ignored;
