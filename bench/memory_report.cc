@@ -106,6 +106,23 @@ std::string PeakSteps(const ExecutionPlan& plan, const Model& run_model) {
   return StrCat(out, "; first: ", first);
 }
 
+// The model `plan` runs: its rewritten model, if it has one, else `source`.
+const Model& RunModelOf(const ExecutionPlan& plan, const Model& source) {
+  return plan.rewritten_model != nullptr ? *plan.rewritten_model : source;
+}
+
+// The plan's operator floor; an error if it is above the plan's peak (the
+// peak would then be wrong). `which` names the plan in the message.
+Result<bench::OperatorFloor> CheckedFloor(const ExecutionPlan& plan, const Model& source,
+                                          const char* which) {
+  bench::OperatorFloor floor = bench::FloorOf(plan, RunModelOf(plan, source));
+  if (floor.bytes > plan.memory.peak_bytes) {
+    return InternalError("operator ", floor.op, "'s tensors cover ", floor.bytes,
+                         " bytes, above the ", which, " plan's peak of ", plan.memory.peak_bytes);
+  }
+  return floor;
+}
+
 bool IsIrregular(const std::string& name) {
   for (const char* prefix : {"randwire", "darts", "nasnet", "amoebanet"}) {
     if (name.rfind(prefix, 0) == 0) return true;
@@ -146,12 +163,7 @@ Result<Row> Measure(const std::string& path, bool rewrite, double time_limit,
   row.strategy = MemoryStrategyName(order.strategy);
   NoteTimeLimited(order, "order-alone", &row);
   if (peaks) row.peaks = PeakSteps(order, model);
-  row.floor = bench::FloorOf(order, model);
-  if (row.floor.bytes > order.memory.peak_bytes) {
-    return InternalError(row.name, ": operator ", row.floor.op, "'s tensors cover ",
-                         row.floor.bytes, " bytes, above the order-alone plan's peak of ",
-                         order.memory.peak_bytes);
-  }
+  SERENITY_ASSIGN_OR_RETURN(row.floor, CheckedFloor(order, model, "order-alone"));
   if (rewrite) {
     options.rewrites = true;
     SERENITY_ASSIGN_OR_RETURN(ExecutionPlan all, Engine::Prepare(model, options));
@@ -164,14 +176,9 @@ Result<Row> Measure(const std::string& path, bool rewrite, double time_limit,
     row.rewrite_ms = all.rewrite_time_ms;
     row.rewrite_work = all.rewrite_work;
     NoteTimeLimited(all, "all", &row);
-    row.floor = bench::FloorOf(all, all.rewritten_model != nullptr ? *all.rewritten_model : model);
-    if (row.floor.bytes > all.memory.peak_bytes) {
-      return InternalError(row.name, ": operator ", row.floor.op, "'s tensors cover ",
-                           row.floor.bytes, " bytes, above the chosen plan's peak of ",
-                           all.memory.peak_bytes);
-    }
+    SERENITY_ASSIGN_OR_RETURN(row.floor, CheckedFloor(all, model, "chosen"));
     if (peaks) {
-      row.peaks = PeakSteps(all, all.rewritten_model != nullptr ? *all.rewritten_model : model);
+      row.peaks = PeakSteps(all, RunModelOf(all, model));
       if (!all.windowed_convs.empty()) {
         row.peaks += StrCat("; windowed convs ", all.windowed_convs.size());
       }

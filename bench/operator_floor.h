@@ -3,7 +3,9 @@
 // to the end of its last pixel) cover, overlaps counted once. Worked out
 // from the placements alone, it is a lower bound of the peak of the plan's
 // graph under its aliasing, in any order: memory_report prints it beside the
-// peak, and a test checks every plan's peak against it.
+// peak, and a test checks every plan's peak against it. The extent of a
+// placed tensor is worked out here, not with the engine's own helper, so
+// that the bound checks the engine instead of repeating it.
 #ifndef SERENITY_BENCH_OPERATOR_FLOOR_H_
 #define SERENITY_BENCH_OPERATOR_FLOOR_H_
 
