@@ -1797,11 +1797,12 @@ Result<RewriteResult> RewriteForMemory(const Model& model,
     }
     return out;
   };
-  // The decision's names: the labels of the sites kept (not left out).
-  auto labels = [](const std::vector<AppliedSite>& sites, const std::vector<bool>& left_out) {
+  // The decision's names: the labels of the sites kept (those `left_out`
+  // does not mark; every site when it is null).
+  auto labels = [](const std::vector<AppliedSite>& sites, const std::vector<bool>* left_out) {
     std::vector<std::string> names;
     for (size_t i = 0; i < sites.size(); ++i) {
-      if (!left_out[i]) names.push_back(sites[i].label);
+      if (left_out == nullptr || !(*left_out)[i]) names.push_back(sites[i].label);
     }
     return names;
   };
@@ -1815,8 +1816,7 @@ Result<RewriteResult> RewriteForMemory(const Model& model,
     RewriteDecision decision;
     decision.kind = kind;
     decision.batch = batch;
-    decision.operators =
-        labels(candidate.applied, std::vector<bool>(candidate.applied.size(), false));
+    decision.operators = labels(candidate.applied, nullptr);
     decision.peak_before = current.peak;
     decision.peak_after = m.peak;
     decision.applied = m.peak < current.peak;
@@ -1939,7 +1939,7 @@ Result<RewriteResult> RewriteForMemory(const Model& model,
     if (pruned) {
       for (size_t k = 0; k < kept_trials.size(); ++k) {
         RewriteDecision& decision = decisions[kept_trials[k].decision];
-        decision.operators = labels(kept_trials[k].sites, left_out[k]);
+        decision.operators = labels(kept_trials[k].sites, &left_out[k]);
         decision.sites_left_out =
             static_cast<int>(kept_trials[k].sites.size() - decision.operators.size());
         if (decision.operators.empty()) {
