@@ -7,6 +7,13 @@ a dependency of the project). Offsets are in units of the sizes' greatest
 common divisor: any placement can be pushed down until each buffer rests on
 another or on 0, so this loses nothing.
 
+Two families of clauses add no constraint but let the solver decide the
+question: a buffer covers a unit only if it is placed over that unit, and at
+a step whose live buffers add up to exactly CAPACITY (a saturated step) every
+unit is covered by one of them (they cannot overlap, so they tile the arena).
+Without them cadical did not answer the 55-buffer window at its peak in 13.6
+CPU-minutes; with them it proves it unsatisfiable in seconds.
+
 usage: fits_sat.py FILE.csv CAPACITY_BYTES
 prints the buffer and pair counts and cadical's answer ('s SATISFIABLE',
 's UNSATISFIABLE', or [] when it was stopped)."""
@@ -31,13 +38,22 @@ for i, (_, lo, hi, s) in enumerate(items):
         for u in range(p, p + s): clauses.append([-v, o[i][u]])
     for a in range(len(x[i])):
         for b in range(a + 1, len(x[i])): clauses.append([-x[i][a], -x[i][b]])
+    for u in range(cap):
+        clauses.append([-o[i][u]] + [x[i][p] for p in range(max(0, u - s + 1), min(u, cap - s) + 1)])
 pairs = 0
 for i in range(n):
     for j in range(i + 1, n):
         if items[i][1] < items[j][2] and items[j][1] < items[i][2]:
             pairs += 1
             for u in range(cap): clauses.append([-o[i][u], -o[j][u]])
+saturated = 0
+for t in range(min(r[1] for r in items), max(r[2] for r in items)):
+    live = [i for i, (_, lo, hi, _) in enumerate(items) if lo <= t < hi]
+    if sum(items[i][3] for i in live) == cap:
+        saturated += 1
+        for u in range(cap): clauses.append([o[i][u] for i in live])
 cnf = f"p cnf {var} {len(clauses)}\n" + "".join(" ".join(map(str, c)) + " 0\n" for c in clauses)
 r = subprocess.run(["cadical", "-q"], input=cnf, capture_output=True, text=True)
 status = [l for l in r.stdout.splitlines() if l.startswith("s ")]
-print(f"{n} buffers, {pairs} conflicting pairs, capacity {cap} units of {g} bytes: {status}")
+print(f"{n} buffers, {pairs} conflicting pairs, {saturated} saturated steps, "
+      f"capacity {cap} units of {g} bytes: {status}")
