@@ -453,7 +453,10 @@ Status CheckWindowedConvs(const Model& model, const std::vector<TensorPlacement>
 // search proved, when it wrote the entry, that the replay hashes to
 // graph_hash, and whatever model a damaged recipe replays to passes or fails
 // the same structural checks as any model.
-Status CheckPlan(const Model& source, ExecutionPlan* plan, bool stored) {
+// When `instance` is given, it receives the plan's arena buffers
+// (Engine::ArenaBuffers) once every check has passed.
+Status CheckPlan(const Model& source, ExecutionPlan* plan, bool stored,
+                 std::vector<ArenaBuffer>* instance = nullptr) {
   plan->source_graph_hash = source.GraphHash();
   if (plan->strategy == MemoryStrategy::kRewrites) {
     if (plan->rewritten_model == nullptr) {
@@ -561,6 +564,22 @@ Status CheckPlan(const Model& source, ExecutionPlan* plan, bool stored) {
   probe::Mark("check: peak+weights");
   SERENITY_RETURN_IF_ERROR(CheckWindowedConvs(model, plan->placements));
   probe::Mark("check: windowed");
+  if (instance != nullptr) {
+    instance->assign(buffers.size(), ArenaBuffer{});
+    for (size_t b = 0; b < buffers.size(); ++b) {
+      ArenaBuffer& out = (*instance)[b];
+      out.first_step = buffers[b].first;
+      out.last_step = buffers[b].last;
+      out.offset = arena.offsets[b];
+      out.bytes = buffers[b].size;
+    }
+    for (size_t g = 0; g < graph.tensors.size(); ++g) {
+      const int b = memory.buffer_of_tensor[g];
+      const int t = graph.tensors[g].model_tensor;
+      if (b >= 0 && t >= 0) (*instance)[b].tensors.push_back(t);
+    }
+    for (ArenaBuffer& buffer : *instance) std::sort(buffer.tensors.begin(), buffer.tensors.end());
+  }
 
   // A cache entry carries the baseline figures (reports only, no memory
   // safety rides on them); a stored plan does not.
@@ -1133,6 +1152,14 @@ Result<plan_cache::RecipePlan> SearchPlan(const Model& model, const EngineOption
 Result<uint64_t> Engine::RequiredArenaBytes(const Model& model, const EngineOptions& options) {
   SERENITY_ASSIGN_OR_RETURN(ExecutionPlan plan, Prepare(model, options));
   return plan.memory.arena_bytes;
+}
+
+Result<std::vector<ArenaBuffer>> Engine::ArenaBuffers(const Model& model,
+                                                      const ExecutionPlan& plan) {
+  ExecutionPlan checked = plan;
+  std::vector<ArenaBuffer> instance;
+  SERENITY_RETURN_IF_ERROR(CheckPlan(model, &checked, /*stored=*/false, &instance));
+  return instance;
 }
 
 Result<Engine> Engine::Create(const Model& model, const EngineOptions& options) {

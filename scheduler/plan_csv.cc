@@ -16,12 +16,39 @@ std::string Trim(const std::string& text) {
   return text.substr(begin, end - begin);
 }
 
-std::vector<std::string> SplitFields(const std::string& line) {
+// Fields separated by commas; a field in double quotes may hold commas, and
+// "" for a quote (RFC 4180, within one line). Sets *unterminated when a quote
+// is left open.
+std::vector<std::string> SplitFields(const std::string& line, bool* unterminated) {
   std::vector<std::string> fields;
   std::string field;
-  std::istringstream in(line);
-  while (std::getline(in, field, ',')) fields.push_back(Trim(field));
-  if (!line.empty() && line.back() == ',') fields.push_back("");
+  bool quoted = false;  // inside quotes
+  bool was_quoted = false;
+  for (size_t i = 0; i < line.size(); ++i) {
+    const char c = line[i];
+    if (quoted) {
+      if (c != '"') {
+        field += c;
+      } else if (i + 1 < line.size() && line[i + 1] == '"') {
+        field += '"';
+        ++i;
+      } else {
+        quoted = false;
+      }
+    } else if (c == '"' && Trim(field).empty()) {
+      quoted = true;
+      was_quoted = true;
+      field.clear();
+    } else if (c == ',') {
+      fields.push_back(was_quoted ? field : Trim(field));
+      field.clear();
+      was_quoted = false;
+    } else if (!was_quoted) {
+      field += c;
+    }
+  }
+  *unterminated = quoted;
+  fields.push_back(was_quoted ? field : Trim(field));
   return fields;
 }
 
@@ -51,7 +78,11 @@ Result<PlanCsv> ParsePlanCsv(const std::string& text, uint64_t alignment) {
     ++line_number;
     const std::string line = Trim(raw);
     if (line.empty()) continue;
-    const std::vector<std::string> fields = SplitFields(line);
+    bool unterminated = false;
+    const std::vector<std::string> fields = SplitFields(line, &unterminated);
+    if (unterminated) {
+      return InvalidArgumentError("line ", line_number, ": a quoted field is not closed");
+    }
     uint64_t unused = 0;
     if (first_line) {
       first_line = false;
@@ -107,6 +138,19 @@ Result<PlanCsv> ParsePlanCsv(const std::string& text, uint64_t alignment) {
     csv.buffers.push_back(buffer);
   }
   return csv;
+}
+
+std::string CsvField(std::string_view text) {
+  if (text.find_first_of(",\"\r\n") == std::string_view::npos &&
+      (text.empty() || (text.front() != ' ' && text.back() != ' '))) {
+    return std::string(text);
+  }
+  std::string field = "\"";
+  for (char c : text) {
+    if (c == '"') field += '"';
+    field += c;
+  }
+  return field + '"';
 }
 
 }  // namespace serenity::scheduler

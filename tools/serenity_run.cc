@@ -31,6 +31,7 @@
 #include "serenity/engine.h"
 #include "serenity/npy.h"
 #include "serenity/platforms/clock.h"
+#include "serenity/scheduler/plan_csv.h"
 
 namespace {
 
@@ -67,6 +68,9 @@ constexpr char kUsage[] =
     "  --ignore-stored-plan  plan even if the model carries a serenity_compile plan\n"
     "  --plan-only           plan and report; bind and run nothing\n"
     "  --memory-svg FILE     draw the footprint curves and the arena layout (SVG)\n"
+    "  --arena-csv FILE      write the arena's buffers as CSV, one per row: live\n"
+    "                        steps [lower, upper), size and offset in bytes, and\n"
+    "                        the tensors sharing it (serenity_plan --csv reads it)\n"
     "  --kernels NAME        auto (default: Serenity's own convolutions on\n"
     "                        x86-64 AVX2+FMA, XNNPACK for the rest), xnnpack, or\n"
     "                        direct (auto without Winograd: 4x fewer packed bytes\n"
@@ -109,6 +113,7 @@ struct Flags {
   bool use_stored_plan = true;
   bool plan_only = false;
   std::string memory_svg;
+  std::string arena_csv;
   bool json = false;
   bool version = false;
   bool help = false;
@@ -254,6 +259,11 @@ Status ParseFlags(int argc, char** argv, Flags* flags) {
       SERENITY_RETURN_IF_ERROR(next(&flags->memory_svg));
       if (flags->memory_svg.empty()) {
         return serenity::InvalidArgumentError("--memory-svg wants a file name, got ''");
+      }
+    } else if (arg == "--arena-csv") {
+      SERENITY_RETURN_IF_ERROR(next(&flags->arena_csv));
+      if (flags->arena_csv.empty()) {
+        return serenity::InvalidArgumentError("--arena-csv wants a file name, got ''");
       }
     } else if (arg == "--profile") {
       SERENITY_RETURN_IF_ERROR(no_value());
@@ -535,6 +545,36 @@ Status WriteMemorySvg(const Flags& flags, const serenity::Model& model,
   return Status::Ok();
 }
 
+// --arena-csv: the plan's arena instance (Engine::ArenaBuffers) in
+// serenity_plan's CSV, with the offset the plan gives each buffer and the
+// names of its tensors (a line break in a name is written as a space: the
+// format has one row per line).
+Status WriteArenaCsv(const std::string& path, const serenity::Model& model,
+                     const serenity::ExecutionPlan& plan) {
+  SERENITY_ASSIGN_OR_RETURN(const std::vector<serenity::ArenaBuffer> buffers,
+                            serenity::Engine::ArenaBuffers(model, plan));
+  const serenity::Model& run_model = plan.rewritten_model ? *plan.rewritten_model : model;
+  std::string text = "id,lower,upper,size,offset,tensors\n";
+  for (size_t b = 0; b < buffers.size(); ++b) {
+    const serenity::ArenaBuffer& buffer = buffers[b];
+    std::string names;
+    for (int t : buffer.tensors) {
+      std::string name = run_model.tensors()[t].name;
+      if (name.empty()) name = "tensor " + std::to_string(t);
+      std::replace(name.begin(), name.end(), '\n', ' ');
+      std::replace(name.begin(), name.end(), '\r', ' ');
+      names += (names.empty() ? "" : "; ") + name;
+    }
+    text += std::to_string(b) + "," + std::to_string(buffer.first_step) + "," +
+            std::to_string(buffer.last_step + 1) + "," + std::to_string(buffer.bytes) + "," +
+            std::to_string(buffer.offset) + "," + serenity::scheduler::CsvField(names) + "\n";
+  }
+  Status written =
+      serenity::WriteFileAtomically(path, std::vector<uint8_t>(text.begin(), text.end()));
+  if (!written.ok()) return serenity::IoError("--arena-csv ", written.message());
+  return Status::Ok();
+}
+
 int Run(const Flags& flags) {
   for (const std::string& output : flags.outputs) {
     Status status = CheckDestination("--output", output);
@@ -542,6 +582,10 @@ int Run(const Flags& flags) {
   }
   if (!flags.memory_svg.empty()) {
     Status status = CheckDestination("--memory-svg", flags.memory_svg);
+    if (!status.ok()) return Fail(status.message());
+  }
+  if (!flags.arena_csv.empty()) {
+    Status status = CheckDestination("--arena-csv", flags.arena_csv);
     if (!status.ok()) return Fail(status.message());
   }
 
@@ -577,6 +621,10 @@ int Run(const Flags& flags) {
   }
   if (!flags.memory_svg.empty()) {
     Status status = WriteMemorySvg(flags, *model, *prepared);
+    if (!status.ok()) return Fail(status.message());
+  }
+  if (!flags.arena_csv.empty()) {
+    Status status = WriteArenaCsv(flags.arena_csv, *model, *prepared);
     if (!status.ok()) return Fail(status.message());
   }
 

@@ -164,6 +164,20 @@ TEST_P(EngineRewriteTest, CacheHitRunsLikeTheMiss) {
   EXPECT_EQ(RunEngine(*hit, inputs), RunEngine(*miss, inputs));
 }
 
+// Engine::ArenaBuffers against the plan (runtime_testing::ExpectArenaBuffersAgree).
+TEST_P(EngineRewriteTest, ArenaBuffersAgreeWithThePlan) {
+  const Case& c = Cases()[GetParam()];
+  const Model model = c.make();
+  for (const bool rewrites : {true, false}) {
+    SCOPED_TRACE(c.name + (rewrites ? " with rewrites" : " order alone"));
+    EngineOptions options;
+    options.rewrites = rewrites;
+    Result<ExecutionPlan> plan = Engine::Prepare(model, options);
+    ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+    runtime_testing::ExpectArenaBuffersAgree(model, *plan);
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Nets, EngineRewriteTest,
                          ::testing::Range(0, static_cast<int>(Cases().size())),
                          [](const ::testing::TestParamInfo<int>& info) {

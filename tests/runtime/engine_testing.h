@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <utility>
 #include <vector>
 
@@ -30,6 +32,85 @@ inline std::vector<std::vector<float>> RunEngine(
     outputs.push_back(std::move(values));
   }
   return outputs;
+}
+
+// Engine::ArenaBuffers(model, plan) against what the plan says on its own:
+// live steps worked out here from the model and the order, extents from the
+// placements, the peak from the buffers; nothing from the engine's memory
+// model. Failures are test failures.
+inline void ExpectArenaBuffersAgree(const Model& model, const ExecutionPlan& plan) {
+  Result<std::vector<ArenaBuffer>> buffers = Engine::ArenaBuffers(model, plan);
+  ASSERT_TRUE(buffers.ok()) << buffers.status().ToString();
+  const Model& run = plan.rewritten_model != nullptr ? *plan.rewritten_model : model;
+  const std::vector<Tensor>& tensors = run.tensors();
+  const int steps = static_cast<int>(plan.order.size());
+
+  std::vector<int> step_of(run.operators().size());
+  for (int s = 0; s < steps; ++s) step_of[plan.order[s]] = s;
+  std::vector<int> first(tensors.size(), -1), last(tensors.size(), -1);
+  for (int t : run.inputs()) first[t] = last[t] = 0;
+  for (size_t o = 0; o < run.operators().size(); ++o) {
+    for (int t : run.operators()[o].outputs) first[t] = last[t] = step_of[o];
+  }
+  for (size_t o = 0; o < run.operators().size(); ++o) {
+    for (int t : run.operators()[o].inputs) {
+      if (t >= 0 && !tensors[t].is_constant()) last[t] = std::max(last[t], step_of[o]);
+    }
+  }
+  for (int t : run.outputs()) last[t] = steps - 1;
+
+  std::vector<int> buffer_of(tensors.size(), -1);
+  for (size_t b = 0; b < buffers->size(); ++b) {
+    const ArenaBuffer& buffer = (*buffers)[b];
+    ASSERT_FALSE(buffer.tensors.empty()) << "buffer " << b;
+    int lo = steps, hi = -1;
+    for (int t : buffer.tensors) {
+      ASSERT_EQ(buffer_of[t], -1) << run.DescribeTensor(t) << " is in two buffers";
+      buffer_of[t] = static_cast<int>(b);
+      ASSERT_FALSE(tensors[t].is_constant()) << run.DescribeTensor(t);
+      lo = std::min(lo, first[t]);
+      hi = std::max(hi, last[t]);
+      // The tensor's bytes, from its placement, lie inside the buffer.
+      const TensorPlacement& where = plan.placements[t];
+      const int64_t channels = tensors[t].shape.empty() ? 1 : tensors[t].shape.back();
+      const int64_t pixels = channels == 0 ? 0 : tensors[t].num_elements() / channels;
+      const uint64_t extent =
+          where.pixel_stride == channels || pixels == 0
+              ? tensors[t].num_bytes()
+              : static_cast<uint64_t>((pixels - 1) * where.pixel_stride + channels) * 4;
+      EXPECT_GE(static_cast<uint64_t>(where.offset), buffer.offset) << run.DescribeTensor(t);
+      EXPECT_LE(where.offset + extent, buffer.offset + buffer.bytes) << run.DescribeTensor(t);
+    }
+    EXPECT_EQ(buffer.first_step, lo) << "buffer " << b;
+    EXPECT_EQ(buffer.last_step, hi) << "buffer " << b;
+    EXPECT_LE(buffer.offset + buffer.bytes, plan.memory.arena_bytes) << "buffer " << b;
+  }
+  for (size_t t = 0; t < tensors.size(); ++t) {
+    if (!tensors[t].is_constant() && first[t] >= 0) {
+      EXPECT_GE(buffer_of[t], 0) << run.DescribeTensor(static_cast<int>(t)) << " has no buffer";
+    }
+  }
+  // Buffers live at a common step never share a byte.
+  for (size_t a = 0; a < buffers->size(); ++a) {
+    for (size_t b = a + 1; b < buffers->size(); ++b) {
+      const ArenaBuffer& x = (*buffers)[a];
+      const ArenaBuffer& y = (*buffers)[b];
+      if (x.first_step > y.last_step || y.first_step > x.last_step) continue;
+      if (x.bytes == 0 || y.bytes == 0) continue;
+      EXPECT_TRUE(x.offset + x.bytes <= y.offset || y.offset + y.bytes <= x.offset)
+          << "buffers " << a << " and " << b;
+    }
+  }
+  // The peak is the largest total of the buffers live at one step.
+  uint64_t peak = 0;
+  for (int s = 0; s < steps; ++s) {
+    uint64_t live = 0;
+    for (const ArenaBuffer& buffer : *buffers) {
+      if (buffer.first_step <= s && s <= buffer.last_step) live += buffer.bytes;
+    }
+    peak = std::max(peak, live);
+  }
+  EXPECT_EQ(peak, plan.memory.peak_bytes);
 }
 
 // BuildModel, with a failure of the calling test when the model does not

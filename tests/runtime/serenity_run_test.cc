@@ -19,6 +19,7 @@
 
 #include "serenity/engine.h"
 #include "serenity/npy.h"
+#include "serenity/scheduler/plan_csv.h"
 #include "test_models.h"
 
 #ifndef SERENITY_RUN_PATH
@@ -423,6 +424,67 @@ TEST_F(SerenityRunTest, CacheAndPictureFlagErrors) {
   ExpectOneLineError(
       RunTool({"--model", *model_path_, "--memory-svg", Dir() + "/plain_file/m.svg"}),
       "not a directory");
+}
+
+// --arena-csv writes the plan's arena instance (Engine::ArenaBuffers on the
+// same plan, made here in process: the search is deterministic), in the CSV
+// serenity_plan reads, with each buffer's offset and tensors.
+TEST_F(SerenityRunTest, ArenaCsvIsThePlansArenaInstance) {
+  const std::string csv = Dir() + "/arena.csv";
+  Outcome outcome = RunTool(
+      {"--model", *model_path_, "--plan-only", "--cache", "off", "--arena-csv", csv, "--json"});
+  FlatJson json = ParseOrFail(outcome);
+  Result<Model> model = Model::Load(*model_path_);
+  ASSERT_TRUE(model.ok()) << model.status().ToString();
+  EngineOptions options;
+  options.plan_cache = PlanCacheMode::kOff;
+  Result<ExecutionPlan> plan = Engine::Prepare(*model, options);
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  Result<std::vector<ArenaBuffer>> buffers = Engine::ArenaBuffers(*model, *plan);
+  ASSERT_TRUE(buffers.ok()) << buffers.status().ToString();
+  const Model& run = plan->rewritten_model ? *plan->rewritten_model : *model;
+
+  const std::string text = ReadAll(csv);
+  Result<scheduler::PlanCsv> parsed = scheduler::ParsePlanCsv(text);
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  ASSERT_EQ(parsed->rows.size(), buffers->size());
+  std::istringstream lines(text);
+  std::string line;
+  std::getline(lines, line);
+  EXPECT_EQ(line, "id,lower,upper,size,offset,tensors");
+  uint64_t peak = 0;
+  for (size_t b = 0; b < buffers->size(); ++b) {
+    const ArenaBuffer& buffer = (*buffers)[b];
+    const scheduler::PlanCsvRow& row = parsed->rows[b];
+    EXPECT_EQ(row.id, std::to_string(b));
+    EXPECT_EQ(row.lower, buffer.first_step);
+    EXPECT_EQ(row.upper, buffer.last_step + 1) << "upper is exclusive";
+    EXPECT_EQ(row.size, buffer.bytes);
+    // offset and tensors: the fields after size (names here hold no comma).
+    ASSERT_TRUE(std::getline(lines, line));
+    std::vector<std::string> fields;
+    std::stringstream split(line);
+    for (std::string field; std::getline(split, field, ',');) fields.push_back(field);
+    ASSERT_EQ(fields.size(), 6u) << line;
+    EXPECT_EQ(fields[4], std::to_string(buffer.offset)) << line;
+    std::string names;
+    for (int t : buffer.tensors) names += (names.empty() ? "" : "; ") + run.tensors()[t].name;
+    EXPECT_EQ(fields[5], names) << line;
+    uint64_t live = 0;
+    for (const ArenaBuffer& other : *buffers) {
+      if (other.first_step <= buffer.first_step && buffer.first_step <= other.last_step) {
+        live += other.bytes;
+      }
+    }
+    peak = std::max(peak, live);
+  }
+  // The largest total live at a buffer's first step is the plan's peak.
+  EXPECT_EQ(std::to_string(peak), json.Get("memory.peak_bytes"));
+
+  ExpectOneLineError(RunTool({"--model", *model_path_, "--arena-csv", ""}), "--arena-csv");
+  ExpectOneLineError(RunTool({"--model", *model_path_, "--arena-csv", "/nonexistent/dir/a.csv"}),
+                     "/nonexistent/dir");
+  ExpectOneLineError(RunTool({"--model", *model_path_, "--arena-csv", Dir()}), "directory");
 }
 
 // Processes started together on one model: readers meet either no entry or

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "../../bench/operator_floor.h"
+#include "engine_testing.h"
 #include "serenity/engine.h"
 #include "serenity/kernels/op_kernel.h"
 
@@ -129,6 +130,7 @@ TEST_P(ZooTest, OptimalEqualsStoredEqualsReference) {
   for (const Engine* engine : {&*optimal, &*order_only}) {
     const bench::OperatorFloor floor = bench::FloorOf(engine->plan(), engine->model());
     EXPECT_LE(floor.bytes, engine->plan().memory.peak_bytes) << floor.op;
+    runtime_testing::ExpectArenaBuffersAgree(*model, engine->plan());
   }
   // The rewritten model keeps the interface: same inputs and outputs.
   ASSERT_EQ(optimal->num_inputs(), static_cast<int>(model->inputs().size()));

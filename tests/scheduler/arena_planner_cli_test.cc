@@ -149,6 +149,48 @@ TEST(SerenityPlanCliTest, BadRowNamesItsLine) {
   EXPECT_NE(run.err.find("line 1: header has no 'lower' column"), std::string::npos) << run.err;
 }
 
+// Quoted fields (names with commas and quotes, as serenity_run --arena-csv
+// writes them) and extra columns: the instance is the same as unquoted.
+TEST(PlanCsvTest, QuotedFieldsAndExtraColumns) {
+  Result<PlanCsv> csv = ParsePlanCsv(
+      "id,lower,upper,size,offset,tensors\n"
+      "\"a,1\",0,2,4,0,\"x, y; \"\"z\"\"\"\n"
+      " \" b \" ,2,4,4,0,plain\n"
+      "c,0,1,3,4,\"\"\n");
+  ASSERT_TRUE(csv.ok()) << csv.status().ToString();
+  ASSERT_EQ(csv->rows.size(), 3u);
+  EXPECT_EQ(csv->rows[0].id, "a,1");
+  EXPECT_EQ(csv->rows[0].upper, 2);
+  EXPECT_EQ(csv->rows[0].size, 4u);
+  EXPECT_EQ(csv->rows[1].id, " b ") << "spaces inside quotes are kept";
+  EXPECT_EQ(csv->rows[1].lower, 2);
+  EXPECT_EQ(csv->rows[2].size, 3u);
+
+  // CsvField writes what the parser reads back.
+  for (const std::string name : {"plain", "a,b", "say \"hi\"", " padded ", "x;y"}) {
+    Result<PlanCsv> back = ParsePlanCsv("id,lower,upper,size\n" + CsvField(name) + ",0,1,8\n");
+    ASSERT_TRUE(back.ok()) << name << ": " << back.status().ToString();
+    ASSERT_EQ(back->rows.size(), 1u);
+    EXPECT_EQ(back->rows[0].id, name);
+  }
+  EXPECT_EQ(CsvField("plain"), "plain");
+  EXPECT_EQ(CsvField("a,b"), "\"a,b\"");
+  EXPECT_EQ(CsvField("say \"hi\""), "\"say \"\"hi\"\"\"");
+}
+
+TEST(PlanCsvTest, UnclosedQuoteNamesItsLine) {
+  Result<PlanCsv> csv = ParsePlanCsv("id,lower,upper,size\na,0,1,4\n\"b,0,1,4\n");
+  ASSERT_FALSE(csv.ok());
+  EXPECT_NE(csv.status().message().find("line 3: a quoted field is not closed"), std::string::npos)
+      << csv.status().ToString();
+  // Through the tool: one line, exit 1.
+  const std::string path = WriteTemp("unclosed.csv", "id,lower,upper,size\n\"a,0,1,4\n");
+  RunResult run = RunPlan("--csv " + path);
+  EXPECT_EQ(run.exit_code, 1);
+  EXPECT_NE(run.err.find("line 2: a quoted field is not closed"), std::string::npos) << run.err;
+  EXPECT_EQ(run.err.find('\n'), run.err.size() - 1) << "one line: " << run.err;
+}
+
 TEST(SerenityPlanCliTest, BadFlagsAndFiles) {
   RunResult run = RunPlan("--csv " + TempPath("does_not_exist.csv"));
   EXPECT_EQ(run.exit_code, 1);

@@ -14,13 +14,25 @@ unit is covered by one of them (they cannot overlap, so they tile the arena).
 Without them cadical did not answer the 55-buffer window at its peak in 13.6
 CPU-minutes; with them it proves it unsatisfiable in seconds.
 
-usage: fits_sat.py FILE.csv CAPACITY_BYTES
-prints the buffer and pair counts and cadical's answer ('s SATISFIABLE',
+usage: fits_sat.py FILE.csv CAPACITY_BYTES [--steps A-B]
+FILE.csv has a header naming id, lower, upper and size (other columns, such
+as those serenity_run --arena-csv adds, are ignored). --steps keeps the steps
+A to B-1 only: every live range is cut to them, which only removes conflicts,
+so a window that does not fit proves that the whole instance does not either.
+Prints the buffer and pair counts and cadical's answer ('s SATISFIABLE',
 's UNSATISFIABLE', or [] when it was stopped)."""
-import math, subprocess, sys
+import csv, math, subprocess, sys
 
+if len(sys.argv) not in (3, 5) or (len(sys.argv) == 5 and sys.argv[3] != "--steps"):
+    sys.exit(__doc__)
 path, capacity = sys.argv[1], int(sys.argv[2])
-rows = [list(map(int, l.split(','))) for l in open(path).read().split('\n')[1:] if l.strip()]
+first, end = 0, float("inf")
+if len(sys.argv) == 5:
+    first, end = map(int, sys.argv[4].split("-"))
+rows = []
+for r in csv.DictReader(open(path, newline="")):
+    lower, upper = max(int(r["lower"]), first), min(int(r["upper"]), end)
+    if lower < upper: rows.append((r["id"], lower, upper, int(r["size"])))
 g = 0
 for r in rows: g = math.gcd(g, r[3])
 cap = capacity // g

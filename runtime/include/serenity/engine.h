@@ -439,6 +439,19 @@ struct ExecutionPlan {
 // the model's graph hash and PlanningOptionsHash(options).
 SERENITY_API StoredPlan ToStoredPlan(const ExecutionPlan& plan, const EngineOptions& options);
 
+// One buffer of a plan's arena (Engine::ArenaBuffers): the activation
+// tensors that share memory under the plan's aliasing (one tensor, or several
+// written in place over one another or held as slices of one), live from
+// step first_step to step last_step of ExecutionPlan::order (both included),
+// at bytes [offset, offset + bytes) of the arena.
+struct ArenaBuffer {
+  int first_step = 0;
+  int last_step = 0;
+  uint64_t offset = 0;
+  uint64_t bytes = 0;
+  std::vector<int> tensors;  // indices in the model the plan runs, ascending
+};
+
 // The layout of the arrays SetInput takes and GetOutput fills.
 enum class BoundaryLayout {
   kAsStored,  // same as in the graph (NHWC for 4-D tensors)
@@ -508,6 +521,15 @@ class SERENITY_API Engine {
   // Prepare once and Create from the plan.
   static Result<uint64_t> RequiredArenaBytes(const Model& model,
                                              const EngineOptions& options);
+
+  // The arena instance of `plan` (from Prepare on `model`): its buffers,
+  // their live steps, sizes and offsets, in the order the arena planner
+  // numbered them, found with the same checks a cached plan passes before
+  // use. The peak is the largest total of the buffers live at one step. What
+  // serenity_run --arena-csv writes, and serenity_plan plans again. Errors:
+  // kInvalidArgument when the plan is not a valid plan of `model`.
+  static Result<std::vector<ArenaBuffer>> ArenaBuffers(const Model& model,
+                                                       const ExecutionPlan& plan);
 
   // Prepare + Create(model, plan, options).
   static Result<Engine> Create(const Model& model, const EngineOptions& options);

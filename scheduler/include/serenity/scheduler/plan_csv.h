@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "serenity/scheduler/arena_planner.h"
@@ -27,14 +28,23 @@ struct PlanCsv {
   std::vector<PlanBuffer> buffers;
 };
 
+// A field is separated from the next by a comma and trimmed of spaces and
+// tabs, unless it is in double quotes: then it is taken as is, commas
+// included, with "" for a quote (RFC 4180, within one line).
 // The first non-empty line is a header when its second field is not a number;
 // it must then name the columns id, lower, upper and size (any order; other
 // columns are ignored). Without a header the first four columns are taken in
 // that order. Blank lines and '\r' are ignored. Every row gets `alignment`.
 // Errors (kInvalidArgument) start with "line N: " and name the field:
 // a missing column, a field that is not a non-negative integer, lower >=
-// upper, or a time that does not fit in an int.
+// upper, a time that does not fit in an int, or a quote left open.
 Result<PlanCsv> ParsePlanCsv(const std::string& text, uint64_t alignment = 1);
+
+// `text` as one CSV field ParsePlanCsv reads back as `text`: in double quotes
+// (quotes doubled) when it holds a comma, a quote or a line break, or starts
+// or ends with a space; as is otherwise. A line break inside quotes is kept,
+// but ParsePlanCsv reads one line per row: such a field is for other readers.
+std::string CsvField(std::string_view text);
 
 }  // namespace serenity::scheduler
 
