@@ -255,9 +255,13 @@ Result<bool> WindowedCandidate(const Model& run_model, const EngineOptions& opti
 // The rewrite search (scheduler/rewrite.h) under the engine's options, with
 // `work_limit` and `time_limit_seconds` (a starting point's share); an empty
 // `rewritten` when no rewrite paid off.
-Result<Candidate> RewriteCandidate(const Model& model, const EngineOptions& options,
-                                   const scheduler::AliasCapabilities& capabilities,
-                                   uint64_t work_limit, double time_limit_seconds) {
+// The rewrite search's candidates: its model, and when it re-sorted the
+// chains (scheduler::RewriteResult::before_reorder), the model as it was
+// before, which may place in a smaller arena. The first carries the search's
+// figures; none has a rewritten model when no rewrite paid.
+Result<std::vector<Candidate>> RewriteCandidates(const Model& model, const EngineOptions& options,
+                                                 const scheduler::AliasCapabilities& capabilities,
+                                                 uint64_t work_limit, double time_limit_seconds) {
   const double start = platforms::NowSeconds();
   scheduler::RewriteOptions rewrite_options;
   rewrite_options.capabilities = capabilities;
@@ -275,7 +279,11 @@ Result<Candidate> RewriteCandidate(const Model& model, const EngineOptions& opti
   candidate.rewrite_work = result.work;
   candidate.rewrite_out_of_work = result.out_of_work;
   candidate.rewrite_time_limited = result.time_limited;
-  if (result.applied_count == 0) return candidate;
+  std::vector<Candidate> candidates;
+  if (result.applied_count == 0) {
+    candidates.push_back(std::move(candidate));
+    return candidates;
+  }
   for (const scheduler::RewriteDecision& decision : result.decisions) {
     if (!decision.applied) continue;
     std::string line = scheduler::RewriteKindName(decision.kind);
@@ -290,13 +298,22 @@ Result<Candidate> RewriteCandidate(const Model& model, const EngineOptions& opti
     }
     candidate.applied.push_back(std::move(line));
   }
-  candidate.graph = std::move(result.graph);
-  candidate.alias = std::move(result.alias);
-  candidate.schedule = std::move(result.schedule);
-  candidate.copy_concats = std::move(result.copy_concats);
-  candidate.rewritten = std::make_shared<const Model>(std::move(result.model));
-  candidate.recipe = std::move(result.recipe);
-  return candidate;
+  for (scheduler::RewriteResult* variant : {&result, result.before_reorder.get()}) {
+    if (variant == nullptr) continue;
+    Candidate& out = variant == &result ? candidate : candidates.emplace_back();
+    if (variant != &result) {
+      out.strategy = MemoryStrategy::kRewrites;
+      out.applied = candidate.applied;
+    }
+    out.graph = std::move(variant->graph);
+    out.alias = std::move(variant->alias);
+    out.schedule = std::move(variant->schedule);
+    out.copy_concats = std::move(variant->copy_concats);
+    out.rewritten = std::make_shared<const Model>(std::move(variant->model));
+    out.recipe = std::move(variant->recipe);
+  }
+  candidates.insert(candidates.begin(), std::move(candidate));
+  return candidates;
 }
 
 Status CheckOptions(const EngineOptions& options) {
@@ -1016,15 +1033,16 @@ Result<plan_cache::RecipePlan> SearchPlan(const Model& model, const EngineOption
       // The rewrites that lower the peak, with aliasing.
       if (options.rewrite_work_limit == 0) continue;
       SERENITY_ASSIGN_OR_RETURN(
-          Candidate rewritten,
-          RewriteCandidate(model, options, capabilities, options.rewrite_work_limit / 2,
-                           options.rewrite_time_limit_seconds / 2));
-      rewrite_ms += rewritten.rewrite_ms;
-      rewrite_work += rewritten.rewrite_work;
-      rewrite_out_of_work = rewrite_out_of_work || rewritten.rewrite_out_of_work;
-      rewrite_time_limited = rewrite_time_limited || rewritten.rewrite_time_limited;
-      rewritten.aliasing_start = start;
-      if (rewritten.rewritten != nullptr) {
+          std::vector<Candidate> rewrites,
+          RewriteCandidates(model, options, capabilities, options.rewrite_work_limit / 2,
+                            options.rewrite_time_limit_seconds / 2));
+      rewrite_ms += rewrites[0].rewrite_ms;
+      rewrite_work += rewrites[0].rewrite_work;
+      rewrite_out_of_work = rewrite_out_of_work || rewrites[0].rewrite_out_of_work;
+      rewrite_time_limited = rewrite_time_limited || rewrites[0].rewrite_time_limited;
+      for (Candidate& rewritten : rewrites) {
+        rewritten.aliasing_start = start;
+        if (rewritten.rewritten == nullptr) continue;
         SERENITY_RETURN_IF_ERROR(PlaceArena(model.name(), options, &rewritten));
         rewrites_peak = std::min(rewrites_peak, rewritten.schedule.peak_bytes);
         Candidate windowed;
@@ -1041,10 +1059,18 @@ Result<plan_cache::RecipePlan> SearchPlan(const Model& model, const EngineOption
   }
   if (aliasing_peak == kNone) aliasing_peak = 0;
   if (rewrites_peak == kNone) rewrites_peak = 0;
-  // The smallest arena wins; on a tie, the simpler strategy (listed first).
+  // The smallest arena wins; on a tie, the simpler strategy (listed first),
+  // and of two with the same strategy, the one with fewer operators (less to
+  // run, and less for a plan cache hit to replay).
   size_t best = 0;
   for (size_t c = 1; c < candidates.size(); ++c) {
-    if (candidates[c].arena.arena_bytes < candidates[best].arena.arena_bytes) best = c;
+    const Candidate& x = candidates[c];
+    const Candidate& y = candidates[best];
+    if (x.arena.arena_bytes < y.arena.arena_bytes ||
+        (x.arena.arena_bytes == y.arena.arena_bytes && x.strategy == y.strategy &&
+         x.graph.ops.size() < y.graph.ops.size())) {
+      best = c;
+    }
   }
   Candidate& chosen = candidates[best];
   if (chosen.rewritten != nullptr) {

@@ -1865,8 +1865,11 @@ Result<RewriteResult> RewriteForMemory(const Model& model,
            kind != RewriteKind::kCopyConcat;
   };
   // The input with the kept trials' sites, but those `left_out` marks
-  // (per kept trial, per site); nullopt if a site no longer applies.
-  auto rebuild = [&](const std::vector<std::vector<bool>>& left_out) -> std::optional<Edited> {
+  // (per kept trial, per site); nullopt if a site no longer applies. With
+  // `reorder_by`, each channel-wise chain and partial sum adds its terms in
+  // the order that measurement's schedule produces them, not as recorded.
+  auto rebuild = [&](const std::vector<std::vector<bool>>& left_out,
+                     const Measurement* reorder_by = nullptr) -> std::optional<Edited> {
     Edited out{EditableFrom(model), {}, {}};
     std::unordered_map<std::string, int> index;
     size_t indexed = 0;
@@ -1884,10 +1887,15 @@ Result<RewriteResult> RewriteForMemory(const Model& model,
         for (const NamedEdit& named : site.edits) {
           RewriteEdit edit{named.kind, lookup(named.first),
                            named.has_second ? lookup(named.second) : -1, named.order};
-          if (edit.first < 0 || (named.has_second && edit.second < 0) ||
-              !ApplyEdit(&out.model, edit).ok()) {
-            return std::nullopt;
+          if (edit.first < 0 || (named.has_second && edit.second < 0)) return std::nullopt;
+          const bool chain = edit.kind == RewriteEdit::Kind::kChannelWise ||
+                             edit.kind == RewriteEdit::Kind::kPartialSum;
+          const int summed = ProducerOf(out.model, edit.first);  // the concat or the Add
+          if (reorder_by != nullptr && chain && summed >= 0) {
+            edit.order = searcher.ProductionOrder(out.model, out.model.operators[summed].inputs,
+                                                  *reorder_by);
           }
+          if (!ApplyEdit(&out.model, edit).ok()) return std::nullopt;
         }
         if (site.copies_concat) {
           const int c = lookup(site.copy_concat);
@@ -1898,9 +1906,10 @@ Result<RewriteResult> RewriteForMemory(const Model& model,
     }
     return out;
   };
+  // Per kept trial, per site: whether pruning left it out.
+  std::vector<std::vector<bool>> left_out;
+  for (const KeptTrial& kept : kept_trials) left_out.emplace_back(kept.sites.size(), false);
   if (options.prune_sites) {
-    std::vector<std::vector<bool>> left_out;
-    for (const KeptTrial& kept : kept_trials) left_out.emplace_back(kept.sites.size(), false);
     const Measurement final_measurement = current;
     bool pruned = false;
     // Latest trial first: a site can need an earlier trial's (a push-down
@@ -1955,41 +1964,81 @@ Result<RewriteResult> RewriteForMemory(const Model& model,
     }
   }
 
-  SERENITY_ASSIGN_OR_RETURN(MaterialisedModel out, Materialise(best));
-  Graph graph = GraphFromModel(out.model);
-  AliasOptions alias = options.alias;
-  alias.copy_concats.clear();
-  const std::vector<Operator>& ops = out.model.operators();
-  std::set<int> copies_new;
-  for (int t : copy_concats) copies_new.insert(out.new_index[t]);
-  for (int o = 0; o < static_cast<int>(ops.size()); ++o) {
-    if (ops[o].type == OpType::kConcat && copies_new.count(ops[o].outputs[0]) > 0) {
-      alias.copy_concats.push_back(o);
+  // The result for a final model: materialised, with its graph, aliasing
+  // and the measured order (checked to give the measured peak).
+  auto finish = [&](EditableModel& model, const std::set<int>& copies,
+                    Measurement& measured) -> Result<RewriteResult> {
+    SERENITY_ASSIGN_OR_RETURN(MaterialisedModel out, Materialise(model));
+    Graph graph = GraphFromModel(out.model);
+    AliasOptions alias = options.alias;
+    alias.copy_concats.clear();
+    const std::vector<Operator>& ops = out.model.operators();
+    std::set<int> copies_new;
+    for (int t : copies) copies_new.insert(out.new_index[t]);
+    for (int o = 0; o < static_cast<int>(ops.size()); ++o) {
+      if (ops[o].type == OpType::kConcat && copies_new.count(ops[o].outputs[0]) > 0) {
+        alias.copy_concats.push_back(o);
+      }
+    }
+    std::vector<int> kept_copies = alias.copy_concats;
+    SERENITY_ASSIGN_OR_RETURN(AliasPlan plan,
+                              PlanAliasing(out.model, graph, options.capabilities, alias));
+    if (!IsTopologicalOrder(graph, measured.schedule.order)) {
+      return InternalError("the measured order is not an order of the rewritten model");
+    }
+    const uint64_t peak = PeakBytes(graph, plan.memory, measured.schedule.order);
+    if (peak != measured.peak) {
+      return InternalError("the rewritten model's peak ", peak, " differs from the measured ",
+                           measured.peak);
+    }
+    RewriteResult result{std::move(out.model),
+                         std::move(graph),
+                         std::move(plan),
+                         std::move(kept_copies),
+                         std::move(measured.schedule),
+                         initial_peak,
+                         {},
+                         applied,
+                         /*out_of_work=*/out_of_budget && searcher.OutOfWork(),
+                         searcher.time_limited(),
+                         searcher.work(),
+                         std::move(model.log),
+                         /*before_reorder=*/nullptr};
+    return result;
+  };
+
+  // Chains re-sorted by the final order (rewrite.h): a chain's order was
+  // the production order when its trial was kept; later trials move the
+  // producers, and a term made early then stays live until the terms before
+  // it in the chain are added. Rebuilt from the input and searched again;
+  // kept, beside the model as it was, when the peak does not rise.
+  std::optional<Edited> reordered;
+  std::optional<Measurement> reordered_measured;
+  if (options.reorder_chains && !kept_trials.empty()) {
+    reordered = rebuild(left_out, &current);
+    const bool changed =
+        reordered.has_value() &&
+        !(reordered->model.log.size() == best.log.size() &&
+          std::equal(
+              best.log.begin(), best.log.end(), reordered->model.log.begin(),
+              [](const RewriteEdit& a, const RewriteEdit& b) { return a.order == b.order; }));
+    if (changed) {
+      SERENITY_ASSIGN_OR_RETURN(Measurement m, searcher.Measure(reordered->model, reordered->copies,
+                                                                false, &current, true));
+      if (m.peak <= current.peak) reordered_measured = std::move(m);
     }
   }
-  std::vector<int> kept_copies = alias.copy_concats;
-  SERENITY_ASSIGN_OR_RETURN(AliasPlan plan,
-                            PlanAliasing(out.model, graph, options.capabilities, alias));
-  if (!IsTopologicalOrder(graph, current.schedule.order)) {
-    return InternalError("the measured order is not an order of the rewritten model");
+  if (!reordered_measured.has_value()) {
+    SERENITY_ASSIGN_OR_RETURN(RewriteResult result, finish(best, copy_concats, current));
+    result.decisions = std::move(decisions);
+    return result;
   }
-  const uint64_t peak = PeakBytes(graph, plan.memory, current.schedule.order);
-  if (peak != current.peak) {
-    return InternalError("the rewritten model's peak ", peak,
-                         " differs from the measured ", current.peak);
-  }
-  return RewriteResult{std::move(out.model),
-                       std::move(graph),
-                       std::move(plan),
-                       std::move(kept_copies),
-                       std::move(current.schedule),
-                       initial_peak,
-                       std::move(decisions),
-                       applied,
-                       /*out_of_work=*/out_of_budget && searcher.OutOfWork(),
-                       searcher.time_limited(),
-                       searcher.work(),
-                       std::move(best.log)};
+  SERENITY_ASSIGN_OR_RETURN(RewriteResult before, finish(best, copy_concats, current));
+  SERENITY_ASSIGN_OR_RETURN(RewriteResult result,
+                            finish(reordered->model, reordered->copies, *reordered_measured));
+  result.decisions = std::move(decisions);
+  result.before_reorder = std::make_unique<RewriteResult>(std::move(before));
+  return result;
 }
 
 }  // namespace serenity::scheduler

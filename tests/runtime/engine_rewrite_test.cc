@@ -66,12 +66,21 @@ const std::vector<Case>& Cases() {
       {"shared_relu", [] { return rewrite_testing::SharedReluNet(16, 8); }},
       {"add_6", [] { return rewrite_testing::AddNNet(6, 16, 8); }},
       {"concat_conv_3x3",
-       [] { return rewrite_testing::ConcatConvNet({8, 4, 12}, 6, 3, 8); }},
+       [] {
+         return rewrite_testing::ConcatConvNet({8, 4, 12}, 6, 3, 8);
+       }},
       {"concat_conv_1x1_wide",
-       [] { return rewrite_testing::ConcatConvNet({32, 32, 32, 32}, 8, 1, 8); }},
+       [] {
+         return rewrite_testing::ConcatConvNet({32, 32, 32, 32}, 8, 1, 8);
+       }},
+      // Its chain, re-sorted by the final order, peaks lower
+      // (RewriteOptions::reorder_chains).
+      {"concat_conv_resorted",
+       [] {
+         return rewrite_testing::ConcatConvNet({20, 20, 32, 24, 4}, 10, 3, 9);
+       }},
       {"concat_relu", [] { return rewrite_testing::ConcatSeparableNet(OpType::kRelu); }},
-      {"concat_depthwise",
-       [] { return rewrite_testing::ConcatSeparableNet(OpType::kConv2D); }},
+      {"concat_depthwise", [] { return rewrite_testing::ConcatSeparableNet(OpType::kConv2D); }},
       {"factorized_reduction", [] { return rewrite_testing::FactorizedReductionNet(); }},
   };
   return cases;

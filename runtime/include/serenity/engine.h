@@ -134,7 +134,11 @@ struct EngineOptions {
   // plans the optimal order alone, then with aliasing and with aliasing and
   // rewrites from two starting points (all aliasing; no zero-copy concat fed
   // by an Add), and keeps the smallest arena (ExecutionPlan::strategy says
-  // which). Off: one buffer per tensor and the model as stored.
+  // which; of two rewritten models with the same arena, the one with fewer
+  // operators). Each starting point's search offers its model with the
+  // partial-sum chains re-sorted by its final order and, when that changed
+  // them, the model before; both are placed. Off: one buffer per tensor and
+  // the model as stored.
   bool rewrites = true;
   // Work budget for the rewrite search, shared equally by its two starting
   // points. Work is counted, not timed, so the rewrites kept are the same on
