@@ -253,12 +253,11 @@ Result<bool> WindowedCandidate(const Model& run_model, const EngineOptions& opti
 }
 
 // The rewrite search (scheduler/rewrite.h) under the engine's options, with
-// `work_limit` and `time_limit_seconds` (a starting point's share); an empty
-// `rewritten` when no rewrite paid off.
-// The rewrite search's candidates: its model, and when it re-sorted the
-// chains (scheduler::RewriteResult::before_reorder), the model as it was
-// before, which may place in a smaller arena. The first carries the search's
-// figures; none has a rewritten model when no rewrite paid.
+// `work_limit` and `time_limit_seconds` (a starting point's share): its
+// model, then, when it re-sorted the chains (RewriteResult::before_reorder),
+// the model as it was before, which may place in a smaller arena. The first
+// carries the search's figures; it alone, with no `rewritten`, when no
+// rewrite paid off.
 Result<std::vector<Candidate>> RewriteCandidates(const Model& model, const EngineOptions& options,
                                                  const scheduler::AliasCapabilities& capabilities,
                                                  uint64_t work_limit, double time_limit_seconds) {
@@ -298,21 +297,23 @@ Result<std::vector<Candidate>> RewriteCandidates(const Model& model, const Engin
     }
     candidate.applied.push_back(std::move(line));
   }
-  for (scheduler::RewriteResult* variant : {&result, result.before_reorder.get()}) {
-    if (variant == nullptr) continue;
-    Candidate& out = variant == &result ? candidate : candidates.emplace_back();
-    if (variant != &result) {
-      out.strategy = MemoryStrategy::kRewrites;
-      out.applied = candidate.applied;
-    }
-    out.graph = std::move(variant->graph);
-    out.alias = std::move(variant->alias);
-    out.schedule = std::move(variant->schedule);
-    out.copy_concats = std::move(variant->copy_concats);
-    out.rewritten = std::make_shared<const Model>(std::move(variant->model));
-    out.recipe = std::move(variant->recipe);
+  auto take = [](scheduler::RewriteResult& from, Candidate* out) {
+    out->graph = std::move(from.graph);
+    out->alias = std::move(from.alias);
+    out->schedule = std::move(from.schedule);
+    out->copy_concats = std::move(from.copy_concats);
+    out->rewritten = std::make_shared<const Model>(std::move(from.model));
+    out->recipe = std::move(from.recipe);
+  };
+  take(result, &candidate);
+  candidates.push_back(std::move(candidate));
+  if (result.before_reorder != nullptr) {
+    Candidate before;
+    before.strategy = MemoryStrategy::kRewrites;
+    before.applied = candidates[0].applied;
+    take(*result.before_reorder, &before);
+    candidates.push_back(std::move(before));
   }
-  candidates.insert(candidates.begin(), std::move(candidate));
   return candidates;
 }
 

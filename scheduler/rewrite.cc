@@ -1890,10 +1890,12 @@ Result<RewriteResult> RewriteForMemory(const Model& model,
           if (edit.first < 0 || (named.has_second && edit.second < 0)) return std::nullopt;
           const bool chain = edit.kind == RewriteEdit::Kind::kChannelWise ||
                              edit.kind == RewriteEdit::Kind::kPartialSum;
-          const int summed = ProducerOf(out.model, edit.first);  // the concat or the Add
-          if (reorder_by != nullptr && chain && summed >= 0) {
-            edit.order = searcher.ProductionOrder(out.model, out.model.operators[summed].inputs,
-                                                  *reorder_by);
+          if (reorder_by != nullptr && chain) {
+            const int summed = ProducerOf(out.model, edit.first);  // the concat or the Add
+            if (summed >= 0) {
+              edit.order = searcher.ProductionOrder(out.model, out.model.operators[summed].inputs,
+                                                    *reorder_by);
+            }
           }
           if (!ApplyEdit(&out.model, edit).ok()) return std::nullopt;
         }

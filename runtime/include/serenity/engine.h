@@ -136,8 +136,8 @@ struct EngineOptions {
   // by an Add), and keeps the smallest arena (ExecutionPlan::strategy says
   // which; of two rewritten models with the same arena, the one with fewer
   // operators). Each starting point's search offers its model with the
-  // partial-sum chains re-sorted by its final order and, when that changed
-  // them, the model before; both are placed. Off: one buffer per tensor and
+  // channel-wise and partial-sum chains re-sorted by its final order and,
+  // when that changed them, the model before; both are placed. Off: one buffer per tensor and
   // the model as stored.
   bool rewrites = true;
   // Work budget for the rewrite search, shared equally by its two starting
