@@ -69,7 +69,11 @@ inline constexpr size_t kArenaAlignment = 64;
 // (scheduler::RewriteEdit::Kind::kShiftedSubsample).
 // 7: the order is tightened (scheduler::TightenLiveRanges) before the arena
 // is placed.
-inline constexpr uint32_t kPlanFormatVersion = 7;
+// 8: the rewrite search re-sorts its chains by its final order and offers
+// the model before beside it (scheduler::RewriteOptions::reorder_chains);
+// of two rewritten plans with the same arena, the one with fewer operators
+// is chosen. Plans of 7 are still valid, but a new search can place smaller.
+inline constexpr uint32_t kPlanFormatVersion = 8;
 
 // What Prepare does with the plan cache (see EngineOptions::plan_cache).
 enum class PlanCacheMode {
