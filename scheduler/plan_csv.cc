@@ -148,7 +148,7 @@ std::string CsvField(std::string_view text) {
   std::string field = "\"";
   for (char c : text) {
     if (c == '"') field += '"';
-    field += c;
+    field += c == '\n' || c == '\r' ? ' ' : c;
   }
   return field + '"';
 }

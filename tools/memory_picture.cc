@@ -15,11 +15,6 @@ namespace {
 
 constexpr uint64_t kAlignment = 64;
 
-std::string TensorLabel(const Model& model, int t) {
-  const std::string& name = model.tensors()[t].name;
-  return name.empty() ? "tensor " + std::to_string(t) : name;
-}
-
 // Bytes in use at every step: the union of the byte ranges of the blocks live
 // then (aliased tensors share bytes and count once).
 std::vector<uint64_t> UnionPerStep(const std::vector<ArenaBlock>& blocks, int steps) {
@@ -153,6 +148,11 @@ void Axes(std::string& svg, const Frame& f, const std::string& x_label, const st
 }
 
 }  // namespace
+
+std::string TensorLabel(const Model& model, int t) {
+  const std::string& name = model.tensors()[t].name;
+  return name.empty() ? "tensor " + std::to_string(t) : name;
+}
 
 Result<MemoryPicture> BuildMemoryPicture(const Model& source, const ExecutionPlan& plan,
                                          const PictureOptions& options) {

@@ -51,6 +51,10 @@ struct PictureOptions {
   double order_time_limit_seconds = 0;
 };
 
+// A tensor's name, or "tensor N" when it has none: how the picture and
+// serenity_run --arena-csv name tensors.
+std::string TensorLabel(const Model& model, int t);
+
 // The curves (stored order; the optimal order alone when asked; the plan,
 // with its aliasing and rewrites) and the blocks of `plan`, which must come
 // from Engine::Prepare(model, ...): they are drawn on the model the plan runs

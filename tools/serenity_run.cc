@@ -547,8 +547,7 @@ Status WriteMemorySvg(const Flags& flags, const serenity::Model& model,
 
 // --arena-csv: the plan's arena instance (Engine::ArenaBuffers) in
 // serenity_plan's CSV, with the offset the plan gives each buffer and the
-// names of its tensors (a line break in a name is written as a space: the
-// format has one row per line).
+// names of its tensors.
 Status WriteArenaCsv(const std::string& path, const serenity::Model& model,
                      const serenity::ExecutionPlan& plan) {
   SERENITY_ASSIGN_OR_RETURN(const std::vector<serenity::ArenaBuffer> buffers,
@@ -559,11 +558,7 @@ Status WriteArenaCsv(const std::string& path, const serenity::Model& model,
     const serenity::ArenaBuffer& buffer = buffers[b];
     std::string names;
     for (int t : buffer.tensors) {
-      std::string name = run_model.tensors()[t].name;
-      if (name.empty()) name = "tensor " + std::to_string(t);
-      std::replace(name.begin(), name.end(), '\n', ' ');
-      std::replace(name.begin(), name.end(), '\r', ' ');
-      names += (names.empty() ? "" : "; ") + name;
+      names += (names.empty() ? "" : "; ") + serenity::tools::TensorLabel(run_model, t);
     }
     text += std::to_string(b) + "," + std::to_string(buffer.first_step) + "," +
             std::to_string(buffer.last_step + 1) + "," + std::to_string(buffer.bytes) + "," +

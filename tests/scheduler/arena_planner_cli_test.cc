@@ -181,6 +181,12 @@ TEST(PlanCsvTest, QuotedFieldsAndExtraColumns) {
     ASSERT_EQ(back->rows.size(), 1u);
     EXPECT_EQ(back->rows[0].id, name);
   }
+  // A row is one line: a line break comes back as a space.
+  Result<PlanCsv> broken =
+      ParsePlanCsv("id,lower,upper,size\n" + CsvField("two\nlines\r") + ",0,1,8\n");
+  ASSERT_TRUE(broken.ok()) << broken.status().ToString();
+  ASSERT_EQ(broken->rows.size(), 1u);
+  EXPECT_EQ(broken->rows[0].id, "two lines ");
   EXPECT_EQ(CsvField("plain"), "plain");
   EXPECT_EQ(CsvField("a,b"), "\"a,b\"");
   EXPECT_EQ(CsvField("say \"hi\""), "\"say \"\"hi\"\"\"");

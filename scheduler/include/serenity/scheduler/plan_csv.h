@@ -40,10 +40,10 @@ struct PlanCsv {
 // upper, a time that does not fit in an int, or a quote left open.
 Result<PlanCsv> ParsePlanCsv(const std::string& text, uint64_t alignment = 1);
 
-// `text` as one CSV field ParsePlanCsv reads back as `text`: in double quotes
-// (quotes doubled) when it holds a comma, a quote or a line break, or starts
-// or ends with a space; as is otherwise. A line break inside quotes is kept,
-// but ParsePlanCsv reads one line per row: such a field is for other readers.
+// `text` as one CSV field ParsePlanCsv reads back: in double quotes (quotes
+// doubled) when it holds a comma, a quote or a line break, or starts or ends
+// with a space; as is otherwise. A row is one line, so a line break is written
+// as a space (the one change the round trip makes).
 std::string CsvField(std::string_view text);
 
 }  // namespace serenity::scheduler
