@@ -25,6 +25,16 @@ struct OperatorFloor {
   std::string op;  // the first operator in the order that sets it
 };
 
+// Bytes a placed activation spans in the arena: from its offset to the end
+// of its last pixel (pixels `placement.pixel_stride` elements apart).
+inline uint64_t PlacedSpanBytes(const Tensor& tensor, const TensorPlacement& placement) {
+  const int64_t channels = tensor.shape.empty() ? 1 : tensor.shape.back();
+  const int64_t pixels = channels == 0 ? 0 : tensor.num_elements() / channels;
+  if (pixels == 0) return 0;
+  return static_cast<uint64_t>((pixels - 1) * placement.pixel_stride + channels) *
+         DataTypeSize(tensor.type);
+}
+
 // `run_model` is the model the plan runs (its rewritten model, if any).
 inline OperatorFloor FloorOf(const ExecutionPlan& plan, const Model& run_model) {
   const std::vector<Tensor>& tensors = run_model.tensors();
@@ -35,14 +45,10 @@ inline OperatorFloor FloorOf(const ExecutionPlan& plan, const Model& run_model) 
     spans.clear();
     auto add = [&](int t) {
       if (t < 0 || plan.placements[t].offset < 0) return;
-      const Tensor& tensor = tensors[t];
-      const int64_t channels = tensor.shape.empty() ? 1 : tensor.shape.back();
-      const int64_t pixels = channels == 0 ? 0 : tensor.num_elements() / channels;
-      if (pixels == 0) return;
+      const uint64_t bytes = PlacedSpanBytes(tensors[t], plan.placements[t]);
+      if (bytes == 0) return;
       const uint64_t begin = static_cast<uint64_t>(plan.placements[t].offset);
-      const uint64_t elements =
-          static_cast<uint64_t>((pixels - 1) * plan.placements[t].pixel_stride + channels);
-      spans.push_back({begin, begin + elements * DataTypeSize(tensor.type)});
+      spans.push_back({begin, begin + bytes});
     };
     for (int t : op.inputs) add(t);
     for (int t : op.outputs) add(t);

@@ -74,7 +74,7 @@ const std::vector<Case>& Cases() {
          return rewrite_testing::ConcatConvNet({32, 32, 32, 32}, 8, 1, 8);
        }},
       // Its chain, re-sorted by the final order, peaks lower
-      // (RewriteOptions::reorder_chains).
+      // (RewriteOptions::reorder_chains): rewrite_test's "concat_conv 4".
       {"concat_conv_resorted",
        [] {
          return rewrite_testing::ConcatConvNet({20, 20, 32, 24, 4}, 10, 3, 9);

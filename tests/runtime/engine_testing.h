@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "../../bench/operator_floor.h"
 #include "serenity/engine.h"
 #include "test_models.h"
 
@@ -36,8 +37,8 @@ inline std::vector<std::vector<float>> RunEngine(
 
 // Engine::ArenaBuffers(model, plan) against what the plan says on its own:
 // live steps worked out here from the model and the order, extents from the
-// placements, the peak from the buffers; nothing from the engine's memory
-// model. Failures are test failures.
+// placements (bench::PlacedSpanBytes, the operator floor's), the peak from the buffers; nothing
+// from the engine's memory model. Failures are test failures.
 inline void ExpectArenaBuffersAgree(const Model& model, const ExecutionPlan& plan) {
   Result<std::vector<ArenaBuffer>> buffers = Engine::ArenaBuffers(model, plan);
   ASSERT_TRUE(buffers.ok()) << buffers.status().ToString();
@@ -72,12 +73,7 @@ inline void ExpectArenaBuffersAgree(const Model& model, const ExecutionPlan& pla
       hi = std::max(hi, last[t]);
       // The tensor's bytes, from its placement, lie inside the buffer.
       const TensorPlacement& where = plan.placements[t];
-      const int64_t channels = tensors[t].shape.empty() ? 1 : tensors[t].shape.back();
-      const int64_t pixels = channels == 0 ? 0 : tensors[t].num_elements() / channels;
-      const uint64_t extent =
-          where.pixel_stride == channels || pixels == 0
-              ? tensors[t].num_bytes()
-              : static_cast<uint64_t>((pixels - 1) * where.pixel_stride + channels) * 4;
+      const uint64_t extent = bench::PlacedSpanBytes(tensors[t], where);
       EXPECT_GE(static_cast<uint64_t>(where.offset), buffer.offset) << run.DescribeTensor(t);
       EXPECT_LE(where.offset + extent, buffer.offset + buffer.bytes) << run.DescribeTensor(t);
     }
