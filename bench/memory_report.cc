@@ -182,6 +182,9 @@ Result<Row> Measure(const std::string& path, bool rewrite, double time_limit,
       if (!all.windowed_convs.empty()) {
         row.peaks += StrCat("; windowed convs ", all.windowed_convs.size());
       }
+      if (!all.last_reader_in_place.empty()) {
+        row.peaks += StrCat("; last-reader in place ", all.last_reader_in_place.size());
+      }
     }
     if (all.rewritten_model != nullptr) {
       row.ops_after = static_cast<int>(all.rewritten_model->operators().size());

@@ -153,6 +153,7 @@ const char* PlanCacheStatusName(PlanCacheStatus status) {
 constexpr const char* kStoredAliasing = "serenity.aliasing";
 constexpr const char* kStoredCopyConcats = "copy-concat";
 constexpr const char* kStoredWindowedConvs = "windowed-conv";
+constexpr const char* kStoredLastReaderInPlace = "last-reader-in-place";
 
 StoredPlan ToStoredPlan(const ExecutionPlan& plan, const EngineOptions& options) {
   StoredPlan stored;
@@ -183,6 +184,11 @@ StoredPlan ToStoredPlan(const ExecutionPlan& plan, const EngineOptions& options)
       stored.rewrites.push_back(
           {kStoredWindowedConvs,
            std::vector<uint32_t>(plan.windowed_convs.begin(), plan.windowed_convs.end())});
+    }
+    if (!plan.last_reader_in_place.empty()) {
+      stored.rewrites.push_back(
+          {kStoredLastReaderInPlace, std::vector<uint32_t>(plan.last_reader_in_place.begin(),
+                                                           plan.last_reader_in_place.end())});
     }
   }
   return stored;
@@ -217,6 +223,9 @@ std::vector<uint8_t> SerializePlan(const RecipePlan& recipe_plan, uint64_t model
   auto copies_vec = fbb.CreateVector(copies);
   std::vector<uint32_t> windowed(plan.windowed_convs.begin(), plan.windowed_convs.end());
   auto windowed_vec = fbb.CreateVector(windowed);
+  std::vector<uint32_t> last_readers(plan.last_reader_in_place.begin(),
+                                     plan.last_reader_in_place.end());
+  auto last_readers_vec = fbb.CreateVector(last_readers);
   flatbuffers::Offset<flatbuffers::Vector<const pfb::RewriteEdit*>> edits_vec;
   flatbuffers::Offset<flatbuffers::Vector<int32_t>> edit_orders_vec;
   if (rewritten) {
@@ -230,6 +239,7 @@ std::vector<uint8_t> SerializePlan(const RecipePlan& recipe_plan, uint64_t model
   b.add_aliasing_start(static_cast<uint8_t>(plan.aliasing_start));
   b.add_copy_concats(copies_vec);
   b.add_windowed_convs(windowed_vec);
+  b.add_last_reader_in_place(last_readers_vec);
   if (rewritten) {
     b.add_rewrite_edits(edits_vec);
     b.add_rewrite_orders(edit_orders_vec);
@@ -346,6 +356,14 @@ Result<RecipePlan> DeserializePlan(const uint8_t* bytes, size_t size, uint64_t m
       plan.windowed_convs.push_back(static_cast<int>(op));
     }
   }
+  if (p->last_reader_in_place() != nullptr) {
+    for (uint32_t op : *p->last_reader_in_place()) {
+      if (op > static_cast<uint32_t>(std::numeric_limits<int>::max())) {
+        return CorruptCacheError("the entry runs operator ", op, " in place after other readers");
+      }
+      plan.last_reader_in_place.push_back(static_cast<int>(op));
+    }
+  }
   const auto* edits = p->rewrite_edits();
   const auto* edit_orders = p->rewrite_orders();
   if ((edits != nullptr || edit_orders != nullptr) != (plan.strategy == MemoryStrategy::kRewrites)) {
@@ -438,6 +456,8 @@ Result<ExecutionPlan> FromStoredPlan(const Model& model, const StoredPlan& store
       plan.copy_concats.assign(operators.begin(), operators.end());
     } else if (kind == kStoredWindowedConvs) {
       plan.windowed_convs.assign(operators.begin(), operators.end());
+    } else if (kind == kStoredLastReaderInPlace) {
+      plan.last_reader_in_place.assign(operators.begin(), operators.end());
     } else {
       return InvalidModelError("the stored execution plan lists a rewrite '", kind,
                                "' this engine does not know");

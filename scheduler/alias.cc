@@ -93,6 +93,7 @@ struct Node {
   AliasLink link = AliasLink::kNone;
   int64_t channel_offset = 0;  // within the parent, for kSlice
   uint64_t shift_bytes = 0;    // the parent lies this far above, for kWindowed
+  bool after_other_readers = false;  // kInPlace over an input others read first
 };
 
 // The geometry of model operator `op` if it is a Conv2D that could run
@@ -149,6 +150,21 @@ bool IsInPlaceKind(OpType type) {
   }
 }
 
+// Whether model operator `op` could write its output over its input 0 as an
+// element-wise in-place kind, by the shapes alone.
+bool InPlaceShapesOf(const ModelParts& parts, int op_index, const AliasCapabilities& capabilities) {
+  const Operator& op = (*parts.operators)[op_index];
+  if (!IsInPlaceKind(op.type) || !capabilities[op.type].in_place) return false;
+  if (op.inputs.empty() || op.outputs.size() != 1) return false;
+  const std::vector<Tensor>& tensors = *parts.tensors;
+  const int num = static_cast<int>(tensors.size());
+  const int xi = op.inputs[0], yi = op.outputs[0];
+  if (xi < 0 || yi < 0 || xi >= num || yi >= num) return false;
+  const Tensor& x = tensors[xi];
+  const Tensor& y = tensors[yi];
+  return !x.is_constant() && !y.is_constant() && x.shape == y.shape && x.type == y.type;
+}
+
 int64_t LastDim(const Tensor& tensor) {
   return tensor.shape.empty() ? 1 : tensor.shape.back();
 }
@@ -200,7 +216,11 @@ class AliasPlanner {
     in_place_.assign(num_ops, false);
     windowed_.assign(num_ops, false);
 
+    last_reader_.assign(num_ops, false);
+    order_edges_.clear();
+
     if (options_.in_place) PlanInPlace();
+    if (options_.in_place && !options_.last_reader_in_place.empty()) PlanLastReaderInPlace();
     if (!options_.windowed_convs.empty()) PlanWindowed();
     if (options_.zero_copy_concat) PlanConcats(copy_concats);
     if (options_.reshape) PlanReshapes();
@@ -257,6 +277,98 @@ class AliasPlanner {
       Attach(y, x, AliasLink::kInPlace, 0);
       in_place_[o] = true;
     }
+  }
+
+  // Last-reader in place: the listed operators whose input 0 is read by
+  // others too, each with an order edge from every other reader. Their
+  // edges are checked for a cycle all at once, and only when they close one
+  // operator by operator (each check is a pass over the graph).
+  void PlanLastReaderInPlace() {
+    std::vector<int> ops = options_.last_reader_in_place;
+    std::sort(ops.begin(), ops.end());
+    ops.erase(std::unique(ops.begin(), ops.end()), ops.end());
+    const int num_ops = static_cast<int>(parts_.operators->size());
+    std::vector<int> eligible;
+    std::vector<bool> claimed(graph_.tensors.size(), false);
+    for (int o : ops) {
+      if (o < 0 || o >= num_ops || in_place_[o] || !InPlaceShapesOf(parts_, o, caps_)) continue;
+      const Operator& op = (*parts_.operators)[o];
+      const int x = GraphTensorOf(op.inputs[0]);
+      const int y = GraphTensorOf(op.outputs[0]);
+      if (x < 0 || y < 0 || claimed[x] || nodes_[y].parent >= 0 || first_child_[x] >= 0) continue;
+      const auto& tensor = graph_.tensors[x];
+      if (tensor.graph_input || tensor.graph_output || tensor.consumers.size() < 2) continue;
+      if (std::count(op.inputs.begin(), op.inputs.end(), op.inputs[0]) != 1) continue;
+      claimed[x] = true;
+      eligible.push_back(o);
+    }
+    auto add_edges = [&](int o) {
+      const int x = GraphTensorOf((*parts_.operators)[o].inputs[0]);
+      for (int reader : graph_.tensors[x].consumers) {
+        if (reader != o) order_edges_.push_back(OrderEdge{reader, o});
+      }
+    };
+    for (int o : eligible) add_edges(o);
+    if (ClosesCycle()) {
+      order_edges_.clear();
+      std::vector<int> kept;
+      for (int o : eligible) {
+        const size_t first_edge = order_edges_.size();
+        add_edges(o);
+        if (ClosesCycle()) {
+          order_edges_.resize(first_edge);
+        } else {
+          kept.push_back(o);
+        }
+      }
+      eligible = std::move(kept);
+    }
+    for (int o : eligible) {
+      const Operator& op = (*parts_.operators)[o];
+      const int y = GraphTensorOf(op.outputs[0]);
+      Attach(y, GraphTensorOf(op.inputs[0]), AliasLink::kInPlace, 0);
+      nodes_[y].after_other_readers = true;
+      in_place_[o] = true;
+      last_reader_[o] = true;
+    }
+  }
+
+  // Whether the graph's edges and order_edges_ together have a cycle (Kahn's
+  // algorithm, O(operators + edges)).
+  bool ClosesCycle() const {
+    const int num_ops = static_cast<int>(graph_.ops.size());
+    std::vector<int>& indegree = scratch_indegree_;
+    indegree.assign(num_ops, 0);
+    std::vector<std::vector<int>>& edge_succs = scratch_edge_succs_;
+    edge_succs.resize(num_ops);
+    for (std::vector<int>& succs : edge_succs) succs.clear();
+    for (int o = 0; o < num_ops; ++o) {
+      for (int t : graph_.ops[o].inputs) indegree[o] += graph_.tensors[t].producer >= 0 ? 1 : 0;
+    }
+    for (const OrderEdge& edge : order_edges_) {
+      ++indegree[edge.after];
+      edge_succs[edge.before].push_back(edge.after);
+    }
+    std::vector<int>& ready = scratch_stack_;
+    ready.clear();
+    for (int o = 0; o < num_ops; ++o) {
+      if (indegree[o] == 0) ready.push_back(o);
+    }
+    int done = 0;
+    while (!ready.empty()) {
+      const int o = ready.back();
+      ready.pop_back();
+      ++done;
+      for (int t : graph_.ops[o].outputs) {
+        for (int consumer : graph_.tensors[t].consumers) {
+          if (--indegree[consumer] == 0) ready.push_back(consumer);
+        }
+      }
+      for (int s : edge_succs[o]) {
+        if (--indegree[s] == 0) ready.push_back(s);
+      }
+    }
+    return done != num_ops;
   }
 
   void PlanWindowed() {
@@ -324,7 +436,7 @@ class AliasPlanner {
       const auto& tensor = graph_.tensors[u];
       if (tensor.graph_input || tensor.graph_output) return false;
       if (nodes_[u].link == AliasLink::kReshape) return false;
-      if (nodes_[u].link == AliasLink::kWindowed) return false;
+      if (nodes_[u].link == AliasLink::kWindowed || nodes_[u].after_other_readers) return false;
       const int producer = tensor.producer;
       if (producer < 0) return false;
       const OpAliasCapability& writer = caps_[TypeOf(producer)];
@@ -585,7 +697,9 @@ class AliasPlanner {
       if (no_op_reshape_[o]) plan.no_op_reshapes.push_back(o);
       if (zero_copy_[o]) plan.zero_copy_concats.push_back(o);
       if (windowed_[o]) plan.windowed_convs.push_back(o);
+      if (last_reader_[o]) plan.last_reader_in_place.push_back(o);
     }
+    plan.memory.order_edges = order_edges_;
     return plan;
   }
 
@@ -612,6 +726,10 @@ class AliasPlanner {
   std::vector<bool> no_op_reshape_;
   std::vector<bool> in_place_;
   std::vector<bool> windowed_;
+  std::vector<bool> last_reader_;
+  std::vector<OrderEdge> order_edges_;
+  mutable std::vector<int> scratch_indegree_;
+  mutable std::vector<std::vector<int>> scratch_edge_succs_;
 };
 
 }  // namespace
@@ -688,6 +806,38 @@ Result<AliasPlan> PlanAliasing(const Model& model, const CompactGraph& graph,
 
 AliasPlan PlanWithoutAliasing(const Model& model, const CompactGraph& graph) {
   return internal::PlanWithoutAliasingOf(internal::PartsOf(model), graph);
+}
+
+std::vector<int> LastReaderInPlaceCandidates(const Model& model,
+                                             const AliasCapabilities& capabilities) {
+  const internal::ModelParts parts = internal::PartsOf(model);
+  const std::vector<Operator>& ops = model.operators();
+  const int num_tensors = static_cast<int>(model.tensors().size());
+  // Distinct operators reading each tensor.
+  std::vector<int> readers(num_tensors, 0);
+  for (const Operator& op : ops) {
+    for (size_t i = 0; i < op.inputs.size(); ++i) {
+      const int t = op.inputs[i];
+      if (t < 0 || t >= num_tensors) continue;
+      if (std::find(op.inputs.begin(), op.inputs.begin() + i, t) == op.inputs.begin() + i) {
+        ++readers[t];
+      }
+    }
+  }
+  std::vector<bool> boundary(num_tensors, false);
+  for (int t : model.inputs()) boundary[t] = true;
+  for (int t : model.outputs()) boundary[t] = true;
+  std::vector<int> candidates;
+  for (int o = 0; o < static_cast<int>(ops.size()); ++o) {
+    if (!internal::InPlaceShapesOf(parts, o, capabilities)) continue;
+    const std::vector<int>& inputs = ops[o].inputs;
+    const int x = inputs[0];
+    if (boundary[x] || readers[x] < 2 || std::count(inputs.begin(), inputs.end(), x) != 1) {
+      continue;
+    }
+    candidates.push_back(o);
+  }
+  return candidates;
 }
 
 std::vector<int> WindowedConvCandidates(const Model& model,

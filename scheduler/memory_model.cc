@@ -26,6 +26,25 @@ MemoryModel MemoryModel::WithoutAliasing(const CompactGraph& graph) {
   return WithoutAliasingOf(graph);
 }
 
+bool KeepsOrderEdges(const MemoryModel& memory, const std::vector<int>& order) {
+  if (memory.order_edges.empty()) return true;
+  std::vector<int> step_of_op(order.size(), -1);
+  for (size_t step = 0; step < order.size(); ++step) {
+    const int op = order[step];
+    if (op < 0 || op >= static_cast<int>(order.size())) return false;
+    step_of_op[op] = static_cast<int>(step);
+  }
+  const int num_ops = static_cast<int>(order.size());
+  for (const OrderEdge& edge : memory.order_edges) {
+    if (edge.before < 0 || edge.after < 0 || edge.before >= num_ops || edge.after >= num_ops ||
+        step_of_op[edge.before] < 0 || step_of_op[edge.after] < 0 ||
+        step_of_op[edge.before] >= step_of_op[edge.after]) {
+      return false;
+    }
+  }
+  return true;
+}
+
 namespace {
 
 template <typename G>

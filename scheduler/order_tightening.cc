@@ -21,6 +21,12 @@ std::vector<int> TightenLiveRanges(const Graph& graph, const MemoryModel& memory
   std::vector<int> position(graph.ops.size(), 0);
   for (int i = 0; i < n; ++i) position[current[i]] = i;
   std::vector<LiveRange> before = ComputeLiveRanges(graph, memory, current);
+  // Order edges (MemoryModel::order_edges) bound the moves as tensors do.
+  std::vector<std::vector<int>> edge_preds(graph.ops.size()), edge_succs(graph.ops.size());
+  for (const OrderEdge& edge : memory.order_edges) {
+    edge_preds[edge.after].push_back(edge.before);
+    edge_succs[edge.before].push_back(edge.after);
+  }
   std::vector<int> touched;
   std::vector<char> is_touched(num_buffers, 0);
   for (int pass = 0; pass < max_passes; ++pass) {
@@ -34,11 +40,13 @@ std::vector<int> TightenLiveRanges(const Graph& graph, const MemoryModel& memory
       for (int t : g.outputs) {
         for (int c : graph.tensors[t].consumers) latest = std::min(latest, position[c] - 1);
       }
+      for (int s : edge_succs[op]) latest = std::min(latest, position[s] - 1);
       int earliest = 0;
       for (int t : g.inputs) {
         const int producer = graph.tensors[t].producer;
         if (producer >= 0) earliest = std::max(earliest, position[producer] + 1);
       }
+      for (int b : edge_preds[op]) earliest = std::max(earliest, position[b] + 1);
       touched.clear();
       for (const std::vector<int>* list : {&g.inputs, &g.outputs}) {
         for (int t : *list) {

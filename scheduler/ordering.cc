@@ -53,7 +53,21 @@ Result<Schedule> ComputeSchedule(const Graph& graph, const MemoryModel& memory,
     }
   }
 
+  const int num_ops = static_cast<int>(graph.ops.size());
+  for (const OrderEdge& edge : memory.order_edges) {
+    if (edge.before < 0 || edge.after < 0 || edge.before >= num_ops || edge.after >= num_ops ||
+        edge.before == edge.after) {
+      return InvalidArgumentError("memory model has an order edge from operator ", edge.before,
+                                  " to ", edge.after, " of ", num_ops);
+    }
+  }
   const internal::ScheduleProblem problem = internal::BuildProblem(graph, memory);
+  if (!memory.order_edges.empty() &&
+      static_cast<int>(internal::StoredOrder(problem).size()) != num_ops) {
+    return InvalidArgumentError(
+        "the memory model's order edges and the graph's edges form a "
+        "cycle: no order keeps them all");
+  }
   Schedule schedule;
   schedule.algorithm = options.algorithm;
   switch (options.algorithm) {

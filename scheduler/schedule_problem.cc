@@ -52,6 +52,14 @@ ScheduleProblem BuildProblem(const Graph& graph, const MemoryModel& memory) {
       }
     }
   }
+  for (const OrderEdge& edge : memory.order_edges) {
+    if (edge.before < 0 || edge.after < 0 || edge.before >= num_ops || edge.after >= num_ops ||
+        edge.before == edge.after) {
+      continue;  // the alias planner never makes one (ComputeSchedule rejects it)
+    }
+    problem.op_preds[edge.after].push_back(edge.before);
+    problem.op_succs[edge.before].push_back(edge.after);
+  }
   for (int o = 0; o < num_ops; ++o) {
     SortUnique(problem.op_preds[o]);
     SortUnique(problem.op_succs[o]);

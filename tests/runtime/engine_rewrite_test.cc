@@ -82,6 +82,8 @@ const std::vector<Case>& Cases() {
       {"concat_relu", [] { return rewrite_testing::ConcatSeparableNet(OpType::kRelu); }},
       {"concat_depthwise", [] { return rewrite_testing::ConcatSeparableNet(OpType::kConv2D); }},
       {"factorized_reduction", [] { return rewrite_testing::FactorizedReductionNet(); }},
+      // A Relu over an input a convolution reads too (last-reader in place).
+      {"last_reader", [] { return rewrite_testing::LastReaderNet(); }},
   };
   return cases;
 }
@@ -101,11 +103,13 @@ TEST_P(EngineRewriteTest, SameOutputsAsTheOriginalAndNeverALargerArena) {
   ASSERT_TRUE(plain.ok()) << plain.status().ToString();
 
   const ExecutionPlan& plan = all->plan();
-  std::printf("[ info ] %s: %s, arena %llu (order alone %llu), %zu rewrites kept\n",
-              c.name.c_str(), MemoryStrategyName(plan.strategy),
-              static_cast<unsigned long long>(plan.memory.arena_bytes),
-              static_cast<unsigned long long>(plain->memory().arena_bytes),
-              plan.rewrites_applied.size());
+  std::printf(
+      "[ info ] %s: %s, arena %llu (order alone %llu), %zu rewrites kept, %zu last-reader "
+      "in place\n",
+      c.name.c_str(), MemoryStrategyName(plan.strategy),
+      static_cast<unsigned long long>(plan.memory.arena_bytes),
+      static_cast<unsigned long long>(plain->memory().arena_bytes), plan.rewrites_applied.size(),
+      plan.last_reader_in_place.size());
   EXPECT_LE(plan.memory.arena_bytes, plain->memory().arena_bytes);
   EXPECT_LE(plan.memory.peak_bytes, plain->memory().peak_bytes);
   EXPECT_EQ(plan.order_peak_bytes, plain->memory().peak_bytes);

@@ -74,6 +74,11 @@ class BruteForce {
     for (size_t o = 0; o < graph.ops.size(); ++o) {
       for (int t : graph.ops[o].inputs) pending_[o] += graph.tensors[t].producer >= 0 ? 1 : 0;
     }
+    edge_succs_.resize(graph.ops.size());
+    for (const OrderEdge& edge : memory.order_edges) {
+      ++pending_[edge.after];
+      edge_succs_[edge.before].push_back(edge.after);
+    }
   }
 
   uint64_t Run() {
@@ -131,12 +136,14 @@ class BruteForce {
       for (int t : graph_.ops[op].outputs) {
         for (int c : graph_.tensors[t].consumers) --pending_[c];
       }
+      for (int s : edge_succs_[op]) --pending_[s];
       done_.insert(op);
       Recurse(step + 1, std::max(peak, footprint));
       done_.erase(op);
       for (int t : graph_.ops[op].outputs) {
         for (int c : graph_.tensors[t].consumers) ++pending_[c];
       }
+      for (int s : edge_succs_[op]) ++pending_[s];
       for (int b : freed) {
         allocated_[b] = 1;
         live_ += memory_.buffers[b].bytes;
@@ -155,6 +162,7 @@ class BruteForce {
   std::vector<bool> output_;
   std::vector<int> allocated_;  // 0 not yet, 1 allocated, 2 freed
   std::vector<int> pending_;
+  std::vector<std::vector<int>> edge_succs_;  // MemoryModel::order_edges
   std::set<int> done_;
   uint64_t live_ = 0;
   uint64_t first_step_only_ = 0;
@@ -200,19 +208,29 @@ Graph EnumerableGraph(std::mt19937& rng, const RandomGraphOptions& options, uint
   }
 }
 
-void CheckAgainstBruteForce(int seed, int num_graphs, bool aliasing) {
+// With `order_edges`, every model also carries random order edges
+// (testing::RandomOrderEdges), which the brute force keeps as it keeps the
+// graph's edges.
+void CheckAgainstBruteForce(int seed, int num_graphs, bool aliasing, bool order_edges = false) {
   std::mt19937 rng(seed);
   RandomGraphOptions options;
   options.min_ops = 2;
   options.max_ops = 12;
   uint64_t total_orders = 0;
   int not_stored_optimal = 0;
+  int edges_raised = 0;  // graphs whose order edges raise the optimum
   for (int trial = 0; trial < num_graphs; ++trial) {
     options.far_read = trial % 3 == 0 ? 0.7 : 0.3;
     Graph graph = EnumerableGraph(rng, options, 20000);
     ASSERT_TRUE(ValidateGraph(graph).ok());
     MemoryModel memory =
         aliasing ? RandomAliasing(rng, graph) : MemoryModel::WithoutAliasing(graph);
+    if (order_edges) {
+      memory.order_edges = testing::RandomOrderEdges(rng, graph);
+      MemoryModel free = memory;
+      free.order_edges.clear();
+      edges_raised += BruteForce(graph, free).Run() < BruteForce(graph, memory).Run() ? 1 : 0;
+    }
     BruteForce brute_force(graph, memory);
     const uint64_t optimum = brute_force.Run();
     total_orders += brute_force.orders();
@@ -222,6 +240,7 @@ void CheckAgainstBruteForce(int seed, int num_graphs, bool aliasing) {
 
     const Schedule exact = MustSchedule(graph, memory, Algorithm::kOptimal);
     ASSERT_TRUE(IsTopologicalOrder(graph, exact.order));
+    ASSERT_TRUE(KeepsOrderEdges(memory, exact.order));
     ASSERT_EQ(exact.peak_bytes, testing::SimulatePeak(graph, memory, exact.order));
     ASSERT_EQ(exact.peak_bytes, optimum) << DescribeGraph(graph, memory);
     ASSERT_TRUE(exact.optimal);
@@ -230,6 +249,7 @@ void CheckAgainstBruteForce(int seed, int num_graphs, bool aliasing) {
     for (Algorithm algorithm : {Algorithm::kHeuristic, Algorithm::kStored}) {
       const Schedule other = MustSchedule(graph, memory, algorithm);
       ASSERT_TRUE(IsTopologicalOrder(graph, other.order));
+      ASSERT_TRUE(KeepsOrderEdges(memory, other.order));
       ASSERT_EQ(other.peak_bytes, testing::SimulatePeak(graph, memory, other.order));
       ASSERT_GE(other.peak_bytes, optimum);
       ASSERT_LE(other.lower_bound_bytes, optimum);
@@ -237,7 +257,7 @@ void CheckAgainstBruteForce(int seed, int num_graphs, bool aliasing) {
       if (algorithm == Algorithm::kStored) {
         std::vector<int> identity(graph.ops.size());
         for (size_t i = 0; i < identity.size(); ++i) identity[i] = static_cast<int>(i);
-        ASSERT_EQ(other.order, identity);
+        if (!order_edges) ASSERT_EQ(other.order, identity);
         not_stored_optimal += other.peak_bytes > optimum ? 1 : 0;
       }
     }
@@ -245,6 +265,8 @@ void CheckAgainstBruteForce(int seed, int num_graphs, bool aliasing) {
   // The graphs are not trivial: ordering matters on a good share of them.
   EXPECT_GT(not_stored_optimal, num_graphs / 10);
   EXPECT_GT(total_orders, static_cast<uint64_t>(num_graphs) * 50);
+  // ... and the order edges are not idle.
+  if (order_edges) EXPECT_GT(edges_raised, num_graphs / 10);
 }
 
 // Longer runs: -DSERENITY_ORDERING_TEST_SEED=<n> -DSERENITY_ORDERING_TEST_GRAPHS=<n>.
@@ -265,6 +287,12 @@ TEST(OrderingTest, ExactMatchesBruteForceWithoutAliasing) {
 
 TEST(OrderingTest, ExactMatchesBruteForceWithAliasing) {
   CheckAgainstBruteForce(2 + SERENITY_ORDERING_TEST_SEED, kGraphsPerCase, true);
+}
+
+// Order edges (MemoryModel::order_edges, which last-reader in-place aliasing
+// adds) constrain every algorithm as the graph's edges do.
+TEST(OrderingTest, ExactMatchesBruteForceWithOrderEdges) {
+  CheckAgainstBruteForce(7 + SERENITY_ORDERING_TEST_SEED, kGraphsPerCase / 2, true, true);
 }
 
 // Long chains and wide fans: the shapes where units are merged.
@@ -512,6 +540,49 @@ TEST(OrderingTest, InvalidInputsAreRejected) {
   Result<Schedule> mismatched = ComputeSchedule(ok, memory, ScheduleOptions{});
   ASSERT_FALSE(mismatched.ok());
   EXPECT_EQ(mismatched.status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(OrderingTest, OrderEdgesThatNoOrderKeepsAreRejected) {
+  // op 0 writes t1, op 1 reads it; op 2 reads t1 too.
+  Graph graph;
+  graph.ops.resize(3);
+  testing::AddTensor(graph, 64, -1);  // 0: x
+  testing::AddTensor(graph, 64, 0);   // 1: op 0
+  testing::AddTensor(graph, 64, 1);   // 2: op 1
+  testing::AddTensor(graph, 64, 2);   // 3: op 2
+  testing::AddEdge(graph, 0, 0);
+  testing::AddEdge(graph, 1, 1);
+  testing::AddEdge(graph, 2, 1);
+  graph.tensors[2].graph_output = true;
+  graph.tensors[3].graph_output = true;
+  ASSERT_TRUE(ValidateGraph(graph).ok());
+  for (Algorithm algorithm : {Algorithm::kStored, Algorithm::kHeuristic, Algorithm::kOptimal}) {
+    SCOPED_TRACE(AlgorithmName(algorithm));
+    ScheduleOptions options;
+    options.algorithm = algorithm;
+    MemoryModel memory = MemoryModel::WithoutAliasing(graph);
+    memory.order_edges = {OrderEdge{2, 1}};
+    Result<Schedule> kept = ComputeSchedule(graph, memory, options);
+    ASSERT_TRUE(kept.ok()) << kept.status().ToString();
+    EXPECT_EQ(kept->order, (std::vector<int>{0, 2, 1}));
+    for (const std::vector<OrderEdge>& bad :
+         {std::vector<OrderEdge>{{1, 0}},          // against op 0 -> op 1
+          std::vector<OrderEdge>{{2, 1}, {1, 2}},  // a cycle of two edges
+          std::vector<OrderEdge>{{1, 1}},          // onto itself
+          std::vector<OrderEdge>{{0, 3}},          // no operator 3
+          std::vector<OrderEdge>{{-1, 2}}}) {
+      memory.order_edges = bad;
+      Result<Schedule> refused = ComputeSchedule(graph, memory, options);
+      ASSERT_FALSE(refused.ok()) << bad[0].before << " -> " << bad[0].after;
+      EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
+    }
+  }
+  // KeepsOrderEdges: the oracle the engine checks a cached plan with.
+  MemoryModel memory = MemoryModel::WithoutAliasing(graph);
+  memory.order_edges = {OrderEdge{2, 1}};
+  EXPECT_TRUE(KeepsOrderEdges(memory, {0, 2, 1}));
+  EXPECT_FALSE(KeepsOrderEdges(memory, {0, 1, 2}));
+  EXPECT_FALSE(KeepsOrderEdges(memory, {0, 2}));
 }
 
 TEST(OrderingTest, AlgorithmNamesRoundTrip) {

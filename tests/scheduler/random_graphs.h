@@ -204,11 +204,17 @@ inline uint64_t SimulatePeak(const Graph& graph, const MemoryModel& memory,
   return footprints.empty() ? 0 : *std::max_element(footprints.begin(), footprints.end());
 }
 
-// A random topological order.
-inline std::vector<int> RandomTopologicalOrder(std::mt19937& rng, const Graph& graph) {
+// A random topological order, keeping `edges` too.
+inline std::vector<int> RandomTopologicalOrder(std::mt19937& rng, const Graph& graph,
+                                               const std::vector<OrderEdge>& edges = {}) {
   std::vector<int> pending(graph.ops.size(), 0);
+  std::vector<std::vector<int>> edge_succs(graph.ops.size());
   for (size_t o = 0; o < graph.ops.size(); ++o) {
     for (int t : graph.ops[o].inputs) pending[o] += graph.tensors[t].producer >= 0 ? 1 : 0;
+  }
+  for (const OrderEdge& edge : edges) {
+    ++pending[edge.after];
+    edge_succs[edge.before].push_back(edge.after);
   }
   std::vector<int> ready;
   for (size_t o = 0; o < graph.ops.size(); ++o) {
@@ -225,8 +231,29 @@ inline std::vector<int> RandomTopologicalOrder(std::mt19937& rng, const Graph& g
         if (--pending[c] == 0) ready.push_back(c);
       }
     }
+    for (int s : edge_succs[op]) {
+      if (--pending[s] == 0) ready.push_back(s);
+    }
   }
   return order;
+}
+
+// One to three order edges between operators that a random topological order
+// runs in that order (so some order keeps them all), not already implied by
+// a tensor between them.
+inline std::vector<OrderEdge> RandomOrderEdges(std::mt19937& rng, const Graph& graph) {
+  std::vector<OrderEdge> edges;
+  const int n = static_cast<int>(graph.ops.size());
+  if (n < 2) return edges;
+  const std::vector<int> order = RandomTopologicalOrder(rng, graph);
+  const int count = 1 + static_cast<int>(rng() % 3);
+  for (int e = 0; e < count; ++e) {
+    int i = static_cast<int>(rng() % n), j = static_cast<int>(rng() % n);
+    if (i == j) continue;
+    if (i > j) std::swap(i, j);
+    edges.push_back(OrderEdge{order[i], order[j]});
+  }
+  return edges;
 }
 
 }  // namespace serenity::scheduler::testing

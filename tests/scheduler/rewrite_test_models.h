@@ -325,6 +325,21 @@ inline Model SharedReluNet(int64_t width = 8, int64_t hw = 4) {
 }
 
 // XNNPACK-like capabilities (as kernels::CapabilitiesOf reports them).
+// x -> a 1x1 -> [1,4,4,8], read by c 3x3 and by Relu r; sum = c + r. The
+// Relu can run over a's output once c has read it (last-reader in place).
+inline Model LastReaderNet() {
+  ModelBuilder b("last_reader");
+  const int x = b.AddInput("x", {1, 4, 4, 8});
+  const int a = AddConv(b, "a", x, 8, 8, 1, 4, Activation::kNone, 1);
+  const int c = AddConv(b, "c", a, 8, 8, 3, 4, Activation::kNone, 2);
+  const int r = b.AddActivation("r", {1, 4, 4, 8});
+  b.AddOperator(OpType::kRelu, "r", {a}, {r});
+  const int sum = b.AddActivation("sum", {1, 4, 4, 8});
+  b.AddOperator(OpType::kAdd, "sum", {c, r}, {sum});
+  b.MarkOutput(sum);
+  return Build(b);
+}
+
 inline scheduler::AliasCapabilities KernelLikeCapabilities() {
   scheduler::AliasCapabilities caps;
   for (OpType type : {OpType::kConv2D, OpType::kFullyConnected, OpType::kMaxPool2D,
@@ -340,15 +355,21 @@ inline scheduler::AliasCapabilities KernelLikeCapabilities() {
   return caps;
 }
 
-// A random topological order of the graph.
-inline std::vector<int> RandomOrder(const scheduler::Graph& graph, uint32_t seed) {
+// A random topological order of the graph that keeps `edges` too.
+inline std::vector<int> RandomOrder(const scheduler::Graph& graph, uint32_t seed,
+                                    const std::vector<scheduler::OrderEdge>& edges = {}) {
   std::mt19937 rng(seed);
   const int n = static_cast<int>(graph.ops.size());
   std::vector<int> indegree(n, 0);
+  std::vector<std::vector<int>> edge_succs(n);
   for (int o = 0; o < n; ++o) {
     for (int t : graph.ops[o].inputs) {
       if (graph.tensors[t].producer >= 0) ++indegree[o];
     }
+  }
+  for (const scheduler::OrderEdge& edge : edges) {
+    ++indegree[edge.after];
+    edge_succs[edge.before].push_back(edge.after);
   }
   std::vector<int> ready, order;
   for (int o = 0; o < n; ++o) {
@@ -363,6 +384,9 @@ inline std::vector<int> RandomOrder(const scheduler::Graph& graph, uint32_t seed
       for (int consumer : graph.tensors[t].consumers) {
         if (--indegree[consumer] == 0) ready.push_back(consumer);
       }
+    }
+    for (int s : edge_succs[o]) {
+      if (--indegree[s] == 0) ready.push_back(s);
     }
   }
   return order;

@@ -73,7 +73,10 @@ inline constexpr size_t kArenaAlignment = 64;
 // the model before beside it (scheduler::RewriteOptions::reorder_chains);
 // of two rewritten plans with the same arena, the one with fewer operators
 // is chosen. Plans of 7 are still valid, but a new search can place smaller.
-inline constexpr uint32_t kPlanFormatVersion = 8;
+// 9: a plan may run element-wise operators in place over an input that
+// others read too, after them (last_reader_in_place), which constrains the
+// order.
+inline constexpr uint32_t kPlanFormatVersion = 9;
 
 // What Prepare does with the plan cache (see EngineOptions::plan_cache).
 enum class PlanCacheMode {
@@ -402,6 +405,13 @@ struct ExecutionPlan {
   // (scheduler/alias.h, windowed in place): kept where they lower the peak.
   // They run Serenity's own kernels whatever EngineOptions::kernels says.
   std::vector<int> windowed_convs;
+  // With aliasing, the element-wise operators (Relu, Clamp, Sigmoid,
+  // HardSwish, Add, Mul; operator indices of the model the plan runs) that
+  // write their output over an input 0 which other operators read too
+  // (scheduler/alias.h, last-reader in place): the order runs every other
+  // reader of that input first. Chosen under the searched order; kept where
+  // the arena is no larger.
+  std::vector<int> last_reader_in_place;
   // The rewrites kept, one line each ("merge-duplicates: relu_a, relu_b",
   // "channel-wise (batch, 12 sites left out by pruning): cat -> conv, ..."),
   // in the order they were applied; empty unless strategy == kRewrites.

@@ -34,6 +34,7 @@ inline std::vector<FuzzModel> Models() {
   models.push_back({"add_4", AddNNet(4)});                               // partial sum
   models.push_back({"factorized_reduction", FactorizedReductionNet()});  // shifted subsample
   models.push_back({"two_stage", TwoStageConcatConvNet()});              // pruned sites
+  models.push_back({"last_reader", LastReaderNet()});                    // last-reader in place
   return models;
 }
 

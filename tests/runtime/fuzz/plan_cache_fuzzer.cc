@@ -13,8 +13,9 @@
 // Byte-level mutations almost never survive FlatBuffers verification and
 // the entry's hashes, so a custom mutator mostly decodes the entry, changes
 // what it means (a recipe edit's tensors, kind or order; the operator order;
-// a placement; the arena and peak figures; the copy concats and windowed
-// convolutions; the strategy) and encodes it again: those inputs reach the
+// a placement; the arena and peak figures; the copy concats, windowed
+// convolutions and last-reader in-place operators; the strategy) and encodes
+// it again: those inputs reach the
 // replay and the check.
 #include <unistd.h>
 
@@ -261,7 +262,10 @@ void MutateMeaning(std::mt19937& rng, const Case& c, plan_cache::RecipePlan* ent
       break;
     }
     case 8: {
-      std::vector<int>& list = rng() % 2 ? plan.copy_concats : plan.windowed_convs;
+      const uint32_t which = rng() % 3;
+      std::vector<int>& list = which == 0   ? plan.copy_concats
+                               : which == 1 ? plan.windowed_convs
+                                            : plan.last_reader_in_place;
       if (!list.empty() && rng() % 2) {
         list.erase(list.begin() + rng() % list.size());
       } else {

@@ -35,6 +35,16 @@
 //                 positions, and every output row's window starts inside the
 //                 input (no row made of bottom padding only).
 //
+//   last-reader   an in-place kind listed in AliasOptions::last_reader_in_place
+//   in place      (chosen under an order by the engine) whose input 0 obeys
+//                 the in-place rule except that other operators read it too:
+//                 the output is written over input 0, and every other reader
+//                 must run first. The plan states that as order edges
+//                 (MemoryModel::order_edges, reader -> writer), which every
+//                 scheduler keeps. Skipped when the input already has an
+//                 alias child, when an edge would close a cycle, and such a
+//                 group never becomes a concat slice.
+//
 // A last check removes the one hazard those rules leave: an in-place write
 // over a concat's buffer while a slice of it still has a reader that the
 // in-place operator does not depend on. Such a concat is left as a copy.
@@ -95,6 +105,10 @@ struct AliasOptions {
   // Model operator indices of Conv2Ds to run windowed in place when they
   // qualify (the engine keeps those that lower the peak); others are skipped.
   std::vector<int> windowed_convs;
+  // Model operator indices of in-place kinds to run in place over an input
+  // that others read too, after them (last-reader in place, above); those
+  // the rules do not allow are skipped.
+  std::vector<int> last_reader_in_place;
   // False leaves every MemoryModel::buffers[b].tensors of the plan empty
   // (buffer_of_tensor, the placements and the buffer sizes are as always):
   // for a caller that needs no per-buffer list, such as the engine's check
@@ -162,6 +176,7 @@ struct AliasPlan {
   std::vector<int> no_op_reshapes;     // output is the input's bytes
   std::vector<int> zero_copy_concats;  // every input already in place
   std::vector<int> windowed_convs;     // output over input 0, row offset below
+  std::vector<int> last_reader_in_place;  // in place, after input 0's other readers
 
   // True for a zero-copy Concat or an aliased Reshape: the runtime binds
   // nothing for it.
@@ -189,6 +204,13 @@ AliasPlan PlanWithoutAliasing(const Model& model, const CompactGraph& graph);
 // may still skip one whose input sits in a concat's buffer).
 std::vector<int> WindowedConvCandidates(const Model& model,
                                         const AliasCapabilities& capabilities);
+
+// Model operator indices of the in-place kinds of `model` that could run in
+// place over an input 0 read by other operators too (last-reader in place),
+// as far as the model's shapes and readers go: the alias plan may still skip
+// one (an input with another alias, a cycle of order edges).
+std::vector<int> LastReaderInPlaceCandidates(const Model& model,
+                                             const AliasCapabilities& capabilities);
 
 }  // namespace serenity::scheduler
 

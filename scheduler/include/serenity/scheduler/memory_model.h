@@ -19,13 +19,27 @@ struct Buffer {
   std::vector<int> tensors;   // GraphTensor indices that live in it
 };
 
+// Graph operator `before` must run before `after`: an order constraint that
+// no tensor carries, which an aliasing choice adds (an operator that writes
+// over its input in place while other operators read that input must run
+// after all of them: AliasOptions::last_reader_in_place).
+struct OrderEdge {
+  int before = -1;
+  int after = -1;
+  bool operator==(const OrderEdge& o) const { return before == o.before && after == o.after; }
+};
+
 // How tensors map onto buffers. Without aliasing every tensor has its own
 // buffer. The rewriting pass produces aliasing groups:
 //   - in place: an element-wise op's output shares its input's buffer;
 //   - zero-copy concat: every concat input is a slice of the output's buffer.
+// An order of the graph is valid for the model when it is topological and
+// keeps every order edge (KeepsOrderEdges); the schedulers search only such
+// orders.
 struct MemoryModel {
   std::vector<Buffer> buffers;
   std::vector<int> buffer_of_tensor;  // per GraphTensor
+  std::vector<OrderEdge> order_edges;  // graph operator indices
 
   // One buffer per tensor, sizes aligned: the paper's (and --no-rewrite's)
   // setting.
@@ -40,6 +54,10 @@ struct LiveRange {
   int first = 0;
   int last = 0;
 };
+
+// Whether `order` (a permutation of the graph's operators) runs the `before`
+// of every order edge of `memory` ahead of its `after`.
+SERENITY_API bool KeepsOrderEdges(const MemoryModel& memory, const std::vector<int>& order);
 
 // Live range of every buffer under `order` (a topological order).
 SERENITY_API std::vector<LiveRange> ComputeLiveRanges(const Graph& graph, const MemoryModel& memory,
