@@ -263,19 +263,30 @@ Result<bool> WindowedCandidate(const Model& run_model, const EngineOptions& opti
 // candidate's order peaks no higher with them. The order edges they add
 // constrain the search, which is run again (the candidate's order is a
 // fallback that keeps them) and may move more of them last: up to three
-// rounds, while the set grows. (Measuring the merge under the same order
-// first and searching only when that peak drops would save little time and
-// loses nasnet_imagenet's gain, 2.613 -> 2.545 MiB: the search finds it.) The result is a new
-// candidate (`ordered`), placed, which wins only with a smaller arena. `run_model` is the model the
-// candidate runs. Returns whether it made one.
+// rounds, while the set grows. Each round keeps the last one's operators and
+// has its order as a fallback, so its peak is no higher; only the last round
+// is placed, and only when it could win: its arena would be at least its
+// peak plus the read margin, which must not exceed `best_arena` (the
+// smallest arena of the candidates so far) nor, unless the peak dropped,
+// the candidate's own arena. (Searching only where the merge lowers the peak
+// under the same order would save little: the new search finds what the
+// same order hides, nasnet_imagenet's 2.613 -> 2.545 MiB.) The result is a
+// new candidate (`ordered`), which wins only with a smaller arena.
+// `run_model` is the model the candidate runs. Returns whether it made one.
 Result<bool> LastReaderCandidate(const Model& run_model, const EngineOptions& options,
                                  const scheduler::AliasCapabilities& capabilities,
-                                 const Candidate& candidate, Candidate* ordered) {
+                                 const Candidate& candidate, uint64_t best_arena,
+                                 uint64_t* searched_peak, Candidate* ordered) {
+  // An order the search could not prove optimal (it ran out of states or
+  // time) is searched again for seconds with little to show: on
+  // randwire_ws_c78_32, three such searches took 1.5 to 2 s each for a
+  // candidate that did not win. Those candidates are left as they are.
+  if (!candidate.schedule.optimal) return false;
   const std::vector<int> eligible = scheduler::LastReaderInPlaceCandidates(run_model, capabilities);
   if (eligible.empty()) return false;
   const scheduler::Graph& graph = candidate.graph;
   const Candidate* current = &candidate;
-  bool made = false;
+  Candidate searched;
   for (int round = 0; round < 3; ++round) {
     const std::vector<int>& order = current->schedule.order;
     std::vector<int> step_of(graph.ops.size(), 0);
@@ -303,37 +314,53 @@ Result<bool> LastReaderCandidate(const Model& run_model, const EngineOptions& op
     Candidate next = *current;
     next.alias = std::move(alias);
     SERENITY_RETURN_IF_ERROR(Order(options, &order, &next));
-    SERENITY_RETURN_IF_ERROR(PlaceArena(run_model.name(), options, &next));
-    *ordered = std::move(next);
-    current = ordered;
-    made = true;
+    searched = std::move(next);
+    current = &searched;
   }
-  return made;
+  if (current == &candidate) return false;
+  *searched_peak = std::min(*searched_peak, searched.schedule.peak_bytes);
+  const uint64_t least_arena = searched.schedule.peak_bytes + kReadPastBytes;
+  if (least_arena > best_arena) return false;
+  if (searched.schedule.peak_bytes >= candidate.schedule.peak_bytes &&
+      least_arena >= candidate.arena.arena_bytes) {
+    return false;
+  }
+  SERENITY_RETURN_IF_ERROR(PlaceArena(run_model.name(), options, &searched));
+  *ordered = std::move(searched);
+  return true;
 }
 
 // Appends `base` (ordered and placed, running `run_model`) to `candidates`
 // with its variants: last-reader in place on it (LastReaderCandidate),
 // windowed convolutions on that one when there is one, else on `base`
 // (WindowedCandidate), and last-reader in place again on the windowed one,
-// whose order differs.
+// whose order differs. `peak` receives the lowest peak of all of them,
+// placed or not.
 Status AddVariants(const Model& run_model, const EngineOptions& options,
                    const scheduler::AliasCapabilities& capabilities, Candidate base,
-                   std::vector<Candidate>* candidates) {
+                   std::vector<Candidate>* candidates, uint64_t* peak) {
+  *peak = std::min(*peak, base.schedule.peak_bytes);
   candidates->push_back(std::move(base));
+  auto best_arena = [&] {
+    uint64_t best = std::numeric_limits<uint64_t>::max();
+    for (const Candidate& c : *candidates) best = std::min(best, c.arena.arena_bytes);
+    return best;
+  };
   Candidate ordered;
-  SERENITY_ASSIGN_OR_RETURN(
-      const bool has_ordered,
-      LastReaderCandidate(run_model, options, capabilities, candidates->back(), &ordered));
+  SERENITY_ASSIGN_OR_RETURN(const bool has_ordered,
+                            LastReaderCandidate(run_model, options, capabilities,
+                                                candidates->back(), best_arena(), peak, &ordered));
   if (has_ordered) candidates->push_back(std::move(ordered));
   Candidate windowed;
   SERENITY_ASSIGN_OR_RETURN(
       const bool has_windowed,
       WindowedCandidate(run_model, options, capabilities, candidates->back(), &windowed));
   if (!has_windowed) return Status::Ok();
+  *peak = std::min(*peak, windowed.schedule.peak_bytes);
   candidates->push_back(std::move(windowed));
-  SERENITY_ASSIGN_OR_RETURN(
-      const bool has_reordered,
-      LastReaderCandidate(run_model, options, capabilities, candidates->back(), &ordered));
+  SERENITY_ASSIGN_OR_RETURN(const bool has_reordered,
+                            LastReaderCandidate(run_model, options, capabilities,
+                                                candidates->back(), best_arena(), peak, &ordered));
   if (has_reordered) candidates->push_back(std::move(ordered));
   return Status::Ok();
 }
@@ -1168,7 +1195,6 @@ Result<plan_cache::RecipePlan> SearchPlan(const Model& model, const EngineOption
       const scheduler::AliasCapabilities& capabilities = starts[start];
       // Aliasing on the model as stored. Aliasing never raises the peak of a
       // given order, so the plain order is a safe fallback.
-      const size_t candidates_before = candidates.size();
       Candidate aliasing;
       aliasing.strategy = MemoryStrategy::kAliasing;
       aliasing.graph = candidates[0].graph;
@@ -1178,11 +1204,8 @@ Result<plan_cache::RecipePlan> SearchPlan(const Model& model, const EngineOption
       SERENITY_RETURN_IF_ERROR(Order(options, &plain_order, &aliasing));
       SERENITY_RETURN_IF_ERROR(PlaceArena(model.name(), options, &aliasing));
       aliasing.aliasing_start = start;
-      SERENITY_RETURN_IF_ERROR(
-          AddVariants(model, options, capabilities, std::move(aliasing), &candidates));
-      for (size_t c = candidates_before; c < candidates.size(); ++c) {
-        aliasing_peak = std::min(aliasing_peak, candidates[c].schedule.peak_bytes);
-      }
+      SERENITY_RETURN_IF_ERROR(AddVariants(model, options, capabilities, std::move(aliasing),
+                                           &candidates, &aliasing_peak));
 
       // The rewrites that lower the peak, with aliasing.
       if (options.rewrite_work_limit == 0) continue;
@@ -1198,13 +1221,9 @@ Result<plan_cache::RecipePlan> SearchPlan(const Model& model, const EngineOption
         rewritten.aliasing_start = start;
         if (rewritten.rewritten == nullptr) continue;
         SERENITY_RETURN_IF_ERROR(PlaceArena(model.name(), options, &rewritten));
-        const size_t first = candidates.size();
         const std::shared_ptr<const Model> run_model = rewritten.rewritten;
-        SERENITY_RETURN_IF_ERROR(
-            AddVariants(*run_model, options, capabilities, std::move(rewritten), &candidates));
-        for (size_t c = first; c < candidates.size(); ++c) {
-          rewrites_peak = std::min(rewrites_peak, candidates[c].schedule.peak_bytes);
-        }
+        SERENITY_RETURN_IF_ERROR(AddVariants(*run_model, options, capabilities,
+                                             std::move(rewritten), &candidates, &rewrites_peak));
       }
     }
   }
