@@ -5,7 +5,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -115,6 +117,83 @@ inline Model LoadOrDie(const ModelBuilder& builder) {
   Result<Model> model = BuildModel(builder);
   EXPECT_TRUE(model.ok()) << model.status().ToString();
   return std::move(model).value();
+}
+
+// Options that plan every time: no plan cache, no stored plan.
+inline EngineOptions NoCacheOptions() {
+  EngineOptions options;
+  options.plan_cache = PlanCacheMode::kOff;
+  options.use_stored_plan = false;
+  return options;
+}
+
+// Element by element within 1e-4 + 1e-4 * |expected| (reference kernels and
+// the engine's accumulate in different orders); reports at most 5 elements.
+inline void ExpectCloseTo(const std::vector<float>& actual, const std::vector<float>& expected,
+                          const std::string& what) {
+  ASSERT_EQ(actual.size(), expected.size()) << what;
+  int bad = 0;
+  for (size_t i = 0; i < actual.size() && bad < 5; ++i) {
+    if (!(std::fabs(actual[i] - expected[i]) <= 1e-4 + 1e-4 * std::fabs(expected[i]))) {
+      ADD_FAILURE() << what << ": element " << i << " is " << actual[i] << ", expected "
+                    << expected[i];
+      ++bad;
+    }
+  }
+}
+
+// `model` with `plan` as its stored (ahead-of-time) plan.
+inline Model WithStoredPlan(const Model& model, const StoredPlan& plan) {
+  ModelBuilder builder = ModelBuilder::FromModel(model);
+  builder.SetPlan(plan);
+  return LoadOrDie(builder);
+}
+
+// A model's plan searched (no cache), stored as its ahead-of-time plan with
+// `options` (which use the stored plan), and loaded again: `loaded` came from
+// the stored plan and has the fresh plan's peak. Failures are test failures
+// (`loaded` is then the fresh plan).
+struct StoredRoundTrip {
+  EngineOptions options;
+  ExecutionPlan fresh;
+  StoredPlan stored;
+  ExecutionPlan loaded;
+};
+inline StoredRoundTrip RoundTripStoredPlan(const Model& model) {
+  StoredRoundTrip trip;
+  trip.options = NoCacheOptions();
+  Result<ExecutionPlan> fresh = Engine::Prepare(model, trip.options);
+  EXPECT_TRUE(fresh.ok()) << fresh.status().ToString();
+  if (!fresh.ok()) return trip;
+  trip.fresh = *std::move(fresh);
+  trip.options.use_stored_plan = true;
+  trip.stored = ToStoredPlan(trip.fresh, trip.options);
+  Result<ExecutionPlan> loaded = Engine::Prepare(WithStoredPlan(model, trip.stored), trip.options);
+  EXPECT_TRUE(loaded.ok()) << loaded.status().ToString();
+  trip.loaded = loaded.ok() ? *std::move(loaded) : trip.fresh;
+  EXPECT_EQ(trip.loaded.cache.status, PlanCacheStatus::kStoredPlan);
+  EXPECT_EQ(trip.loaded.memory.peak_bytes, trip.fresh.memory.peak_bytes);
+  return trip;
+}
+
+// Prepare refuses `model` carrying `plan` with kInvalidModel, and, when
+// `says` is not empty, a message containing it.
+inline void ExpectStoredPlanRefused(const Model& model, const StoredPlan& plan,
+                                    const EngineOptions& options, const std::string& what,
+                                    const std::string& says = "") {
+  Result<ExecutionPlan> result = Engine::Prepare(WithStoredPlan(model, plan), options);
+  ASSERT_FALSE(result.ok()) << what;
+  EXPECT_EQ(result.status().code(), StatusCode::kInvalidModel) << what;
+  EXPECT_NE(result.status().message().find(says), std::string::npos)
+      << what << ": " << result.status().ToString();
+}
+
+// `stored` without its rewrite-list entries named `kind`.
+inline StoredPlan WithoutEntry(StoredPlan stored, const std::string& kind) {
+  stored.rewrites.erase(std::remove_if(stored.rewrites.begin(), stored.rewrites.end(),
+                                       [&](const auto& entry) { return entry.first == kind; }),
+                        stored.rewrites.end());
+  return stored;
 }
 
 }  // namespace serenity::runtime_testing

@@ -27,6 +27,8 @@
 namespace serenity {
 namespace {
 
+using runtime_testing::ExpectCloseTo;
+using runtime_testing::ExpectStoredPlanRefused;
 using runtime_testing::LoadOrDie;
 using runtime_testing::Pattern;
 using runtime_testing::RunEngine;
@@ -73,25 +75,7 @@ int OpIndex(const Model& model, const std::string& name) {
   return -1;
 }
 
-EngineOptions NoCache() {
-  EngineOptions options;
-  options.plan_cache = PlanCacheMode::kOff;
-  options.use_stored_plan = false;
-  return options;
-}
-
-void ExpectClose(const std::vector<float>& actual, const std::vector<float>& expected,
-                 const std::string& what) {
-  ASSERT_EQ(actual.size(), expected.size()) << what;
-  int bad = 0;
-  for (size_t i = 0; i < actual.size() && bad < 5; ++i) {
-    if (!(std::fabs(actual[i] - expected[i]) <= 1e-4 + 1e-4 * std::fabs(expected[i]))) {
-      ADD_FAILURE() << what << ": element " << i << " is " << actual[i] << ", expected "
-                    << expected[i];
-      ++bad;
-    }
-  }
-}
+EngineOptions NoCache() { return runtime_testing::NoCacheOptions(); }
 
 bool ReluInPlace() { return kernels::CapabilitiesOf(OpType::kRelu).in_place; }
 
@@ -153,8 +137,8 @@ TEST(LastReaderEngineTest, ReluRunsOverTheStemAfterBothPools) {
     ASSERT_TRUE(engine.ok()) << engine.status().ToString();
     EXPECT_EQ(engine->plan().last_reader_in_place, std::vector<int>{relu});
     for (int run = 0; run < 2; ++run) {
-      ExpectClose(RunEngine(*engine, inputs)[0], (*reference)[0],
-                  std::to_string(threads) + " threads, run " + std::to_string(run));
+      ExpectCloseTo(RunEngine(*engine, inputs)[0], (*reference)[0],
+                    std::to_string(threads) + " threads, run " + std::to_string(run));
     }
   }
 }
@@ -181,41 +165,20 @@ TEST(LastReaderEngineTest, CacheHitCarriesTheChoice) {
   std::filesystem::remove_all(dir);
 }
 
-Model WithStoredPlan(const Model& model, const StoredPlan& plan) {
-  ModelBuilder builder = ModelBuilder::FromModel(model);
-  builder.SetPlan(plan);
-  return LoadOrDie(builder);
-}
-
 TEST(LastReaderEngineTest, StoredPlanIsCheckedOnLoad) {
   if (!ReluInPlace()) GTEST_SKIP() << "no in-place Relu in this build";
   const Model model = LoadOrDie(StemPools());
-  EngineOptions options = NoCache();
-  Result<ExecutionPlan> fresh = Engine::Prepare(model, options);
-  ASSERT_TRUE(fresh.ok()) << fresh.status().ToString();
-  ASSERT_FALSE(fresh->last_reader_in_place.empty());
-  options.use_stored_plan = true;
-  const StoredPlan stored = ToStoredPlan(*fresh, options);
-
-  Result<ExecutionPlan> loaded = Engine::Prepare(WithStoredPlan(model, stored), options);
-  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
-  EXPECT_EQ(loaded->cache.status, PlanCacheStatus::kStoredPlan);
-  EXPECT_EQ(loaded->last_reader_in_place, fresh->last_reader_in_place);
-  EXPECT_EQ(loaded->memory.peak_bytes, fresh->memory.peak_bytes);
+  const runtime_testing::StoredRoundTrip trip = runtime_testing::RoundTripStoredPlan(model);
+  ASSERT_FALSE(trip.fresh.last_reader_in_place.empty());
+  EXPECT_EQ(trip.loaded.last_reader_in_place, trip.fresh.last_reader_in_place);
+  const EngineOptions& options = trip.options;
+  const StoredPlan& stored = trip.stored;
 
   auto refused = [&](const StoredPlan& plan, const std::string& what, const std::string& says) {
-    Result<ExecutionPlan> result = Engine::Prepare(WithStoredPlan(model, plan), options);
-    ASSERT_FALSE(result.ok()) << what;
-    EXPECT_EQ(result.status().code(), StatusCode::kInvalidModel) << what;
-    EXPECT_NE(result.status().message().find(says), std::string::npos)
-        << what << ": " << result.status().ToString();
+    ExpectStoredPlanRefused(model, plan, options, what, says);
   };
   const std::string kEntry = "last-reader-in-place";
-  StoredPlan dropped = stored;
-  dropped.rewrites.erase(
-      std::remove_if(dropped.rewrites.begin(), dropped.rewrites.end(),
-                     [&](const auto& entry) { return entry.first == kEntry; }),
-      dropped.rewrites.end());
+  const StoredPlan dropped = runtime_testing::WithoutEntry(stored, kEntry);
   ASSERT_LT(dropped.rewrites.size(), stored.rewrites.size());
   refused(dropped, "the entry dropped", "overlap in bytes");
 

@@ -24,6 +24,8 @@ namespace serenity {
 namespace {
 
 using runtime_testing::BuildModel;
+using runtime_testing::ExpectCloseTo;
+using runtime_testing::ExpectStoredPlanRefused;
 using runtime_testing::LoadOrDie;
 using runtime_testing::Pattern;
 using runtime_testing::RunEngine;
@@ -56,25 +58,7 @@ ModelBuilder StemNet() {
 
 bool Windowed() { return kernels::CapabilitiesOf(OpType::kConv2D).windowed_max_positions > 0; }
 
-EngineOptions NoCache() {
-  EngineOptions options;
-  options.plan_cache = PlanCacheMode::kOff;
-  options.use_stored_plan = false;
-  return options;
-}
-
-void ExpectClose(const std::vector<float>& actual, const std::vector<float>& expected,
-                 const std::string& what) {
-  ASSERT_EQ(actual.size(), expected.size()) << what;
-  int bad = 0;
-  for (size_t i = 0; i < actual.size() && bad < 5; ++i) {
-    if (!(std::fabs(actual[i] - expected[i]) <= 1e-4 + 1e-4 * std::fabs(expected[i]))) {
-      ADD_FAILURE() << what << ": element " << i << " is " << actual[i] << ", expected "
-                    << expected[i];
-      ++bad;
-    }
-  }
-}
+EngineOptions NoCache() { return runtime_testing::NoCacheOptions(); }
 
 TEST(WindowedConvEngineTest, StemRunsInPlaceAndComputesTheReference) {
   const Model model = LoadOrDie(StemNet());
@@ -114,7 +98,7 @@ TEST(WindowedConvEngineTest, StemRunsInPlaceAndComputesTheReference) {
   ASSERT_TRUE(unaliased.ok()) << unaliased.status().ToString();
   EXPECT_TRUE(unaliased->plan().windowed_convs.empty());
   const std::vector<float> expected = RunEngine(*unaliased, inputs)[0];
-  ExpectClose(expected, (*reference)[0], "without aliasing vs reference");
+  ExpectCloseTo(expected, (*reference)[0], "without aliasing vs reference");
   for (int threads : {1, 2}) {
     EngineOptions options = NoCache();
     options.threads = threads;
@@ -127,46 +111,25 @@ TEST(WindowedConvEngineTest, StemRunsInPlaceAndComputesTheReference) {
     for (int run = 0; run < 2; ++run) {
       const std::vector<float> got = RunEngine(*engine, inputs)[0];
       const std::string what = std::to_string(threads) + " threads, run " + std::to_string(run);
-      ExpectClose(got, (*reference)[0], what + " vs reference");
-      ExpectClose(got, expected, what + " vs without aliasing");
+      ExpectCloseTo(got, (*reference)[0], what + " vs reference");
+      ExpectCloseTo(got, expected, what + " vs without aliasing");
     }
   }
-}
-
-Model WithStoredPlan(const Model& model, const StoredPlan& plan) {
-  ModelBuilder builder = ModelBuilder::FromModel(model);
-  builder.SetPlan(plan);
-  return LoadOrDie(builder);
 }
 
 TEST(WindowedConvEngineTest, StoredPlanIsCheckedOnLoad) {
   if (!Windowed()) GTEST_SKIP() << "no windowed in-place capability on this CPU or build";
   const Model model = LoadOrDie(StemNet());
-  EngineOptions options = NoCache();
-  Result<ExecutionPlan> fresh = Engine::Prepare(model, options);
-  ASSERT_TRUE(fresh.ok()) << fresh.status().ToString();
-  ASSERT_FALSE(fresh->windowed_convs.empty());
-  options.use_stored_plan = true;
-  const StoredPlan stored = ToStoredPlan(*fresh, options);
-
-  Result<ExecutionPlan> loaded = Engine::Prepare(WithStoredPlan(model, stored), options);
-  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
-  EXPECT_EQ(loaded->cache.status, PlanCacheStatus::kStoredPlan);
-  EXPECT_EQ(loaded->windowed_convs, fresh->windowed_convs);
-  EXPECT_EQ(loaded->memory.peak_bytes, fresh->memory.peak_bytes);
+  const runtime_testing::StoredRoundTrip trip = runtime_testing::RoundTripStoredPlan(model);
+  ASSERT_FALSE(trip.fresh.windowed_convs.empty());
+  EXPECT_EQ(trip.loaded.windowed_convs, trip.fresh.windowed_convs);
+  const EngineOptions& options = trip.options;
+  const StoredPlan& stored = trip.stored;
 
   auto refused = [&](const StoredPlan& plan, const std::string& what) {
-    Result<ExecutionPlan> result = Engine::Prepare(WithStoredPlan(model, plan), options);
-    EXPECT_FALSE(result.ok()) << what;
-    if (!result.ok()) {
-      EXPECT_EQ(result.status().code(), StatusCode::kInvalidModel) << what;
-    }
+    ExpectStoredPlanRefused(model, plan, options, what);
   };
-  StoredPlan dropped = stored;
-  dropped.rewrites.erase(
-      std::remove_if(dropped.rewrites.begin(), dropped.rewrites.end(),
-                     [](const auto& entry) { return entry.first == "windowed-conv"; }),
-      dropped.rewrites.end());
+  const StoredPlan dropped = runtime_testing::WithoutEntry(stored, "windowed-conv");
   ASSERT_LT(dropped.rewrites.size(), stored.rewrites.size());
   refused(dropped, "the windowed entry dropped");
 
