@@ -257,7 +257,9 @@ void CheckAgainstBruteForce(int seed, int num_graphs, bool aliasing, bool order_
       if (algorithm == Algorithm::kStored) {
         std::vector<int> identity(graph.ops.size());
         for (size_t i = 0; i < identity.size(); ++i) identity[i] = static_cast<int>(i);
-        if (!order_edges) ASSERT_EQ(other.order, identity);
+        if (!order_edges) {
+          ASSERT_EQ(other.order, identity);
+        }
         not_stored_optimal += other.peak_bytes > optimum ? 1 : 0;
       }
     }
@@ -266,7 +268,9 @@ void CheckAgainstBruteForce(int seed, int num_graphs, bool aliasing, bool order_
   EXPECT_GT(not_stored_optimal, num_graphs / 10);
   EXPECT_GT(total_orders, static_cast<uint64_t>(num_graphs) * 50);
   // ... and the order edges are not idle.
-  if (order_edges) EXPECT_GT(edges_raised, num_graphs / 10);
+  if (order_edges) {
+    EXPECT_GT(edges_raised, num_graphs / 10);
+  }
 }
 
 // Longer runs: -DSERENITY_ORDERING_TEST_SEED=<n> -DSERENITY_ORDERING_TEST_GRAPHS=<n>.
