@@ -257,36 +257,62 @@ Result<bool> WindowedCandidate(const Model& run_model, const EngineOptions& opti
 }
 
 // Last-reader in-place operators (scheduler/alias.h) run an element-wise
-// operator over an input that others read too, once they have: under the
-// candidate's order, every eligible operator that already runs after its
-// input's other readers. Each merges two buffers into one no larger, so the
-// candidate's order peaks no higher with them. The order edges they add
-// constrain the search, which is run again (the candidate's order is a
-// fallback that keeps them) and may move more of them last: up to three
-// rounds, while the set grows. Each round keeps the last one's operators and
-// has its order as a fallback, so its peak is no higher; only the last round
-// is placed, and only when it could win: its arena would be at least its
-// peak plus the read margin, which must not exceed `best_arena` (the
-// smallest arena of the candidates so far) nor, unless the peak dropped,
-// the candidate's own arena. (Searching only where the merge lowers the peak
-// under the same order would save little: the new search finds what the
-// same order hides, nasnet_imagenet's 2.613 -> 2.545 MiB.) The result is a
-// new candidate (`ordered`), which wins only with a smaller arena.
-// `run_model` is the model the candidate runs. Returns whether it made one.
+// operator over an input that others read too, once they have. Which ones:
+//   - first, every eligible operator at once: the order edges they add
+//     constrain the search, which may then find an order that peaks no
+//     higher than the candidate's and merges more (on nasnet_cifar, the
+//     smaller of the two rewritten models then reaches the same arena as the
+//     larger one, and wins on fewer operators);
+//   - when that peaks higher, the operators the candidate's order already
+//     runs after their input's other readers: merging them never raises that
+//     order's peak, and it is the search's fallback. The search runs again,
+//     and may move more of them last: up to three rounds while the set grows.
+// Each round keeps the last one's operators and has its order as a fallback,
+// so its peak is no higher; only the last round is placed, and only when it
+// could win: its arena would be at least its peak plus the read margin,
+// which must not exceed `best_arena` (the smallest arena of the candidates
+// so far) nor, unless the peak dropped, the candidate's own arena. (Searching
+// only where the merge lowers the peak under the same order would save
+// little: the new search finds what the same order hides, nasnet_imagenet's
+// 2.613 -> 2.545 MiB.) An order the search could not prove optimal is left
+// alone: on randwire_ws_c78_32, three such searches took 1.5 to 2 s each for
+// a candidate that did not win. `searched_peak` receives the lowest peak
+// searched. The result is a new candidate (`ordered`), which wins only with
+// a smaller arena. `run_model` is the model the candidate runs. Returns
+// whether it made one.
 Result<bool> LastReaderCandidate(const Model& run_model, const EngineOptions& options,
                                  const scheduler::AliasCapabilities& capabilities,
                                  const Candidate& candidate, uint64_t best_arena,
                                  uint64_t* searched_peak, Candidate* ordered) {
-  // An order the search could not prove optimal (it ran out of states or
-  // time) is searched again for seconds with little to show: on
-  // randwire_ws_c78_32, three such searches took 1.5 to 2 s each for a
-  // candidate that did not win. Those candidates are left as they are.
   if (!candidate.schedule.optimal) return false;
   const std::vector<int> eligible = scheduler::LastReaderInPlaceCandidates(run_model, capabilities);
   if (eligible.empty()) return false;
   const scheduler::Graph& graph = candidate.graph;
-  const Candidate* current = &candidate;
+  // The candidate with `chosen` run last-reader in place, ordered; false when
+  // the alias plan takes no more of them than `from` had.
+  auto search = [&](const Candidate& from, const std::vector<int>& chosen,
+                    const std::vector<int>* fallback, Candidate* out) -> Result<bool> {
+    scheduler::AliasOptions alias_options;
+    alias_options.copy_concats = from.copy_concats;
+    alias_options.windowed_convs = from.alias.windowed_convs;
+    alias_options.last_reader_in_place = chosen;
+    SERENITY_ASSIGN_OR_RETURN(
+        scheduler::AliasPlan alias,
+        scheduler::PlanAliasing(run_model, graph, capabilities, alias_options));
+    if (alias.last_reader_in_place.size() <= from.alias.last_reader_in_place.size() ||
+        alias.windowed_convs != from.alias.windowed_convs) {
+      return false;
+    }
+    *out = from;
+    out->alias = std::move(alias);
+    SERENITY_RETURN_IF_ERROR(Order(options, fallback, out));
+    *searched_peak = std::min(*searched_peak, out->schedule.peak_bytes);
+    return true;
+  };
   Candidate searched;
+  const Candidate* current = &candidate;
+  SERENITY_ASSIGN_OR_RETURN(const bool all, search(candidate, eligible, nullptr, &searched));
+  if (all && searched.schedule.peak_bytes <= candidate.schedule.peak_bytes) current = &searched;
   for (int round = 0; round < 3; ++round) {
     const std::vector<int>& order = current->schedule.order;
     std::vector<int> step_of(graph.ops.size(), 0);
@@ -300,25 +326,13 @@ Result<bool> LastReaderCandidate(const Model& run_model, const EngineOptions& op
       if (last) chosen.push_back(op);
     }
     if (chosen.size() <= current->alias.last_reader_in_place.size()) break;
-    scheduler::AliasOptions alias_options;
-    alias_options.copy_concats = current->copy_concats;
-    alias_options.windowed_convs = current->alias.windowed_convs;
-    alias_options.last_reader_in_place = chosen;
-    SERENITY_ASSIGN_OR_RETURN(
-        scheduler::AliasPlan alias,
-        scheduler::PlanAliasing(run_model, graph, capabilities, alias_options));
-    if (alias.last_reader_in_place.size() <= current->alias.last_reader_in_place.size() ||
-        alias.windowed_convs != current->alias.windowed_convs) {
-      break;
-    }
-    Candidate next = *current;
-    next.alias = std::move(alias);
-    SERENITY_RETURN_IF_ERROR(Order(options, &order, &next));
+    Candidate next;
+    SERENITY_ASSIGN_OR_RETURN(const bool more, search(*current, chosen, &order, &next));
+    if (!more) break;
     searched = std::move(next);
     current = &searched;
   }
   if (current == &candidate) return false;
-  *searched_peak = std::min(*searched_peak, searched.schedule.peak_bytes);
   const uint64_t least_arena = searched.schedule.peak_bytes + kReadPastBytes;
   if (least_arena > best_arena) return false;
   if (searched.schedule.peak_bytes >= candidate.schedule.peak_bytes &&

@@ -339,15 +339,22 @@ class AliasPlanner {
     const int num_ops = static_cast<int>(graph_.ops.size());
     std::vector<int>& indegree = scratch_indegree_;
     indegree.assign(num_ops, 0);
-    std::vector<std::vector<int>>& edge_succs = scratch_edge_succs_;
-    edge_succs.resize(num_ops);
-    for (std::vector<int>& succs : edge_succs) succs.clear();
+    // The edges' successors of operator o: edge_succs[first_edge[o] ..
+    // first_edge[o + 1]) (one flat array, not a list per operator).
+    std::vector<int>& first_edge = scratch_first_edge_;
+    first_edge.assign(num_ops + 1, 0);
+    for (const OrderEdge& edge : order_edges_) ++first_edge[edge.before + 1];
+    for (int o = 0; o < num_ops; ++o) first_edge[o + 1] += first_edge[o];
+    std::vector<int>& edge_succs = scratch_edge_succs_;
+    edge_succs.resize(order_edges_.size());
+    std::vector<int>& filled = scratch_filled_;
+    filled.assign(first_edge.begin(), first_edge.end() - 1);
+    for (const OrderEdge& edge : order_edges_) {
+      edge_succs[filled[edge.before]++] = edge.after;
+      ++indegree[edge.after];
+    }
     for (int o = 0; o < num_ops; ++o) {
       for (int t : graph_.ops[o].inputs) indegree[o] += graph_.tensors[t].producer >= 0 ? 1 : 0;
-    }
-    for (const OrderEdge& edge : order_edges_) {
-      ++indegree[edge.after];
-      edge_succs[edge.before].push_back(edge.after);
     }
     std::vector<int>& ready = scratch_stack_;
     ready.clear();
@@ -364,8 +371,8 @@ class AliasPlanner {
           if (--indegree[consumer] == 0) ready.push_back(consumer);
         }
       }
-      for (int s : edge_succs[o]) {
-        if (--indegree[s] == 0) ready.push_back(s);
+      for (int e = first_edge[o]; e < first_edge[o + 1]; ++e) {
+        if (--indegree[edge_succs[e]] == 0) ready.push_back(edge_succs[e]);
       }
     }
     return done != num_ops;
@@ -729,7 +736,9 @@ class AliasPlanner {
   std::vector<bool> last_reader_;
   std::vector<OrderEdge> order_edges_;
   mutable std::vector<int> scratch_indegree_;
-  mutable std::vector<std::vector<int>> scratch_edge_succs_;
+  mutable std::vector<int> scratch_first_edge_;  // ClosesCycle
+  mutable std::vector<int> scratch_edge_succs_;
+  mutable std::vector<int> scratch_filled_;
 };
 
 }  // namespace

@@ -497,5 +497,73 @@ TEST(RewriteEquivalenceTest, ZooModelsWithEveryWindowedConv) {
   EXPECT_GT(total, 100);
 }
 
+// Every last-reader in-place operator the zoo models allow (not only those
+// the engine keeps): under random orders that keep the plan's order edges,
+// the arena run equals the reference; under orders that break one, a reader
+// sees the overwritten values (the edges are what makes the plan safe).
+TEST(RewriteEquivalenceTest, ZooModelsWithEveryLastReaderInPlace) {
+  const char* dir = ZooDir();
+  if (dir == nullptr || !std::filesystem::exists(std::string(dir) + "/tiny_branch.srn")) {
+    GTEST_SKIP() << "no zoo (SERENITY_ZOO_DIR, or ctest's runtime_zoo_generate fixture)";
+  }
+  const scheduler::AliasCapabilities capabilities = KernelCapabilities();
+  int total = 0, broken_orders = 0, broken_orders_caught = 0;
+  for (const std::string name :
+       {"tiny_branch", "tiny_concat_conv", "tiny_add_chain", "tiny_all_ops", "darts_cifar",
+        "nasnet_cifar", "amoebanet_cifar", "randwire_ws_c78_32"}) {
+    SCOPED_TRACE(name);
+    const std::string path = std::string(dir) + "/" + name + ".srn";
+    if (!std::filesystem::exists(path)) {
+      ADD_FAILURE() << path << " missing";
+      continue;
+    }
+    Result<Model> model = Model::Load(path);
+    ASSERT_TRUE(model.ok()) << model.status().ToString();
+    const Graph graph = scheduler::GraphFromModel(*model);
+    scheduler::AliasOptions options;
+    options.last_reader_in_place = scheduler::LastReaderInPlaceCandidates(*model, capabilities);
+    Result<AliasPlan> plan = scheduler::PlanAliasing(*model, graph, capabilities, options);
+    ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+    total += static_cast<int>(plan->last_reader_in_place.size());
+    Result<std::vector<std::vector<float>>> expected =
+        kernels::RunModelReference(*model, Inputs(*model));
+    ASSERT_TRUE(expected.ok()) << expected.status().ToString();
+    for (uint32_t seed = 0; seed < 2; ++seed) {
+      SCOPED_TRACE("order seed " + std::to_string(seed));
+      const std::vector<int> order =
+          rewrite_testing::RandomOrder(graph, seed, plan->memory.order_edges);
+      ASSERT_TRUE(scheduler::KeepsOrderEdges(plan->memory, order));
+      Result<std::vector<std::vector<float>>> actual =
+          RunInArena(*model, graph, *plan, order, Inputs(*model));
+      ASSERT_TRUE(actual.ok()) << actual.status().ToString();
+      ExpectClose(*actual, *expected);
+    }
+    // An order of the graph alone that breaks an edge.
+    for (uint32_t seed = 0; seed < 20; ++seed) {
+      const std::vector<int> order = rewrite_testing::RandomOrder(graph, seed);
+      if (scheduler::KeepsOrderEdges(plan->memory, order)) continue;
+      ++broken_orders;
+      Result<std::vector<std::vector<float>>> actual =
+          RunInArena(*model, graph, *plan, order, Inputs(*model));
+      ASSERT_TRUE(actual.ok()) << actual.status().ToString();
+      bool differs = false;
+      for (size_t o = 0; o < actual->size(); ++o) {
+        for (size_t i = 0; i < (*actual)[o].size() && !differs; ++i) {
+          const float a = (*actual)[o][i], b = (*expected)[o][i];
+          differs = !(std::fabs(a - b) <= 1e-4f + 1e-4f * std::fabs(b));
+        }
+      }
+      broken_orders_caught += differs ? 1 : 0;
+      break;
+    }
+    std::printf("[ info ] %s: %zu of %zu candidate operators last-reader in place, %zu edges\n",
+                name.c_str(), plan->last_reader_in_place.size(),
+                options.last_reader_in_place.size(), plan->memory.order_edges.size());
+  }
+  EXPECT_GT(total, 100);
+  EXPECT_GT(broken_orders, 0);
+  EXPECT_GT(broken_orders_caught, 0) << "of " << broken_orders;
+}
+
 }  // namespace
 }  // namespace serenity
