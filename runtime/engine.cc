@@ -619,8 +619,8 @@ Status CheckInPlaceReaders(const Model& model, const std::vector<TensorPlacement
     }
     step_of[order[step]] = static_cast<int>(step);
   }
-  // The latest step reading each tensor, and by which operator, counted
-  // once, when the first in-place write needs it.
+  // The latest step reading each tensor, counted once, when the first
+  // in-place write needs it.
   std::vector<int> last_read;
   for (size_t o = 0; o < ops.size(); ++o) {
     const Operator& op = ops[o];
