@@ -20,19 +20,18 @@
 // order of float additions (partial sums, partial convolutions); the
 // reference kernels accumulate in double.
 #include <gtest/gtest.h>
+#include <pthreadpool.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <limits>
+#include <memory>
 #include <string>
 #include <vector>
-
-#include <pthreadpool.h>
-
-#include <algorithm>
-#include <memory>
 
 #include "../scheduler/rewrite_test_models.h"
 #include "serenity/kernels/op_kernel.h"
@@ -449,6 +448,26 @@ TEST(RewriteEquivalenceTest, ZooModelsWithEveryShiftedSubsample) {
   }
 }
 
+// Calls `test` with each zoo model the test fixture generates, read from
+// `dir`, one at a time, under a trace of its name; a model that is missing
+// or does not load is a failure.
+void ForEachFixtureZooModel(const char* dir,
+                            const std::function<void(const std::string&, const Model*)>& test) {
+  for (const std::string name :
+       {"tiny_branch", "tiny_concat_conv", "tiny_add_chain", "tiny_all_ops", "darts_cifar",
+        "nasnet_cifar", "amoebanet_cifar", "randwire_ws_c78_32"}) {
+    SCOPED_TRACE(name);
+    const std::string path = std::string(dir) + "/" + name + ".srn";
+    if (!std::filesystem::exists(path)) {
+      ADD_FAILURE() << path << " missing";
+      continue;
+    }
+    Result<Model> model = Model::Load(path);
+    EXPECT_TRUE(model.ok()) << model.status().ToString();
+    if (model.ok()) test(name, &*model);
+  }
+}
+
 TEST(RewriteEquivalenceTest, ZooModelsWithEveryWindowedConv) {
   scheduler::AliasCapabilities capabilities = KernelCapabilities();
   capabilities[OpType::kConv2D].windowed_max_positions =
@@ -463,17 +482,7 @@ TEST(RewriteEquivalenceTest, ZooModelsWithEveryWindowedConv) {
   std::unique_ptr<pthreadpool, decltype(&pthreadpool_destroy)> pool(pthreadpool_create(2),
                                                                     pthreadpool_destroy);
   int total = 0;
-  for (const std::string name : {"tiny_branch", "tiny_concat_conv", "tiny_add_chain",
-                                 "tiny_all_ops", "darts_cifar", "nasnet_cifar", "amoebanet_cifar",
-                                 "randwire_ws_c78_32"}) {
-    SCOPED_TRACE(name);
-    const std::string path = std::string(dir) + "/" + name + ".srn";
-    if (!std::filesystem::exists(path)) {
-      ADD_FAILURE() << path << " missing";
-      continue;
-    }
-    Result<Model> model = Model::Load(path);
-    ASSERT_TRUE(model.ok()) << model.status().ToString();
+  ForEachFixtureZooModel(dir, [&](const std::string& name, const Model* model) {
     const Graph graph = scheduler::GraphFromModel(*model);
     scheduler::AliasOptions options;
     options.windowed_convs = scheduler::WindowedConvCandidates(*model, capabilities);
@@ -493,7 +502,7 @@ TEST(RewriteEquivalenceTest, ZooModelsWithEveryWindowedConv) {
     }
     std::printf("[ info ] %s: %zu of %zu candidate convolutions windowed\n", name.c_str(),
                 plan->windowed_convs.size(), options.windowed_convs.size());
-  }
+  });
   EXPECT_GT(total, 100);
 }
 
@@ -508,17 +517,7 @@ TEST(RewriteEquivalenceTest, ZooModelsWithEveryLastReaderInPlace) {
   }
   const scheduler::AliasCapabilities capabilities = KernelCapabilities();
   int total = 0, broken_orders = 0, broken_orders_caught = 0;
-  for (const std::string name :
-       {"tiny_branch", "tiny_concat_conv", "tiny_add_chain", "tiny_all_ops", "darts_cifar",
-        "nasnet_cifar", "amoebanet_cifar", "randwire_ws_c78_32"}) {
-    SCOPED_TRACE(name);
-    const std::string path = std::string(dir) + "/" + name + ".srn";
-    if (!std::filesystem::exists(path)) {
-      ADD_FAILURE() << path << " missing";
-      continue;
-    }
-    Result<Model> model = Model::Load(path);
-    ASSERT_TRUE(model.ok()) << model.status().ToString();
+  ForEachFixtureZooModel(dir, [&](const std::string& name, const Model* model) {
     const Graph graph = scheduler::GraphFromModel(*model);
     scheduler::AliasOptions options;
     options.last_reader_in_place = scheduler::LastReaderInPlaceCandidates(*model, capabilities);
@@ -559,7 +558,7 @@ TEST(RewriteEquivalenceTest, ZooModelsWithEveryLastReaderInPlace) {
     std::printf("[ info ] %s: %zu of %zu candidate operators last-reader in place, %zu edges\n",
                 name.c_str(), plan->last_reader_in_place.size(),
                 options.last_reader_in_place.size(), plan->memory.order_edges.size());
-  }
+  });
   EXPECT_GT(total, 100);
   EXPECT_GT(broken_orders, 0);
   EXPECT_GT(broken_orders_caught, 0) << "of " << broken_orders;
