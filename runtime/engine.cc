@@ -4,6 +4,7 @@
 #include <xnnpack.h>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <limits>
 #include <new>
@@ -259,24 +260,20 @@ Result<bool> WindowedCandidate(const Model& run_model, const EngineOptions& opti
 // Last-reader in-place operators (scheduler/alias.h) run an element-wise
 // operator over an input that others read too, once they have. Which ones:
 //   - first, every eligible operator at once: the order edges they add
-//     constrain the search, which may then find an order that peaks no
+//     constrain the search, which may still find an order that peaks no
 //     higher than the candidate's and merges more (on nasnet_cifar, the
-//     smaller of the two rewritten models then reaches the same arena as the
+//     smaller of the two rewritten models then reaches the arena of the
 //     larger one, and wins on fewer operators);
 //   - when that peaks higher, the operators the candidate's order already
 //     runs after their input's other readers: merging them never raises that
-//     order's peak, and it is the search's fallback. The search runs again,
-//     and may move more of them last: up to three rounds while the set grows.
-// Each round keeps the last one's operators and has its order as a fallback,
-// so its peak is no higher; only the last round is placed, and only when it
-// could win: its arena would be at least its peak plus the read margin,
-// which must not exceed `best_arena` (the smallest arena of the candidates
-// so far) nor, unless the peak dropped, the candidate's own arena. (Searching
-// only where the merge lowers the peak under the same order would save
-// little: the new search finds what the same order hides, nasnet_imagenet's
-// 2.613 -> 2.545 MiB.) An order the search could not prove optimal is left
-// alone: on randwire_ws_c78_32, three such searches took 1.5 to 2 s each for
-// a candidate that did not win. `searched_peak` receives the lowest peak
+//     order's peak, and it is the search's fallback. The search may move more
+//     of them last, so it runs again: up to three rounds while the set grows.
+// The result is placed only when it could win: its arena would be at least
+// its peak plus the read margin, which must not exceed `best_arena` (the
+// smallest arena of the candidates so far) nor, unless the peak dropped, the
+// candidate's own arena. A candidate whose order the search could not prove
+// optimal is left alone: its search ran into the state or time limit, and
+// each of these would again. `searched_peak` receives the lowest peak
 // searched. The result is a new candidate (`ordered`), which wins only with
 // a smaller arena. `run_model` is the model the candidate runs. Returns
 // whether it made one.
@@ -312,8 +309,10 @@ Result<bool> LastReaderCandidate(const Model& run_model, const EngineOptions& op
   Candidate searched;
   const Candidate* current = &candidate;
   SERENITY_ASSIGN_OR_RETURN(const bool all, search(candidate, eligible, nullptr, &searched));
-  if (all && searched.schedule.peak_bytes <= candidate.schedule.peak_bytes) current = &searched;
-  for (int round = 0; round < 3; ++round) {
+  const bool all_kept = all && searched.schedule.peak_bytes <= candidate.schedule.peak_bytes;
+  if (all_kept) current = &searched;
+  // Otherwise the rounds, from the candidate's order.
+  for (int round = 0; round < 3 && !all_kept; ++round) {
     const std::vector<int>& order = current->schedule.order;
     std::vector<int> step_of(graph.ops.size(), 0);
     for (size_t step = 0; step < order.size(); ++step) step_of[order[step]] = step;
@@ -509,22 +508,18 @@ Result<scheduler::AliasPlan> AliasFor(const Model& run_model, const scheduler::C
   SERENITY_ASSIGN_OR_RETURN(
       scheduler::AliasPlan alias,
       scheduler::PlanAliasing(run_model, graph, starts[plan.aliasing_start], alias_options));
-  std::vector<int> wanted = plan.windowed_convs;
-  std::sort(wanted.begin(), wanted.end());
-  if (alias.windowed_convs != wanted) {
-    return InvalidArgumentError("the plan runs ", plan.windowed_convs.size(),
-                                " convolutions windowed in place; this engine's rules allow ",
-                                alias.windowed_convs.size(), " of them");
-  }
-  wanted = plan.last_reader_in_place;
-  std::sort(wanted.begin(), wanted.end());
-  wanted.erase(std::unique(wanted.begin(), wanted.end()), wanted.end());
-  if (alias.last_reader_in_place != wanted || wanted.size() != plan.last_reader_in_place.size()) {
-    return InvalidArgumentError("the plan runs ", plan.last_reader_in_place.size(),
-                                " operators in place after their input's other readers; this "
-                                "engine's rules allow ",
-                                alias.last_reader_in_place.size(), " of them");
-  }
+  // The alias plan's lists are ascending and without repeats: the plan's
+  // must be the same operators, each once.
+  auto allowed = [](std::vector<int> planned, const std::vector<int>& taken, const char* what) {
+    std::sort(planned.begin(), planned.end());
+    if (planned == taken) return Status::Ok();
+    return InvalidArgumentError("the plan runs ", planned.size(), " ", what,
+                                "; this engine's rules allow ", taken.size(), " of them");
+  };
+  SERENITY_RETURN_IF_ERROR(
+      allowed(plan.windowed_convs, alias.windowed_convs, "convolutions windowed in place"));
+  SERENITY_RETURN_IF_ERROR(allowed(plan.last_reader_in_place, alias.last_reader_in_place,
+                                   "operators in place after their input's other readers"));
   return alias;
 }
 
@@ -597,7 +592,8 @@ Status CheckWindowedConvs(const Model& model, const std::vector<TensorPlacement>
   return Status::Ok();
 }
 
-// Every element-wise operator of `model` that writes its output over its
+// Every operator of `model` whose kernel may run in place
+// (kernels::OpCapabilities::in_place) and that writes its output over its
 // input 0 under `placements` (the same offset and layout), checked from the
 // placements and the order alone, not against the alias plan that produced
 // them: every other operator reading that input must run at an earlier step
@@ -619,15 +615,18 @@ Status CheckInPlaceReaders(const Model& model, const std::vector<TensorPlacement
     }
     step_of[order[step]] = static_cast<int>(step);
   }
+  std::array<bool, kNumOpTypes> in_place{};
+  for (int type = 0; type < kNumOpTypes; ++type) {
+    in_place[type] = kernels::CapabilitiesOf(static_cast<OpType>(type)).in_place;
+  }
   // The latest step reading each tensor, counted once, when the first
   // in-place write needs it.
   std::vector<int> last_read;
   for (size_t o = 0; o < ops.size(); ++o) {
     const Operator& op = ops[o];
-    const bool element_wise = op.type == OpType::kRelu || op.type == OpType::kClamp ||
-                              op.type == OpType::kSigmoid || op.type == OpType::kHardSwish ||
-                              op.type == OpType::kAdd || op.type == OpType::kMul;
-    if (!element_wise || op.inputs.empty() || op.outputs.size() != 1) continue;
+    if (!in_place[static_cast<int>(op.type)] || op.inputs.empty() || op.outputs.size() != 1) {
+      continue;
+    }
     const int xi = op.inputs[0], yi = op.outputs[0];
     if (xi < 0 || yi < 0 || xi >= num || yi >= num || xi == yi) continue;
     const TensorPlacement& xp = placements[xi];

@@ -264,16 +264,10 @@ class AliasPlanner {
   void PlanInPlace() {
     const std::vector<Operator>& ops = *parts_.operators;
     for (int o = 0; o < static_cast<int>(ops.size()); ++o) {
-      const Operator& op = ops[o];
-      if (!IsInPlaceKind(op.type) || !caps_[op.type].in_place) continue;
-      if (op.inputs.empty() || op.outputs.size() != 1) continue;
-      const int x = GraphTensorOf(op.inputs[0]);
-      const int y = GraphTensorOf(op.outputs[0]);
-      if (x < 0 || y < 0) continue;
-      const Tensor& xt = ModelTensor(x);
-      const Tensor& yt = ModelTensor(y);
-      if (xt.shape != yt.shape || xt.type != yt.type) continue;
-      if (!SingleReaderIntermediate(x, o)) continue;
+      if (!InPlaceShapesOf(parts_, o, caps_)) continue;
+      const int x = GraphTensorOf(ops[o].inputs[0]);
+      const int y = GraphTensorOf(ops[o].outputs[0]);
+      if (x < 0 || y < 0 || !SingleReaderIntermediate(x, o)) continue;
       Attach(y, x, AliasLink::kInPlace, 0);
       in_place_[o] = true;
     }

@@ -52,11 +52,8 @@ ScheduleProblem BuildProblem(const Graph& graph, const MemoryModel& memory) {
       }
     }
   }
+  // Valid edges (ComputeSchedule, the only caller, checks them first).
   for (const OrderEdge& edge : memory.order_edges) {
-    if (edge.before < 0 || edge.after < 0 || edge.before >= num_ops || edge.after >= num_ops ||
-        edge.before == edge.after) {
-      continue;  // the alias planner never makes one (ComputeSchedule rejects it)
-    }
     problem.op_preds[edge.after].push_back(edge.before);
     problem.op_succs[edge.before].push_back(edge.after);
   }

@@ -32,6 +32,7 @@ struct ScheduleProblem {
   uint64_t first_step_only_bytes = 0;
 };
 
+// `memory`'s order edges must name two distinct operators of `graph`.
 ScheduleProblem BuildProblem(const Graph& graph, const MemoryModel& memory);
 
 // Footprints along a schedule that grows and shrinks at its end (Do / Undo),

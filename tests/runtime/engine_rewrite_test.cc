@@ -41,16 +41,7 @@ void ExpectClose(const std::vector<std::vector<float>>& actual,
                  const std::vector<std::vector<float>>& expected, const std::string& what) {
   ASSERT_EQ(actual.size(), expected.size()) << what;
   for (size_t o = 0; o < actual.size(); ++o) {
-    ASSERT_EQ(actual[o].size(), expected[o].size()) << what << " output " << o;
-    int bad = 0;
-    for (size_t i = 0; i < actual[o].size() && bad < 5; ++i) {
-      const float a = actual[o][i], b = expected[o][i];
-      if (!(std::fabs(a - b) <= 1e-4f + 1e-4f * std::fabs(b))) {
-        ADD_FAILURE() << what << " output " << o << " element " << i << ": " << a << " vs "
-                      << b;
-        ++bad;
-      }
-    }
+    runtime_testing::ExpectCloseTo(actual[o], expected[o], what + " output " + std::to_string(o));
   }
 }
 

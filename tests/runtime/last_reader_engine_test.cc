@@ -30,6 +30,7 @@ namespace {
 using runtime_testing::ExpectCloseTo;
 using runtime_testing::ExpectStoredPlanRefused;
 using runtime_testing::LoadOrDie;
+using runtime_testing::NoCacheOptions;
 using runtime_testing::Pattern;
 using runtime_testing::RunEngine;
 
@@ -75,14 +76,12 @@ int OpIndex(const Model& model, const std::string& name) {
   return -1;
 }
 
-EngineOptions NoCache() { return runtime_testing::NoCacheOptions(); }
-
 bool ReluInPlace() { return kernels::CapabilitiesOf(OpType::kRelu).in_place; }
 
 TEST(LastReaderEngineTest, ReluRunsOverTheStemAfterBothPools) {
   if (!ReluInPlace()) GTEST_SKIP() << "no in-place Relu in this build";
   const Model model = LoadOrDie(StemPools());
-  Result<ExecutionPlan> plan = Engine::Prepare(model, NoCache());
+  Result<ExecutionPlan> plan = Engine::Prepare(model, NoCacheOptions());
   ASSERT_TRUE(plan.ok()) << plan.status().ToString();
   const int relu = OpIndex(model, "relu");
   EXPECT_EQ(plan->last_reader_in_place, std::vector<int>{relu});
@@ -131,7 +130,7 @@ TEST(LastReaderEngineTest, ReluRunsOverTheStemAfterBothPools) {
   Result<std::vector<std::vector<float>>> reference = kernels::RunModelReference(model, inputs);
   ASSERT_TRUE(reference.ok()) << reference.status().ToString();
   for (int threads : {1, 2}) {
-    EngineOptions options = NoCache();
+    EngineOptions options = NoCacheOptions();
     options.threads = threads;
     Result<Engine> engine = Engine::Create(model, options);
     ASSERT_TRUE(engine.ok()) << engine.status().ToString();
@@ -149,7 +148,7 @@ TEST(LastReaderEngineTest, CacheHitCarriesTheChoice) {
   const std::string dir = ::testing::TempDir() + "/last_reader_engine_test_" +
                           std::to_string(::getpid());
   std::filesystem::remove_all(dir);
-  EngineOptions options = NoCache();
+  EngineOptions options = NoCacheOptions();
   options.plan_cache = PlanCacheMode::kOn;
   options.plan_cache_dir = dir;
   Result<ExecutionPlan> miss = Engine::Prepare(model, options);

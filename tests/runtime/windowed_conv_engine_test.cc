@@ -27,6 +27,7 @@ using runtime_testing::BuildModel;
 using runtime_testing::ExpectCloseTo;
 using runtime_testing::ExpectStoredPlanRefused;
 using runtime_testing::LoadOrDie;
+using runtime_testing::NoCacheOptions;
 using runtime_testing::Pattern;
 using runtime_testing::RunEngine;
 
@@ -58,11 +59,9 @@ ModelBuilder StemNet() {
 
 bool Windowed() { return kernels::CapabilitiesOf(OpType::kConv2D).windowed_max_positions > 0; }
 
-EngineOptions NoCache() { return runtime_testing::NoCacheOptions(); }
-
 TEST(WindowedConvEngineTest, StemRunsInPlaceAndComputesTheReference) {
   const Model model = LoadOrDie(StemNet());
-  Result<ExecutionPlan> plan = Engine::Prepare(model, NoCache());
+  Result<ExecutionPlan> plan = Engine::Prepare(model, NoCacheOptions());
   ASSERT_TRUE(plan.ok()) << plan.status().ToString();
   if (!Windowed()) {
     EXPECT_TRUE(plan->windowed_convs.empty());
@@ -92,7 +91,7 @@ TEST(WindowedConvEngineTest, StemRunsInPlaceAndComputesTheReference) {
   for (float& v : inputs[0]) v = uniform(random);
   Result<std::vector<std::vector<float>>> reference = kernels::RunModelReference(model, inputs);
   ASSERT_TRUE(reference.ok()) << reference.status().ToString();
-  EngineOptions plain = NoCache();
+  EngineOptions plain = NoCacheOptions();
   plain.rewrites = false;
   Result<Engine> unaliased = Engine::Create(model, plain);
   ASSERT_TRUE(unaliased.ok()) << unaliased.status().ToString();
@@ -100,7 +99,7 @@ TEST(WindowedConvEngineTest, StemRunsInPlaceAndComputesTheReference) {
   const std::vector<float> expected = RunEngine(*unaliased, inputs)[0];
   ExpectCloseTo(expected, (*reference)[0], "without aliasing vs reference");
   for (int threads : {1, 2}) {
-    EngineOptions options = NoCache();
+    EngineOptions options = NoCacheOptions();
     options.threads = threads;
     Result<Engine> engine = Engine::Create(model, options);
     ASSERT_TRUE(engine.ok()) << engine.status().ToString();

@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "random_graphs.h"
 #include "serenity/model_format/model.h"
 #include "serenity/scheduler/alias.h"
 #include "serenity/scheduler/graph.h"
@@ -355,41 +356,12 @@ inline scheduler::AliasCapabilities KernelLikeCapabilities() {
   return caps;
 }
 
-// A random topological order of the graph that keeps `edges` too.
+// A random topological order of the graph that keeps `edges` too
+// (testing::RandomTopologicalOrder with a generator seeded by `seed`).
 inline std::vector<int> RandomOrder(const scheduler::Graph& graph, uint32_t seed,
                                     const std::vector<scheduler::OrderEdge>& edges = {}) {
   std::mt19937 rng(seed);
-  const int n = static_cast<int>(graph.ops.size());
-  std::vector<int> indegree(n, 0);
-  std::vector<std::vector<int>> edge_succs(n);
-  for (int o = 0; o < n; ++o) {
-    for (int t : graph.ops[o].inputs) {
-      if (graph.tensors[t].producer >= 0) ++indegree[o];
-    }
-  }
-  for (const scheduler::OrderEdge& edge : edges) {
-    ++indegree[edge.after];
-    edge_succs[edge.before].push_back(edge.after);
-  }
-  std::vector<int> ready, order;
-  for (int o = 0; o < n; ++o) {
-    if (indegree[o] == 0) ready.push_back(o);
-  }
-  while (!ready.empty()) {
-    const size_t pick = rng() % ready.size();
-    const int o = ready[pick];
-    ready.erase(ready.begin() + pick);
-    order.push_back(o);
-    for (int t : graph.ops[o].outputs) {
-      for (int consumer : graph.tensors[t].consumers) {
-        if (--indegree[consumer] == 0) ready.push_back(consumer);
-      }
-    }
-    for (int s : edge_succs[o]) {
-      if (--indegree[s] == 0) ready.push_back(s);
-    }
-  }
-  return order;
+  return scheduler::testing::RandomTopologicalOrder(rng, graph, edges);
 }
 
 // Runs the plan symbolically under `order`: every buffer element holds a tag
