@@ -331,14 +331,16 @@ TEST(RewriteEquivalenceTest, ArenaExecutionCatchesABadPlan) {
             "");
 }
 
-TEST(RewriteEquivalenceTest, ZooModelsWithEveryRewrite) {
-  const char* dir = ZooDir();
-  if (dir == nullptr || !std::filesystem::exists(std::string(dir) + "/tiny_branch.srn")) {
-    GTEST_SKIP() << "no zoo (SERENITY_ZOO_DIR, or ctest's runtime_zoo_generate fixture)";
-  }
-  const std::vector<std::string> names =
-      ZooModelNames({"tiny_branch", "tiny_concat_conv", "tiny_add_chain", "tiny_all_ops",
-                     "darts_cifar", "nasnet_cifar", "amoebanet_cifar", "randwire_ws_c78_32"});
+// The zoo models ctest's runtime_zoo_generate fixture writes.
+const std::vector<std::string> kFixtureZooModels = {
+    "tiny_branch", "tiny_concat_conv", "tiny_add_chain",  "tiny_all_ops",
+    "darts_cifar", "nasnet_cifar",     "amoebanet_cifar", "randwire_ws_c78_32"};
+
+// Calls `test` with each of the zoo models `names`, read from `dir`, one at a
+// time, under a trace of its name; a model that is missing or does not load
+// is a failure.
+void ForEachZooModel(const char* dir, const std::vector<std::string>& names,
+                     const std::function<void(const std::string&, const Model*)>& test) {
   for (const std::string& name : names) {
     SCOPED_TRACE(name);
     const std::string path = std::string(dir) + "/" + name + ".srn";
@@ -347,47 +349,59 @@ TEST(RewriteEquivalenceTest, ZooModelsWithEveryRewrite) {
       continue;
     }
     Result<Model> model = Model::Load(path);
-    ASSERT_TRUE(model.ok()) << model.status().ToString();
-    scheduler::RewriteOptions options;
-    options.capabilities = KernelCapabilities();
-    // Equivalence, not the peak, is under test: the fast heuristic order.
-    options.schedule.algorithm = scheduler::Algorithm::kHeuristic;
-    // Bounded so the sanitizer build stays well inside ctest's timeout.
-    options.time_limit_seconds = 10;
-    Result<scheduler::RewriteResult> result = scheduler::RewriteForMemory(*model, options);
-    ASSERT_TRUE(result.ok()) << result.status().ToString();
-    // The recipe rebuilds the searched model (what a plan cache hit runs):
-    // same graph, names and numbering as the one the builder and the reader
-    // made.
-    Result<Model> replayed = scheduler::ReplayRewrites(*model, result->recipe);
-    ASSERT_TRUE(replayed.ok()) << replayed.status().ToString();
-    EXPECT_EQ(replayed->GraphHash(), result->model.GraphHash());
-    ASSERT_EQ(replayed->tensors().size(), result->model.tensors().size());
-    for (size_t t = 0; t < replayed->tensors().size(); ++t) {
-      ASSERT_EQ(replayed->tensors()[t].name, result->model.tensors()[t].name) << "tensor " << t;
-    }
-    ASSERT_EQ(replayed->operators().size(), result->model.operators().size());
-    for (size_t o = 0; o < replayed->operators().size(); ++o) {
-      ASSERT_EQ(replayed->operators()[o].name, result->model.operators()[o].name) << "op " << o;
-    }
-    Result<std::vector<std::vector<float>>> expected =
-        kernels::RunModelReference(*model, Inputs(*model));
-    ASSERT_TRUE(expected.ok()) << expected.status().ToString();
-    Result<std::vector<std::vector<float>>> actual = RunInArena(
-        result->model, result->graph, result->alias, result->schedule.order,
-        Inputs(result->model));
-    ASSERT_TRUE(actual.ok()) << actual.status().ToString();
-    ExpectClose(*actual, *expected);
-    const long shifted = std::count_if(
-        result->recipe.begin(), result->recipe.end(), [](const scheduler::RewriteEdit& edit) {
-          return edit.kind == scheduler::RewriteEdit::Kind::kShiftedSubsample;
-        });
-    std::printf("[ info ] %s: %d rewrites applied (%zu edits, %ld shifted subsamples), peak "
-                "%llu -> %llu\n",
-                name.c_str(), result->applied_count, result->recipe.size(), shifted,
-                (unsigned long long)result->initial_peak_bytes,
-                (unsigned long long)result->schedule.peak_bytes);
+    EXPECT_TRUE(model.ok()) << model.status().ToString();
+    if (model.ok()) test(name, &*model);
   }
+}
+
+TEST(RewriteEquivalenceTest, ZooModelsWithEveryRewrite) {
+  const char* dir = ZooDir();
+  if (dir == nullptr || !std::filesystem::exists(std::string(dir) + "/tiny_branch.srn")) {
+    GTEST_SKIP() << "no zoo (SERENITY_ZOO_DIR, or ctest's runtime_zoo_generate fixture)";
+  }
+  ForEachZooModel(
+      dir, ZooModelNames(kFixtureZooModels), [&](const std::string& name, const Model* model) {
+        scheduler::RewriteOptions options;
+        options.capabilities = KernelCapabilities();
+        // Equivalence, not the peak, is under test: the fast heuristic order.
+        options.schedule.algorithm = scheduler::Algorithm::kHeuristic;
+        // Bounded so the sanitizer build stays well inside ctest's timeout.
+        options.time_limit_seconds = 10;
+        Result<scheduler::RewriteResult> result = scheduler::RewriteForMemory(*model, options);
+        ASSERT_TRUE(result.ok()) << result.status().ToString();
+        // The recipe rebuilds the searched model (what a plan cache hit runs):
+        // same graph, names and numbering as the one the builder and the reader
+        // made.
+        Result<Model> replayed = scheduler::ReplayRewrites(*model, result->recipe);
+        ASSERT_TRUE(replayed.ok()) << replayed.status().ToString();
+        EXPECT_EQ(replayed->GraphHash(), result->model.GraphHash());
+        ASSERT_EQ(replayed->tensors().size(), result->model.tensors().size());
+        for (size_t t = 0; t < replayed->tensors().size(); ++t) {
+          ASSERT_EQ(replayed->tensors()[t].name, result->model.tensors()[t].name) << "tensor " << t;
+        }
+        ASSERT_EQ(replayed->operators().size(), result->model.operators().size());
+        for (size_t o = 0; o < replayed->operators().size(); ++o) {
+          ASSERT_EQ(replayed->operators()[o].name, result->model.operators()[o].name) << "op " << o;
+        }
+        Result<std::vector<std::vector<float>>> expected =
+            kernels::RunModelReference(*model, Inputs(*model));
+        ASSERT_TRUE(expected.ok()) << expected.status().ToString();
+        Result<std::vector<std::vector<float>>> actual =
+            RunInArena(result->model, result->graph, result->alias, result->schedule.order,
+                       Inputs(result->model));
+        ASSERT_TRUE(actual.ok()) << actual.status().ToString();
+        ExpectClose(*actual, *expected);
+        const long shifted = std::count_if(
+            result->recipe.begin(), result->recipe.end(), [](const scheduler::RewriteEdit& edit) {
+              return edit.kind == scheduler::RewriteEdit::Kind::kShiftedSubsample;
+            });
+        std::printf(
+            "[ info ] %s: %d rewrites applied (%zu edits, %ld shifted subsamples), peak "
+            "%llu -> %llu\n",
+            name.c_str(), result->applied_count, result->recipe.size(), shifted,
+            (unsigned long long)result->initial_peak_bytes,
+            (unsigned long long)result->schedule.peak_bytes);
+      });
 }
 
 // Every shifted subsample of the NAS zoo models replaced (not only those the
@@ -400,72 +414,45 @@ TEST(RewriteEquivalenceTest, ZooModelsWithEveryShiftedSubsample) {
   if (dir == nullptr || !std::filesystem::exists(std::string(dir) + "/nasnet_cifar.srn")) {
     GTEST_SKIP() << "no zoo (SERENITY_ZOO_DIR, or ctest's runtime_zoo_generate fixture)";
   }
-  const std::vector<std::string> names = ZooModelNames({"nasnet_cifar", "amoebanet_cifar"});
-  for (const std::string& name : names) {
-    SCOPED_TRACE(name);
-    const std::string path = std::string(dir) + "/" + name + ".srn";
-    if (!std::filesystem::exists(path)) {
-      ADD_FAILURE() << path << " missing";
-      continue;
-    }
-    Result<Model> model = Model::Load(path);
-    ASSERT_TRUE(model.ok()) << model.status().ToString();
-    std::unique_ptr<Model> owned;  // the latest rewrite (Model is move-only)
-    const Model* current = &*model;
-    int replaced = 0;
-    for (bool progressed = true; progressed;) {
-      progressed = false;
-      for (size_t o = 0; o < current->operators().size(); ++o) {
-        const OpType type = current->operators()[o].type;
-        if (type != OpType::kAveragePool2D && type != OpType::kMaxPool2D) continue;
-        Result<Model> next = scheduler::ReplaceShiftedSubsample(*current, static_cast<int>(o));
-        if (next.ok()) {
-          owned = std::make_unique<Model>(std::move(next).value());
-          current = owned.get();
-          ++replaced;
-          progressed = true;
-          break;
+  ForEachZooModel(
+      dir, ZooModelNames({"nasnet_cifar", "amoebanet_cifar"}),
+      [&](const std::string& name, const Model* model) {
+        std::unique_ptr<Model> owned;  // the latest rewrite (Model is move-only)
+        const Model* current = model;
+        int replaced = 0;
+        for (bool progressed = true; progressed;) {
+          progressed = false;
+          for (size_t o = 0; o < current->operators().size(); ++o) {
+            const OpType type = current->operators()[o].type;
+            if (type != OpType::kAveragePool2D && type != OpType::kMaxPool2D) continue;
+            Result<Model> next = scheduler::ReplaceShiftedSubsample(*current, static_cast<int>(o));
+            if (next.ok()) {
+              owned = std::make_unique<Model>(std::move(next).value());
+              current = owned.get();
+              ++replaced;
+              progressed = true;
+              break;
+            }
+          }
         }
-      }
-    }
-    const Model& rewritten = *current;
-    int pads = 0;
-    for (const Operator& op : model->operators()) pads += op.type == OpType::kPad;
-    if (name.rfind("nasnet", 0) == 0 || name.rfind("amoebanet", 0) == 0) {
-      EXPECT_GT(replaced, 0);
-    }
-    int pads_left = 0;
-    for (const Operator& op : rewritten.operators()) pads_left += op.type == OpType::kPad;
-    EXPECT_EQ(pads_left, pads - replaced);
-    Result<std::vector<std::vector<float>>> expected =
-        kernels::RunModelReference(*model, Inputs(*model));
-    ASSERT_TRUE(expected.ok()) << expected.status().ToString();
-    Result<std::vector<std::vector<float>>> actual =
-        kernels::RunModelReference(rewritten, Inputs(rewritten));
-    ASSERT_TRUE(actual.ok()) << actual.status().ToString();
-    EXPECT_EQ(*actual, *expected);
-    std::printf("[ info ] %s: %d shifted subsamples replaced\n", name.c_str(), replaced);
-  }
-}
-
-// Calls `test` with each zoo model the test fixture generates, read from
-// `dir`, one at a time, under a trace of its name; a model that is missing
-// or does not load is a failure.
-void ForEachFixtureZooModel(const char* dir,
-                            const std::function<void(const std::string&, const Model*)>& test) {
-  for (const std::string name :
-       {"tiny_branch", "tiny_concat_conv", "tiny_add_chain", "tiny_all_ops", "darts_cifar",
-        "nasnet_cifar", "amoebanet_cifar", "randwire_ws_c78_32"}) {
-    SCOPED_TRACE(name);
-    const std::string path = std::string(dir) + "/" + name + ".srn";
-    if (!std::filesystem::exists(path)) {
-      ADD_FAILURE() << path << " missing";
-      continue;
-    }
-    Result<Model> model = Model::Load(path);
-    EXPECT_TRUE(model.ok()) << model.status().ToString();
-    if (model.ok()) test(name, &*model);
-  }
+        const Model& rewritten = *current;
+        int pads = 0;
+        for (const Operator& op : model->operators()) pads += op.type == OpType::kPad;
+        if (name.rfind("nasnet", 0) == 0 || name.rfind("amoebanet", 0) == 0) {
+          EXPECT_GT(replaced, 0);
+        }
+        int pads_left = 0;
+        for (const Operator& op : rewritten.operators()) pads_left += op.type == OpType::kPad;
+        EXPECT_EQ(pads_left, pads - replaced);
+        Result<std::vector<std::vector<float>>> expected =
+            kernels::RunModelReference(*model, Inputs(*model));
+        ASSERT_TRUE(expected.ok()) << expected.status().ToString();
+        Result<std::vector<std::vector<float>>> actual =
+            kernels::RunModelReference(rewritten, Inputs(rewritten));
+        ASSERT_TRUE(actual.ok()) << actual.status().ToString();
+        EXPECT_EQ(*actual, *expected);
+        std::printf("[ info ] %s: %d shifted subsamples replaced\n", name.c_str(), replaced);
+      });
 }
 
 TEST(RewriteEquivalenceTest, ZooModelsWithEveryWindowedConv) {
@@ -482,7 +469,7 @@ TEST(RewriteEquivalenceTest, ZooModelsWithEveryWindowedConv) {
   std::unique_ptr<pthreadpool, decltype(&pthreadpool_destroy)> pool(pthreadpool_create(2),
                                                                     pthreadpool_destroy);
   int total = 0;
-  ForEachFixtureZooModel(dir, [&](const std::string& name, const Model* model) {
+  ForEachZooModel(dir, kFixtureZooModels, [&](const std::string& name, const Model* model) {
     const Graph graph = scheduler::GraphFromModel(*model);
     scheduler::AliasOptions options;
     options.windowed_convs = scheduler::WindowedConvCandidates(*model, capabilities);
@@ -517,7 +504,7 @@ TEST(RewriteEquivalenceTest, ZooModelsWithEveryLastReaderInPlace) {
   }
   const scheduler::AliasCapabilities capabilities = KernelCapabilities();
   int total = 0, broken_orders = 0, broken_orders_caught = 0;
-  ForEachFixtureZooModel(dir, [&](const std::string& name, const Model* model) {
+  ForEachZooModel(dir, kFixtureZooModels, [&](const std::string& name, const Model* model) {
     const Graph graph = scheduler::GraphFromModel(*model);
     scheduler::AliasOptions options;
     options.last_reader_in_place = scheduler::LastReaderInPlaceCandidates(*model, capabilities);
